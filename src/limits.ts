@@ -1,0 +1,33 @@
+/**
+ * Resource limits a client could otherwise push without bound, and the error thrown when one is hit.
+ * Machine code throws LimitError; each protocol endpoint's single error boundary turns it into a
+ * FAIL line or a QMP GenericError and the session carries on.
+ */
+
+export interface Limits {
+  /** Longest qtest line accepted, in bytes (a 1 MiB b64write is a ~1.4 MB line). */
+  maxLineBytes: number;
+  /** Guest RAM a session may touch (allocated pages), in bytes. */
+  maxTouchedRamBytes: number;
+  /** Largest single read/b64read/memset size, in bytes. */
+  maxTransferBytes: number;
+  /** Largest QMP message, in bytes. */
+  maxQmpMessageBytes: number;
+  /** Deepest JSON nesting accepted on QMP. */
+  maxJsonDepth: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxLineBytes: 64 * 1024 * 1024,
+  maxTouchedRamBytes: 8 * 1024 * 1024 * 1024,
+  maxTransferBytes: 256 * 1024 * 1024,
+  maxQmpMessageBytes: 16 * 1024 * 1024,
+  maxJsonDepth: 64,
+});
+
+export class LimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LimitError';
+  }
+}

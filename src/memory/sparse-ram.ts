@@ -1,0 +1,91 @@
+/**
+ * Guest RAM backed by 4 KiB pages allocated on first write. Untouched memory reads as zero, so
+ * `-m 255G` costs nothing until used. The number of touched pages is bounded by a budget
+ * (LimitError when exceeded). Does not model ROM, dirty tracking or migration.
+ */
+import { LimitError } from '../limits.js';
+import type { RamRegion } from './types.js';
+
+const PAGE_SHIFT = 12n;
+const PAGE_BYTES = 4096;
+
+export class SparseRam implements RamRegion {
+  readonly kind = 'ram' as const;
+  private readonly pages = new Map<number, Uint8Array>();
+
+  constructor(
+    readonly name: string,
+    readonly size: bigint,
+    private readonly maxTouchedBytes: number = Number.MAX_SAFE_INTEGER,
+  ) {}
+
+  /** Bytes of RAM actually allocated (touched pages × 4 KiB). */
+  get touchedBytes(): number {
+    return this.pages.size * PAGE_BYTES;
+  }
+
+  private page(pageNumber: number, create: boolean): Uint8Array | undefined {
+    let p = this.pages.get(pageNumber);
+    if (!p && create) {
+      if ((this.pages.size + 1) * PAGE_BYTES > this.maxTouchedBytes) {
+        throw new LimitError(`guest RAM budget of ${this.maxTouchedBytes} bytes exceeded`);
+      }
+      p = new Uint8Array(PAGE_BYTES);
+      this.pages.set(pageNumber, p);
+    }
+    return p;
+  }
+
+  /** Visit the page-sized pieces of [offset, offset+length). */
+  private forEachPiece(offset: bigint, length: number, fn: (pageNumber: number, inPage: number, done: number, n: number) => void): void {
+    let pageNumber = Number(offset >> PAGE_SHIFT);
+    let inPage = Number(offset & BigInt(PAGE_BYTES - 1));
+    let done = 0;
+    while (done < length) {
+      const n = Math.min(PAGE_BYTES - inPage, length - done);
+      fn(pageNumber, inPage, done, n);
+      done += n;
+      pageNumber++;
+      inPage = 0;
+    }
+  }
+
+  readBytes(offset: bigint, out: Uint8Array): void {
+    this.forEachPiece(offset, out.length, (pn, inPage, done, n) => {
+      const p = this.pages.get(pn);
+      if (p) out.set(p.subarray(inPage, inPage + n), done);
+      else out.fill(0, done, done + n);
+    });
+  }
+
+  writeBytes(offset: bigint, data: Uint8Array): void {
+    this.forEachPiece(offset, data.length, (pn, inPage, done, n) => {
+      this.page(pn, true)!.set(data.subarray(done, done + n), inPage);
+    });
+  }
+
+  fill(offset: bigint, length: bigint, byte: number): void {
+    // Processed page by page so that a huge fill never needs a huge buffer.
+    let pos = offset;
+    let left = length;
+    while (left > 0n) {
+      const inPage = Number(pos & BigInt(PAGE_BYTES - 1));
+      const n = Math.min(PAGE_BYTES - inPage, Number(left > 1n << 40n ? 1n << 40n : left));
+      const pn = Number(pos >> PAGE_SHIFT);
+      if (byte === 0 && !this.pages.has(pn)) {
+        // Zero-filling an untouched page changes nothing.
+      } else if (byte === 0 && n === PAGE_BYTES) {
+        this.pages.delete(pn);
+      } else {
+        this.page(pn, true)!.fill(byte, inPage, inPage + n);
+      }
+      pos += BigInt(n);
+      left -= BigInt(n);
+    }
+  }
+
+  /** Drop every page (all memory reads zero again). */
+  clear(): void {
+    this.pages.clear();
+  }
+}
