@@ -157,6 +157,36 @@ export class AddressSpace implements BusAccess {
     return this.access(addr, data, true, attrs);
   }
 
+  /**
+   * Fill `length` bytes with `byte` (qtest memset). RAM is filled page by page without a buffer;
+   * other regions get ordinary writes in pieces of at most 1 MiB split at 1 MiB-aligned addresses,
+   * which never splits an access differently from one big write.
+   */
+  fill(addr: Addr, length: bigint, byte: number, attrs: MemTxAttrs = NO_ATTRS): void {
+    const CHUNK = 1n << 20n;
+    let cur = addr & ADDR_MASK;
+    let left = length;
+    let scratch: Uint8Array | undefined;
+    while (left > 0n) {
+      const { seg, end } = this.lookup(cur);
+      let n = end - cur < left ? end - cur : left;
+      const region = seg?.mapping.region;
+      if (region?.kind === 'ram') {
+        region.fill(cur - seg!.mapping.base, n, byte);
+      } else if (region?.kind === 'alias') {
+        region.target.fill(region.targetBase + (cur - seg!.mapping.base), n, byte, attrs);
+      } else if (region) {
+        const toBoundary = CHUNK - (cur & (CHUNK - 1n));
+        if (n > toBoundary) n = toBoundary;
+        scratch ??= new Uint8Array(Number(CHUNK)).fill(byte);
+        this.writeBytes(cur, scratch.subarray(0, Number(n)), attrs);
+      }
+      // Unassigned space: writes are dropped.
+      left -= n;
+      cur = (cur + n) & ADDR_MASK;
+    }
+  }
+
   private access(addr: Addr, buf: Uint8Array, isWrite: boolean, attrs: MemTxAttrs): MemTxResult {
     let result: MemTxResult = 'ok';
     let pos = 0;

@@ -1,0 +1,244 @@
+/**
+ * Machine: one emulated `virt` (or `none`) board built from a MachineConfig — RAM, the system and
+ * I/O-port address spaces, the board stand-ins, the GIC inputs, the PCIe host, the SMMUv3 and the
+ * -device list — plus its virtual clock and QOM tree. A plain object: no globals, no sockets, no
+ * wall-clock time, so one process can hold many. Device and SMMU models come in through
+ * MachinePlugins so that this file does not depend on any particular device.
+ */
+import type { Logger } from '../log.js';
+import { DEFAULT_LIMITS } from '../limits.js';
+import type { Limits } from '../limits.js';
+import { AddressSpace } from '../memory/address-space.js';
+import type { AliasRegion } from '../memory/address-space.js';
+import type { Iommu } from '../memory/dma-view.js';
+import { SparseRam } from '../memory/sparse-ram.js';
+import type { IoRegion } from '../memory/types.js';
+import { allOnesRegion, PciHost, PlugError } from '../pci/host-bridge.js';
+import type { PciDevice } from '../pci/pci-device.js';
+import { BOARD_STUBS, GicInputs } from './board-devices.js';
+import { VirtualClock } from './clock.js';
+import { ConfigError, validateMachineConfig } from './config.js';
+import type { DeviceSpec, MachineConfig } from './config.js';
+import { IrqLine } from './irq.js';
+import { QomNode, QomTree } from './qom-tree.js';
+import { VIRT_MAP, VIRT_NUM_SPIS, VIRT_SPI } from './virt-map.js';
+import type { BusAccess } from '../memory/types.js';
+
+/** What the machine needs of an SMMU model. */
+export interface SmmuModel extends IoRegion, Iommu {
+  reset(): void;
+}
+
+export interface SmmuIrqs {
+  eventq: IrqLine;
+  priq: IrqLine;
+  cmdSync: IrqLine;
+  gerror: IrqLine;
+}
+
+/** Factories for the pluggable models (devices/registry.ts and smmu/ provide the real ones). */
+export interface MachinePlugins {
+  createSmmu(deps: { memory: BusAccess; irqs: SmmuIrqs; log: Logger }): SmmuModel;
+  /** Build a PCI device from a -device/device_add spec; throws ConfigError with QEMU's text. */
+  createDevice(spec: DeviceSpec, log: Logger): PciDevice;
+}
+
+export interface MachineDeps {
+  log: Logger;
+  limits?: Limits;
+  plugins: MachinePlugins;
+}
+
+export class Machine {
+  readonly clock = new VirtualClock();
+  /** The CPU's view of physical memory (what readl/writel use). */
+  readonly system = new AddressSpace('memory');
+  /** The CPU's I/O port space (inb/outb); empty on virt, reads all-ones. */
+  readonly ioPorts = new AddressSpace('I/O');
+  readonly qom = new QomTree();
+  readonly ram?: SparseRam;
+  readonly pci?: PciHost;
+  readonly smmu?: SmmuModel;
+  readonly gic?: GicInputs;
+  /** Devices created from -device or device_add, with their QOM nodes. */
+  readonly userDevices = new Map<PciDevice, QomNode>();
+  readonly log: Logger;
+  private readonly machineNode: QomNode;
+  private readonly peripheral: QomNode;
+  private readonly peripheralAnon: QomNode;
+  private readonly unattached: QomNode;
+
+  constructor(
+    readonly config: MachineConfig,
+    private readonly deps: MachineDeps,
+  ) {
+    validateMachineConfig(config);
+    this.log = deps.log;
+    const limits = deps.limits ?? DEFAULT_LIMITS;
+    this.machineNode = this.qom.root.add(new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'));
+    this.unattached = this.machineNode.add(new QomNode('unattached', 'container'));
+    this.peripheral = this.machineNode.add(new QomNode('peripheral', 'container'));
+    this.peripheralAnon = this.machineNode.add(new QomNode('peripheral-anon', 'container'));
+    this.ioPorts.map(0n, allOnesRegion('io', 0x10000n), -1);
+
+    if (config.machine === 'none') {
+      if (config.devices.length) {
+        const d = config.devices[0];
+        throw new ConfigError(`-device ${d.text}: No 'PCI' bus found for device '${d.driver}'`);
+      }
+      return;
+    }
+
+    this.ram = new SparseRam('mach-virt.ram', config.ramBytes, limits.maxTouchedRamBytes);
+    const cpuType = `${config.cpu}-arm-cpu`;
+    for (let i = 0; i < config.smp; i++) this.unattached.addIndexed({ typeName: cpuType });
+
+    this.gic = new GicInputs(VIRT_NUM_SPIS, config.smp);
+    const gicNode = this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3' : 'arm_gic' });
+    gicNode.gpioIn.set('', this.gic.lines);
+    this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3-its' : 'arm-gicv2m' });
+    this.mapBoard();
+    this.unattached.addIndexed({ typeName: 'pl011' });
+    this.unattached.addIndexed({ typeName: 'pl031' });
+
+    // PCIe host: INTA..INTD → SPIs 3..6.
+    const intx = [0, 1, 2, 3].map((i) => new IrqLine(`gpex-intx[${i}]`));
+    intx.forEach((l, i) => l.connectTo(this.gic!.spi(VIRT_SPI.PCIE_INTA + i)));
+    const gpexNode = this.unattached.addIndexed({ typeName: 'gpex-pcihost' });
+    gpexNode.gpioOut.set('sysbus-irq', intx);
+
+    if (config.iommu === 'smmuv3') {
+      const irqs: SmmuIrqs = {
+        eventq: new IrqLine('smmu-eventq'),
+        priq: new IrqLine('smmu-priq'),
+        cmdSync: new IrqLine('smmu-cmd-sync'),
+        gerror: new IrqLine('smmu-gerror'),
+      };
+      [irqs.eventq, irqs.priq, irqs.cmdSync, irqs.gerror].forEach((l, i) => l.connectTo(this.gic!.spi(VIRT_SPI.SMMU + i)));
+      this.smmu = deps.plugins.createSmmu({ memory: this.system, irqs, log: this.log.child({ component: 'smmuv3' }) });
+      this.system.map(VIRT_MAP.SMMU.base, this.smmu);
+      const smmuNode = this.unattached.addIndexed({ typeName: 'arm-smmuv3' });
+      smmuNode.gpioOut.set('sysbus-irq', [irqs.eventq, irqs.priq, irqs.cmdSync, irqs.gerror]);
+    }
+
+    this.pci = new PciHost({ memory: this.system, iommu: this.smmu, intxLines: intx, clock: this.clock, log: this.log.child({ component: 'pci' }) });
+    this.mapPci();
+
+    this.unattached.addIndexed({ typeName: 'pl061' });
+    this.unattached.addIndexed({ typeName: 'gpio-key' });
+    for (let i = 0; i < VIRT_MAP.VIRTIO_MMIO.count; i++) this.unattached.addIndexed({ typeName: 'virtio-mmio' });
+    this.unattached.addIndexed({ typeName: 'platform-bus-device' });
+
+    this.system.map(VIRT_MAP.RAM.base, this.ram);
+    for (const spec of config.devices) this.addDevice(spec, false);
+  }
+
+  private mapBoard(): void {
+    const s = this.system;
+    s.map(VIRT_MAP.FLASH0.base, BOARD_STUBS.flash('virt.flash0', VIRT_MAP.FLASH0.size));
+    s.map(VIRT_MAP.FLASH1.base, BOARD_STUBS.flash('virt.flash1', VIRT_MAP.FLASH1.size));
+    if (this.config.gicVersion === 3) {
+      s.map(VIRT_MAP.GIC_DIST.base, BOARD_STUBS.gicv3Dist());
+      s.map(VIRT_MAP.GIC_ITS.base, BOARD_STUBS.gicv3Its());
+      s.map(VIRT_MAP.GIC_REDIST.base, BOARD_STUBS.gicv3Redist(this.config.smp));
+    } else {
+      s.map(VIRT_MAP.GIC_DIST.base, BOARD_STUBS.gicv2Dist());
+      s.map(VIRT_MAP.GIC_CPU.base, BOARD_STUBS.gicv2Cpu());
+    }
+    s.map(VIRT_MAP.UART.base, BOARD_STUBS.pl011());
+    s.map(VIRT_MAP.RTC.base, BOARD_STUBS.pl031());
+    s.map(VIRT_MAP.FW_CFG.base, BOARD_STUBS.fwCfg());
+    s.map(VIRT_MAP.GPIO.base, BOARD_STUBS.pl061());
+    for (let i = 0; i < VIRT_MAP.VIRTIO_MMIO.count; i++) {
+      s.map(VIRT_MAP.VIRTIO_MMIO.base + BigInt(i) * VIRT_MAP.VIRTIO_MMIO.size, BOARD_STUBS.virtioMmio());
+    }
+    s.map(VIRT_MAP.PLATFORM_BUS.base, BOARD_STUBS.platformBus());
+    if (this.config.highmem) s.map(VIRT_MAP.CXL_HOST.base, BOARD_STUBS.cxlHost());
+  }
+
+  private mapPci(): void {
+    const pci = this.pci!;
+    const alias = (name: string, size: bigint, target: AddressSpace, targetBase: bigint): AliasRegion => ({ kind: 'alias', name, size, target, targetBase });
+    const ecamSpace = new AddressSpace('pcie-mmcfg');
+    ecamSpace.map(0n, pci.ecam);
+    this.system.map(VIRT_MAP.PCIE_MMIO.base, alias('pcie-mmio', VIRT_MAP.PCIE_MMIO.size, pci.pciMemory, VIRT_MAP.PCIE_MMIO.base));
+    this.system.map(VIRT_MAP.PCIE_PIO.base, alias('gpex_ioport_window', VIRT_MAP.PCIE_PIO.size, pci.pciIo, 0n));
+    if (this.config.highmem && this.config.highmemEcam) {
+      this.system.map(VIRT_MAP.HIGH_PCIE_ECAM.base, alias('pcie-ecam', VIRT_MAP.HIGH_PCIE_ECAM.size, ecamSpace, 0n));
+    } else {
+      this.system.map(VIRT_MAP.PCIE_ECAM.base, alias('pcie-ecam', VIRT_MAP.PCIE_ECAM.size, ecamSpace, 0n));
+    }
+    if (this.config.highmem) {
+      this.system.map(VIRT_MAP.HIGH_PCIE_MMIO.base, alias('pcie-mmio-high', VIRT_MAP.HIGH_PCIE_MMIO.size, pci.pciMemory, VIRT_MAP.HIGH_PCIE_MMIO.base));
+    }
+  }
+
+  /** Create and plug a device (cold plug at start, or device_add). Throws ConfigError. */
+  addDevice(spec: DeviceSpec, hotplug: boolean): PciDevice {
+    if (!this.pci) throw new ConfigError(`No 'PCI' bus found for device '${spec.driver}'`);
+    const device = this.deps.plugins.createDevice(spec, this.log);
+    const props = new Map(spec.props);
+    const bus = props.get('bus');
+    if (bus !== undefined && bus !== 'pcie.0') throw new ConfigError(`Bus '${bus}' not found`);
+    if (hotplug) throw new ConfigError(`Bus 'pcie.0' does not support hotplugging`);
+    const id = props.get('id');
+    if (id !== undefined) {
+      if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(id)) {
+        throw new ConfigError(`Parameter 'id' expects an identifier`, 'Identifiers consist of letters, digits, \'-\', \'.\', \'_\', starting with a letter.');
+      }
+      if (this.peripheral.children.has(id)) throw new ConfigError(`Duplicate device ID '${id}'`);
+      device.id = id;
+    }
+    const addr = props.get('addr');
+    let devfn: number | undefined;
+    if (addr !== undefined) {
+      devfn = parsePciAddr(addr);
+      if (devfn === undefined) throw new ConfigError(`Property '${device.typeName}.addr' doesn't take value '${addr}'`);
+    }
+    try {
+      this.pci.plug(device, devfn);
+    } catch (e) {
+      if (e instanceof PlugError) throw new ConfigError(e.message);
+      throw e;
+    }
+    const node = id !== undefined ? this.peripheral.add(new QomNode(id, device.typeName)) : this.peripheralAnon.addIndexed(device);
+    for (const [name, p] of Object.entries(device.qomProperties())) node.properties.push({ name, ...p });
+    this.userDevices.set(device, node);
+    return device;
+  }
+
+  /** device_del: on pcie.0 nothing is hot-unpluggable (as on QEMU 10.2.2). */
+  removeDevice(id: string): void {
+    const node = this.peripheral.children.get(id);
+    if (!node) throw new ConfigError(`Device '${id}' not found`);
+    throw new ConfigError(`Bus 'pcie.0' does not support hotplugging`);
+  }
+
+  /** system_reset: PCI functions (config + device state), SMMU. RAM and the clock are kept. */
+  reset(): void {
+    this.smmu?.reset();
+    this.pci?.reset();
+  }
+
+  /** The SMMU's QOM path, or undefined. */
+  qomPathOf(typeName: string): string | undefined {
+    const find = (n: QomNode): QomNode | undefined => {
+      if (n.typeName === typeName) return n;
+      for (const c of n.children.values()) {
+        const f = find(c);
+        if (f) return f;
+      }
+      return undefined;
+    };
+    return find(this.qom.root)?.path;
+  }
+}
+
+/** QEMU's PCI `addr` property: `S` or `S.F` in hex (e.g. `1f.7`, `0x3`). */
+export function parsePciAddr(text: string): number | undefined {
+  const m = /^(?:0[xX])?([0-9a-fA-F]{1,2})(?:\.([0-7]))?$/.exec(text);
+  if (!m) return undefined;
+  const slot = parseInt(m[1], 16);
+  if (slot > 31) return undefined;
+  return (slot << 3) | (m[2] ? parseInt(m[2], 10) : 0);
+}

@@ -1,0 +1,189 @@
+/**
+ * QtestEndpoint: the qtest server for one connection. Splits input into lines exactly as QEMU
+ * 10.2.2 does (LF only, CR kept, single-space tokens), runs each line through the command table,
+ * writes IRQ lines before the reply they belong to, logs in QEMU's -qtest-log format, and is the
+ * one error boundary of the protocol: anything thrown becomes one `FAIL …` line. Applies
+ * backpressure: while the peer is not reading replies, no further requests are processed.
+ */
+import { LimitError } from '../../limits.js';
+import type { Logger } from '../../log.js';
+import type { Endpoint, Link } from '../../transport/link.js';
+import { QemuWouldAbort, runQtestCommand } from './commands.js';
+import type { QtestSessionState } from './commands.js';
+import type { QtestLog } from './qtest-log.js';
+import type { QtestTarget } from './target.js';
+
+export interface QtestEndpointOptions {
+  target: QtestTarget;
+  link: Link;
+  log?: QtestLog;
+  logger?: Logger;
+  maxLineBytes: number;
+  maxTransferBytes: number;
+  /** Called once per processed line with the reply kind (metrics). */
+  onRequest?: (kind: 'ok' | 'fail' | 'err') => void;
+  /**
+   * Interception state that outlives one connection (QEMU keeps the intercepted device for the
+   * life of the process; a reconnecting client only gets its IRQ levels reset). The endpoint
+   * takes it over: IRQ lines go to this connection from now on.
+   */
+  shared?: QtestSessionState;
+  /**
+   * Optional handler for a first line that is not a qtest command (the service's `#!qtestd`
+   * line). Returns the reply, or undefined to treat the line as an ordinary command.
+   */
+  firstLineHook?: (line: string) => string | undefined;
+}
+
+const NL = 0x0a;
+
+export class QtestEndpoint implements Endpoint {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private blocked = false;
+  private discardingLongLine = false;
+  private closed = false;
+  private readonly state: QtestSessionState;
+  private firstLine = true;
+
+  constructor(private readonly opts: QtestEndpointOptions) {
+    this.state = opts.shared ?? {
+      target: opts.target,
+      emit: () => {},
+      irqLevels: new Map(),
+      logNote: () => {},
+      maxTransferBytes: opts.maxTransferBytes,
+    };
+    this.state.emit = (line) => this.send(line + '\n');
+    this.state.logNote = (text) => opts.log?.sent(text);
+    this.state.irqLevels.clear();
+    opts.log?.connectionOpened();
+  }
+
+  /** The interception state this endpoint uses (to hand to the next connection). */
+  get sharedState(): QtestSessionState {
+    return this.state;
+  }
+
+  input(chunk: Buffer): void {
+    if (this.closed) return;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.pump();
+  }
+
+  drained(): void {
+    this.blocked = false;
+    this.pump();
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.opts.log?.connectionClosed();
+  }
+
+  private send(text: string): void {
+    this.opts.log?.sent(text);
+    if (!this.opts.link.write(text)) this.blocked = true;
+  }
+
+  /** Process complete lines until input runs out or the peer stops reading. */
+  private pump(): void {
+    while (!this.blocked && !this.closed) {
+      const line = this.takeLine();
+      if (line === undefined) break;
+      this.processLine(line);
+    }
+    if (this.blocked) this.opts.link.pause();
+    else this.opts.link.resume();
+  }
+
+  private takeLine(): string | undefined {
+    if (this.pending.length === 0) return undefined;
+    let buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    let nl = buf.indexOf(NL);
+    while (nl >= 0 && this.discardingLongLine) {
+      // Skip the rest of an over-long line, up to and including its newline.
+      this.discardingLongLine = false;
+      buf = buf.subarray(nl + 1);
+      nl = buf.indexOf(NL);
+    }
+    if (this.discardingLongLine) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      return undefined;
+    }
+    if (nl < 0) {
+      this.pending = buf.length ? [buf] : [];
+      this.pendingBytes = buf.length;
+      if (buf.length > this.opts.maxLineBytes) {
+        this.pending = [];
+        this.pendingBytes = 0;
+        this.discardingLongLine = true;
+        this.reply(`FAIL line longer than ${this.opts.maxLineBytes} bytes; discarded up to the next newline`, 'fail');
+      }
+      return undefined;
+    }
+    const line = buf.subarray(0, nl).toString('latin1');
+    const rest = buf.subarray(nl + 1);
+    this.pending = rest.length ? [rest] : [];
+    this.pendingBytes = rest.length;
+    if (nl > this.opts.maxLineBytes) {
+      this.reply(`FAIL line longer than ${this.opts.maxLineBytes} bytes`, 'fail');
+      return this.takeLine();
+    }
+    return line;
+  }
+
+  private reply(line: string, kind: 'ok' | 'fail' | 'err'): void {
+    this.opts.onRequest?.(kind);
+    this.send(line + '\n');
+  }
+
+  private processLine(line: string): void {
+    if (this.firstLine) {
+      this.firstLine = false;
+      const hooked = this.opts.firstLineHook?.(line);
+      if (hooked !== undefined) {
+        if (hooked.startsWith('FAIL')) this.firstLine = true; // a corrected line may follow
+        this.opts.log?.received(line);
+        this.reply(hooked, hooked.startsWith('OK') ? 'ok' : 'fail');
+        return;
+      }
+    }
+    this.opts.log?.received(line);
+    // QEMU 10.2.2: a blank line produces no reply.
+    if (line === '') return;
+    let reply: string;
+    try {
+      reply = this.run(line);
+    } catch (e) {
+      if (e instanceof QemuWouldAbort || e instanceof LimitError) reply = `FAIL ${e.message}`;
+      else {
+        this.opts.logger?.error({ err: e, line: line.slice(0, 200) }, 'internal error while running a qtest command');
+        reply = `FAIL internal error: ${(e as Error)?.message ?? String(e)}`;
+      }
+    }
+    this.reply(reply, reply.startsWith('OK') ? 'ok' : reply.startsWith('ERR') ? 'err' : 'fail');
+  }
+
+  private run(line: string): string {
+    if (line.includes('\0')) {
+      // QEMU never finds the end of a line that contains NUL and stops answering for good.
+      throw new QemuWouldAbort('NUL byte in command line');
+    }
+    const words = line.split(' ');
+    try {
+      return runQtestCommand(words, this.state);
+    } catch (e) {
+      // Where QEMU's single-space split would assert, treat runs of spaces as one (newer QEMU).
+      if (e instanceof QemuWouldAbort && / {2}/.test(line) && words[0] !== '') {
+        const collapsed = line.split(/ +/);
+        if (collapsed[collapsed.length - 1] === '') collapsed.pop();
+        return runQtestCommand(collapsed, this.state);
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The `-qtest-log` writer in QEMU's format: `[I 0.000000] OPENED`, `[R +s.us] words`,
+ * `[S +s.us] reply`, `[I +s.us] CLOSED`, seconds since the connection opened with six decimals.
+ * Writes synchronously to a file descriptor so that log order equals protocol order.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+
+export class QtestLog {
+  private openedAt = process.hrtime.bigint();
+  private opened = false;
+
+  private constructor(
+    private readonly fd: number,
+    private readonly ownsFd: boolean,
+  ) {}
+
+  /**
+   * `none` → no log; undefined → stderr (QEMU's default); `/dev/fd/2` and `/dev/stderr` reuse
+   * fd 2 (no truncation); anything else is opened like fopen(path, "w+").
+   */
+  static open(spec: string | undefined): QtestLog | undefined {
+    if (spec === 'none') return undefined;
+    if (spec === undefined || spec === '/dev/fd/2' || spec === '/dev/stderr') return new QtestLog(2, false);
+    if (spec === '/dev/null') return undefined;
+    return new QtestLog(openSync(spec, 'w+'), true);
+  }
+
+  private stamp(): string {
+    const us = (process.hrtime.bigint() - this.openedAt) / 1000n;
+    const s = us / 1_000_000n;
+    return `${s}.${(us % 1_000_000n).toString().padStart(6, '0')}`;
+  }
+
+  private put(text: string): void {
+    try {
+      writeSync(this.fd, Buffer.from(text, 'latin1'));
+    } catch {
+      // A failing log must never take the session down.
+    }
+  }
+
+  connectionOpened(): void {
+    this.openedAt = process.hrtime.bigint();
+    this.opened = true;
+    this.put(`[I ${this.stamp()}] OPENED\n`);
+  }
+
+  connectionClosed(): void {
+    this.put(`[I +${this.stamp()}] CLOSED\n`);
+    this.opened = false;
+  }
+
+  /** A received line, logged as QEMU logs the words of g_strsplit(line, " "). */
+  received(line: string): void {
+    this.put(`[R +${this.stamp()}]${line === '' ? '' : ' ' + line}\n`);
+  }
+
+  /** A line sent (reply or IRQ), including its newline. */
+  sent(text: string): void {
+    if (this.opened) this.put(`[S +${this.stamp()}] ${text}`);
+  }
+
+  close(): void {
+    if (this.ownsFd) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+}

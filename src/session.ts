@@ -1,0 +1,102 @@
+/**
+ * Session: one Machine and the protocol endpoints attached to it (qtest, QMP), with its limits,
+ * logger and run state. Adapts the Machine to the narrow interfaces the protocols use, so that
+ * protocol code never touches a device. No sockets and no process-level state: the launcher and
+ * the service create sessions and hand them links.
+ */
+import type { Logger } from './log.js';
+import { DEFAULT_LIMITS } from './limits.js';
+import type { Limits } from './limits.js';
+import { Machine } from './machine/machine.js';
+import type { MachinePlugins } from './machine/machine.js';
+import type { MachineConfig } from './machine/config.js';
+import type { QomNode } from './machine/qom-tree.js';
+import type { QtestSessionState } from './protocol/qtest/commands.js';
+import { QtestEndpoint } from './protocol/qtest/endpoint.js';
+import type { QtestLog } from './protocol/qtest/qtest-log.js';
+import type { QtestDevice, QtestTarget } from './protocol/qtest/target.js';
+import type { Link } from './transport/link.js';
+
+export interface SessionDeps {
+  log: Logger;
+  limits?: Limits;
+  plugins: MachinePlugins;
+}
+
+export type RunState = 'running' | 'paused';
+
+export class Session {
+  readonly machine: Machine;
+  readonly limits: Limits;
+  readonly log: Logger;
+  runState: RunState = 'running';
+  private qtestShared?: QtestSessionState;
+  private readonly target: QtestTarget;
+  private readonly disposers: Array<() => void> = [];
+
+  constructor(config: MachineConfig, deps: SessionDeps) {
+    this.limits = deps.limits ?? DEFAULT_LIMITS;
+    this.log = deps.log;
+    this.machine = new Machine(config, { log: deps.log, limits: this.limits, plugins: deps.plugins });
+    this.target = this.makeQtestTarget();
+  }
+
+  private makeQtestTarget(): QtestTarget {
+    const m = this.machine;
+    const deviceOf = (node: QomNode): QtestDevice => ({
+      key: node,
+      gpioListNames: () => [...new Set([...node.gpioIn.keys(), ...node.gpioOut.keys()])],
+      gpioIn: (name) => node.gpioIn.get(name) ?? [],
+      gpioOut: (name) => node.gpioOut.get(name) ?? [],
+    });
+    return {
+      memory: m.system,
+      ioPorts: m.ioPorts,
+      clock: m.clock,
+      bigEndian: false,
+      resolveDevice: (path) => {
+        const node = m.qom.resolve(path);
+        if (!node || node.typeName === 'container' || !node.parent) return undefined;
+        if (node === m.qom.resolve('/machine')) return undefined;
+        return deviceOf(node);
+      },
+    };
+  }
+
+  /** Attach a qtest connection. IRQ interception state carries over between connections. */
+  attachQtest(link: Link, opts: { log?: QtestLog; firstLineHook?: (line: string) => string | undefined; onRequest?: (kind: 'ok' | 'fail' | 'err') => void } = {}): QtestEndpoint {
+    const endpoint = new QtestEndpoint({
+      target: this.target,
+      link,
+      log: opts.log,
+      logger: this.log,
+      maxLineBytes: this.limits.maxLineBytes,
+      maxTransferBytes: this.limits.maxTransferBytes,
+      shared: this.qtestShared,
+      firstLineHook: opts.firstLineHook,
+      onRequest: opts.onRequest,
+    });
+    // The endpoint created the shared state if there was none; keep it for reconnections.
+    this.qtestShared ??= endpoint.sharedState;
+    return endpoint;
+  }
+
+  /** system_reset. */
+  reset(): void {
+    this.machine.reset();
+  }
+
+  onDispose(fn: () => void): void {
+    this.disposers.push(fn);
+  }
+
+  dispose(): void {
+    for (const fn of this.disposers.splice(0)) {
+      try {
+        fn();
+      } catch (e) {
+        this.log.warn({ err: e }, 'error while disposing a session');
+      }
+    }
+  }
+}

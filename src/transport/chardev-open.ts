@@ -1,0 +1,88 @@
+/**
+ * Opens the sockets named by chardev addresses the way QEMU does: client mode dials once at
+ * start-up (libqtest listens first); server mode listens and serves one connection at a time,
+ * queueing later ones until the current one closes (QEMU's socket chardev has one peer). stdio
+ * uses the process's stdin/stdout. Each connection is handed to `onConnection`.
+ */
+import { createServer, connect, Socket } from 'node:net';
+import type { Server } from 'node:net';
+import { unlinkSync } from 'node:fs';
+import { Duplex } from 'node:stream';
+import type { ChardevAddress } from './chardev-address.js';
+
+export interface OpenedChardev {
+  close(): void;
+}
+
+export function openChardev(
+  address: ChardevAddress,
+  onConnection: (socket: Socket) => void,
+  onError: (err: Error) => void,
+): OpenedChardev {
+  switch (address.kind) {
+    case 'null':
+      return { close() {} };
+    case 'stdio': {
+      const duplex = Duplex.from({ readable: process.stdin, writable: process.stdout });
+      onConnection(duplex as unknown as Socket);
+      return { close: () => duplex.destroy() };
+    }
+    case 'fd': {
+      const socket = new Socket({ fd: address.fd, readable: true, writable: true });
+      onConnection(socket);
+      return { close: () => socket.destroy() };
+    }
+    case 'unix':
+    case 'tcp': {
+      if (!address.server) {
+        const socket = address.kind === 'unix' ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
+        socket.once('error', (err) => {
+          if (!socket.readyState || socket.connecting) onError(err);
+        });
+        socket.once('connect', () => onConnection(socket));
+        return { close: () => socket.destroy() };
+      }
+      return serveOneAtATime(address, onConnection, onError);
+    }
+  }
+}
+
+function serveOneAtATime(
+  address: Extract<ChardevAddress, { kind: 'unix' | 'tcp' }>,
+  onConnection: (socket: Socket) => void,
+  onError: (err: Error) => void,
+): OpenedChardev {
+  const waiting: Socket[] = [];
+  let active: Socket | undefined;
+  const next = (): void => {
+    if (active || waiting.length === 0) return;
+    active = waiting.shift()!;
+    active.once('close', () => {
+      active = undefined;
+      next();
+    });
+    active.resume();
+    onConnection(active);
+  };
+  const server: Server = createServer({ pauseOnConnect: true }, (socket) => {
+    socket.on('error', () => {});
+    waiting.push(socket);
+    next();
+  });
+  server.on('error', onError);
+  if (address.kind === 'unix') {
+    try {
+      unlinkSync(address.path);
+    } catch {
+      /* no stale socket */
+    }
+    server.listen(address.path);
+  } else server.listen(address.port, address.host);
+  return {
+    close: () => {
+      server.close();
+      active?.destroy();
+      for (const s of waiting) s.destroy();
+    },
+  };
+}

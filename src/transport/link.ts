@@ -1,0 +1,24 @@
+/**
+ * The contract between a transport (UNIX/TCP socket, WebSocket, in-process) and a protocol
+ * endpoint. The endpoint writes through `write` (false = the peer is not draining: stop producing
+ * until `drained()`), and asks the transport to stop/restart reading with pause/resume.
+ */
+
+export interface Link {
+  /** Send text (latin1 for qtest, UTF-8 for QMP is the transport's choice per endpoint). */
+  write(text: string): boolean;
+  /** Stop delivering input until resume(). */
+  pause(): void;
+  resume(): void;
+  /** Close the connection after flushing what was written. */
+  close(): void;
+}
+
+export interface Endpoint {
+  /** Bytes from the peer. */
+  input(chunk: Buffer): void;
+  /** The transport's output buffer drained after write() returned false. */
+  drained(): void;
+  /** The peer closed the connection. */
+  end(): void;
+}
