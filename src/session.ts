@@ -64,7 +64,7 @@ export class Session {
   }
 
   /** Attach a qtest connection. IRQ interception state carries over between connections. */
-  attachQtest(link: Link, opts: { log?: QtestLog; firstLineHook?: (line: string) => string | undefined; onRequest?: (kind: 'ok' | 'fail' | 'err') => void } = {}): QtestEndpoint {
+  attachQtest(link: Link, opts: { log?: QtestLog; onRequest?: (kind: 'ok' | 'fail' | 'err') => void } = {}): QtestEndpoint {
     const endpoint = new QtestEndpoint({
       target: this.target,
       link,
@@ -73,7 +73,6 @@ export class Session {
       maxLineBytes: this.limits.maxLineBytes,
       maxTransferBytes: this.limits.maxTransferBytes,
       shared: this.qtestShared,
-      firstLineHook: opts.firstLineHook,
       onRequest: opts.onRequest,
     });
     // The endpoint created the shared state if there was none; keep it for reconnections.

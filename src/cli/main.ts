@@ -17,7 +17,8 @@ import { bindSocket } from '../transport/socket-link.js';
 import { ArgvError, parseArgv } from './argv.js';
 import type { LaunchOptions } from './argv.js';
 import { exitWithParent, installProcessGuards, onTerminationSignals } from './process-guard.js';
-import { attachQmpMonitor } from './qmp-attach.js';
+import { attachQmp } from './qmp-attach.js';
+import type { QmpMonitor } from './qmp-attach.js';
 import { printInfo } from './info.js';
 
 const PROGRAM = process.env.QTESTD_ARGV0 ? basename(process.env.QTESTD_ARGV0) : 'qemu-system-aarch64';
@@ -31,7 +32,7 @@ export function runLauncher(argv: string[]): void {
   let log: Logger | undefined;
   installProcessGuards(() => log);
   let session: Session | undefined;
-  const qmpMonitors: Array<{ shutdown(reason: string): Promise<void> }> = [];
+  const qmpMonitors: QmpMonitor[] = [];
   const opened: OpenedChardev[] = [];
   // Install the signal handlers before any socket is dialled: a kill can follow the handshake at once.
   onTerminationSignals(async () => {
@@ -82,7 +83,16 @@ export function runLauncher(argv: string[]): void {
     opened.push(
       openChardev(
         q.address,
-        (socket) => qmpMonitors.push(attachQmpMonitor(s, socket, () => process.exit(0))),
+        (socket) =>
+          bindSocket(
+            socket,
+            (link) => {
+              const m = attachQmp(s, link, () => process.exit(0));
+              qmpMonitors.push(m);
+              return m;
+            },
+            { encoding: 'utf8' },
+          ),
         (err) => fail(`-qmp ${q.spec}: Failed to connect to '${q.spec}': ${err.message}`),
       ),
     );

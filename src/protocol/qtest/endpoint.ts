@@ -28,11 +28,6 @@ export interface QtestEndpointOptions {
    * takes it over: IRQ lines go to this connection from now on.
    */
   shared?: QtestSessionState;
-  /**
-   * Optional handler for a first line that is not a qtest command (the service's `#!qtestd`
-   * line). Returns the reply, or undefined to treat the line as an ordinary command.
-   */
-  firstLineHook?: (line: string) => string | undefined;
 }
 
 const NL = 0x0a;
@@ -44,7 +39,6 @@ export class QtestEndpoint implements Endpoint {
   private discardingLongLine = false;
   private closed = false;
   private readonly state: QtestSessionState;
-  private firstLine = true;
 
   constructor(private readonly opts: QtestEndpointOptions) {
     this.state = opts.shared ?? {
@@ -142,16 +136,6 @@ export class QtestEndpoint implements Endpoint {
   }
 
   private processLine(line: string): void {
-    if (this.firstLine) {
-      this.firstLine = false;
-      const hooked = this.opts.firstLineHook?.(line);
-      if (hooked !== undefined) {
-        if (hooked.startsWith('FAIL')) this.firstLine = true; // a corrected line may follow
-        this.opts.log?.received(line);
-        this.reply(hooked, hooked.startsWith('OK') ? 'ok' : 'fail');
-        return;
-      }
-    }
     this.opts.log?.received(line);
     // QEMU 10.2.2: a blank line produces no reply.
     if (line === '') return;

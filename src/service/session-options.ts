@@ -1,0 +1,60 @@
+/**
+ * Per-session machine selection for the service: the options of a `#!qtestd` first line or of a
+ * WebSocket URL query, in QEMU's syntax (-machine, -m, -smp, -cpu, -device, -net, -nodefaults,
+ * -accel) plus `id=NAME` to name the session. Anything that would open sockets or files is refused.
+ */
+import { parseArgv, ArgvError } from '../cli/argv.js';
+import type { MachineConfig } from '../machine/config.js';
+
+export interface SessionRequest {
+  config: MachineConfig;
+  /** Client-chosen session id (for the QMP path), if any. */
+  id?: string;
+}
+
+const MACHINE_OPTIONS = new Set(['-machine', '-M', '-m', '-smp', '-cpu', '-device', '-net', '-nic', '-nodefaults', '-accel', '-display', '-audio', '-name']);
+
+/** Split like a shell would for simple words and single/double quotes (no expansion). */
+export function splitWords(text: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) out.push(m[1] ?? m[2] ?? m[3]);
+  return out;
+}
+
+export const SESSION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Parse session options; `defaults` are applied first and may be overridden (a -machine given
+ * here replaces the default machine and its devices). Throws Error with a one-line reason.
+ */
+export function parseSessionOptions(words: string[], defaults: string[]): SessionRequest {
+  let id: string | undefined;
+  const opts: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    if (w.startsWith('id=')) {
+      id = w.slice(3);
+      if (!SESSION_ID_RE.test(id)) throw new Error(`invalid session id '${id}' (letters, digits, '_', '.', '-'; at most 64)`);
+      continue;
+    }
+    const flag = w.startsWith('--') ? w.slice(1) : w;
+    if (!MACHINE_OPTIONS.has(flag)) throw new Error(`option '${w}' is not allowed here (allowed: ${[...MACHINE_OPTIONS].join(' ')}, id=NAME)`);
+    opts.push(flag);
+    if (flag !== '-nodefaults') {
+      const v = words[++i];
+      if (v === undefined) throw new Error(`${w}: requires an argument`);
+      opts.push(v);
+    }
+  }
+  // A machine given by the client replaces the default machine *and* its default devices.
+  const base = opts.some((o) => o === '-machine' || o === '-M') ? [] : defaults;
+  try {
+    const parsed = parseArgv([...base, ...opts]);
+    return { config: parsed.machine, id };
+  } catch (e) {
+    if (e instanceof ArgvError) throw new Error(e.hint ? `${e.message} (${e.hint.split('\n')[0]})` : e.message);
+    throw e;
+  }
+}
