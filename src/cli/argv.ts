@@ -57,6 +57,10 @@ const IGNORED_FLAGS = new Set([
   'mem-prealloc', 'daemonize', 'only-migratable', 'preconfig', 'semihosting', 'no-hpet',
 ]);
 const NO_ARG = new Set(['S', 'nodefaults', 'version', 'help', 'h', ...IGNORED_FLAGS]);
+const WITH_ARG = new Set([
+  'qtest', 'qtest-log', 'machine', 'M', 'accel', 'm', 'smp', 'cpu', 'device', 'chardev', 'mon', 'qmp', 'qmp-pretty',
+  'object', 'display', 'audio', 'net', 'nic', 'run-with', 'serial', ...IGNORED_WITH_ARG,
+]);
 
 export function parseArgv(argv: string[]): LaunchOptions {
   const machine = defaultMachineConfig();
@@ -77,6 +81,7 @@ export function parseArgv(argv: string[]): LaunchOptions {
       value = name.slice(eq + 1);
       name = name.slice(0, eq);
     }
+    if (!NO_ARG.has(name) && !WITH_ARG.has(name)) throw new ArgvError(`${raw}: invalid option`);
     const takesArg = !NO_ARG.has(name);
     if (takesArg && value === undefined) {
       value = argv[++i];
