@@ -1,0 +1,145 @@
+/**
+ * One drop-in launch: parse QEMU's argv, build the Session, dial or listen on the qtest/QMP
+ * chardevs, and report back through a small LaunchHost (where stderr text goes, how to exit).
+ * Used by the cold launcher (cli/main.ts, one process per launch) and by the warm-launch daemon
+ * (many launches in one process, each owned by a native shim process).
+ */
+import { basename, resolve as resolvePath } from 'node:path';
+import type { Logger } from '../log.js';
+import { ConfigError } from '../machine/config.js';
+import type { MachinePlugins } from '../machine/machine.js';
+import { QtestLog } from '../protocol/qtest/qtest-log.js';
+import { Session } from '../session.js';
+import { openChardev } from '../transport/chardev-open.js';
+import type { OpenedChardev } from '../transport/chardev-open.js';
+import { bindSocket } from '../transport/socket-link.js';
+import { ArgvError, parseArgv } from './argv.js';
+import type { LaunchOptions } from './argv.js';
+import { attachQmp } from './qmp-attach.js';
+import type { QmpMonitor } from './qmp-attach.js';
+
+export interface LaunchHost {
+  /** Text for the launching process's stderr. */
+  stderr(text: string): void;
+  /** The launch is over: the owning process exits with `code`. */
+  exit(code: number): void;
+  /** Directory relative paths (qtest log file) are resolved against. */
+  cwd: string;
+  /** Open the qtest log (the host may redirect stderr-bound logs). */
+  openQtestLog(spec: string | undefined): QtestLog | undefined;
+  log: Logger;
+  plugins: MachinePlugins;
+}
+
+export interface RunningLaunch {
+  options: LaunchOptions;
+  session: Session;
+  /** SIGTERM: emit SHUTDOWN on every QMP monitor, close the sockets. */
+  terminate(reason: string): Promise<void>;
+}
+
+export const PROGRAM = process.env.QTESTD_ARGV0 ? basename(process.env.QTESTD_ARGV0) : 'qemu-system-aarch64';
+
+/** Start a launch; returns undefined when it already ended (error or -version etc.). */
+export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: NonNullable<LaunchOptions['info']>) => void): RunningLaunch | undefined {
+  const fail = (message: string, hint?: string): undefined => {
+    host.stderr(`${PROGRAM}: ${message}\n${hint ? hint + '\n' : ''}`);
+    host.exit(1);
+    return undefined;
+  };
+  let opts: LaunchOptions;
+  try {
+    opts = parseArgv(argv);
+  } catch (e) {
+    if (e instanceof ArgvError) return fail(e.message, e.hint);
+    throw e;
+  }
+  if (opts.info) {
+    onInfo?.(opts.info);
+    host.exit(0);
+    return undefined;
+  }
+  for (const w of opts.warnings) host.stderr(`${PROGRAM}: warning: ${w}\n`);
+  let session: Session;
+  try {
+    session = new Session(opts.machine, { log: host.log, plugins: host.plugins });
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(e.message, e.hint);
+    throw e;
+  }
+  if (opts.startStopped) session.runState = 'paused';
+
+  let qtestLog: QtestLog | undefined;
+  try {
+    const spec = opts.qtestLog && opts.qtestLog !== 'none' && !opts.qtestLog.startsWith('/dev/') ? resolvePath(host.cwd, opts.qtestLog) : opts.qtestLog;
+    qtestLog = host.openQtestLog(spec);
+  } catch (e) {
+    return fail(`-qtest-log ${opts.qtestLog}: ${(e as Error).message}`);
+  }
+
+  const monitors: QmpMonitor[] = [];
+  const opened: OpenedChardev[] = [];
+  let ended = false;
+  const end = (code: number): void => {
+    if (ended) return;
+    ended = true;
+    for (const c of opened) c.close();
+    qtestLog?.close();
+    session.dispose();
+    host.exit(code);
+  };
+  if (opts.qtest) {
+    const spec = opts.qtest.spec;
+    opened.push(
+      openChardev(
+        opts.qtest.address,
+        (socket) => bindSocket(socket, (link) => session.attachQtest(link, { log: qtestLog }), { encoding: 'latin1' }),
+        () => {
+          host.stderr(`${PROGRAM}: Failed to initialize device for qtest: "${spec}"\n`);
+          end(1);
+        },
+      ),
+    );
+  }
+  for (const q of opts.qmp) {
+    opened.push(
+      openChardev(
+        q.address,
+        (socket) =>
+          bindSocket(
+            socket,
+            (link) => {
+              const m = attachQmp(session, link, () => end(0));
+              monitors.push(m);
+              return m;
+            },
+            { encoding: 'utf8' },
+          ),
+        (err) => {
+          host.stderr(`${PROGRAM}: -qmp ${q.spec}: Failed to connect to '${q.spec}': ${err.message}\n`);
+          end(1);
+        },
+      ),
+    );
+  }
+  for (const o of opts.otherSockets) {
+    opened.push(
+      openChardev(
+        o.address,
+        (socket) => {
+          socket.on('data', () => {});
+          socket.on('error', () => {});
+        },
+        () => {},
+      ),
+    );
+  }
+  return {
+    options: opts,
+    session,
+    terminate: async (reason: string) => {
+      await Promise.all(monitors.map((m) => m.shutdown(reason)));
+      end(0);
+    },
+  };
+}
