@@ -2,12 +2,13 @@
  * The models a real machine is built with: the SMMUv3 and the PCI device registry. Kept apart
  * from machine.ts so that the machine can be tested with fakes and knows no concrete device.
  */
+import { SmmuV3 } from '../smmu/smmu-v3.js';
 import { ConfigError } from './config.js';
 import type { MachinePlugins } from './machine.js';
 
 export const DEFAULT_PLUGINS: MachinePlugins = {
-  createSmmu() {
-    throw new ConfigError('arm-smmuv3 is not available in this build');
+  createSmmu(deps) {
+    return new SmmuV3({ memory: deps.memory, irqs: deps.irqs, log: deps.log });
   },
   createDevice(spec) {
     throw new ConfigError(`'${spec.driver}' is not a valid device model name`);

@@ -218,8 +218,12 @@ function writeBase64(words: string[], s: QtestSessionState): string {
   if (decodedLength !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decodedLength})\n`);
   // QEMU writes SIZE bytes from its buffer; past what the buffer holds it writes host heap
   // contents, which we replace by zeros (protocol/deviations.md).
-  const data = new Uint8Array(size);
-  data.set(buffer.subarray(0, Math.min(size, buffer.length)));
+  let data: Uint8Array;
+  if (buffer.length >= size) data = buffer.subarray(0, size);
+  else {
+    data = new Uint8Array(size);
+    data.set(buffer);
+  }
   s.target.memory.writeBytes(addr, data);
   return 'OK';
 }

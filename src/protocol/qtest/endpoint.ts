@@ -33,8 +33,12 @@ export interface QtestEndpointOptions {
 const NL = 0x0a;
 
 export class QtestEndpoint implements Endpoint {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** Received chunks not yet scanned (the head is scanned from `headOffset`). */
+  private queue: Buffer[] = [];
+  private headOffset = 0;
+  /** The start of the current line, when it spans chunks. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
   private blocked = false;
   private discardingLongLine = false;
   private closed = false;
@@ -60,9 +64,8 @@ export class QtestEndpoint implements Endpoint {
   }
 
   input(chunk: Buffer): void {
-    if (this.closed) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
+    if (this.closed || chunk.length === 0) return;
+    this.queue.push(chunk);
     this.pump();
   }
 
@@ -84,50 +87,50 @@ export class QtestEndpoint implements Endpoint {
 
   /** Process complete lines until input runs out or the peer stops reading. */
   private pump(): void {
-    while (!this.blocked && !this.closed) {
-      const line = this.takeLine();
-      if (line === undefined) break;
-      this.processLine(line);
+    while (!this.blocked && !this.closed && this.queue.length > 0) {
+      const head = this.queue[0];
+      const nl = head.indexOf(NL, this.headOffset);
+      if (nl < 0) {
+        this.keepPartial(head.subarray(this.headOffset));
+        this.queue.shift();
+        this.headOffset = 0;
+        continue;
+      }
+      let line: string | undefined;
+      if (this.discardingLongLine) {
+        this.discardingLongLine = false;
+      } else if (this.partialBytes === 0) {
+        if (nl - this.headOffset > this.opts.maxLineBytes) this.reply(`FAIL line longer than ${this.opts.maxLineBytes} bytes`, 'fail');
+        else line = head.toString('latin1', this.headOffset, nl);
+      } else {
+        const total = this.partialBytes + nl - this.headOffset;
+        if (total > this.opts.maxLineBytes) this.reply(`FAIL line longer than ${this.opts.maxLineBytes} bytes`, 'fail');
+        else line = Buffer.concat([...this.partial, head.subarray(this.headOffset, nl)], total).toString('latin1');
+        this.partial = [];
+        this.partialBytes = 0;
+      }
+      this.headOffset = nl + 1;
+      if (this.headOffset >= head.length) {
+        this.queue.shift();
+        this.headOffset = 0;
+      }
+      if (line !== undefined) this.processLine(line);
     }
     if (this.blocked) this.opts.link.pause();
     else this.opts.link.resume();
   }
 
-  private takeLine(): string | undefined {
-    if (this.pending.length === 0) return undefined;
-    let buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
-    let nl = buf.indexOf(NL);
-    while (nl >= 0 && this.discardingLongLine) {
-      // Skip the rest of an over-long line, up to and including its newline.
-      this.discardingLongLine = false;
-      buf = buf.subarray(nl + 1);
-      nl = buf.indexOf(NL);
+  /** Keep bytes of a line whose newline has not arrived; enforce the line limit. */
+  private keepPartial(bytes: Buffer): void {
+    if (this.discardingLongLine || bytes.length === 0) return;
+    this.partial.push(bytes);
+    this.partialBytes += bytes.length;
+    if (this.partialBytes > this.opts.maxLineBytes) {
+      this.partial = [];
+      this.partialBytes = 0;
+      this.discardingLongLine = true;
+      this.reply(`FAIL line longer than ${this.opts.maxLineBytes} bytes; discarded up to the next newline`, 'fail');
     }
-    if (this.discardingLongLine) {
-      this.pending = [];
-      this.pendingBytes = 0;
-      return undefined;
-    }
-    if (nl < 0) {
-      this.pending = buf.length ? [buf] : [];
-      this.pendingBytes = buf.length;
-      if (buf.length > this.opts.maxLineBytes) {
-        this.pending = [];
-        this.pendingBytes = 0;
-        this.discardingLongLine = true;
-        this.reply(`FAIL line longer than ${this.opts.maxLineBytes} bytes; discarded up to the next newline`, 'fail');
-      }
-      return undefined;
-    }
-    const line = buf.subarray(0, nl).toString('latin1');
-    const rest = buf.subarray(nl + 1);
-    this.pending = rest.length ? [rest] : [];
-    this.pendingBytes = rest.length;
-    if (nl > this.opts.maxLineBytes) {
-      this.reply(`FAIL line longer than ${this.opts.maxLineBytes} bytes`, 'fail');
-      return this.takeLine();
-    }
-    return line;
   }
 
   private reply(line: string, kind: 'ok' | 'fail' | 'err'): void {
