@@ -1,0 +1,124 @@
+/**
+ * What QMP `query-pci` and HMP `info pci` / `info mtree` report about a Machine, built from the
+ * machine's own structures in the shapes and formats QEMU 10.2.2 uses (captured in
+ * qemu-10.2.2/qmp/query-pci.json and hmp/info-pci.txt; HMP text uses CRLF line ends, as QEMU's
+ * monitor does). Pure functions of the machine state.
+ */
+import type { AddressSpace } from '../memory/address-space.js';
+import { PCI_CFG } from '../pci/config-space.js';
+import type { PciHost } from '../pci/host-bridge.js';
+import { barTypeBits } from '../pci/pci-device.js';
+import { funcOf, slotOf } from '../pci/requester-id.js';
+import type { Machine } from './machine.js';
+
+/** QEMU pci_class_descriptions entries for the classes our devices use. */
+const CLASS_NAMES: Record<number, string> = { 0x0600: 'Host bridge', 0x0604: 'PCI bridge', 0x0200: 'Ethernet controller', 0x0100: 'SCSI controller' };
+
+export type PciRegionInfo =
+  | { prefetch: boolean; mem_type_64: boolean; bar: number; size: number; address: number; type: 'memory' }
+  | { bar: number; size: number; address: number; type: 'io' };
+
+export interface PciDeviceInfo {
+  irq_pin: number;
+  bus: number;
+  qdev_id: string;
+  irq?: number;
+  slot: number;
+  class_info: { class: number; desc?: string };
+  id: { device: number; 'subsystem-vendor': number; vendor: number; subsystem: number };
+  function: number;
+  regions: PciRegionInfo[];
+}
+
+export function pciInfo(pci: PciHost): Array<{ bus: number; devices: PciDeviceInfo[] }> {
+  const devices = pci.devices().map((d): PciDeviceInfo => {
+    const c = d.config;
+    const pin = c.get(PCI_CFG.INTERRUPT_PIN, 1);
+    const cls = c.get(PCI_CFG.CLASS_DEVICE, 2);
+    const regions = d.bars.map((bar): PciRegionInfo => {
+      const mapped = pci.mappedBar(d, bar);
+      const address = mapped === undefined ? -1 : Number(mapped);
+      if (bar.kind === 'io') return { bar: bar.index, size: Number(bar.size), address, type: 'io' };
+      return { prefetch: (barTypeBits(bar) & 0x8) !== 0, mem_type_64: bar.kind === 'mem64', bar: bar.index, size: Number(bar.size), address, type: 'memory' };
+    });
+    const info: PciDeviceInfo = {
+      irq_pin: pin,
+      bus: 0,
+      qdev_id: d.id ?? '',
+      slot: slotOf(d.devfn),
+      class_info: CLASS_NAMES[cls] ? { class: cls, desc: CLASS_NAMES[cls] } : { class: cls },
+      id: {
+        device: c.get(PCI_CFG.DEVICE_ID, 2),
+        'subsystem-vendor': c.get(PCI_CFG.SUBSYSTEM_VENDOR_ID, 2),
+        vendor: c.get(PCI_CFG.VENDOR_ID, 2),
+        subsystem: c.get(PCI_CFG.SUBSYSTEM_ID, 2),
+      },
+      function: funcOf(d.devfn),
+      regions,
+    };
+    if (pin) {
+      // QEMU puts `irq` right after `qdev_id`.
+      const { irq_pin, bus, qdev_id, ...rest } = info;
+      return { irq_pin, bus, qdev_id, irq: c.get(PCI_CFG.INTERRUPT_LINE, 1), ...rest };
+    }
+    return info;
+  });
+  return [{ bus: 0, devices }];
+}
+
+const hex = (v: number, digits: number) => v.toString(16).padStart(digits, '0');
+
+/** HMP `info pci`. */
+export function formatInfoPci(pci: PciHost): string {
+  const out: string[] = [];
+  for (const d of pciInfo(pci)[0].devices) {
+    out.push(`  Bus ${String(d.bus).padStart(2)}, device ${String(d.slot).padStart(3)}, function ${d.function}:`);
+    const cls = d.class_info.desc ?? `Class ${String(d.class_info.class).padStart(4, '0')}`;
+    out.push(`    ${cls}: PCI device ${hex(d.id.vendor, 4)}:${hex(d.id.device, 4)}`);
+    out.push(`      PCI subsystem ${hex(d.id['subsystem-vendor'], 4)}:${hex(d.id.subsystem, 4)}`);
+    if (d.irq_pin) out.push(`      IRQ ${d.irq}, pin ${String.fromCharCode(64 + d.irq_pin)}`);
+    for (const r of d.regions) {
+      if (r.type === 'io') {
+        out.push(`      BAR${r.bar}: I/O ${r.address < 0 ? '(not mapped)' : `at 0x${hex(r.address, 4)} [0x${hex(r.address + r.size - 1, 4)}]`}`);
+      } else {
+        const kind = `${r.mem_type_64 ? 64 : 32} bit${r.prefetch ? ' prefetchable' : ''} memory`;
+        out.push(`      BAR${r.bar}: ${kind} ${r.address < 0 ? '(not mapped)' : `at 0x${hex(r.address, 8)} [0x${hex(r.address + r.size - 1, 8)}]`}`);
+      }
+    }
+    out.push(`      id "${d.qdev_id}"`);
+  }
+  return out.map((l) => l + '\r\n').join('');
+}
+
+function range(base: bigint, size: bigint): string {
+  const end = base + size - 1n;
+  return `${base.toString(16).padStart(16, '0')}-${(end < 0n ? 0n : end).toString(16).padStart(16, '0')}`;
+}
+
+function describeSpace(as: AddressSpace, indent: string, lines: string[]): void {
+  const maps = [...as.listMappings()].sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
+  for (const m of maps) {
+    const r = m.region;
+    if (r.kind === 'alias') {
+      lines.push(`${indent}${range(m.base, r.size)} (prio ${m.priority}, i/o): alias ${r.name} @${r.target.name} ${range(r.targetBase, r.size)}`);
+    } else {
+      lines.push(`${indent}${range(m.base, r.size)} (prio ${m.priority}, ${r.kind === 'ram' ? 'ram' : 'i/o'}): ${r.name}`);
+    }
+  }
+}
+
+/** HMP `info mtree`: the system and I/O address spaces, then the PCI spaces aliased into them. */
+export function formatInfoMtree(machine: Machine): string {
+  const lines: string[] = [];
+  lines.push('address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system');
+  describeSpace(machine.system, '    ', lines);
+  lines.push('', 'address-space: I/O', '  0000000000000000-000000000000ffff (prio 0, i/o): io', '');
+  if (machine.pci) {
+    for (const space of [machine.pci.pciMemory, machine.pci.pciIo]) {
+      lines.push(`memory-region: ${space.name}`);
+      describeSpace(space, '  ', lines);
+      lines.push('');
+    }
+  }
+  return lines.map((l) => l + '\r\n').join('');
+}
