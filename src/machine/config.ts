@@ -7,8 +7,10 @@ import { VIRT_MAX_RAM_BYTES } from './virt-map.js';
 
 export interface DeviceSpec {
   driver: string;
-  /** Properties other than the driver, in order, as given (strings). */
-  props: Array<[string, string]>;
+  /** Properties other than the driver, in order: strings from -device, JSON values from device_add. */
+  props: Array<[string, unknown]>;
+  /** `cli` for -device text, `qmp` for device_add arguments (value parsing and wording differ). */
+  source: 'cli' | 'qmp';
   /** The option text, for error messages (`-device edu,x=1`). */
   text: string;
 }
@@ -138,7 +140,7 @@ export function applyCpuOption(cfg: MachineConfig, text: string): void {
 
 export function addDeviceOption(cfg: MachineConfig, text: string): void {
   const kv = parseKeyVal(text, 'driver');
-  cfg.devices.push({ driver: kv.implied ?? lookup(kv, 'driver') ?? '', props: kv.pairs.filter(([k]) => k !== 'driver'), text });
+  cfg.devices.push({ driver: kv.implied ?? lookup(kv, 'driver') ?? '', props: kv.pairs.filter(([k]) => k !== 'driver'), source: 'cli', text });
 }
 
 /** Checks that need the whole configuration (done when the machine is built). */

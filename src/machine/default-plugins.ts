@@ -2,6 +2,7 @@
  * The models a real machine is built with: the SMMUv3 and the PCI device registry. Kept apart
  * from machine.ts so that the machine can be tested with fakes and knows no concrete device.
  */
+import { checkDriver, createDevice } from '../devices/registry.js';
 import { SmmuV3 } from '../smmu/smmu-v3.js';
 import { ConfigError } from './config.js';
 import type { MachinePlugins } from './machine.js';
@@ -10,7 +11,13 @@ export const DEFAULT_PLUGINS: MachinePlugins = {
   createSmmu(deps) {
     return new SmmuV3({ memory: deps.memory, irqs: deps.irqs, log: deps.log });
   },
+  checkDriver(name) {
+    const r = checkDriver(name);
+    return r.ok ? undefined : r.error;
+  },
   createDevice(spec) {
-    throw new ConfigError(`'${spec.driver}' is not a valid device model name`);
+    const r = createDevice(spec.driver, spec.props, spec.source);
+    if (!r.ok) throw new ConfigError(r.error);
+    return { device: r.created.device, devfn: r.created.devfn };
   },
 };

@@ -39,8 +39,10 @@ export interface SmmuIrqs {
 /** Factories for the pluggable models (devices/registry.ts and smmu/ provide the real ones). */
 export interface MachinePlugins {
   createSmmu(deps: { memory: BusAccess; irqs: SmmuIrqs; log: Logger }): SmmuModel;
-  /** Build a PCI device from a -device/device_add spec; throws ConfigError with QEMU's text. */
-  createDevice(spec: DeviceSpec, log: Logger): PciDevice;
+  /** QEMU's first check of a -device/device_add driver name: an error text, or undefined. */
+  checkDriver(name: string): string | undefined;
+  /** Build a PCI device from a spec (driver already checked); throws ConfigError with QEMU's text. */
+  createDevice(spec: DeviceSpec): { device: PciDevice; devfn?: number };
 }
 
 export interface MachineDeps {
@@ -82,9 +84,10 @@ export class Machine {
     this.ioPorts.map(0n, allOnesRegion('io', 0x10000n), -1);
 
     if (config.machine === 'none') {
-      if (config.devices.length) {
-        const d = config.devices[0];
-        throw new ConfigError(`-device ${d.text}: No 'PCI' bus found for device '${d.driver}'`);
+      const d = config.devices[0];
+      if (d) {
+        const bad = deps.plugins.checkDriver(d.driver);
+        throw new ConfigError(`-device ${d.text}: ${bad ?? `No 'PCI' bus found for device '${d.driver}'`}`);
       }
       return;
     }
@@ -130,7 +133,14 @@ export class Machine {
     this.unattached.addIndexed({ typeName: 'platform-bus-device' });
 
     this.system.map(VIRT_MAP.RAM.base, this.ram);
-    for (const spec of config.devices) this.addDevice(spec, false);
+    for (const spec of config.devices) {
+      try {
+        this.addDevice(spec, false);
+      } catch (e) {
+        if (e instanceof ConfigError) throw new ConfigError(`-device ${spec.text}: ${e.message}`, e.hint);
+        throw e;
+      }
+    }
   }
 
   private mapBoard(): void {
@@ -175,25 +185,22 @@ export class Machine {
 
   /** Create and plug a device (cold plug at start, or device_add). Throws ConfigError. */
   addDevice(spec: DeviceSpec, hotplug: boolean): PciDevice {
+    const bad = this.deps.plugins.checkDriver(spec.driver);
+    if (bad) throw new ConfigError(bad);
     if (!this.pci) throw new ConfigError(`No 'PCI' bus found for device '${spec.driver}'`);
-    const device = this.deps.plugins.createDevice(spec, this.log);
     const props = new Map(spec.props);
     const bus = props.get('bus');
-    if (bus !== undefined && bus !== 'pcie.0') throw new ConfigError(`Bus '${bus}' not found`);
+    if (bus !== undefined && bus !== 'pcie.0') throw new ConfigError(`Bus '${String(bus)}' not found`);
     if (hotplug) throw new ConfigError(`Bus 'pcie.0' does not support hotplugging`);
-    const id = props.get('id');
+    const { device, devfn } = this.deps.plugins.createDevice(spec);
+    const idValue = props.get('id');
+    const id = idValue === undefined ? undefined : String(idValue);
     if (id !== undefined) {
       if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(id)) {
         throw new ConfigError(`Parameter 'id' expects an identifier`, 'Identifiers consist of letters, digits, \'-\', \'.\', \'_\', starting with a letter.');
       }
       if (this.peripheral.children.has(id)) throw new ConfigError(`Duplicate device ID '${id}'`);
       device.id = id;
-    }
-    const addr = props.get('addr');
-    let devfn: number | undefined;
-    if (addr !== undefined) {
-      devfn = parsePciAddr(addr);
-      if (devfn === undefined) throw new ConfigError(`Property '${device.typeName}.addr' doesn't take value '${addr}'`);
     }
     try {
       this.pci.plug(device, devfn);
@@ -232,13 +239,4 @@ export class Machine {
     };
     return find(this.qom.root)?.path;
   }
-}
-
-/** QEMU's PCI `addr` property: `S` or `S.F` in hex (e.g. `1f.7`, `0x3`). */
-export function parsePciAddr(text: string): number | undefined {
-  const m = /^(?:0[xX])?([0-9a-fA-F]{1,2})(?:\.([0-7]))?$/.exec(text);
-  if (!m) return undefined;
-  const slot = parseInt(m[1], 16);
-  if (slot > 31) return undefined;
-  return (slot << 3) | (m[2] ? parseInt(m[2], 10) : 0);
 }

@@ -99,7 +99,7 @@ export class PciHost {
     if (at === undefined) throw new PlugError(`PCI: no slot/function available for ${device.typeName}, all in use or reserved`);
     const taken = this.slots.get(at);
     if (taken) {
-      const who = taken.device.id ? `${taken.device.typeName},id=${taken.device.id}` : taken.device.typeName;
+      const who = `${taken.device.typeName},id=${taken.device.id ?? '(null)'}`;
       throw new PlugError(`PCI: slot ${slotOf(at)} function ${funcOf(at)} not available for ${device.typeName}, in use by ${who}`);
     }
     device.devfn = at;
@@ -111,8 +111,12 @@ export class PciHost {
       requesterId: () => device.requesterId(),
       busMasterEnabled: () => device.busMasterEnabled,
     });
+    const iommuView = this.opts.iommu
+      ? new DmaView({ memory: this.opts.memory, iommu: this.opts.iommu, requesterId: () => device.requesterId(), busMasterEnabled: () => true })
+      : this.opts.memory;
     device.attach({
       dma,
+      iommu: iommuView,
       memory: this.opts.memory,
       clock: this.opts.clock,
       log: this.opts.log.child({ device: device.id ?? device.typeName, devfn: at }),

@@ -26,6 +26,11 @@ export interface PciDeviceContext {
   dma: BusAccess;
   /** System memory as seen without any IOMMU (for DMA that bypasses the SMMU). */
   memory: BusAccess;
+  /**
+   * The IOMMU address space without the COMMAND.MASTER gate (QEMU pci_device_iommu_address_space),
+   * used by the SMMU test devices. Absent: devices fall back to `dma`.
+   */
+  iommu?: BusAccess;
   clock: VirtualClock;
   log: Logger;
   /** Drive the device's INTx pin (the bridge applies INTX_DISABLE and the swizzle). */

@@ -1,0 +1,151 @@
+/**
+ * The upstream `iommu-testdev` (PCI 1b36:0005), smmuv3.md §9.1: arm with the doorbell, then a read
+ * of DMA_TRIGGERING writes a 0x12345678 pattern to an IOVA through the IOMMU address space, reads
+ * it back from a GPA in system memory and reports a result code. Synchronous, 4-byte MMIO only.
+ * Does not use the attributes for anything but the consistency check (the SMMU ignores them).
+ */
+import { RegisterFile } from '../memory/register-file.js';
+import type { RegisterTable } from '../memory/register-file.js';
+import type { BusAccess, MemTxAttrs } from '../memory/types.js';
+import { PciDevice } from '../pci/pci-device.js';
+
+export const IOMMU_TESTDEV_RESULT = {
+  OK: 0,
+  IDLE: 0xffffffff,
+  BUSY: 0xfffffffe,
+  BAD_LEN: 0xdead0001,
+  TX_FAIL: 0xdead0002,
+  RD_FAIL: 0xdead0003,
+  MISMATCH: 0xdead0004,
+  NOT_ARMED: 0xdead0005,
+  BAD_ATTRS: 0xdead0006,
+} as const;
+
+const PATTERN_WORD = 0x12345678;
+const SPACE_SECURE = 0;
+const SPACE_NONSECURE = 1;
+/** DMA is done in pieces of this many bytes, aligned in IOVA space (see runChunked). */
+const CHUNK_BYTES = 0x10000n;
+
+export const IOMMU_TESTDEV_REGISTERS = {
+  DMA_TRIGGERING: { offset: 0x00, width: 32, access: 'ro', read: 'trigger' },
+  DMA_GVA_LO: { offset: 0x04, width: 32, access: 'rw' },
+  DMA_GVA_HI: { offset: 0x08, width: 32, access: 'rw' },
+  DMA_LEN: { offset: 0x0c, width: 32, access: 'rw' },
+  DMA_RESULT: { offset: 0x10, width: 32, access: 'rw', reset: 0xffffffffn },
+  DMA_DBELL: { offset: 0x14, width: 32, access: 'wo', write: 'doorbell' },
+  /** bit 0 secure, bits 2:1 space, bit 3 space valid; reset: space 1 (Non-secure), not valid. */
+  DMA_ATTRS: { offset: 0x18, width: 32, access: 'rw', reset: 0x2n },
+  DMA_GPA_LO: { offset: 0x1c, width: 32, access: 'rw' },
+  DMA_GPA_HI: { offset: 0x20, width: 32, access: 'rw' },
+} as const satisfies RegisterTable;
+
+function patternByte(i: bigint): number {
+  return (PATTERN_WORD >>> (Number(i & 3n) * 8)) & 0xff;
+}
+
+/**
+ * Visit [start, start+length) in pieces that end on CHUNK_BYTES-aligned addresses, so that the
+ * DMA view splits (and faults) exactly as one big access would, without one huge buffer.
+ */
+function forEachChunk(start: bigint, length: bigint, fn: (addr: bigint, done: bigint, n: number) => void): void {
+  let done = 0n;
+  while (done < length) {
+    const addr = BigInt.asUintN(64, start + done);
+    const toBoundary = CHUNK_BYTES - (addr % CHUNK_BYTES);
+    const n = toBoundary < length - done ? toBoundary : length - done;
+    fn(addr, done, Number(n));
+    done += n;
+  }
+}
+
+export class IommuTestdev extends PciDevice {
+  readonly typeName = 'iommu-testdev';
+  readonly regs: RegisterFile<typeof IOMMU_TESTDEV_REGISTERS>;
+  private armed = false;
+
+  constructor() {
+    super();
+    this.config.setIdentity({ vendor: 0x1b36, device: 0x0005, revision: 0, classCode: 0x00ff });
+    this.regs = new RegisterFile({
+      name: 'iommu-testdev.bar0',
+      size: 0x1000n,
+      registers: IOMMU_TESTDEV_REGISTERS,
+      unknown: 'raz',
+      valid: { minSize: 4, maxSize: 4 },
+      impl: { minSize: 4, maxSize: 4 },
+      hooks: {
+        read: {
+          trigger: () => {
+            this.runDma();
+            return 0n;
+          },
+        },
+        write: {
+          doorbell: (w) => {
+            this.armed = (w.data & 1n) !== 0n;
+            this.setResult(this.armed ? IOMMU_TESTDEV_RESULT.BUSY : IOMMU_TESTDEV_RESULT.IDLE);
+          },
+        },
+      },
+    });
+    this.addBar({ index: 0, size: 0x1000n, kind: 'mem32', region: this.regs });
+  }
+
+  private setResult(code: number): void {
+    this.regs.set('DMA_RESULT', BigInt(code));
+  }
+
+  private get iova(): bigint {
+    return (this.regs.get('DMA_GVA_HI') << 32n) | this.regs.get('DMA_GVA_LO');
+  }
+
+  private get gpa(): bigint {
+    return (this.regs.get('DMA_GPA_HI') << 32n) | this.regs.get('DMA_GPA_LO');
+  }
+
+  /** The trigger state machine (§9.1 steps 1–7). */
+  private runDma(): void {
+    if (!this.armed) {
+      this.setResult(IOMMU_TESTDEV_RESULT.NOT_ARMED);
+      return;
+    }
+    this.setResult(this.transfer());
+    this.armed = false;
+  }
+
+  private transfer(): number {
+    const length = this.regs.get('DMA_LEN');
+    if (length === 0n) return IOMMU_TESTDEV_RESULT.BAD_LEN;
+    const cfg = Number(this.regs.get('DMA_ATTRS'));
+    const secure = (cfg & 1) !== 0;
+    const spaceValid = (cfg & 8) !== 0;
+    const space = spaceValid ? (cfg >> 1) & 3 : SPACE_NONSECURE;
+    const attrs: MemTxAttrs = { secure, space };
+    if (spaceValid && (space === SPACE_SECURE || space === SPACE_NONSECURE) && secure !== (space === SPACE_SECURE)) {
+      return IOMMU_TESTDEV_RESULT.BAD_ATTRS;
+    }
+    const iommu: BusAccess = this.ctx.iommu ?? this.ctx.dma;
+    let ok = true;
+    forEachChunk(this.iova, length, (addr, done, n) => {
+      const buf = new Uint8Array(n);
+      for (let i = 0; i < n; i++) buf[i] = patternByte(done + BigInt(i));
+      if (iommu.writeBytes(addr, buf, attrs) !== 'ok') ok = false;
+    });
+    if (!ok) return IOMMU_TESTDEV_RESULT.TX_FAIL;
+    let mismatch = false;
+    forEachChunk(this.gpa, length, (addr, done, n) => {
+      const buf = new Uint8Array(n);
+      if (this.ctx.memory.readBytes(addr, buf, attrs) !== 'ok') ok = false;
+      for (let i = 0; i < n && !mismatch; i++) if (buf[i] !== patternByte(done + BigInt(i))) mismatch = true;
+    });
+    if (!ok) return IOMMU_TESTDEV_RESULT.RD_FAIL;
+    return mismatch ? IOMMU_TESTDEV_RESULT.MISMATCH : IOMMU_TESTDEV_RESULT.OK;
+  }
+
+  /** Device reset (legacy reset handler): everything back to the realize values. */
+  protected override resetDevice(): void {
+    this.regs.reset();
+    this.armed = false;
+  }
+}
