@@ -59,7 +59,7 @@ t.test('slot assignment, BAR sizing and decoding', async (t) => {
   const dev = new TestDevice();
   host.plug(dev);
   t.equal(dev.devfn, 8, 'first free slot is 1');
-  t.throws(() => host.plug(new TestDevice(), 8), /PCI: slot 1 function 0 not available for test-dev, in use by test-dev,id=(null)/);
+  t.throws(() => host.plug(new TestDevice(), 8), /PCI: slot 1 function 0 not available for test-dev, in use by test-dev,id=\(null\)/);
   cfg.write(8, 0x04, 2, 0xffff);
   t.equal(cfg.read(8, 0x04, 2), 0x0547, 'only QEMU-writable COMMAND bits stick');
   cfg.write(8, 0x04, 2, 0);
