@@ -1,0 +1,103 @@
+/**
+ * One address through a decoded configuration, IOTLB first (QEMU 10.2.2 smmu_translate), and the
+ * mapping of a walk fault to the event QEMU records (smmuv3_do_translate): F_WALK_EABT always,
+ * the other four only when R of the faulting stage is set (CD.R or STE.S2R), with CLASS and the
+ * S2 bit as QEMU derives them. CD/TT IPAs are translated "as stage 2 with ASID −1" and cached like
+ * any entry. Stateful only through the IOTLB and the config's counters it is given.
+ */
+import type { Iotlb } from './caches.js';
+import { PERM, PTW_FAULT_EVENT } from './faults.js';
+import type { EventInfo, FaultClass, Perm, PtwFault } from './faults.js';
+import { walkForStage } from './nested.js';
+import { selectTt } from './page-table-walk.js';
+import type { ReadDescriptor, TlbEntry, WalkResult } from './page-table-walk.js';
+import type { Stage, TransCfg } from './translation-config.js';
+
+export interface TranslationContext {
+  iotlb: Iotlb;
+  read: ReadDescriptor;
+}
+
+/** The stage and ASID a translation runs under (QEMU temporarily rewrites cfg for CD/TT IPAs). */
+export interface StageView {
+  stage: Stage;
+  asid: number;
+}
+
+export const DESCRIPTOR_VIEW: StageView = Object.freeze({ stage: 's2', asid: -1 });
+
+const fail = (f: PtwFault): WalkResult => ({ ok: false, fault: f });
+
+/** IOTLB lookup then walk then insert (QEMU smmu_translate). */
+export function cachedTranslate(ctx: TranslationContext, cfg: TransCfg, view: StageView, addr: bigint, perm: Perm): WalkResult {
+  let granule: number;
+  let tsz: number;
+  if (view.stage === 's2') {
+    granule = cfg.s2.granuleShift;
+    tsz = cfg.s2.tsz;
+  } else {
+    const sel = selectTt(cfg, addr);
+    if (sel === null) return fail({ kind: 'translation', stage: 1, addr: 0n, isIpaDescriptor: false });
+    granule = cfg.tt[sel].granuleShift;
+    tsz = cfg.tt[sel].tsz;
+  }
+  const entry = lookup(ctx, cfg, view, granule, tsz, addr);
+  if (entry) {
+    if ((perm & PERM.WO) !== 0 && (entry.perm & entry.parentPerm & PERM.WO) === 0) {
+      return fail({ kind: 'permission', stage: (entry.perm & PERM.WO) === 0 ? 1 : 2, addr: 0n, isIpaDescriptor: false });
+    }
+    return { ok: true, entry };
+  }
+  const translateTable = (ipa: bigint) => {
+    const r = cachedTranslate(ctx, cfg, DESCRIPTOR_VIEW, ipa, PERM.RO);
+    return r.ok ? { ok: true as const, pa: r.entry.translatedAddr + (ipa & r.entry.addrMask) } : r;
+  };
+  const walked = walkForStage(view.stage, cfg, addr, perm, ctx.read, translateTable);
+  if (walked.ok) ctx.iotlb.insert(view.asid, cfg.s2.vmid, walked.entry);
+  return walked;
+}
+
+/** QEMU smmu_iotlb_lookup: all levels, then (nested) again with the stage-2 granule. */
+function lookup(ctx: TranslationContext, cfg: TransCfg, view: StageView, granule: number, tsz: number, addr: bigint): TlbEntry | undefined {
+  let entry: TlbEntry | undefined;
+  if (granule !== 0) entry = ctx.iotlb.lookupAllLevels(view.asid, cfg.s2.vmid, granule, tsz, addr);
+  if (!entry && view.stage === 'nested' && cfg.s2.granuleShift !== granule) {
+    entry = ctx.iotlb.lookupAllLevels(view.asid, cfg.s2.vmid, cfg.s2.granuleShift, tsz, addr);
+  }
+  if (entry) {
+    cfg.iotlbHits++;
+    ctx.iotlb.hits++;
+  } else {
+    cfg.iotlbMisses++;
+    ctx.iotlb.misses++;
+  }
+  return entry;
+}
+
+export type DoTranslateResult = { ok: true; entry: TlbEntry } | { ok: false; event: EventInfo | null; fault: PtwFault };
+
+/** Whether a fault of this stage is recorded (QEMU PTW_RECORD_FAULT). */
+export function recordsFault(cfg: TransCfg, stage: 1 | 2): boolean {
+  return stage === 1 ? cfg.recordFaults : cfg.s2.recordFaults;
+}
+
+/**
+ * Translate `addr` for class IN (a transaction), CD or TT (a descriptor IPA, nested only) and turn
+ * a failure into the event to record (null when R says not to). InputAddr is left 0 here; the
+ * frontend fills it with the transaction IOVA for all five walk event types.
+ */
+export function doTranslate(ctx: TranslationContext, cfg: TransCfg, addr: bigint, perm: Perm, cls: FaultClass): DoTranslateResult {
+  const view: StageView = cls === 'IN' && cfg.stage ? { stage: cfg.stage, asid: cfg.asid } : DESCRIPTOR_VIEW;
+  const r = cachedTranslate(ctx, cfg, view, addr, perm);
+  if (r.ok) return r;
+  const f = r.fault;
+  const s2 = f.stage === 2;
+  const faultCls: FaultClass = f.isIpaDescriptor ? 'TT' : cls;
+  const rnw = (perm & 1) === 1;
+  const type = PTW_FAULT_EVENT[f.kind];
+  if (f.kind === 'walk-eabt') {
+    return { ok: false, fault: f, event: { type, s2, cls: s2 ? faultCls : 'TT', rnw, inputAddr: 0n, addr2: f.addr } };
+  }
+  if (!recordsFault(cfg, f.stage)) return { ok: false, fault: f, event: null };
+  return { ok: false, fault: f, event: { type, s2, cls: faultCls, rnw, inputAddr: 0n, addr2: f.addr } };
+}
