@@ -16,6 +16,7 @@ import { QtestEndpoint } from './protocol/qtest/endpoint.js';
 import type { QtestLog } from './protocol/qtest/qtest-log.js';
 import type { QtestDevice, QtestTarget } from './protocol/qtest/target.js';
 import type { Link } from './transport/link.js';
+import { SessionQmpHost } from './session-qmp-host.js';
 
 export interface SessionDeps {
   log: Logger;
@@ -33,6 +34,9 @@ export class Session {
   private qtestShared?: QtestSessionState;
   private readonly target: QtestTarget;
   private readonly disposers: Array<() => void> = [];
+  private quitHandler: () => void = () => {};
+  /** The QMP host shared by every monitor of this session (events reach all of them). */
+  readonly qmpHost = new SessionQmpHost(this, () => this.quitHandler());
 
   constructor(config: MachineConfig, deps: SessionDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
@@ -78,6 +82,11 @@ export class Session {
     // The endpoint created the shared state if there was none; keep it for reconnections.
     this.qtestShared ??= endpoint.sharedState;
     return endpoint;
+  }
+
+  /** What QMP `quit` does: exit the process (launcher) or end the session (service). */
+  onQuit(fn: () => void): void {
+    this.quitHandler = fn;
   }
 
   /** system_reset. */

@@ -15,8 +15,7 @@ import type { OpenedChardev } from '../transport/chardev-open.js';
 import { bindSocket } from '../transport/socket-link.js';
 import { ArgvError, parseArgv } from './argv.js';
 import type { LaunchOptions } from './argv.js';
-import { attachQmp } from './qmp-attach.js';
-import type { QmpMonitor } from './qmp-attach.js';
+import { announceShutdown, attachQmp } from './qmp-attach.js';
 
 export interface LaunchHost {
   /** Text for the launching process's stderr. */
@@ -77,7 +76,6 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
     return fail(`-qtest-log ${opts.qtestLog}: ${(e as Error).message}`);
   }
 
-  const monitors: QmpMonitor[] = [];
   const opened: OpenedChardev[] = [];
   let ended = false;
   const end = (code: number): void => {
@@ -108,11 +106,7 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
         (socket) =>
           bindSocket(
             socket,
-            (link) => {
-              const m = attachQmp(session, link, () => end(0));
-              monitors.push(m);
-              return m;
-            },
+            (link) => attachQmp(session, link, () => end(0)),
             { encoding: 'utf8' },
           ),
         (err) => {
@@ -138,7 +132,7 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
     options: opts,
     session,
     terminate: async (reason: string) => {
-      await Promise.all(monitors.map((m) => m.shutdown(reason)));
+      await announceShutdown(session, reason);
       end(0);
     },
   };

@@ -1,26 +1,37 @@
 /**
- * TEMPORARY glue until the QMP layer lands: greeting + {"return": {}} per message.
+ * Glue between a transport Link and the QMP layer for one monitor connection of a session: the
+ * QmpEndpoint talks to the session's shared QmpHost; `shutdown` emits SHUTDOWN (e.g. `host-signal`
+ * on SIGTERM) to every monitor of the session before the process or session goes away.
  */
+import { QmpEndpoint } from '../protocol/qmp/endpoint.js';
 import type { Session } from '../session.js';
 import type { Endpoint, Link } from '../transport/link.js';
 
-export interface QmpMonitor extends Endpoint {
-  /** Emit SHUTDOWN with `reason` and flush (process is about to exit). */
-  shutdown(reason: string): Promise<void>;
+export type QmpMonitor = Endpoint;
+
+/** Emit SHUTDOWN `{guest: false, reason}` to every monitor of the session, then let it flush. */
+export async function announceShutdown(session: Session, reason: string): Promise<void> {
+  session.qmpHost.emit({ event: 'SHUTDOWN', data: { guest: false, reason } });
+  await new Promise((r) => setImmediate(r));
 }
 
-export function attachQmp(_session: Session, link: Link, _quit: () => void): QmpMonitor {
-  link.write('{"QMP": {"version": {"qemu": {"micro": 2, "minor": 2, "major": 10}, "package": ""}, "capabilities": ["oob"]}}\r\n');
-  let depth = 0;
+function wallTime(): { seconds: number; microseconds: number } {
+  const ms = Date.now();
+  return { seconds: Math.floor(ms / 1000), microseconds: (ms % 1000) * 1000 };
+}
+
+export function attachQmp(session: Session, link: Link, quit: () => void): QmpMonitor {
+  session.onQuit(quit);
+  const endpoint = new QmpEndpoint({
+    host: session.qmpHost,
+    sink: (text) => link.write(text),
+    now: wallTime,
+    limits: session.limits,
+    logger: session.log,
+  });
   return {
-    input(b: Buffer) {
-      for (const c of b.toString('utf8')) {
-        if (c === '{') depth++;
-        else if (c === '}' && --depth === 0) link.write('{"return": {}}\r\n');
-      }
-    },
-    drained() {},
-    end() {},
-    shutdown: async () => {},
+    input: (chunk) => endpoint.input(chunk),
+    drained: () => {},
+    end: () => endpoint.end(),
   };
 }

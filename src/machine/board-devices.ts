@@ -14,7 +14,8 @@ interface StubSpec {
   valid?: Partial<AccessRule>;
   /** 32-bit values by offset; a narrower read at that exact offset returns the low bytes. */
   values?: Record<number, number>;
-  /** When true, values are returned only for reads at exactly the listed offset (virtio-mmio). */
+  /** Reads wider than 4 bytes return 0 (the GIC answers 8-byte reads only for a few registers). */
+  narrowOnly?: boolean;
 }
 
 export function stubRegion(spec: StubSpec): IoRegion {
@@ -26,6 +27,7 @@ export function stubRegion(spec: StubSpec): IoRegion {
     valid: spec.valid,
     impl: { minSize: 1, maxSize: 8 },
     read(offset: bigint, size: AccessSize): bigint {
+      if (spec.narrowOnly && size > 4) return 0n;
       const v = values[Number(offset)];
       if (v === undefined) return 0n;
       return BigInt(v) & ((1n << BigInt(size * 8)) - 1n);
@@ -43,9 +45,9 @@ function primeCellIds(ids: number[]): Record<number, number> {
 
 export const BOARD_STUBS = {
   flash: (name: string, size: bigint) => stubRegion({ name, size, valid: { minSize: 1, maxSize: 8, unaligned: true } }),
-  gicv3Dist: () => stubRegion({ name: 'gicv3_dist', size: 0x10000n, valid: { minSize: 4, maxSize: 8 }, values: { 0x0: 0x50, 0xffe8: 0x3b } }),
+  gicv3Dist: () => stubRegion({ name: 'gicv3_dist', size: 0x10000n, valid: { minSize: 4, maxSize: 8 }, narrowOnly: true, values: { 0x0: 0x50, 0x4: 0x037a0008, 0x8: 0x43b, 0xffe8: 0x3b } }),
   gicv3Its: () => stubRegion({ name: 'gicv3_its', size: 0x20000n, valid: { minSize: 4, maxSize: 8 } }),
-  gicv3Redist: (cpus: number) => stubRegion({ name: 'gicv3_redist_region[0]', size: 0x20000n * BigInt(cpus), valid: { minSize: 4, maxSize: 8 }, values: { 0x0: 0x2, 0xffe8: 0x3b } }),
+  gicv3Redist: (cpus: number) => stubRegion({ name: 'gicv3_redist_region[0]', size: 0x20000n * BigInt(cpus), valid: { minSize: 4, maxSize: 8 }, narrowOnly: true, values: { 0x0: 0x2, 0x8: 0x01000011, 0xffe8: 0x3b } }),
   gicv2Dist: () => stubRegion({ name: 'gic_dist', size: 0x1000n, valid: { minSize: 1, maxSize: 4 } }),
   gicv2Cpu: () => stubRegion({ name: 'gic_cpu', size: 0x2000n, valid: { minSize: 1, maxSize: 4 } }),
   pl011: () => stubRegion({ name: 'pl011', size: 0x1000n, values: { 0x18: 0x90, ...primeCellIds([0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]) } }),

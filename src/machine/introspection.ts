@@ -1,8 +1,8 @@
 /**
  * What QMP `query-pci` and HMP `info pci` / `info mtree` report about a Machine, built from the
  * machine's own structures in the shapes and formats QEMU 10.2.2 uses (captured in
- * qemu-10.2.2/qmp/query-pci.json and hmp/info-pci.txt; HMP text uses CRLF line ends, as QEMU's
- * monitor does). Pure functions of the machine state.
+ * qemu-10.2.2/qmp/query-pci.json and hmp/info-pci.txt). HMP text uses LF here; the QMP layer turns
+ * it into the monitor's CRLF. Pure functions of the machine state.
  */
 import type { AddressSpace } from '../memory/address-space.js';
 import { PCI_CFG } from '../pci/config-space.js';
@@ -87,7 +87,7 @@ export function formatInfoPci(pci: PciHost): string {
     }
     out.push(`      id "${d.qdev_id}"`);
   }
-  return out.map((l) => l + '\r\n').join('');
+  return out.map((l) => l + '\n').join('');
 }
 
 function range(base: bigint, size: bigint): string {
@@ -120,5 +120,25 @@ export function formatInfoMtree(machine: Machine): string {
       lines.push('');
     }
   }
-  return lines.map((l) => l + '\r\n').join('');
+  return lines.map((l) => l + '\n').join('');
+}
+
+/** HMP `info qtree`, reduced to the buses and devices qtestd models. */
+export function formatInfoQtree(machine: Machine): string {
+  const lines = ['bus: main-system-bus', '  type System'];
+  if (machine.smmu) lines.push('  dev: arm-smmuv3, id ""', '    gpio-out "sysbus-irq" 4', '    stage = "nested"', '    mmio 0000000009050000/0000000000020000');
+  if (machine.pci) {
+    lines.push('  dev: gpex-pcihost, id ""', '    gpio-out "sysbus-irq" 4', '    bus: pcie.0', '      type PCIE');
+    for (const d of machine.pci.devices()) {
+      const c = d.config;
+      lines.push(`      dev: ${d.typeName}, id "${d.id ?? ''}"`);
+      lines.push(`        addr = ${hex(slotOf(d.devfn), 2)}.${funcOf(d.devfn)}`);
+      lines.push(`        class ${CLASS_NAMES[c.get(PCI_CFG.CLASS_DEVICE, 2)] ?? 'Class ' + hex(c.get(PCI_CFG.CLASS_DEVICE, 2), 4)}, addr 00:${hex(slotOf(d.devfn), 2)}.${funcOf(d.devfn)}, pci id ${hex(c.get(0, 2), 4)}:${hex(c.get(2, 2), 4)} (sub ${hex(c.get(0x2c, 2), 4)}:${hex(c.get(0x2e, 2), 4)})`);
+      for (const bar of d.bars) {
+        const at = machine.pci.mappedBar(d, bar);
+        lines.push(`        bar ${bar.index}: ${bar.kind === 'io' ? 'i/o' : 'mem'} at 0x${at === undefined ? 'ffffffffffffffff' : at.toString(16)} [0x${at === undefined ? 'fffffffffffffffe' : (at + bar.size - 1n).toString(16)}]`);
+      }
+    }
+  }
+  return lines.map((l) => l + '\n').join('');
 }

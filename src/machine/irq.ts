@@ -50,22 +50,24 @@ export class IrqLine {
   }
 }
 
-/** Several sources OR-ed onto one input (PCI INTx lines sharing a host line). */
+/**
+ * Several sources OR-ed onto one input (QEMU's PCI bus irq_count): every change of a source's
+ * level drives the output with the current OR, even when the OR does not change, as
+ * pci_bus_change_irq_level() does; `redrive()` drives it without a change (INTx-disable toggles).
+ */
 export class IrqOrGate {
   private readonly levels = new Map<object, number>();
 
   constructor(private readonly output: IrqLine) {}
 
-  /** Set the level contributed by `source`; the output follows the OR of all sources. */
+  /** Set the level contributed by `source` and drive the output with the OR of all sources. */
   set(source: object, level: number): void {
-    const before = this.anyHigh();
     if (level) this.levels.set(source, 1);
     else this.levels.delete(source);
-    const after = this.anyHigh();
-    if (before !== after) this.output.set(after ? 1 : 0);
+    this.redrive();
   }
 
-  private anyHigh(): boolean {
-    return this.levels.size > 0;
+  redrive(): void {
+    this.output.set(this.levels.size > 0 ? 1 : 0);
   }
 }

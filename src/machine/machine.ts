@@ -27,6 +27,12 @@ import type { BusAccess } from '../memory/types.js';
 /** What the machine needs of an SMMU model. */
 export interface SmmuModel extends IoRegion, Iommu {
   reset(): void;
+  /** Registers, queues, caches and counters as plain JSON (x-qtestd-smmu-state). */
+  debugSnapshot(): unknown;
+  /** Decode the STE/CD of a StreamID without side effects (x-qtestd-smmu-decode-stream). */
+  decodeStreamForDebug(sid: number): unknown;
+  /** Activity counters; `translations` feeds the service's metrics. */
+  readonly counters: { readonly translations: number };
 }
 
 export interface SmmuIrqs {
@@ -99,6 +105,8 @@ export class Machine {
     this.gic = new GicInputs(VIRT_NUM_SPIS, config.smp);
     const gicNode = this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3' : 'arm_gic' });
     gicNode.gpioIn.set('', this.gic.lines);
+    // IRQ, FIQ, VIRQ, VFIQ per CPU: outputs towards the CPUs (never driven: no CPU runs).
+    gicNode.gpioOut.set('sysbus-irq', Array.from({ length: 4 * config.smp }, (_, i) => new IrqLine(`gic-out[${i}]`)));
     this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3-its' : 'arm-gicv2m' });
     this.mapBoard();
     this.unattached.addIndexed({ typeName: 'pl011' });

@@ -57,7 +57,8 @@ export class ConfigSpace {
     this.wmask = new Uint8Array(size);
     this.w1cmask = new Uint8Array(size);
     // pci_init_wmask / pci_init_w1cmask.
-    this.setMask(this.wmask, PCI_CFG.COMMAND, 2, PCI_COMMAND.IO | PCI_COMMAND.MEMORY | PCI_COMMAND.MASTER | PCI_COMMAND.PARITY | PCI_COMMAND.SERR | PCI_COMMAND.INTX_DISABLE);
+    // QEMU 10.2.2 leaves PARITY read-only for endpoints (observed: 0xffff → 0x0507).
+    this.setMask(this.wmask, PCI_CFG.COMMAND, 2, PCI_COMMAND.IO | PCI_COMMAND.MEMORY | PCI_COMMAND.MASTER | PCI_COMMAND.SERR | PCI_COMMAND.INTX_DISABLE);
     this.wmask[PCI_CFG.CACHE_LINE_SIZE] = 0xff;
     this.wmask[PCI_CFG.INTERRUPT_LINE] = 0xff;
     this.wmask.fill(0xff, HEADER_SIZE, size);

@@ -137,8 +137,9 @@ export class PciHost {
   /** system_reset of every function: config header, BARs, INTx, then device state. */
   reset(): void {
     for (const entry of this.slots.values()) {
+      const wasDisabled = this.intxDisabled(entry.device);
       entry.device.reset();
-      this.afterConfigWrite(entry, true);
+      this.afterConfigWrite(entry, wasDisabled);
     }
   }
 
@@ -151,7 +152,7 @@ export class PciHost {
     return (slotOf(device.devfn) + this.pin(device) - 1) % 4;
   }
 
-  private intxDisabled(device: PciDevice): boolean {
+  intxDisabled(device: PciDevice): boolean {
     return (device.command & PCI_COMMAND.INTX_DISABLE) !== 0;
   }
 
@@ -166,12 +167,19 @@ export class PciHost {
     this.intxGates[this.hostLine(entry.device)].set(entry, lvl);
   }
 
-  /** Re-evaluate BAR mappings and the INTx mask after a config write (pci_default_write_config). */
-  private afterConfigWrite(entry: Plugged, commandTouched: boolean): void {
+  /**
+   * Re-evaluate BAR mappings and the INTx mask after a config write (pci_default_write_config).
+   * A change of COMMAND.INTX_DISABLE re-drives the host lines of all four pins of the function
+   * (pci_update_irq_disabled), which qtest sees even when no level changes (observed on 10.2.2).
+   */
+  private afterConfigWrite(entry: Plugged, intxWasDisabled: boolean): void {
     this.updateMappings(entry);
-    if (commandTouched && this.pin(entry.device) !== 0) {
-      const effective = this.intxDisabled(entry.device) ? 0 : entry.intxLevel;
-      this.intxGates[this.hostLine(entry.device)].set(entry, effective);
+    const disabled = this.intxDisabled(entry.device);
+    if (disabled === intxWasDisabled) return;
+    for (let pin = 1; pin <= 4; pin++) {
+      const gate = this.intxGates[(slotOf(entry.device.devfn) + pin - 1) % 4];
+      if (pin === this.pin(entry.device)) gate.set(entry, disabled ? 0 : entry.intxLevel);
+      else gate.redrive();
     }
   }
 
@@ -241,9 +249,9 @@ export class PciHost {
         const limit = entry.device.config.size;
         if (reg >= limit) return;
         const len = Math.min(size, limit - reg) as 1 | 2 | 4;
+        const wasDisabled = host.intxDisabled(entry.device);
         entry.device.configWrite(reg, len, Number(value & 0xffff_ffffn));
-        const commandTouched = reg <= PCI_CFG.COMMAND && reg + len > PCI_CFG.COMMAND;
-        host.afterConfigWrite(entry, commandTouched);
+        host.afterConfigWrite(entry, wasDisabled);
       },
     };
   }

@@ -82,6 +82,11 @@ export class SmmuV3 implements IoRegion, Iommu {
   private readonly stats = { translations: 0, faults: 0, eventsRecorded: 0, eventsDropped: 0, eventqAborts: 0, commandsExecuted: 0, commandErrors: 0 };
   private readonly recent: SmmuEvent[] = [];
 
+  /** Activity counters (translations, faults, events, commands) for metrics. */
+  get counters(): Readonly<SmmuV3['stats']> {
+    return this.stats;
+  }
+
   constructor(opts: SmmuV3Options) {
     this.memory = opts.memory;
     this.irqs = opts.irqs;

@@ -61,7 +61,7 @@ t.test('slot assignment, BAR sizing and decoding', async (t) => {
   t.equal(dev.devfn, 8, 'first free slot is 1');
   t.throws(() => host.plug(new TestDevice(), 8), /PCI: slot 1 function 0 not available for test-dev, in use by test-dev,id=\(null\)/);
   cfg.write(8, 0x04, 2, 0xffff);
-  t.equal(cfg.read(8, 0x04, 2), 0x0547, 'only QEMU-writable COMMAND bits stick');
+  t.equal(cfg.read(8, 0x04, 2), 0x0507, 'only QEMU-writable COMMAND bits stick');
   cfg.write(8, 0x04, 2, 0);
   cfg.write(8, 0x10, 4, 0xffffffff);
   t.equal(cfg.read(8, 0x10, 4), 0xfffff000, 'mem32 BAR sizing');
@@ -94,9 +94,12 @@ t.test('INTx: swizzle, STATUS.INTERRUPT and COMMAND.INTX_DISABLE', async (t) => 
   t.same(seen, ['5:1']);
   t.equal(cfg.read(16, 0x06, 2) & 0x8, 0x8, 'interrupt status set');
   cfg.write(16, 0x04, 2, 0x400);
-  t.same(seen, ['5:1', '5:0'], 'disabling INTx lowers the line');
+  // QEMU re-drives the host lines of all four pins when INTX_DISABLE changes.
+  t.same(seen, ['5:1', '5:0', '6:0', '3:0', '4:0'], 'disabling INTx lowers the line and re-drives the others');
+  cfg.write(16, 0x04, 2, 0x400);
+  t.equal(seen.length, 5, 'writing the same value re-drives nothing');
   cfg.write(16, 0x04, 2, 0);
-  t.same(seen, ['5:1', '5:0', '5:1'], 're-enabling shows the pending level');
+  t.same(seen.slice(5), ['5:1', '6:0', '3:0', '4:0'], 're-enabling shows the pending level');
   dev.intx(0);
   t.equal(cfg.read(16, 0x06, 2) & 0x8, 0);
 });

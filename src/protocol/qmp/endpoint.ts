@@ -1,0 +1,157 @@
+/**
+ * QmpEndpoint: one QMP monitor connection. Sends the greeting on construction, feeds input through
+ * the JSON stream, keeps the capabilities-negotiation state, dispatches each request through the
+ * registry inside the layer's single error boundary, and forwards host events (with a wall-clock
+ * timestamp) once negotiation is complete. Every message is one line of QEMU-style JSON + CRLF.
+ */
+import type { Logger } from 'pino';
+import { LimitError, DEFAULT_LIMITS, type Limits } from '../../limits.js';
+import { builtinRegistry } from './commands/index.js';
+import { QEMU_VERSION, QMP_CAPABILITIES } from './data/version.js';
+import type { QmpErrorBody, QmpEvent, QmpHost } from './host.js';
+import { JsonStream, QEMU_JSON_LIMITS, type JsonStreamItem } from './json-stream.js';
+import type { JsonValue } from './json-value.js';
+import { errorMessage, eventMessage, frame, greetingMessage, QmpError, returnMessage, type WallTime } from './messages.js';
+import type { CommandContext, CommandRegistry, QmpCommand } from './registry.js';
+import { parseRequest, requestId, type QmpRequest } from './request.js';
+
+export type Sink = (text: string) => boolean;
+
+export interface QmpEndpointOptions {
+  readonly host: QmpHost;
+  /** Receives each outgoing message (one line, CRLF-terminated). `false` = back off (transport's job). */
+  readonly sink: Sink;
+  /** Wall clock for event timestamps (QEMU uses host real time). */
+  readonly now: () => WallTime;
+  readonly limits?: Pick<Limits, 'maxQmpMessageBytes' | 'maxJsonDepth'>;
+  readonly logger?: Logger;
+  /** Defaults to the built-in command set. */
+  readonly registry?: CommandRegistry;
+}
+
+const EXTENSION_PREFIX = 'x-qtestd-';
+
+export class QmpEndpoint {
+  private readonly host: QmpHost;
+  private readonly sink: Sink;
+  private readonly now: () => WallTime;
+  private readonly logger: Logger | undefined;
+  private readonly registry: CommandRegistry;
+  private readonly stream: JsonStream;
+  private readonly unsubscribe: () => void;
+  private negotiated = false;
+  private oobEnabled = false;
+  private closed = false;
+
+  constructor(options: QmpEndpointOptions) {
+    this.host = options.host;
+    this.sink = options.sink;
+    this.now = options.now;
+    this.logger = options.logger;
+    this.registry = options.registry ?? builtinRegistry();
+    const limits = options.limits ?? DEFAULT_LIMITS;
+    this.stream = new JsonStream({
+      maxDepth: limits.maxJsonDepth,
+      maxMessageBytes: limits.maxQmpMessageBytes,
+      maxTokens: QEMU_JSON_LIMITS.maxTokens,
+    });
+    this.send(greetingMessage(QEMU_VERSION, QMP_CAPABILITIES));
+    this.unsubscribe = this.host.subscribe((event) => this.onEvent(event));
+  }
+
+  /** Bytes from the client. */
+  input(chunk: Uint8Array): void {
+    if (this.closed) return;
+    for (const item of this.stream.push(chunk)) {
+      if (this.closed) return;
+      this.handle(item);
+    }
+  }
+
+  /** The client went away: stop sending, drop partial input. */
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    this.stream.reset();
+  }
+
+  private send(message: JsonValue): void {
+    if (this.closed) return;
+    this.sink(frame(message));
+  }
+
+  private onEvent(event: QmpEvent): void {
+    // Monitors still in capabilities negotiation get no events (observed on 10.2.2).
+    if (!this.negotiated) return;
+    this.send(eventMessage(event, this.now()));
+  }
+
+  private handle(item: JsonStreamItem): void {
+    if (item.kind === 'error') {
+      this.send(errorMessage({ class: 'GenericError', desc: item.message }, undefined));
+      return;
+    }
+    const id = requestId(item.value);
+    // The layer's one error boundary: whatever a request does, it gets exactly one reply.
+    try {
+      const request = parseRequest(item.value, this.oobEnabled);
+      const result = this.dispatch(request);
+      this.send(returnMessage(result, id));
+    } catch (err) {
+      this.send(errorMessage(this.toErrorBody(err), id));
+    }
+    this.host.afterReply?.();
+  }
+
+  private dispatch(request: QmpRequest): JsonValue {
+    if (!this.negotiated && request.name !== 'qmp_capabilities') {
+      throw new QmpError('CommandNotFound', "Expecting capabilities negotiation with 'qmp_capabilities'");
+    }
+    const command = this.lookup(request.name);
+    if (request.oob && !command.allowOob) {
+      throw QmpError.generic(`The command ${request.name} does not support OOB`);
+    }
+    return command.execute(request.args, this.context());
+  }
+
+  private lookup(name: string): QmpCommand {
+    const builtin = this.registry.get(name);
+    if (builtin !== undefined) return builtin;
+    const notFound = new QmpError('CommandNotFound', `The command ${name} has not been found`);
+    const extension = this.host.extension?.bind(this.host);
+    if (!name.startsWith(EXTENSION_PREFIX) || extension === undefined) throw notFound;
+    return {
+      name,
+      allowOob: false,
+      execute: (args) => {
+        const r = extension(name, args);
+        if (r === undefined) throw notFound;
+        if (!r.ok) throw QmpError.from(r.error);
+        return r.value;
+      },
+    };
+  }
+
+  private context(): CommandContext {
+    return {
+      host: this.host,
+      registry: this.registry,
+      negotiation: {
+        complete: this.negotiated,
+        finish: (enabled) => {
+          this.negotiated = true;
+          this.oobEnabled = enabled.includes('oob');
+        },
+      },
+    };
+  }
+
+  private toErrorBody(err: unknown): QmpErrorBody {
+    if (err instanceof QmpError) return { class: err.errorClass, desc: err.desc };
+    if (err instanceof LimitError) return { class: 'GenericError', desc: err.message };
+    const message = err instanceof Error ? err.message : String(err);
+    this.logger?.error({ err }, 'QMP command failed with an internal error');
+    return { class: 'GenericError', desc: `internal error: ${message}` };
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * QmpHost: everything the QMP layer needs from the machine, as one narrow interface the session
+ * implements. The QMP layer knows no devices; the host knows no JSON framing, ids or negotiation.
+ *
+ * Events: the host owns run state and emits every event (RESET, SHUTDOWN, STOP, RESUME,
+ * DEVICE_DELETED, ...) to its subscribers synchronously, at the moment the state changes. An event
+ * caused by a command is therefore on the wire before that command's reply, as on QEMU 10.2.2.
+ * Each negotiated QmpEndpoint subscribes; endpoints still in capabilities negotiation drop events
+ * (QEMU does the same).
+ */
+import type { JsonObject, JsonValue } from './json-value.js';
+
+/** QMP error classes (QAPI `QapiErrorClass`). */
+export type QmpErrorClass = 'GenericError' | 'CommandNotFound' | 'DeviceNotActive' | 'DeviceNotFound' | 'KVMMissingCap';
+
+export interface QmpErrorBody {
+  class: QmpErrorClass;
+  desc: string;
+}
+
+export type HostOutcome = { ok: true } | { ok: false; error: QmpErrorBody };
+export type HostResult<T> = { ok: true; value: T } | { ok: false; error: QmpErrorBody };
+
+/** QAPI `RunState` values a host may report. */
+export type RunState = 'running' | 'paused' | 'prelaunch' | 'shutdown' | 'internal-error' | 'suspended';
+
+/** QAPI `ShutdownCause` values the QMP layer passes to the host. */
+export type ShutdownCause = 'host-qmp-quit' | 'host-qmp-system-reset';
+
+/** One event; the endpoint adds the timestamp. `data` is omitted for STOP/RESUME. */
+export interface QmpEvent {
+  event: string;
+  data?: JsonObject;
+}
+
+export type QmpEventListener = (event: QmpEvent) => void;
+
+/** One QOM property, as qom-list/qom-get/qom-set see it. */
+export interface QomProperty {
+  readonly name: string;
+  /** QOM type string: `string`, `bool`, `uint64`, `child<edu>`, `link<bus>`, ... */
+  readonly type: string;
+  readonly description?: string;
+  readonly defaultValue?: JsonValue;
+  /** For child<> and link<> properties: the object the property leads to (path resolution). */
+  target?(): QomNode | undefined;
+  /** Absent: the property is not readable. child<>/link<> getters return the canonical path. */
+  get?(): HostResult<JsonValue>;
+  /** Absent: the property is not writable. Integers arrive as bigint. */
+  set?(value: JsonValue): HostOutcome;
+}
+
+/** One QOM object. `properties()` is in the order qom-list prints (QEMU's order for the captures). */
+export interface QomNode {
+  /** Its QOM type name, used in errors: `Property 'edu.nope' not found`. */
+  readonly typeName: string;
+  properties(): readonly QomProperty[];
+}
+
+/** One QOM type for qom-list-types. `implements` matches the type, its ancestors and interfaces. */
+export interface QomTypeInfo {
+  readonly name: string;
+  /** Absent only for the roots `object` and `interface`. */
+  readonly parent?: string;
+  readonly abstract: boolean;
+  readonly interfaces?: readonly string[];
+}
+
+/** One vCPU for query-cpus-fast. */
+export interface CpuInfoFast {
+  readonly cpuIndex: number;
+  readonly qomPath: string;
+  /** e.g. `max-arm-cpu`. */
+  readonly qomType: string;
+  /** Host thread id QEMU would report (the session may use its pid). */
+  readonly threadId: number;
+  readonly props: { socketId?: number; clusterId?: number; coreId?: number; threadId?: number };
+}
+
+// ---- query-pci (QAPI PciInfo, members by their wire names) ----
+
+export interface PciMemoryRange {
+  base: number | bigint;
+  limit: number | bigint;
+}
+
+export interface PciMemoryRegion {
+  bar: number;
+  type: 'io' | 'memory';
+  address: number | bigint;
+  size: number | bigint;
+  prefetch?: boolean;
+  mem_type_64?: boolean;
+}
+
+export interface PciBusInfo {
+  number: number;
+  secondary: number;
+  subordinate: number;
+  io_range: PciMemoryRange;
+  memory_range: PciMemoryRange;
+  prefetchable_range: PciMemoryRange;
+}
+
+export interface PciBridgeInfo {
+  bus: PciBusInfo;
+  devices?: PciDeviceInfo[];
+}
+
+export interface PciDeviceInfo {
+  bus: number;
+  slot: number;
+  function: number;
+  class_info: { desc?: string; class: number };
+  id: { device: number; vendor: number; subsystem?: number; 'subsystem-vendor'?: number };
+  irq?: number;
+  irq_pin: number;
+  qdev_id: string;
+  pci_bridge?: PciBridgeInfo;
+  regions: PciMemoryRegion[];
+}
+
+export interface PciInfo {
+  bus: number;
+  devices: PciDeviceInfo[];
+}
+
+/** `info <topic>` texts the host renders (LF line ends; the QMP layer turns them into CRLF). */
+export type HmpInfoTopic = 'mtree' | 'pci' | 'qtree';
+
+export interface QmpHost {
+  // -- run state --
+  runState(): RunState;
+  /** Pause; emits STOP only if the state changed. */
+  stop(): void;
+  /** Resume; emits RESUME only if the state changed. */
+  cont(): HostOutcome;
+  /** Reset the machine and emit RESET `{guest: false, reason}` before returning. */
+  systemReset(reason: ShutdownCause): void;
+  /**
+   * Emit SHUTDOWN `{guest: false, reason}` before returning, then tear down asynchronously: the
+   * endpoint writes the command's reply right after this returns, and teardown must not lose it.
+   */
+  requestQuit(reason: ShutdownCause): void;
+  subscribe(listener: QmpEventListener): () => void;
+  /**
+   * Called right after each reply is written. Events QEMU sends *after* the reply belong here: on
+   * 10.2.2 `device_del` of a device behind a powered-off root-port slot replies first and then emits
+   * DEVICE_DELETED (device-add-del-root-port-slot-off.txt).
+   */
+  afterReply?(): void;
+
+  // -- what we model --
+  /** Machine type names (`virt-10.2`, `none`); query-machines shows their catalogue entries. */
+  machineTypes(): readonly string[];
+  /** CPU model names (`cortex-a57`, `max`, ...). */
+  cpuModels(): readonly string[];
+  /** Every QOM type we model (devices, buses, machines, interfaces, abstract bases). */
+  qomTypes(): readonly QomTypeInfo[];
+  cpus(): readonly CpuInfoFast[];
+  pci(): readonly PciInfo[];
+  hmpInfo(topic: HmpInfoTopic): string;
+
+  // -- QOM and hot-plug --
+  qomRoot(): QomNode;
+  /** `opts` is the whole argument object (`driver` is known to be a string). */
+  deviceAdd(opts: JsonObject): HostOutcome;
+  deviceDel(id: string): HostOutcome;
+
+  // -- extensions (x-qtestd-*) --
+  /** Run an `x-qtestd-*` command; undefined means "no such command". The host checks arguments. */
+  extension?(name: string, args: JsonObject): HostResult<JsonValue> | undefined;
+  /** Extension command names, for query-commands. */
+  extensionNames?(): readonly string[];
+}

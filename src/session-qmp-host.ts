@@ -1,0 +1,210 @@
+/**
+ * The session's QmpHost: run state, events, resets, hot-plug and QOM/PCI/HMP introspection of one
+ * Machine in the shapes the QMP layer asks for, plus the `x-qtestd-*` extensions (SMMU state and
+ * stream decoding, session summary). Events go to every subscribed monitor synchronously, so an
+ * event a command causes precedes that command's reply (as on QEMU 10.2.2).
+ */
+import { ConfigError, VALID_CPUS } from './machine/config.js';
+import type { DeviceSpec } from './machine/config.js';
+import { formatInfoMtree, formatInfoPci, formatInfoQtree, pciInfo } from './machine/introspection.js';
+import type { QomNode as MachineQomNode } from './machine/qom-tree.js';
+import { QOM_TYPES } from './machine/qom-types.js';
+import type {
+  CpuInfoFast,
+  HmpInfoTopic,
+  HostOutcome,
+  HostResult,
+  PciInfo,
+  QmpEvent,
+  QmpEventListener,
+  QmpHost,
+  QomNode,
+  QomProperty,
+  RunState,
+  ShutdownCause,
+} from './protocol/qmp/host.js';
+import type { JsonObject, JsonValue } from './protocol/qmp/json-value.js';
+import type { Session } from './session.js';
+
+const ok = <T>(value: T): HostResult<T> => ({ ok: true, value });
+const genericError = (desc: string): { ok: false; error: { class: 'GenericError'; desc: string } } => ({ ok: false, error: { class: 'GenericError', desc } });
+
+/** Convert a device property value to JSON (bigint stays bigint; undefined becomes null). */
+function toJson(v: unknown): JsonValue {
+  if (v === undefined) return null;
+  if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' || v === null) return v;
+  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x))) as JsonValue;
+}
+
+export class SessionQmpHost implements QmpHost {
+  private readonly listeners = new Set<QmpEventListener>();
+
+  constructor(
+    private readonly session: Session,
+    /** Tear the session (or process) down after a QMP `quit`. */
+    private readonly onQuit: () => void,
+  ) {}
+
+  emit(event: QmpEvent): void {
+    for (const l of [...this.listeners]) l(event);
+  }
+
+  subscribe(listener: QmpEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  runState(): RunState {
+    return this.session.runState;
+  }
+
+  stop(): void {
+    if (this.session.runState === 'paused') return;
+    this.session.runState = 'paused';
+    this.emit({ event: 'STOP' });
+  }
+
+  cont(): HostOutcome {
+    if (this.session.runState !== 'running') {
+      this.session.runState = 'running';
+      this.emit({ event: 'RESUME' });
+    }
+    return { ok: true };
+  }
+
+  systemReset(reason: ShutdownCause): void {
+    this.session.reset();
+    this.emit({ event: 'RESET', data: { guest: false, reason } });
+  }
+
+  requestQuit(reason: ShutdownCause): void {
+    this.emit({ event: 'SHUTDOWN', data: { guest: false, reason } });
+    // The endpoint writes the reply right after this returns; tear down after that.
+    setImmediate(this.onQuit);
+  }
+
+  machineTypes(): readonly string[] {
+    return ['none', 'virt-10.2'];
+  }
+
+  cpuModels(): readonly string[] {
+    return VALID_CPUS;
+  }
+
+  qomTypes() {
+    return QOM_TYPES;
+  }
+
+  cpus(): readonly CpuInfoFast[] {
+    const m = this.session.machine;
+    if (m.config.machine === 'none') return [];
+    return Array.from({ length: m.config.smp }, (_, i) => ({
+      cpuIndex: i,
+      qomPath: `/machine/unattached/device[${i}]`,
+      qomType: `${m.config.cpu}-arm-cpu`,
+      threadId: process.pid,
+      props: { coreId: i, threadId: 0, socketId: 0, clusterId: 0 },
+    }));
+  }
+
+  pci(): readonly PciInfo[] {
+    const pci = this.session.machine.pci;
+    return pci ? pciInfo(pci) : [];
+  }
+
+  hmpInfo(topic: HmpInfoTopic): string {
+    const m = this.session.machine;
+    if (topic === 'pci') return m.pci ? formatInfoPci(m.pci) : '';
+    if (topic === 'mtree') return formatInfoMtree(m);
+    return formatInfoQtree(m);
+  }
+
+  qomRoot(): QomNode {
+    return qomView(this.session.machine.qom.root);
+  }
+
+  deviceAdd(opts: JsonObject): HostOutcome {
+    const { driver, ...rest } = opts;
+    const spec: DeviceSpec = { driver: String(driver), props: Object.entries(rest), source: 'qmp', text: String(driver) };
+    try {
+      this.session.machine.addDevice(spec, true);
+      return { ok: true };
+    } catch (e) {
+      if (e instanceof ConfigError) return genericError(e.message);
+      throw e;
+    }
+  }
+
+  deviceDel(id: string): HostOutcome {
+    try {
+      this.session.machine.removeDevice(id);
+      return { ok: true };
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        if (/not found$/.test(e.message)) return { ok: false, error: { class: 'DeviceNotFound', desc: e.message } };
+        return genericError(e.message);
+      }
+      throw e;
+    }
+  }
+
+  extensionNames(): readonly string[] {
+    return ['x-qtestd-smmu-state', 'x-qtestd-smmu-decode-stream', 'x-qtestd-session'];
+  }
+
+  extension(name: string, args: JsonObject): HostResult<JsonValue> | undefined {
+    const m = this.session.machine;
+    switch (name) {
+      case 'x-qtestd-smmu-state':
+        if (!m.smmu) return genericError('this machine has no SMMU (use -machine virt,iommu=smmuv3)');
+        return ok(toJson(m.smmu.debugSnapshot()));
+      case 'x-qtestd-smmu-decode-stream': {
+        if (!m.smmu) return genericError('this machine has no SMMU (use -machine virt,iommu=smmuv3)');
+        const sid = args.sid;
+        if (typeof sid !== 'bigint' || sid < 0n || sid > 0xffffffffn) return genericError("Parameter 'sid' expects an unsigned 32-bit integer");
+        return ok(toJson(m.smmu.decodeStreamForDebug(Number(sid))));
+      }
+      case 'x-qtestd-session':
+        return ok({
+          machine: m.config.machine,
+          'clock-ns': m.clock.nowNs,
+          'ram-size': m.config.ramBytes,
+          'ram-touched-bytes': m.ram?.touchedBytes ?? 0,
+          devices: [...m.userDevices.entries()].map(([d, node]) => ({ type: d.typeName, 'qom-path': node.path, devfn: d.devfn })),
+        });
+      default:
+        return undefined;
+    }
+  }
+}
+
+/** The QMP layer's view of a machine QOM node: `type`, its children, then its properties. */
+function qomView(node: MachineQomNode): QomNode {
+  return {
+    typeName: node.typeName,
+    properties(): readonly QomProperty[] {
+      const props: QomProperty[] = [{ name: 'type', type: 'string', get: () => ok(node.typeName) }];
+      for (const child of node.children.values()) {
+        props.push({ name: child.name, type: `child<${child.typeName}>`, target: () => qomView(child), get: () => ok(child.path) });
+      }
+      for (const p of node.properties) {
+        props.push({
+          name: p.name,
+          type: p.type,
+          get: p.get ? () => ok(toJson(p.get!())) : undefined,
+          set: p.set
+            ? (value: JsonValue): HostOutcome => {
+                try {
+                  p.set!(value);
+                  return { ok: true };
+                } catch (e) {
+                  return genericError((e as Error).message);
+                }
+              }
+            : undefined,
+        });
+      }
+      return props;
+    },
+  };
+}
