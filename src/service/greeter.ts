@@ -12,8 +12,11 @@ const MAGIC = '#!qtestd';
 
 export class Greeter implements Endpoint {
   private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
   private inner?: Endpoint;
+  /** No more input is taken (the peer closed, or we closed after a fatal FAIL). */
   private ended = false;
+  private innerEnded = false;
 
   constructor(
     private readonly link: Link,
@@ -23,16 +26,31 @@ export class Greeter implements Endpoint {
 
   input(chunk: Buffer): void {
     if (this.inner) return this.inner.input(chunk);
-    this.buffered.push(chunk);
+    if (this.ended) return; // closed after a fatal FAIL: what follows is discarded
+    // Linear in the bytes received: only the new chunk is searched for the end of the line, and
+    // the pieces are joined once, when it arrives (a long first line must not cost O(n²)).
+    if (chunk.indexOf(0x0a) < 0) {
+      this.buffered.push(chunk);
+      this.bufferedBytes += chunk.length;
+      if (this.bufferedBytes > this.maxLineBytes) {
+        this.link.write(`FAIL first line longer than ${this.maxLineBytes} bytes\n`);
+        this.ended = true;
+        this.link.close();
+        this.buffered = [];
+        this.bufferedBytes = 0;
+      }
+      return;
+    }
+    let all = this.buffered.length ? Buffer.concat([...this.buffered, chunk]) : chunk;
+    this.buffered = [];
+    this.bufferedBytes = 0;
     for (;;) {
-      const all = Buffer.concat(this.buffered);
       const nl = all.indexOf(0x0a);
       if (nl < 0) {
-        if (all.length > this.maxLineBytes) {
-          this.link.write(`FAIL first line longer than ${this.maxLineBytes} bytes\n`);
-          this.link.close();
-          this.buffered = [];
-        } else this.buffered = [all];
+        if (all.length) {
+          this.buffered = [all];
+          this.bufferedBytes = all.length;
+        }
         return;
       }
       const first = all.subarray(0, nl).toString('latin1');
@@ -41,24 +59,22 @@ export class Greeter implements Endpoint {
         const rest = all.subarray(nl + 1);
         if (!r.ok) {
           this.link.write(`FAIL ${r.reason}\n`);
-          this.buffered = rest.length ? [rest] : [];
+          all = rest;
           continue;
         }
         this.link.write('OK\n');
         this.inner = r.endpoint(this.link);
-        this.buffered = [];
         if (rest.length) this.inner.input(rest);
         return;
       }
       const r = this.start(undefined);
       if (!r.ok) {
         this.link.write(`FAIL ${r.reason}\n`);
+        this.ended = true;
         this.link.close();
-        this.buffered = [];
         return;
       }
       this.inner = r.endpoint(this.link);
-      this.buffered = [];
       this.inner.input(all);
       return;
     }
@@ -69,7 +85,8 @@ export class Greeter implements Endpoint {
   }
 
   end(): void {
-    if (this.ended) return;
+    if (this.innerEnded) return;
+    this.innerEnded = true;
     this.ended = true;
     this.inner?.end();
   }

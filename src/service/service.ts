@@ -66,6 +66,21 @@ export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): Ser
   };
 }
 
+/** How long stop() waits for connections to close after telling them to, before dropping them. */
+const STOP_GRACE_MS = 500;
+
+/**
+ * A qtest connection (raw socket or WebSocket, with or without a session yet) as stop() sees it:
+ * `shutdown` stops feeding input to the session (what was received and answered is flushed,
+ * later input is read and discarded so that the close is an orderly one, not a reset) and
+ * closes our side; `closed` settles when the peer is gone; `destroy` is the last resort.
+ */
+interface Connection {
+  shutdown(code?: number): void;
+  destroy(): void;
+  closed: Promise<void>;
+}
+
 interface LiveSession {
   id: string;
   session: Session;
@@ -75,12 +90,17 @@ interface LiveSession {
   qmpSocketPath: string;
   qmpServer?: OpenedChardev;
   qmpMonitors: Set<QmpMonitor>;
+  /** Open QMP connections (UNIX socket or WebSocket), closed with the session. */
+  qmpLinks: Set<Link>;
   closeConnection: () => void;
 }
 
 export class QtestdService {
   readonly metrics: Metrics;
   private readonly sessions = new Map<string, LiveSession>();
+  private readonly connections = new Set<Connection>();
+  /** SMMU translations of sessions already closed (qtestd_smmu_translations_total is a counter). */
+  private closedSmmuTranslations = 0;
   private servers: Array<Server | HttpServer> = [];
   private wss?: WebSocketServer;
   private accepting = false;
@@ -92,11 +112,11 @@ export class QtestdService {
   constructor(readonly opts: ServiceOptions) {
     this.metrics = new Metrics(() => {
       let touched = 0;
-      let translations = 0;
+      // a counter: what closed sessions did stays counted (else it would drop when they close)
+      let translations = this.closedSmmuTranslations;
       for (const s of this.sessions.values()) {
         touched += s.session.machine.ram?.touchedBytes ?? 0;
-        const snap = (s.session.machine.smmu as unknown as { counters?: { translations?: number } })?.counters;
-        translations += snap?.translations ?? 0;
+        translations += smmuTranslations(s.session);
       }
       return { sessionsActive: this.sessions.size, touchedRamBytes: touched, smmuTranslations: translations };
     });
@@ -138,10 +158,15 @@ export class QtestdService {
     this.accepting = true;
   }
 
-  /** Stop accepting, finish what is in flight, close every session. */
-  async stop(): Promise<void> {
+  /**
+   * Stop accepting, let every connection flush the replies to what it already processed, close
+   * every session, and wait (at most `graceMs`) for the peers to close; then drop the rest.
+   * (Waiting for net.Server#close callbacks would wait for the very connections we are closing.)
+   */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.accepting = false;
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const server of this.servers) server.close();
+    for (const c of this.connections) c.shutdown(1001);
     for (const s of [...this.sessions.values()]) this.closeSession(s, 'server shutting down');
     this.wss?.close();
     if (this.opts.unixPath) {
@@ -151,6 +176,21 @@ export class QtestdService {
         /* already gone */
       }
     }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.connections].map((c) => c.closed)),
+      new Promise<void>((r) => (timer = setTimeout(r, graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (this.connections.size) this.opts.log.warn({ event: 'shutdown-forced', connections: this.connections.size }, 'dropping connections that did not close in time');
+    for (const c of this.connections) c.destroy();
+    for (const server of this.servers) (server as HttpServer).closeAllConnections?.();
+  }
+
+  private track(conn: Connection): Connection {
+    this.connections.add(conn);
+    void conn.closed.then(() => this.connections.delete(conn));
+    return conn;
   }
 
   private refuse(): string | undefined {
@@ -163,10 +203,24 @@ export class QtestdService {
 
   private acceptRaw(socket: Socket, transport: 'tcp' | 'unix'): void {
     socket.on('error', () => {});
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    let open = true;
+    const conn = this.track({
+      shutdown: () => {
+        if (!open) return;
+        open = false;
+        socket.resume(); // keep reading (and discarding) until the peer closes too
+        socket.end();
+      },
+      destroy: () => socket.destroy(),
+      closed,
+    });
     const refusal = this.refuse();
     if (refusal) {
       this.metrics.sessionsRefused++;
       this.opts.log.warn({ event: 'session-refused', transport, reason: refusal }, 'connection refused');
+      open = false;
+      socket.resume(); // discard whatever the peer sends, so that the close is orderly
       socket.end(`FAIL ${refusal}\n`);
       return;
     }
@@ -182,22 +236,22 @@ export class QtestdService {
     const peer = transport === 'tcp' ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     const idle = this.idleTimer(() => {
       socket.write(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing\n`);
-      socket.end();
+      conn.shutdown();
     });
     bindSocket(
       socket,
       (link) =>
-        new Greeter(
+        gated(() => open, new Greeter(
           link,
           (line) => {
-            const r = this.createSession(line === undefined ? [] : splitWords(line), transport, peer, () => socket.end());
+            const r = this.createSession(line === undefined ? [] : splitWords(line), transport, peer, () => conn.shutdown());
             if (!r.ok) return r;
             uncount();
             live = r.live;
             return { ok: true, endpoint: (l: Link) => withActivity(this.attachQtestEndpoint(r.live, l), idle.touch) };
           },
           this.opts.limits.maxLineBytes,
-        ),
+        )),
       {
         encoding: 'latin1',
         onClose: () => {
@@ -254,6 +308,7 @@ export class QtestdService {
       createdAt: Date.now(),
       qmpSocketPath: join(this.opts.runDir, `${id}.qmp`),
       qmpMonitors: new Set(),
+      qmpLinks: new Set(),
       closeConnection,
     };
     live.qmpServer = openChardev(
@@ -276,8 +331,14 @@ export class QtestdService {
   }
 
   private attachQmpEndpoint(live: LiveSession, link: Link): Endpoint {
+    if (this.sessions.get(live.id) !== live) {
+      // the session closed while this connection was being set up
+      link.close();
+      return { input: () => {}, drained: () => {}, end: () => {} };
+    }
     const monitor = attachQmp(live.session, link, () => this.closeSession(live, 'QMP quit'));
     live.qmpMonitors.add(monitor);
+    live.qmpLinks.add(link);
     return {
       input: (c) => {
         this.metrics.qmpCommands++;
@@ -286,6 +347,7 @@ export class QtestdService {
       drained: () => monitor.drained(),
       end: () => {
         live.qmpMonitors.delete(monitor);
+        live.qmpLinks.delete(link);
         monitor.end();
       },
     };
@@ -295,12 +357,16 @@ export class QtestdService {
     if (this.sessions.get(live.id) !== live) return;
     this.sessions.delete(live.id);
     live.qmpServer?.close();
+    // QMP connections of this session (a WebSocket is not owned by the chardev) go with it
+    for (const link of [...live.qmpLinks]) link.close();
+    live.qmpLinks.clear();
     try {
       unlinkSync(live.qmpSocketPath);
     } catch {
       /* already gone */
     }
     live.closeConnection();
+    this.closedSmmuTranslations += smmuTranslations(live.session);
     live.session.dispose();
     this.opts.log.info(
       { event: 'session-close', session: live.id, reason, lifetimeMs: Date.now() - live.createdAt, ramTouchedBytes: live.session.machine.ram?.touchedBytes ?? 0 },
@@ -364,7 +430,18 @@ export class QtestdService {
   private acceptWebSocket(ws: WebSocket, query: URLSearchParams, req: IncomingMessage): void {
     const refusal = this.refuse();
     const words = queryToWords(query);
-    const r = refusal ? { ok: false as const, reason: refusal } : this.createSession(words, 'websocket', `${req.socket.remoteAddress}:${req.socket.remotePort}`, () => ws.close(1000));
+    let open = true;
+    const conn: Connection = {
+      shutdown: (code = 1000) => {
+        if (!open) return;
+        open = false;
+        ws.resume(); // the endpoint may have paused it; the peer's close frame must get through
+        ws.close(code);
+      },
+      destroy: () => ws.terminate(),
+      closed: new Promise<void>((r) => ws.once('close', () => r())),
+    };
+    const r = refusal ? { ok: false as const, reason: refusal } : this.createSession(words, 'websocket', `${req.socket.remoteAddress}:${req.socket.remotePort}`, () => conn.shutdown());
     if (!r.ok) {
       if (refusal) this.metrics.sessionsRefused++;
       ws.send(`FAIL ${r.reason}`);
@@ -372,12 +449,13 @@ export class QtestdService {
       return;
     }
     const live = r.live;
+    this.track(conn);
     const idle = this.idleTimer(() => {
       ws.send(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing`);
-      ws.close(1000);
+      conn.shutdown();
     });
     ws.on('message', idle.touch);
-    bindWebSocket(ws, (link) => this.attachQtestEndpoint(live, link), 'qtest', () => {
+    bindWebSocket(ws, (link) => gated(() => open, this.attachQtestEndpoint(live, link)), 'qtest', () => {
       idle.stop();
       this.closeSession(live, 'client disconnected');
     });
@@ -392,6 +470,24 @@ export function queryToWords(q: URLSearchParams): string[] {
     else if (SESSION_ID_RE.test(k)) words.push(`-${k}`, v);
   }
   return words;
+}
+
+/** Translations a session's SMMU performed so far (0 without an SMMU or without counters). */
+function smmuTranslations(session: Session): number {
+  return session.machine.smmu?.counters.translations ?? 0;
+}
+
+/** Input reaches `endpoint` only while `open()`; after a shutdown it is discarded. */
+function gated(open: () => boolean, endpoint: Endpoint): Endpoint {
+  return {
+    input: (c) => {
+      if (open()) endpoint.input(c);
+    },
+    drained: () => {
+      if (open()) endpoint.drained();
+    },
+    end: () => endpoint.end(),
+  };
 }
 
 function withActivity(endpoint: Endpoint, touch: () => void): Endpoint {

@@ -1,0 +1,104 @@
+/**
+ * SIGTERM on a real qtestd with sessions open on every transport, some idle, some in the middle
+ * of a long pipeline: every reply that arrives is the right one, in order and whole (no line cut
+ * short), every connection then closes cleanly (EOF / WebSocket close, not a reset), the process
+ * exits 0 within 1 s, removes its UNIX socket and never wrote to stdout.
+ */
+import { existsSync } from 'node:fs';
+import t from 'tap';
+import type { Test } from 'tap';
+import { hex, pattern, sleep, startQtestd } from './fixtures/harness.js';
+import type { LineClient } from './fixtures/harness.js';
+
+t.setTimeout(20000);
+
+/**
+ * A long program whose every reply is known: writeq of a pattern, then readq of it, and now and
+ * then a 64 KiB `read` whose 128 KiB reply fills any socket buffer (so the server must block).
+ */
+const BIG = 0x10000;
+const BIG_REPLY = 'OK 0x' + '00'.repeat(BIG);
+function bigProgram(seed: number, pairs: number): { lines: string[]; expect: string[] } {
+  const lines: string[] = [];
+  const expect: string[] = [];
+  for (let k = 0; k < pairs; k++) {
+    const addr = 0x40000000n + BigInt((k % 4096) * 8);
+    const v = pattern(seed, k);
+    lines.push(`writeq ${hex(addr)} ${hex(v)}`, `readq ${hex(addr)}`);
+    expect.push('OK', `OK ${hex(v)}`);
+    if (k % 16 === 15) {
+      lines.push(`read 0x40200000 ${hex(BigInt(BIG))}`);
+      expect.push(BIG_REPLY);
+    }
+  }
+  return { lines, expect };
+}
+
+function checkPrefix(t: Test, what: string, c: LineClient, expect: string[]): void {
+  const got = c.received.filter((l) => !l.startsWith('IRQ '));
+  let firstBad = -1;
+  for (let k = 0; k < got.length; k++) {
+    if (got[k] !== expect[k]) {
+      firstBad = k;
+      break;
+    }
+  }
+  t.equal(firstBad, -1, `${what}: ${got.length}/${expect.length} replies, all correct and in order${firstBad >= 0 ? ` (reply ${firstBad}: '${got[firstBad]}' vs '${expect[firstBad]}')` : ''}`);
+  t.ok(got.length <= expect.length, `${what}: no extra replies`);
+  t.equal(c.closedHow?.kind, 'end', `${what}: closed cleanly${c.closedHow?.error ? ` (got ${c.closedHow.error.message})` : ''}`);
+  t.equal(c.closedHow?.partial, '', `${what}: no reply cut short`);
+}
+
+async function scenario(t: Test, pairs: number, stall: boolean): Promise<void> {
+  const q = await startQtestd();
+  t.teardown(() => q.dispose());
+  const idleTcp = await q.tcp();
+  t.equal(await idleTcp.request('#!qtestd id=idle'), 'OK');
+  const idleUnix = await q.unix();
+  t.equal(await idleUnix.request('endianness'), 'OK little');
+  const idleWs = await q.ws('id=idlews');
+  t.equal(await idleWs.request('endianness'), 'OK little');
+  const greeting = await q.tcp(); // connected, nothing sent yet
+
+  const busy = [await q.tcp(), await q.unix(), await q.ws()];
+  const programs = busy.map((_, i) => bigProgram(i + 1, pairs));
+  // The whole program goes out at once while the clients do not read their replies, so the
+  // server fills the pipe, blocks, and still holds requests it received and has not run when
+  // the signal comes. The clients start reading again shortly after the signal.
+  // and one that never reads again: the server gives up on it in time
+  const stuck = stall ? await q.tcp() : undefined;
+  if (stuck) {
+    stuck.pauseReading();
+    stuck.pipeline(programs[0].lines, 20000).catch(() => {});
+  }
+  if (stall) for (const c of busy) c.pauseReading();
+  busy.forEach((c, i) => {
+    c.pipeline(programs[i].lines, 20000).catch(() => {});
+  });
+  await sleep(stall ? 300 : 20);
+  const exited = q.signal('SIGTERM');
+  if (stall) {
+    await sleep(50);
+    for (const c of busy) c.resumeReading();
+  }
+  const exit = await exited;
+  t.equal(exit.code, 0, 'exit code 0');
+  t.equal(exit.signal, null, 'not killed by the signal');
+  t.ok(exit.ms < 1000, `exited ${Math.round(exit.ms)} ms after SIGTERM`);
+
+  await Promise.all([idleTcp, idleUnix, idleWs, greeting, ...busy].map((c) => Promise.race([c.closed, sleep(2000)])));
+  busy.forEach((c, i) => checkPrefix(t, ['TCP', 'UNIX', 'WebSocket'][i] + ' pipeline', c, programs[i].expect));
+  t.comment(`replies before the close: ${busy.map((c, i) => `${c.received.length}/${programs[i].lines.length}`).join(', ')}`);
+  if (stall) t.ok(busy.every((c, i) => c.received.length < programs[i].lines.length), 'the signal came in the middle of every pipeline');
+  for (const [what, c] of [['idle TCP', idleTcp], ['idle UNIX', idleUnix], ['idle WebSocket', idleWs], ['greeting', greeting]] as const) {
+    t.equal(c.closedHow?.kind, 'end', `${what}: closed cleanly`);
+    t.equal(c.closedHow?.partial, '', `${what}: nothing cut short`);
+  }
+  t.notOk(existsSync(q.unixPath), 'the UNIX socket is removed');
+  stuck?.destroy();
+  t.equal(q.stdout, '', 'nothing on stdout');
+}
+
+t.test('SIGTERM with open sessions in the middle of long pipelines, server blocked on full pipes', (t) => scenario(t, 2000, true));
+t.test('SIGTERM while the server is busy answering', (t) => scenario(t, 2000, false));
+t.test('SIGTERM with short pipelines that may finish first', (t) => scenario(t, 50, false));
