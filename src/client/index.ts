@@ -15,7 +15,7 @@ export { connectWebSocketTransport, socketTransport, webSocketTransport } from '
 export type { ClientTransport, TransportChunk } from './transport.js';
 export type { GuestMemory } from './guest-memory.js';
 export { bigintToLe, leToBigint } from './guest-memory.js';
-export { PciBus, VIRT_PCI_LAYOUT, PCI_CFG, PCI_COMMAND_BITS } from './pci.js';
+export { PciBus, VIRT_PCI_LAYOUT, PCI_CFG, PCI_COMMAND } from './pci.js';
 export type { PciBar, PciDevice, PciLayout } from './pci.js';
 export {
   GuestAllocator,

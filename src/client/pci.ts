@@ -23,21 +23,9 @@ export const VIRT_PCI_LAYOUT = {
 
 export type PciLayout = { readonly [K in keyof typeof VIRT_PCI_LAYOUT]: bigint };
 
-/** Type-0 header offsets used here (PCI Local Bus 3.0 §6.1). */
-export const PCI_CFG = {
-  VENDOR_ID: 0x00,
-  DEVICE_ID: 0x02,
-  COMMAND: 0x04,
-  STATUS: 0x06,
-  REVISION_ID: 0x08,
-  CLASS_DEVICE: 0x0a,
-  HEADER_TYPE: 0x0e,
-  BASE_ADDRESS_0: 0x10,
-  CAPABILITY_LIST: 0x34,
-} as const;
+import { PCI_CFG, PCI_COMMAND } from '../pci/config-space.js';
 
-export const PCI_COMMAND_BITS = { IO: 0x1, MEMORY: 0x2, MASTER: 0x4 } as const;
-export const PCI_STATUS_CAP_LIST = 0x10;
+export { PCI_CFG, PCI_COMMAND };
 
 export interface PciDevice {
   /** slot·8 + function on bus 0. */
@@ -126,7 +114,7 @@ export class PciBus {
 
   /** COMMAND |= IO|MEMORY|MASTER, then check all three stuck (qpci_device_enable). */
   async enable(dev: DevRef): Promise<void> {
-    const all = PCI_COMMAND_BITS.IO | PCI_COMMAND_BITS.MEMORY | PCI_COMMAND_BITS.MASTER;
+    const all = PCI_COMMAND.IO | PCI_COMMAND.MEMORY | PCI_COMMAND.MASTER;
     const cmd = await this.configReadw(dev, PCI_CFG.COMMAND);
     await this.configWritew(dev, PCI_CFG.COMMAND, cmd | all);
     const after = await this.configReadw(dev, PCI_CFG.COMMAND);
@@ -141,7 +129,7 @@ export class PciBus {
    */
   async mapBar(dev: DevRef, n: number): Promise<PciBar> {
     if (!Number.isInteger(n) || n < 0 || n > 5) throw new RangeError(`BAR index ${n} is outside 0..5`);
-    const reg = PCI_CFG.BASE_ADDRESS_0 + 4 * n;
+    const reg = PCI_CFG.BAR0 + 4 * n;
     await this.configWritel(dev, reg, 0xffffffff);
     const probe = await this.configReadl(dev, reg);
     const isIo = (probe & 1) === 1;
