@@ -8,6 +8,7 @@
  */
 import { bigintToLe, leToBigint } from './guest-memory.js';
 import type { GuestMemory } from './guest-memory.js';
+import { PCI_CFG, PCI_COMMAND } from '../pci/config-space.js';
 
 /** libqos's view of the virt PCIe host (qpci_init_generic, generic-pcihost.c). */
 export const VIRT_PCI_LAYOUT = {
@@ -22,8 +23,6 @@ export const VIRT_PCI_LAYOUT = {
 } as const;
 
 export type PciLayout = { readonly [K in keyof typeof VIRT_PCI_LAYOUT]: bigint };
-
-import { PCI_CFG, PCI_COMMAND } from '../pci/config-space.js';
 
 export { PCI_CFG, PCI_COMMAND };
 
