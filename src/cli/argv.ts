@@ -20,11 +20,11 @@ import type { ChardevAddress } from '../transport/chardev-address.js';
 
 export interface LaunchOptions {
   machine: MachineConfig;
-  /** The qtest chardev (from -qtest or -object qtest,chardev=). */
+  /** The qtest chardev (from -qtest or -object qtest,chardev=); `spec` is the -qtest value. */
   qtest?: { address: ChardevAddress; spec: string };
   /** -qtest-log value; undefined = stderr (QEMU's default). */
   qtestLog?: string;
-  /** QMP monitors (from -qmp, -mon mode=control, -object monitor-qmp). */
+  /** QMP monitors (from -qmp, -mon mode=control, -object monitor-qmp); `spec` is the option that defines the socket, e.g. `-chardev socket,…`. */
   qmp: Array<{ address: ChardevAddress; spec: string }>;
   /** Other client-mode sockets that must be connected (e.g. -serial chardev:s0). */
   otherSockets: Array<{ address: ChardevAddress; spec: string }>;
@@ -129,7 +129,7 @@ export function parseArgv(argv: string[]): LaunchOptions {
           else if (backend === 'null') address = { kind: 'null' };
           else throw new ArgvError(`${where}: '${backend}' is not a valid char driver name`);
           if (chardevs.has(id)) throw new ArgvError(`${where}: attempt to add duplicate property '${id}' to object (type 'container')`);
-          chardevs.set(id, { address, spec: value! });
+          chardevs.set(id, { address, spec: `-chardev ${value!}` });
           break;
         }
         case 'mon': {
@@ -143,7 +143,7 @@ export function parseArgv(argv: string[]): LaunchOptions {
         }
         case 'qmp':
         case 'qmp-pretty':
-          out.qmp.push({ address: parseLegacyChardev(value!), spec: value! });
+          out.qmp.push({ address: parseLegacyChardev(value!), spec: `-${name} ${value!}` });
           break;
         case 'object': {
           const kv = parseKeyVal(value!, 'qom-type');
@@ -197,7 +197,7 @@ export function parseArgv(argv: string[]): LaunchOptions {
           if (value!.startsWith('chardev:')) monitorRefs.push({ id: value!.slice(8), spec: `serial:${where}` });
           else if (value !== 'none' && value !== 'null') {
             const addr = parseLegacyChardev(value!);
-            if (addr.kind === 'unix' || addr.kind === 'tcp') out.otherSockets.push({ address: addr, spec: value! });
+            if (addr.kind === 'unix' || addr.kind === 'tcp') out.otherSockets.push({ address: addr, spec: `-serial ${value!}` });
           }
           break;
         }

@@ -12,6 +12,7 @@ import { QtestLog } from '../protocol/qtest/qtest-log.js';
 import { Session } from '../session.js';
 import { openChardev } from '../transport/chardev-open.js';
 import type { OpenedChardev } from '../transport/chardev-open.js';
+import type { ChardevAddress } from '../transport/chardev-address.js';
 import { bindSocket } from '../transport/socket-link.js';
 import { ArgvError, parseArgv } from './argv.js';
 import type { LaunchOptions } from './argv.js';
@@ -35,6 +36,22 @@ export interface RunningLaunch {
   session: Session;
   /** SIGTERM: emit SHUTDOWN on every QMP monitor, close the sockets. */
   terminate(reason: string): Promise<void>;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  ECONNREFUSED: 'Connection refused',
+  EACCES: 'Permission denied',
+  ENOTDIR: 'Not a directory',
+  ETIMEDOUT: 'Connection timed out',
+  EHOSTUNREACH: 'No route to host',
+};
+
+/** QEMU's wording for a client-mode chardev that cannot connect. */
+function connectError(address: ChardevAddress, err: Error): string {
+  const where = address.kind === 'unix' ? address.path : address.kind === 'tcp' ? `${address.host}:${address.port}` : address.kind;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return `Failed to connect to '${where}': ${ERRNO_TEXT[code] ?? err.message}`;
 }
 
 export const PROGRAM = process.env.QTESTD_ARGV0 ? basename(process.env.QTESTD_ARGV0) : 'qemu-system-aarch64';
@@ -92,8 +109,8 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
       openChardev(
         opts.qtest.address,
         (socket) => bindSocket(socket, (link) => session.attachQtest(link, { log: qtestLog }), { encoding: 'latin1' }),
-        () => {
-          host.stderr(`${PROGRAM}: Failed to initialize device for qtest: "${spec}"\n`);
+        (err) => {
+          host.stderr(`${PROGRAM}: ${connectError(opts.qtest!.address, err)}\n${PROGRAM}: Failed to initialize device for qtest: "${spec}"\n`);
           end(1);
         },
       ),
@@ -110,7 +127,7 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
             { encoding: 'utf8' },
           ),
         (err) => {
-          host.stderr(`${PROGRAM}: -qmp ${q.spec}: Failed to connect to '${q.spec}': ${err.message}\n`);
+          host.stderr(`${PROGRAM}: ${q.spec}: ${connectError(q.address, err)}\n`);
           end(1);
         },
       ),

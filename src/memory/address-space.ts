@@ -66,7 +66,9 @@ export const UNASSIGNED_RULE: AccessRule = { minSize: 1, maxSize: 4, unaligned: 
 
 export class AddressSpace implements BusAccess {
   private mappings: Mapping[] = [];
-  private segments: Segment[] = [];
+  private segmentCache: Segment[] = [];
+  /** The flat view is rebuilt lazily, once after any number of map/unmap calls. */
+  private dirty = false;
   private nextOrder = 0;
 
   constructor(readonly name: string) {}
@@ -75,14 +77,14 @@ export class AddressSpace implements BusAccess {
   map(base: Addr, region: MappableRegion, priority = 0): void {
     const end = base + region.size > SPACE_END ? SPACE_END : base + region.size;
     this.mappings.push({ base, end, region, priority, order: this.nextOrder++ });
-    this.rebuild();
+    this.dirty = true;
   }
 
   /** Remove every mapping of `region`. */
   unmap(region: MappableRegion): void {
     const before = this.mappings.length;
     this.mappings = this.mappings.filter((m) => m.region !== region);
-    if (this.mappings.length !== before) this.rebuild();
+    if (this.mappings.length !== before) this.dirty = true;
   }
 
   isMapped(region: MappableRegion): boolean {
@@ -94,12 +96,20 @@ export class AddressSpace implements BusAccess {
     return this.segments;
   }
 
+  private get segments(): Segment[] {
+    if (this.dirty) {
+      this.dirty = false;
+      this.segmentCache = this.flatten();
+    }
+    return this.segmentCache;
+  }
+
   /** Mappings in insertion order (base, region, priority). */
   listMappings(): ReadonlyArray<{ base: Addr; region: MappableRegion; priority: number }> {
     return this.mappings;
   }
 
-  private rebuild(): void {
+  private flatten(): Segment[] {
     const points = new Set<bigint>();
     for (const m of this.mappings) {
       points.add(m.base);
@@ -121,7 +131,7 @@ export class AddressSpace implements BusAccess {
       if (last && last.mapping === best && last.end === start) last.end = end;
       else segs.push({ start, end, mapping: best });
     }
-    this.segments = segs;
+    return segs;
   }
 
   /** The segment containing addr, or the unassigned gap [addr, nextStart). */

@@ -36,10 +36,14 @@ export function openChardev(
     case 'tcp': {
       if (!address.server) {
         const socket = address.kind === 'unix' ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
+        let connected = false;
         socket.once('error', (err) => {
-          if (!socket.readyState || socket.connecting) onError(err);
+          if (!connected) onError(err);
         });
-        socket.once('connect', () => onConnection(socket));
+        socket.once('connect', () => {
+          connected = true;
+          onConnection(socket);
+        });
         return { close: () => socket.destroy() };
       }
       return serveOneAtATime(address, onConnection, onError);

@@ -10,9 +10,14 @@ export class QtestLog {
   private opened = false;
 
   private constructor(
-    private readonly fd: number,
-    private readonly ownsFd: boolean,
+    private readonly sink: (bytes: Buffer) => void,
+    private readonly closeSink: () => void = () => {},
   ) {}
+
+  /** A log whose bytes go to `write` (e.g. relayed to another process's stderr). */
+  static toSink(write: (bytes: Buffer) => void): QtestLog {
+    return new QtestLog(write);
+  }
 
   /**
    * `none` → no log; undefined → stderr (QEMU's default); `/dev/fd/2` and `/dev/stderr` reuse
@@ -20,9 +25,13 @@ export class QtestLog {
    */
   static open(spec: string | undefined): QtestLog | undefined {
     if (spec === 'none') return undefined;
-    if (spec === undefined || spec === '/dev/fd/2' || spec === '/dev/stderr') return new QtestLog(2, false);
+    if (spec === undefined || spec === '/dev/fd/2' || spec === '/dev/stderr') return new QtestLog((b) => writeSync(2, b));
     if (spec === '/dev/null') return undefined;
-    return new QtestLog(openSync(spec, 'w+'), true);
+    const fd = openSync(spec, 'w+');
+    return new QtestLog(
+      (b) => writeSync(fd, b),
+      () => closeSync(fd),
+    );
   }
 
   private stamp(): string {
@@ -33,7 +42,7 @@ export class QtestLog {
 
   private put(text: string): void {
     try {
-      writeSync(this.fd, Buffer.from(text, 'latin1'));
+      this.sink(Buffer.from(text, 'latin1'));
     } catch {
       // A failing log must never take the session down.
     }
@@ -61,12 +70,10 @@ export class QtestLog {
   }
 
   close(): void {
-    if (this.ownsFd) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* already closed */
-      }
+    try {
+      this.closeSink();
+    } catch {
+      /* already closed */
     }
   }
 }
