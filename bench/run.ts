@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { launch, LineClient, median, rssKiB, targets } from './targets.js';
 import type { Target } from './targets.js';
 import { engineBenchmarks } from './engine.js';
+import { smmuBenchmarks } from './smmu.js';
 
 type Figures = Record<string, number>;
 
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
   }
   process.stderr.write('bench: in-process engine …\n');
   const engine = await engineBenchmarks();
+  Object.assign(engine, await smmuBenchmarks());
   const rows = Object.keys(results.qtestd);
   const header = ['figure', ...list.map((t) => t.name), ...(results.qemu ? list.filter((t) => t.name !== 'qemu').map((t) => `${t.name}/qemu`) : [])];
   const lines = [header.join(' | ')];
