@@ -5,9 +5,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { launch, LineClient, median, rssKiB, targets } from './targets.js';
+import { cpuUs, disposeTargets, launch, LineClient, median, rssKiB, targets, warmDaemonPid } from './targets.js';
 import type { Target } from './targets.js';
 import { engineBenchmarks } from './engine.js';
+import { serviceBenchmarks } from './service.js';
 import { smmuBenchmarks } from './smmu.js';
 
 type Figures = Record<string, number>;
@@ -15,6 +16,12 @@ type Figures = Record<string, number>;
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 
 async function launchFigure(t: Target): Promise<number> {
+  if (t.name === 'qtestd-warm') {
+    // The first launch goes cold and starts the daemon; wait for it, then let it warm up.
+    await (await launch(t)).stop();
+    for (let i = 0; i < 300 && !warmDaemonPid(); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 5; i++) await (await launch(t)).stop();
+  }
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const l = await launch(t);
@@ -32,15 +39,21 @@ async function protocolFigures(t: Target): Promise<Figures> {
   for (let i = 0; i < 3000; i++) await c.request('readl 0x40001000');
   await c.pipeline('readl 0x40001000', 50_000);
   // Serial readl round trip.
+  // The process serving the requests (for the warm path: the daemon, not the shim).
+  const server = t.name === 'qtestd-warm' ? warmDaemonPid() ?? l.child.pid! : l.child.pid!;
   const n = 5000;
+  let c0 = cpuUs(server);
   let t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await c.request('readl 0x40001000');
   out.serialReadlUs = Number(process.hrtime.bigint() - t0) / 1e3 / n;
+  out.serialServerCpuUsPerReq = (cpuUs(server) - c0) / n;
   // Pipelined readl.
   const p = 200_000;
+  c0 = cpuUs(server);
   t0 = process.hrtime.bigint();
   await c.pipeline('readl 0x40001000', p);
   out.pipelinedOpsPerSec = p / (Number(process.hrtime.bigint() - t0) / 1e9);
+  out.pipelinedServerCpuNsPerOp = ((cpuUs(server) - c0) * 1000) / p;
   // 1 MiB b64write + b64read.
   const payload = Buffer.alloc(1 << 20, 0x5a).toString('base64');
   const times: number[] = [];
@@ -52,6 +65,12 @@ async function protocolFigures(t: Target): Promise<Figures> {
   }
   out.b64OneMiBRoundTripMs = median(times);
   await l.stop();
+  if (t.name === 'qtestd-warm') {
+    // The shim's RSS says nothing; the daemon's is shared by all launches (see the service figures).
+    const pid = warmDaemonPid();
+    if (pid) out.warmDaemonRssMiB = rssKiB(pid) / 1024;
+    return out;
+  }
   for (const mem of ['512', '4G']) {
     const idle = await launch(t, [], mem);
     await new Promise((r) => setTimeout(r, 300));
@@ -71,12 +90,21 @@ async function main(): Promise<void> {
   process.stderr.write('bench: in-process engine …\n');
   const engine = await engineBenchmarks();
   Object.assign(engine, await smmuBenchmarks());
-  const rows = Object.keys(results.qtestd);
+  process.stderr.write('bench: service (sessions in one process vs one QEMU per session) …\n');
+  Object.assign(engine, await serviceBenchmarks(list.find((t) => t.name === 'qemu')));
+  disposeTargets();
+  const rows = [...new Set(list.flatMap((t) => Object.keys(results[t.name])))];
   const header = ['figure', ...list.map((t) => t.name), ...(results.qemu ? list.filter((t) => t.name !== 'qemu').map((t) => `${t.name}/qemu`) : [])];
   const lines = [header.join(' | ')];
   for (const r of rows) {
     const cells = [r, ...list.map((t) => results[t.name][r]?.toFixed(2) ?? '–')];
-    if (results.qemu) for (const t of list.filter((x) => x.name !== 'qemu')) cells.push(`${(results[t.name][r] / results.qemu[r]).toFixed(2)}×`);
+    if (results.qemu) {
+      for (const t of list.filter((x) => x.name !== 'qemu')) {
+        const a = results[t.name][r];
+        const b = results.qemu[r];
+        cells.push(a === undefined || b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
+      }
+    }
     lines.push(cells.join(' | '));
   }
   for (const [k, v] of Object.entries(engine)) lines.push(`${k} | ${v.toFixed(2)}`);
@@ -90,6 +118,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
+  disposeTargets();
   process.stderr.write(`bench failed: ${(e as Error).stack}\n`);
   process.exit(1);
 });

@@ -2,25 +2,102 @@
  * The two things a benchmark compares: qtestd (the drop-in launcher) and the real QEMU oracle,
  * started the way libqtest starts them (the benchmark listens; the target dials in).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export interface Target {
   name: 'qtestd' | 'qtestd-warm' | 'qemu';
   binary: string;
+  /** Extra environment of the launched process. */
+  env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * qtestd cold (bin/qemu-system-aarch64 with QTESTD_NO_DAEMON=1: sh + node, whatever is built),
+ * qtestd warm (the native shim → launch daemon, in a private install, when a C compiler is there)
+ * and the QEMU oracle (QTEST_ORACLE_PREFIX). Call `dispose()` of the warm install when done.
+ */
 export function targets(): Target[] {
-  const list: Target[] = [{ name: 'qtestd', binary: resolve('bin/qemu-system-aarch64') }];
-  const shim = resolve('native/build/qemu-system-aarch64');
-  if (existsSync(shim)) list.push({ name: 'qtestd-warm', binary: shim });
+  const list: Target[] = [{ name: 'qtestd', binary: resolve('bin/qemu-system-aarch64'), env: { QTESTD_NO_DAEMON: '1' } }];
+  const warm = warmInstall();
+  if (warm) list.push({ name: 'qtestd-warm', binary: warm.shim, env: warm.env });
   const prefix = process.env.QTEST_ORACLE_PREFIX;
   if (prefix && existsSync(join(prefix, 'bin/qemu-system-aarch64'))) list.push({ name: 'qemu', binary: join(prefix, 'bin/qemu-system-aarch64') });
   return list;
+}
+
+interface WarmInstall {
+  shim: string;
+  env: NodeJS.ProcessEnv;
+  runDir: string;
+  tmp: string;
+}
+
+let warm: WarmInstall | undefined | null;
+
+/**
+ * The warm path in a private install root (the shim compiled from native/launcher.c, dist → this
+ * build) with a private XDG_RUNTIME_DIR, so the benchmark neither uses nor leaves behind the
+ * user's daemon. Undefined without a C compiler.
+ */
+function warmInstall(): WarmInstall | undefined {
+  if (warm !== undefined) return warm ?? undefined;
+  warm = null;
+  const tmp = mkdtempSync(join(tmpdir(), 'qtestd-bench-warm-'));
+  const root = join(tmp, 'root');
+  mkdirSync(join(root, 'native', 'build'), { recursive: true });
+  mkdirSync(join(root, 'dist'));
+  symlinkSync(resolve('dist', 'src'), join(root, 'dist', 'src'));
+  try {
+    copyFileSync(resolve('dist', '.tsbuildinfo'), join(root, 'dist', '.tsbuildinfo'));
+  } catch {
+    /* not an incremental build */
+  }
+  const shim = join(root, 'native', 'build', 'qemu-system-aarch64');
+  const cc = process.env.CC ?? 'cc';
+  const r = spawnSync(cc, ['-O2', '-o', shim, resolve('native', 'launcher.c')], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: no warm target (${cc} failed: ${r.error?.message ?? r.stderr})\n`);
+    rmSync(tmp, { recursive: true, force: true });
+    return undefined;
+  }
+  const xdg = join(tmp, 'xdg');
+  mkdirSync(xdg, { mode: 0o700 });
+  const env: NodeJS.ProcessEnv = { XDG_RUNTIME_DIR: xdg, QTESTD_DAEMON_IDLE_SECONDS: '300', QTESTD_NO_DAEMON: undefined };
+  warm = { shim, env, tmp, runDir: join(xdg, `qtestd-${process.getuid?.() ?? 0}`) };
+  return warm;
+}
+
+/** The warm install's daemon pid, if it runs. */
+export function warmDaemonPid(): number | undefined {
+  if (!warm) return undefined;
+  try {
+    for (const f of readdirSync(warm.runDir)) {
+      if (f.endsWith('.pid')) return Number(readFileSync(join(warm.runDir, f), 'utf8').trim()) || undefined;
+    }
+  } catch {
+    /* no daemon yet */
+  }
+  return undefined;
+}
+
+/** Stop the warm install's daemon and remove the install. */
+export function disposeTargets(): void {
+  if (!warm) return;
+  const pid = warmDaemonPid();
+  if (pid) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+  rmSync(warm.tmp, { recursive: true, force: true });
+  warm = null;
 }
 
 export const MACHINE_ARGS = '-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -cpu max -smp 1 -net none'.split(' ');
@@ -53,7 +130,9 @@ export async function launch(target: Target, extra: string[] = [], mem = '512'):
   const m = await accept(mpath);
   const t0 = process.hrtime.bigint();
   const args = ['-qtest', `unix:${qpath}`, '-qtest-log', 'none', '-chardev', `socket,path=${mpath},id=char0`, '-mon', 'chardev=char0,mode=control', '-display', 'none', '-audio', 'none', ...MACHINE_ARGS, '-m', mem, ...extra, '-accel', 'qtest'];
-  const child = spawn(target.binary, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const env: NodeJS.ProcessEnv = { ...process.env, ...target.env };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const child = spawn(target.binary, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
   const qtest = await q.socket;
   qtest.setNoDelay(true);
   const reply = new Promise<void>((res) => {
@@ -89,6 +168,27 @@ export async function launch(target: Target, extra: string[] = [], mem = '512'):
   };
 }
 
+/**
+ * CPU time a process has used so far, all threads, in µs (Linux schedstat, ns resolution): the
+ * server's own cost per request, which stays meaningful when the machine is loaded and wall-clock
+ * latencies are not.
+ */
+export function cpuUs(pid: number): number {
+  let ns = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        /* thread gone */
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return ns / 1000;
+}
+
 /** Resident set size of a process in KiB (Linux). */
 export function rssKiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -104,16 +204,20 @@ export class LineClient {
 
   constructor(private readonly socket: Socket) {
     socket.setEncoding('latin1');
+    // Only the new chunk is searched for newlines: a long reply (1 MiB b64read) arriving in many
+    // chunks costs linear time, not quadratic (the client must not be what is measured).
     socket.on('data', (d: string) => {
-      this.buf += d;
+      let from = 0;
       let i: number;
-      while ((i = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, i);
-        this.buf = this.buf.slice(i + 1);
+      while ((i = d.indexOf('\n', from)) >= 0) {
+        const line = this.buf === '' ? d.slice(from, i) : this.buf + d.slice(from, i);
+        this.buf = '';
+        from = i + 1;
         const w = this.waiters.shift();
         if (w) w(line);
         else this.lines.push(line);
       }
+      if (from < d.length) this.buf += from === 0 ? d : d.slice(from);
     });
   }
 

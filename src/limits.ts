@@ -9,7 +9,7 @@ export interface Limits {
   maxLineBytes: number;
   /** Guest RAM a session may touch (allocated pages), in bytes. */
   maxTouchedRamBytes: number;
-  /** Largest single read/b64read/memset size, in bytes. */
+  /** Largest single read/b64read/write/b64write/memset size, in bytes (a `read` reply is 2 chars a byte: must stay below V8's ~512 Mi-char string limit). */
   maxTransferBytes: number;
   /** Largest QMP message, in bytes. */
   maxQmpMessageBytes: number;
@@ -20,7 +20,7 @@ export interface Limits {
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxLineBytes: 64 * 1024 * 1024,
   maxTouchedRamBytes: 8 * 1024 * 1024 * 1024,
-  maxTransferBytes: 256 * 1024 * 1024,
+  maxTransferBytes: 128 * 1024 * 1024,
   maxQmpMessageBytes: 16 * 1024 * 1024,
   maxJsonDepth: 64,
 });

@@ -149,6 +149,21 @@ export class AddressSpace implements BusAccess {
     return { end: lo < segs.length ? segs[lo].start : SPACE_END };
   }
 
+  /** The segment containing addr (already masked), or undefined in a gap. Allocates nothing. */
+  private segmentAt(addr: Addr): Segment | undefined {
+    const segs = this.segments;
+    let lo = 0;
+    let hi = segs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = segs[mid];
+      if (addr < s.start) hi = mid - 1;
+      else if (addr >= s.end) lo = mid + 1;
+      else return s;
+    }
+    return undefined;
+  }
+
   /** Find which region serves `addr` (following aliases); for debugging and introspection. */
   resolve(addr: Addr): { region: MemoryRegion; offset: bigint } | undefined {
     const { seg } = this.lookup(addr & ADDR_MASK);
@@ -198,9 +213,19 @@ export class AddressSpace implements BusAccess {
   }
 
   private access(addr: Addr, buf: Uint8Array, isWrite: boolean, attrs: MemTxAttrs): MemTxResult {
+    let cur = addr & ADDR_MASK;
+    if (buf.length > 0) {
+      // Fast path: the whole access inside one RAM segment (what the loop below does, in one step).
+      const seg = this.segmentAt(cur);
+      const region = seg?.mapping.region;
+      if (region?.kind === 'ram' && cur + BigInt(buf.length) <= seg!.end) {
+        if (isWrite) region.writeBytes(cur - seg!.mapping.base, buf);
+        else region.readBytes(cur - seg!.mapping.base, buf);
+        return 'ok';
+      }
+    }
     let result: MemTxResult = 'ok';
     let pos = 0;
-    let cur = addr & ADDR_MASK;
     while (pos < buf.length) {
       const { seg, end } = this.lookup(cur);
       const avail = end - cur;

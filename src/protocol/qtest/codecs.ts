@@ -39,12 +39,13 @@ const B64_RANK = (() => {
  */
 export function decodeBase64InPlace(text: string): { decodedLength: number; buffer: Uint8Array } {
   if (text.length % 4 === 0 && CANONICAL_B64.test(text)) {
-    // Canonical text: glib and Node decode it identically, and natively is much faster.
-    const decoded = Buffer.from(text, 'base64');
-    const buffer = new Uint8Array(text.length + 1);
-    buffer.set(decoded);
-    for (let i = decoded.length; i < text.length; i++) buffer[i] = text.charCodeAt(i);
-    return { decodedLength: decoded.length, buffer };
+    // Canonical text: glib and Node decode it identically, and natively is much faster. The
+    // buffer holds the text (latin1), then its decoded bytes are written over the front.
+    const buffer = Buffer.allocUnsafe(text.length + 1);
+    buffer.write(text, 0, text.length, 'latin1');
+    buffer[text.length] = 0;
+    const decodedLength = buffer.write(text, 0, text.length, 'base64');
+    return { decodedLength, buffer };
   }
   const buffer = new Uint8Array(text.length + 1);
   for (let i = 0; i < text.length; i++) buffer[i] = text.charCodeAt(i) & 0xff;

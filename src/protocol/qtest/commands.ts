@@ -81,8 +81,33 @@ function transferSize(words: string[], index: number, s: QtestSessionState): num
   return Number(size);
 }
 
-function hex16(v: bigint): string {
-  return '0x' + BigInt.asUintN(64, v).toString(16).padStart(16, '0');
+/** Scratch buffers of readX/writeX (one per width; the memory system copies out of them at once). */
+const SCRATCH: Record<number, Uint8Array> = { 1: new Uint8Array(1), 2: new Uint8Array(2), 4: new Uint8Array(4), 8: new Uint8Array(8) };
+
+/** `0x` + 16 hex digits of a little-endian value of 1, 2, 4 or 8 bytes (the bigint value's hex, zero-padded, without bigints). */
+function hex16LE(buf: Uint8Array): string {
+  const lo = buf.length >= 4 ? (buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24)) >>> 0 : buf.length === 2 ? buf[0] | (buf[1] << 8) : buf[0];
+  if (buf.length < 8) return '0x00000000' + lo.toString(16).padStart(8, '0');
+  const hi = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
+  return '0x' + hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+}
+
+/** storeLE into the scratch buffer of that width. */
+function storeScratchLE(value: bigint, size: number): Uint8Array {
+  const out = SCRATCH[size];
+  let lo = Number(value & 0xffff_ffffn);
+  for (let i = 0; i < size && i < 4; i++) {
+    out[i] = lo & 0xff;
+    lo >>>= 8;
+  }
+  if (size === 8) {
+    let hi = Number((value >> 32n) & 0xffff_ffffn);
+    for (let i = 4; i < 8; i++) {
+      out[i] = hi & 0xff;
+      hi >>>= 8;
+    }
+  }
+  return out;
 }
 
 const WIDTH: Record<string, number> = { b: 1, w: 2, l: 4, q: 8 };
@@ -169,16 +194,16 @@ function memWrite(words: string[], s: QtestSessionState): string {
   need(words, 2);
   const addr = num(words, 1, 'u64');
   const value = num(words, 2, 'u64');
-  s.target.memory.writeBytes(addr, storeLE(value, WIDTH[words[0][5]]));
+  s.target.memory.writeBytes(addr, storeScratchLE(value, WIDTH[words[0][5]]));
   return 'OK';
 }
 
 function memRead(words: string[], s: QtestSessionState): string {
   need(words, 1);
   const addr = num(words, 1, 'u64');
-  const buf = new Uint8Array(WIDTH[words[0][4]]);
+  const buf = SCRATCH[WIDTH[words[0][4]]].fill(0);
   s.target.memory.readBytes(addr, buf);
-  return 'OK ' + hex16(loadLE(buf));
+  return 'OK ' + hex16LE(buf);
 }
 
 function readHex(words: string[], s: QtestSessionState): string {
@@ -231,7 +256,7 @@ function writeBase64(words: string[], s: QtestSessionState): string {
 function memsetCmd(words: string[], s: QtestSessionState): string {
   need(words, 3);
   const addr = num(words, 1, 'u64');
-  const size = num(words, 2, 'u64');
+  const size = BigInt(transferSize(words, 2, s));
   const pattern = num(words, 3, 'u64');
   if (size > 0n) s.target.memory.fill(addr, size, Number(pattern & 0xffn));
   return 'OK';
@@ -296,9 +321,12 @@ export const QTEST_COMMANDS: Record<string, Handler> = {
   clock_set: clockSet,
 };
 
+/** QTEST_COMMANDS as a Map: a faster lookup by a freshly sliced name, and no prototype keys. */
+const COMMAND_MAP = new Map<string, Handler>(Object.entries(QTEST_COMMANDS));
+
 /** Run one tokenized command; returns the reply line without its newline. */
 export function runQtestCommand(words: string[], s: QtestSessionState): string {
-  const handler = Object.prototype.hasOwnProperty.call(QTEST_COMMANDS, words[0]) ? QTEST_COMMANDS[words[0]] : undefined;
+  const handler = COMMAND_MAP.get(words[0]);
   if (!handler) return `FAIL Unknown command '${words[0]}'`;
   return handler(words, s);
 }

@@ -160,7 +160,7 @@ export class QtestEndpoint implements Endpoint {
       // QEMU never finds the end of a line that contains NUL and stops answering for good.
       throw new QemuWouldAbort('NUL byte in command line');
     }
-    const words = line.split(' ');
+    const words = splitSpaces(line);
     try {
       return runQtestCommand(words, this.state);
     } catch (e) {
@@ -172,5 +172,20 @@ export class QtestEndpoint implements Endpoint {
       }
       throw e;
     }
+  }
+}
+
+/** Exactly `line.split(' ')`, about twice as fast for the short lines qtest is made of. */
+export function splitSpaces(line: string): string[] {
+  const words: string[] = [];
+  let from = 0;
+  for (;;) {
+    const sp = line.indexOf(' ', from);
+    if (sp < 0) {
+      words.push(from === 0 ? line : line.slice(from));
+      return words;
+    }
+    words.push(line.slice(from, sp));
+    from = sp + 1;
   }
 }

@@ -1,0 +1,144 @@
+/**
+ * The service path (bin/qtestd: one process, a Session per connection) next to one QEMU process
+ * per session:
+ *   - session set-up: connect → reply to the first `endianness` (a new Session each), 1,000
+ *     sessions one after another, all kept open; median ms and sessions/s;
+ *   - memory: the service's RSS growth per idle session with 1,000 sessions live;
+ *   - aggregate pipelined readl requests/s over 100 concurrent sessions: 100 connections to one
+ *     service, next to 100 QEMU processes (one per session) driven the same way.
+ * `node dist/bench/service.js` runs it alone; bench/run.ts calls serviceBenchmarks() too.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { disposeTargets, launch, LineClient, MACHINE_ARGS, median, rssKiB, targets } from './targets.js';
+import type { Launched, Target } from './targets.js';
+
+const SESSIONS = Number(process.env.BENCH_SERVICE_SESSIONS ?? 1000);
+const CONCURRENT = Number(process.env.BENCH_SERVICE_CONCURRENT ?? 100);
+const OPS_PER_SESSION = Number(process.env.BENCH_SERVICE_OPS ?? 20_000);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function dial(path: string): Promise<Socket> {
+  return new Promise((res, rej) => {
+    const s = connect({ path });
+    s.once('connect', () => {
+      s.off('error', rej);
+      res(s);
+    });
+    s.once('error', rej);
+  });
+}
+
+async function startService(dir: string): Promise<{ pid: number; sock: string; stop: () => Promise<void> }> {
+  const sock = join(dir, 'qtest.sock');
+  const child = spawn(
+    process.execPath,
+    [
+      resolve('dist/src/cli/qtestd.js'),
+      ...['--tcp', 'off', '--http', 'off', '--unix', sock, '--run-dir', join(dir, 'run')],
+      ...['--machine-args', [...MACHINE_ARGS, '-m', '512'].join(' '), '--max-sessions', String(SESSIONS + 10), '--idle-timeout', '0', '--log-level', 'warn'],
+    ],
+    { stdio: ['ignore', 'ignore', 'ignore'] },
+  );
+  for (let i = 0; i < 500; i++) {
+    try {
+      (await dial(sock)).destroy();
+      break;
+    } catch {
+      await sleep(20);
+    }
+  }
+  return {
+    pid: child.pid!,
+    sock,
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Pipelined readl on every client at once; total replies per second. */
+async function aggregate(clients: LineClient[]): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await Promise.all(clients.map((c) => c.pipeline('readl 0x40001000', OPS_PER_SESSION, 64)));
+  return (clients.length * OPS_PER_SESSION) / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+export async function serviceBenchmarks(qemu?: Target): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const dir = mkdtempSync(join(tmpdir(), 'qtestd-bench-service-'));
+  const service = await startService(dir);
+  try {
+    await sleep(300);
+    const rss0 = rssKiB(service.pid);
+    const sockets: Socket[] = [];
+    const clients: LineClient[] = [];
+    const setup: number[] = [];
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < SESSIONS; i++) {
+      const s0 = process.hrtime.bigint();
+      const s = await dial(service.sock);
+      const c = new LineClient(s);
+      const reply = await c.request('endianness');
+      setup.push(Number(process.hrtime.bigint() - s0) / 1e6);
+      if (reply !== 'OK little') throw new Error(`service session ${i}: ${reply}`);
+      sockets.push(s);
+      clients.push(c);
+    }
+    out.serviceSessionSetupMs = median(setup);
+    out.serviceSessionsPerSec = SESSIONS / (Number(process.hrtime.bigint() - t0) / 1e9);
+    await sleep(500);
+    const rss1 = rssKiB(service.pid);
+    out[`serviceRssMiB_${SESSIONS}Sessions`] = rss1 / 1024;
+    out.serviceIdleKiBPerSession = (rss1 - rss0) / SESSIONS;
+    // Warm up, then measure the aggregate over CONCURRENT sessions.
+    const some = clients.slice(0, CONCURRENT);
+    await Promise.all(some.map((c) => c.pipeline('readl 0x40001000', 2000, 64)));
+    out[`serviceAggregateOpsPerSec_${CONCURRENT}`] = await aggregate(some);
+    for (const s of sockets) s.destroy();
+  } finally {
+    await service.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (qemu) {
+    // One QEMU per session: launch CONCURRENT of them (sequentially, as a test runner would).
+    const launched: Launched[] = [];
+    try {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < CONCURRENT; i++) launched.push(await launch(qemu));
+      out[`qemuSessionsPerSec_${CONCURRENT}`] = CONCURRENT / (Number(process.hrtime.bigint() - t0) / 1e9);
+      await sleep(300);
+      let rss = 0;
+      for (const l of launched) rss += rssKiB(l.child.pid!);
+      out[`qemuRssMiB_${CONCURRENT}Processes`] = rss / 1024;
+      out.qemuIdleKiBPerSession = rss / CONCURRENT;
+      const clients = launched.map((l) => new LineClient(l.qtest));
+      await Promise.all(clients.map((c) => c.pipeline('readl 0x40001000', 2000, 64)));
+      out[`qemuAggregateOpsPerSec_${CONCURRENT}`] = await aggregate(clients);
+    } finally {
+      for (const l of launched) await l.stop();
+    }
+  }
+  return out;
+}
+
+const isMain = process.argv[1] && resolve(process.argv[1]) === resolve('dist/bench/service.js');
+if (isMain) {
+  serviceBenchmarks(targets().find((t) => t.name === 'qemu'))
+    .then((r) => {
+      for (const [k, v] of Object.entries(r)) process.stderr.write(`${k} | ${v.toFixed(2)}\n`);
+      disposeTargets();
+      process.exit(0);
+    })
+    .catch((e) => {
+      process.stderr.write(`bench service failed: ${(e as Error).stack}\n`);
+      disposeTargets();
+      process.exit(1);
+    });
+}
