@@ -7,6 +7,7 @@
 import { ConfigError, VALID_CPUS } from './machine/config.js';
 import type { DeviceSpec } from './machine/config.js';
 import { formatInfoMtree, formatInfoPci, formatInfoQtree, pciInfo } from './machine/introspection.js';
+import type { DeletedDevice } from './machine/machine.js';
 import type { QomNode as MachineQomNode } from './machine/qom-tree.js';
 import { QOM_TYPES } from './machine/qom-types.js';
 import type {
@@ -38,6 +39,9 @@ function toJson(v: unknown): JsonValue {
 
 export class SessionQmpHost implements QmpHost {
   private readonly listeners = new Set<QmpEventListener>();
+  /** Events QEMU sends after the current command's reply (DEVICE_DELETED of device_del). */
+  private afterReplyEvents: QmpEvent[] = [];
+  private watchingDeletions = false;
 
   constructor(
     private readonly session: Session,
@@ -50,6 +54,11 @@ export class SessionQmpHost implements QmpHost {
   }
 
   subscribe(listener: QmpEventListener): () => void {
+    if (!this.watchingDeletions) {
+      // Devices the guest unplugs (a slot powered off through Slot Control) are announced at once.
+      this.watchingDeletions = true;
+      this.session.machine.onDeviceDeleted((d) => this.emit(deviceDeleted(d)));
+    }
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -135,9 +144,16 @@ export class SessionQmpHost implements QmpHost {
     }
   }
 
+  afterReply(): void {
+    const events = this.afterReplyEvents;
+    this.afterReplyEvents = [];
+    for (const e of events) this.emit(e);
+  }
+
   deviceDel(id: string): HostOutcome {
     try {
-      this.session.machine.removeDevice(id);
+      // On 10.2.2 DEVICE_DELETED of an immediate unplug follows the reply.
+      for (const d of this.session.machine.removeDevice(id)) this.afterReplyEvents.push(deviceDeleted(d));
       return { ok: true };
     } catch (e) {
       if (e instanceof ConfigError) {
@@ -176,6 +192,10 @@ export class SessionQmpHost implements QmpHost {
         return undefined;
     }
   }
+}
+
+function deviceDeleted(d: DeletedDevice): QmpEvent {
+  return { event: 'DEVICE_DELETED', data: d.id !== undefined ? { device: d.id, path: d.path } : { path: d.path } };
 }
 
 /** The QMP layer's view of a machine QOM node: `type`, its children, then its properties. */

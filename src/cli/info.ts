@@ -3,6 +3,15 @@
  * they are explicit requests for text and no protocol is running.
  */
 
+import { deviceHelpLines } from '../devices/registry.js';
+
+/** `-device help`: our user-creatable types grouped by category, in QEMU's line format. */
+function deviceHelpText(): string {
+  let out = '';
+  for (const [category, lines] of deviceHelpLines()) out += `${out ? '\n' : ''}${category}:\n${lines.join('\n')}\n`;
+  return out;
+}
+
 const VERSION = 'QEMU emulator version 10.2.2 (qtestd)\nCopyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n';
 
 export function printInfo(what: 'version' | 'help' | 'machine-help' | 'device-help' | 'cpu-help'): void {
@@ -15,7 +24,7 @@ export function printInfo(what: 'version' | 'help' | 'machine-help' | 'device-he
       text = 'Supported machines are:\nnone                 empty machine\nvirt                 QEMU 10.2 ARM Virtual Machine (alias of virt-10.2)\nvirt-10.2            QEMU 10.2 ARM Virtual Machine\n';
       break;
     case 'device-help':
-      text = 'Misc devices:\nname "edu", bus PCI\nname "iommu-testdev", bus PCI\nname "pci-testdev", bus PCI, desc "PCI device to test the PCI host"\nname "smmu-testdev", bus PCI\n';
+      text = deviceHelpText();
       break;
     default:
       text = `usage: qemu-system-aarch64 [options]\n\nqtestd: a stand-in for qemu-system-aarch64 under qtest.\nSee README.md for the options it understands.\n`;

@@ -5,7 +5,7 @@
  * QEMU aborts). Does not implement QOM link/child properties or `-global`.
  */
 
-export type PropKind = 'uint64' | 'uint32' | 'int32' | 'size' | 'bool' | 'str' | 'pci-devfn' | 'busnr';
+export type PropKind = 'uint64' | 'uint32' | 'uint16' | 'uint8' | 'int32' | 'size' | 'bool' | 'str' | 'pci-devfn' | 'busnr';
 export type PropValue = bigint | number | boolean | string;
 
 export interface PropertySchema {
@@ -66,6 +66,8 @@ export function parseSize(text: string): bigint | undefined {
   return value > U64_MAX ? undefined : value;
 }
 
+const UINT_BITS = { uint32: 32, uint16: 16, uint8: 8 } as const;
+
 const BOOL_WORDS: Record<string, boolean> = { on: true, yes: true, true: true, off: false, no: false, false: false };
 
 /** PCI `addr` property text ("SS" or "SS.F", hex, slot ≤ 0x1f, function ≤ 7) → devfn. */
@@ -86,10 +88,13 @@ export function parseOptionValue(typeName: string, prop: PropertySchema, text: s
       const v = parseStrtou64(text);
       return v === undefined ? fail(`Parameter '${name}' expects integer`) : ok(v);
     }
-    case 'uint32': {
+    case 'uint32':
+    case 'uint16':
+    case 'uint8': {
       const v = parseStrtou64(text);
       if (v === undefined) return fail(`Parameter '${name}' expects integer`);
-      return v > 0xffffffffn ? fail(`Parameter '${name}' expects uint32_t`) : ok(Number(v));
+      const bits = UINT_BITS[prop.kind];
+      return v >= 1n << BigInt(bits) ? fail(`Parameter '${name}' expects uint${bits}_t`) : ok(Number(v));
     }
     case 'int32': {
       const v = parseStrtoi64(text);
@@ -128,12 +133,15 @@ export function parseQmpValue(typeName: string, prop: PropertySchema, value: unk
   switch (prop.kind) {
     case 'uint64':
     case 'size':
-    case 'uint32': {
+    case 'uint32':
+    case 'uint16':
+    case 'uint8': {
       const v = jsonInteger(value);
       if (v === undefined || v < I64_MIN || v > U64_MAX) return fail(`Parameter '${name}' expects uint64`);
       const u = BigInt.asUintN(64, v);
-      if (prop.kind !== 'uint32') return ok(u);
-      return u > 0xffffffffn ? fail(`Parameter '${name}' expects uint32_t`) : ok(Number(u));
+      if (prop.kind === 'uint64' || prop.kind === 'size') return ok(u);
+      const bits = UINT_BITS[prop.kind];
+      return u >= 1n << BigInt(bits) ? fail(`Parameter '${name}' expects uint${bits}_t`) : ok(Number(u));
     }
     case 'int32': {
       if (typeof value !== 'number' && typeof value !== 'bigint') return fail(`Invalid parameter type for '${name}', expected: integer`);
@@ -160,6 +168,8 @@ export function parseQmpValue(typeName: string, prop: PropertySchema, value: unk
 const HELP_TYPE: Record<PropKind, string> = {
   uint64: 'uint64',
   uint32: 'uint32',
+  uint16: 'uint16',
+  uint8: 'uint8',
   int32: 'int32',
   size: 'size',
   bool: 'bool',

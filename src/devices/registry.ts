@@ -6,6 +6,7 @@
  * assignment are the caller's (machine/host bridge); this file only knows types and properties.
  */
 import type { PciDevice } from '../pci/pci-device.js';
+import { PcieRootPort } from '../pci/pcie-root-port.js';
 import { Edu } from './edu.js';
 import { IommuTestdev } from './iommu-testdev.js';
 import { PciTestdev } from './pci-testdev.js';
@@ -13,7 +14,7 @@ import { formatPropertyHelp, parseOptionValue, parseQmpValue } from './propertie
 import type { ParseResult, PropertySchema, PropValue } from './properties.js';
 import { SmmuTestdev } from './smmu-testdev.js';
 
-export type DeviceCategory = 'Misc devices';
+export type DeviceCategory = 'Controller/Bridge/Hub devices' | 'Misc devices';
 
 /** Properties every PCI device has (`-device edu,help` on 10.2.2), in help order. */
 export const PCI_DEVICE_PROPERTIES = [
@@ -111,6 +112,42 @@ export const DEVICE_TYPES = {
     ],
     create: (p) => new SmmuTestdev({ device: num(p, 'device'), function: num(p, 'function'), debugLog: bool(p, 'debug-log') }),
   },
+  'pcie-root-port': {
+    name: 'pcie-root-port',
+    parent: 'pcie-root-port-base',
+    category: 'Controller/Bridge/Hub devices',
+    bus: 'PCI',
+    desc: 'PCI Express Root Port',
+    userCreatable: true,
+    hotpluggable: true,
+    // x-speed / x-width (PCIELinkSpeed / PCIELinkWidth enums) are not modelled.
+    properties: [
+      { name: 'aer_log_max', kind: 'uint16', helpDefault: '8' },
+      { name: 'bus-reserve', kind: 'uint32', helpDefault: '4294967295' },
+      { name: 'chassis', kind: 'uint8', helpDefault: '0' },
+      { name: 'disable-acs', kind: 'bool', helpDefault: 'off' },
+      { name: 'hotplug', kind: 'bool', helpDefault: 'on' },
+      { name: 'io-reserve', kind: 'size', helpDefault: '18446744073709551615' },
+      { name: 'mem-reserve', kind: 'size', helpDefault: '18446744073709551615' },
+      { name: 'port', kind: 'uint8', helpDefault: '0' },
+      { name: 'power_controller_present', kind: 'bool', helpDefault: 'on' },
+      { name: 'pref32-reserve', kind: 'size', helpDefault: '18446744073709551615' },
+      { name: 'pref64-reserve', kind: 'size', helpDefault: '18446744073709551615' },
+      { name: 'slot', kind: 'uint16', helpDefault: '0' },
+      { name: 'x-do-not-expose-native-hotplug-cap', kind: 'bool', helpDefault: 'off' },
+      { name: 'x-migrate-msix', kind: 'bool', helpDefault: 'on' },
+      { name: 'x-pci-express-writeable-slt-bug', kind: 'bool', helpDefault: 'off' },
+    ],
+    create: (p) =>
+      new PcieRootPort({
+        chassis: num(p, 'chassis'),
+        slot: num(p, 'slot'),
+        port: num(p, 'port'),
+        hotplug: bool(p, 'hotplug'),
+        powerControllerPresent: bool(p, 'power_controller_present'),
+        disableAcs: bool(p, 'disable-acs'),
+      }),
+  },
 } as const satisfies Record<string, DeviceTypeInfo>;
 
 export type DeviceTypeName = keyof typeof DEVICE_TYPES;
@@ -191,7 +228,11 @@ function validateProps(info: DeviceTypeInfo, props: DeviceProps): string | undef
 
 /** `-device help` lines for our types: `name "edu", bus PCI[, desc "…"]`, grouped by category. */
 export function deviceHelpLines(): Map<DeviceCategory, string[]> {
-  const out = new Map<DeviceCategory, string[]>();
+  // Categories in QEMU's order (DeviceCategory enum: bridge first, misc later).
+  const out = new Map<DeviceCategory, string[]>([
+    ['Controller/Bridge/Hub devices', []],
+    ['Misc devices', []],
+  ]);
   const infos = Object.values(DEVICE_TYPES as Record<string, DeviceTypeInfo>)
     .filter((i) => i.userCreatable)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -201,6 +242,7 @@ export function deviceHelpLines(): Map<DeviceCategory, string[]> {
     list.push(line);
     out.set(info.category, list);
   }
+  for (const [k, v] of out) if (v.length === 0) out.delete(k);
   return out;
 }
 

@@ -14,7 +14,9 @@ import type { Iommu } from '../memory/dma-view.js';
 import { SparseRam } from '../memory/sparse-ram.js';
 import type { IoRegion } from '../memory/types.js';
 import { allOnesRegion, PciHost, PlugError } from '../pci/host-bridge.js';
+import type { PciBus } from '../pci/host-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
+import { PcieRootPort } from '../pci/pcie-root-port.js';
 import { BOARD_STUBS, GicInputs } from './board-devices.js';
 import { VirtualClock } from './clock.js';
 import { ConfigError, validateMachineConfig } from './config.js';
@@ -51,6 +53,15 @@ export interface MachinePlugins {
   createDevice(spec: DeviceSpec): { device: PciDevice; devfn?: number };
 }
 
+/** A device that went away (what DEVICE_DELETED reports): its id, if any, and its QOM path. */
+export interface DeletedDevice {
+  id?: string;
+  path: string;
+}
+
+/** QEMU's pending_deleted_expires_ms: a repeated device_del is refused for 5 s of virtual time. */
+const UNPLUG_PENDING_MS = 5000n;
+
 export interface MachineDeps {
   log: Logger;
   limits?: Limits;
@@ -75,6 +86,13 @@ export class Machine {
   private readonly peripheral: QomNode;
   private readonly peripheralAnon: QomNode;
   private readonly unattached: QomNode;
+  /** device_del requests waiting for the guest: virtual-clock ms until which a repeat is refused. */
+  private readonly pendingUnplug = new Map<PciDevice, bigint>();
+  private readonly deletedListeners = new Set<(d: DeletedDevice) => void>();
+  /** While device_del runs, deletions are collected here instead of being announced. */
+  private collecting?: DeletedDevice[];
+  /** (chassis, slot) pairs taken by PCIe slots (pcie_chassis_add_slot). */
+  private readonly chassisSlots = new Set<string>();
 
   constructor(
     readonly config: MachineConfig,
@@ -133,6 +151,7 @@ export class Machine {
     }
 
     this.pci = new PciHost({ memory: this.system, iommu: this.smmu, intxLines: intx, clock: this.clock, log: this.log.child({ component: 'pci' }) });
+    this.pci.onRemoved = (device) => this.deviceGone(device);
     this.mapPci();
 
     this.unattached.addIndexed({ typeName: 'pl061' });
@@ -149,6 +168,9 @@ export class Machine {
         throw e;
       }
     }
+    // QEMU resets the machine once everything is created: slots behind root ports get their power
+    // state from what was cold-plugged into them.
+    this.pci.reset();
   }
 
   private mapBoard(): void {
@@ -197,9 +219,14 @@ export class Machine {
     if (bad) throw new ConfigError(bad);
     if (!this.pci) throw new ConfigError(`No 'PCI' bus found for device '${spec.driver}'`);
     const props = new Map(spec.props);
-    const bus = props.get('bus');
-    if (bus !== undefined && bus !== 'pcie.0') throw new ConfigError(`Bus '${String(bus)}' not found`);
-    if (hotplug) throw new ConfigError(`Bus 'pcie.0' does not support hotplugging`);
+    const busName = props.get('bus');
+    let bus: PciBus = this.pci.rootBus;
+    if (busName !== undefined) {
+      const found = this.pci.busByName(String(busName));
+      if (!found) throw new ConfigError(`Bus '${String(busName)}' not found`);
+      bus = found;
+    }
+    if (hotplug && !this.pci.hotpluggable(bus)) throw new ConfigError(`Bus '${bus.name}' does not support hotplugging`);
     const { device, devfn } = this.deps.plugins.createDevice(spec);
     const idValue = props.get('id');
     const id = idValue === undefined ? undefined : String(idValue);
@@ -211,10 +238,18 @@ export class Machine {
       device.id = id;
     }
     try {
-      this.pci.plug(device, devfn);
+      this.pci.plug(device, devfn, { bus, hotplugged: hotplug });
     } catch (e) {
       if (e instanceof PlugError) throw new ConfigError(e.message);
       throw e;
+    }
+    if (device instanceof PcieRootPort) {
+      const key = `${device.chassis}:${device.slot}`;
+      if (this.chassisSlots.has(key)) {
+        this.pci.unplug(device);
+        throw new ConfigError(`Can't add chassis slot, error -16`);
+      }
+      this.chassisSlots.add(key);
     }
     const node = id !== undefined ? this.peripheral.add(new QomNode(id, device.typeName)) : this.peripheralAnon.addIndexed(device);
     for (const [name, p] of Object.entries(device.qomProperties())) node.properties.push({ name, ...p });
@@ -222,11 +257,54 @@ export class Machine {
     return device;
   }
 
-  /** device_del: on pcie.0 nothing is hot-unpluggable (as on QEMU 10.2.2). */
-  removeDevice(id: string): void {
+  /**
+   * device_del: refused on pcie.0 (as on QEMU 10.2.2); behind a hot-plug slot either removed at
+   * once (slot powered off) or left to the guest (attention button). Returns the devices that went
+   * away, for DEVICE_DELETED after the reply. Throws ConfigError with QEMU's text.
+   */
+  removeDevice(id: string): DeletedDevice[] {
     const node = this.peripheral.children.get(id);
-    if (!node) throw new ConfigError(`Device '${id}' not found`);
-    throw new ConfigError(`Bus 'pcie.0' does not support hotplugging`);
+    const device = node ? [...this.userDevices.entries()].find(([, n]) => n === node)?.[0] : undefined;
+    if (!node || !device || !this.pci) throw new ConfigError(`Device '${id}' not found`);
+    const nowMs = this.clock.nowNs / 1_000_000n;
+    const expires = this.pendingUnplug.get(device);
+    if (expires !== undefined && expires > nowMs) throw new ConfigError(`Device ${id} is already in the process of unplug`);
+    const collected: DeletedDevice[] = [];
+    this.collecting = collected;
+    try {
+      const bus = this.pci.busOf(device);
+      if (bus?.bridge) this.pendingUnplug.set(device, nowMs + UNPLUG_PENDING_MS);
+      this.pci.requestUnplug(device);
+    } catch (e) {
+      if (!(e instanceof PlugError)) throw e;
+      // QEMU marks the unplug as pending only once the slot accepted the request.
+      if (expires === undefined) this.pendingUnplug.delete(device);
+      else this.pendingUnplug.set(device, expires);
+      throw new ConfigError(e.message);
+    } finally {
+      this.collecting = undefined;
+    }
+    return collected;
+  }
+
+  /** Listen for devices removed outside device_del's own reply (e.g. the guest powered a slot off). */
+  onDeviceDeleted(listener: (d: DeletedDevice) => void): () => void {
+    this.deletedListeners.add(listener);
+    return () => this.deletedListeners.delete(listener);
+  }
+
+  /** A PCI function went away (host bridge callback): drop its QOM node and announce it. */
+  private deviceGone(device: PciDevice): void {
+    const node = this.userDevices.get(device);
+    if (!node) return;
+    const path = node.path;
+    node.parent?.remove(node);
+    this.userDevices.delete(device);
+    this.pendingUnplug.delete(device);
+    if (device instanceof PcieRootPort) this.chassisSlots.delete(`${device.chassis}:${device.slot}`);
+    const deleted: DeletedDevice = device.id !== undefined ? { id: device.id, path } : { path };
+    if (this.collecting) this.collecting.push(deleted);
+    else for (const l of [...this.deletedListeners]) l(deleted);
   }
 
   /** system_reset: PCI functions (config + device state), SMMU. RAM and the clock are kept. */

@@ -56,4 +56,9 @@ export const QOM_TYPES: readonly QomTypeInfo[] = [
   { name: 'qtest', parent: 'object', abstract: false },
   { name: 'iommu-testdev', parent: 'pci-device', abstract: false, interfaces: ['conventional-pci-device'] },
   { name: 'smmu-testdev', parent: 'pci-device', abstract: false, interfaces: ['conventional-pci-device'] },
+  { name: 'base-pci-bridge', parent: 'pci-device', abstract: true },
+  { name: 'pcie-port', parent: 'base-pci-bridge', abstract: true },
+  { name: 'pcie-slot', parent: 'pcie-port', abstract: true },
+  { name: 'pcie-root-port-base', parent: 'pcie-slot', abstract: true },
+  { name: 'pcie-root-port', parent: 'pcie-root-port-base', abstract: false, interfaces: ['pci-express-device'] },
 ];

@@ -8,6 +8,7 @@ import type { VirtualClock } from '../machine/clock.js';
 import type { Logger } from '../log.js';
 import type { BusAccess, IoRegion, RamRegion } from '../memory/types.js';
 import { ConfigSpace, PCI_CFG, PCI_COMMAND, PCI_CONFIG_SPACE_SIZE } from './config-space.js';
+import { requesterIdOf } from './requester-id.js';
 
 export type PciBarKind = 'mem32' | 'mem64' | 'io';
 
@@ -35,6 +36,8 @@ export interface PciDeviceContext {
   log: Logger;
   /** Drive the device's INTx pin (the bridge applies INTX_DISABLE and the swizzle). */
   setIntx(level: number): void;
+  /** The number of the bus the function sits on now (0 on pcie.0; a bridge's secondary bus number). */
+  busNumber?(): number;
 }
 
 export abstract class PciDevice {
@@ -42,7 +45,7 @@ export abstract class PciDevice {
   abstract readonly typeName: string;
   readonly config: ConfigSpace;
   readonly bars: PciBar[] = [];
-  /** Device/function number on bus 0, assigned by the bridge when plugged. */
+  /** Device/function number on its bus, assigned by the host bridge when plugged. */
   devfn = -1;
   /** QOM id (`-device edu,id=X`), if any. */
   id?: string;
@@ -93,9 +96,9 @@ export abstract class PciDevice {
     return (this.command & PCI_COMMAND.MASTER) !== 0;
   }
 
-  /** Requester ID / StreamID used for DMA (bus 0). Devices may override (smmu-testdev). */
+  /** Requester ID / StreamID used for DMA: bus << 8 | devfn. Devices may override (smmu-testdev). */
   requesterId(): number {
-    return this.devfn;
+    return requesterIdOf(this.context?.busNumber?.() ?? 0, this.devfn);
   }
 
   /**
