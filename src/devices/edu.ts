@@ -56,6 +56,7 @@ export const EDU_REGISTERS = {
 type EduReg = keyof typeof EDU_REGISTERS;
 
 function factorial32(n: bigint): bigint {
+  if (n >= 34n) return 0n; // 34! has 32 factors of 2: every product from here on is 0 mod 2^32 (and the loop would run up to 2^32 times)
   let r = 1n;
   for (let i = n; i > 0n; i--) r = BigInt.asUintN(32, r * i);
   return r;
