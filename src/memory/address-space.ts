@@ -7,7 +7,7 @@
  * Does not model IOMMUs (see dma-view.ts), ROM devices or access to the dirty log.
  */
 import { ADDR_MASK, NO_ATTRS } from './types.js';
-import type { AccessRule, AccessSize, Addr, BusAccess, IoRegion, MemoryRegion, MemTxAttrs, MemTxResult } from './types.js';
+import type { AccessRule, AccessSize, Addr, BusAccess, IoRegion, MemoryRegion, MemTxAttrs, MemTxResult, RamRegion } from './types.js';
 
 /** A window onto part of another address space (QEMU alias of a container). */
 export interface AliasRegion {
@@ -164,6 +164,13 @@ export class AddressSpace implements BusAccess {
     return undefined;
   }
 
+  /** True when [addr, addr+length) lies inside one RAM mapping of this space. */
+  isRam(addr: Addr, length: bigint): boolean {
+    const start = addr & ADDR_MASK;
+    const seg = this.segmentAt(start);
+    return seg?.mapping.region.kind === 'ram' && start + length <= seg.end;
+  }
+
   /** Find which region serves `addr` (following aliases); for debugging and introspection. */
   resolve(addr: Addr): { region: MemoryRegion; offset: bigint } | undefined {
     const { seg } = this.lookup(addr & ADDR_MASK);
@@ -172,6 +179,32 @@ export class AddressSpace implements BusAccess {
     const off = addr - seg.mapping.base;
     if (r.kind === 'alias') return r.target.resolve(r.targetBase + off);
     return { region: r, offset: off };
+  }
+
+  /** Last segment readU64LE served from RAM, and the flat view it belongs to. */
+  private u64Segment: Segment | undefined;
+  private u64Segments: Segment[] | undefined;
+
+  /**
+   * An 8-byte little-endian read that lies wholly inside one RAM segment (directly or through
+   * aliases): the value readBytes would produce, read without a buffer. Anything else (MMIO,
+   * unassigned space, a segment boundary, a RAM region without readU64LE) gives undefined, and the
+   * caller falls back to readBytes, whose dispatch, side effects and result are unchanged.
+   */
+  readU64LE(addr: Addr): bigint | undefined {
+    const a = BigInt.asUintN(64, addr);
+    let seg = this.u64Segment;
+    if (seg === undefined || this.dirty || this.u64Segments !== this.segmentCache || a < seg.start || a + 8n > seg.end) {
+      seg = this.lookup(a).seg;
+      if (seg === undefined || a + 8n > seg.end) return undefined;
+      const region = seg.mapping.region;
+      if (region.kind === 'alias') return region.target.readU64LE(region.targetBase + (a - seg.mapping.base));
+      if (region.kind !== 'ram' || !region.readU64LE) return undefined;
+      this.u64Segment = seg;
+      this.u64Segments = this.segmentCache;
+    }
+    // Only RAM segments are remembered.
+    return (seg.mapping.region as RamRegion).readU64LE!(a - seg.mapping.base);
   }
 
   readBytes(addr: Addr, out: Uint8Array, attrs: MemTxAttrs = NO_ATTRS): MemTxResult {

@@ -315,6 +315,7 @@ export class QtestdService {
       { kind: 'unix', path: live.qmpSocketPath, server: true, wait: false },
       (socket) => bindSocket(socket, (link) => this.attachQmpEndpoint(live, link), { encoding: 'utf8' }),
       (err) => log.warn({ err }, 'cannot open the session QMP socket'),
+      { unixMode: 0o600 },
     );
     this.sessions.set(id, live);
     this.metrics.sessionsTotal++;

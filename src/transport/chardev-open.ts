@@ -6,7 +6,7 @@
  */
 import { createServer, connect, Socket } from 'node:net';
 import type { Server } from 'node:net';
-import { unlinkSync } from 'node:fs';
+import { chmodSync, unlinkSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import type { ChardevAddress } from './chardev-address.js';
 
@@ -14,10 +14,16 @@ export interface OpenedChardev {
   close(): void;
 }
 
+export interface OpenOptions {
+  /** File mode for a listening UNIX socket (the service uses 0600; QEMU leaves the umask's). */
+  unixMode?: number;
+}
+
 export function openChardev(
   address: ChardevAddress,
   onConnection: (socket: Socket) => void,
   onError: (err: Error) => void,
+  options: OpenOptions = {},
 ): OpenedChardev {
   switch (address.kind) {
     case 'null':
@@ -46,7 +52,7 @@ export function openChardev(
         });
         return { close: () => socket.destroy() };
       }
-      return serveOneAtATime(address, onConnection, onError);
+      return serveOneAtATime(address, onConnection, onError, options);
     }
   }
 }
@@ -55,6 +61,7 @@ function serveOneAtATime(
   address: Extract<ChardevAddress, { kind: 'unix' | 'tcp' }>,
   onConnection: (socket: Socket) => void,
   onError: (err: Error) => void,
+  options: OpenOptions,
 ): OpenedChardev {
   const waiting: Socket[] = [];
   let active: Socket | undefined;
@@ -80,7 +87,15 @@ function serveOneAtATime(
     } catch {
       /* no stale socket */
     }
-    server.listen(address.path);
+    server.listen(address.path, () => {
+      if (options.unixMode !== undefined) {
+        try {
+          chmodSync(address.path, options.unixMode);
+        } catch (e) {
+          onError(e as Error);
+        }
+      }
+    });
   } else server.listen(address.port, address.host);
   return {
     close: () => {

@@ -95,7 +95,7 @@ const CHECKS: Record<keyof Limits, { small: number; check: (limit: number) => { 
     small: 4096,
     check: (n) => {
       const d = new Driver(undefined, { maxTransferBytes: n });
-      const got = ['read', 'b64read'].map((c) => d.raw(`${c} 0x40000000 ${n + 1}\n`)).join('') + d.raw(`memset 0x40000000 ${n + 1} 0\n`) + d.raw(`write 0x40000000 ${n + 1} 0x00\n`) + d.raw(`b64write 0x40000000 ${n + 1} AAAA\n`);
+      const got = ['read', 'b64read'].map((c) => d.raw(`${c} 0x40000000 ${n + 1}\n`)).join('') + d.raw(`memset 0x10000000 ${n + 1} 0\n`) + d.raw(`memset 0x40000000 ${n + 1} 0\n`).replace(/^OK\n$/, '') + d.raw(`write 0x40000000 ${n + 1} 0x00\n`) + d.raw(`b64write 0x40000000 ${n + 1} AAAA\n`);
       const line = (c: string) => `FAIL ${c}: size ${n + 1} exceeds the limit of ${n} bytes\\n`;
       return { got, want: new RegExp(`^${['read', 'b64read', 'memset', 'write', 'b64write'].map(line).join('')}$`) };
     },

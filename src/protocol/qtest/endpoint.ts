@@ -42,6 +42,8 @@ export class QtestEndpoint implements Endpoint {
   private blocked = false;
   private discardingLongLine = false;
   private closed = false;
+  /** The peer closed: remaining input is still processed, output is dropped. */
+  private peerGone = false;
   private readonly state: QtestSessionState;
 
   constructor(private readonly opts: QtestEndpointOptions) {
@@ -55,6 +57,12 @@ export class QtestEndpoint implements Endpoint {
     this.state.emit = (line) => this.send(line + '\n');
     this.state.logNote = (text) => opts.log?.sent(text);
     this.state.irqLevels.clear();
+    if (this.state.partialLine) {
+      // QEMU's input buffer outlives a connection: an unfinished line continues on the next one.
+      this.partial = [this.state.partialLine];
+      this.partialBytes = this.state.partialLine.length;
+      this.state.partialLine = undefined;
+    }
     opts.log?.connectionOpened();
   }
 
@@ -76,12 +84,19 @@ export class QtestEndpoint implements Endpoint {
 
   end(): void {
     if (this.closed) return;
+    // Like QEMU, run what was received but not yet processed (its replies go nowhere), and keep
+    // an unfinished last line for the next connection.
+    this.peerGone = true;
+    this.blocked = false;
+    this.pump();
     this.closed = true;
+    this.state.partialLine = this.partialBytes ? Buffer.concat(this.partial, this.partialBytes) : undefined;
     this.opts.log?.connectionClosed();
   }
 
   private send(text: string): void {
     this.opts.log?.sent(text);
+    if (this.peerGone) return;
     if (!this.opts.link.write(text)) this.blocked = true;
   }
 
@@ -116,6 +131,7 @@ export class QtestEndpoint implements Endpoint {
       }
       if (line !== undefined) this.processLine(line);
     }
+    if (this.peerGone) return;
     if (this.blocked) this.opts.link.pause();
     else this.opts.link.resume();
   }

@@ -11,6 +11,8 @@ export interface QtestMemory {
   writeBytes(addr: Addr, data: Uint8Array): MemTxResult;
   /** memset: fill `length` bytes (may be large; implementations avoid a buffer that big). */
   fill(addr: Addr, length: bigint, byte: number): void;
+  /** True when [addr, addr+length) is plain RAM (a fill there costs no device accesses). */
+  isRam?(addr: Addr, length: bigint): boolean;
 }
 
 /** A QOM device as irq_intercept_* / set_irq_in see it. */
