@@ -56,6 +56,8 @@ export interface RamRegion {
   readBytes(offset: bigint, out: Uint8Array): void;
   writeBytes(offset: bigint, data: Uint8Array): void;
   fill(offset: bigint, length: bigint, byte: number): void;
+  /** Optional fast path: the 8 bytes at `offset` as a little-endian value (same bytes readBytes gives). */
+  readU64LE?(offset: bigint): bigint;
 }
 
 export type MemoryRegion = IoRegion | RamRegion;
@@ -66,6 +68,11 @@ export interface BusAccess {
   readBytes(addr: Addr, out: Uint8Array, attrs?: MemTxAttrs): MemTxResult;
   /** Write `data` at `addr`, like address_space_write(). Failed parts are dropped. */
   writeBytes(addr: Addr, data: Uint8Array, attrs?: MemTxAttrs): MemTxResult;
+  /**
+   * Optional fast path for an 8-byte little-endian read: the value when the read would succeed
+   * ('ok') without side effects (plain RAM), else undefined, and the caller uses readBytes.
+   */
+  readU64LE?(addr: Addr): bigint | undefined;
 }
 
 export const ADDR_MASK = (1n << 64n) - 1n;

@@ -9,7 +9,7 @@
 import { extract64, hostShiftMask, lowMask } from './bits.js';
 import type { Perm, PtwFault, PtwFaultKind } from './faults.js';
 import { PERM } from './faults.js';
-import { concatIndex, levelIndex, levelShift, stage1StartLevel, stage2StartLevel, startTableBits, VMSA_LEVELS } from './granules.js';
+import { levelShift, stage1StartLevel, stage2StartLevel, startTableBits, VMSA_LEVELS } from './granules.js';
 import type { GranuleShift } from './granules.js';
 import type { S2Cfg, TtInfo } from './translation-config.js';
 
@@ -78,16 +78,120 @@ export function descriptorKind(pte: bigint, level: number): DescriptorKind {
  */
 export function selectTt(p: Pick<Stage1Params, 'tt' | 'tbi'>, iova: bigint): 0 | 1 | null {
   const tbiByte = (p.tbi & 1) * 8;
-  const [tt0, tt1] = p.tt;
-  if (tt0.tsz && extract64(iova, 64 - tt0.tsz, tt0.tsz - tbiByte) === 0n) return 0;
+  const tt0 = p.tt[0];
+  const tt1 = p.tt[1];
+  if (tt0.tsz) {
+    // extract64(iova, 64 − tsz, tsz − tbiByte) === 0, as one AND with a cached mask when the
+    // field lies inside bits 0..63 (always, for a decoded CD); m < 2^64, so asUintN changes
+    // nothing but lets V8 do the AND in 64-bit integers.
+    const m = regionMask(tt0.tsz, tbiByte);
+    if (m !== undefined ? BigInt.asUintN(64, iova & m) === 0n : extract64(iova, 64 - tt0.tsz, tt0.tsz - tbiByte) === 0n) return 0;
+  }
   if (tt1.tsz) {
-    const width = tt1.tsz - tbiByte;
-    if (extract64(iova, 64 - tt1.tsz, width) === lowMask(width)) return 1;
+    const m = regionMask(tt1.tsz, tbiByte);
+    if (m !== undefined) {
+      if (BigInt.asUintN(64, iova & m) === m) return 1;
+    } else {
+      const width = tt1.tsz - tbiByte;
+      if (extract64(iova, 64 - tt1.tsz, width) === lowMask(width)) return 1;
+    }
   }
   if (!tt0.tsz) return 0;
   if (!tt1.tsz) return 1;
   return null;
 }
+
+/** Masks of bits [64 − tsz, 64 − tbiByte), by tsz × 2 + (tbiByte ? 1 : 0). */
+const REGION_MASKS: Array<bigint | undefined> = [];
+
+/** The mask of bits [64 − tsz, 64 − tbiByte), or undefined when tsz is outside tbiByte..64. */
+function regionMask(tsz: number, tbiByte: number): bigint | undefined {
+  if (!Number.isInteger(tsz) || tsz < tbiByte || tsz > 64) return undefined;
+  const i = tsz * 2 + (tbiByte ? 1 : 0);
+  let m = REGION_MASKS[i];
+  if (m === undefined) {
+    m = lowMask(tsz - tbiByte) << BigInt(64 - tsz);
+    REGION_MASKS[i] = m;
+  }
+  return m;
+}
+
+/**
+ * Per-level constants of a walk, precomputed with the same helpers the walk formulas use
+ * (lowMask, levelShift, …), so the walk itself only ANDs, shifts and adds:
+ *   index × 8 = ((addr & lowMask(inputBits)) >> (shift − 3)) & (lowMask(stride) << 3)
+ *   PTE.address(pte, shift) = pte & (lowMask(48 − shift) << shift)
+ * (bit identities that hold for every bigint; shift ≥ 12 here).
+ */
+interface WalkLevel {
+  readonly level: number;
+  /** lowMask(levelShift(level)): the entry's addrMask. */
+  readonly mask: bigint;
+  readonly notMask: bigint;
+  readonly indexShift: bigint;
+  readonly indexMask8: bigint;
+  /** Output-address mask of a block/page descriptor at this level. */
+  readonly outMask: bigint;
+}
+
+interface WalkGeometry {
+  /** lowMask(inputBits). */
+  readonly inputMask: bigint;
+  /** 1 << inputBits (stage-2 IPA limit). */
+  readonly inputLimit: bigint;
+  /** ~hostShiftMask(startTableBits(inputBits, g, start)). */
+  readonly startAlign: bigint;
+  /** Output-address mask of a table descriptor (PTE.address(pte, g)). */
+  readonly tableMask: bigint;
+  /** Stage 2: levelShift(start − 1) and (1 << stride) × 8, for the concatenated-table offset. */
+  readonly concatShift: bigint;
+  readonly concatScale: bigint;
+  /** Levels start..3 (empty when start > 3). */
+  readonly levels: readonly WalkLevel[];
+}
+
+const outAddressMask = (shift: number): bigint => lowMask(48 - shift) << BigInt(shift);
+
+const GEOMETRIES = new Map<number, WalkGeometry>();
+
+/** Walk constants for granule `g`, `inputBits` and start level `start` (cached for sane values). */
+function walkGeometry(g: GranuleShift, inputBits: number, start: number): WalkGeometry {
+  const cacheable = Number.isInteger(g) && g > 0 && g < 32 && Number.isInteger(inputBits) && inputBits >= -64 && inputBits <= 128 && Number.isInteger(start) && start >= -16 && start <= 4;
+  const key = ((inputBits + 64) * 32 + (start + 16)) * 32 + g;
+  if (cacheable) {
+    const hit = GEOMETRIES.get(key);
+    if (hit) return hit;
+  }
+  const levels: WalkLevel[] = [];
+  for (let level = start; level < VMSA_LEVELS; level++) {
+    const shift = levelShift(level, g);
+    const mask = lowMask(shift);
+    levels.push({ level, mask, notMask: ~mask, indexShift: BigInt(shift - 3), indexMask8: lowMask(g - 3) << 3n, outMask: outAddressMask(shift) });
+  }
+  const geo: WalkGeometry = {
+    inputMask: lowMask(inputBits),
+    inputLimit: 1n << BigInt(inputBits),
+    startAlign: ~hostShiftMask(startTableBits(inputBits, g, start)),
+    tableMask: outAddressMask(g),
+    concatShift: BigInt(levelShift(start - 1, g)),
+    concatScale: (1n << BigInt(g - 3)) * 8n,
+    levels,
+  };
+  if (cacheable) GEOMETRIES.set(key, geo);
+  return geo;
+}
+
+/** 1 << bits for 0 ≤ bits ≤ 64 (output-size limits), cached. */
+const LIMITS: bigint[] = Array.from({ length: 65 }, (_, i) => 1n << BigInt(i));
+const limitOf = (bits: number): bigint => LIMITS[bits] ?? 1n << BigInt(bits);
+/** lowMask(bits) for 0 ≤ bits ≤ 64, cached. */
+const LOW_MASKS: bigint[] = Array.from({ length: 65 }, (_, i) => lowMask(i));
+const lowMaskOf = (bits: number): bigint => LOW_MASKS[bits] ?? lowMask(bits);
+
+const AP_TABLE_WRITE_PROTECT = 1n << 62n;
+const AF = 1n << 10n;
+const AP_BIT0 = 1n << 6n;
+const AP_BIT1 = 1n << 7n;
 
 /** Stage-1 walk (IOVA → PA or IPA). `write` permission comes from `perm` & WO. */
 export function walkStage1(p: Stage1Params, iova: bigint, perm: Perm, read: ReadDescriptor, translateTable?: TranslateTableIpa): WalkResult {
@@ -96,19 +200,26 @@ export function walkStage1(p: Stage1Params, iova: bigint, perm: Perm, read: Read
   if (!tt || tt.disabled || tt.granuleShift === 0) return fault('translation', 1);
   const g = tt.granuleShift;
   const inputBits = 64 - tt.tsz;
-  let level = stage1StartLevel(inputBits, g);
-  let base = extract64(tt.ttb, 0, p.oas) & ~hostShiftMask(startTableBits(inputBits, g, level));
+  const geo = walkGeometry(g, inputBits, stage1StartLevel(inputBits, g));
+  // extract64(ttb, 0, oas) is ttb & lowMask(oas).
+  let base = tt.ttb & lowMaskOf(p.oas) & geo.startAlign;
   const isWrite = (perm & PERM.WO) !== 0;
-  while (level < VMSA_LEVELS) {
-    const mask = lowMask(levelShift(level, g));
-    const pteAddr = base + levelIndex(iova, inputBits, level, g) * 8n;
+  const addr = iova & geo.inputMask;
+  const levels = geo.levels;
+  for (let i = 0; i < levels.length; i++) {
+    const lv = levels[i];
+    const pteAddr = base + ((addr >> lv.indexShift) & lv.indexMask8);
     const pte = read(pteAddr);
     if (pte === null) return fault('walk-eabt', 1, pteAddr);
-    const kind = descriptorKind(pte, level);
-    if (kind === 'invalid') break;
-    if (kind === 'table') {
-      if (isWrite && (PTE.apTable(pte) & 2) !== 0 && !tt.had) return fault('permission', 1);
-      base = PTE.address(pte, g);
+    // Invalid: V = 0, or a level-3 descriptor that is not a page (type 3).
+    if ((pte & 1n) === 0n) break;
+    const type3 = (pte & 3n) === 3n;
+    if (lv.level === 3) {
+      if (!type3) break;
+    } else if (type3) {
+      // Table: APTable[1] (bit 62) write-protects unless HAD.
+      if (isWrite && (pte & AP_TABLE_WRITE_PROTECT) !== 0n && !tt.had) return fault('permission', 1);
+      base = pte & geo.tableMask;
       if (translateTable) {
         // A stage-2 fault on the table IPA is reported with that IPA, flagged as an IPA descriptor,
         // and (QEMU quirk) attributed to stage 1.
@@ -116,18 +227,18 @@ export function walkStage1(p: Stage1Params, iova: bigint, perm: Perm, read: Read
         if (!t.ok) return fault(t.fault.kind, 1, base, true);
         base = t.pa;
       }
-      level++;
       continue;
     }
-    const out = PTE.address(pte, kind === 'page' ? g : levelShift(level, g));
-    if (!PTE.af(pte) && !p.affd) return fault('access', 1);
-    const ap = PTE.ap(pte);
-    if (isWrite && (ap & 2) !== 0) return fault('permission', 1);
-    if (out >= 1n << BigInt(p.oas)) return fault('addr-size', 1);
-    const s1perm = PERM.RO | ((ap & 2) === 0 ? PERM.WO : 0);
+    // Block or page.
+    const out = pte & lv.outMask;
+    if ((pte & AF) === 0n && !p.affd) return fault('access', 1);
+    const readOnly = (pte & AP_BIT1) !== 0n; // AP[2]
+    if (isWrite && readOnly) return fault('permission', 1);
+    if (out >= limitOf(p.oas)) return fault('addr-size', 1);
+    const s1perm = PERM.RO | (readOnly ? 0 : PERM.WO);
     return {
       ok: true,
-      entry: { iova: iova & ~mask, translatedAddr: out, addrMask: mask, perm: s1perm, parentPerm: s1perm, level, granuleShift: g },
+      entry: { iova: iova & lv.notMask, translatedAddr: out, addrMask: lv.mask, perm: s1perm, parentPerm: s1perm, level: lv.level, granuleShift: g },
     };
   }
   return fault('translation', 1);
@@ -138,33 +249,34 @@ export function walkStage2(s2: S2Cfg, ipa: bigint, perm: Perm, read: ReadDescrip
   const g = s2.granuleShift;
   if (g === 0) return fault('translation', 2, ipa);
   const inputBits = 64 - s2.tsz;
-  let level = stage2StartLevel(s2.sl0, g);
-  if (ipa >= 1n << BigInt(inputBits)) return fault('translation', 2, ipa);
+  const geo = walkGeometry(g, inputBits, stage2StartLevel(s2.sl0, g));
+  if (ipa >= geo.inputLimit) return fault('translation', 2, ipa);
   // QEMU adds the concatenated-table offset, then clears the start-table index bits, which
   // removes that offset again for real concatenation (IPAs alias onto the first table).
-  const stride = BigInt(g - 3);
-  let base = extract64(s2.vttb, 0, s2.effPs) + (1n << stride) * concatIndex(level, g, ipa) * 8n;
-  base &= ~hostShiftMask(startTableBits(inputBits, g, level));
-  while (level < VMSA_LEVELS) {
-    const mask = lowMask(levelShift(level, g));
-    const pteAddr = base + levelIndex(ipa, inputBits, level, g) * 8n;
+  let base = ((s2.vttb & lowMaskOf(s2.effPs)) + geo.concatScale * (ipa >> geo.concatShift)) & geo.startAlign;
+  const addr = ipa & geo.inputMask;
+  const levels = geo.levels;
+  for (let i = 0; i < levels.length; i++) {
+    const lv = levels[i];
+    const pteAddr = base + ((addr >> lv.indexShift) & lv.indexMask8);
     const pte = read(pteAddr);
     if (pte === null) return fault('walk-eabt', 2, pteAddr);
-    const kind = descriptorKind(pte, level);
-    if (kind === 'invalid') break;
-    if (kind === 'table') {
-      base = PTE.address(pte, g);
-      level++;
+    if ((pte & 1n) === 0n) break;
+    const type3 = (pte & 3n) === 3n;
+    if (lv.level === 3) {
+      if (!type3) break;
+    } else if (type3) {
+      base = pte & geo.tableMask;
       continue;
     }
-    const out = PTE.address(pte, kind === 'page' ? g : levelShift(level, g));
-    if (!PTE.af(pte) && !s2.affd) return fault('access', 2, ipa);
-    const s2ap = PTE.ap(pte);
+    const out = pte & lv.outMask;
+    if ((pte & AF) === 0n && !s2.affd) return fault('access', 2, ipa);
+    const s2ap = ((pte & AP_BIT0) !== 0n ? 1 : 0) | ((pte & AP_BIT1) !== 0n ? 2 : 0);
     if ((s2ap & perm) !== perm) return fault('permission', 2, ipa);
-    if (out >= 1n << BigInt(s2.effPs)) return fault('addr-size', 2, ipa);
+    if (out >= limitOf(s2.effPs)) return fault('addr-size', 2, ipa);
     return {
       ok: true,
-      entry: { iova: ipa & ~mask, translatedAddr: out, addrMask: mask, perm: s2ap, parentPerm: s2ap, level, granuleShift: g },
+      entry: { iova: ipa & lv.notMask, translatedAddr: out, addrMask: lv.mask, perm: s2ap, parentPerm: s2ap, level: lv.level, granuleShift: g },
     };
   }
   return fault('translation', 2, ipa);

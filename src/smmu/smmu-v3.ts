@@ -79,6 +79,8 @@ export class SmmuV3 implements IoRegion, Iommu {
   /** Re-entrancy guard (QEMU mem_reentrancy_guard): our own MMIO touched while in MMIO. */
   private mmioDepth = 0;
   private reentryBlocked = false;
+  /** CR0.SMMUEN, kept in step with regs.CR0 (written only by reset() and the CR0 hook). */
+  private smmuEnabled = false;
   private readonly stats = { translations: 0, faults: 0, eventsRecorded: 0, eventsDropped: 0, eventqAborts: 0, commandsExecuted: 0, commandErrors: 0 };
   private readonly recent: SmmuEvent[] = [];
 
@@ -110,6 +112,7 @@ export class SmmuV3 implements IoRegion, Iommu {
     this.regs.EVENTQ_BASE = deposit64(this.regs.EVENTQ_BASE, 0, 5, BigInt(SMMU_EVENTQS));
     this.twoLevel = false;
     this.sidSplit = 0;
+    this.smmuEnabled = this.cr0('SMMUEN');
   }
 
   // ---------------------------------------------------------------- MMIO
@@ -181,6 +184,7 @@ export class SmmuV3 implements IoRegion, Iommu {
   private readonly writeHooks: Partial<Record<SmmuRegName, (next: bigint, part: 'full' | 'lo' | 'hi') => void>> = {
     CR0: (next) => {
       this.regs.CR0 = next;
+      this.smmuEnabled = this.cr0('SMMUEN');
       this.regs.CR0ACK = next & ~BigInt(CR0_RESERVED) & 0xffff_ffffn;
       this.processCommandQueue();
     },
@@ -247,6 +251,9 @@ export class SmmuV3 implements IoRegion, Iommu {
   };
 
   private readonly readDescriptor = (pa: bigint): bigint | null => {
+    // Plain RAM (the usual case): no buffer, no dispatch; anything else takes readBlock's path.
+    const fast = this.memory.readU64LE?.(BigInt.asUintN(64, pa));
+    if (fast !== undefined) return fast;
     const b = this.readBlock(pa, 8);
     if (!b) return null;
     let v = 0n;
@@ -343,10 +350,8 @@ export class SmmuV3 implements IoRegion, Iommu {
     return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: r.event };
   };
 
-  /** QEMU smmuv3_get_config: cached config, or decode (and cache on success). */
-  private getConfig(sid: number): { cfg: TransCfg } | { event: EventInfo | null } {
-    const cached = this.configCache.lookup(sid);
-    if (cached) return { cfg: cached };
+  /** QEMU smmuv3_get_config after a config-cache miss: decode (and cache on success). */
+  private decodeAndCache(sid: number): { cfg: TransCfg } | { event: EventInfo | null } {
     const r = decodeConfig(sid, this.decodeDeps(this.cachedIpaTranslate));
     if (!r.ok) {
       this.log.warn({ guestError: true }, `smmuv3: config for sid ${hex(sid)}: ${r.reason}`);
@@ -358,37 +363,48 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   translate(requesterId: number, iova: Addr, isWrite: boolean, _attrs: MemTxAttrs): IommuResult {
     try {
-      return this.translateOrFault(requesterId & 0xffff, iova & U64_MASK, isWrite);
+      return this.translateOrFault(requesterId & 0xffff, BigInt.asUintN(64, iova), isWrite);
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in translate');
       return { ok: false };
     }
   }
 
+  /** ~outMask, kept for the last address mask seen (it is the same for most translations). */
+  private outMask = 0n;
+  private outNotMask = -1n;
+
   private translateOrFault(sid: number, iova: bigint, isWrite: boolean): IommuResult {
     this.stats.translations++;
-    const passThrough: IommuResult = { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
-    if (!this.cr0('SMMUEN')) {
-      return field('GBPA', 'ABORT', Number(this.regs.GBPA)) ? { ok: false } : passThrough;
+    if (!this.smmuEnabled) {
+      return field('GBPA', 'ABORT', Number(this.regs.GBPA)) ? { ok: false } : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
     }
-    const got = this.getConfig(sid);
-    let event: EventInfo | null;
-    if ('cfg' in got) {
-      const cfg = got.cfg;
+    let cfg = this.configCache.lookup(sid);
+    let event: EventInfo | null = null;
+    if (!cfg) {
+      const got = this.decodeAndCache(sid);
+      if ('cfg' in got) cfg = got.cfg;
+      else event = got.event;
+    }
+    if (cfg) {
       if (cfg.aborted) return { ok: false };
-      if (cfg.bypassed) return passThrough;
+      if (cfg.bypassed) return { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
       const perm = accessPerm(isWrite);
       const r = doTranslate(this.ctx, cfg, iova, perm, 'IN');
       if (r.ok) {
+        const e = r.entry;
         // The memory core refuses a translation whose permission lacks the access (no event).
-        if ((r.entry.perm & perm) === 0) return { ok: false };
-        const mask = r.entry.addrMask;
-        const out = entryOutput(r.entry, iova);
-        return { ok: true, pa: ((out & ~mask) | (iova & mask)) & U64_MASK, mask };
+        if ((e.perm & perm) === 0) return { ok: false };
+        const mask = e.addrMask;
+        if (mask !== this.outMask) {
+          this.outMask = mask;
+          this.outNotMask = ~mask;
+        }
+        // ((out & ~mask) | (iova & mask)) & U64_MASK with out = entryOutput(e, iova), written so
+        // that V8 computes it in 64-bit integers (asUintN(64, …) of +, &, | is exact mod 2^64).
+        return { ok: true, pa: BigInt.asUintN(64, ((e.translatedAddr + (iova & mask)) & this.outNotMask) | (iova & mask)), mask };
       }
       event = r.event;
-    } else {
-      event = got.event;
     }
     this.stats.faults++;
     if (event) {

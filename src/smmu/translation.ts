@@ -30,9 +30,14 @@ const fail = (f: PtwFault): WalkResult => ({ ok: false, fault: f });
 
 /** IOTLB lookup then walk then insert (QEMU smmu_translate). */
 export function cachedTranslate(ctx: TranslationContext, cfg: TransCfg, view: StageView, addr: bigint, perm: Perm): WalkResult {
+  return cachedTranslateAs(ctx, cfg, view.stage, view.asid, addr, perm);
+}
+
+/** cachedTranslate with the view's two fields passed separately (no view object per call). */
+function cachedTranslateAs(ctx: TranslationContext, cfg: TransCfg, stage: Stage, asid: number, addr: bigint, perm: Perm): WalkResult {
   let granule: number;
   let tsz: number;
-  if (view.stage === 's2') {
+  if (stage === 's2') {
     granule = cfg.s2.granuleShift;
     tsz = cfg.s2.tsz;
   } else {
@@ -41,7 +46,7 @@ export function cachedTranslate(ctx: TranslationContext, cfg: TransCfg, view: St
     granule = cfg.tt[sel].granuleShift;
     tsz = cfg.tt[sel].tsz;
   }
-  const entry = lookup(ctx, cfg, view, granule, tsz, addr);
+  const entry = lookup(ctx, cfg, stage, asid, granule, tsz, addr);
   if (entry) {
     if ((perm & PERM.WO) !== 0 && (entry.perm & entry.parentPerm & PERM.WO) === 0) {
       return fail({ kind: 'permission', stage: (entry.perm & PERM.WO) === 0 ? 1 : 2, addr: 0n, isIpaDescriptor: false });
@@ -52,17 +57,17 @@ export function cachedTranslate(ctx: TranslationContext, cfg: TransCfg, view: St
     const r = cachedTranslate(ctx, cfg, DESCRIPTOR_VIEW, ipa, PERM.RO);
     return r.ok ? { ok: true as const, pa: r.entry.translatedAddr + (ipa & r.entry.addrMask) } : r;
   };
-  const walked = walkForStage(view.stage, cfg, addr, perm, ctx.read, translateTable);
-  if (walked.ok) ctx.iotlb.insert(view.asid, cfg.s2.vmid, walked.entry);
+  const walked = walkForStage(stage, cfg, addr, perm, ctx.read, translateTable);
+  if (walked.ok) ctx.iotlb.insert(asid, cfg.s2.vmid, walked.entry);
   return walked;
 }
 
 /** QEMU smmu_iotlb_lookup: all levels, then (nested) again with the stage-2 granule. */
-function lookup(ctx: TranslationContext, cfg: TransCfg, view: StageView, granule: number, tsz: number, addr: bigint): TlbEntry | undefined {
+function lookup(ctx: TranslationContext, cfg: TransCfg, stage: Stage, asid: number, granule: number, tsz: number, addr: bigint): TlbEntry | undefined {
   let entry: TlbEntry | undefined;
-  if (granule !== 0) entry = ctx.iotlb.lookupAllLevels(view.asid, cfg.s2.vmid, granule, tsz, addr);
-  if (!entry && view.stage === 'nested' && cfg.s2.granuleShift !== granule) {
-    entry = ctx.iotlb.lookupAllLevels(view.asid, cfg.s2.vmid, cfg.s2.granuleShift, tsz, addr);
+  if (granule !== 0) entry = ctx.iotlb.lookupAllLevels(asid, cfg.s2.vmid, granule, tsz, addr);
+  if (!entry && stage === 'nested' && cfg.s2.granuleShift !== granule) {
+    entry = ctx.iotlb.lookupAllLevels(asid, cfg.s2.vmid, cfg.s2.granuleShift, tsz, addr);
   }
   if (entry) {
     cfg.iotlbHits++;
@@ -87,8 +92,7 @@ export function recordsFault(cfg: TransCfg, stage: 1 | 2): boolean {
  * frontend fills it with the transaction IOVA for all five walk event types.
  */
 export function doTranslate(ctx: TranslationContext, cfg: TransCfg, addr: bigint, perm: Perm, cls: FaultClass): DoTranslateResult {
-  const view: StageView = cls === 'IN' && cfg.stage ? { stage: cfg.stage, asid: cfg.asid } : DESCRIPTOR_VIEW;
-  const r = cachedTranslate(ctx, cfg, view, addr, perm);
+  const r = cls === 'IN' && cfg.stage ? cachedTranslateAs(ctx, cfg, cfg.stage, cfg.asid, addr, perm) : cachedTranslateAs(ctx, cfg, 's2', -1, addr, perm);
   if (r.ok) return r;
   const f = r.fault;
   const s2 = f.stage === 2;
