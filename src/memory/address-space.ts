@@ -134,8 +134,11 @@ export class AddressSpace implements BusAccess {
     return segs;
   }
 
-  /** The segment containing addr, or the unassigned gap [addr, nextStart). */
-  private lookup(addr: Addr): { seg?: Segment; end: Addr } {
+  /**
+   * Binary search of the flat view: the index of the segment containing `addr`, or, when `addr`
+   * is in a gap, -(index of the next segment) - 1. Allocates nothing.
+   */
+  private search(addr: Addr): number {
     const segs = this.segments;
     let lo = 0;
     let hi = segs.length - 1;
@@ -144,24 +147,24 @@ export class AddressSpace implements BusAccess {
       const s = segs[mid];
       if (addr < s.start) hi = mid - 1;
       else if (addr >= s.end) lo = mid + 1;
-      else return { seg: s, end: s.end };
+      else return mid;
     }
-    return { end: lo < segs.length ? segs[lo].start : SPACE_END };
+    return -lo - 1;
   }
 
-  /** The segment containing addr (already masked), or undefined in a gap. Allocates nothing. */
-  private segmentAt(addr: Addr): Segment | undefined {
+  /** The segment containing addr, or the unassigned gap [addr, nextStart). */
+  private lookup(addr: Addr): { seg?: Segment; end: Addr } {
+    const i = this.search(addr);
     const segs = this.segments;
-    let lo = 0;
-    let hi = segs.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const s = segs[mid];
-      if (addr < s.start) hi = mid - 1;
-      else if (addr >= s.end) lo = mid + 1;
-      else return s;
-    }
-    return undefined;
+    if (i >= 0) return { seg: segs[i], end: segs[i].end };
+    const next = -i - 1;
+    return { end: next < segs.length ? segs[next].start : SPACE_END };
+  }
+
+  /** The segment containing addr (already masked), or undefined in a gap. */
+  private segmentAt(addr: Addr): Segment | undefined {
+    const i = this.search(addr);
+    return i >= 0 ? this.segments[i] : undefined;
   }
 
   /** True when [addr, addr+length) lies inside one RAM mapping of this space. */
