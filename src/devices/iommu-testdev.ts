@@ -59,6 +59,9 @@ function forEachChunk(start: bigint, length: bigint, fn: (addr: bigint, done: bi
   }
 }
 
+/** Longest DMA qtestd performs (a deviation: upstream has none). */
+export const MAX_DMA_BYTES = 16n << 20n;
+
 export class IommuTestdev extends PciDevice {
   readonly typeName = 'iommu-testdev';
   readonly regs: RegisterFile<typeof IOMMU_TESTDEV_REGISTERS>;
@@ -117,6 +120,9 @@ export class IommuTestdev extends PciDevice {
   private transfer(): number {
     const length = this.regs.get('DMA_LEN');
     if (length === 0n) return IOMMU_TESTDEV_RESULT.BAD_LEN;
+    // Upstream has no maximum; a 4 GiB DMA would take minutes to hours here and stall every
+    // session of the process. Longer transfers are refused (protocol/deviations-devices.md).
+    if (length > MAX_DMA_BYTES) return IOMMU_TESTDEV_RESULT.BAD_LEN;
     const cfg = Number(this.regs.get('DMA_ATTRS'));
     const secure = (cfg & 1) !== 0;
     const spaceValid = (cfg & 8) !== 0;
