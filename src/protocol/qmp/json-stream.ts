@@ -405,7 +405,9 @@ export class JsonStream {
     this.tokenOverflow = false;
     const bytes = this.token.take();
     if (overflow) return this.limitError('JSON token size limit exceeded');
-    this.emit({ kind: 'error', message: `JSON parse error, stray '${decodeLenient(bytes)}'` });
+    // QEMU prints the token with %s: a NUL byte ends the text.
+    const nul = bytes.indexOf(0);
+    this.emit({ kind: 'error', message: `JSON parse error, stray '${decodeLenient(nul >= 0 ? bytes.subarray(0, nul) : bytes)}'` });
     this.resetMessage();
   }
 
