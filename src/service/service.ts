@@ -26,8 +26,9 @@ import type { OpenedChardev } from '../transport/chardev-open.js';
 import type { Endpoint, Link } from '../transport/link.js';
 import { Greeter } from './greeter.js';
 import { Metrics } from './metrics.js';
-import { parseSessionOptions, SESSION_ID_RE, splitWords } from './session-options.js';
+import { parseSessionOptions, queryToWords, splitWords } from './session-options.js';
 import { bindWebSocket } from './websocket-link.js';
+import { gated, listen, withActivity } from './endpoint-wrappers.js';
 import { DEFAULT_SERVICE_ARGV } from '../machine/config.js';
 
 export interface ServiceOptions {
@@ -463,52 +464,7 @@ export class QtestdService {
   }
 }
 
-/** `?machine=virt,iommu=smmuv3&device=edu&device=pci-testdev&m=1G&id=job1` → option words. */
-export function queryToWords(q: URLSearchParams): string[] {
-  const words: string[] = [];
-  for (const [k, v] of q) {
-    if (k === 'id') words.push(`id=${v}`);
-    else if (SESSION_ID_RE.test(k)) words.push(`-${k}`, v);
-  }
-  return words;
-}
-
 /** Translations a session's SMMU performed so far (0 without an SMMU or without counters). */
 function smmuTranslations(session: Session): number {
   return session.machine.smmu?.counters.translations ?? 0;
-}
-
-/** Input reaches `endpoint` only while `open()`; after a shutdown it is discarded. */
-function gated(open: () => boolean, endpoint: Endpoint): Endpoint {
-  return {
-    input: (c) => {
-      if (open()) endpoint.input(c);
-    },
-    drained: () => {
-      if (open()) endpoint.drained();
-    },
-    end: () => endpoint.end(),
-  };
-}
-
-function withActivity(endpoint: Endpoint, touch: () => void): Endpoint {
-  return {
-    input: (c) => {
-      touch();
-      endpoint.input(c);
-    },
-    drained: () => endpoint.drained(),
-    end: () => endpoint.end(),
-  };
-}
-
-function listen(server: Server | HttpServer, go: () => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.once('listening', () => {
-      server.off('error', reject);
-      resolve();
-    });
-    go();
-  });
 }

@@ -58,3 +58,13 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
     throw e;
   }
 }
+
+/** `?machine=virt,iommu=smmuv3&device=edu&device=pci-testdev&m=1G&id=job1` → option words. */
+export function queryToWords(q: URLSearchParams): string[] {
+  const words: string[] = [];
+  for (const [k, v] of q) {
+    if (k === 'id') words.push(`id=${v}`);
+    else if (SESSION_ID_RE.test(k)) words.push(`-${k}`, v);
+  }
+  return words;
+}
