@@ -30,11 +30,17 @@ import type { Session } from './session.js';
 const ok = <T>(value: T): HostResult<T> => ({ ok: true, value });
 const genericError = (desc: string): { ok: false; error: { class: 'GenericError'; desc: string } } => ({ ok: false, error: { class: 'GenericError', desc } });
 
-/** Convert a device property value to JSON (bigint stays bigint; undefined becomes null). */
+/** Convert a property value or debug record to JSON; bigints stay bigints at any depth. */
 function toJson(v: unknown): JsonValue {
-  if (v === undefined) return null;
-  if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' || v === null) return v;
-  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x))) as JsonValue;
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (Array.isArray(v)) return v.map(toJson);
+  if (typeof v === 'object') {
+    const out: JsonObject = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = toJson(x);
+    return out;
+  }
+  return String(v);
 }
 
 export class SessionQmpHost implements QmpHost {

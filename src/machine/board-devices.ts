@@ -58,7 +58,6 @@ export const BOARD_STUBS = {
   virtioMmio: () => stubRegion({ name: 'virtio-mmio', size: 0x200n, values: { 0x0: 0x74726976, 0x4: 0x1, 0xc: 0x554d4551 } }),
   platformBus: () => stubRegion({ name: 'platform bus', size: 0x2000000n }),
   cxlHost: () => stubRegion({ name: 'cxl_host_reg', size: 0x100000n }),
-  /** The CPU's I/O port space on virt: empty, reads all-ones (64 KiB). */
 } as const;
 
 /**

@@ -313,16 +313,4 @@ export class Machine {
     this.pci?.reset();
   }
 
-  /** The SMMU's QOM path, or undefined. */
-  qomPathOf(typeName: string): string | undefined {
-    const find = (n: QomNode): QomNode | undefined => {
-      if (n.typeName === typeName) return n;
-      for (const c of n.children.values()) {
-        const f = find(c);
-        if (f) return f;
-      }
-      return undefined;
-    };
-    return find(this.qom.root)?.path;
-  }
 }

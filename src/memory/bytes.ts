@@ -1,6 +1,6 @@
 /**
- * Little-endian loads/stores between bigints and byte arrays, and the hex/base64 codecs the qtest
- * protocol and the devices share. Pure functions.
+ * Little-endian loads/stores between bigints and byte arrays, shared by the qtest
+ * protocol and the devices. Pure functions.
  */
 
 export function loadLE(bytes: Uint8Array, offset = 0, size = bytes.length - offset): bigint {
@@ -26,20 +26,4 @@ export function toLE(value: bigint, size: number): Uint8Array {
 /** Mask of the low `bytes * 8` bits. */
 export function widthMask(bytes: number): bigint {
   return (1n << BigInt(bytes * 8)) - 1n;
-}
-
-const HEX = '0123456789abcdef';
-
-/** Lowercase hex, two digits per byte, no separators. */
-export function bytesToHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
-}
-
-/** `0x` + value as exactly `digits` lowercase hex digits. */
-export function hexFixed(value: bigint, digits: number): string {
-  return '0x' + value.toString(16).padStart(digits, '0');
-}
-
-export function hexDigit(n: number): string {
-  return HEX[n & 15];
 }

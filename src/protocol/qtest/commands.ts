@@ -9,6 +9,7 @@ import { parseQemuNumber } from './numbers.js';
 import type { NumberKind } from './numbers.js';
 import type { QtestDevice, QtestTarget } from './target.js';
 import { LimitError } from '../../limits.js';
+import { loadLE, toLE } from '../../memory/bytes.js';
 
 /** QEMU would hit g_assert() on this input; carries our explanation. */
 export class QemuWouldAbort extends Error {}
@@ -114,21 +115,6 @@ function storeScratchLE(value: bigint, size: number): Uint8Array {
 
 const WIDTH: Record<string, number> = { b: 1, w: 2, l: 4, q: 8 };
 
-function loadLE(buf: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = buf.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf[i]);
-  return v;
-}
-
-function storeLE(value: bigint, size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let v = value;
-  for (let i = 0; i < size; i++) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
 
 function intercept(words: string[], s: QtestSessionState): string {
   need(words, 1);
@@ -184,7 +170,7 @@ function portAccess(words: string[], s: QtestSessionState): string {
   if (port > 0xffffn) throw new QemuWouldAbort(`${words[0]}: port ${words[1]} is above 0xffff`);
   const size = WIDTH[words[0][isOut ? 3 : 2]];
   if (isOut) {
-    s.target.ioPorts.writeBytes(port, storeLE(value, size));
+    s.target.ioPorts.writeBytes(port, toLE(value, size));
     return 'OK';
   }
   const buf = new Uint8Array(size);
