@@ -3,9 +3,9 @@
  * translation engine. Figures are operations per second.
  */
 import { pino } from 'pino';
-import { parseArgv } from '../src/cli/argv.js';
+import { parseArgv } from '../src/config/argv.js';
 import { DEFAULT_PLUGINS } from '../src/machine/default-plugins.js';
-import { Session } from '../src/session.js';
+import { Session } from '../src/session/session.js';
 
 function opsPerSec(n: number, fn: () => void): number {
   const t0 = process.hrtime.bigint();

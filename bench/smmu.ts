@@ -12,8 +12,8 @@
  *
  * `node dist/bench/smmu.js` runs it alone; bench/run.ts calls smmuBenchmarks() too.
  */
-import { silentLogger } from '../src/log.js';
-import { IrqLine } from '../src/machine/irq.js';
+import { silentLogger } from '../src/base/log.js';
+import { IrqLine } from '../src/sim/irq.js';
 import { AddressSpace } from '../src/memory/address-space.js';
 import { DmaView } from '../src/memory/dma-view.js';
 import { SparseRam } from '../src/memory/sparse-ram.js';

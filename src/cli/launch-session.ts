@@ -5,18 +5,18 @@
  * (many launches in one process, each owned by a native shim process).
  */
 import { basename, resolve as resolvePath } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { ConfigError } from '../machine/config.js';
 import type { MachinePlugins } from '../machine/machine.js';
 import { QtestLog } from '../protocol/qtest/qtest-log.js';
-import { Session } from '../session.js';
+import { Session } from '../session/session.js';
 import { openChardev } from '../transport/chardev-open.js';
 import type { OpenedChardev } from '../transport/chardev-open.js';
-import type { ChardevAddress } from '../transport/chardev-address.js';
+import type { ChardevAddress } from '../config/chardev-address.js';
 import { bindSocket } from '../transport/socket-link.js';
-import { ArgvError, parseArgv } from './argv.js';
-import type { LaunchOptions } from './argv.js';
-import { announceShutdown, attachQmp } from './qmp-attach.js';
+import { ArgvError, parseArgv } from '../config/argv.js';
+import type { LaunchOptions } from '../config/argv.js';
+import { announceShutdown, attachQmp } from '../session/qmp-attach.js';
 
 export interface LaunchHost {
   /** Text for the launching process's stderr. */

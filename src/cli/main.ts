@@ -8,7 +8,7 @@
  * never logs. So the logger is pino, loaded on the first message its level lets through.
  */
 import { createRequire } from 'node:module';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
 import { QtestLog } from '../protocol/qtest/qtest-log.js';
 import { printInfo } from './info.js';

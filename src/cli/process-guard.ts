@@ -3,7 +3,7 @@
  * may end the process (they are logged), stdout is never written, and termination signals run
  * one shutdown routine that exits 0 within a bounded time even if sockets stay open.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 
 export function installProcessGuards(log: () => Logger | undefined): void {
   process.on('uncaughtException', (err) => {

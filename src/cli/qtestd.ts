@@ -5,11 +5,11 @@
  * exits 0.
  */
 import { pino } from 'pino';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
 import { defaultServiceOptions, QtestdService } from '../service/service.js';
 import type { ServiceOptions } from '../service/service.js';
-import { splitWords } from '../service/session-options.js';
+import { splitWords } from '../config/session-options.js';
 import { installProcessGuards, onTerminationSignals } from './process-guard.js';
 
 const USAGE = `usage: qtestd [options]

@@ -7,7 +7,7 @@
  */
 import { RegisterFile } from '../memory/register-file.js';
 import type { RegisterTable, RegisterWrite } from '../memory/register-file.js';
-import type { VirtualTimer } from '../machine/clock.js';
+import type { VirtualTimer } from '../sim/clock.js';
 import { PCI_CFG } from '../pci/config-space.js';
 import { MsiCapability } from '../pci/msi.js';
 import { PciDevice } from '../pci/pci-device.js';

@@ -5,7 +5,7 @@
  * qtest-oddities.txt) plus ID registers; everything else reads 0 and ignores writes. What they do
  * not model is listed in protocol/deviations.md ("board devices").
  */
-import { IrqLine } from './irq.js';
+import { IrqLine } from '../sim/irq.js';
 import type { AccessRule, AccessSize, IoRegion } from '../memory/types.js';
 
 interface StubSpec {

@@ -2,7 +2,7 @@
  * MachineConfig: what a Machine is built from, and its parsing from QEMU's -machine/-m/-smp/-cpu
  * /-device option values with QEMU 10.2.2's error texts (checked against the oracle). Pure.
  */
-import { lookup, parseBool, parseKeyVal, parseSize } from './keyval.js';
+import { lookup, parseBool, parseKeyVal, parseSize } from '../base/keyval.js';
 import { VIRT_MAX_RAM_BYTES } from './virt-map.js';
 
 export interface DeviceSpec {

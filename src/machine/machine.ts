@@ -5,9 +5,9 @@
  * wall-clock time, so one process can hold many. Device and SMMU models come in through
  * MachinePlugins so that this file does not depend on any particular device.
  */
-import type { Logger } from '../log.js';
-import { DEFAULT_LIMITS } from '../limits.js';
-import type { Limits } from '../limits.js';
+import type { Logger } from '../base/log.js';
+import { DEFAULT_LIMITS } from '../base/limits.js';
+import type { Limits } from '../base/limits.js';
 import { AddressSpace } from '../memory/address-space.js';
 import type { AliasRegion } from '../memory/address-space.js';
 import type { Iommu } from '../memory/dma-view.js';
@@ -18,10 +18,10 @@ import type { PciBus } from '../pci/host-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
 import { PcieRootPort } from '../pci/pcie-root-port.js';
 import { BOARD_STUBS, GicInputs } from './board-devices.js';
-import { VirtualClock } from './clock.js';
+import { VirtualClock } from '../sim/clock.js';
 import { ConfigError, validateMachineConfig } from './config.js';
 import type { DeviceSpec, MachineConfig } from './config.js';
-import { IrqLine } from './irq.js';
+import { IrqLine } from '../sim/irq.js';
 import { QomNode, QomTree } from './qom-tree.js';
 import { VIRT_MAP, VIRT_NUM_SPIS, VIRT_SPI } from './virt-map.js';
 import type { BusAccess } from '../memory/types.js';

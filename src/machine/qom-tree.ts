@@ -4,7 +4,7 @@
  * (for qtest irq_intercept_*). Path resolution follows object_resolve_path(): absolute paths, or a
  * partial path that matches exactly one object by its trailing components.
  */
-import type { IrqLine } from './irq.js';
+import type { IrqLine } from '../sim/irq.js';
 
 export interface QomProperty {
   name: string;

@@ -4,9 +4,16 @@
  * types our machine instantiates and their ancestors; the two test devices are not in QEMU 10.2.2
  * and descend from pci-device as in their sources.
  */
-import type { QomTypeInfo } from '../protocol/qmp/host.js';
+/** One row of qom-list-types (the QMP layer's QomTypeInfo has the same shape). */
+export interface QomTypeRow {
+  readonly name: string;
+  /** Absent only for the roots `object` and `interface`. */
+  readonly parent?: string;
+  readonly abstract: boolean;
+  readonly interfaces?: readonly string[];
+}
 
-export const QOM_TYPES: readonly QomTypeInfo[] = [
+export const QOM_TYPES: readonly QomTypeRow[] = [
   { name: 'object', abstract: true },
   { name: 'device', parent: 'object', abstract: true },
   { name: 'pci-device', parent: 'device', abstract: true },

@@ -3,7 +3,7 @@
  * `-m 255G` costs nothing until used. The number of touched pages is bounded by a budget
  * (LimitError when exceeded). Does not model ROM, dirty tracking or migration.
  */
-import { LimitError } from '../limits.js';
+import { LimitError } from '../base/limits.js';
 import type { RamRegion } from './types.js';
 
 const PAGE_SHIFT = 12n;

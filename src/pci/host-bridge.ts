@@ -9,9 +9,9 @@
  * slot power gates the functions behind it. Does not model expansion ROMs, VGA/ISA bridge
  * control, or I/O windows with 32-bit decoding beyond what the registers say.
  */
-import type { VirtualClock } from '../machine/clock.js';
-import { IrqLine, IrqOrGate } from '../machine/irq.js';
-import type { Logger } from '../log.js';
+import type { VirtualClock } from '../sim/clock.js';
+import { IrqLine, IrqOrGate } from '../sim/irq.js';
+import type { Logger } from '../base/log.js';
 import { AddressSpace } from '../memory/address-space.js';
 import { DmaView } from '../memory/dma-view.js';
 import type { Iommu } from '../memory/dma-view.js';

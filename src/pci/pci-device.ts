@@ -4,8 +4,8 @@
  * through the swizzle, gives the device its DMA view (through the SMMU when present), and calls
  * the hooks below. Models QEMU's PCIDevice as far as qtest clients can observe it.
  */
-import type { VirtualClock } from '../machine/clock.js';
-import type { Logger } from '../log.js';
+import type { VirtualClock } from '../sim/clock.js';
+import type { Logger } from '../base/log.js';
 import type { BusAccess, IoRegion, RamRegion } from '../memory/types.js';
 import { ConfigSpace, PCI_CFG, PCI_COMMAND, PCI_CONFIG_SPACE_SIZE } from './config-space.js';
 import { requesterIdOf } from './requester-id.js';

@@ -4,7 +4,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
-import type { Endpoint } from '../transport/link.js';
+import type { Endpoint } from '../protocol/link.js';
 
 /** Input reaches `endpoint` only while `open()`; after a shutdown it is discarded. */
 export function gated(open: () => boolean, endpoint: Endpoint): Endpoint {

@@ -4,7 +4,7 @@
  * may try again); any other first line starts the default machine and is processed as a command.
  * Then every byte goes to the session's QtestEndpoint.
  */
-import type { Endpoint, Link } from '../transport/link.js';
+import type { Endpoint, Link } from '../protocol/link.js';
 
 export type SessionStarter = (optionsLine: string | undefined) => { ok: true; endpoint: (link: Link) => Endpoint } | { ok: false; reason: string };
 

@@ -4,7 +4,7 @@
  * terminator. Backpressure follows the socket's bufferedAmount.
  */
 import type { WebSocket } from 'ws';
-import type { Endpoint, Link } from '../transport/link.js';
+import type { Endpoint, Link } from '../protocol/link.js';
 
 const HIGH_WATER_BYTES = 1 << 20;
 

@@ -6,8 +6,8 @@
  * the four pulsed IRQ lines. Composes the pure pieces of this folder; owns only register state.
  * Not modelled: MSIs, PRI, ATS, stall, secure state, SubstreamIDs (see smmuv3.md §10).
  */
-import type { Logger } from '../log.js';
-import type { IrqLine } from '../machine/irq.js';
+import type { Logger } from '../base/log.js';
+import type { IrqLine } from '../sim/irq.js';
 import type { Iommu, IommuResult } from '../memory/dma-view.js';
 import type { AccessSize, Addr, BusAccess, IoRegion, MemTxAttrs } from '../memory/types.js';
 import { deposit64, extract64, hex, U64_MASK } from './bits.js';

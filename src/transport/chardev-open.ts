@@ -8,7 +8,7 @@ import { createServer, connect, Socket } from 'node:net';
 import type { Server } from 'node:net';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { Duplex } from 'node:stream';
-import type { ChardevAddress } from './chardev-address.js';
+import type { ChardevAddress } from '../config/chardev-address.js';
 
 export interface OpenedChardev {
   close(): void;

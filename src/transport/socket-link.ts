@@ -13,7 +13,7 @@
  * socket refuses pauses reading until that 'drain'.
  */
 import type { Socket } from 'node:net';
-import type { Endpoint, Link } from './link.js';
+import type { Endpoint, Link } from '../protocol/link.js';
 
 export interface SocketLinkOptions {
   /** Encoding of text written: qtest is byte-transparent (latin1), QMP is UTF-8. */

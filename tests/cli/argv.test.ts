@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ArgvError, parseArgv } from '../../src/cli/argv.js';
+import { ArgvError, parseArgv } from '../../src/config/argv.js';
 
 const EXTRA = '-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -smp 1 -m 512 -cpu max -net none -device iommu-testdev'.split(' ');
 // The argv of each libqtest generation (qtest-protocol.md §2.2), after shell word splitting.

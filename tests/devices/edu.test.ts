@@ -4,7 +4,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { Edu } from '../../src/devices/edu.js';
-import { VirtualClock } from '../../src/machine/clock.js';
+import { VirtualClock } from '../../src/sim/clock.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { loadLE, toLE } from '../../src/memory/bytes.js';
 import { DmaView } from '../../src/memory/dma-view.js';

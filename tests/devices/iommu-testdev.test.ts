@@ -2,8 +2,8 @@
 // PA 0x4ECBA567, LEN 4, ATTRS 0xA, result 0, memory 78 56 34 12).
 import t from 'tap';
 import { IommuTestdev } from '../../src/devices/iommu-testdev.js';
-import { VirtualClock } from '../../src/machine/clock.js';
-import { silentLogger } from '../../src/log.js';
+import { VirtualClock } from '../../src/sim/clock.js';
+import { silentLogger } from '../../src/base/log.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { loadLE, toLE } from '../../src/memory/bytes.js';
 import { DmaView } from '../../src/memory/dma-view.js';

@@ -1,8 +1,8 @@
 // Expected behaviour and constants from smmuv3.md §9.2–§9.4 and the §9.6 RFC test flow.
 import t from 'tap';
 import { SmmuTestdev } from '../../src/devices/smmu-testdev.js';
-import { VirtualClock } from '../../src/machine/clock.js';
-import { silentLogger } from '../../src/log.js';
+import { VirtualClock } from '../../src/sim/clock.js';
+import { silentLogger } from '../../src/base/log.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { loadLE, toLE } from '../../src/memory/bytes.js';
 import { DmaView } from '../../src/memory/dma-view.js';

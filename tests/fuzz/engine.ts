@@ -7,7 +7,7 @@
  * keeps answering exactly. Synchronous; run.ts adds a worker-thread watchdog for true hangs.
  */
 import { writeSync } from 'node:fs';
-import { attachQmp } from '../../src/cli/qmp-attach.js';
+import { attachQmp } from '../../src/session/qmp-attach.js';
 import { Driver, rssMiB, SMMU_ARGS } from '../helpers/hardening/machine-driver.js';
 import { RecordingLink } from '../helpers/session.js';
 import { qmpMessage, qtestRequest, Rng, smmuProgram } from './gen.js';

@@ -80,7 +80,7 @@ async function launcherQmpWired(): Promise<boolean> {
 }
 
 const qmpWired = await launcherQmpWired();
-const qmpSkip = 'the launcher QMP is still the temporary stub (src/cli/qmp-attach.ts): QMP rows are checked in-process on QmpEndpoint only';
+const qmpSkip = 'the launcher QMP is still the temporary stub (src/session/qmp-attach.ts): QMP rows are checked in-process on QmpEndpoint only';
 if (!qmpWired) process.stderr.write(`# SKIP QMP rows against the launcher: ${qmpSkip}\n`);
 t.test('QMP rows against the qtestd launcher', qmpWired ? {} : { skip: qmpSkip }, async (t) => {
   for (const row of BAD_INPUT_ROWS.filter((r) => r.proto === 'qmp' && r.oracle)) {

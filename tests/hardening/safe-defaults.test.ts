@@ -1,15 +1,15 @@
 /**
  * Safe defaults: the service listens on loopback only, its UNIX sockets are 0600 (and the run
  * directory 0700), QMP `quit` in service mode ends only that session, and every limit a client
- * controls (src/limits.ts) is enforced with a clear error. A new key in Limits without a check
+ * controls (src/base/limits.ts) is enforced with a clear error. A new key in Limits without a check
  * here fails the test.
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import t from 'tap';
-import { DEFAULT_LIMITS } from '../../src/limits.js';
-import type { Limits } from '../../src/limits.js';
+import { DEFAULT_LIMITS } from '../../src/base/limits.js';
+import type { Limits } from '../../src/base/limits.js';
 import { DEFAULT_PLUGINS } from '../../src/machine/default-plugins.js';
 import { defaultServiceOptions } from '../../src/service/service.js';
 import { QmpEndpoint } from '../../src/protocol/qmp/endpoint.js';
@@ -75,7 +75,7 @@ t.test('the service: UNIX socket 0600, run dir 0700, session QMP sockets owner-o
   b.destroy();
 });
 
-/** One enforcement check per client-controlled limit in src/limits.ts. */
+/** One enforcement check per client-controlled limit in src/base/limits.ts. */
 const CHECKS: Record<keyof Limits, { small: number; check: (limit: number) => { got: string; want: RegExp } }> = {
   maxLineBytes: {
     small: 4096,
@@ -122,7 +122,7 @@ const CHECKS: Record<keyof Limits, { small: number; check: (limit: number) => { 
   },
 };
 
-t.test('every limit in src/limits.ts is enforced with a clear error, and the session carries on', async (t) => {
+t.test('every limit in src/base/limits.ts is enforced with a clear error, and the session carries on', async (t) => {
   t.same(Object.keys(CHECKS).sort(), Object.keys(DEFAULT_LIMITS).sort(), 'a check for every Limits key');
   for (const [name, c] of Object.entries(CHECKS)) {
     const { got, want } = c.check(c.small);

@@ -1,11 +1,11 @@
 /** Test helpers: an in-process Session and a qtest endpoint driven without sockets. */
 import { pino } from 'pino';
-import { parseArgv } from '../../src/cli/argv.js';
+import { parseArgv } from '../../src/config/argv.js';
 import { DEFAULT_PLUGINS } from '../../src/machine/default-plugins.js';
-import { Session } from '../../src/session.js';
-import { DEFAULT_LIMITS } from '../../src/limits.js';
-import type { Limits } from '../../src/limits.js';
-import type { Link } from '../../src/transport/link.js';
+import { Session } from '../../src/session/session.js';
+import { DEFAULT_LIMITS } from '../../src/base/limits.js';
+import type { Limits } from '../../src/base/limits.js';
+import type { Link } from '../../src/protocol/link.js';
 
 export const PLAIN_VIRT = ['-machine', 'virt,acpi=off,gic-version=3', '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none'];
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { SparseRam } from '../../src/memory/sparse-ram.js';
-import { LimitError } from '../../src/limits.js';
+import { LimitError } from '../../src/base/limits.js';
 
 t.test('untouched memory is zero and costs nothing, even at 255 GiB', async (t) => {
   const ram = new SparseRam('ram', 255n << 30n);

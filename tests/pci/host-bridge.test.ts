@@ -1,7 +1,7 @@
 import t from 'tap';
 import { pino } from 'pino';
-import { VirtualClock } from '../../src/machine/clock.js';
-import { IrqLine } from '../../src/machine/irq.js';
+import { VirtualClock } from '../../src/sim/clock.js';
+import { IrqLine } from '../../src/sim/irq.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { SparseRam } from '../../src/memory/sparse-ram.js';
 import type { AccessSize, IoRegion } from '../../src/memory/types.js';

@@ -4,8 +4,8 @@
  * (not the model's tables), and a small harness around SmmuV3. Constants come from IHI 0070 and
  * QEMU 10.2.2 as restated in smmuv3.md.
  */
-import { IrqLine } from '../../src/machine/irq.js';
-import { silentLogger } from '../../src/log.js';
+import { IrqLine } from '../../src/sim/irq.js';
+import { silentLogger } from '../../src/base/log.js';
 import type { Addr, BusAccess, MemTxResult } from '../../src/memory/types.js';
 import { SmmuV3 } from '../../src/smmu/smmu-v3.js';
 

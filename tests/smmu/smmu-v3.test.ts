@@ -2,8 +2,8 @@ import t from 'tap';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { DmaView } from '../../src/memory/dma-view.js';
 import { SparseRam } from '../../src/memory/sparse-ram.js';
-import { IrqLine } from '../../src/machine/irq.js';
-import { silentLogger } from '../../src/log.js';
+import { IrqLine } from '../../src/sim/irq.js';
+import { silentLogger } from '../../src/base/log.js';
 import { SmmuV3 } from '../../src/smmu/smmu-v3.js';
 import { BLOCK, CDADDR, cmd, CMDQ, EVQ, FakeMemory, Harness, mapWalk, PAGE, REG, STRTAB } from './fixtures.js';
 

@@ -5,7 +5,7 @@
  * timestamp) once negotiation is complete. Every message is one line of QEMU-style JSON + CRLF.
  */
 import type { Logger } from 'pino';
-import { LimitError, DEFAULT_LIMITS, type Limits } from '../../limits.js';
+import { LimitError, DEFAULT_LIMITS, type Limits } from '../../base/limits.js';
 import { builtinRegistry } from './commands/index.js';
 import { QEMU_VERSION, QMP_CAPABILITIES } from './data/version.js';
 import type { QmpErrorBody, QmpEvent, QmpHost } from './host.js';

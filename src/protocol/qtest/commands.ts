@@ -8,7 +8,7 @@ import { encodeBase64, decodeBase64InPlace, decodeWriteHex } from './codecs.js';
 import { parseQemuNumber } from './numbers.js';
 import type { NumberKind } from './numbers.js';
 import type { QtestDevice, QtestTarget } from './target.js';
-import { LimitError } from '../../limits.js';
+import { LimitError } from '../../base/limits.js';
 import { loadLE, toLE } from '../../memory/bytes.js';
 
 /** QEMU would hit g_assert() on this input; carries our explanation. */

@@ -5,9 +5,9 @@
  * one error boundary of the protocol: anything thrown becomes one `FAIL …` line. Applies
  * backpressure: while the peer is not reading replies, no further requests are processed.
  */
-import { LimitError } from '../../limits.js';
-import type { Logger } from '../../log.js';
-import type { Endpoint, Link } from '../../transport/link.js';
+import { LimitError } from '../../base/limits.js';
+import type { Logger } from '../../base/log.js';
+import type { Endpoint, Link } from '../link.js';
 import { QemuWouldAbort, runQtestCommand } from './commands.js';
 import type { QtestSessionState } from './commands.js';
 import type { QtestLog } from './qtest-log.js';

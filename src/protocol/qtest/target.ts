@@ -3,7 +3,7 @@
  * views, the virtual clock, and devices' GPIO lists for IRQ interception. The session adapts a
  * Machine to this; the protocol layer never sees a device model.
  */
-import type { IrqLine } from '../../machine/irq.js';
+import type { IrqLine } from '../../sim/irq.js';
 import type { Addr, MemTxResult } from '../../memory/types.js';
 
 export interface QtestMemory {

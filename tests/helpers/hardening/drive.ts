@@ -6,7 +6,7 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { QmpEndpoint } from '../../../src/protocol/qmp/endpoint.js';
-import { DEFAULT_LIMITS } from '../../../src/limits.js';
+import { DEFAULT_LIMITS } from '../../../src/base/limits.js';
 import { FakeHost, fakeClock } from '../../protocol/qmp/fake-host.js';
 import { launch } from '../launch.js';
 import type { Instance, TargetName } from '../launch.js';

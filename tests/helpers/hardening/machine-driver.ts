@@ -3,8 +3,8 @@
  * endpoint, each request line answered before `cmd()` returns. Also knows the virt layout the
  * SMMU scenarios use: where the DMA test devices sit, their BARs and StreamIDs.
  */
-import type { Limits } from '../../../src/limits.js';
-import type { Session } from '../../../src/session.js';
+import type { Limits } from '../../../src/base/limits.js';
+import type { Session } from '../../../src/session/session.js';
 import type { QtestEndpoint } from '../../../src/protocol/qtest/endpoint.js';
 import { makeSession, RecordingLink } from '../session.js';
 

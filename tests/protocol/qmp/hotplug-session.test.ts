@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import type { Test } from 'tap';
-import { parseArgv } from '../../../src/cli/argv.js';
-import { attachQmp } from '../../../src/cli/qmp-attach.js';
+import { parseArgv } from '../../../src/config/argv.js';
+import { attachQmp } from '../../../src/session/qmp-attach.js';
 import { makeSession, RecordingLink } from '../../helpers/session.js';
 import { QEMU_CAPTURES } from '../../helpers/reference.js';
 import { normaliseTimestamps } from './replay.js';

@@ -3,7 +3,7 @@
  * (`unix:PATH[,opts]`, `tcp:HOST:PORT[,opts]`, `stdio`, `none`) and `-chardev socket,...`
  * options, reduced to a typed address. Pure.
  */
-import { lookup, parseBool, parseKeyVal } from '../machine/keyval.js';
+import { lookup, parseBool, parseKeyVal } from '../base/keyval.js';
 
 export type ChardevAddress =
   | { kind: 'unix'; path: string; server: boolean; wait: boolean }

@@ -4,12 +4,12 @@
  * stream decoding, session summary). Events go to every subscribed monitor synchronously, so an
  * event a command causes precedes that command's reply (as on QEMU 10.2.2).
  */
-import { ConfigError, VALID_CPUS } from './machine/config.js';
-import type { DeviceSpec } from './machine/config.js';
-import { formatInfoMtree, formatInfoPci, formatInfoQtree, pciInfo } from './machine/introspection.js';
-import type { DeletedDevice } from './machine/machine.js';
-import type { QomNode as MachineQomNode } from './machine/qom-tree.js';
-import { QOM_TYPES } from './machine/qom-types.js';
+import { ConfigError, VALID_CPUS } from '../machine/config.js';
+import type { DeviceSpec } from '../machine/config.js';
+import { formatInfoMtree, formatInfoPci, formatInfoQtree, pciInfo } from '../machine/introspection.js';
+import type { DeletedDevice } from '../machine/machine.js';
+import type { QomNode as MachineQomNode } from '../machine/qom-tree.js';
+import { QOM_TYPES } from '../machine/qom-types.js';
 import type {
   CpuInfoFast,
   HmpInfoTopic,
@@ -23,8 +23,8 @@ import type {
   QomProperty,
   RunState,
   ShutdownCause,
-} from './protocol/qmp/host.js';
-import type { JsonObject, JsonValue } from './protocol/qmp/json-value.js';
+} from '../protocol/qmp/host.js';
+import type { JsonObject, JsonValue } from '../protocol/qmp/json-value.js';
 import type { Session } from './session.js';
 
 const ok = <T>(value: T): HostResult<T> => ({ ok: true, value });

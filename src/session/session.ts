@@ -4,18 +4,18 @@
  * protocol code never touches a device. No sockets and no process-level state: the launcher and
  * the service create sessions and hand them links.
  */
-import type { Logger } from './log.js';
-import { DEFAULT_LIMITS } from './limits.js';
-import type { Limits } from './limits.js';
-import { Machine } from './machine/machine.js';
-import type { MachinePlugins } from './machine/machine.js';
-import type { MachineConfig } from './machine/config.js';
-import type { QomNode } from './machine/qom-tree.js';
-import type { QtestSessionState } from './protocol/qtest/commands.js';
-import { QtestEndpoint } from './protocol/qtest/endpoint.js';
-import type { QtestLog } from './protocol/qtest/qtest-log.js';
-import type { QtestDevice, QtestTarget } from './protocol/qtest/target.js';
-import type { Link } from './transport/link.js';
+import type { Logger } from '../base/log.js';
+import { DEFAULT_LIMITS } from '../base/limits.js';
+import type { Limits } from '../base/limits.js';
+import { Machine } from '../machine/machine.js';
+import type { MachinePlugins } from '../machine/machine.js';
+import type { MachineConfig } from '../machine/config.js';
+import type { QomNode } from '../machine/qom-tree.js';
+import type { QtestSessionState } from '../protocol/qtest/commands.js';
+import { QtestEndpoint } from '../protocol/qtest/endpoint.js';
+import type { QtestLog } from '../protocol/qtest/qtest-log.js';
+import type { QtestDevice, QtestTarget } from '../protocol/qtest/target.js';
+import type { Link } from '../protocol/link.js';
 import { SessionQmpHost } from './session-qmp-host.js';
 
 export interface SessionDeps {

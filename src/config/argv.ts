@@ -14,9 +14,9 @@ import {
   defaultMachineConfig,
 } from '../machine/config.js';
 import type { MachineConfig } from '../machine/config.js';
-import { lookup, parseBool, parseKeyVal } from '../machine/keyval.js';
-import { ChardevError, parseLegacyChardev, parseSocketChardev } from '../transport/chardev-address.js';
-import type { ChardevAddress } from '../transport/chardev-address.js';
+import { lookup, parseBool, parseKeyVal } from '../base/keyval.js';
+import { ChardevError, parseLegacyChardev, parseSocketChardev } from './chardev-address.js';
+import type { ChardevAddress } from './chardev-address.js';
 
 export interface LaunchOptions {
   machine: MachineConfig;

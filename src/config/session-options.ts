@@ -3,7 +3,7 @@
  * WebSocket URL query, in QEMU's syntax (-machine, -m, -smp, -cpu, -device, -net, -nodefaults,
  * -accel) plus `id=NAME` to name the session. Anything that would open sockets or files is refused.
  */
-import { parseArgv, ArgvError } from '../cli/argv.js';
+import { parseArgv, ArgvError } from './argv.js';
 import type { MachineConfig } from '../machine/config.js';
 
 export interface SessionRequest {

@@ -4,8 +4,8 @@
  * on SIGTERM) to every monitor of the session before the process or session goes away.
  */
 import { QmpEndpoint } from '../protocol/qmp/endpoint.js';
-import type { Session } from '../session.js';
-import type { Endpoint, Link } from '../transport/link.js';
+import type { Session } from './session.js';
+import type { Endpoint, Link } from '../protocol/link.js';
 
 export type QmpMonitor = Endpoint;
 
