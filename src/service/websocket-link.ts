@@ -4,11 +4,12 @@
  * terminator. Backpressure follows the socket's bufferedAmount.
  */
 import type { WebSocket } from 'ws';
+import type { Logger } from '../base/log.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 
 const HIGH_WATER_BYTES = 1 << 20;
 
-export function bindWebSocket(ws: WebSocket, makeEndpoint: (link: Link) => Endpoint, kind: 'qtest' | 'qmp', onClose?: () => void): Endpoint {
+export function bindWebSocket(ws: WebSocket, makeEndpoint: (link: Link) => Endpoint, kind: 'qtest' | 'qmp', onClose?: () => void, log?: Logger): Endpoint {
   let closed = false;
   let waitingForDrain = false;
   const link: Link = {
@@ -39,8 +40,9 @@ export function bindWebSocket(ws: WebSocket, makeEndpoint: (link: Link) => Endpo
         const text = isBinary ? buf : buf;
         endpoint.input(text[text.length - 1] === 0x0a ? text : Buffer.concat([text, Buffer.from('\n')]));
       } else endpoint.input(buf);
-    } catch {
-      /* endpoints have their own error boundary */
+    } catch (err) {
+      // endpoints have their own error boundary; this is a last resort
+      log?.warn({ err, kind }, 'endpoint threw past its error boundary');
     }
   });
   const finish = (): void => {
@@ -50,6 +52,10 @@ export function bindWebSocket(ws: WebSocket, makeEndpoint: (link: Link) => Endpo
     onClose?.();
   };
   ws.on('close', finish);
-  ws.on('error', finish);
+  ws.on('error', (err) => {
+    // a reset or a protocol violation by the peer: the endpoint ends as on a close
+    log?.debug({ err, kind }, 'WebSocket error; ending the link');
+    finish();
+  });
   return endpoint;
 }

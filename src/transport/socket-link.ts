@@ -13,6 +13,7 @@
  * socket refuses pauses reading until that 'drain'.
  */
 import type { Socket } from 'node:net';
+import type { Logger } from '../base/log.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 
 export interface SocketLinkOptions {
@@ -21,6 +22,8 @@ export interface SocketLinkOptions {
   /** Gather what one input chunk produces into one socket write (default: on for latin1/qtest). */
   batch?: boolean;
   onClose?: () => void;
+  /** Where socket errors (debug) and exceptions that escaped the endpoint (warn) are reported. */
+  log?: Logger;
 }
 
 /** Gathered text is written early once it grows past this many characters. */
@@ -85,8 +88,9 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     gathering = true;
     try {
       fn();
-    } catch {
+    } catch (err) {
       // Endpoints have their own error boundary; this is a last resort.
+      opts.log?.warn({ err }, 'endpoint threw past its error boundary');
     } finally {
       gathering = false;
       if (pending !== '' && !flush()) {
@@ -106,8 +110,9 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     socket.on('data', (chunk: Buffer) => {
       try {
         endpoint.input(chunk);
-      } catch {
+      } catch (err) {
         // Endpoints have their own error boundary; this is a last resort.
+        opts.log?.warn({ err }, 'endpoint threw past its error boundary');
       }
     });
     socket.on('drain', () => endpoint.drained());
@@ -117,6 +122,10 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     socket.end();
   });
   socket.on('close', finish);
-  socket.on('error', () => finish());
+  socket.on('error', (err) => {
+    // EPIPE / ECONNRESET: the peer went away; the endpoint ends as on a close
+    opts.log?.debug({ err }, 'socket error; ending the link');
+    finish();
+  });
   return endpoint;
 }

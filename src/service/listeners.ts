@@ -1,0 +1,168 @@
+/**
+ * Accepting qtest connections: raw TCP / UNIX sockets (greeted for an optional `#!qtestd` line)
+ * and WebSocket upgrades on /qtest (options in the URL query). Each is checked against the
+ * limits, handed a session from the registry, watched by an idle timer, and tracked so that
+ * stop() can shut every connection down in an orderly way.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import type { Logger } from '../base/log.js';
+import { bindSocket } from '../transport/socket-link.js';
+import type { Link } from '../protocol/link.js';
+import { queryToWords, splitWords } from '../config/session-options.js';
+import { Greeter } from './greeter.js';
+import type { Metrics } from './metrics.js';
+import { bindWebSocket } from './websocket-link.js';
+import { gated, withActivity } from './endpoint-wrappers.js';
+import type { LiveSession, SessionRegistry } from './session-registry.js';
+import type { ServiceOptions } from './service-options.js';
+
+/**
+ * A qtest connection (raw socket or WebSocket, with or without a session yet) as stop() sees it:
+ * `shutdown` stops feeding input to the session (what was received and answered is flushed,
+ * later input is read and discarded so that the close is an orderly one, not a reset) and
+ * closes our side; `closed` settles when the peer is gone; `destroy` is the last resort.
+ */
+interface Connection {
+  shutdown(code?: number): void;
+  destroy(): void;
+  closed: Promise<void>;
+}
+
+export class Listeners {
+  private readonly connections = new Set<Connection>();
+
+  constructor(
+    private readonly opts: ServiceOptions,
+    private readonly registry: SessionRegistry,
+    private readonly metrics: Metrics,
+  ) {}
+
+  private get log(): Logger {
+    return this.opts.log;
+  }
+
+  private track(conn: Connection): Connection {
+    this.connections.add(conn);
+    void conn.closed.then(() => this.connections.delete(conn));
+    return conn;
+  }
+
+  /** Tell every connection to shut down (`code` is the WebSocket close code). */
+  shutdownAll(code: number): void {
+    for (const c of this.connections) c.shutdown(code);
+  }
+
+  /** Wait at most `graceMs` for every connection to close, then drop the rest. */
+  async settle(graceMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.connections].map((c) => c.closed)),
+      new Promise<void>((r) => (timer = setTimeout(r, graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (this.connections.size) this.log.warn({ event: 'shutdown-forced', connections: this.connections.size }, 'dropping connections that did not close in time');
+    for (const c of this.connections) c.destroy();
+  }
+
+  acceptRaw(socket: Socket, transport: 'tcp' | 'unix'): void {
+    // ECONNRESET / EPIPE from a peer that went away: 'close' follows and ends the session
+    socket.on('error', (err) => this.log.debug({ err, transport }, 'qtest connection error'));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    let open = true;
+    const conn = this.track({
+      shutdown: () => {
+        if (!open) return;
+        open = false;
+        socket.resume(); // keep reading (and discarding) until the peer closes too
+        socket.end();
+      },
+      destroy: () => socket.destroy(),
+      closed,
+    });
+    const refusal = this.registry.refuse();
+    if (refusal) {
+      this.metrics.sessionsRefused++;
+      this.log.warn({ event: 'session-refused', transport, reason: refusal }, 'connection refused');
+      open = false;
+      socket.resume(); // discard whatever the peer sends, so that the close is orderly
+      socket.end(`FAIL ${refusal}\n`);
+      return;
+    }
+    const uncount = this.registry.holdPending();
+    let live: LiveSession | undefined;
+    const peer = transport === 'tcp' ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
+    const idle = this.registry.idleTimer(() => {
+      socket.write(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing\n`);
+      conn.shutdown();
+    });
+    bindSocket(
+      socket,
+      (link) =>
+        gated(() => open, new Greeter(
+          link,
+          (line) => {
+            const r = this.registry.create(line === undefined ? [] : splitWords(line), transport, peer, () => conn.shutdown());
+            if (!r.ok) return r;
+            uncount();
+            live = r.live;
+            return { ok: true, endpoint: (l: Link) => withActivity(this.registry.attachQtestEndpoint(r.live, l), idle.touch) };
+          },
+          this.opts.limits.maxLineBytes,
+        )),
+      {
+        encoding: 'latin1',
+        log: this.log,
+        onClose: () => {
+          uncount();
+          idle.stop();
+          if (live) this.registry.close(live, 'client disconnected');
+        },
+      },
+    );
+    socket.on('data', idle.touch);
+  }
+
+  acceptWebSocket(ws: WebSocket, query: URLSearchParams, req: IncomingMessage): void {
+    const refusal = this.registry.refuse();
+    const words = queryToWords(query);
+    let open = true;
+    const conn: Connection = {
+      shutdown: (code = 1000) => {
+        if (!open) return;
+        open = false;
+        ws.resume(); // the endpoint may have paused it; the peer's close frame must get through
+        ws.close(code);
+      },
+      destroy: () => ws.terminate(),
+      closed: new Promise<void>((r) => ws.once('close', () => r())),
+    };
+    const r = refusal
+      ? { ok: false as const, reason: refusal }
+      : this.registry.create(words, 'websocket', `${req.socket.remoteAddress}:${req.socket.remotePort}`, () => conn.shutdown());
+    if (!r.ok) {
+      if (refusal) this.metrics.sessionsRefused++;
+      ws.send(`FAIL ${r.reason}`);
+      ws.close(1008, r.reason.slice(0, 120));
+      return;
+    }
+    const live = r.live;
+    this.track(conn);
+    const idle = this.registry.idleTimer(() => {
+      ws.send(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing`);
+      conn.shutdown();
+    });
+    ws.on('message', idle.touch);
+    bindWebSocket(
+      ws,
+      (link) => gated(() => open, this.registry.attachQtestEndpoint(live, link)),
+      'qtest',
+      () => {
+        idle.stop();
+        this.registry.close(live, 'client disconnected');
+      },
+      this.log,
+    );
+  }
+}

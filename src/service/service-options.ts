@@ -1,0 +1,43 @@
+/** What a QtestdService is started with, and the defaults of `qtestd` without flags. */
+import { join } from 'node:path';
+import type { Logger } from '../base/log.js';
+import { DEFAULT_LIMITS } from '../base/limits.js';
+import type { Limits } from '../base/limits.js';
+import type { MachinePlugins } from '../machine/machine.js';
+import { DEFAULT_SERVICE_ARGV } from '../machine/config.js';
+
+export interface ServiceOptions {
+  /** qtest over TCP; null disables it. Port 0 picks a free port. */
+  tcp: { host: string; port: number } | null;
+  /** qtest over a UNIX socket (created 0600); null disables it. */
+  unixPath: string | null;
+  /** HTTP: WebSocket endpoints, /healthz, /readyz, /metrics, /sessions; null disables it. */
+  http: { host: string; port: number } | null;
+  /** Directory for per-session QMP sockets. */
+  runDir: string;
+  /** Machine options every session starts from. */
+  defaults: string[];
+  limits: Limits;
+  maxSessions: number;
+  /** Close a connection that sent nothing for this long (0 = never). */
+  idleTimeoutMs: number;
+  plugins: MachinePlugins;
+  log: Logger;
+}
+
+export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): ServiceOptions {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const runDir = join(process.env.XDG_RUNTIME_DIR ?? '/tmp', `qtestd-${uid}`);
+  return {
+    tcp: { host: '127.0.0.1', port: 3737 },
+    unixPath: join(runDir, 'qtest.sock'),
+    http: { host: '127.0.0.1', port: 3738 },
+    runDir,
+    defaults: DEFAULT_SERVICE_ARGV,
+    limits: { ...DEFAULT_LIMITS, maxTouchedRamBytes: 1024 * 1024 * 1024 },
+    maxSessions: 1000,
+    idleTimeoutMs: 10 * 60 * 1000,
+    plugins,
+    log,
+  };
+}
