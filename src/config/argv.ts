@@ -45,31 +45,169 @@ export class ArgvError extends Error {
   }
 }
 
-/** Options that take an argument and that we accept without modelling them. */
-const IGNORED_WITH_ARG = new Set([
-  'trace', 'name', 'vga', 'monitor', 'parallel', 'boot', 'k', 'd', 'D', 'L', 'bios', 'uuid', 'rtc',
+/** The state one parse builds up; option rows act on it. */
+interface ParseState {
+  out: LaunchOptions;
+  machine: MachineConfig;
+  chardevs: Map<string, { address: ChardevAddress; spec: string }>;
+  monitorRefs: Array<{ id: string; spec: string }>;
+  qtestChardevId?: string;
+  qtestLegacy?: string;
+  warn: (m: string) => void;
+}
+
+/** One occurrence of an option: its name as spelled (without dashes), its value, and `where` for messages. */
+interface Occurrence {
+  name: string;
+  /** The argument (for options without one: only what `--opt=value` gave, usually undefined). */
+  value: string;
+  /** `-opt value` as written, for error and warning texts. */
+  where: string;
+}
+
+interface OptionRow {
+  names: readonly string[];
+  takesArg: boolean;
+  /** A machine ConfigError from this option is prefixed with `where` (QEMU locates only these). */
+  locatesConfigErrors?: boolean;
+  apply(st: ParseState, o: Occurrence): void;
+}
+
+const withArg = (names: string[], apply: OptionRow['apply'], locatesConfigErrors = false): OptionRow => ({ names, takesArg: true, apply, locatesConfigErrors });
+const flag = (names: string[], apply: OptionRow['apply']): OptionRow => ({ names, takesArg: false, apply });
+const notModelled: OptionRow['apply'] = (st, o) => st.warn(`${o.where}: accepted but not modelled`);
+
+/** Options that take an argument and that we accept without modelling them (one warning each). */
+const IGNORED_WITH_ARG = [
+  'vga', 'monitor', 'parallel', 'boot', 'k', 'd', 'D', 'L', 'bios', 'uuid', 'rtc',
   'global', 'icount', 'overcommit', 'msg', 'sandbox', 'pidfile', 'drive', 'blockdev', 'netdev',
   'kernel', 'initrd', 'append', 'dtb', 'fw_cfg', 'numa', 'incoming', 'action', 'compat', 'semihosting-config',
   'add-fd', 'readconfig', 'usbdevice', 'watchdog-action', 'mem-path', 'plugin', 'seed',
-]);
-const IGNORED_FLAGS = new Set([
+];
+const IGNORED_FLAGS = [
   'nographic', 'no-reboot', 'no-shutdown', 'enable-kvm', 'no-user-config', 'snapshot', 'full-screen',
   'mem-prealloc', 'daemonize', 'only-migratable', 'preconfig', 'semihosting', 'no-hpet',
-]);
-const NO_ARG = new Set(['S', 'nodefaults', 'version', 'help', 'h', ...IGNORED_FLAGS]);
-const WITH_ARG = new Set([
-  'qtest', 'qtest-log', 'machine', 'M', 'accel', 'm', 'smp', 'cpu', 'device', 'chardev', 'mon', 'qmp', 'qmp-pretty',
-  'object', 'display', 'audio', 'net', 'nic', 'run-with', 'serial', ...IGNORED_WITH_ARG,
-]);
+];
+
+/** Every option we accept, one row each; parseArgv below is the generic loop that drives them. */
+const OPTIONS: readonly OptionRow[] = [
+  withArg(['qtest'], (st, o) => {
+    st.qtestLegacy = o.value;
+  }),
+  withArg(['qtest-log'], (st, o) => {
+    st.out.qtestLog = o.value;
+  }),
+  withArg(['machine', 'M'], (st, o) => applyMachineOption(st.machine, o.value, st.warn)),
+  withArg(['accel'], (st, o) => {
+    const accel = parseKeyVal(o.value, 'accel').implied ?? '';
+    if (accel !== 'qtest') st.warn(`${o.where}: qtestd always acts as -accel qtest`);
+  }),
+  withArg(['m'], (st, o) => applyMemoryOption(st.machine, o.value), true),
+  withArg(['smp'], (st, o) => applySmpOption(st.machine, o.value)),
+  withArg(['cpu'], (st, o) => applyCpuOption(st.machine, o.value)),
+  withArg(
+    ['device'],
+    (st, o) => {
+      if (o.value === 'help' || o.value === '?') st.out.info = 'device-help';
+      else addDeviceOption(st.machine, o.value);
+    },
+    true,
+  ),
+  withArg(['chardev'], (st, o) => {
+    const kv = parseKeyVal(o.value, 'backend');
+    const id = lookup(kv, 'id');
+    if (!id) throw new ArgvError(`${o.where}: chardev: no id specified`);
+    const backend = kv.implied ?? '';
+    let address: ChardevAddress;
+    if (backend === 'socket') address = parseSocketChardev(kv);
+    else if (backend === 'stdio') address = { kind: 'stdio' };
+    else if (backend === 'null') address = { kind: 'null' };
+    else throw new ArgvError(`${o.where}: '${backend}' is not a valid char driver name`);
+    if (st.chardevs.has(id)) throw new ArgvError(`${o.where}: attempt to add duplicate property '${id}' to object (type 'container')`);
+    st.chardevs.set(id, { address, spec: `-chardev ${o.value}` });
+  }),
+  withArg(['mon'], (st, o) => {
+    const kv = parseKeyVal(o.value, 'chardev');
+    const id = kv.implied ?? lookup(kv, 'chardev');
+    if (!id) throw new ArgvError(`${o.where}: Parameter 'chardev' is missing`);
+    const mode = lookup(kv, 'mode') ?? 'readline';
+    if (mode === 'control') st.monitorRefs.push({ id, spec: o.where });
+    else st.warn(`${o.where}: HMP monitors are not provided; use QMP human-monitor-command`);
+  }),
+  withArg(['qmp', 'qmp-pretty'], (st, o) => {
+    st.out.qmp.push({ address: parseLegacyChardev(o.value), spec: `-${o.name} ${o.value}` });
+  }),
+  withArg(['object'], (st, o) => {
+    const kv = parseKeyVal(o.value, 'qom-type');
+    const type = kv.implied ?? lookup(kv, 'qom-type');
+    if (type === 'monitor-qmp') {
+      const id = lookup(kv, 'chardev');
+      if (!id) throw new ArgvError(`${o.where}: Parameter 'chardev' is missing`);
+      st.monitorRefs.push({ id, spec: o.where });
+    } else if (type === 'qtest') {
+      if (st.qtestChardevId !== undefined) throw new ArgvError(`${o.where}: Only one instance of qtest can be created`);
+      st.qtestChardevId = lookup(kv, 'chardev');
+      const log = lookup(kv, 'log');
+      if (log !== undefined) st.out.qtestLog = log;
+    } else st.warn(`${o.where}: object type '${type}' is not modelled; ignored`);
+  }),
+  withArg(['display'], (_st, o) => {
+    const t = parseKeyVal(o.value, 'type').implied ?? '';
+    if (t !== 'none') throw new ArgvError(`${o.where}: Parameter 'type' does not accept value '${t}'`);
+  }),
+  withArg(['audio'], (st, o) => {
+    const kv = parseKeyVal(o.value, 'driver');
+    const d = kv.implied ?? lookup(kv, 'driver') ?? '';
+    if (d !== 'none') st.warn(`${o.where}: no audio is modelled`);
+  }),
+  withArg(['net', 'nic'], (st, o) => {
+    if (o.value === 'none') st.machine.defaultNic = false;
+    else st.warn(`${o.where}: networking is not modelled; ignored`);
+  }),
+  flag(['nodefaults'], (st) => {
+    st.machine.defaultNic = false;
+  }),
+  flag(['S'], (st) => {
+    st.out.startStopped = true;
+  }),
+  withArg(['run-with'], (st, o) => {
+    const kv = parseKeyVal(o.value);
+    const ewp = lookup(kv, 'exit-with-parent');
+    if (ewp !== undefined) {
+      const b = parseBool(ewp);
+      if (b === undefined) throw new ArgvError(`${o.where}: Parameter 'exit-with-parent' expects 'on' or 'off'`);
+      st.out.exitWithParent = b;
+    }
+    for (const [k] of kv.pairs) if (k !== 'exit-with-parent') st.warn(`${o.where}: run-with ${k} is not modelled`);
+  }),
+  withArg(['serial'], (st, o) => {
+    const value = o.value;
+    if (value.startsWith('chardev:')) st.monitorRefs.push({ id: value.slice(8), spec: `serial:${o.where}` });
+    else if (value !== 'none' && value !== 'null') {
+      const addr = parseLegacyChardev(value);
+      if (addr.kind === 'unix' || addr.kind === 'tcp') st.out.otherSockets.push({ address: addr, spec: `-serial ${value}` });
+    }
+  }),
+  flag(['version'], (st) => {
+    st.out.info = 'version';
+  }),
+  flag(['help', 'h'], (st) => {
+    st.out.info = 'help';
+  }),
+  withArg(['name'], (st, o) => {
+    st.out.name = parseKeyVal(o.value, 'guest').implied;
+  }),
+  withArg(['trace'], () => {}), // accepted without a warning: libqtest generations pass it
+  withArg(IGNORED_WITH_ARG, notModelled),
+  flag(IGNORED_FLAGS, notModelled),
+];
+
+const BY_NAME = new Map<string, OptionRow>(OPTIONS.flatMap((row) => row.names.map((n) => [n, row] as const)));
 
 export function parseArgv(argv: string[]): LaunchOptions {
   const machine = defaultMachineConfig();
   const out: LaunchOptions = { machine, qmp: [], otherSockets: [], exitWithParent: false, startStopped: false, warnings: [] };
-  const chardevs = new Map<string, { address: ChardevAddress; spec: string }>();
-  const monitorRefs: Array<{ id: string; spec: string }> = [];
-  let qtestChardevId: string | undefined;
-  let qtestLegacy: string | undefined;
-  const warn = (m: string) => out.warnings.push(m);
+  const st: ParseState = { out, machine, chardevs: new Map(), monitorRefs: [], warn: (m: string) => out.warnings.push(m) };
 
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i];
@@ -81,139 +219,16 @@ export function parseArgv(argv: string[]): LaunchOptions {
       value = name.slice(eq + 1);
       name = name.slice(0, eq);
     }
-    if (!NO_ARG.has(name) && !WITH_ARG.has(name)) throw new ArgvError(`${raw}: invalid option`);
-    const takesArg = !NO_ARG.has(name);
-    if (takesArg && value === undefined) {
+    const row = BY_NAME.get(name);
+    if (!row) throw new ArgvError(`${raw}: invalid option`);
+    if (row.takesArg && value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new ArgvError(`${raw}: requires an argument`);
     }
     const where = `${raw} ${value ?? ''}`.trimEnd();
     try {
-      switch (name) {
-        case 'qtest':
-          qtestLegacy = value!;
-          break;
-        case 'qtest-log':
-          out.qtestLog = value;
-          break;
-        case 'machine':
-        case 'M':
-          applyMachineOption(machine, value!, warn);
-          break;
-        case 'accel': {
-          const accel = parseKeyVal(value!, 'accel').implied ?? '';
-          if (accel !== 'qtest') warn(`${where}: qtestd always acts as -accel qtest`);
-          break;
-        }
-        case 'm':
-          applyMemoryOption(machine, value!);
-          break;
-        case 'smp':
-          applySmpOption(machine, value!);
-          break;
-        case 'cpu':
-          applyCpuOption(machine, value!);
-          break;
-        case 'device':
-          if (value === 'help' || value === '?') out.info = 'device-help';
-          else addDeviceOption(machine, value!);
-          break;
-        case 'chardev': {
-          const kv = parseKeyVal(value!, 'backend');
-          const id = lookup(kv, 'id');
-          if (!id) throw new ArgvError(`${where}: chardev: no id specified`);
-          const backend = kv.implied ?? '';
-          let address: ChardevAddress;
-          if (backend === 'socket') address = parseSocketChardev(kv);
-          else if (backend === 'stdio') address = { kind: 'stdio' };
-          else if (backend === 'null') address = { kind: 'null' };
-          else throw new ArgvError(`${where}: '${backend}' is not a valid char driver name`);
-          if (chardevs.has(id)) throw new ArgvError(`${where}: attempt to add duplicate property '${id}' to object (type 'container')`);
-          chardevs.set(id, { address, spec: `-chardev ${value!}` });
-          break;
-        }
-        case 'mon': {
-          const kv = parseKeyVal(value!, 'chardev');
-          const id = kv.implied ?? lookup(kv, 'chardev');
-          if (!id) throw new ArgvError(`${where}: Parameter 'chardev' is missing`);
-          const mode = lookup(kv, 'mode') ?? 'readline';
-          if (mode === 'control') monitorRefs.push({ id, spec: where });
-          else warn(`${where}: HMP monitors are not provided; use QMP human-monitor-command`);
-          break;
-        }
-        case 'qmp':
-        case 'qmp-pretty':
-          out.qmp.push({ address: parseLegacyChardev(value!), spec: `-${name} ${value!}` });
-          break;
-        case 'object': {
-          const kv = parseKeyVal(value!, 'qom-type');
-          const type = kv.implied ?? lookup(kv, 'qom-type');
-          if (type === 'monitor-qmp') {
-            const id = lookup(kv, 'chardev');
-            if (!id) throw new ArgvError(`${where}: Parameter 'chardev' is missing`);
-            monitorRefs.push({ id, spec: where });
-          } else if (type === 'qtest') {
-            if (qtestChardevId !== undefined) throw new ArgvError(`${where}: Only one instance of qtest can be created`);
-            qtestChardevId = lookup(kv, 'chardev');
-            const log = lookup(kv, 'log');
-            if (log !== undefined) out.qtestLog = log;
-          } else warn(`${where}: object type '${type}' is not modelled; ignored`);
-          break;
-        }
-        case 'display': {
-          const t = parseKeyVal(value!, 'type').implied ?? '';
-          if (t !== 'none') throw new ArgvError(`${where}: Parameter 'type' does not accept value '${t}'`);
-          break;
-        }
-        case 'audio': {
-          const kv = parseKeyVal(value!, 'driver');
-          const d = kv.implied ?? lookup(kv, 'driver') ?? '';
-          if (d !== 'none') warn(`${where}: no audio is modelled`);
-          break;
-        }
-        case 'net':
-        case 'nic':
-          if (value === 'none') machine.defaultNic = false;
-          else warn(`${where}: networking is not modelled; ignored`);
-          break;
-        case 'nodefaults':
-          machine.defaultNic = false;
-          break;
-        case 'S':
-          out.startStopped = true;
-          break;
-        case 'run-with': {
-          const kv = parseKeyVal(value!);
-          const ewp = lookup(kv, 'exit-with-parent');
-          if (ewp !== undefined) {
-            const b = parseBool(ewp);
-            if (b === undefined) throw new ArgvError(`${where}: Parameter 'exit-with-parent' expects 'on' or 'off'`);
-            out.exitWithParent = b;
-          }
-          for (const [k] of kv.pairs) if (k !== 'exit-with-parent') warn(`${where}: run-with ${k} is not modelled`);
-          break;
-        }
-        case 'serial': {
-          if (value!.startsWith('chardev:')) monitorRefs.push({ id: value!.slice(8), spec: `serial:${where}` });
-          else if (value !== 'none' && value !== 'null') {
-            const addr = parseLegacyChardev(value!);
-            if (addr.kind === 'unix' || addr.kind === 'tcp') out.otherSockets.push({ address: addr, spec: `-serial ${value!}` });
-          }
-          break;
-        }
-        case 'version':
-          out.info = 'version';
-          break;
-        case 'help':
-        case 'h':
-          out.info = 'help';
-          break;
-        default:
-          if (IGNORED_WITH_ARG.has(name) || IGNORED_FLAGS.has(name)) {
-            if (name === 'name') out.name = parseKeyVal(value!, 'guest').implied;
-            else if (name !== 'trace') warn(`${where}: accepted but not modelled`);
-          } else throw new ArgvError(`${raw}: invalid option`);
-      }
+      // options without an argument never read `value`
+      row.apply(st, { name, value: value!, where });
     } catch (e) {
       if (e instanceof ConfigError) {
         if (e.hint === 'machine-help') {
@@ -221,18 +236,19 @@ export function parseArgv(argv: string[]): LaunchOptions {
           continue;
         }
         // QEMU prints location-free messages for machine-level errors.
-        const located = name === 'm' || name === 'device';
-        throw new ArgvError(located ? `${where}: ${e.message}` : e.message, e.hint);
+        throw new ArgvError(row.locatesConfigErrors ? `${where}: ${e.message}` : e.message, e.hint);
       }
       if (e instanceof ChardevError) throw new ArgvError(`${where}: ${e.message}`);
       throw e;
     }
   }
 
+  const { chardevs, qtestLegacy, qtestChardevId } = st;
   if (qtestLegacy !== undefined) {
     try {
       out.qtest = { address: parseLegacyChardev(qtestLegacy), spec: qtestLegacy };
     } catch {
+      // QEMU reports any bad -qtest address with this one line, whatever the parser's reason
       throw new ArgvError(`Failed to initialize device for qtest: "${qtestLegacy}"`);
     }
   } else if (qtestChardevId !== undefined) {
@@ -240,7 +256,7 @@ export function parseArgv(argv: string[]): LaunchOptions {
     if (!c) throw new ArgvError(`chardev "${qtestChardevId}" not found`);
     out.qtest = c;
   }
-  for (const ref of monitorRefs) {
+  for (const ref of st.monitorRefs) {
     const c = chardevs.get(ref.id);
     if (!c) throw new ArgvError(`${ref.spec.replace(/^serial:/, '')}: chardev "${ref.id}" not found`);
     if (ref.spec.startsWith('serial:')) out.otherSockets.push(c);
