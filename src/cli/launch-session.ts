@@ -108,7 +108,7 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
     opened.push(
       openChardev(
         opts.qtest.address,
-        (socket) => bindSocket(socket, (link) => session.attachQtest(link, { log: qtestLog }), { encoding: 'latin1' }),
+        (socket) => bindSocket(socket, (link) => session.attachQtest(link, { log: qtestLog }), { encoding: 'latin1', log: host.log }),
         (err) => {
           host.stderr(`${PROGRAM}: ${connectError(opts.qtest!.address, err)}\n${PROGRAM}: Failed to initialize device for qtest: "${spec}"\n`);
           end(1);
@@ -124,7 +124,7 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
           bindSocket(
             socket,
             (link) => attachQmp(session, link, () => end(0)),
-            { encoding: 'utf8' },
+            { encoding: 'utf8', log: host.log },
           ),
         (err) => {
           host.stderr(`${PROGRAM}: ${q.spec}: ${connectError(q.address, err)}\n`);
@@ -138,10 +138,11 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
       openChardev(
         o.address,
         (socket) => {
-          socket.on('data', () => {});
-          socket.on('error', () => {});
+          socket.on('data', () => {}); // nothing is modelled behind it: input is discarded
+          socket.on('error', (err) => host.log.debug({ err, chardev: o.spec }, 'unmodelled chardev socket error'));
         },
-        () => {},
+        // as QEMU's chardev, whose peer we only connect to: a failed dial does not end the launch
+        (err) => host.log.debug({ err, chardev: o.spec }, 'unmodelled chardev socket did not connect'),
       ),
     );
   }

@@ -20,7 +20,7 @@ export function installProcessGuards(log: () => Logger | undefined): void {
       /* logging must not throw */
     }
   });
-  // EPIPE on stderr (reader went away) must not kill us.
+  // EPIPE on stderr (reader went away) must not kill us, and there is nowhere left to report it.
   process.stderr.on('error', () => {});
   process.stdout.on('error', () => {});
 }
@@ -38,6 +38,7 @@ export function onTerminationSignals(shutdown: (signal: NodeJS.Signals) => Promi
     timer.unref?.();
     Promise.resolve()
       .then(() => shutdown(signal))
+      // we exit 0 either way (QEMU does on SIGTERM), and this guard has no logger to report to
       .catch(() => {})
       .finally(() => process.exit(0));
   };
