@@ -76,6 +76,7 @@ function serveOneAtATime(
     onConnection(active);
   };
   const server: Server = createServer({ pauseOnConnect: true }, (socket) => {
+    // a queued peer that resets is dropped by its 'close'; once active, bindSocket handles errors
     socket.on('error', () => {});
     waiting.push(socket);
     next();
@@ -85,7 +86,7 @@ function serveOneAtATime(
     try {
       unlinkSync(address.path);
     } catch {
-      /* no stale socket */
+      // no stale socket to remove; a real problem with the path reaches onError from listen()
     }
     server.listen(address.path, () => {
       if (options.unixMode !== undefined) {
