@@ -76,7 +76,7 @@ function serveOneAtATime(
     onConnection(active);
   };
   const server: Server = createServer({ pauseOnConnect: true }, (socket) => {
-    // a queued peer that resets is dropped by its 'close'; once active, bindSocket handles errors
+    // a queued peer's reset needs no report here; once it is active, bindSocket ends the link on errors
     socket.on('error', () => {});
     waiting.push(socket);
     next();
