@@ -2,12 +2,12 @@
  * The two things a benchmark compares: qtestd (the drop-in launcher) and the real QEMU oracle,
  * started the way libqtest starts them (the benchmark listens; the target dials in).
  */
-import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createServer, type Socket } from 'node:net';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import type { Socket } from 'node:net';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { daemonPid, findCc, makeInstall, QTESTD_BINARY, startDialIn } from '../tests/helpers/qtestd-fixture.js';
+import type { Install } from '../tests/helpers/qtestd-fixture.js';
 
 export interface Target {
   name: 'qtestd' | 'qtestd-warm' | 'qemu';
@@ -22,7 +22,7 @@ export interface Target {
  * and the QEMU oracle (QTEST_ORACLE_PREFIX). Call `dispose()` of the warm install when done.
  */
 export function targets(): Target[] {
-  const list: Target[] = [{ name: 'qtestd', binary: resolve('bin/qemu-system-aarch64'), env: { QTESTD_NO_DAEMON: '1' } }];
+  const list: Target[] = [{ name: 'qtestd', binary: QTESTD_BINARY, env: { QTESTD_NO_DAEMON: '1' } }];
   const warm = warmInstall();
   if (warm) list.push({ name: 'qtestd-warm', binary: warm.shim, env: warm.env });
   const prefix = process.env.QTEST_ORACLE_PREFIX;
@@ -30,73 +30,34 @@ export function targets(): Target[] {
   return list;
 }
 
-interface WarmInstall {
-  shim: string;
-  env: NodeJS.ProcessEnv;
-  runDir: string;
-  tmp: string;
-}
-
-let warm: WarmInstall | undefined | null;
+let warm: Install | undefined | null;
 
 /**
- * The warm path in a private install root (the shim compiled from native/launcher.c, dist → this
- * build) with a private XDG_RUNTIME_DIR, so the benchmark neither uses nor leaves behind the
- * user's daemon. Undefined without a C compiler.
+ * The warm path in a private install root (tests/helpers/warm-install.ts: the shim compiled from
+ * native/launcher.c, dist → this build, a private XDG_RUNTIME_DIR), so the benchmark neither uses
+ * nor leaves behind the user's daemon. Undefined without a C compiler.
  */
-function warmInstall(): WarmInstall | undefined {
+function warmInstall(): Install | undefined {
   if (warm !== undefined) return warm ?? undefined;
   warm = null;
-  const tmp = mkdtempSync(join(tmpdir(), 'qtestd-bench-warm-'));
-  const root = join(tmp, 'root');
-  mkdirSync(join(root, 'native', 'build'), { recursive: true });
-  mkdirSync(join(root, 'dist'));
-  symlinkSync(resolve('dist', 'src'), join(root, 'dist', 'src'));
-  try {
-    copyFileSync(resolve('dist', '.tsbuildinfo'), join(root, 'dist', '.tsbuildinfo'));
-  } catch {
-    /* not an incremental build */
-  }
-  const shim = join(root, 'native', 'build', 'qemu-system-aarch64');
-  const cc = process.env.CC ?? 'cc';
-  const r = spawnSync(cc, ['-O2', '-o', shim, resolve('native', 'launcher.c')], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    process.stderr.write(`bench: no warm target (${cc} failed: ${r.error?.message ?? r.stderr})\n`);
-    rmSync(tmp, { recursive: true, force: true });
+  const cc = findCc();
+  const inst = cc ? makeInstall(cc, { QTESTD_DAEMON_IDLE_SECONDS: '300' }) : 'no C compiler';
+  if (typeof inst === 'string') {
+    process.stderr.write(`bench: no warm target (${inst})\n`);
     return undefined;
   }
-  const xdg = join(tmp, 'xdg');
-  mkdirSync(xdg, { mode: 0o700 });
-  const env: NodeJS.ProcessEnv = { XDG_RUNTIME_DIR: xdg, QTESTD_DAEMON_IDLE_SECONDS: '300', QTESTD_NO_DAEMON: undefined };
-  warm = { shim, env, tmp, runDir: join(xdg, `qtestd-${process.getuid?.() ?? 0}`) };
+  warm = inst;
   return warm;
 }
 
 /** The warm install's daemon pid, if it runs. */
 export function warmDaemonPid(): number | undefined {
-  if (!warm) return undefined;
-  try {
-    for (const f of readdirSync(warm.runDir)) {
-      if (f.endsWith('.pid')) return Number(readFileSync(join(warm.runDir, f), 'utf8').trim()) || undefined;
-    }
-  } catch {
-    /* no daemon yet */
-  }
-  return undefined;
+  return warm ? daemonPid(warm) : undefined;
 }
 
 /** Stop the warm install's daemon and remove the install. */
 export function disposeTargets(): void {
-  if (!warm) return;
-  const pid = warmDaemonPid();
-  if (pid) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
-  rmSync(warm.tmp, { recursive: true, force: true });
+  warm?.cleanup();
   warm = null;
 }
 
@@ -113,32 +74,22 @@ export interface Launched {
 
 /** Launch like libqtest: listen on two UNIX sockets, spawn, accept both, send `endianness`. */
 export async function launch(target: Target, extra: string[] = [], mem = '512'): Promise<Launched> {
-  const dir = mkdtempSync(join(tmpdir(), 'qtestd-bench-'));
-  const qpath = join(dir, 'q.sock');
-  const mpath = join(dir, 'q.qmp');
-  const accept = (path: string) =>
-    new Promise<{ socket: Promise<Socket>; close: () => void }>((res) => {
-      let got!: (s: Socket) => void;
-      const socket = new Promise<Socket>((r) => (got = r));
-      const server = createServer((s) => {
-        server.close();
-        got(s);
-      });
-      server.listen(path, () => res({ socket, close: () => server.close() }));
-    });
-  const q = await accept(qpath);
-  const m = await accept(mpath);
-  const t0 = process.hrtime.bigint();
-  const args = ['-qtest', `unix:${qpath}`, '-qtest-log', 'none', '-chardev', `socket,path=${mpath},id=char0`, '-mon', 'chardev=char0,mode=control', '-display', 'none', '-audio', 'none', ...MACHINE_ARGS, '-m', mem, ...extra, '-accel', 'qtest'];
   const env: NodeJS.ProcessEnv = { ...process.env, ...target.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  const child = spawn(target.binary, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
-  const qtest = await q.socket;
+  const d = await startDialIn({
+    binary: target.binary,
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    argv: (qpath, mpath) => ['-qtest', `unix:${qpath}`, '-qtest-log', 'none', '-chardev', `socket,path=${mpath},id=char0`, '-mon', 'chardev=char0,mode=control', '-display', 'none', '-audio', 'none', ...MACHINE_ARGS, '-m', mem, ...extra, '-accel', 'qtest'],
+  });
+  const child = d.child.proc;
+  const t0 = d.t0;
+  const qtest = await d.qtest;
   qtest.setNoDelay(true);
   const reply = new Promise<void>((res) => {
     let buf = '';
-    const on = (d: Buffer) => {
-      buf += d.toString();
+    const on = (b: Buffer) => {
+      buf += b.toString();
       if (buf.includes('\n')) {
         qtest.off('data', on);
         res();
@@ -149,7 +100,7 @@ export async function launch(target: Target, extra: string[] = [], mem = '512'):
   qtest.write('endianness\n');
   await reply;
   const firstReplyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  const qmp = await m.socket;
+  const qmp = await d.qmp;
   qmp.on('data', () => {});
   return {
     child,
@@ -157,12 +108,10 @@ export async function launch(target: Target, extra: string[] = [], mem = '512'):
     qmp,
     firstReplyMs,
     stop: async () => {
-      const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-      child.kill('SIGTERM');
-      const code = await exited;
+      const { code } = await d.child.stop('SIGTERM', 60_000);
       qtest.destroy();
       qmp.destroy();
-      rmSync(dir, { recursive: true, force: true });
+      d.cleanup();
       return code;
     },
   };

@@ -1,26 +1,20 @@
 /**
  * End to end: the client library against the real drop-in (bin/qemu-system-aarch64) on real UNIX
  * sockets. RAM round trips, ECAM, clock, PCI scan, QMP negotiation; then the iommu-smmuv3-test
- * scenario (smmuv3.md §9.5, stage 1) built with the SMMU builder, skipped while qtestd lacks
- * `-device iommu-testdev` (or the SMMU).
+ * scenario (smmuv3.md §9.5, stage 1) built with the SMMU builder; a missing `iommu-testdev` or SMMU
+ * is a failure.
  */
 import t from 'tap';
 import type { Test } from 'tap';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { QtestClient, QtestError } from '../../src/client/qtest-client.js';
 import { QmpClient } from '../../src/client/qmp-client.js';
 import { PciBus } from '../../src/client/pci.js';
 import { DESC, GuestAllocator, LinearStreamTable, PageTableBuilder, writeCd } from '../../src/client/smmu-builder.js';
 import { CMD, enableSmmu } from '../../src/client/smmu-queues.js';
+import { LaunchError, launchClient, VIRT_SMMU_ARGS } from '../helpers/qtestd-fixture.js';
 
 type Tap = Test;
-const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'bin', 'qemu-system-aarch64');
-const MACHINE = ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none'];
+const MACHINE = VIRT_SMMU_ARGS;
 
 interface Running {
   qtest: QtestClient;
@@ -29,46 +23,19 @@ interface Running {
 }
 type Launch = { ok: true; run: Running } | { ok: false; stderr: string; code: number | null };
 
-async function launch(extra: string[], machine = MACHINE): Promise<Launch> {
-  const dir = mkdtempSync(join(tmpdir(), 'qtestd-e2e-'));
-  const sock = join(dir, 'qtest.sock');
-  const qmpPath = join(dir, 'qmp.sock');
-  const argv = [...machine, ...extra, '-qtest', `unix:${sock},server=on,wait=off`, '-qtest-log', 'none', '-qmp', `unix:${qmpPath},server=on,wait=off`];
-  const proc: ChildProcess = spawn(BIN, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r((exitCode = code))));
-  for (let i = 0; i < 300 && exitCode === undefined && !(existsSync(sock) && existsSync(qmpPath)); i++) await new Promise((r) => setTimeout(r, 50));
-  if (exitCode !== undefined || !existsSync(sock)) {
-    if (exitCode === undefined) proc.kill('SIGKILL');
-    const code = await exited;
-    rmSync(dir, { recursive: true, force: true });
-    return { ok: false, stderr, code };
+/** The drop-in through the shared fixture; a failed start is reported with its stderr and exit code. */
+async function launch(extra: string[], machine: readonly string[] = MACHINE): Promise<Launch> {
+  try {
+    const l = await launchClient({ args: [...machine, ...extra] });
+    return { ok: true, run: { qtest: l.qtest, qmpPath: l.qmpPath, stop: async () => (await l.stop()).code } };
+  } catch (e) {
+    if (!(e instanceof LaunchError)) throw e;
+    return { ok: false, stderr: e.stderr, code: e.exitCode };
   }
-  const qtest = await QtestClient.connectUnix(sock);
-  return {
-    ok: true,
-    run: {
-      qtest,
-      qmpPath,
-      stop: async () => {
-        proc.kill('SIGTERM');
-        const code = await exited;
-        qtest.close();
-        rmSync(dir, { recursive: true, force: true });
-        return code;
-      },
-    },
-  };
 }
 
 t.test('basic session against the drop-in', async (t) => {
-  let l = await launch([]);
-  if (!l.ok && /arm-smmuv3 is not available/.test(l.stderr)) {
-    t.comment(`iommu=smmuv3 refused (${l.stderr.trim()}); running the basic checks without it`);
-    l = await launch([], MACHINE.map((a) => a.replace(',iommu=smmuv3', '')));
-  }
+  const l = await launch([]);
   if (!l.ok) {
     t.fail(`launcher exited ${l.code}: ${l.stderr}`);
     return;
@@ -131,11 +98,6 @@ const DEV = { TRIGGERING: 0x00, GVA_LO: 0x04, GVA_HI: 0x08, LEN: 0x0c, RESULT: 0
 t.test('iommu-testdev stage-1 DMA through the SMMU (smmuv3.md §9.5)', async (t) => {
   const l = await launch(['-device', 'iommu-testdev']);
   if (!l.ok) {
-    const why = /not a valid device model name|is not available/.exec(l.stderr);
-    if (why) {
-      t.pass(`skipped: qtestd does not provide this yet (${l.stderr.trim()})`, { skip: true });
-      return;
-    }
     t.fail(`launcher exited ${l.code}: ${l.stderr}`);
     return;
   }
@@ -190,10 +152,6 @@ async function smmuScenario(t: Tap, q: QtestClient): Promise<void> {
 t.test('SMMU register programming and command queue on the drop-in SMMU (no device needed)', async (t) => {
   const l = await launch([]);
   if (!l.ok) {
-    if (/arm-smmuv3 is not available/.test(l.stderr)) {
-      t.pass(`skipped: ${l.stderr.trim()}`, { skip: true });
-      return;
-    }
     t.fail(`launcher exited ${l.code}: ${l.stderr}`);
     return;
   }

@@ -14,6 +14,7 @@ import {
 } from '../../src/client/smmu-builder.js';
 import { CMD, CommandQueue, decodeEventRecord, enableSmmu, EventQueue, linearStrtabRegisters } from '../../src/client/smmu-queues.js';
 import { FakeMemory, hx } from '../helpers/fake-guest-memory.js';
+import { bytesHex as hex } from '../helpers/bytes.js';
 
 
 // Constants and expected values restated from smmuv3.md §9.3 / §9.5 (not imported).
@@ -186,7 +187,6 @@ t.test('stream tables: linear addresses and 2-level L1 descriptors', async (t) =
 });
 
 t.test('commands encode as IHI 0070 §4 / smmuv3.md §5.3 say', async (t) => {
-  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
   // words little-endian: w0 w1 w2 w3
   t.equal(hex(CMD.CMD_CFGI_STE(8)), '03000000' + '08000000' + '01000000' + '00000000');
   t.equal(hex(CMD.CMD_CFGI_CD(8)), '05000000' + '08000000' + '01000000' + '00000000');

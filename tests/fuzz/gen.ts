@@ -4,7 +4,8 @@
  * random SMMU programs expressed as qtest lines (register writes, table contents in RAM, commands,
  * DMA through smmu-testdev, iommu-testdev and edu). Deterministic for a given seed.
  */
-import { DEVICES, hex, REG, SMMU } from '../helpers/hardening/machine-driver.js';
+import { DEVICES, REG, SMMU } from '../helpers/hardening/machine-driver.js';
+import { hexU64 as hex } from '../helpers/bytes.js';
 
 export class Rng {
   private s: number;

@@ -5,7 +5,8 @@
  * bounded. Timings and RSS are printed as comments.
  */
 import t from 'tap';
-import { DEVICES, Driver, hex, RAM, REG, rssMiB, SMMU } from '../helpers/hardening/machine-driver.js';
+import { DEVICES, Driver, RAM, REG, rssMiB, SMMU } from '../helpers/hardening/machine-driver.js';
+import { hexU64 as hex } from '../helpers/bytes.js';
 
 t.setTimeout(240000);
 

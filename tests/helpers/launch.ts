@@ -1,27 +1,28 @@
 /**
  * Launch qtestd (bin/qemu-system-aarch64) or the real QEMU oracle with the same argv, as real
- * processes on real UNIX sockets:
+ * processes on real UNIX sockets (processes.ts, startServerSockets):
  *
  *   BIN -qtest unix:<tmp>/qtest.sock,server=on,wait=off -qtest-log none
  *       -qmp unix:<tmp>/qmp.sock,server=on,wait=off -display none <args...> -accel qtest
  *
- * and hand back a qtest line client (pipelining-safe: replies are read continuously while requests
- * are written; IRQ lines are kept in order with the replies), a tiny QMP client, and a teardown
- * that SIGTERMs the process and reports its exit status (QEMU exits 0 on SIGTERM).
+ * and hand back the raw qtest line client the differential tests compare byte for byte
+ * (pipelining-safe: replies are read continuously while requests are written; IRQ lines are kept
+ * in order with the replies), a negotiated src/client QmpClient, and a teardown that SIGTERMs the
+ * process and reports its exit status (QEMU exits 0 on SIGTERM). For typed qtest access use
+ * launchClient() of qtestd-fixture.ts.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { QmpClient } from '../../src/client/qmp-client.js';
+import { socketTransport } from '../../src/client/transport.js';
 import { oracleBinary } from './oracle.js';
+import { QTESTD_BINARY } from './paths.js';
+import { LaunchError, startServerSockets } from './processes.js';
+import type { ExitStatus } from './processes.js';
 
-/** The repository root (this file compiles to <repo>/dist/tests/helpers/launch.js). */
-export const REPO_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const QTESTD_BINARY: string = join(REPO_ROOT, 'bin', 'qemu-system-aarch64');
+export { QTESTD_BINARY, REPO_ROOT } from './paths.js';
+export { describeExit, LaunchError } from './processes.js';
+export type { ExitStatus } from './processes.js';
 
 export type TargetName = 'qtestd' | 'oracle';
 
@@ -47,30 +48,8 @@ export interface LaunchOptions {
   startTimeoutMs?: number;
 }
 
-export class LaunchError extends Error {
-  constructor(
-    message: string,
-    readonly stderr: string,
-    readonly exitCode: number | null,
-    readonly signal: NodeJS.Signals | null,
-  ) {
-    super(message);
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Resolve with `p`, or with null after `ms` (the timer does not keep the process alive). */
-function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<null>((r) => {
-    timer = setTimeout(() => r(null), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-/** A line-oriented client for the qtest socket. */
-export class QtestClient {
+/** A raw line client for the qtest socket: every line as received, IRQ lines in order with the replies. */
+export class QtestLines {
   /** every line received (without its LF), in arrival order, including IRQ lines */
   readonly lines: string[] = [];
   private partial = '';
@@ -189,7 +168,7 @@ export class QtestClient {
       try {
         line = await this.readLine(Math.max(1, left));
       } catch {
-        return { replies, done: false };
+        return { replies, done: false }; // EOF or timeout: the caller reports the partial result
       }
       if (ri >= requests.length) {
         // an unexpected extra line: attach it to the last request so it shows in diffs
@@ -207,87 +186,11 @@ export class QtestClient {
   }
 }
 
-/** Minimal QMP client: JSON objects, one per line (QEMU ends each with CRLF). */
-export class QmpClient {
-  private buf = '';
-  private queue: unknown[] = [];
-  private waiters: Array<() => void> = [];
-  readonly events: unknown[] = [];
-  ended = false;
-
-  constructor(readonly socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      this.buf += chunk;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl).trim();
-        this.buf = this.buf.slice(nl + 1);
-        if (!line) continue;
-        try {
-          this.queue.push(JSON.parse(line));
-        } catch {
-          this.queue.push({ unparsable: line });
-        }
-      }
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.ended = true;
-      this.wake();
-    });
-    socket.on('error', () => {
-      this.ended = true;
-      this.wake();
-    });
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  /** Next message that is not an event (events are kept in `events`). */
-  async receive(timeoutMs = 20000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      while (this.queue.length) {
-        const m = this.queue.shift() as Record<string, unknown>;
-        if (m && typeof m === 'object' && typeof m.event === 'string') this.events.push(m);
-        else return m;
-      }
-      if (this.ended) throw new Error('QMP socket closed');
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no QMP message within ${timeoutMs} ms`);
-      await new Promise<void>((res) => {
-        const timer = setTimeout(res, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          res();
-        });
-      });
-    }
-  }
-
-  async execute(command: string, args?: Record<string, unknown>): Promise<Record<string, unknown>> {
-    this.socket.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + '\n');
-    return this.receive();
-  }
-}
-
-export interface ExitStatus {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** true when the process did not exit within the grace period and was SIGKILLed */
-  killed: boolean;
-}
-
 export interface Instance {
   target: TargetName;
   argv: string[];
   proc: ChildProcess;
-  qtest: QtestClient;
+  qtest: QtestLines;
   qmp: QmpClient | null;
   stderr(): string;
   /** exit status once the process has exited by itself (null while running) */
@@ -296,137 +199,50 @@ export interface Instance {
   teardown(graceMs?: number): Promise<ExitStatus>;
 }
 
-async function connectWithRetry(path: string, until: number, isDead: () => boolean): Promise<Socket> {
-  let lastErr: Error | null = null;
-  while (Date.now() < until) {
-    if (isDead()) throw lastErr ?? new Error('process exited');
-    try {
-      return await new Promise<Socket>((res, rej) => {
-        const s = connect(path);
-        s.once('connect', () => {
-          s.removeAllListeners('error');
-          res(s);
-        });
-        s.once('error', (e) => {
-          s.destroy();
-          rej(e);
-        });
-      });
-    } catch (e) {
-      lastErr = e as Error;
-      await sleep(10);
-    }
-  }
-  throw lastErr ?? new Error(`timed out connecting to ${path}`);
-}
-
 /** Spawn a target and connect to its qtest (and QMP) sockets. */
 export async function launch(opts: LaunchOptions): Promise<Instance> {
-  const dir = mkdtempSync(join(tmpdir(), 'qtestd-launch-'));
-  const qtestPath = join(dir, 'qtest.sock');
-  const qmpPath = join(dir, 'qmp.sock');
-  const argv = [
-    '-qtest', `unix:${qtestPath},server=on,wait=off`, '-qtest-log', 'none',
-    '-qmp', `unix:${qmpPath},server=on,wait=off`,
-    '-display', 'none',
-    ...opts.args,
-    '-accel', 'qtest',
-  ];
   const bin = binaryFor(opts.target);
-  const proc = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (d: string) => {
-    if (stderr.length < 1 << 20) stderr += d;
+  const s = await startServerSockets({
+    binary: bin,
+    args: opts.args,
+    connectQmp: opts.qmp !== false,
+    startTimeoutMs: opts.startTimeoutMs,
+    name: opts.target,
   });
-  proc.stdout!.setEncoding('utf8');
-  proc.stdout!.on('data', (d: string) => {
-    // QEMU is silent on stdout under qtest; keep anything printed for diagnostics
-    if (stderr.length < 1 << 20) stderr += `[stdout] ${d}`;
-  });
-  let status: ExitStatus | null = null;
-  const exitP = new Promise<ExitStatus>((res) => {
-    proc.on('exit', (code, signal) => {
-      status = { code, signal, killed: false };
-      res(status);
-    });
-    proc.on('error', (e) => {
-      stderr += `spawn error: ${e.message}\n`;
-      status = { code: null, signal: null, killed: false };
-      res(status);
-    });
-  });
-  const cleanupDir = () => rmSync(dir, { recursive: true, force: true });
-
-  const until = Date.now() + (opts.startTimeoutMs ?? 20000);
-  let qsock: Socket;
-  let msock: Socket | null = null;
-  try {
-    qsock = await connectWithRetry(qtestPath, until, () => status !== null);
-    if (opts.qmp !== false) msock = await connectWithRetry(qmpPath, until, () => status !== null);
-  } catch (e) {
-    // give a dying process a moment so its stderr/exit status are complete
-    await within(exitP, 2000);
-    if (!status) proc.kill('SIGKILL');
-    const st = await exitP;
-    cleanupDir();
-    throw new LaunchError(
-      `${opts.target} (${bin}) did not come up: ${(e as Error).message}; exit ${st.code ?? st.signal}; stderr: ${stderr.trim()}`,
-      stderr,
-      st.code,
-      st.signal,
-    );
-  }
-  const qtest = new QtestClient(qsock);
+  const qtest = new QtestLines(s.qtest);
   let qmp: QmpClient | null = null;
-  if (msock) {
-    qmp = new QmpClient(msock);
+  if (s.qmp) {
+    qmp = new QmpClient(socketTransport(s.qmp));
     try {
-      await qmp.receive(); // greeting
-      const r = await qmp.execute('qmp_capabilities');
-      if (!('return' in r)) throw new Error(`qmp_capabilities: ${JSON.stringify(r)}`);
+      await within20s(qmp.negotiate());
     } catch (e) {
-      proc.kill('SIGKILL');
-      await exitP;
-      cleanupDir();
+      s.child.proc.kill('SIGKILL');
+      await s.teardown();
+      const stderr = s.child.stderr();
       throw new LaunchError(`${opts.target}: QMP handshake failed: ${(e as Error).message}; stderr: ${stderr.trim()}`, stderr, null, null);
     }
   }
-
-  let torn: Promise<ExitStatus> | null = null;
-  const teardown = (graceMs = 10000): Promise<ExitStatus> => {
-    if (torn) return torn;
-    torn = (async () => {
-      if (!status) proc.kill('SIGTERM');
-      let st = await within(exitP, graceMs);
-      if (!st) {
-        proc.kill('SIGKILL');
-        st = { ...(await exitP), killed: true };
-      }
-      qsock.destroy();
-      msock?.destroy();
-      cleanupDir();
-      return st;
-    })();
-    return torn;
-  };
-
   return {
     target: opts.target,
-    argv: [bin, ...argv],
-    proc,
+    argv: s.argv,
+    proc: s.child.proc,
     qtest,
     qmp,
-    stderr: () => stderr,
-    exited: () => status,
-    teardown,
+    stderr: () => s.child.stderr(),
+    exited: () => s.child.exited(),
+    teardown: (graceMs?: number) => s.teardown(graceMs),
   };
 }
 
-/** Format an exit status for messages. */
-export function describeExit(st: ExitStatus): string {
-  if (st.killed) return `did not exit within the grace period (SIGKILLed; ${st.code ?? st.signal})`;
-  return st.signal ? `killed by ${st.signal}` : `exit code ${st.code}`;
+/** The greeting and qmp_capabilities, or an error after 20 s (as the line client waits). */
+function within20s<T>(p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error('no QMP message within 20000 ms')), 20000);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** The device-missing message qtestd (and QEMU) print for an unknown -device. */

@@ -3,7 +3,7 @@ import { encodeEventRecord, writeEvent } from '../../src/smmu/event-queue.js';
 import type { SmmuEvent } from '../../src/smmu/faults.js';
 import { FakeMemory } from './fixtures.js';
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+import { bytesHex as hex } from '../helpers/bytes.js';
 
 t.test('record bytes per event type (QEMU 10.2.2 layouts)', async (t) => {
   const cases: Array<[SmmuEvent, string]> = [

@@ -16,7 +16,7 @@ import {
   killQuietly,
   libqtestArgv,
   libqtestLaunch,
-  Lines,
+  LineClient,
   makeInstall,
   REPO,
   runPlain,
@@ -76,7 +76,7 @@ function run(inst: Install): void {
     t.equal(await l.qtest.request('writel 0x40000000 0x12345678'), 'OK');
     t.equal(await l.qtest.request('readl 0x40000000'), 'OK 0x0000000012345678', 'RAM round trip');
     t.equal(await l.qtest.request('inb 0x0'), 'OK 0x00ff');
-    t.notOk(l.qtest.closed, 'qtest socket still open before SIGTERM');
+    t.notOk(l.qtest.isClosed, 'qtest socket still open before SIGTERM');
     const q = await l.quit();
     t.same({ code: q.code, signal: q.signal }, { code: 0, signal: null }, 'exit status 0, not killed by the signal');
     t.ok(q.ms < 1000, `exited ${q.ms.toFixed(1)} ms after SIGTERM`);
@@ -147,14 +147,14 @@ function run(inst: Install): void {
       env: inst.env,
     });
     const shimPid = await new Promise<number>((r) => parent.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
-    const qtest = new Lines(await qa);
-    const qmp = new Lines(await ma);
+    const qtest = await LineClient.socket(await qa, true);
+    const qmp = await LineClient.socket(await ma, true);
     t.equal(await qtest.request('endianness'), 'OK little');
     t.ok(isWarm(shimPid), 'warm');
     parent.kill('SIGKILL');
     t.ok(await waitFor(() => !alive(shimPid), 2000), 'the shim went away after its parent died');
     t.ok(await qtest.closedWithin(2000), 'and its launch was closed');
-    qmp.socket.destroy();
+    qmp.destroy();
     rmSync(dir, { recursive: true, force: true });
   });
 

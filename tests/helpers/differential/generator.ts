@@ -11,6 +11,7 @@
  * (memory-unsafe in 10.2.2), MSI, and SMMU command-queue processing (CR0.CMDQEN is never set).
  */
 import { Rng } from './prng.js';
+import { hex } from '../bytes.js';
 
 export const GIC_PATH = '/machine/unattached/device[1]';
 export const SMMU_PATH = '/machine/unattached/device[6]';
@@ -51,8 +52,6 @@ export const KNOWN_DEVIATIONS = {
   gicOutIntercept:
     'irq_intercept_out <gic> sysbus-irq: QEMU answers OK (the GIC has named sysbus-irq outputs) and a later irq_intercept_in on the GIC then intercepts nothing; qtestd answers FAIL No intercepts installed',
 } as const;
-
-const hex = (v: bigint | number) => '0x' + BigInt(v).toString(16);
 
 /** qtest number formats accepted by QEMU's base-0 strtoull (all round-trip to `v` mod 2^64). */
 function fmtU(rng: Rng, v: bigint, opts: { negative?: boolean } = {}): string {

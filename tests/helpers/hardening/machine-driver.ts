@@ -7,6 +7,7 @@ import type { Limits } from '../../../src/base/limits.js';
 import type { Session } from '../../../src/session/session.js';
 import type { QtestEndpoint } from '../../../src/protocol/qtest/endpoint.js';
 import { makeSession, RecordingLink } from '../session.js';
+import { hexU64 as hex } from '../bytes.js';
 
 export const SMMU_ARGS: readonly string[] = [
   '-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none',
@@ -31,7 +32,6 @@ export const REG = {
   EVENTQ_BASE: 0xa0, EVENTQ_PROD: 0xa8, EVENTQ_CONS: 0xac,
 } as const;
 
-export const hex = (v: bigint | number): string => '0x' + BigInt.asUintN(64, BigInt(v)).toString(16);
 
 export class Driver {
   readonly session: Session;

@@ -1,12 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { harness } from './harness.js';
 import { applyHostDirective, normaliseTimestamps, parseTranscript } from './replay.js';
 
-// dist/tests/protocol/qmp → repository root
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const DIR = `${ROOT}protocol/transcripts`;
+import { REPO_ROOT } from '../../helpers/paths.js';
+const DIR = `${REPO_ROOT}/protocol/transcripts`;
 const files = readdirSync(DIR).filter((f) => f.startsWith('qmp-') && f.endsWith('.txt'));
 
 t.ok(files.length >= 5, 'transcripts present');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { decodeBase64InPlace, decodeWriteHex, encodeBase64 } from '../../../src/protocol/qtest/codecs.js';
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+import { bytesHex as hex } from '../../helpers/bytes.js';
 
 t.test('write payload decoding as QEMU 10.2.2 (qtest-oddities.txt)', async (t) => {
   t.equal(hex(decodeWriteHex('0x1122', 8)), '1122000000000000', 'missing bytes are zero');
