@@ -8,6 +8,8 @@ import { RegisterFile } from '../memory/register-file.js';
 import type { RegisterTable } from '../memory/register-file.js';
 import type { BusAccess, MemTxAttrs } from '../memory/types.js';
 import { PciDevice } from '../pci/pci-device.js';
+import { prop } from './declaration.js';
+import type { DeviceDeclaration } from './declaration.js';
 
 export const IOMMU_TESTDEV_RESULT = {
   OK: 0,
@@ -155,3 +157,17 @@ export class IommuTestdev extends PciDevice {
     this.armed = false;
   }
 }
+
+/** The `iommu-testdev` type as the registry lists it. */
+export const IOMMU_TESTDEV_DEVICE: DeviceDeclaration = {
+  name: 'iommu-testdev',
+  parent: 'pci-device',
+  interfaces: ['conventional-pci-device'],
+  category: 'Misc devices',
+  bus: 'PCI',
+  desc: 'A test device for IOMMU',
+  userCreatable: true,
+  hotpluggable: true,
+  properties: [],
+  create: () => new IommuTestdev(),
+};

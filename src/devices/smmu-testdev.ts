@@ -11,6 +11,8 @@ import type { RegisterTable } from '../memory/register-file.js';
 import type { BusAccess, MemTxAttrs } from '../memory/types.js';
 import { NO_ATTRS } from '../memory/types.js';
 import { PciDevice } from '../pci/pci-device.js';
+import { prop } from './declaration.js';
+import type { DeviceDeclaration } from './declaration.js';
 
 export interface SmmuTestdevProps {
   /** PCI device number used for the StreamID (0–31; default 0). */
@@ -298,3 +300,21 @@ export class SmmuTestdev extends PciDevice {
     this.dmaPending = false;
   }
 }
+
+/** The `smmu-testdev` type as the registry lists it. */
+export const SMMU_TESTDEV_DEVICE: DeviceDeclaration = {
+  name: 'smmu-testdev',
+  parent: 'pci-device',
+  interfaces: ['conventional-pci-device'],
+  category: 'Misc devices',
+  bus: 'PCI',
+  desc: 'A test device for the SMMU',
+  userCreatable: true,
+  hotpluggable: true,
+  properties: [
+    { name: 'debug-log', kind: 'bool', helpDefault: 'off' },
+    { name: 'device', kind: 'uint32', helpDefault: '0' },
+    { name: 'function', kind: 'uint32', helpDefault: '1' },
+  ],
+  create: (p) => new SmmuTestdev({ device: prop.num(p, 'device'), function: prop.num(p, 'function'), debugLog: prop.bool(p, 'debug-log') }),
+};
