@@ -12,6 +12,8 @@ import { PCI_CFG } from '../pci/config-space.js';
 import { MsiCapability } from '../pci/msi.js';
 import { PciDevice } from '../pci/pci-device.js';
 import type { PciDeviceContext } from '../pci/pci-device.js';
+import { prop } from './declaration.js';
+import type { DeviceDeclaration } from './declaration.js';
 
 export interface EduProps {
   /** Bus-side DMA addresses are ANDed with this (QOM `dma_mask`, default 28 bits). */
@@ -228,3 +230,17 @@ export class Edu extends PciDevice {
     };
   }
 }
+
+/** The `edu` type as the registry lists it. */
+export const EDU_DEVICE: DeviceDeclaration = {
+  name: 'edu',
+  parent: 'pci-device',
+  interfaces: ['conventional-pci-device'],
+  category: 'Misc devices',
+  bus: 'PCI',
+  userCreatable: true,
+  hotpluggable: true,
+  // A plain QOM property (object_property_add_uint64_ptr): help shows no default.
+  properties: [{ name: 'dma_mask', kind: 'uint64' }],
+  create: (p) => new Edu({ dmaMask: prop.u64(p, 'dma_mask') }),
+};

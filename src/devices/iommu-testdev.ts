@@ -4,10 +4,13 @@
  * it back from a GPA in system memory and reports a result code. Synchronous, 4-byte MMIO only.
  * Does not use the attributes for anything but the consistency check (the SMMU ignores them).
  */
-import { RegisterFile } from '../memory/register-file.js';
+import type { RegisterFile } from '../memory/register-file.js';
 import type { RegisterTable } from '../memory/register-file.js';
 import type { BusAccess, MemTxAttrs } from '../memory/types.js';
 import { PciDevice } from '../pci/pci-device.js';
+import { setTestdevIdentity, TESTDEV_BAR0_BYTES, testdevRegisterBar } from './testdev-bar.js';
+import { prop } from './declaration.js';
+import type { DeviceDeclaration } from './declaration.js';
 
 export const IOMMU_TESTDEV_RESULT = {
   OK: 0,
@@ -69,30 +72,22 @@ export class IommuTestdev extends PciDevice {
 
   constructor() {
     super();
-    this.config.setIdentity({ vendor: 0x1b36, device: 0x0005, revision: 0, classCode: 0x00ff });
-    this.regs = new RegisterFile({
-      name: 'iommu-testdev.bar0',
-      size: 0x1000n,
-      registers: IOMMU_TESTDEV_REGISTERS,
-      unknown: 'raz',
-      valid: { minSize: 4, maxSize: 4 },
-      impl: { minSize: 4, maxSize: 4 },
-      hooks: {
-        read: {
-          trigger: () => {
-            this.runDma();
-            return 0n;
-          },
+    setTestdevIdentity(this.config);
+    this.regs = testdevRegisterBar('iommu-testdev', IOMMU_TESTDEV_REGISTERS, {
+      read: {
+        trigger: () => {
+          this.runDma();
+          return 0n;
         },
-        write: {
-          doorbell: (w) => {
-            this.armed = (w.data & 1n) !== 0n;
-            this.setResult(this.armed ? IOMMU_TESTDEV_RESULT.BUSY : IOMMU_TESTDEV_RESULT.IDLE);
-          },
+      },
+      write: {
+        doorbell: (w) => {
+          this.armed = (w.data & 1n) !== 0n;
+          this.setResult(this.armed ? IOMMU_TESTDEV_RESULT.BUSY : IOMMU_TESTDEV_RESULT.IDLE);
         },
       },
     });
-    this.addBar({ index: 0, size: 0x1000n, kind: 'mem32', region: this.regs });
+    this.addBar({ index: 0, size: TESTDEV_BAR0_BYTES, kind: 'mem32', region: this.regs });
   }
 
   private setResult(code: number): void {
@@ -155,3 +150,17 @@ export class IommuTestdev extends PciDevice {
     this.armed = false;
   }
 }
+
+/** The `iommu-testdev` type as the registry lists it. */
+export const IOMMU_TESTDEV_DEVICE: DeviceDeclaration = {
+  name: 'iommu-testdev',
+  parent: 'pci-device',
+  interfaces: ['conventional-pci-device'],
+  category: 'Misc devices',
+  bus: 'PCI',
+  desc: 'A test device for IOMMU',
+  userCreatable: true,
+  hotpluggable: true,
+  properties: [],
+  create: () => new IommuTestdev(),
+};

@@ -7,6 +7,8 @@
 import { SparseRam } from '../memory/sparse-ram.js';
 import type { AccessSize, IoRegion, MemTxAttrs } from '../memory/types.js';
 import { PciDevice } from '../pci/pci-device.js';
+import { prop } from './declaration.js';
+import type { DeviceDeclaration } from './declaration.js';
 
 export interface PciTestdevProps {
   /** Size of BAR2 in bytes (power of two); 0 = no BAR2. */
@@ -165,3 +167,28 @@ export class PciTestdev extends PciDevice {
     this.current = -1;
   }
 }
+
+/** The `pci-testdev` type as the registry lists it. */
+export const PCI_TESTDEV_DEVICE: DeviceDeclaration = {
+  name: 'pci-testdev',
+  parent: 'pci-device',
+  interfaces: ['conventional-pci-device'],
+  category: 'Misc devices',
+  bus: 'PCI',
+  desc: 'PCI Test Device',
+  userCreatable: true,
+  hotpluggable: true,
+  properties: [
+    { name: 'membar', kind: 'size', helpDefault: '0' },
+    { name: 'membar-backed', kind: 'bool', helpDefault: 'off' },
+  ],
+  validate(p) {
+    const membar = prop.u64(p, 'membar');
+    // QEMU 10.2.2 aborts on an assertion in pci_register_bar for a size that is not a power of two.
+    if (membar !== undefined && membar !== 0n && (membar & (membar - 1n)) !== 0n) {
+      return `Property 'pci-testdev.membar' doesn't take value '${membar}': BAR size must be a power of two`;
+    }
+    return undefined;
+  },
+  create: (p) => new PciTestdev({ membar: prop.u64(p, 'membar'), membarBacked: prop.bool(p, 'membar-backed') }),
+};

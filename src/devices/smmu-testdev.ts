@@ -6,11 +6,14 @@
  * Deviation: the configurations on which the RFC aborts QEMU report TRANS_STATUS 0xDEAD3001.
  */
 import { loadLE, toLE } from '../memory/bytes.js';
-import { RegisterFile } from '../memory/register-file.js';
+import type { RegisterFile } from '../memory/register-file.js';
 import type { RegisterTable } from '../memory/register-file.js';
 import type { BusAccess, MemTxAttrs } from '../memory/types.js';
 import { NO_ATTRS } from '../memory/types.js';
 import { PciDevice } from '../pci/pci-device.js';
+import { setTestdevIdentity, TESTDEV_BAR0_BYTES, testdevRegisterBar } from './testdev-bar.js';
+import { prop } from './declaration.js';
+import type { DeviceDeclaration } from './declaration.js';
 
 export interface SmmuTestdevProps {
   /** PCI device number used for the StreamID (0–31; default 0). */
@@ -144,41 +147,33 @@ export class SmmuTestdev extends PciDevice {
     super();
     this.props = { device: props.device ?? 0, function: props.function ?? 1, debugLog: props.debugLog ?? false };
     this.streamDevfn = ((this.props.device & 0x1f) << 3) | (this.props.function & 7);
-    this.config.setIdentity({ vendor: 0x1b36, device: 0x0005, revision: 0, classCode: 0x00ff });
-    this.regs = new RegisterFile({
-      name: 'smmu-testdev.bar0',
-      size: 0x1000n,
-      registers: SMMU_TESTDEV_REGISTERS,
-      unknown: 'raz',
-      valid: { minSize: 4, maxSize: 4 },
-      impl: { minSize: 4, maxSize: 4 },
-      hooks: {
-        read: {
-          runDma: () => {
-            this.maybeRunDma();
-            return BigInt(SMMU_TESTDEV_ID);
-          },
+    setTestdevIdentity(this.config);
+    this.regs = testdevRegisterBar('smmu-testdev', SMMU_TESTDEV_REGISTERS, {
+      read: {
+        runDma: () => {
+          this.maybeRunDma();
+          return BigInt(SMMU_TESTDEV_ID);
         },
-        write: {
-          refreshAttrs: (w) => {
-            if (w.data === 1n) this.regs.set('ATTR_NS', ATTR_NS_VALUE);
-          },
-          dmaDir: (w) => (w.data !== 0n ? 1n : 0n),
-          dmaDoorbell: (w) => {
-            this.dmaPending = (w.data & 1n) !== 0n;
-            this.setReg('DMA_RESULT', this.dmaPending ? SMMU_TESTDEV_STATUS.DMA_BUSY : SMMU_TESTDEV_STATUS.DMA_IDLE);
-          },
-          transDoorbell: (w) => {
-            if (w.data & 2n) this.setReg('TRANS_STATUS', 0);
-            if (w.data & 1n) this.buildTranslation();
-          },
-          transClear: () => {
-            this.clearTranslation();
-          },
+      },
+      write: {
+        refreshAttrs: (w) => {
+          if (w.data === 1n) this.regs.set('ATTR_NS', ATTR_NS_VALUE);
+        },
+        dmaDir: (w) => (w.data !== 0n ? 1n : 0n),
+        dmaDoorbell: (w) => {
+          this.dmaPending = (w.data & 1n) !== 0n;
+          this.setReg('DMA_RESULT', this.dmaPending ? SMMU_TESTDEV_STATUS.DMA_BUSY : SMMU_TESTDEV_STATUS.DMA_IDLE);
+        },
+        transDoorbell: (w) => {
+          if (w.data & 2n) this.setReg('TRANS_STATUS', 0);
+          if (w.data & 1n) this.buildTranslation();
+        },
+        transClear: () => {
+          this.clearTranslation();
         },
       },
     });
-    this.addBar({ index: 0, size: 0x1000n, kind: 'mem32', region: this.regs });
+    this.addBar({ index: 0, size: TESTDEV_BAR0_BYTES, kind: 'mem32', region: this.regs });
   }
 
   /** StreamID override: bus 0, devfn from the props (the config space stays at the bus slot). */
@@ -298,3 +293,21 @@ export class SmmuTestdev extends PciDevice {
     this.dmaPending = false;
   }
 }
+
+/** The `smmu-testdev` type as the registry lists it. */
+export const SMMU_TESTDEV_DEVICE: DeviceDeclaration = {
+  name: 'smmu-testdev',
+  parent: 'pci-device',
+  interfaces: ['conventional-pci-device'],
+  category: 'Misc devices',
+  bus: 'PCI',
+  desc: 'A test device for the SMMU',
+  userCreatable: true,
+  hotpluggable: true,
+  properties: [
+    { name: 'debug-log', kind: 'bool', helpDefault: 'off' },
+    { name: 'device', kind: 'uint32', helpDefault: '0' },
+    { name: 'function', kind: 'uint32', helpDefault: '1' },
+  ],
+  create: (p) => new SmmuTestdev({ device: prop.num(p, 'device'), function: prop.num(p, 'function'), debugLog: prop.bool(p, 'debug-log') }),
+};

@@ -8,7 +8,7 @@ import type { AddressSpace } from '../memory/address-space.js';
 import { PCI_CFG } from '../pci/config-space.js';
 import type { PciHost } from '../pci/host-bridge.js';
 import { barTypeBits } from '../pci/pci-device.js';
-import { PciBridgeDevice } from '../pci/pci-bridge.js';
+import type { PciBridgeDevice } from '../pci/pci-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
 import { funcOf, slotOf } from '../pci/requester-id.js';
 import type { Machine } from './machine.js';
@@ -86,7 +86,8 @@ function deviceInfo(pci: PciHost, d: PciDevice, busNum: number): PciDeviceInfo {
     if (bar.kind === 'io') return { bar: bar.index, size: Number(bar.size), address, type: 'io' };
     return { prefetch: (barTypeBits(bar) & 0x8) !== 0, mem_type_64: bar.kind === 'mem64', bar: bar.index, size: Number(bar.size), address, type: 'memory' };
   });
-  const isBridge = (c.get(PCI_CFG.HEADER_TYPE, 1) & 0x7f) === 1 && d instanceof PciBridgeDevice;
+  const bridge = (c.get(PCI_CFG.HEADER_TYPE, 1) & 0x7f) === 1 ? pci.bridgeOf(d) : undefined;
+  const isBridge = bridge !== undefined;
   const id: PciDeviceInfo['id'] = isBridge
     ? { device: c.get(PCI_CFG.DEVICE_ID, 2), vendor: c.get(PCI_CFG.VENDOR_ID, 2) }
     : {
@@ -97,7 +98,7 @@ function deviceInfo(pci: PciHost, d: PciDevice, busNum: number): PciDeviceInfo {
       };
   // Member order as QEMU 10.2.2 prints it: irq_pin, bus, pci_bridge, qdev_id, irq, slot, ...
   const info: PciDeviceInfo = { irq_pin: pin, bus: busNum } as PciDeviceInfo;
-  if (isBridge) info.pci_bridge = bridgeInfo(pci, d as PciBridgeDevice);
+  if (bridge) info.pci_bridge = bridgeInfo(pci, bridge);
   info.qdev_id = d.id ?? '';
   if (pin) info.irq = c.get(PCI_CFG.INTERRUPT_LINE, 1);
   info.slot = slotOf(d.devfn);

@@ -13,10 +13,11 @@ import type { AliasRegion } from '../memory/address-space.js';
 import type { Iommu } from '../memory/dma-view.js';
 import { SparseRam } from '../memory/sparse-ram.js';
 import type { IoRegion } from '../memory/types.js';
-import { allOnesRegion, PciHost, PlugError } from '../pci/host-bridge.js';
+import { allOnesRegion } from '../pci/bar-mapping.js';
+import { PciHost, PlugError } from '../pci/host-bridge.js';
 import type { PciBus } from '../pci/host-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
-import { PcieRootPort } from '../pci/pcie-root-port.js';
+import type { SmmuV3Irqs } from '../smmu/smmu-v3.js';
 import { BOARD_STUBS, GicInputs } from './board-devices.js';
 import { VirtualClock } from '../sim/clock.js';
 import { ConfigError, validateMachineConfig } from './config.js';
@@ -37,16 +38,9 @@ export interface SmmuModel extends IoRegion, Iommu {
   readonly counters: { readonly translations: number };
 }
 
-export interface SmmuIrqs {
-  eventq: IrqLine;
-  priq: IrqLine;
-  cmdSync: IrqLine;
-  gerror: IrqLine;
-}
-
 /** Factories for the pluggable models (devices/registry.ts and smmu/ provide the real ones). */
 export interface MachinePlugins {
-  createSmmu(deps: { memory: BusAccess; irqs: SmmuIrqs; log: Logger }): SmmuModel;
+  createSmmu(deps: { memory: BusAccess; irqs: SmmuV3Irqs; log: Logger }): SmmuModel;
   /** QEMU's first check of a -device/device_add driver name: an error text, or undefined. */
   checkDriver(name: string): string | undefined;
   /** Build a PCI device from a spec (driver already checked); throws ConfigError with QEMU's text. */
@@ -137,7 +131,7 @@ export class Machine {
     gpexNode.gpioOut.set('sysbus-irq', intx);
 
     if (config.iommu === 'smmuv3') {
-      const irqs: SmmuIrqs = {
+      const irqs: SmmuV3Irqs = {
         eventq: new IrqLine('smmu-eventq'),
         priq: new IrqLine('smmu-priq'),
         cmdSync: new IrqLine('smmu-cmd-sync'),
@@ -243,8 +237,9 @@ export class Machine {
       if (e instanceof PlugError) throw new ConfigError(e.message);
       throw e;
     }
-    if (device instanceof PcieRootPort) {
-      const key = `${device.chassis}:${device.slot}`;
+    const pcieSlot = device.pcieSlot();
+    if (pcieSlot) {
+      const key = `${pcieSlot.chassis}:${pcieSlot.slot}`;
       if (this.chassisSlots.has(key)) {
         this.pci.unplug(device);
         throw new ConfigError(`Can't add chassis slot, error -16`);
@@ -301,7 +296,8 @@ export class Machine {
     node.parent?.remove(node);
     this.userDevices.delete(device);
     this.pendingUnplug.delete(device);
-    if (device instanceof PcieRootPort) this.chassisSlots.delete(`${device.chassis}:${device.slot}`);
+    const pcieSlot = device.pcieSlot();
+    if (pcieSlot) this.chassisSlots.delete(`${pcieSlot.chassis}:${pcieSlot.slot}`);
     const deleted: DeletedDevice = device.id !== undefined ? { id: device.id, path } : { path };
     if (this.collecting) this.collecting.push(deleted);
     else for (const l of [...this.deletedListeners]) l(deleted);

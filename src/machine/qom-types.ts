@@ -2,8 +2,11 @@
  * The QOM types qtestd models, with their parents, for qom-list-types. Names, parents and
  * abstractness are QEMU 10.2.2's (reference capture qom-list-types-abstract.json), restricted to the
  * types our machine instantiates and their ancestors; the two test devices are not in QEMU 10.2.2
- * and descend from pci-device as in their sources.
+ * and descend from pci-device as in their sources. Board types are data here; the rows of the
+ * device types (and the abstract ancestors only they bring) come from the device registry.
  */
+import { deviceQomRows } from '../devices/registry.js';
+
 /** One row of qom-list-types (the QMP layer's QomTypeInfo has the same shape). */
 export interface QomTypeRow {
   readonly name: string;
@@ -13,12 +16,24 @@ export interface QomTypeRow {
   readonly interfaces?: readonly string[];
 }
 
+const DEVICE_ROWS: readonly QomTypeRow[] = deviceQomRows();
+
+/** The registry rows named, in the place the list has held them since they were captured. */
+function deviceRows(...names: string[]): QomTypeRow[] {
+  return names.map((name) => {
+    const row = DEVICE_ROWS.find((r) => r.name === name);
+    if (!row) throw new Error(`qom-types: device type '${name}' is not in the registry`);
+    return row;
+  });
+}
+
+const EARLY_DEVICES = ['edu', 'pci-testdev'];
+
 export const QOM_TYPES: readonly QomTypeRow[] = [
   { name: 'object', abstract: true },
   { name: 'device', parent: 'object', abstract: true },
   { name: 'pci-device', parent: 'device', abstract: true },
-  { name: 'edu', parent: 'pci-device', abstract: false, interfaces: ['conventional-pci-device'] },
-  { name: 'pci-testdev', parent: 'pci-device', abstract: false, interfaces: ['conventional-pci-device'] },
+  ...deviceRows(...EARLY_DEVICES),
   { name: 'sys-bus-device', parent: 'device', abstract: true },
   { name: 'arm-smmu', parent: 'sys-bus-device', abstract: true },
   { name: 'arm-smmuv3', parent: 'arm-smmu', abstract: false },
@@ -61,11 +76,6 @@ export const QOM_TYPES: readonly QomTypeRow[] = [
   { name: 'fw_cfg', parent: 'sys-bus-device', abstract: true },
   { name: 'fw_cfg_mem', parent: 'fw_cfg', abstract: false },
   { name: 'qtest', parent: 'object', abstract: false },
-  { name: 'iommu-testdev', parent: 'pci-device', abstract: false, interfaces: ['conventional-pci-device'] },
-  { name: 'smmu-testdev', parent: 'pci-device', abstract: false, interfaces: ['conventional-pci-device'] },
-  { name: 'base-pci-bridge', parent: 'pci-device', abstract: true },
-  { name: 'pcie-port', parent: 'base-pci-bridge', abstract: true },
-  { name: 'pcie-slot', parent: 'pcie-port', abstract: true },
-  { name: 'pcie-root-port-base', parent: 'pcie-slot', abstract: true },
-  { name: 'pcie-root-port', parent: 'pcie-root-port-base', abstract: false, interfaces: ['pci-express-device'] },
+  // Every other registry row, in registry order.
+  ...DEVICE_ROWS.filter((r) => !EARLY_DEVICES.includes(r.name)),
 ];

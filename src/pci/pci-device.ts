@@ -127,6 +127,14 @@ export abstract class PciDevice {
   /** Device-specific reset (QEMU's DeviceClass reset); default: nothing (like edu). */
   protected resetDevice(): void {}
 
+  /**
+   * The (chassis, slot) pair this function claims as a PCIe slot (pcie_chassis_add_slot), which
+   * must be unique in the machine; undefined for functions that are not slots.
+   */
+  pcieSlot(): { chassis: number; slot: number } | undefined {
+    return undefined;
+  }
+
   /** Called when the device is removed (device_del); cancel timers here. */
   unrealize(): void {}
 

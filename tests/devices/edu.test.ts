@@ -4,48 +4,25 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { Edu } from '../../src/devices/edu.js';
-import { VirtualClock } from '../../src/sim/clock.js';
-import { AddressSpace } from '../../src/memory/address-space.js';
-import { loadLE, toLE } from '../../src/memory/bytes.js';
-import { DmaView } from '../../src/memory/dma-view.js';
 import type { Iommu } from '../../src/memory/dma-view.js';
-import { SparseRam } from '../../src/memory/sparse-ram.js';
+import { deviceRig, registryDevice, RIG_RAM } from './rig.js';
 
-const BAR = 0x10000000n;
-const RAM = 0x40000000n;
+const RAM = RIG_RAM;
 
 function setup(opts: { dmaMask?: bigint; iommu?: Iommu; events?: string[] } = {}) {
   const events = opts.events ?? [];
   const logs: string[] = [];
-  const clock = new VirtualClock();
-  const memory = new AddressSpace('system');
-  memory.map(RAM, new SparseRam('ram', 512n << 20n));
-  const dev = new Edu({ dmaMask: opts.dmaMask ?? 0xffffffffffffffffn });
-  dev.devfn = 8;
-  const dma = new DmaView({ memory, iommu: opts.iommu, requesterId: () => dev.requesterId(), busMasterEnabled: () => dev.busMasterEnabled });
+  const dev = registryDevice('edu', Edu, { dma_mask: opts.dmaMask ?? 0xffffffffffffffffn });
   const log = pino({ level: 'trace' }, { write: (s: string) => void logs.push(JSON.parse(s).msg) });
-  dev.attach({ dma, memory, clock, log, setIntx: (level) => events.push(`intx ${level}`) });
   // What the host bridge would do for "writel BAR0 0x10000000; writew COMMAND 0x0006".
-  memory.map(BAR, dev.bars[0].region);
-  dev.configWrite(0x10, 4, 0x10000000);
-  dev.configWrite(0x04, 2, 0x0006);
-  const rd = (off: number, size: number) => {
-    const b = new Uint8Array(size);
-    memory.readBytes(BAR + BigInt(off), b);
-    return loadLE(b);
-  };
-  const wr = (off: number, size: number, v: bigint) => memory.writeBytes(BAR + BigInt(off), toLE(v, size));
-  const ram = (addr: bigint, n: number) => {
-    const b = new Uint8Array(n);
-    memory.readBytes(addr, b);
-    return Buffer.from(b).toString('hex');
-  };
-  const poke = (addr: bigint, hex: string) => memory.writeBytes(addr, Buffer.from(hex, 'hex'));
-  return { dev, clock, memory, events, logs, rd, wr, ram, poke };
+  const rig = deviceRig(dev, { iommu: opts.iommu, log, setIntx: (level) => events.push(`intx ${level}`), programBar0: true, command: 0x0006 });
+  const rd = (off: number, size: number) => rig.rd(off, size);
+  const wr = (off: number, size: number, v: bigint) => rig.wr(off, v, size);
+  return { dev, clock: rig.clock, memory: rig.memory, events, logs, rd, wr, ram: rig.hex, poke: rig.poke };
 }
 
 t.test('config space matches the 10.2.2 identity, pin and MSI capability', async (t) => {
-  const dev = new Edu();
+  const dev = registryDevice('edu', Edu);
   const expected: Array<[number, number]> = [
     [0x00, 0x11e81234],
     [0x04, 0x00100000],

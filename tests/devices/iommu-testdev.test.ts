@@ -2,22 +2,14 @@
 // PA 0x4ECBA567, LEN 4, ATTRS 0xA, result 0, memory 78 56 34 12).
 import t from 'tap';
 import { IommuTestdev } from '../../src/devices/iommu-testdev.js';
-import { VirtualClock } from '../../src/sim/clock.js';
-import { silentLogger } from '../../src/base/log.js';
-import { AddressSpace } from '../../src/memory/address-space.js';
-import { loadLE, toLE } from '../../src/memory/bytes.js';
-import { DmaView } from '../../src/memory/dma-view.js';
 import type { Iommu } from '../../src/memory/dma-view.js';
-import { SparseRam } from '../../src/memory/sparse-ram.js';
 import type { MemTxAttrs } from '../../src/memory/types.js';
+import { deviceRig, registryDevice } from './rig.js';
 
-const BAR = 0x10000000n;
 const IOVA = 0x8080604567n;
 const PA = 0x4ecba567n;
 
 function setup() {
-  const memory = new AddressSpace('system');
-  memory.map(0x40000000n, new SparseRam('ram', 512n << 20n));
   const seen: Array<{ sid: number; iova: bigint; write: boolean; attrs: MemTxAttrs }> = [];
   let mapTo = PA & ~0xfffn;
   const iommu: Iommu = {
@@ -27,23 +19,8 @@ function setup() {
       return { ok: true, pa: mapTo | (iova & 0xfffn), mask: 0xfffn };
     },
   };
-  const dev = new IommuTestdev();
-  dev.devfn = 8;
-  const view = (gated: boolean) =>
-    new DmaView({ memory, iommu, requesterId: () => dev.requesterId(), busMasterEnabled: () => (gated ? dev.busMasterEnabled : true) });
-  dev.attach({ dma: view(true), iommu: view(false), memory, clock: new VirtualClock(), log: silentLogger(), setIntx: () => {} });
-  memory.map(BAR, dev.bars[0].region);
-  const rd = (off: number, size = 4) => {
-    const b = new Uint8Array(size);
-    memory.readBytes(BAR + BigInt(off), b);
-    return loadLE(b);
-  };
-  const wr = (off: number, v: bigint, size = 4) => memory.writeBytes(BAR + BigInt(off), toLE(v, size));
-  const ram = (addr: bigint, n: number) => {
-    const b = new Uint8Array(n);
-    memory.readBytes(addr, b);
-    return Buffer.from(b).toString('hex');
-  };
+  const dev = registryDevice('iommu-testdev', IommuTestdev);
+  const { rd, wr, hex: ram } = deviceRig(dev, { iommu, iommuView: true });
   const program = (len: bigint, attrs = 0xan, gpa = PA) => {
     wr(0x04, IOVA & 0xffffffffn);
     wr(0x08, IOVA >> 32n);

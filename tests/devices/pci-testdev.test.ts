@@ -3,31 +3,22 @@ import t from 'tap';
 import { PciTestdev } from '../../src/devices/pci-testdev.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { loadLE, toLE } from '../../src/memory/bytes.js';
+import { deviceRig, registryDevice } from './rig.js';
 
 const MMIO = 0x10000000n;
 const PIO = 0x3eff1000n;
 
-function setup(props: ConstructorParameters<typeof PciTestdev>[0] = {}) {
-  const dev = new PciTestdev(props);
-  const bus = new AddressSpace('cpu');
-  bus.map(MMIO, dev.bars[0].region);
-  bus.map(PIO, dev.bars[1].region);
-  const rd = (addr: bigint, size: number) => {
-    const b = new Uint8Array(size);
-    bus.readBytes(addr, b);
-    return loadLE(b);
-  };
-  const hex = (addr: bigint, size: number) => {
-    const b = new Uint8Array(size);
-    bus.readBytes(addr, b);
-    return Buffer.from(b).toString('hex');
-  };
-  const wr = (addr: bigint, size: number, v: bigint) => bus.writeBytes(addr, toLE(v, size));
-  return { dev, rd, wr, hex };
+function setup(props: { membar?: bigint; 'membar-backed'?: boolean } = {}) {
+  const dev = registryDevice('pci-testdev', PciTestdev, props);
+  // The bare model on a CPU bus: BAR0 (memory) and BAR1 (I/O) where the test expects them.
+  const rig = deviceRig(dev, { attach: false, ramBytes: 0n, bars: [[0, MMIO], [1, PIO]] });
+  const rd = (addr: bigint, size: number) => rig.load(addr, size);
+  const wr = (addr: bigint, size: number, v: bigint) => rig.store(addr, v, size);
+  return { dev, rd, wr, hex: rig.hex };
 }
 
 t.test('config space and BAR sizing as captured', async (t) => {
-  const dev = new PciTestdev();
+  const dev = registryDevice('pci-testdev', PciTestdev);
   t.equal(dev.configRead(0x00, 4), 0x00051b36);
   t.equal(dev.configRead(0x04, 4), 0);
   t.equal(dev.configRead(0x08, 4), 0x00ff0000);
@@ -40,7 +31,7 @@ t.test('config space and BAR sizing as captured', async (t) => {
     sized.push(dev.configRead(off, 4));
   }
   t.same(sized, [0xfffff000, 0xffffff01, 0, 0, 0, 0]);
-  const big = new PciTestdev({ membar: 0x100000n, membarBacked: true });
+  const big = registryDevice('pci-testdev', PciTestdev, { membar: 0x100000n, 'membar-backed': true });
   const sized2: number[] = [];
   for (let off = 0x10; off <= 0x24; off += 4) {
     big.configWrite(off, 4, 0xffffffff);
@@ -136,7 +127,7 @@ t.test('reset deselects the test', async (t) => {
 });
 
 t.test('an unbacked membar reads all ones and ignores writes (oracle)', async (t) => {
-  const dev = new PciTestdev({ membar: 0x100000n });
+  const dev = registryDevice('pci-testdev', PciTestdev, { membar: 0x100000n });
   const bus = new AddressSpace('cpu');
   bus.map(0x8000000000n, dev.bars[2].region);
   bus.writeBytes(0x8000000000n, toLE(0x1234n, 4));

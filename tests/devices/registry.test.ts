@@ -152,3 +152,15 @@ t.test('-device help lines and property help match 10.2.2', async (t) => {
   const pt = devicePropertyHelp(findDeviceType('pci-testdev')!);
   t.same(pt.slice(4, 7), ['  failover_pair_id=<str>', '  membar-backed=<bool>   - on/off (default: off)', '  membar=<size>          -  (default: 0)']);
 });
+
+t.test('QOM type rows come from the registry, each device once, ancestors before it', async (t) => {
+  const { QOM_TYPES } = await import('../../src/machine/qom-types.js');
+  const { DEVICES } = await import('../../src/devices/registry.js');
+  const names = QOM_TYPES.map((r) => r.name);
+  for (const d of DEVICES) {
+    t.equal(names.filter((n) => n === d.name).length, 1, `${d.name} listed once`);
+    const row = QOM_TYPES.find((r) => r.name === d.name)!;
+    t.same({ parent: row.parent, abstract: row.abstract, interfaces: row.interfaces }, { parent: d.parent, abstract: false, interfaces: d.interfaces });
+    t.ok(names.indexOf(d.parent) >= 0 && names.indexOf(d.parent) < names.indexOf(d.name), `${d.name}'s parent listed before it`);
+  }
+});

@@ -1,16 +1,10 @@
 // Expected behaviour and constants from smmuv3.md §9.2–§9.4 and the §9.6 RFC test flow.
 import t from 'tap';
 import { SmmuTestdev } from '../../src/devices/smmu-testdev.js';
-import { VirtualClock } from '../../src/sim/clock.js';
-import { silentLogger } from '../../src/base/log.js';
-import { AddressSpace } from '../../src/memory/address-space.js';
-import { loadLE, toLE } from '../../src/memory/bytes.js';
-import { DmaView } from '../../src/memory/dma-view.js';
 import type { Iommu } from '../../src/memory/dma-view.js';
-import { SparseRam } from '../../src/memory/sparse-ram.js';
 import type { AccessSize, IoRegion } from '../../src/memory/types.js';
+import { deviceRig, registryDevice } from './rig.js';
 
-const BAR = 0x10000000n;
 const SMMU = 0x09050000n;
 const IOVA = 0x8080604567n;
 
@@ -35,12 +29,9 @@ function fakeSmmu(log: string[]): IoRegion & { regs: Map<bigint, bigint> } {
   };
 }
 
-function setup(props: ConstructorParameters<typeof SmmuTestdev>[0] = {}, ramBytes = 512n << 20n) {
-  const memory = new AddressSpace('system');
-  memory.map(0x40000000n, new SparseRam('ram', ramBytes));
+function setup(props: { device?: number; function?: number } = {}, ramBytes = 512n << 20n) {
   const mmioLog: string[] = [];
   const smmu = fakeSmmu(mmioLog);
-  memory.map(SMMU, smmu);
   const translations: Array<{ sid: number; iova: bigint; write: boolean }> = [];
   const iommu: Iommu = {
     translate: (sid, iova, write) => {
@@ -49,24 +40,13 @@ function setup(props: ConstructorParameters<typeof SmmuTestdev>[0] = {}, ramByte
       return { ok: true, pa: 0x4ecba000n | (iova & 0xfffn), mask: 0xfffn };
     },
   };
-  const dev = new SmmuTestdev(props);
-  dev.devfn = 8; // the bus put it in slot 1
-  const view = (gated: boolean) =>
-    new DmaView({ memory, iommu, requesterId: () => dev.requesterId(), busMasterEnabled: () => (gated ? dev.busMasterEnabled : true) });
-  dev.attach({ dma: view(true), iommu: view(false), memory, clock: new VirtualClock(), log: silentLogger(), setIntx: () => {} });
-  memory.map(BAR, dev.bars[0].region);
-  dev.configWrite(0x04, 2, 0x0006);
-  const rd = (off: number) => {
-    const b = new Uint8Array(4);
-    memory.readBytes(BAR + BigInt(off), b);
-    return loadLE(b);
-  };
-  const wr = (off: number, v: bigint) => memory.writeBytes(BAR + BigInt(off), toLE(v, 4));
-  const q = (addr: bigint, size = 8) => {
-    const b = new Uint8Array(size);
-    memory.readBytes(addr, b);
-    return loadLE(b);
-  };
+  const dev = registryDevice('smmu-testdev', SmmuTestdev, props);
+  const rig = deviceRig(dev, { ramBytes, iommu, iommuView: true, command: 0x0006 });
+  const memory = rig.memory;
+  memory.map(SMMU, smmu);
+  const rd = (off: number) => rig.rd(off);
+  const wr = (off: number, v: bigint) => rig.wr(off, v);
+  const q = (addr: bigint, size = 8) => rig.load(addr, size);
   return { dev, memory, smmu, mmioLog, translations, rd, wr, q };
 }
 
