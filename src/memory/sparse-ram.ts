@@ -9,17 +9,18 @@ import type { RamRegion } from './types.js';
 const PAGE_SHIFT = 12n;
 const PAGE_BYTES = 4096;
 
-/** Scratch for readU64LE: offsets split into 32-bit halves, and 8 bytes read as a little-endian value. */
-const SPLIT64 = new BigUint64Array(1);
-const SPLIT32 = new Uint32Array(SPLIT64.buffer);
+/** Indices of the low and high 32-bit halves of a 64-bit word in host byte order. */
 const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 const HI = 1 - LO;
-const SCRATCH = new Uint8Array(8);
-const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 
 export class SparseRam implements RamRegion {
   readonly kind = 'ram' as const;
   private readonly pages = new Map<number, Uint8Array>();
+  /** Scratch for readU64LE: offsets split into 32-bit halves, and 8 bytes read as a little-endian value. */
+  private readonly split64 = new BigUint64Array(1);
+  private readonly split32 = new Uint32Array(this.split64.buffer);
+  private readonly scratch = new Uint8Array(8);
+  private readonly scratchView = new DataView(this.scratch.buffer);
 
   constructor(
     readonly name: string,
@@ -68,22 +69,24 @@ export class SparseRam implements RamRegion {
 
   /** The 8 bytes at `offset`, little-endian; exactly what readBytes would give, without allocating a buffer. */
   readU64LE(offset: bigint): bigint {
+    const scratch = this.scratch;
     if (BigInt.asUintN(64, offset) !== offset) {
-      this.readBytes(offset, SCRATCH);
-      return SCRATCH_VIEW.getBigUint64(0, true);
+      this.readBytes(offset, scratch);
+      return this.scratchView.getBigUint64(0, true);
     }
-    SPLIT64[0] = offset;
-    const lo = SPLIT32[LO];
+    const split32 = this.split32;
+    this.split64[0] = offset;
+    const lo = split32[LO];
     const inPage = lo & (PAGE_BYTES - 1);
     if (inPage > PAGE_BYTES - 8) {
-      this.readBytes(offset, SCRATCH);
-      return SCRATCH_VIEW.getBigUint64(0, true);
+      this.readBytes(offset, scratch);
+      return this.scratchView.getBigUint64(0, true);
     }
     // Number(offset >> 12n), from the halves.
-    const p = this.pages.get(SPLIT32[HI] * 0x10_0000 + (lo >>> 12));
+    const p = this.pages.get(split32[HI] * 0x10_0000 + (lo >>> 12));
     if (!p) return 0n;
-    for (let i = 0; i < 8; i++) SCRATCH[i] = p[inPage + i];
-    return SCRATCH_VIEW.getBigUint64(0, true);
+    for (let i = 0; i < 8; i++) scratch[i] = p[inPage + i];
+    return this.scratchView.getBigUint64(0, true);
   }
 
   writeBytes(offset: bigint, data: Uint8Array): void {

@@ -7,7 +7,8 @@
  * secure commands (SSec = 1 on CFGI_* is illegal, other secure bits are ignored as in QEMU).
  */
 import { bytesOf, deposit32, extract32, U64_MASK, wordsOf } from './bits.js';
-import type { ConfigCache, Iotlb } from './caches.js';
+import type { ConfigCache } from './config-cache.js';
+import type { Iotlb } from './iotlb.js';
 import { CMD_ENTRY_BYTES, consIncrement, entryAddress, isEmpty } from './queue-index.js';
 
 /** Command fields (IHI 0070 4.x, QEMU CMD_* extractors): word, lsb, width. */

@@ -5,7 +5,7 @@
  * S2 bit as QEMU derives them. CD/TT IPAs are translated "as stage 2 with ASID −1" and cached like
  * any entry. Stateful only through the IOTLB and the config's counters it is given.
  */
-import type { Iotlb } from './caches.js';
+import type { Iotlb } from './iotlb.js';
 import { PERM, PTW_FAULT_EVENT } from './faults.js';
 import type { EventInfo, FaultClass, Perm, PtwFault } from './faults.js';
 import { walkForStage } from './nested.js';

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { ConfigCache, Iotlb } from '../../src/smmu/caches.js';
+import { ConfigCache } from '../../src/smmu/config-cache.js';
+import { Iotlb } from '../../src/smmu/iotlb.js';
 import type { TlbEntry } from '../../src/smmu/page-table-walk.js';
 import { newTransCfg } from '../../src/smmu/translation-config.js';
 

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { ConfigCache, Iotlb } from '../../src/smmu/caches.js';
+import { ConfigCache } from '../../src/smmu/config-cache.js';
+import { Iotlb } from '../../src/smmu/iotlb.js';
 import { alignedPow2Mask, consumeCommands, decodeCommand, encodeCommand, executeCommand } from '../../src/smmu/command-queue.js';
 import type { CommandTarget } from '../../src/smmu/command-queue.js';
 import type { TlbEntry } from '../../src/smmu/page-table-walk.js';

@@ -7,8 +7,8 @@
  * (unaligned or huge IOVAs, levels and TnSZ outside the usual ranges).
  */
 import t from 'tap';
-import { Iotlb, IOTLB_MAX_ENTRIES } from '../../src/smmu/caches.js';
-import type { IotlbKey } from '../../src/smmu/caches.js';
+import { Iotlb, IOTLB_MAX_ENTRIES } from '../../src/smmu/iotlb.js';
+import type { IotlbKey } from '../../src/smmu/iotlb.js';
 import type { TlbEntry } from '../../src/smmu/page-table-walk.js';
 import type { GranuleShift } from '../../src/smmu/granules.js';
 

@@ -1,16 +1,15 @@
 /**
- * The SMMU's two caches as QEMU 10.2.2 keeps them (smmu-common.c): the configuration cache (one
- * decoded STE/CD per StreamID, unbounded, filled only by successful decodes) and the IOTLB (key
- * ASID, VMID, aligned IOVA, TG, level; 256 entries, flushed whole when full), with exactly the
- * invalidation predicates the CFGI_* and TLBI_* commands use, plus hit/miss counters. Pure data
- * structures: no memory access, no events. No walk cache, IPA cache or micro-TLB.
+ * The SMMU's IOTLB as QEMU 10.2.2 keeps it (smmu-common.c): key ASID, VMID, aligned IOVA, TG,
+ * level; 256 entries, flushed whole when full; exactly the invalidation predicates the TLBI_*
+ * commands use, plus hit/miss counters. Pure data structure: no memory access, no events. No walk
+ * cache, IPA cache or micro-TLB. Aligned keys live in an IovaKeyTable (iova-key-table.ts).
  */
 import { U64_MASK } from './bits.js';
 import { levelShift, stage1StartLevel } from './granules.js';
+import { IovaKeyTable } from './iova-key-table.js';
 import type { TlbEntry } from './page-table-walk.js';
-import type { TransCfg } from './translation-config.js';
 
-/** QEMU SMMU_IOTLB_MAX_SIZE. */
+/** QEMU SMMU_IOTLB_MAX_SIZE (a quarter of KEY_TABLE_SLOTS, which keeps the table's probes short). */
 export const IOTLB_MAX_ENTRIES = 256;
 
 export interface IotlbKey {
@@ -87,48 +86,10 @@ function tupleKey(a: number, b: number, c: number, d: number): number | string {
 }
 
 /**
- * Splits a 64-bit value into 32-bit halves without allocating (scratch shared by all IOTLBs):
- * store into SPLIT64[0], read SPLIT32[HI] and SPLIT32[LO] (indices for the host's byte order).
- */
-const SPLIT64 = new BigUint64Array(1);
-const SPLIT32 = new Uint32Array(SPLIT64.buffer);
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const LO = LITTLE_ENDIAN_HOST ? 0 : 1;
-const HI = 1 - LO;
-/** Result registers of shiftRight (module-level so the hot path allocates nothing). */
-let keyHi = 0;
-let keyLo = 0;
-
-/** (hi:lo) >> s for 0 ≤ s < 64, into keyHi/keyLo. */
-function shiftRight(hi: number, lo: number, s: number): void {
-  if (s === 0) {
-    keyHi = hi;
-    keyLo = lo;
-  } else if (s < 32) {
-    keyLo = ((lo >>> s) | (hi << (32 - s))) >>> 0;
-    keyHi = hi >>> s;
-  } else {
-    keyLo = hi >>> (s - 32);
-    keyHi = 0;
-  }
-}
-
-const SLOT_BITS = 10;
-/** Open-addressing slots: at least 4 × the IOTLB capacity, so probes stay short. */
-const SLOTS = 1 << SLOT_BITS;
-const EMPTY = -1;
-const DELETED = -2;
-
-function slotHash(bucketId: number, hi: number, lo: number): number {
-  const h = Math.imul(lo, 0x9e3779b1) ^ Math.imul(hi ^ Math.imul(bucketId, 0x85ebca6b), 0xc2b2ae35);
-  return Math.imul(h ^ (h >>> 15), 0x27d4eb2d) >>> (32 - SLOT_BITS);
-}
-
-/**
  * QEMU's IOTLB, exact in content and behaviour (keys, capacity flush, every invalidation). Entries
- * live in an open-addressing table keyed by (bucket, IOVA >> level shift) held in typed arrays, so
- * a lookup neither builds strings nor allocates; a one-entry "last hit" memo in front of it is
- * invalidated by a generation counter that every change of the contents bumps.
+ * live in an IovaKeyTable keyed by (bucket id, IOVA >> level shift), so a lookup neither builds
+ * strings nor allocates; the table's one-entry "last hit" memo, tagged with the lookup plan, sits
+ * in front of it and is forgotten on every change of the contents.
  */
 export class Iotlb {
   private readonly buckets = new Map<number | string, Bucket>();
@@ -140,24 +101,11 @@ export class Iotlb {
   private lastPlan: LookupPlan | null = null;
   private prevPlan: LookupPlan | null = null;
 
-  /** Key table: bucket id (or EMPTY/DELETED), key halves, record; `used` lists non-EMPTY slots. */
-  private readonly slotBucket = new Int32Array(SLOTS).fill(EMPTY);
-  private readonly slotHi = new Uint32Array(SLOTS);
-  private readonly slotLo = new Uint32Array(SLOTS);
-  private readonly slotRecord: Array<IotlbRecord | undefined> = new Array<IotlbRecord | undefined>(SLOTS).fill(undefined);
-  private used: number[] = [];
+  /** Aligned keys → records; its memo holds the last hit's TlbEntry under its plan. */
+  private readonly table = new IovaKeyTable<IotlbRecord, TlbEntry>();
 
   private count = 0;
   private nextSeq = 0;
-  /** Bumped by every change of the contents; the last-hit memo is valid only for its value. */
-  private generation = 0;
-  private hitGeneration = -1;
-  private hitPlan: LookupPlan | null = null;
-  /** Shift and key (IOVA >> shift) of the level that hit. */
-  private hitShift = 0;
-  private hitHi = 0;
-  private hitLo = 0;
-  private hitEntry: TlbEntry | undefined = undefined;
 
   /** Lookups that hit / missed, over the SMMU's life (QEMU counts per config; see TransCfg). */
   hits = 0;
@@ -167,52 +115,6 @@ export class Iotlb {
 
   get size(): number {
     return this.count;
-  }
-
-  // ------------------------------------------------------------ key table
-
-  private findSlot(bucketId: number, hi: number, lo: number): number {
-    const sb = this.slotBucket;
-    let i = slotHash(bucketId, hi, lo);
-    for (;;) {
-      const b = sb[i];
-      if (b === EMPTY) return -1;
-      if (b === bucketId && this.slotLo[i] === lo && this.slotHi[i] === hi) return i;
-      i = (i + 1) & (SLOTS - 1);
-    }
-  }
-
-  /** Put a record under a key known to be absent. */
-  private placeSlot(bucketId: number, hi: number, lo: number, rec: IotlbRecord): void {
-    // At most IOTLB_MAX_ENTRIES live slots; rebuild once tombstones fill half the table.
-    if (this.used.length >= SLOTS / 2) this.rehash();
-    const sb = this.slotBucket;
-    let i = slotHash(bucketId, hi, lo);
-    while (sb[i] >= 0) i = (i + 1) & (SLOTS - 1);
-    if (sb[i] === EMPTY) this.used.push(i);
-    sb[i] = bucketId;
-    this.slotHi[i] = hi;
-    this.slotLo[i] = lo;
-    this.slotRecord[i] = rec;
-    rec.slot = i;
-  }
-
-  private rehash(): void {
-    const live: Array<[IotlbRecord, number, number]> = [];
-    for (const i of this.used) {
-      const r = this.slotRecord[i];
-      if (this.slotBucket[i] >= 0 && r) live.push([r, this.slotHi[i], this.slotLo[i]]);
-    }
-    this.clearSlots();
-    for (const [r, hi, lo] of live) this.placeSlot(r.bucket.id, hi, lo, r);
-  }
-
-  private clearSlots(): void {
-    for (const i of this.used) {
-      this.slotBucket[i] = EMPTY;
-      this.slotRecord[i] = undefined;
-    }
-    this.used = [];
   }
 
   // ------------------------------------------------------------ buckets and plans
@@ -241,7 +143,7 @@ export class Iotlb {
     this.plans.clear();
     this.lastPlan = null;
     this.prevPlan = null;
-    this.hitPlan = null;
+    this.table.forget();
   }
 
   private plan(asid: number, vmid: number, granuleShift: number, tsz: number): LookupPlan {
@@ -250,7 +152,7 @@ export class Iotlb {
     if (p) return p;
     if (this.plans.size >= MAX_PLANS) {
       this.plans.clear();
-      this.hitPlan = null;
+      this.table.forget();
     }
     let buckets: Bucket[] | null = null;
     const start = stage1StartLevel(64 - tsz, granuleShift);
@@ -267,10 +169,10 @@ export class Iotlb {
   /** The record under (bucket, exact IOVA), if any. */
   private find(b: Bucket, iova: bigint): IotlbRecord | undefined {
     if ((iova & b.lowMask) === 0n && BigInt.asUintN(64, iova) === iova) {
-      SPLIT64[0] = iova;
-      shiftRight(SPLIT32[HI], SPLIT32[LO], b.shift);
-      const i = this.findSlot(b.id, keyHi, keyLo);
-      return i < 0 ? undefined : this.slotRecord[i];
+      const t = this.table;
+      t.keyOf(iova, b.shift);
+      const i = t.find(b.id, t.keyHi, t.keyLo);
+      return i < 0 ? undefined : t.valueAt(i);
     }
     return b.odd?.get(iova.toString(16));
   }
@@ -292,28 +194,22 @@ export class Iotlb {
     const buckets = p.buckets;
     if (buckets === null || BigInt.asUintN(64, iova) !== iova) return this.lookupGeneric(asid, vmid, granuleShift, tsz, iova);
     if (this.count === 0) return undefined;
-    SPLIT64[0] = iova;
-    const hi = SPLIT32[HI];
-    const lo = SPLIT32[LO];
-    if (this.hitPlan === p && this.hitGeneration === this.generation) {
-      // Same key at the level that hit, hence at every (coarser) level tried before it: same result.
-      shiftRight(hi, lo, this.hitShift);
-      if (keyLo === this.hitLo && keyHi === this.hitHi) return this.hitEntry;
-    }
+    const t = this.table;
+    t.split(iova);
+    const hi = t.hi;
+    const lo = t.lo;
+    // Same key at the level that hit, hence at every (coarser) level tried before it: same result.
+    const memo = t.recall(p, hi, lo);
+    if (memo !== undefined) return memo;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i];
       if (b.count === 0) continue;
       // The aligned IOVA >> shift is the IOVA >> shift; the odd map never holds aligned keys.
-      shiftRight(hi, lo, b.shift);
-      const slot = this.findSlot(b.id, keyHi, keyLo);
+      t.shiftRight(hi, lo, b.shift);
+      const slot = t.find(b.id, t.keyHi, t.keyLo);
       if (slot >= 0) {
-        const entry = this.slotRecord[slot]!.entry;
-        this.hitGeneration = this.generation;
-        this.hitPlan = p;
-        this.hitShift = b.shift;
-        this.hitHi = keyHi;
-        this.hitLo = keyLo;
-        this.hitEntry = entry;
+        const entry = t.valueAt(slot).entry;
+        t.remember(p, b.shift, t.keyHi, t.keyLo, entry);
         return entry;
       }
     }
@@ -346,7 +242,7 @@ export class Iotlb {
     }
     const key: IotlbKey = { asid, vmid, iova: entry.iova, tg: tgOf(entry.granuleShift), level: entry.level };
     const b = this.bucket(asid, vmid, key.tg, key.level, true)!;
-    this.generation++;
+    this.table.forget();
     const old = this.find(b, key.iova);
     if (old) {
       // Replacing keeps the entry's place in insertion order, as Map.set does.
@@ -357,9 +253,9 @@ export class Iotlb {
     const rec: IotlbRecord = { key, entry, seq: this.nextSeq++, bucket: b, slot: -1, oddKey: '' };
     const iova = key.iova;
     if ((iova & b.lowMask) === 0n && BigInt.asUintN(64, iova) === iova) {
-      SPLIT64[0] = iova;
-      shiftRight(SPLIT32[HI], SPLIT32[LO], b.shift);
-      this.placeSlot(b.id, keyHi, keyLo, rec);
+      const t = this.table;
+      t.keyOf(iova, b.shift);
+      t.put(b.id, t.keyHi, t.keyLo, rec);
     } else {
       rec.oddKey = iova.toString(16);
       (b.odd ??= new Map()).set(rec.oddKey, rec);
@@ -370,19 +266,18 @@ export class Iotlb {
 
   private clearAll(): void {
     if (this.count === 0) return;
-    this.clearSlots();
+    this.table.clear();
     for (const b of this.buckets.values()) {
       b.count = 0;
       b.odd = undefined;
     }
     this.count = 0;
-    this.generation++;
+    this.table.forget();
   }
 
   private removeRecord(r: IotlbRecord): void {
     if (r.slot >= 0) {
-      this.slotBucket[r.slot] = DELETED;
-      this.slotRecord[r.slot] = undefined;
+      this.table.removeAt(r.slot);
     } else {
       r.bucket.odd!.delete(r.oddKey);
     }
@@ -392,11 +287,7 @@ export class Iotlb {
 
   /** Every live record, in no particular order. */
   private records(): IotlbRecord[] {
-    const all: IotlbRecord[] = [];
-    for (const i of this.used) {
-      const r = this.slotRecord[i];
-      if (this.slotBucket[i] >= 0 && r) all.push(r);
-    }
+    const all = this.table.values();
     for (const b of this.buckets.values()) if (b.odd) for (const r of b.odd.values()) all.push(r);
     return all;
   }
@@ -411,7 +302,7 @@ export class Iotlb {
         n++;
       }
     }
-    if (n) this.generation++;
+    if (n) this.table.forget();
     return n;
   }
 
@@ -420,7 +311,7 @@ export class Iotlb {
     const r = b && b.count ? this.find(b, iova) : undefined;
     if (!r) return false;
     this.removeRecord(r);
-    this.generation++;
+    this.table.forget();
     return true;
   }
 
@@ -487,91 +378,3 @@ function rangeHits(e: TlbEntry, addr: bigint, rangeMask: bigint): boolean {
   return (addr & ~e.addrMask & U64_MASK) === e.iova || (e.iova & ~rangeMask & U64_MASK) === addr;
 }
 
-/** Per-StreamID decoded configurations (QEMU keys them by device; one device per StreamID here). */
-export class ConfigCache {
-  private readonly map = new Map<number, TransCfg>();
-  /** Per-StreamID hit/miss counters (QEMU SMMUDevice cfg_cache_hits/misses; never reset). */
-  private readonly counters = new Map<number, { hits: number; misses: number }>();
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  /** Last lookup (StreamID, config, counters), valid while `generation` is unchanged. */
-  private generation = 0;
-  private lastGeneration = -1;
-  private lastSid = -1;
-  private lastCfg: TransCfg | undefined = undefined;
-  private lastCounters: { hits: number; misses: number } | undefined = undefined;
-
-  /** Look up and count a hit or miss. */
-  lookup(sid: number): TransCfg | undefined {
-    let cfg: TransCfg | undefined;
-    let c: { hits: number; misses: number } | undefined;
-    if (sid === this.lastSid && this.lastGeneration === this.generation) {
-      cfg = this.lastCfg;
-      c = this.lastCounters!;
-    } else {
-      cfg = this.map.get(sid);
-      c = this.counters.get(sid);
-      if (!c) {
-        c = { hits: 0, misses: 0 };
-        this.counters.set(sid, c);
-      }
-      this.lastSid = sid;
-      this.lastCfg = cfg;
-      this.lastCounters = c;
-      this.lastGeneration = this.generation;
-    }
-    if (cfg) c.hits++;
-    else c.misses++;
-    return cfg;
-  }
-
-  insert(sid: number, cfg: TransCfg): void {
-    this.map.set(sid, cfg);
-    this.generation++;
-  }
-
-  /** CFGI_STE / CFGI_CD / CFGI_CD_ALL. */
-  invalidateSid(sid: number): boolean {
-    this.generation++;
-    return this.map.delete(sid);
-  }
-
-  /** CFGI_STE_RANGE: StreamIDs in [start, end]. */
-  invalidateRange(start: number, end: number): number {
-    this.generation++;
-    let n = 0;
-    for (const sid of [...this.map.keys()]) {
-      if (sid >= start && sid <= end) {
-        this.map.delete(sid);
-        n++;
-      }
-    }
-    return n;
-  }
-
-  clear(): void {
-    this.generation++;
-    this.map.clear();
-  }
-
-  entries(): Array<[number, TransCfg]> {
-    return [...this.map.entries()];
-  }
-
-  counterEntries(): Array<[number, { hits: number; misses: number }]> {
-    return [...this.counters.entries()];
-  }
-
-  totals(): { hits: number; misses: number } {
-    let hits = 0;
-    let misses = 0;
-    for (const c of this.counters.values()) {
-      hits += c.hits;
-      misses += c.misses;
-    }
-    return { hits, misses };
-  }
-}

@@ -1,0 +1,117 @@
+/**
+ * The x-qtestd-* introspection views of an SmmuV3, built from a read-only view of its state: the
+ * whole-device snapshot (registers, queues, caches, counters, recent events) and the result of a
+ * debug decode of one StreamID. Plain JSON (bigints as hex strings); changes nothing.
+ */
+import { extract64, hex } from './bits.js';
+import type { ConfigCache } from './config-cache.js';
+import { describeConfig, describeTrace, permName, toJson } from './debug-json.js';
+import type { JsonValue } from './debug-json.js';
+import { EVENT_TYPES } from './faults.js';
+import type { SmmuEvent } from './faults.js';
+import { IOTLB_MAX_ENTRIES } from './iotlb.js';
+import type { Iotlb } from './iotlb.js';
+import { isEmpty, isFull, occupancy, queueIndex, queueWrap } from './queue-index.js';
+import { field, SMMU_REGISTERS } from './registers.js';
+import type { SmmuRegName, SmmuStageSupport } from './registers.js';
+import { SMMU_BASE_ADDR_MASK } from './stream-table.js';
+import type { StreamTableConfig } from './stream-table.js';
+import type { ConfigDecodeResult } from './translation-config.js';
+
+/** What the snapshot reads of an SmmuV3 (its own fields, not copies). */
+export interface SmmuDebugState {
+  stage: SmmuStageSupport;
+  regs: Readonly<Record<SmmuRegName, bigint>>;
+  cmdqLog2size: number;
+  eventqLog2size: number;
+  strtab: StreamTableConfig;
+  configCache: ConfigCache;
+  iotlb: Iotlb;
+  stats: Readonly<Record<string, number>>;
+  recent: readonly SmmuEvent[];
+}
+
+const streamTableJson = (st: StreamTableConfig) => ({ baseAddr: st.base & SMMU_BASE_ADDR_MASK, log2size: st.log2size, format: st.twoLevel ? '2-level' : 'linear', split: st.split });
+
+function queueJson(base: bigint, prod: number, cons: number, log2size: number, entryBytes: number) {
+  return {
+    baseAddr: hex(base & SMMU_BASE_ADDR_MASK),
+    log2size,
+    entryBytes,
+    prod: hex(prod),
+    cons: hex(cons),
+    prodIndex: queueIndex(prod, log2size),
+    prodWrap: queueWrap(prod, log2size),
+    consIndex: queueIndex(cons, log2size),
+    consWrap: queueWrap(cons, log2size),
+    entries: occupancy(prod, cons, log2size),
+    empty: isEmpty(prod, cons, log2size),
+    full: isFull(prod, cons, log2size),
+  };
+}
+
+/** Everything observable about the SMMU. */
+export function smmuDebugSnapshot(s: SmmuDebugState): JsonValue {
+  const { regs, configCache, iotlb } = s;
+  const cr0 = (name: 'SMMUEN' | 'EVENTQEN' | 'CMDQEN') => field('CR0', name, Number(regs.CR0)) === 1;
+  const registers: Record<string, string> = {};
+  for (const name of Object.keys(SMMU_REGISTERS) as SmmuRegName[]) {
+    registers[name] = hex(name === 'IRQ_CTRLACK' ? regs.IRQ_CTRL : regs[name]);
+  }
+  const cfgCounters = new Map(configCache.counterEntries());
+  return toJson({
+    model: 'arm-smmuv3 (QEMU 10.2.2)',
+    stage: s.stage,
+    registers,
+    state: {
+      smmuEnabled: cr0('SMMUEN'),
+      eventqEnabled: cr0('EVENTQEN'),
+      cmdqEnabled: cr0('CMDQEN'),
+      gerrorPending: hex(regs.GERROR ^ regs.GERRORN),
+      streamTable: streamTableJson(s.strtab),
+    },
+    queues: {
+      cmdq: { ...queueJson(regs.CMDQ_BASE, Number(regs.CMDQ_PROD), Number(regs.CMDQ_CONS), s.cmdqLog2size, 16), err: Number(extract64(regs.CMDQ_CONS, 24, 7)) },
+      eventq: queueJson(regs.EVENTQ_BASE, Number(regs.EVENTQ_PROD), Number(regs.EVENTQ_CONS), s.eventqLog2size, 32),
+    },
+    configCache: {
+      size: configCache.size,
+      ...configCache.totals(),
+      counters: configCache.counterEntries().map(([sid, c]) => ({ sid, ...c })),
+      entries: configCache.entries().map(([sid, cfg]) => ({ sid, ...cfgCounters.get(sid), config: describeConfig(cfg) })),
+    },
+    iotlb: {
+      size: iotlb.size,
+      capacity: IOTLB_MAX_ENTRIES,
+      hits: iotlb.hits,
+      misses: iotlb.misses,
+      capacityFlushes: iotlb.capacityFlushes,
+      entries: iotlb.entries().map(({ key, entry }) => ({
+        asid: key.asid,
+        vmid: key.vmid,
+        iova: key.iova,
+        tg: key.tg,
+        level: key.level,
+        translatedAddr: entry.translatedAddr,
+        addrMask: entry.addrMask,
+        granuleShift: entry.granuleShift,
+        perm: permName(entry.perm),
+        parentPerm: permName(entry.parentPerm),
+      })),
+    },
+    counters: { ...s.stats },
+    recentEvents: s.recent.map((e) => ({ ...e, code: EVENT_TYPES[e.type] })),
+  });
+}
+
+/** The outcome of a debug decode of StreamID `sid` (see SmmuV3.decodeStreamForDebug). */
+export function streamDecodeJson(sid: number, smmuEnabled: boolean, st: StreamTableConfig, r: ConfigDecodeResult, cached: boolean): JsonValue {
+  return toJson({
+    sid,
+    smmuEnabled,
+    streamTable: streamTableJson(st),
+    ...describeTrace(r.trace),
+    result: r.ok ? { ok: true, config: describeConfig(r.cfg) } : { ok: false, reason: r.reason, event: r.event ?? null },
+    cached,
+  });
+}
