@@ -7,7 +7,7 @@
 import { ConfigError, VALID_CPUS } from '../machine/config.js';
 import type { DeviceSpec } from '../machine/config.js';
 import { formatInfoMtree, formatInfoPci, formatInfoQtree, pciInfo } from '../machine/introspection.js';
-import type { DeletedDevice } from '../machine/machine.js';
+import type { DeletedDevice, Machine } from '../machine/machine.js';
 import type { QomNode as MachineQomNode } from '../machine/qom-tree.js';
 import { QOM_TYPES } from '../machine/qom-types.js';
 import type {
@@ -25,7 +25,20 @@ import type {
   ShutdownCause,
 } from '../protocol/qmp/host.js';
 import type { JsonObject, JsonValue } from '../protocol/qmp/json-value.js';
-import type { Session } from './session.js';
+
+/**
+ * What the QMP host needs from its session (Session implements it; naming the interface here
+ * rather than importing Session keeps session.ts → session-qmp-host.ts one-way).
+ */
+export interface QmpHostSession {
+  readonly machine: Machine;
+  readonly runState: RunState;
+  /** Returns whether the state changed. */
+  pause(): boolean;
+  /** Returns whether the state changed. */
+  resume(): boolean;
+  reset(): void;
+}
 
 const ok = <T>(value: T): HostResult<T> => ({ ok: true, value });
 const genericError = (desc: string): { ok: false; error: { class: 'GenericError'; desc: string } } => ({ ok: false, error: { class: 'GenericError', desc } });
@@ -50,7 +63,7 @@ export class SessionQmpHost implements QmpHost {
   private watchingDeletions = false;
 
   constructor(
-    private readonly session: Session,
+    private readonly session: QmpHostSession,
     /** Tear the session (or process) down after a QMP `quit`. */
     private readonly onQuit: () => void,
   ) {}
@@ -74,16 +87,11 @@ export class SessionQmpHost implements QmpHost {
   }
 
   stop(): void {
-    if (this.session.runState === 'paused') return;
-    this.session.runState = 'paused';
-    this.emit({ event: 'STOP' });
+    if (this.session.pause()) this.emit({ event: 'STOP' });
   }
 
   cont(): HostOutcome {
-    if (this.session.runState !== 'running') {
-      this.session.runState = 'running';
-      this.emit({ event: 'RESUME' });
-    }
+    if (this.session.resume()) this.emit({ event: 'RESUME' });
     return { ok: true };
   }
 
