@@ -167,9 +167,6 @@ export interface QmpHost {
   deviceAdd(opts: JsonObject): HostOutcome;
   deviceDel(id: string): HostOutcome;
 
-  // -- extensions (x-qtestd-*) --
-  /** Run an `x-qtestd-*` command; undefined means "no such command". The host checks arguments. */
-  extension?(name: string, args: JsonObject): HostResult<JsonValue> | undefined;
-  /** Extension command names, for query-commands. */
-  extensionNames?(): readonly string[];
+  // The host's `x-qtestd-*` extensions are registry rows (registry.ts `defineExtension`), handed
+  // to the endpoint with its options rather than listed here.
 }
