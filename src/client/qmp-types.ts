@@ -2,8 +2,10 @@
  * QMP wire types and the command map QmpClient.execute is typed by: the commands qtestd
  * implements, with their arguments and return shapes as QEMU 10.2.2's QAPI schema defines them
  * (only the members qtestd produces or tests read are spelled out). `x-qtestd-*` extensions are
- * typed loosely. Types only.
+ * typed loosely. Types only. RunState and the query-pci shapes are the server's own
+ * (protocol/qmp/wire-types.ts, imported type-only).
  */
+import type { PciDeviceInfo as WirePciDeviceInfo, PciInfo as WirePciInfo, PciMemoryRegion, RunState } from '../protocol/qmp/wire-types.js';
 
 export interface QmpGreeting {
   QMP: {
@@ -20,10 +22,7 @@ export interface QmpEvent {
 
 export type Empty = Record<string, never>;
 
-export type RunState =
-  | 'debug' | 'finish-migrate' | 'inmigrate' | 'internal-error' | 'io-error' | 'paused' | 'postmigrate'
-  | 'prelaunch' | 'restore-vm' | 'running' | 'save-vm' | 'shutdown' | 'suspended' | 'watchdog'
-  | 'guest-panicked' | 'colo';
+export type { RunState };
 
 export interface StatusInfo {
   running: boolean;
@@ -57,32 +56,10 @@ export interface ObjectPropertyInfo {
   'default-value'?: unknown;
 }
 
-export interface PciBarInfo {
-  bar: number;
-  type: 'io' | 'memory' | string;
-  address: number;
-  size: number;
-  prefetch?: boolean;
-  mem_type_64?: boolean;
-}
-
-export interface PciDeviceInfo {
-  bus: number;
-  slot: number;
-  function: number;
-  class_info: { desc?: string; class: number };
-  id: { device: number; vendor: number; subsystem?: number; 'subsystem-vendor'?: number };
-  irq?: number;
-  irq_pin: number;
-  qdev_id: string;
-  regions: PciBarInfo[];
-  pci_bridge?: unknown;
-}
-
-export interface PciInfo {
-  bus: number;
-  devices: PciDeviceInfo[];
-}
+/** One BAR of query-pci (QAPI PciMemoryRegion), integers as JSON.parse reads them. */
+export type PciBarInfo = PciMemoryRegion<number>;
+export type PciDeviceInfo = WirePciDeviceInfo<number>;
+export type PciInfo = WirePciInfo<number>;
 
 interface Cmd<A, R> {
   args: A;

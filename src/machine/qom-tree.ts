@@ -1,9 +1,10 @@
 /**
  * The part of QEMU's QOM composition tree that clients can see: /machine, its unattached board
  * devices, peripheral(-anon) user devices, each with a type name, properties and its GPIO lists
- * (for qtest irq_intercept_*). Path resolution follows object_resolve_path(): absolute paths, or a
- * partial path that matches exactly one object by its trailing components.
+ * (for qtest irq_intercept_*). Path resolution is base/qom-path.ts's (QEMU's object_resolve_path()):
+ * absolute paths, or a partial path that matches exactly one object by its trailing components.
  */
+import { resolveQomPath, type QomPathNav } from '../base/qom-path.js';
 import type { IrqLine } from '../sim/irq.js';
 
 export interface QomProperty {
@@ -60,37 +61,17 @@ export class QomNode {
 export class QomTree {
   readonly root = new QomNode('', 'container');
 
-  /** Resolve an absolute or partial path; ambiguous or unknown partial paths give undefined. */
+  /**
+   * Resolve an absolute or partial path (base/qom-path.ts, stepping along children only); ambiguous,
+   * unknown and empty partial paths give undefined.
+   */
   resolve(path: string): QomNode | undefined {
-    if (path.startsWith('/')) {
-      let node: QomNode | undefined = this.root;
-      for (const part of path.split('/').filter((p) => p !== '')) {
-        node = node.children.get(part);
-        if (!node) return undefined;
-      }
-      return node;
-    }
-    const parts = path.split('/').filter((p) => p !== '');
-    if (parts.length === 0) return undefined;
-    let found: QomNode | undefined;
-    let count = 0;
-    const visit = (n: QomNode): void => {
-      if (matchesTail(n, parts)) {
-        found = n;
-        count++;
-      }
-      for (const c of n.children.values()) visit(c);
-    };
-    visit(this.root);
-    return count === 1 ? found : undefined;
+    if (!path.startsWith('/') && path.split('/').every((p) => p === '')) return undefined;
+    return resolveQomPath(this.root, path, NAV).node;
   }
 }
 
-function matchesTail(node: QomNode, parts: string[]): boolean {
-  let n: QomNode | undefined = node;
-  for (let i = parts.length - 1; i >= 0; i--) {
-    if (!n || n.name !== parts[i]) return false;
-    n = n.parent;
-  }
-  return true;
-}
+const NAV: QomPathNav<QomNode> = {
+  step: (node, name) => node.children.get(name),
+  children: (node) => node.children.values(),
+};

@@ -24,6 +24,7 @@ export function attachQmp(session: Session, link: Link, quit: () => void): QmpMo
   session.onQuit(quit);
   const endpoint = new QmpEndpoint({
     host: session.qmpHost,
+    extensions: session.qmpHost.extensions,
     sink: (text) => link.write(text),
     now: wallTime,
     limits: session.limits,

@@ -1,13 +1,13 @@
 /**
  * The session's QmpHost: run state, events, resets, hot-plug and QOM/PCI/HMP introspection of one
  * Machine in the shapes the QMP layer asks for, plus the `x-qtestd-*` extensions (SMMU state and
- * stream decoding, session summary). Events go to every subscribed monitor synchronously, so an
+ * stream decoding, session summary) as QMP registry rows. Events go to every subscribed monitor synchronously, so an
  * event a command causes precedes that command's reply (as on QEMU 10.2.2).
  */
 import { ConfigError, VALID_CPUS } from '../machine/config.js';
 import type { DeviceSpec } from '../machine/config.js';
 import { formatInfoMtree, formatInfoPci, formatInfoQtree, pciInfo } from '../machine/introspection.js';
-import type { DeletedDevice } from '../machine/machine.js';
+import type { DeletedDevice, Machine } from '../machine/machine.js';
 import type { QomNode as MachineQomNode } from '../machine/qom-tree.js';
 import { QOM_TYPES } from '../machine/qom-types.js';
 import type {
@@ -25,7 +25,22 @@ import type {
   ShutdownCause,
 } from '../protocol/qmp/host.js';
 import type { JsonObject, JsonValue } from '../protocol/qmp/json-value.js';
-import type { Session } from './session.js';
+import { QmpError } from '../protocol/qmp/messages.js';
+import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js';
+
+/**
+ * What the QMP host needs from its session (Session implements it; naming the interface here
+ * rather than importing Session keeps session.ts → session-qmp-host.ts one-way).
+ */
+export interface QmpHostSession {
+  readonly machine: Machine;
+  readonly runState: RunState;
+  /** Returns whether the state changed. */
+  pause(): boolean;
+  /** Returns whether the state changed. */
+  resume(): boolean;
+  reset(): void;
+}
 
 const ok = <T>(value: T): HostResult<T> => ({ ok: true, value });
 const genericError = (desc: string): { ok: false; error: { class: 'GenericError'; desc: string } } => ({ ok: false, error: { class: 'GenericError', desc } });
@@ -50,7 +65,7 @@ export class SessionQmpHost implements QmpHost {
   private watchingDeletions = false;
 
   constructor(
-    private readonly session: Session,
+    private readonly session: QmpHostSession,
     /** Tear the session (or process) down after a QMP `quit`. */
     private readonly onQuit: () => void,
   ) {}
@@ -74,16 +89,11 @@ export class SessionQmpHost implements QmpHost {
   }
 
   stop(): void {
-    if (this.session.runState === 'paused') return;
-    this.session.runState = 'paused';
-    this.emit({ event: 'STOP' });
+    if (this.session.pause()) this.emit({ event: 'STOP' });
   }
 
   cont(): HostOutcome {
-    if (this.session.runState !== 'running') {
-      this.session.runState = 'running';
-      this.emit({ event: 'RESUME' });
-    }
+    if (this.session.resume()) this.emit({ event: 'RESUME' });
     return { ok: true };
   }
 
@@ -170,33 +180,50 @@ export class SessionQmpHost implements QmpHost {
     }
   }
 
-  extensionNames(): readonly string[] {
-    return ['x-qtestd-smmu-state', 'x-qtestd-smmu-decode-stream', 'x-qtestd-session'];
-  }
-
-  extension(name: string, args: JsonObject): HostResult<JsonValue> | undefined {
-    const m = this.session.machine;
-    switch (name) {
-      case 'x-qtestd-smmu-state':
-        if (!m.smmu) return genericError('this machine has no SMMU (use -machine virt,iommu=smmuv3)');
-        return ok(toJson(m.smmu.debugSnapshot()));
-      case 'x-qtestd-smmu-decode-stream': {
-        if (!m.smmu) return genericError('this machine has no SMMU (use -machine virt,iommu=smmuv3)');
-        const sid = args.sid;
-        if (typeof sid !== 'bigint' || sid < 0n || sid > 0xffffffffn) return genericError("Parameter 'sid' expects an unsigned 32-bit integer");
-        return ok(toJson(m.smmu.decodeStreamForDebug(Number(sid))));
-      }
-      case 'x-qtestd-session':
-        return ok({
+  /**
+   * The `x-qtestd-*` rows, in query-commands order. They read no declared members and ignore any
+   * others (as they always have); decode-stream checks `sid` itself so that a machine without SMMU
+   * answers that first, with the same text whatever `sid` is.
+   */
+  readonly extensions: readonly QmpExtension[] = [
+    defineExtension({
+      name: 'x-qtestd-smmu-state',
+      args: {},
+      openArgs: true,
+      run: () => toJson(this.smmu().debugSnapshot()),
+    }),
+    defineExtension({
+      name: 'x-qtestd-smmu-decode-stream',
+      args: {},
+      openArgs: true,
+      run: (_args, _ctx, raw) => {
+        const smmu = this.smmu();
+        const sid = raw.sid;
+        if (typeof sid !== 'bigint' || sid < 0n || sid > 0xffffffffn) throw QmpError.generic("Parameter 'sid' expects an unsigned 32-bit integer");
+        return toJson(smmu.decodeStreamForDebug(Number(sid)));
+      },
+    }),
+    defineExtension({
+      name: 'x-qtestd-session',
+      args: {},
+      openArgs: true,
+      run: () => {
+        const m = this.session.machine;
+        return {
           machine: m.config.machine,
           'clock-ns': m.clock.nowNs,
           'ram-size': m.config.ramBytes,
           'ram-touched-bytes': m.ram?.touchedBytes ?? 0,
           devices: [...m.userDevices.entries()].map(([d, node]) => ({ type: d.typeName, 'qom-path': node.path, devfn: d.devfn })),
-        });
-      default:
-        return undefined;
-    }
+        };
+      },
+    }),
+  ];
+
+  private smmu(): NonNullable<Machine['smmu']> {
+    const smmu = this.session.machine.smmu;
+    if (!smmu) throw QmpError.generic('this machine has no SMMU (use -machine virt,iommu=smmuv3)');
+    return smmu;
   }
 }
 

@@ -11,6 +11,7 @@ import { Machine } from '../machine/machine.js';
 import type { MachinePlugins } from '../machine/machine.js';
 import type { MachineConfig } from '../machine/config.js';
 import type { QomNode } from '../machine/qom-tree.js';
+import type { RunState } from '../protocol/qmp/host.js';
 import type { QtestSessionState } from '../protocol/qtest/commands.js';
 import { QtestEndpoint } from '../protocol/qtest/endpoint.js';
 import type { QtestLog } from '../protocol/qtest/qtest-log.js';
@@ -24,13 +25,11 @@ export interface SessionDeps {
   plugins: MachinePlugins;
 }
 
-export type RunState = 'running' | 'paused';
-
 export class Session {
   readonly machine: Machine;
   readonly limits: Limits;
   readonly log: Logger;
-  runState: RunState = 'running';
+  private state: RunState = 'running';
   private qtestShared?: QtestSessionState;
   private readonly target: QtestTarget;
   private quitHandler: () => void = () => {};
@@ -86,6 +85,33 @@ export class Session {
   /** What QMP `quit` does: exit the process (launcher) or end the session (service). */
   onQuit(fn: () => void): void {
     this.quitHandler = fn;
+  }
+
+  /** `running` or `paused`; QMP's STOP/RESUME events are the QMP host's business. */
+  get runState(): RunState {
+    return this.state;
+  }
+
+  /**
+   * The launcher's `-S`: start paused, before any monitor is attached (no event, as in QEMU).
+   * Kept as a setter for the launcher; everything else goes through pause()/resume().
+   */
+  set runState(state: RunState) {
+    this.state = state;
+  }
+
+  /** Pause the guest. Returns whether the state changed (the QMP host emits STOP only then). */
+  pause(): boolean {
+    if (this.state === 'paused') return false;
+    this.state = 'paused';
+    return true;
+  }
+
+  /** Resume the guest. Returns whether the state changed (the QMP host emits RESUME only then). */
+  resume(): boolean {
+    if (this.state === 'running') return false;
+    this.state = 'running';
+    return true;
   }
 
   /** system_reset. */

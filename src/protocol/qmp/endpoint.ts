@@ -12,7 +12,7 @@ import type { QmpErrorBody, QmpEvent, QmpHost } from './host.js';
 import { JsonStream, QEMU_JSON_LIMITS, type JsonStreamItem } from './json-stream.js';
 import type { JsonValue } from './json-value.js';
 import { errorMessage, eventMessage, frame, greetingMessage, QmpError, returnMessage, type WallTime } from './messages.js';
-import type { CommandContext, CommandRegistry, QmpCommand } from './registry.js';
+import type { CommandContext, CommandRegistry, QmpCommand, QmpExtension } from './registry.js';
 import { parseRequest, requestId, type QmpRequest } from './request.js';
 
 export type Sink = (text: string) => boolean;
@@ -25,11 +25,11 @@ export interface QmpEndpointOptions {
   readonly now: () => WallTime;
   readonly limits?: Pick<Limits, 'maxQmpMessageBytes' | 'maxJsonDepth'>;
   readonly logger?: Logger;
-  /** Defaults to the built-in command set. */
+  /** The host's `x-qtestd-*` command rows, added after the built-in commands. */
+  readonly extensions?: readonly QmpExtension[];
+  /** Defaults to the built-in command set plus `extensions`. */
   readonly registry?: CommandRegistry;
 }
-
-const EXTENSION_PREFIX = 'x-qtestd-';
 
 export class QmpEndpoint {
   private readonly host: QmpHost;
@@ -48,7 +48,7 @@ export class QmpEndpoint {
     this.sink = options.sink;
     this.now = options.now;
     this.logger = options.logger;
-    this.registry = options.registry ?? builtinRegistry();
+    this.registry = options.registry ?? builtinRegistry(options.extensions);
     const limits = options.limits ?? DEFAULT_LIMITS;
     this.stream = new JsonStream({
       maxDepth: limits.maxJsonDepth,
@@ -116,21 +116,9 @@ export class QmpEndpoint {
   }
 
   private lookup(name: string): QmpCommand {
-    const builtin = this.registry.get(name);
-    if (builtin !== undefined) return builtin;
-    const notFound = new QmpError('CommandNotFound', `The command ${name} has not been found`);
-    const extension = this.host.extension?.bind(this.host);
-    if (!name.startsWith(EXTENSION_PREFIX) || extension === undefined) throw notFound;
-    return {
-      name,
-      allowOob: false,
-      execute: (args) => {
-        const r = extension(name, args);
-        if (r === undefined) throw notFound;
-        if (!r.ok) throw QmpError.from(r.error);
-        return r.value;
-      },
-    };
+    const command = this.registry.get(name);
+    if (command === undefined) throw new QmpError('CommandNotFound', `The command ${name} has not been found`);
+    return command;
   }
 
   private context(): CommandContext {

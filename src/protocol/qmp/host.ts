@@ -9,6 +9,9 @@
  * (QEMU does the same).
  */
 import type { JsonObject, JsonValue } from './json-value.js';
+import type { PciInfo, RunState } from './wire-types.js';
+
+export type { PciBridgeInfo, PciBusInfo, PciDeviceInfo, PciInfo, PciMemoryRange, PciMemoryRegion, RunState } from './wire-types.js';
 
 /** QMP error classes (QAPI `QapiErrorClass`). */
 export type QmpErrorClass = 'GenericError' | 'CommandNotFound' | 'DeviceNotActive' | 'DeviceNotFound' | 'KVMMissingCap';
@@ -21,8 +24,6 @@ export interface QmpErrorBody {
 export type HostOutcome = { ok: true } | { ok: false; error: QmpErrorBody };
 export type HostResult<T> = { ok: true; value: T } | { ok: false; error: QmpErrorBody };
 
-/** QAPI `RunState` values a host may report. */
-export type RunState = 'running' | 'paused' | 'prelaunch' | 'shutdown' | 'internal-error' | 'suspended';
 
 /** QAPI `ShutdownCause` values the QMP layer passes to the host. */
 export type ShutdownCause = 'host-qmp-quit' | 'host-qmp-system-reset';
@@ -77,54 +78,6 @@ export interface CpuInfoFast {
   readonly props: { socketId?: number; clusterId?: number; coreId?: number; threadId?: number };
 }
 
-// ---- query-pci (QAPI PciInfo, members by their wire names) ----
-
-export interface PciMemoryRange {
-  base: number | bigint;
-  limit: number | bigint;
-}
-
-export interface PciMemoryRegion {
-  bar: number;
-  type: 'io' | 'memory';
-  address: number | bigint;
-  size: number | bigint;
-  prefetch?: boolean;
-  mem_type_64?: boolean;
-}
-
-export interface PciBusInfo {
-  number: number;
-  secondary: number;
-  subordinate: number;
-  io_range: PciMemoryRange;
-  memory_range: PciMemoryRange;
-  prefetchable_range: PciMemoryRange;
-}
-
-export interface PciBridgeInfo {
-  bus: PciBusInfo;
-  devices?: PciDeviceInfo[];
-}
-
-export interface PciDeviceInfo {
-  bus: number;
-  slot: number;
-  function: number;
-  class_info: { desc?: string; class: number };
-  id: { device: number; vendor: number; subsystem?: number; 'subsystem-vendor'?: number };
-  irq?: number;
-  irq_pin: number;
-  qdev_id: string;
-  pci_bridge?: PciBridgeInfo;
-  regions: PciMemoryRegion[];
-}
-
-export interface PciInfo {
-  bus: number;
-  devices: PciDeviceInfo[];
-}
-
 /** `info <topic>` texts the host renders (LF line ends; the QMP layer turns them into CRLF). */
 export type HmpInfoTopic = 'mtree' | 'pci' | 'qtree';
 
@@ -167,9 +120,6 @@ export interface QmpHost {
   deviceAdd(opts: JsonObject): HostOutcome;
   deviceDel(id: string): HostOutcome;
 
-  // -- extensions (x-qtestd-*) --
-  /** Run an `x-qtestd-*` command; undefined means "no such command". The host checks arguments. */
-  extension?(name: string, args: JsonObject): HostResult<JsonValue> | undefined;
-  /** Extension command names, for query-commands. */
-  extensionNames?(): readonly string[];
+  // The host's `x-qtestd-*` extensions are registry rows (registry.ts `defineExtension`), handed
+  // to the endpoint with its options rather than listed here.
 }

@@ -1,49 +1,24 @@
 /**
- * QOM path resolution with QEMU's rules (object_resolve_path): an absolute path walks child<> and
- * link<> properties from the root, skipping empty components (`//machine/` is `/machine`); a partial
- * path must match below exactly one object of the child<> tree, otherwise it is ambiguous (the empty
- * path is always ambiguous). Observed on 10.2.2: `device[0]` ambiguous, `peripheral-anon` unique.
+ * QOM path resolution for qom-list/qom-get/qom-set: base/qom-path.ts's rules over the host's QOM
+ * view, where a component steps along a child<> or link<> property and partial paths are tried
+ * from every object of the child<> tree.
  */
-import type { QomNode, QomProperty } from './host.js';
+import { resolveQomPath as resolveIn, type QomPathNav, type QomResolution as Resolution } from '../../base/qom-path.js';
+import type { QomNode } from './host.js';
 
-export type QomResolution = { node: QomNode } | { node: undefined; ambiguous: boolean };
+export type QomResolution = Resolution<QomNode>;
 
-function walk(from: QomNode, parts: readonly string[]): QomNode | undefined {
-  let node: QomNode | undefined = from;
-  for (const part of parts) {
-    const prop: QomProperty | undefined = node.properties().find((p) => p.name === part);
-    node = prop?.target?.();
-    if (node === undefined) return undefined;
-  }
-  return node;
-}
-
-function children(node: QomNode): QomNode[] {
-  const out: QomNode[] = [];
-  for (const p of node.properties()) {
-    if (!p.type.startsWith('child<')) continue;
-    const child = p.target?.();
-    if (child !== undefined) out.push(child);
-  }
-  return out;
-}
+const NAV: QomPathNav<QomNode> = {
+  step: (node, name) => node.properties().find((p) => p.name === name)?.target?.(),
+  *children(node) {
+    for (const p of node.properties()) {
+      if (!p.type.startsWith('child<')) continue;
+      const child = p.target?.();
+      if (child !== undefined) yield child;
+    }
+  },
+};
 
 export function resolveQomPath(root: QomNode, path: string): QomResolution {
-  const parts = path.split('/').filter((p) => p !== '');
-  if (path.startsWith('/')) return { node: walk(root, parts) } as QomResolution;
-
-  let found: QomNode | undefined;
-  const pending: QomNode[] = [root];
-  let visited = 0;
-  while (pending.length > 0) {
-    const base = pending.pop() as QomNode;
-    if (++visited > 1_000_000) break;
-    const match = parts.length === 0 ? base : walk(base, parts);
-    if (match !== undefined) {
-      if (found !== undefined) return { node: undefined, ambiguous: true };
-      found = match;
-    }
-    pending.push(...children(base));
-  }
-  return found !== undefined ? { node: found } : { node: undefined, ambiguous: false };
+  return resolveIn(root, path, NAV);
 }

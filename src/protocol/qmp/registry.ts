@@ -1,7 +1,9 @@
 /**
  * The QMP command table: name → argument schema → handler. `defineCommand` ties a handler's argument
- * type to its schema; `CommandRegistry.run` checks arguments from the schema (so every command gets
- * QEMU's missing/unexpected/wrong-type errors) and then calls the handler.
+ * type to its schema; a command's `execute` checks arguments from the schema (so every command gets
+ * QEMU's missing/unexpected/wrong-type errors) and then calls the handler. The host's `x-qtestd-*`
+ * extensions are rows of the same shape (`defineExtension`): the host writes their handlers, this
+ * layer checks their arguments and lists them after the built-in commands.
  */
 import { checkArgs, type ArgSchema, type ArgsOf } from './args.js';
 import type { QmpHost } from './host.js';
@@ -43,14 +45,40 @@ export function defineCommand<S extends ArgSchema>(def: QmpCommandDef<S>): QmpCo
   };
 }
 
+/** Every host extension's name starts with this; unknown names under it are CommandNotFound. */
+export const EXTENSION_PREFIX = 'x-qtestd-';
+export type ExtensionName = `${typeof EXTENSION_PREFIX}${string}`;
+
+/** A host-defined command row (`x-qtestd-*`), as the host hands it to the endpoint. */
+export interface QmpExtension extends QmpCommand {
+  readonly name: ExtensionName;
+}
+
+export interface QmpExtensionDef<S extends ArgSchema> extends QmpCommandDef<S> {
+  readonly name: ExtensionName;
+}
+
+/** An `x-qtestd-*` row: same argument checking as a built-in command; never OOB. */
+export function defineExtension<S extends ArgSchema>(def: QmpExtensionDef<S>): QmpExtension {
+  if (!def.name.startsWith(EXTENSION_PREFIX)) throw new Error(`QMP extension ${def.name} lacks the ${EXTENSION_PREFIX} prefix`);
+  return { ...defineCommand({ ...def, allowOob: false }), name: def.name };
+}
+
 export class CommandRegistry {
   private readonly commands = new Map<string, QmpCommand>();
 
-  constructor(commands: Iterable<QmpCommand>) {
-    for (const c of commands) {
-      if (this.commands.has(c.name)) throw new Error(`duplicate QMP command ${c.name}`);
-      this.commands.set(c.name, c);
+  /** `extensions` follow the built-ins (query-commands lists them last, in the host's order). */
+  constructor(commands: Iterable<QmpCommand>, extensions: Iterable<QmpExtension> = []) {
+    for (const c of commands) this.add(c);
+    for (const c of extensions) {
+      if (!c.name.startsWith(EXTENSION_PREFIX)) throw new Error(`QMP extension ${c.name} lacks the ${EXTENSION_PREFIX} prefix`);
+      this.add(c);
     }
+  }
+
+  private add(c: QmpCommand): void {
+    if (this.commands.has(c.name)) throw new Error(`duplicate QMP command ${c.name}`);
+    this.commands.set(c.name, c);
   }
 
   get(name: string): QmpCommand | undefined {

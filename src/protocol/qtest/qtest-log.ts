@@ -44,7 +44,8 @@ export class QtestLog {
     try {
       this.sink(Buffer.from(text, 'latin1'));
     } catch {
-      // A failing log must never take the session down.
+      // This is the log, so there is nowhere to report its own failure (EPIPE, ENOSPC, ...); a
+      // failing log must never take the session down, so the line is dropped.
     }
   }
 
@@ -73,7 +74,7 @@ export class QtestLog {
     try {
       this.closeSink();
     } catch {
-      /* already closed */
+      // Only fails if the fd is already closed (EBADF): nothing is left to release.
     }
   }
 }

@@ -4,6 +4,10 @@ import { JsonStream, QEMU_JSON_LIMITS } from '../../../src/protocol/qmp/json-str
 import type { JsonValue } from '../../../src/protocol/qmp/json-value.js';
 import { writeJson } from '../../../src/protocol/qmp/json-writer.js';
 import { harness } from './harness.js';
+import { QmpEndpoint } from '../../../src/protocol/qmp/endpoint.js';
+import { arg } from '../../../src/protocol/qmp/args.js';
+import { defineExtension, type ExtensionName } from '../../../src/protocol/qmp/registry.js';
+import { FakeHost, fakeClock } from './fake-host.js';
 import { join } from 'node:path';
 import { QEMU_CAPTURES } from '../../helpers/reference.js';
 
@@ -191,5 +195,33 @@ t.test('query-commands and x-qtestd extensions', (t) => {
   }
   t.same(h.send('{"execute": "x-qtestd-echo", "arguments": {"a": 1}, "id": 2}'), ['{"return": {"echoed": {"a": 1}}, "id": 2}']);
   t.same(h.send('{"execute": "x-qtestd-nope"}'), ['{"error": {"class": "CommandNotFound", "desc": "The command x-qtestd-nope has not been found"}}']);
+  t.same(h.send('{"execute": "x-qtestd-echo", "arguments": {"a": 1}, "control": {"run-oob": true}}'), [
+    '{"error": {"class": "GenericError", "desc": "QMP input member \'control\' is unexpected"}}',
+  ]);
+  t.end();
+});
+
+t.test('extension rows get the registry\'s argument checking', (t) => {
+  const out: string[] = [];
+  const typed = defineExtension({
+    name: 'x-qtestd-typed',
+    args: { path: arg.str(), depth: arg.optInt() },
+    run: (args) => ({ path: args.path, depth: args.depth ?? null }),
+  });
+  const ep = new QmpEndpoint({ host: new FakeHost(), sink: (s) => (out.push(s), true), now: fakeClock(), extensions: [typed] });
+  const send = (line: string): string[] => {
+    const before = out.length;
+    ep.input(Buffer.from(line + '\n'));
+    return out.slice(before).map((l) => l.replace(/\r\n$/, ''));
+  };
+  send('{"execute": "qmp_capabilities"}');
+  t.same(send('{"execute": "x-qtestd-typed"}'), [`{"error": {"class": "GenericError", "desc": "Parameter 'path' is missing"}}`]);
+  t.same(send('{"execute": "x-qtestd-typed", "arguments": {"path": 1}}'), [`{"error": {"class": "GenericError", "desc": "Invalid parameter type for 'path', expected: string"}}`]);
+  t.same(send('{"execute": "x-qtestd-typed", "arguments": {"path": "a", "x": 1}}'), [`{"error": {"class": "GenericError", "desc": "Parameter 'x' is unexpected"}}`]);
+  t.same(send('{"execute": "x-qtestd-typed", "arguments": {"path": "a", "depth": 2}}'), ['{"return": {"path": "a", "depth": 2}}']);
+  t.same(send('{"execute": "x-qtestd-echo"}'), ['{"error": {"class": "CommandNotFound", "desc": "The command x-qtestd-echo has not been found"}}']);
+  const names = entries(send('{"execute": "query-commands"}')[0]!);
+  t.equal(names[names.length - 1], '{"name": "x-qtestd-typed"}', 'extensions come last');
+  t.throws(() => defineExtension({ name: 'query-foo' as ExtensionName, args: {}, run: () => null }), /lacks the x-qtestd- prefix/);
   t.end();
 });

@@ -19,6 +19,7 @@ import type {
   ShutdownCause,
 } from '../../../src/protocol/qmp/host.js';
 import type { JsonObject, JsonValue } from '../../../src/protocol/qmp/json-value.js';
+import { defineExtension, type QmpExtension } from '../../../src/protocol/qmp/registry.js';
 
 export class FakeNode implements QomNode {
   readonly props: QomProperty[] = [{ name: 'type', type: 'string', get: () => ({ ok: true, value: this.typeName }) }];
@@ -221,15 +222,15 @@ export class FakeHost implements QmpHost {
     for (const e of this.deferred.splice(0)) this.emit(e);
   }
 
-  extension(name: string, args: JsonObject): HostResult<JsonValue> | undefined {
-    if (name !== 'x-qtestd-echo') return undefined;
-    return { ok: true, value: { echoed: args } };
-  }
-
-  extensionNames(): readonly string[] {
-    return ['x-qtestd-echo'];
-  }
 }
+
+/** The fake host's one extension row: echoes whatever arguments it gets. */
+export const ECHO_EXTENSION: QmpExtension = defineExtension({
+  name: 'x-qtestd-echo',
+  args: {},
+  openArgs: true,
+  run: (_args, _ctx, raw) => ({ echoed: raw }),
+});
 
 /** A deterministic wall clock: 1795628323.342730, then +1 µs per call. */
 export function fakeClock(): () => { seconds: number; microseconds: number } {

@@ -1,6 +1,6 @@
 /** Test harness: an endpoint on a FakeHost that records every line it sends. */
 import { QmpEndpoint } from '../../../src/protocol/qmp/endpoint.js';
-import { FakeHost, fakeClock } from './fake-host.js';
+import { ECHO_EXTENSION, FakeHost, fakeClock } from './fake-host.js';
 
 export interface Harness {
   host: FakeHost;
@@ -14,7 +14,7 @@ export interface Harness {
 export function harness(opts: { negotiate?: boolean; limits?: { maxQmpMessageBytes: number; maxJsonDepth: number } } = {}): Harness {
   const host = new FakeHost();
   const out: string[] = [];
-  const endpoint = new QmpEndpoint({ host, sink: (t) => (out.push(t), true), now: fakeClock(), limits: opts.limits });
+  const endpoint = new QmpEndpoint({ host, sink: (t) => (out.push(t), true), now: fakeClock(), limits: opts.limits, extensions: [ECHO_EXTENSION] });
   const h: Harness = {
     host,
     endpoint,

@@ -100,9 +100,8 @@ export const catalogueCommands = [
   defineCommand({
     name: 'query-commands',
     args: {},
-    run(_args, { host, registry }) {
-      const names = [...registry.names(), ...(host.extensionNames?.() ?? [])];
-      return names.map((name): JsonObject => ({ name }));
+    run(_args, { registry }) {
+      return registry.names().map((name): JsonObject => ({ name }));
     },
   }),
 ];

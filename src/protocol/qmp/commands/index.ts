@@ -1,5 +1,5 @@
 /** The built-in QMP command set, in the order query-commands lists it. */
-import { CommandRegistry, type QmpCommand } from '../registry.js';
+import { CommandRegistry, type QmpCommand, type QmpExtension } from '../registry.js';
 import { catalogueCommands } from './catalogue.js';
 import { deviceCommands } from './devices.js';
 import { hmpCommands } from './hmp.js';
@@ -16,6 +16,7 @@ export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...hmpCommands,
 ];
 
-export function builtinRegistry(): CommandRegistry {
-  return new CommandRegistry(BUILTIN_COMMANDS);
+/** The built-in commands, then the host's `x-qtestd-*` rows. */
+export function builtinRegistry(extensions: readonly QmpExtension[] = []): CommandRegistry {
+  return new CommandRegistry(BUILTIN_COMMANDS, extensions);
 }
