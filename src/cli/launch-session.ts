@@ -83,7 +83,7 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
     if (e instanceof ConfigError) return fail(e.message, e.hint);
     throw e;
   }
-  if (opts.startStopped) session.runState = 'paused';
+  if (opts.startStopped) session.pause(); // -S: paused before any monitor exists, so no event
 
   let qtestLog: QtestLog | undefined;
   try {

@@ -92,14 +92,6 @@ export class Session {
     return this.state;
   }
 
-  /**
-   * The launcher's `-S`: start paused, before any monitor is attached (no event, as in QEMU).
-   * Kept as a setter for the launcher; everything else goes through pause()/resume().
-   */
-  set runState(state: RunState) {
-    this.state = state;
-  }
-
   /** Pause the guest. Returns whether the state changed (the QMP host emits STOP only then). */
   pause(): boolean {
     if (this.state === 'paused') return false;
