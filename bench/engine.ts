@@ -14,7 +14,10 @@ function opsPerSec(n: number, fn: () => void): number {
 }
 
 export async function engineBenchmarks(): Promise<Record<string, number>> {
-  const session = new Session(parseArgv('-machine virt,gic-version=3 -cpu max -m 512 -net none'.split(' ')).machine, { log: pino({ level: 'silent' }), plugins: DEFAULT_PLUGINS });
+  const session = new Session(parseArgv('-machine virt,gic-version=3 -cpu max -m 512 -net none'.split(' ')).machine, {
+    log: pino({ level: 'silent' }),
+    plugins: DEFAULT_PLUGINS,
+  });
   const buf = new Uint8Array(4);
   const out: Record<string, number> = {};
   out.ramReadlPerSec = opsPerSec(1_000_000, () => session.machine.system.readBytes(0x40001000n, buf));

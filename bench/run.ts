@@ -40,7 +40,7 @@ async function protocolFigures(t: Target): Promise<Figures> {
   await c.pipeline('readl 0x40001000', 50_000);
   // Serial readl round trip.
   // The process serving the requests (for the warm path: the daemon, not the shim).
-  const server = t.name === 'qtestd-warm' ? warmDaemonPid() ?? l.child.pid! : l.child.pid!;
+  const server = t.name === 'qtestd-warm' ? (warmDaemonPid() ?? l.child.pid!) : l.child.pid!;
   const n = 5000;
   let c0 = cpuUs(server);
   let t0 = process.hrtime.bigint();
@@ -94,7 +94,11 @@ async function main(): Promise<void> {
   Object.assign(engine, await serviceBenchmarks(list.find((t) => t.name === 'qemu')));
   disposeTargets();
   const rows = [...new Set(list.flatMap((t) => Object.keys(results[t.name])))];
-  const header = ['figure', ...list.map((t) => t.name), ...(results.qemu ? list.filter((t) => t.name !== 'qemu').map((t) => `${t.name}/qemu`) : [])];
+  const header = [
+    'figure',
+    ...list.map((t) => t.name),
+    ...(results.qemu ? list.filter((t) => t.name !== 'qemu').map((t) => `${t.name}/qemu`) : []),
+  ];
   const lines = [header.join(' | ')];
   for (const r of rows) {
     const cells = [r, ...list.map((t) => results[t.name][r]?.toFixed(2) ?? '–')];
@@ -111,7 +115,14 @@ async function main(): Promise<void> {
   const report = lines.join('\n');
   process.stderr.write(report + '\n');
   mkdirSync('bench/results', { recursive: true });
-  const json = { date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, oracle: !!results.qemu, runs: RUNS, results, engine };
+  const json = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    oracle: !!results.qemu,
+    runs: RUNS,
+    results,
+    engine,
+  };
   writeFileSync('bench/results/latest.json', JSON.stringify(json, null, 2) + '\n');
   process.stderr.write('bench: saved bench/results/latest.json\n');
   if (!results.qemu) process.stderr.write('bench: QTEST_ORACLE_PREFIX not set: no side-by-side ratios\n');

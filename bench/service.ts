@@ -40,7 +40,16 @@ async function startService(dir: string): Promise<{ pid: number; sock: string; s
     [
       resolve('dist/src/cli/qtestd.js'),
       ...['--tcp', 'off', '--http', 'off', '--unix', sock, '--run-dir', join(dir, 'run')],
-      ...['--machine-args', [...MACHINE_ARGS, '-m', '512'].join(' '), '--max-sessions', String(SESSIONS + 10), '--idle-timeout', '0', '--log-level', 'warn'],
+      ...[
+        '--machine-args',
+        [...MACHINE_ARGS, '-m', '512'].join(' '),
+        '--max-sessions',
+        String(SESSIONS + 10),
+        '--idle-timeout',
+        '0',
+        '--log-level',
+        'warn',
+      ],
     ],
     { stdio: ['ignore', 'ignore', 'ignore'] },
   );

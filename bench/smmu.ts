@@ -45,8 +45,14 @@ function directMemory(sys: AddressSpace): GuestMemory {
     return Promise.resolve();
   };
   return {
-    readb: (a) => rd(a, 1), readw: (a) => rd(a, 2), readl: (a) => rd(a, 4), readq: (a) => rd(a, 8),
-    writeb: (a, v) => wr(a, v, 1), writew: (a, v) => wr(a, v, 2), writel: (a, v) => wr(a, v, 4), writeq: (a, v) => wr(a, v, 8),
+    readb: (a) => rd(a, 1),
+    readw: (a) => rd(a, 2),
+    readl: (a) => rd(a, 4),
+    readq: (a) => rd(a, 8),
+    writeb: (a, v) => wr(a, v, 1),
+    writew: (a, v) => wr(a, v, 2),
+    writel: (a, v) => wr(a, v, 4),
+    writeq: (a, v) => wr(a, v, 8),
     read: (a, n) => {
       const b = new Uint8Array(n);
       sys.readBytes(a, b);
@@ -73,7 +79,12 @@ interface Rig {
 async function buildRig(mode: 's1' | 'nested', pages: number): Promise<{ rig: Rig; iova: bigint; pagePa: bigint }> {
   const sys = new AddressSpace('memory');
   sys.map(RAM_BASE, new SparseRam('ram', 512n << 20n));
-  const irqs = { eventq: new IrqLine('e'), priq: new IrqLine('p'), cmdSync: new IrqLine('c'), gerror: new IrqLine('g') };
+  const irqs = {
+    eventq: new IrqLine('e'),
+    priq: new IrqLine('p'),
+    cmdSync: new IrqLine('c'),
+    gerror: new IrqLine('g'),
+  };
   const smmu = new SmmuV3({ memory: sys, irqs, log: silentLogger(), stage: 'nested' });
   sys.map(SMMU_BASE, smmu);
   const mem = directMemory(sys);
@@ -84,16 +95,43 @@ async function buildRig(mode: 's1' | 'nested', pages: number): Promise<{ rig: Ri
   const dataPa = 0x4800_0000n;
   await s1.mapRange(iova, dataPa, BigInt(pages) << 12n, 'rw');
   const cd = alloc.alloc(64, 64);
-  await writeCd(mem, cd, { V: 1, T0SZ: 16, TG0: 0, EPD1: 1, TG1: 2, IPS: 5, AA64: 1, R: 1, A: 1, ASID: 1, TTB0: s1.root });
+  await writeCd(mem, cd, {
+    V: 1,
+    T0SZ: 16,
+    TG0: 0,
+    EPD1: 1,
+    TG1: 2,
+    IPS: 5,
+    AA64: 1,
+    R: 1,
+    A: 1,
+    ASID: 1,
+    TTB0: s1.root,
+  });
   if (mode === 's1') {
     await st.writeSte(8, { V: 1, Config: 5, S1ContextPtr: cd });
   } else {
     // stage 2: identity map of the structures and data with 4K pages under a 4-level (44-bit: S2T0SZ ≥ 64 − OAS; SL0 = 2) walk, so
     // every stage-1 table fetch and the output go through a full stage-2 walk
     const s2 = new PageTableBuilder(mem, alloc, { stage: 2, granule: 4, inputBits: 44, sl0: 2 });
-    const regions: Array<[bigint, bigint]> = [[0x4100_0000n, alloc.used + 0x10_0000n], [dataPa, BigInt(pages) << 12n]];
+    const regions: Array<[bigint, bigint]> = [
+      [0x4100_0000n, alloc.used + 0x10_0000n],
+      [dataPa, BigInt(pages) << 12n],
+    ];
     for (const [base, size] of regions) await s2.mapRange(base, base, (size + 0xfffn) & ~0xfffn, 'rw');
-    await st.writeSte(8, { V: 1, Config: 7, S1ContextPtr: cd, S2VMID: 1, S2T0SZ: 20, S2SL0: 2, S2TG: 0, S2PS: 5, S2AA64: 1, S2R: 1, S2TTB: s2.root });
+    await st.writeSte(8, {
+      V: 1,
+      Config: 7,
+      S1ContextPtr: cd,
+      S2VMID: 1,
+      S2T0SZ: 20,
+      S2SL0: 2,
+      S2TG: 0,
+      S2PS: 5,
+      S2AA64: 1,
+      S2R: 1,
+      S2TTB: s2.root,
+    });
   }
   const w = (off: number, v: bigint, size: 4 | 8) => smmu.write(BigInt(off), size, v, NO_ATTRS);
   w(0x80, st.baseValue, 8);
@@ -124,21 +162,33 @@ export async function smmuEngineBenchmarks(): Promise<Record<string, number>> {
   const { smmu } = rig;
   // sanity: the mapping works
   const probe = smmu.translate(8, iova + 0x123n, false, NO_ATTRS);
-  if (!probe.ok || probe.pa !== 0x4800_0123n) throw new Error(`bench rig: stage-1 translation broken: ${JSON.stringify(probe, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`);
+  if (!probe.ok || probe.pa !== 0x4800_0123n)
+    throw new Error(
+      `bench rig: stage-1 translation broken: ${JSON.stringify(probe, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`,
+    );
   const iovas = Array.from({ length: 64 }, (_, i) => iova + (BigInt(i) << 12n) + 0x40n);
-  out.smmuIotlbHitPerSec = med(5, () => rate(2_000_000, (i) => smmu.translate(8, iovas[i & 63]!, (i & 1) === 1, NO_ATTRS)));
-  out.smmuColdS1WalkPerSec = med(5, () => rate(300_000, (i) => {
-    smmu.iotlb.invalidateAll();
-    smmu.translate(8, iovas[i & 63]!, false, NO_ATTRS);
-  }));
+  out.smmuIotlbHitPerSec = med(5, () =>
+    rate(2_000_000, (i) => smmu.translate(8, iovas[i & 63]!, (i & 1) === 1, NO_ATTRS)),
+  );
+  out.smmuColdS1WalkPerSec = med(5, () =>
+    rate(300_000, (i) => {
+      smmu.iotlb.invalidateAll();
+      smmu.translate(8, iovas[i & 63]!, false, NO_ATTRS);
+    }),
+  );
   const n = await buildRig('nested', 64);
   const nprobe = n.rig.smmu.translate(8, n.iova + 0x10n, true, NO_ATTRS);
-  if (!nprobe.ok || nprobe.pa !== 0x4800_0010n) throw new Error(`bench rig: nested translation broken: ${JSON.stringify(n.rig.smmu.debugSnapshot())}`);
-  out.smmuColdNestedWalkPerSec = med(5, () => rate(100_000, (i) => {
-    n.rig.smmu.iotlb.invalidateAll();
-    n.rig.smmu.translate(8, n.iova + (BigInt(i & 63) << 12n), false, NO_ATTRS);
-  }));
-  out.smmuNestedIotlbHitPerSec = med(5, () => rate(1_000_000, (i) => n.rig.smmu.translate(8, n.iova + (BigInt(i & 63) << 12n), false, NO_ATTRS)));
+  if (!nprobe.ok || nprobe.pa !== 0x4800_0010n)
+    throw new Error(`bench rig: nested translation broken: ${JSON.stringify(n.rig.smmu.debugSnapshot())}`);
+  out.smmuColdNestedWalkPerSec = med(5, () =>
+    rate(100_000, (i) => {
+      n.rig.smmu.iotlb.invalidateAll();
+      n.rig.smmu.translate(8, n.iova + (BigInt(i & 63) << 12n), false, NO_ATTRS);
+    }),
+  );
+  out.smmuNestedIotlbHitPerSec = med(5, () =>
+    rate(1_000_000, (i) => n.rig.smmu.translate(8, n.iova + (BigInt(i & 63) << 12n), false, NO_ATTRS)),
+  );
   // 64 KiB DMA through the SMMU (16 pages, warm IOTLB) vs a plain 64 KiB copy
   const buf = new Uint8Array(64 * 1024);
   const src = new Uint8Array(64 * 1024).fill(0x5a);
@@ -151,7 +201,10 @@ export async function smmuEngineBenchmarks(): Promise<Record<string, number>> {
 }
 
 /** Wall time of the edu-DMA program on one target: pipelined and serial (ms), plus the reply lines. */
-async function endToEnd(target: TargetName, program: readonly string[]): Promise<{ pipelinedMs: number; serialMs: number; replies: string[][] }> {
+async function endToEnd(
+  target: TargetName,
+  program: readonly string[],
+): Promise<{ pipelinedMs: number; serialMs: number; replies: string[][] }> {
   const times: number[] = [];
   let replies: string[][] = [];
   for (let run = 0; run < 3; run++) {
@@ -186,7 +239,8 @@ export async function smmuEndToEndBenchmarks(dmas = 200): Promise<Record<string,
     out.e2eEduDmaQemuSerialMs = o.serialMs;
     out.e2eEduDmaPipelinedRatio = q.pipelinedMs / o.pipelinedMs;
     out.e2eEduDmaSerialRatio = q.serialMs / o.serialMs;
-    const same = q.replies.length === o.replies.length && q.replies.every((r, i) => r.join('\n') === o.replies[i]!.join('\n'));
+    const same =
+      q.replies.length === o.replies.length && q.replies.every((r, i) => r.join('\n') === o.replies[i]!.join('\n'));
     out.e2eRepliesIdentical = same ? 1 : 0;
   }
   return out;
@@ -199,10 +253,22 @@ export async function smmuBenchmarks(): Promise<Record<string, number>> {
 const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, '/dist/'));
 if (isMain) {
   const r = await smmuBenchmarks();
-  const targets: Record<string, number> = { smmuIotlbHitPerSec: 10e6, smmuColdS1WalkPerSec: 1e6, smmuColdNestedWalkPerSec: 0.2e6 };
+  const targets: Record<string, number> = {
+    smmuIotlbHitPerSec: 10e6,
+    smmuColdS1WalkPerSec: 1e6,
+    smmuColdNestedWalkPerSec: 0.2e6,
+  };
   for (const [k, v] of Object.entries(r)) {
     const tgt = targets[k];
-    const shown = k.endsWith('PerSec') ? `${(v / 1e6).toFixed(3)} M/s` : k.endsWith('MBps') ? `${v.toFixed(0)} MB/s` : k.endsWith('Ms') ? `${v.toFixed(1)} ms` : v.toFixed(2);
-    process.stdout.write(`${k.padEnd(32)} ${shown}${tgt ? `   (target ${tgt / 1e6} M/s: ${v >= tgt ? 'met' : 'MISSED'})` : ''}\n`);
+    const shown = k.endsWith('PerSec')
+      ? `${(v / 1e6).toFixed(3)} M/s`
+      : k.endsWith('MBps')
+        ? `${v.toFixed(0)} MB/s`
+        : k.endsWith('Ms')
+          ? `${v.toFixed(1)} ms`
+          : v.toFixed(2);
+    process.stdout.write(
+      `${k.padEnd(32)} ${shown}${tgt ? `   (target ${tgt / 1e6} M/s: ${v >= tgt ? 'met' : 'MISSED'})` : ''}\n`,
+    );
   }
 }

@@ -26,7 +26,8 @@ export function targets(): Target[] {
   const warm = warmInstall();
   if (warm) list.push({ name: 'qtestd-warm', binary: warm.shim, env: warm.env });
   const prefix = process.env.QTEST_ORACLE_PREFIX;
-  if (prefix && existsSync(join(prefix, 'bin/qemu-system-aarch64'))) list.push({ name: 'qemu', binary: join(prefix, 'bin/qemu-system-aarch64') });
+  if (prefix && existsSync(join(prefix, 'bin/qemu-system-aarch64')))
+    list.push({ name: 'qemu', binary: join(prefix, 'bin/qemu-system-aarch64') });
   return list;
 }
 
@@ -80,7 +81,26 @@ export async function launch(target: Target, extra: string[] = [], mem = '512'):
     binary: target.binary,
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
-    argv: (qpath, mpath) => ['-qtest', `unix:${qpath}`, '-qtest-log', 'none', '-chardev', `socket,path=${mpath},id=char0`, '-mon', 'chardev=char0,mode=control', '-display', 'none', '-audio', 'none', ...MACHINE_ARGS, '-m', mem, ...extra, '-accel', 'qtest'],
+    argv: (qpath, mpath) => [
+      '-qtest',
+      `unix:${qpath}`,
+      '-qtest-log',
+      'none',
+      '-chardev',
+      `socket,path=${mpath},id=char0`,
+      '-mon',
+      'chardev=char0,mode=control',
+      '-display',
+      'none',
+      '-audio',
+      'none',
+      ...MACHINE_ARGS,
+      '-m',
+      mem,
+      ...extra,
+      '-accel',
+      'qtest',
+    ],
   });
   const child = d.child.proc;
   const t0 = d.t0;

@@ -12,7 +12,8 @@ function deviceHelpText(): string {
   return out;
 }
 
-const VERSION = 'QEMU emulator version 10.2.2 (qtestd)\nCopyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n';
+const VERSION =
+  'QEMU emulator version 10.2.2 (qtestd)\nCopyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n';
 
 export function printInfo(what: 'version' | 'help' | 'machine-help' | 'device-help' | 'cpu-help'): void {
   let text: string;
@@ -21,7 +22,8 @@ export function printInfo(what: 'version' | 'help' | 'machine-help' | 'device-he
       text = VERSION;
       break;
     case 'machine-help':
-      text = 'Supported machines are:\nnone                 empty machine\nvirt                 QEMU 10.2 ARM Virtual Machine (alias of virt-10.2)\nvirt-10.2            QEMU 10.2 ARM Virtual Machine\n';
+      text =
+        'Supported machines are:\nnone                 empty machine\nvirt                 QEMU 10.2 ARM Virtual Machine (alias of virt-10.2)\nvirt-10.2            QEMU 10.2 ARM Virtual Machine\n';
       break;
     case 'device-help':
       text = deviceHelpText();

@@ -36,7 +36,13 @@ export function coldReason(argv: string[]): string | undefined {
   const all = [...(opts.qtest ? [opts.qtest] : []), ...opts.qmp, ...opts.otherSockets];
   for (const c of all) if (needsOwnProcess(c.address)) return `chardev ${c.spec} needs the launching process`;
   const log = opts.qtestLog;
-  if (log !== undefined && log.startsWith('/dev/') && log !== '/dev/null' && !STDERR_LOGS.has(log) && !STDOUT_LOGS.has(log)) {
+  if (
+    log !== undefined &&
+    log.startsWith('/dev/') &&
+    log !== '/dev/null' &&
+    !STDERR_LOGS.has(log) &&
+    !STDOUT_LOGS.has(log)
+  ) {
     return `-qtest-log ${log} names a descriptor of the launching process`;
   }
   return undefined;

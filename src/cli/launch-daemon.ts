@@ -64,7 +64,11 @@ export function buildStamp(root: string): string {
 /** Run a few launches' worth of parsing and machine building so the first real launch is JIT-warm. */
 function warmUp(log: Logger): void {
   const silent = pino({ level: 'silent' });
-  const machines = [['-machine', 'virt'], ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-cpu', 'max', '-device', 'iommu-testdev'], ['-machine', 'none']];
+  const machines = [
+    ['-machine', 'virt'],
+    ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-cpu', 'max', '-device', 'iommu-testdev'],
+    ['-machine', 'none'],
+  ];
   const t0 = performance.now();
   for (let i = 0; i < 20; i++) {
     for (const m of machines) {

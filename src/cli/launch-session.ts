@@ -49,7 +49,8 @@ const ERRNO_TEXT: Record<string, string> = {
 
 /** QEMU's wording for a client-mode chardev that cannot connect. */
 function connectError(address: ChardevAddress, err: Error): string {
-  const where = address.kind === 'unix' ? address.path : address.kind === 'tcp' ? `${address.host}:${address.port}` : address.kind;
+  const where =
+    address.kind === 'unix' ? address.path : address.kind === 'tcp' ? `${address.host}:${address.port}` : address.kind;
   const code = (err as NodeJS.ErrnoException).code ?? '';
   return `Failed to connect to '${where}': ${ERRNO_TEXT[code] ?? err.message}`;
 }
@@ -57,7 +58,11 @@ function connectError(address: ChardevAddress, err: Error): string {
 export const PROGRAM = process.env.QTESTD_ARGV0 ? basename(process.env.QTESTD_ARGV0) : 'qemu-system-aarch64';
 
 /** Start a launch; returns undefined when it already ended (error or -version etc.). */
-export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: NonNullable<LaunchOptions['info']>) => void): RunningLaunch | undefined {
+export function startLaunch(
+  argv: string[],
+  host: LaunchHost,
+  onInfo?: (info: NonNullable<LaunchOptions['info']>) => void,
+): RunningLaunch | undefined {
   const fail = (message: string, hint?: string): undefined => {
     host.stderr(`${PROGRAM}: ${message}\n${hint ? hint + '\n' : ''}`);
     host.exit(1);
@@ -87,7 +92,10 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
 
   let qtestLog: QtestLog | undefined;
   try {
-    const spec = opts.qtestLog && opts.qtestLog !== 'none' && !opts.qtestLog.startsWith('/dev/') ? resolvePath(host.cwd, opts.qtestLog) : opts.qtestLog;
+    const spec =
+      opts.qtestLog && opts.qtestLog !== 'none' && !opts.qtestLog.startsWith('/dev/')
+        ? resolvePath(host.cwd, opts.qtestLog)
+        : opts.qtestLog;
     qtestLog = host.openQtestLog(spec);
   } catch (e) {
     return fail(`-qtest-log ${opts.qtestLog}: ${(e as Error).message}`);
@@ -108,9 +116,15 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
     opened.push(
       openChardev(
         opts.qtest.address,
-        (socket) => bindSocket(socket, (link) => session.attachQtest(link, { log: qtestLog }), { encoding: 'latin1', log: host.log }),
+        (socket) =>
+          bindSocket(socket, (link) => session.attachQtest(link, { log: qtestLog }), {
+            encoding: 'latin1',
+            log: host.log,
+          }),
         (err) => {
-          host.stderr(`${PROGRAM}: ${connectError(opts.qtest!.address, err)}\n${PROGRAM}: Failed to initialize device for qtest: "${spec}"\n`);
+          host.stderr(
+            `${PROGRAM}: ${connectError(opts.qtest!.address, err)}\n${PROGRAM}: Failed to initialize device for qtest: "${spec}"\n`,
+          );
           end(1);
         },
       ),
@@ -121,11 +135,7 @@ export function startLaunch(argv: string[], host: LaunchHost, onInfo?: (info: No
       openChardev(
         q.address,
         (socket) =>
-          bindSocket(
-            socket,
-            (link) => attachQmp(session, link, () => end(0)),
-            { encoding: 'utf8', log: host.log },
-          ),
+          bindSocket(socket, (link) => attachQmp(session, link, () => end(0)), { encoding: 'utf8', log: host.log }),
         (err) => {
           host.stderr(`${PROGRAM}: ${q.spec}: ${connectError(q.address, err)}\n`);
           end(1);

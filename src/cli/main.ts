@@ -17,7 +17,15 @@ import type { RunningLaunch } from './launch-session.js';
 import { exitWithParent, installProcessGuards, onTerminationSignals } from './process-guard.js';
 
 /** pino's numeric levels. */
-const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+const LEVELS: Record<string, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Infinity,
+};
 
 type LogMethod = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
@@ -35,9 +43,7 @@ export function lazyPino(level: string, make: () => Logger): Logger {
 
 function lazyLogger(get: () => Logger, threshold: number): Logger {
   const method = (name: LogMethod) =>
-    LEVELS[name] < threshold
-      ? () => {}
-      : (...args: unknown[]) => (get()[name] as (...a: unknown[]) => void)(...args);
+    LEVELS[name] < threshold ? () => {} : (...args: unknown[]) => (get()[name] as (...a: unknown[]) => void)(...args);
   const logger = {
     level: Object.keys(LEVELS).find((k) => LEVELS[k] === threshold),
     trace: method('trace'),

@@ -29,7 +29,8 @@ function hostPort(text: string): { host: string; port: number } | null {
   if (text === 'off') return null;
   const i = text.lastIndexOf(':');
   const port = Number(text.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`expected HOST:PORT, got '${text}'`);
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`expected HOST:PORT, got '${text}'`);
   return { host: text.slice(0, i), port };
 }
 
@@ -49,18 +50,45 @@ export function parseServiceArgs(argv: string[], base: ServiceOptions): { opts: 
       return n;
     };
     switch (flag) {
-      case '--tcp': opts.tcp = hostPort(value()); break;
-      case '--unix': { const v = value(); opts.unixPath = v === 'off' ? null : v; break; }
-      case '--http': opts.http = hostPort(value()); break;
-      case '--run-dir': opts.runDir = value(); break;
-      case '--machine-args': opts.defaults = splitWords(value()); break;
-      case '--max-sessions': opts.maxSessions = count(); break;
-      case '--session-ram': opts.limits.maxTouchedRamBytes = count(); break;
-      case '--max-line': opts.limits.maxLineBytes = count(); break;
-      case '--idle-timeout': opts.idleTimeoutMs = count() * 1000; break;
-      case '--log-level': logLevel = value(); break;
-      case '--help': case '-h': process.stderr.write(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown option '${flag}'\n${USAGE}`);
+      case '--tcp':
+        opts.tcp = hostPort(value());
+        break;
+      case '--unix': {
+        const v = value();
+        opts.unixPath = v === 'off' ? null : v;
+        break;
+      }
+      case '--http':
+        opts.http = hostPort(value());
+        break;
+      case '--run-dir':
+        opts.runDir = value();
+        break;
+      case '--machine-args':
+        opts.defaults = splitWords(value());
+        break;
+      case '--max-sessions':
+        opts.maxSessions = count();
+        break;
+      case '--session-ram':
+        opts.limits.maxTouchedRamBytes = count();
+        break;
+      case '--max-line':
+        opts.limits.maxLineBytes = count();
+        break;
+      case '--idle-timeout':
+        opts.idleTimeoutMs = count() * 1000;
+        break;
+      case '--log-level':
+        logLevel = value();
+        break;
+      case '--help':
+      case '-h':
+        process.stderr.write(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option '${flag}'\n${USAGE}`);
     }
   }
   return { opts, logLevel };
@@ -70,7 +98,10 @@ async function makeLogger(level: string): Promise<Logger> {
   if (process.stderr.isTTY) {
     try {
       const { default: pretty } = await import('pino-pretty');
-      return pino({ level }, pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+      return pino(
+        { level },
+        pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
+      );
     } catch {
       /* pino-pretty not installed: fall back to JSON lines */
     }
@@ -107,7 +138,9 @@ async function main(): Promise<void> {
     `  default machine: ${o.defaults.join(' ')}`,
     o.tcp ? `  qtest TCP:   nc ${o.tcp.host} ${a.tcpPort}` : undefined,
     a.unixPath ? `  qtest UNIX:  nc -U ${a.unixPath}` : undefined,
-    o.http ? `  WebSocket:   ws://${o.http.host}:${a.httpPort}/qtest   QMP: ws://${o.http.host}:${a.httpPort}/qmp?session=ID` : undefined,
+    o.http
+      ? `  WebSocket:   ws://${o.http.host}:${a.httpPort}/qtest   QMP: ws://${o.http.host}:${a.httpPort}/qmp?session=ID`
+      : undefined,
     o.http ? `  HTTP:        http://${o.http.host}:${a.httpPort}/metrics  /healthz  /readyz  /sessions` : undefined,
     `  session QMP: ${o.runDir}/<session>.qmp   (name a session: first line "#!qtestd id=NAME [-device …]")`,
     '  try: endianness / readl 0x4010000000 / clock_step 1000',

@@ -38,7 +38,15 @@ export {
   writeCd,
   writeSte,
 } from './smmu-builder.js';
-export type { CdFields, GranuleKiB, LeafOptions, PageTableOptions, Perms, SteFields, StreamTableRegisters } from './smmu-builder.js';
+export type {
+  CdFields,
+  GranuleKiB,
+  LeafOptions,
+  PageTableOptions,
+  Perms,
+  SteFields,
+  StreamTableRegisters,
+} from './smmu-builder.js';
 export {
   CMD,
   CMD_OPCODES,

@@ -21,7 +21,10 @@ export class JsonStreamFramer {
   constructor(private readonly maxValueChars = 64 * 1024 * 1024) {}
 
   push(chunk: string | Uint8Array): JsonFrame[] {
-    this.buf += typeof chunk === 'string' ? chunk : this.decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.buf +=
+      typeof chunk === 'string'
+        ? chunk
+        : this.decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     const out: JsonFrame[] = [];
     const s = this.buf;
     let i = this.pos;
@@ -77,7 +80,11 @@ export class JsonStreamFramer {
       this.start = 0;
     }
     if (this.buf.length > this.maxValueChars) {
-      out.push({ ok: false, error: `JSON value longer than ${this.maxValueChars} characters`, text: this.buf.slice(0, 80) });
+      out.push({
+        ok: false,
+        error: `JSON value longer than ${this.maxValueChars} characters`,
+        text: this.buf.slice(0, 80),
+      });
       this.reset();
     }
     return out;

@@ -61,7 +61,8 @@ export class PciBus {
   configAddress(dev: DevRef, offset: number): bigint {
     const devfn = devfnOf(dev);
     if (!Number.isInteger(devfn) || devfn < 0 || devfn > 255) throw new RangeError(`devfn ${devfn} is outside 0..255`);
-    if (!Number.isInteger(offset) || offset < 0 || offset > 0xfff) throw new RangeError(`config offset ${offset} is outside 0..0xfff`);
+    if (!Number.isInteger(offset) || offset < 0 || offset > 0xfff)
+      throw new RangeError(`config offset ${offset} is outside 0..0xfff`);
     return this.layout.ecamBase + (BigInt(devfn) << 12n) + BigInt(offset);
   }
 
@@ -94,7 +95,9 @@ export class PciBus {
 
   /** Every present function on bus 0 (vendor ID ≠ 0xffff), probing all 256 devfns like libqos. */
   async scan(): Promise<PciDevice[]> {
-    const vendors = await Promise.all(Array.from({ length: 256 }, (_, devfn) => this.configReadw(devfn, PCI_CFG.VENDOR_ID)));
+    const vendors = await Promise.all(
+      Array.from({ length: 256 }, (_, devfn) => this.configReadw(devfn, PCI_CFG.VENDOR_ID)),
+    );
     const present = vendors.flatMap((v, devfn) => (v === 0xffff ? [] : [{ devfn, vendorId: v }]));
     const ids = await Promise.all(present.map((p) => this.configReadw(p.devfn, PCI_CFG.DEVICE_ID)));
     return present.map((p, i) => ({ ...p, deviceId: ids[i] }));
@@ -133,13 +136,15 @@ export class PciBus {
     const probe = await this.configReadl(dev, reg);
     const isIo = (probe & 1) === 1;
     const mask = BigInt(probe >>> 0) & (isIo ? ~3n : ~0xfn) & 0xffffffffn;
-    if (mask === 0n) throw new Error(`PCI ${devfnOf(dev)}: BAR${n} is not implemented (reads 0x${(probe >>> 0).toString(16)})`);
+    if (mask === 0n)
+      throw new Error(`PCI ${devfnOf(dev)}: BAR${n} is not implemented (reads 0x${(probe >>> 0).toString(16)})`);
     const size = mask & -mask;
     const pool = isIo ? 'pio' : 'mmio';
     const next = isIo ? this.pioNext : this.mmioNext;
     const limit = isIo ? this.layout.pioLimit : this.layout.mmioLimit;
     const addr = (next + size - 1n) & ~(size - 1n);
-    if (addr + size > limit) throw new Error(`PCI ${devfnOf(dev)}: BAR${n} (0x${size.toString(16)} bytes) does not fit the ${pool} window`);
+    if (addr + size > limit)
+      throw new Error(`PCI ${devfnOf(dev)}: BAR${n} (0x${size.toString(16)} bytes) does not fit the ${pool} window`);
     if (isIo) this.pioNext = addr + size;
     else this.mmioNext = addr + size;
     await this.configWritel(dev, reg, Number(addr | (isIo ? 1n : 0n)));
@@ -161,7 +166,13 @@ export class PciBus {
   private async barRead(bar: PciBar, offset: number, size: 1 | 2 | 4 | 8): Promise<bigint> {
     if (bar.isIo) {
       const a = this.layout.pioCpuBase + bar.addr + BigInt(offset);
-      return size === 1 ? this.mem.readb(a) : size === 2 ? this.mem.readw(a) : size === 4 ? this.mem.readl(a) : this.mem.readq(a);
+      return size === 1
+        ? this.mem.readb(a)
+        : size === 2
+          ? this.mem.readw(a)
+          : size === 4
+            ? this.mem.readl(a)
+            : this.mem.readq(a);
     }
     return leToBigint(await this.mem.read(bar.addr + BigInt(offset), size));
   }
@@ -169,7 +180,8 @@ export class PciBus {
   private async barWrite(bar: PciBar, offset: number, size: 1 | 2 | 4 | 8, value: bigint): Promise<void> {
     if (bar.isIo) {
       const a = this.layout.pioCpuBase + bar.addr + BigInt(offset);
-      const w = size === 1 ? this.mem.writeb : size === 2 ? this.mem.writew : size === 4 ? this.mem.writel : this.mem.writeq;
+      const w =
+        size === 1 ? this.mem.writeb : size === 2 ? this.mem.writew : size === 4 ? this.mem.writel : this.mem.writeq;
       return w.call(this.mem, a, value);
     }
     return this.mem.write(bar.addr + BigInt(offset), bigintToLe(value, size));

@@ -7,12 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { JsonStreamFramer } from './json-stream.js';
-import {
-  connectTcpSocket,
-  connectUnixSocket,
-  connectWebSocketTransport,
-  socketTransport,
-} from './transport.js';
+import { connectTcpSocket, connectUnixSocket, connectWebSocketTransport, socketTransport } from './transport.js';
 import type { ClientTransport, TransportChunk } from './transport.js';
 import type { QmpArgList, QmpCommandName, QmpEvent, QmpGreeting, QmpReturn } from './qmp-types.js';
 
@@ -149,7 +144,11 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
    * that arrived earlier and were not yet taken by another waitEvent; that event is removed from
    * the backlog. Rejects after `timeoutMs` or on connection loss.
    */
-  waitEvent(name: string, timeoutMs = 10_000, filter?: (data: Record<string, unknown> | undefined) => boolean): Promise<QmpEvent> {
+  waitEvent(
+    name: string,
+    timeoutMs = 10_000,
+    filter?: (data: Record<string, unknown> | undefined) => boolean,
+  ): Promise<QmpEvent> {
     const match = (e: QmpEvent) => e.event === name && (!filter || filter(e.data));
     const idx = this.backlog.findIndex(match);
     if (idx >= 0) return Promise.resolve(this.backlog.splice(idx, 1)[0]);

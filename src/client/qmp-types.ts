@@ -5,7 +5,12 @@
  * typed loosely. Types only. RunState and the query-pci shapes are the server's own
  * (protocol/qmp/wire-types.ts, imported type-only).
  */
-import type { PciDeviceInfo as WirePciDeviceInfo, PciInfo as WirePciInfo, PciMemoryRegion, RunState } from '../protocol/qmp/wire-types.js';
+import type {
+  PciDeviceInfo as WirePciDeviceInfo,
+  PciInfo as WirePciInfo,
+  PciMemoryRegion,
+  RunState,
+} from '../protocol/qmp/wire-types.js';
 
 export interface QmpGreeting {
   QMP: {
@@ -90,4 +95,5 @@ export type QmpCommandName = keyof QmpCommandMap;
 export type QmpArgs<K extends QmpCommandName> = QmpCommandMap[K]['args'];
 export type QmpReturn<K extends QmpCommandName> = QmpCommandMap[K]['returns'];
 /** Parameter list for execute(): optional when the command accepts `undefined`. */
-export type QmpArgList<K extends QmpCommandName> = undefined extends QmpArgs<K> ? [args?: QmpArgs<K>] : [args: QmpArgs<K>];
+export type QmpArgList<K extends QmpCommandName> =
+  undefined extends QmpArgs<K> ? [args?: QmpArgs<K>] : [args: QmpArgs<K>];

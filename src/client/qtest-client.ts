@@ -8,12 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { QtestReplyParser } from './qtest-reply-parser.js';
 import type { QtestMessage } from './qtest-reply-parser.js';
-import {
-  connectTcpSocket,
-  connectUnixSocket,
-  connectWebSocketTransport,
-  socketTransport,
-} from './transport.js';
+import { connectTcpSocket, connectUnixSocket, connectWebSocketTransport, socketTransport } from './transport.js';
 import type { ClientTransport, TransportChunk } from './transport.js';
 
 /** A reply that was not `OK…`, a malformed reply, or a lost connection. */
@@ -189,7 +184,11 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
 
   private onClosed(error: Error | undefined): void {
     if (this.closedError) return;
-    this.closedError = new QtestError(`qtest connection closed${error ? `: ${error.message}` : ''}`, undefined, undefined);
+    this.closedError = new QtestError(
+      `qtest connection closed${error ? `: ${error.message}` : ''}`,
+      undefined,
+      undefined,
+    );
     const waiting = this.pending.splice(this.pendingHead);
     this.pending.length = 0;
     this.pendingHead = 0;
@@ -339,7 +338,8 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
 
   async endianness(): Promise<Endianness> {
     const [word] = await this.ok('endianness', 1);
-    if (word !== 'little' && word !== 'big') throw new QtestError(`unexpected endianness '${word}'`, `OK ${word}`, 'endianness');
+    if (word !== 'little' && word !== 'big')
+      throw new QtestError(`unexpected endianness '${word}'`, `OK ${word}`, 'endianness');
     return word;
   }
 }

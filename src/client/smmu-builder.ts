@@ -1,3 +1,4 @@
+// Over 400 lines: one builder per SMMU structure kind (STE, CD, stream tables, page tables at three granules) shares its field tables.
 /**
  * Builds SMMUv3 in-memory structures in guest RAM through a GuestMemory (a QtestClient): STEs and
  * CDs by field name (layouts from src/smmu/structures.ts, IHI 0070 5.2/5.4, smmuv3.md §2.3/§3.1),
@@ -33,7 +34,10 @@ export class GuestAllocator {
     const a = BigInt(align);
     if (a <= 0n || (a & (a - 1n)) !== 0n) throw new RangeError(`alignment ${a} is not a power of two`);
     const addr = (this.next + a - 1n) & ~(a - 1n);
-    if (addr + s > this.end) throw new RangeError(`guest allocator exhausted: 0x${s.toString(16)} bytes at 0x${addr.toString(16)} passes 0x${this.end.toString(16)}`);
+    if (addr + s > this.end)
+      throw new RangeError(
+        `guest allocator exhausted: 0x${s.toString(16)} bytes at 0x${addr.toString(16)} passes 0x${this.end.toString(16)}`,
+      );
     this.next = addr + s;
     return addr;
   }
@@ -73,14 +77,22 @@ export async function writeSte(mem: GuestMemory, addr: bigint, fields: Partial<S
 }
 
 /** Write all 16 words of a CD with writel; with `verify`, read each back and throw on a mismatch. */
-export async function writeCd(mem: GuestMemory, addr: bigint, fields: Partial<CdFields>, verify = false): Promise<void> {
+export async function writeCd(
+  mem: GuestMemory,
+  addr: bigint,
+  fields: Partial<CdFields>,
+  verify = false,
+): Promise<void> {
   const bytes = encodeCd(fields);
   await writeWords(mem, addr, bytes);
   if (!verify) return;
   const words = wordsOf(bytes);
   const back = await Promise.all(words.map((_, i) => mem.readl(addr + BigInt(4 * i))));
   back.forEach((v, i) => {
-    if (Number(v) !== words[i]) throw new Error(`CD word ${i} at 0x${(addr + BigInt(4 * i)).toString(16)} reads 0x${v.toString(16)}, wrote 0x${words[i].toString(16)}`);
+    if (Number(v) !== words[i])
+      throw new Error(
+        `CD word ${i} at 0x${(addr + BigInt(4 * i)).toString(16)} reads 0x${v.toString(16)}, wrote 0x${words[i].toString(16)}`,
+      );
   });
 }
 
@@ -94,7 +106,11 @@ export interface StreamTableRegisters {
 
 export const STE_BYTES = 64;
 /** STRTAB_BASE_CFG fields (IHI 0070 6.3.24): LOG2SIZE [5:0], SPLIT [10:6], FMT [17:16]. */
-export const STRTAB_BASE_CFG = { LOG2SIZE: { lsb: 0, width: 6 }, SPLIT: { lsb: 6, width: 5 }, FMT: { lsb: 16, width: 2 } } as const;
+export const STRTAB_BASE_CFG = {
+  LOG2SIZE: { lsb: 0, width: 6 },
+  SPLIT: { lsb: 6, width: 5 },
+  FMT: { lsb: 16, width: 2 },
+} as const;
 export const STRTAB_FMT = { LINEAR: 0, TWO_LEVEL: 1 } as const;
 /** STRTAB_BASE / *Q_BASE address field: bits 51:6. */
 export const SMMU_BASE_ADDR_MASK = 0x000f_ffff_ffff_ffc0n;
@@ -119,7 +135,8 @@ export class LinearStreamTable implements StreamTableRegisters {
   }
 
   steAddress(sid: number): bigint {
-    if (sid < 0 || sid >= 2 ** this.log2size) throw new RangeError(`SID ${sid} is outside a 2^${this.log2size}-entry stream table`);
+    if (sid < 0 || sid >= 2 ** this.log2size)
+      throw new RangeError(`SID ${sid} is outside a 2^${this.log2size}-entry stream table`);
     return this.base + BigInt(STE_BYTES * sid);
   }
 
@@ -170,7 +187,8 @@ export class TwoLevelStreamTable implements StreamTableRegisters {
 
   /** Make sure the L2 table covering `sid` exists (allocate, zero, write the L1 descriptor). */
   async ensureL2(sid: number): Promise<bigint> {
-    if (sid < 0 || sid >= 2 ** this.log2size) throw new RangeError(`SID ${sid} is outside a 2^${this.log2size}-entry stream table`);
+    if (sid < 0 || sid >= 2 ** this.log2size)
+      throw new RangeError(`SID ${sid} is outside a 2^${this.log2size}-entry stream table`);
     const index = Math.floor(sid / 2 ** this.split);
     const known = this.l2.get(index);
     if (known !== undefined) return known;
@@ -302,7 +320,8 @@ export class PageTableBuilder {
     this.pageShift = PAGE_SHIFT[options.granule];
     if (this.pageShift === undefined) throw new RangeError(`granule ${options.granule} KiB is not 4, 16 or 64`);
     this.stride = this.pageShift - 3;
-    if (options.inputBits < 25 || options.inputBits > 52) throw new RangeError(`inputBits ${options.inputBits} is outside 25..52`);
+    if (options.inputBits < 25 || options.inputBits > 52)
+      throw new RangeError(`inputBits ${options.inputBits} is outside 25..52`);
     if (options.stage === 2 && options.sl0 !== undefined) {
       this.sl0 = options.sl0;
       this.startLevel = stage2StartLevel(options.sl0, this.pageShift);
@@ -310,7 +329,8 @@ export class PageTableBuilder {
       this.startLevel = stage1StartLevel(options.inputBits, this.pageShift);
       this.sl0 = (this.pageShift === 12 ? 2 : 3) - this.startLevel;
     }
-    if (this.startLevel < 0 || this.startLevel > 3) throw new RangeError(`start level ${this.startLevel} is outside 0..3`);
+    if (this.startLevel < 0 || this.startLevel > 3)
+      throw new RangeError(`start level ${this.startLevel} is outside 0..3`);
     if (options.root !== undefined) {
       this.root = options.root;
     } else {
@@ -377,7 +397,8 @@ export class PageTableBuilder {
     if (ia < 0n || ia >= 1n << BigInt(this.options.inputBits)) {
       throw new RangeError(`address 0x${ia.toString(16)} is outside the ${this.options.inputBits}-bit input range`);
     }
-    if (leafLevel < this.startLevel || leafLevel > 3) throw new RangeError(`level ${leafLevel} is outside ${this.startLevel}..3`);
+    if (leafLevel < this.startLevel || leafLevel > 3)
+      throw new RangeError(`level ${leafLevel} is outside ${this.startLevel}..3`);
     if (!this.rootZeroed && create && this.options.root === undefined) {
       this.rootZeroed = true;
       await this.mem.memset(this.root, Number(this.rootBytes), 0);
@@ -391,7 +412,8 @@ export class PageTableBuilder {
         table = next;
         continue;
       }
-      if (this.leaves.has(descAddr)) throw new Error(`0x${ia.toString(16)}: a level-${level} block already maps this range`);
+      if (this.leaves.has(descAddr))
+        throw new Error(`0x${ia.toString(16)}: a level-${level} block already maps this range`);
       if (!create) return undefined;
       const bytes = this.pageBytes;
       const fresh = this.allocator.alloc(bytes, bytes);
@@ -406,7 +428,9 @@ export class PageTableBuilder {
     const level = opts.level ?? 3;
     const size = this.blockBytes(level);
     if ((ia & (size - 1n)) !== 0n || (pa & (size - 1n)) !== 0n) {
-      throw new RangeError(`map 0x${ia.toString(16)} → 0x${pa.toString(16)}: not aligned to the level-${level} size 0x${size.toString(16)}`);
+      throw new RangeError(
+        `map 0x${ia.toString(16)} → 0x${pa.toString(16)}: not aligned to the level-${level} size 0x${size.toString(16)}`,
+      );
     }
     const descAddr = (await this.locate(ia, level, true))!;
     if (this.tables.has(descAddr)) throw new Error(`0x${ia.toString(16)}: a table already exists at level ${level}`);

@@ -94,17 +94,21 @@ const rangeFields = (r: TlbiRange): Partial<CommandFields> => ({
 export const CMD = {
   CMD_PREFETCH_CONFIG: (sid: number) => encodeCommandByName('CMD_PREFETCH_CONFIG', { SID: sid }),
   CMD_CFGI_STE: (sid: number, leaf = true) => encodeCommandByName('CMD_CFGI_STE', { SID: sid, Leaf: leaf ? 1 : 0 }),
-  CMD_CFGI_STE_RANGE: (sid: number, range: number) => encodeCommandByName('CMD_CFGI_STE_RANGE', { SID: sid, Range: range }),
+  CMD_CFGI_STE_RANGE: (sid: number, range: number) =>
+    encodeCommandByName('CMD_CFGI_STE_RANGE', { SID: sid, Range: range }),
   CMD_CFGI_ALL: () => encodeCommandByName('CMD_CFGI_STE_RANGE', { Range: 31 }),
-  CMD_CFGI_CD: (sid: number, ssid = 0, leaf = true) => encodeCommandByName('CMD_CFGI_CD', { SID: sid, SSID: ssid, Leaf: leaf ? 1 : 0 }),
+  CMD_CFGI_CD: (sid: number, ssid = 0, leaf = true) =>
+    encodeCommandByName('CMD_CFGI_CD', { SID: sid, SSID: ssid, Leaf: leaf ? 1 : 0 }),
   CMD_CFGI_CD_ALL: (sid: number) => encodeCommandByName('CMD_CFGI_CD_ALL', { SID: sid }),
   CMD_TLBI_NH_ALL: (vmid = 0) => encodeCommandByName('CMD_TLBI_NH_ALL', { VMID: vmid }),
   CMD_TLBI_NH_ASID: (asid: number, vmid = 0) => encodeCommandByName('CMD_TLBI_NH_ASID', { ASID: asid, VMID: vmid }),
   CMD_TLBI_NH_VA: (asid: number, range: TlbiRange, vmid = 0) =>
     encodeCommandByName('CMD_TLBI_NH_VA', { ASID: asid, VMID: vmid, ...rangeFields(range) }),
-  CMD_TLBI_NH_VAA: (range: TlbiRange, vmid = 0) => encodeCommandByName('CMD_TLBI_NH_VAA', { VMID: vmid, ...rangeFields(range) }),
+  CMD_TLBI_NH_VAA: (range: TlbiRange, vmid = 0) =>
+    encodeCommandByName('CMD_TLBI_NH_VAA', { VMID: vmid, ...rangeFields(range) }),
   CMD_TLBI_S12_VMALL: (vmid: number) => encodeCommandByName('CMD_TLBI_S12_VMALL', { VMID: vmid }),
-  CMD_TLBI_S2_IPA: (vmid: number, range: TlbiRange) => encodeCommandByName('CMD_TLBI_S2_IPA', { VMID: vmid, ...rangeFields(range) }),
+  CMD_TLBI_S2_IPA: (vmid: number, range: TlbiRange) =>
+    encodeCommandByName('CMD_TLBI_S2_IPA', { VMID: vmid, ...rangeFields(range) }),
   CMD_TLBI_NSNH_ALL: () => encodeCommandByName('CMD_TLBI_NSNH_ALL'),
   /** CS: 0 none, 1 SIG_IRQ, 2 SIG_SEV. */
   CMD_SYNC: (cs = 0) => encodeCommandByName('CMD_SYNC', { CS: cs }),
@@ -147,7 +151,9 @@ export class CommandQueue {
     const writes: Promise<void>[] = [];
     for (const c of commands) {
       if (c.length !== CMD_ENTRY_BYTES) throw new RangeError(`a command is ${CMD_ENTRY_BYTES} bytes, got ${c.length}`);
-      writes.push(this.mem.write((base & SMMU_BASE_ADDR_MASK) + BigInt(CMD_ENTRY_BYTES * indexOf(this.prodValue, log2size)), c));
+      writes.push(
+        this.mem.write((base & SMMU_BASE_ADDR_MASK) + BigInt(CMD_ENTRY_BYTES * indexOf(this.prodValue, log2size)), c),
+      );
       this.prodValue = (this.prodValue + 1) & wrapIndexMask(log2size);
     }
     writes.push(this.mem.writel(this.smmuBase + BigInt(SMMU_REG.CMDQ_PROD), BigInt(this.prodValue)));
@@ -192,7 +198,8 @@ const CLASS_NAMES = new Map<number, FaultClass>(Object.entries(FAULT_CLASS).map(
 
 /** Decode one 32-byte event record. */
 export function decodeEventRecord(bytes: Uint8Array): EventRecord {
-  if (bytes.length < EVT_ENTRY_BYTES) throw new RangeError(`an event record is ${EVT_ENTRY_BYTES} bytes, got ${bytes.length}`);
+  if (bytes.length < EVT_ENTRY_BYTES)
+    throw new RangeError(`an event record is ${EVT_ENTRY_BYTES} bytes, got ${bytes.length}`);
   const w = wordsOf(bytes.subarray(0, EVT_ENTRY_BYTES));
   const field = (name: keyof typeof EVT_FIELDS): number => {
     const s = EVT_FIELDS[name];
@@ -247,7 +254,12 @@ export class EventQueue {
     const reads: Promise<Uint8Array>[] = [];
     let cons = this.consValue;
     while ((cons & mask) !== prod) {
-      reads.push(this.mem.read((base & SMMU_BASE_ADDR_MASK) + BigInt(EVT_ENTRY_BYTES * indexOf(cons, log2size)), EVT_ENTRY_BYTES));
+      reads.push(
+        this.mem.read(
+          (base & SMMU_BASE_ADDR_MASK) + BigInt(EVT_ENTRY_BYTES * indexOf(cons, log2size)),
+          EVT_ENTRY_BYTES,
+        ),
+      );
       cons = (cons + 1) & mask;
     }
     if (reads.length === 0) return [];

@@ -73,7 +73,10 @@ export function webSocketTransport(ws: WebSocket, unitTerminator: '\n' | '\r\n')
   });
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-    const unit = buf.length > 0 && buf[buf.length - 1] === 0x0a ? buf : Buffer.concat([buf, Buffer.from(unitTerminator, 'latin1')]);
+    const unit =
+      buf.length > 0 && buf[buf.length - 1] === 0x0a
+        ? buf
+        : Buffer.concat([buf, Buffer.from(unitTerminator, 'latin1')]);
     if (deliver) deliver(unit);
     else early.push(unit);
   });

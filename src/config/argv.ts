@@ -73,20 +73,69 @@ interface OptionRow {
   apply(st: ParseState, o: Occurrence): void;
 }
 
-const withArg = (names: string[], apply: OptionRow['apply'], locatesConfigErrors = false): OptionRow => ({ names, takesArg: true, apply, locatesConfigErrors });
+const withArg = (names: string[], apply: OptionRow['apply'], locatesConfigErrors = false): OptionRow => ({
+  names,
+  takesArg: true,
+  apply,
+  locatesConfigErrors,
+});
 const flag = (names: string[], apply: OptionRow['apply']): OptionRow => ({ names, takesArg: false, apply });
 const notModelled: OptionRow['apply'] = (st, o) => st.warn(`${o.where}: accepted but not modelled`);
 
 /** Options that take an argument and that we accept without modelling them (one warning each). */
 const IGNORED_WITH_ARG = [
-  'vga', 'monitor', 'parallel', 'boot', 'k', 'd', 'D', 'L', 'bios', 'uuid', 'rtc',
-  'global', 'icount', 'overcommit', 'msg', 'sandbox', 'pidfile', 'drive', 'blockdev', 'netdev',
-  'kernel', 'initrd', 'append', 'dtb', 'fw_cfg', 'numa', 'incoming', 'action', 'compat', 'semihosting-config',
-  'add-fd', 'readconfig', 'usbdevice', 'watchdog-action', 'mem-path', 'plugin', 'seed',
+  'vga',
+  'monitor',
+  'parallel',
+  'boot',
+  'k',
+  'd',
+  'D',
+  'L',
+  'bios',
+  'uuid',
+  'rtc',
+  'global',
+  'icount',
+  'overcommit',
+  'msg',
+  'sandbox',
+  'pidfile',
+  'drive',
+  'blockdev',
+  'netdev',
+  'kernel',
+  'initrd',
+  'append',
+  'dtb',
+  'fw_cfg',
+  'numa',
+  'incoming',
+  'action',
+  'compat',
+  'semihosting-config',
+  'add-fd',
+  'readconfig',
+  'usbdevice',
+  'watchdog-action',
+  'mem-path',
+  'plugin',
+  'seed',
 ];
 const IGNORED_FLAGS = [
-  'nographic', 'no-reboot', 'no-shutdown', 'enable-kvm', 'no-user-config', 'snapshot', 'full-screen',
-  'mem-prealloc', 'daemonize', 'only-migratable', 'preconfig', 'semihosting', 'no-hpet',
+  'nographic',
+  'no-reboot',
+  'no-shutdown',
+  'enable-kvm',
+  'no-user-config',
+  'snapshot',
+  'full-screen',
+  'mem-prealloc',
+  'daemonize',
+  'only-migratable',
+  'preconfig',
+  'semihosting',
+  'no-hpet',
 ];
 
 /** Every option we accept, one row each; parseArgv below is the generic loop that drives them. */
@@ -123,7 +172,8 @@ const OPTIONS: readonly OptionRow[] = [
     else if (backend === 'stdio') address = { kind: 'stdio' };
     else if (backend === 'null') address = { kind: 'null' };
     else throw new ArgvError(`${o.where}: '${backend}' is not a valid char driver name`);
-    if (st.chardevs.has(id)) throw new ArgvError(`${o.where}: attempt to add duplicate property '${id}' to object (type 'container')`);
+    if (st.chardevs.has(id))
+      throw new ArgvError(`${o.where}: attempt to add duplicate property '${id}' to object (type 'container')`);
     st.chardevs.set(id, { address, spec: `-chardev ${o.value}` });
   }),
   withArg(['mon'], (st, o) => {
@@ -185,7 +235,8 @@ const OPTIONS: readonly OptionRow[] = [
     if (value.startsWith('chardev:')) st.monitorRefs.push({ id: value.slice(8), spec: `serial:${o.where}` });
     else if (value !== 'none' && value !== 'null') {
       const addr = parseLegacyChardev(value);
-      if (addr.kind === 'unix' || addr.kind === 'tcp') st.out.otherSockets.push({ address: addr, spec: `-serial ${value}` });
+      if (addr.kind === 'unix' || addr.kind === 'tcp')
+        st.out.otherSockets.push({ address: addr, spec: `-serial ${value}` });
     }
   }),
   flag(['version'], (st) => {
@@ -206,8 +257,21 @@ const BY_NAME = new Map<string, OptionRow>(OPTIONS.flatMap((row) => row.names.ma
 
 export function parseArgv(argv: string[]): LaunchOptions {
   const machine = defaultMachineConfig();
-  const out: LaunchOptions = { machine, qmp: [], otherSockets: [], exitWithParent: false, startStopped: false, warnings: [] };
-  const st: ParseState = { out, machine, chardevs: new Map(), monitorRefs: [], warn: (m: string) => out.warnings.push(m) };
+  const out: LaunchOptions = {
+    machine,
+    qmp: [],
+    otherSockets: [],
+    exitWithParent: false,
+    startStopped: false,
+    warnings: [],
+  };
+  const st: ParseState = {
+    out,
+    machine,
+    chardevs: new Map(),
+    monitorRefs: [],
+    warn: (m: string) => out.warnings.push(m),
+  };
 
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i];

@@ -45,7 +45,8 @@ export function parseLegacyChardev(spec: string): ChardevAddress {
     const colon = hostPort.lastIndexOf(':');
     const host = colon >= 0 ? hostPort.slice(0, colon) : '';
     const port = Number(colon >= 0 ? hostPort.slice(colon + 1) : hostPort);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ChardevError(`Failed to parse chardev spec "${spec}"`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new ChardevError(`Failed to parse chardev spec "${spec}"`);
     return { kind: 'tcp', host: host === '' ? '0.0.0.0' : host, port, ...flags(kv) };
   }
   throw new ChardevError(`'${spec.split(':')[0]}' is not a valid char driver`);

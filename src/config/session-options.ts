@@ -12,7 +12,21 @@ export interface SessionRequest {
   id?: string;
 }
 
-const MACHINE_OPTIONS = new Set(['-machine', '-M', '-m', '-smp', '-cpu', '-device', '-net', '-nic', '-nodefaults', '-accel', '-display', '-audio', '-name']);
+const MACHINE_OPTIONS = new Set([
+  '-machine',
+  '-M',
+  '-m',
+  '-smp',
+  '-cpu',
+  '-device',
+  '-net',
+  '-nic',
+  '-nodefaults',
+  '-accel',
+  '-display',
+  '-audio',
+  '-name',
+]);
 
 /** Split like a shell would for simple words and single/double quotes (no expansion). */
 export function splitWords(text: string): string[] {
@@ -36,11 +50,13 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
     const w = words[i];
     if (w.startsWith('id=')) {
       id = w.slice(3);
-      if (!SESSION_ID_RE.test(id)) throw new Error(`invalid session id '${id}' (letters, digits, '_', '.', '-'; at most 64)`);
+      if (!SESSION_ID_RE.test(id))
+        throw new Error(`invalid session id '${id}' (letters, digits, '_', '.', '-'; at most 64)`);
       continue;
     }
     const flag = w.startsWith('--') ? w.slice(1) : w;
-    if (!MACHINE_OPTIONS.has(flag)) throw new Error(`option '${w}' is not allowed here (allowed: ${[...MACHINE_OPTIONS].join(' ')}, id=NAME)`);
+    if (!MACHINE_OPTIONS.has(flag))
+      throw new Error(`option '${w}' is not allowed here (allowed: ${[...MACHINE_OPTIONS].join(' ')}, id=NAME)`);
     opts.push(flag);
     if (flag !== '-nodefaults') {
       const v = words[++i];
@@ -54,7 +70,8 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
     const parsed = parseArgv([...base, ...opts]);
     return { config: parsed.machine, id };
   } catch (e) {
-    if (e instanceof ArgvError) throw new Error(e.hint ? `${e.message} (${e.hint.split('\n')[0]})` : e.message);
+    if (e instanceof ArgvError)
+      throw new Error(e.hint ? `${e.message} (${e.hint.split('\n')[0]})` : e.message, { cause: e });
     throw e;
   }
 }

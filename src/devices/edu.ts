@@ -190,11 +190,13 @@ export class Edu extends PciDevice {
     if (cmd & DMA_CMD_TO_BUS) {
       const w = this.bufferWindow(this.regs.get('DMA_SRC'), count);
       const bus = this.clampDma(this.regs.get('DMA_DST'));
-      if (w.length > 0) this.ctx.dma.writeBytes(bus + w.skip, this.buffer.subarray(w.bufferOffset, w.bufferOffset + w.length));
+      if (w.length > 0)
+        this.ctx.dma.writeBytes(bus + w.skip, this.buffer.subarray(w.bufferOffset, w.bufferOffset + w.length));
     } else {
       const w = this.bufferWindow(this.regs.get('DMA_DST'), count);
       const bus = this.clampDma(this.regs.get('DMA_SRC'));
-      if (w.length > 0) this.ctx.dma.readBytes(bus + w.skip, this.buffer.subarray(w.bufferOffset, w.bufferOffset + w.length));
+      if (w.length > 0)
+        this.ctx.dma.readBytes(bus + w.skip, this.buffer.subarray(w.bufferOffset, w.bufferOffset + w.length));
     }
     this.regs.set('DMA_CMD', cmd & ~DMA_CMD_RUN);
     if (cmd & DMA_CMD_IRQ) this.raiseIrq(IRQ_DMA);

@@ -9,7 +9,6 @@ import type { RegisterTable } from '../memory/register-file.js';
 import type { BusAccess, MemTxAttrs } from '../memory/types.js';
 import { PciDevice } from '../pci/pci-device.js';
 import { setTestdevIdentity, TESTDEV_BAR0_BYTES, testdevRegisterBar } from './testdev-bar.js';
-import { prop } from './declaration.js';
 import type { DeviceDeclaration } from './declaration.js';
 
 export const IOMMU_TESTDEV_RESULT = {

@@ -32,11 +32,35 @@ interface IoTestSpec {
 /** The six tests in index order (header byte 0). BAR0 selects 0–2, BAR1 selects 3–5. */
 export const PCI_TESTDEV_TESTS = [
   { region: 'mmio', name: 'mmio-no-eventfd', triggerOffset: 0x800, data: 0xfa },
-  { region: 'mmio', name: 'mmio-wildcard-eventfd', triggerOffset: 0x801, data: 0xce, eventfd: { size: 0, matchData: false } },
-  { region: 'mmio', name: 'mmio-datamatch-eventfd', triggerOffset: 0x802, data: 0xfa, eventfd: { size: 1, matchData: true } },
+  {
+    region: 'mmio',
+    name: 'mmio-wildcard-eventfd',
+    triggerOffset: 0x801,
+    data: 0xce,
+    eventfd: { size: 0, matchData: false },
+  },
+  {
+    region: 'mmio',
+    name: 'mmio-datamatch-eventfd',
+    triggerOffset: 0x802,
+    data: 0xfa,
+    eventfd: { size: 1, matchData: true },
+  },
   { region: 'portio', name: 'portio-no-eventfd', triggerOffset: 0x83, data: 0xfa },
-  { region: 'portio', name: 'portio-wildcard-eventfd', triggerOffset: 0x84, data: 0xce, eventfd: { size: 1, matchData: false } },
-  { region: 'portio', name: 'portio-datamatch-eventfd', triggerOffset: 0x85, data: 0xfa, eventfd: { size: 1, matchData: true } },
+  {
+    region: 'portio',
+    name: 'portio-wildcard-eventfd',
+    triggerOffset: 0x84,
+    data: 0xce,
+    eventfd: { size: 1, matchData: false },
+  },
+  {
+    region: 'portio',
+    name: 'portio-datamatch-eventfd',
+    triggerOffset: 0x85,
+    data: 0xfa,
+    eventfd: { size: 1, matchData: true },
+  },
 ] as const satisfies readonly IoTestSpec[];
 
 const TESTS_PER_REGION = 3;
@@ -78,7 +102,8 @@ class TestdevRegion implements IoRegion {
 
   write(offset: bigint, size: AccessSize, value: bigint, _attrs: MemTxAttrs): void {
     if (this.dev.eventfdSwallows(this.type, Number(offset), size, value)) return;
-    for (let i = 0; i < size; i++) this.dev.writeByte(this.type, Number(offset) + i, Number((value >> BigInt(8 * i)) & 0xffn));
+    for (let i = 0; i < size; i++)
+      this.dev.writeByte(this.type, Number(offset) + i, Number((value >> BigInt(8 * i)) & 0xffn));
   }
 }
 
@@ -105,11 +130,23 @@ export class PciTestdev extends PciDevice {
     super();
     this.config.setIdentity({ vendor: 0x1b36, device: 0x0005, revision: 0, classCode: 0x00ff });
     this.headers = PCI_TESTDEV_TESTS.map((spec, i) => buildHeader(i, spec));
-    this.addBar({ index: 0, size: 0x1000n, kind: 'mem32', region: new TestdevRegion('pci-testdev-mmio', 0x1000n, this, 'mmio') });
-    this.addBar({ index: 1, size: 0x100n, kind: 'io', region: new TestdevRegion('pci-testdev-portio', 0x100n, this, 'portio') });
+    this.addBar({
+      index: 0,
+      size: 0x1000n,
+      kind: 'mem32',
+      region: new TestdevRegion('pci-testdev-mmio', 0x1000n, this, 'mmio'),
+    });
+    this.addBar({
+      index: 1,
+      size: 0x100n,
+      kind: 'io',
+      region: new TestdevRegion('pci-testdev-portio', 0x100n, this, 'portio'),
+    });
     const membar = props.membar ?? 0n;
     if (membar > 0n) {
-      const region = props.membarBacked ? new SparseRam('pci-testdev-membar', membar) : new EmptyRegion('pci-testdev-membar', membar);
+      const region = props.membarBacked
+        ? new SparseRam('pci-testdev-membar', membar)
+        : new EmptyRegion('pci-testdev-membar', membar);
       this.addBar({ index: 2, size: membar, kind: 'mem64', prefetchable: true, region });
     }
   }

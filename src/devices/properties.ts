@@ -5,7 +5,8 @@
  * QEMU aborts). Does not implement QOM link/child properties or `-global`.
  */
 
-export type PropKind = 'uint64' | 'uint32' | 'uint16' | 'uint8' | 'int32' | 'size' | 'bool' | 'str' | 'pci-devfn' | 'busnr';
+export type PropKind =
+  'uint64' | 'uint32' | 'uint16' | 'uint8' | 'int32' | 'size' | 'bool' | 'str' | 'pci-devfn' | 'busnr';
 export type PropValue = bigint | number | boolean | string;
 
 export interface PropertySchema {
@@ -29,7 +30,11 @@ export function parseStrtou64(text: string): bigint | undefined {
   const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
   if (!m) return undefined;
   const digits = m[2];
-  const magnitude = /^0[xX]/.test(digits) ? BigInt(digits) : digits.length > 1 && digits[0] === '0' ? BigInt('0o' + digits.slice(1)) : BigInt(digits);
+  const magnitude = /^0[xX]/.test(digits)
+    ? BigInt(digits)
+    : digits.length > 1 && digits[0] === '0'
+      ? BigInt('0o' + digits.slice(1))
+      : BigInt(digits);
   if (magnitude > U64_MAX) return undefined;
   return m[1] === '-' ? BigInt.asUintN(64, -magnitude) : magnitude;
 }
@@ -39,13 +44,25 @@ function parseStrtoi64(text: string): bigint | undefined {
   const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
   if (!m) return undefined;
   const digits = m[2];
-  const magnitude = /^0[xX]/.test(digits) ? BigInt(digits) : digits.length > 1 && digits[0] === '0' ? BigInt('0o' + digits.slice(1)) : BigInt(digits);
+  const magnitude = /^0[xX]/.test(digits)
+    ? BigInt(digits)
+    : digits.length > 1 && digits[0] === '0'
+      ? BigInt('0o' + digits.slice(1))
+      : BigInt(digits);
   const v = m[1] === '-' ? -magnitude : magnitude;
   if (v < I64_MIN || v > (1n << 63n) - 1n) return undefined;
   return v;
 }
 
-const SIZE_UNITS: Record<string, bigint> = { b: 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, p: 1n << 50n, e: 1n << 60n };
+const SIZE_UNITS: Record<string, bigint> = {
+  b: 1n,
+  k: 1n << 10n,
+  m: 1n << 20n,
+  g: 1n << 30n,
+  t: 1n << 40n,
+  p: 1n << 50n,
+  e: 1n << 60n,
+};
 
 /** QEMU's qemu_strtosz: hex, or decimal with optional fraction and B/K/M/G/T/P/E suffix (powers of 1024). */
 export function parseSize(text: string): bigint | undefined {
@@ -144,7 +161,8 @@ export function parseQmpValue(typeName: string, prop: PropertySchema, value: unk
       return u >= 1n << BigInt(bits) ? fail(`Parameter '${name}' expects uint${bits}_t`) : ok(Number(u));
     }
     case 'int32': {
-      if (typeof value !== 'number' && typeof value !== 'bigint') return fail(`Invalid parameter type for '${name}', expected: integer`);
+      if (typeof value !== 'number' && typeof value !== 'bigint')
+        return fail(`Invalid parameter type for '${name}', expected: integer`);
       const v = jsonInteger(value);
       if (v === undefined || v < I64_MIN || v >= 1n << 63n) return fail(`Parameter '${name}' expects integer`);
       return v < -(1n << 31n) || v >= 1n << 31n ? fail(`Parameter '${name}' expects int32_t`) : ok(Number(v));
@@ -181,7 +199,8 @@ const HELP_TYPE: Record<PropKind, string> = {
 /** One line of `-device X,help` ("  name=<type>" padded to 22, then " - desc (default: d)"). */
 export function formatPropertyHelp(prop: PropertySchema): string {
   const head = `  ${`${prop.name}=<${HELP_TYPE[prop.kind]}>`.padEnd(22)}`;
-  if (prop.description === undefined && prop.helpDefault === undefined) return `  ${prop.name}=<${HELP_TYPE[prop.kind]}>`;
+  if (prop.description === undefined && prop.helpDefault === undefined)
+    return `  ${prop.name}=<${HELP_TYPE[prop.kind]}>`;
   const desc = prop.description ?? (prop.kind === 'bool' ? 'on/off' : '');
   const dflt = prop.helpDefault === undefined ? '' : ` (default: ${prop.helpDefault})`;
   return `${head} - ${desc}${dflt}`;

@@ -19,7 +19,13 @@ export type { DeviceCategory, DeviceProps } from './declaration.js';
 export type DeviceTypeInfo = DeviceDeclaration;
 
 /** Every device type, in qom-list-types order. */
-export const DEVICES: readonly DeviceDeclaration[] = [EDU_DEVICE, PCI_TESTDEV_DEVICE, IOMMU_TESTDEV_DEVICE, SMMU_TESTDEV_DEVICE, PCIE_ROOT_PORT_DEVICE];
+export const DEVICES: readonly DeviceDeclaration[] = [
+  EDU_DEVICE,
+  PCI_TESTDEV_DEVICE,
+  IOMMU_TESTDEV_DEVICE,
+  SMMU_TESTDEV_DEVICE,
+  PCIE_ROOT_PORT_DEVICE,
+];
 
 const BY_NAME: ReadonlyMap<string, DeviceDeclaration> = new Map(DEVICES.map((d) => [d.name, d]));
 
@@ -29,7 +35,12 @@ export const DEVICE_TYPES: Readonly<Record<string, DeviceDeclaration>> = Object.
 /** Properties every PCI device has (`-device edu,help` on 10.2.2), in help order. */
 export const PCI_DEVICE_PROPERTIES = [
   { name: 'acpi-index', kind: 'uint32', helpDefault: '0' },
-  { name: 'addr', kind: 'pci-devfn', helpDefault: '-1', description: 'Slot and optional function number, example: 06.0 or 06' },
+  {
+    name: 'addr',
+    kind: 'pci-devfn',
+    helpDefault: '-1',
+    description: 'Slot and optional function number, example: 06.0 or 06',
+  },
   { name: 'busnr', kind: 'busnr' },
   { name: 'failover_pair_id', kind: 'str' },
   { name: 'multifunction', kind: 'bool', helpDefault: 'off' },
@@ -71,9 +82,12 @@ export type DriverCheck = { ok: true; info: DeviceTypeInfo } | { ok: false; erro
 export function checkDriver(name: string): DriverCheck {
   const info = findDeviceType(name);
   if (info) {
-    return info.userCreatable ? { ok: true, info } : { ok: false, error: "Parameter 'driver' expects a pluggable device type" };
+    return info.userCreatable
+      ? { ok: true, info }
+      : { ok: false, error: "Parameter 'driver' expects a pluggable device type" };
   }
-  if (ABSTRACT_DEVICE_TYPES.has(name)) return { ok: false, error: "Parameter 'driver' expects a non-abstract device type" };
+  if (ABSTRACT_DEVICE_TYPES.has(name))
+    return { ok: false, error: "Parameter 'driver' expects a non-abstract device type" };
   return { ok: false, error: `'${name}' is not a valid device model name` };
 }
 
@@ -92,7 +106,11 @@ export type CreateResult = { ok: true; created: CreatedDevice } | { ok: false; e
  * driver/bus/id; `source` selects text (keyval) or JSON (QMP) value parsing and wording.
  * Options are applied in the order given, the first error wins (QEMU reports one error).
  */
-export function createDevice(typeName: string, options: Iterable<[string, unknown]>, source: 'cli' | 'qmp'): CreateResult {
+export function createDevice(
+  typeName: string,
+  options: Iterable<[string, unknown]>,
+  source: 'cli' | 'qmp',
+): CreateResult {
   const driver = checkDriver(typeName);
   if (!driver.ok) return driver;
   const info = driver.info;
@@ -102,14 +120,18 @@ export function createDevice(typeName: string, options: Iterable<[string, unknow
     if (RESERVED_OPTION_KEYS.has(key)) continue;
     const prop = schema.get(key);
     if (!prop) return { ok: false, error: `Property '${info.name}.${key}' not found` };
-    const parsed: ParseResult = source === 'cli' ? parseOptionValue(info.name, prop, String(raw)) : parseQmpValue(info.name, prop, raw);
+    const parsed: ParseResult =
+      source === 'cli' ? parseOptionValue(info.name, prop, String(raw)) : parseQmpValue(info.name, prop, raw);
     if (!parsed.ok) return parsed;
     props.set(key, parsed.value);
   }
   const valid = info.validate?.(props);
   if (valid) return { ok: false, error: valid };
   const devfn = props.get('addr') as number | undefined;
-  return { ok: true, created: { device: info.create(props), props, devfn: devfn === undefined || devfn < 0 ? undefined : devfn } };
+  return {
+    ok: true,
+    created: { device: info.create(props), props, devfn: devfn === undefined || devfn < 0 ? undefined : devfn },
+  };
 }
 
 /** `-device help` lines for our types: `name "edu", bus PCI[, desc "…"]`, grouped by category. */
@@ -141,5 +163,8 @@ export function devicePropertyHelp(info: DeviceTypeInfo): string[] {
 
 /** qom-list-types rows of the device types: each type's own abstract ancestors, then the type. */
 export function deviceQomRows(): DeviceQomRow[] {
-  return DEVICES.flatMap((d) => [...(d.qomAncestors ?? []), { name: d.name, parent: d.parent, abstract: false, interfaces: d.interfaces }]);
+  return DEVICES.flatMap((d) => [
+    ...(d.qomAncestors ?? []),
+    { name: d.name, parent: d.parent, abstract: false, interfaces: d.interfaces },
+  ]);
 }

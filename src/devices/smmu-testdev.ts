@@ -247,7 +247,8 @@ export class SmmuTestdev extends PciDevice {
     }
     if (mode !== TRANS_MODE.S2) {
       const cd = cdWords();
-      for (let i = 0; i < cd.length; i++) st = this.store(SMMU_TESTDEV_TABLES.cdAddress + BigInt(4 * i), BigInt(cd[i]), 4);
+      for (let i = 0; i < cd.length; i++)
+        st = this.store(SMMU_TESTDEV_TABLES.cdAddress + BigInt(4 * i), BigInt(cd[i]), 4);
       st = this.storeTable(SMMU_TESTDEV_TABLES.s1Leaf, st);
     }
     if (mode === TRANS_MODE.NESTED) st = this.storeTable(SMMU_TESTDEV_TABLES.nested, st);
@@ -309,5 +310,10 @@ export const SMMU_TESTDEV_DEVICE: DeviceDeclaration = {
     { name: 'device', kind: 'uint32', helpDefault: '0' },
     { name: 'function', kind: 'uint32', helpDefault: '1' },
   ],
-  create: (p) => new SmmuTestdev({ device: prop.num(p, 'device'), function: prop.num(p, 'function'), debugLog: prop.bool(p, 'debug-log') }),
+  create: (p) =>
+    new SmmuTestdev({
+      device: prop.num(p, 'device'),
+      function: prop.num(p, 'function'),
+      debugLog: prop.bool(p, 'debug-log'),
+    }),
 };

@@ -14,7 +14,11 @@ export function setTestdevIdentity(config: ConfigSpace): void {
 }
 
 /** The BAR0 register block `<typeName>.bar0` over `registers`, with the devices' hooks. */
-export function testdevRegisterBar<T extends RegisterTable>(typeName: string, registers: T, hooks: NoInfer<RegisterHooks<T>>): RegisterFile<T> {
+export function testdevRegisterBar<T extends RegisterTable>(
+  typeName: string,
+  registers: T,
+  hooks: NoInfer<RegisterHooks<T>>,
+): RegisterFile<T> {
   return new RegisterFile({
     name: `${typeName}.bar0`,
     size: TESTDEV_BAR0_BYTES,

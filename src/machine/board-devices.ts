@@ -45,17 +45,47 @@ function primeCellIds(ids: number[]): Record<number, number> {
 
 export const BOARD_STUBS = {
   flash: (name: string, size: bigint) => stubRegion({ name, size, valid: { minSize: 1, maxSize: 8, unaligned: true } }),
-  gicv3Dist: () => stubRegion({ name: 'gicv3_dist', size: 0x10000n, valid: { minSize: 4, maxSize: 8 }, narrowOnly: true, values: { 0x0: 0x50, 0x4: 0x037a0008, 0x8: 0x43b, 0xffe8: 0x3b } }),
+  gicv3Dist: () =>
+    stubRegion({
+      name: 'gicv3_dist',
+      size: 0x10000n,
+      valid: { minSize: 4, maxSize: 8 },
+      narrowOnly: true,
+      values: { 0x0: 0x50, 0x4: 0x037a0008, 0x8: 0x43b, 0xffe8: 0x3b },
+    }),
   gicv3Its: () => stubRegion({ name: 'gicv3_its', size: 0x20000n, valid: { minSize: 4, maxSize: 8 } }),
-  gicv3Redist: (cpus: number) => stubRegion({ name: 'gicv3_redist_region[0]', size: 0x20000n * BigInt(cpus), valid: { minSize: 4, maxSize: 8 }, narrowOnly: true, values: { 0x0: 0x2, 0x8: 0x01000011, 0xffe8: 0x3b } }),
+  gicv3Redist: (cpus: number) =>
+    stubRegion({
+      name: 'gicv3_redist_region[0]',
+      size: 0x20000n * BigInt(cpus),
+      valid: { minSize: 4, maxSize: 8 },
+      narrowOnly: true,
+      values: { 0x0: 0x2, 0x8: 0x01000011, 0xffe8: 0x3b },
+    }),
   gicv2Dist: () => stubRegion({ name: 'gic_dist', size: 0x1000n, valid: { minSize: 1, maxSize: 4 } }),
   gicv2Cpu: () => stubRegion({ name: 'gic_cpu', size: 0x2000n, valid: { minSize: 1, maxSize: 4 } }),
-  pl011: () => stubRegion({ name: 'pl011', size: 0x1000n, values: { 0x18: 0x90, ...primeCellIds([0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]) } }),
-  pl031: () => stubRegion({ name: 'pl031', size: 0x1000n, values: primeCellIds([0x31, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1]) }),
-  pl061: () => stubRegion({ name: 'pl061', size: 0x1000n, values: primeCellIds([0x61, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1]) }),
+  pl011: () =>
+    stubRegion({
+      name: 'pl011',
+      size: 0x1000n,
+      values: { 0x18: 0x90, ...primeCellIds([0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]) },
+    }),
+  pl031: () =>
+    stubRegion({
+      name: 'pl031',
+      size: 0x1000n,
+      values: primeCellIds([0x31, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1]),
+    }),
+  pl061: () =>
+    stubRegion({
+      name: 'pl061',
+      size: 0x1000n,
+      values: primeCellIds([0x61, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1]),
+    }),
   fwCfg: () => stubRegion({ name: 'fwcfg', size: 0x18n, valid: { minSize: 1, maxSize: 8 } }),
   // Without a backend, QEMU's virtio-mmio answers only magic, version (legacy: 1) and vendor.
-  virtioMmio: () => stubRegion({ name: 'virtio-mmio', size: 0x200n, values: { 0x0: 0x74726976, 0x4: 0x1, 0xc: 0x554d4551 } }),
+  virtioMmio: () =>
+    stubRegion({ name: 'virtio-mmio', size: 0x200n, values: { 0x0: 0x74726976, 0x4: 0x1, 0xc: 0x554d4551 } }),
   platformBus: () => stubRegion({ name: 'platform bus', size: 0x2000000n }),
   cxlHost: () => stubRegion({ name: 'cxl_host_reg', size: 0x100000n }),
 } as const;

@@ -60,11 +60,47 @@ export function defaultMachineConfig(): MachineConfig {
 
 /** The embedded default machine of the service (DEVELOPERS.md design card). */
 export const DEFAULT_SERVICE_ARGV = [
-  '-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3',
-  '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none', '-accel', 'qtest', '-device', 'smmu-testdev',
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
+  '-accel',
+  'qtest',
+  '-device',
+  'smmu-testdev',
 ];
 
-const MACHINE_PROPS = new Set(['type', 'iommu', 'acpi', 'gic-version', 'highmem', 'highmem-ecam', 'accel', 'its', 'secure', 'virtualization', 'mte', 'ras', 'highmem-mmio', 'highmem-redists', 'compact-highmem', 'default-bus-bypass-iommu', 'dump-guest-core', 'mem-merge', 'memory-backend', 'usb', 'graphics', 'kernel-irqchip', 'dtb-randomness']);
+const MACHINE_PROPS = new Set([
+  'type',
+  'iommu',
+  'acpi',
+  'gic-version',
+  'highmem',
+  'highmem-ecam',
+  'accel',
+  'its',
+  'secure',
+  'virtualization',
+  'mte',
+  'ras',
+  'highmem-mmio',
+  'highmem-redists',
+  'compact-highmem',
+  'default-bus-bypass-iommu',
+  'dump-guest-core',
+  'mem-merge',
+  'memory-backend',
+  'usb',
+  'graphics',
+  'kernel-irqchip',
+  'dtb-randomness',
+]);
 
 /** Apply a -machine/-M value. */
 export function applyMachineOption(cfg: MachineConfig, text: string, warn: (msg: string) => void): void {
@@ -78,16 +114,31 @@ export function applyMachineOption(cfg: MachineConfig, text: string, warn: (msg:
   }
   const typeName = cfg.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine';
   for (const [k, v] of kv.pairs) {
-    if (!MACHINE_PROPS.has(k) || (cfg.machine === 'none' && !['accel', 'type', 'dump-guest-core', 'mem-merge', 'memory-backend', 'usb', 'graphics', 'kernel-irqchip'].includes(k))) {
+    if (
+      !MACHINE_PROPS.has(k) ||
+      (cfg.machine === 'none' &&
+        ![
+          'accel',
+          'type',
+          'dump-guest-core',
+          'mem-merge',
+          'memory-backend',
+          'usb',
+          'graphics',
+          'kernel-irqchip',
+        ].includes(k))
+    ) {
       throw new ConfigError(`Property '${typeName}.${k}' not found`);
     }
     switch (k) {
       case 'iommu':
-        if (v !== 'none' && v !== 'smmuv3') throw new ConfigError('Invalid iommu value', 'Valid values are none, smmuv3.');
+        if (v !== 'none' && v !== 'smmuv3')
+          throw new ConfigError('Invalid iommu value', 'Valid values are none, smmuv3.');
         cfg.iommu = v;
         break;
       case 'acpi':
-        if (v !== 'on' && v !== 'off' && v !== 'auto') throw new ConfigError(`Parameter 'acpi' does not accept value '${v}'`);
+        if (v !== 'on' && v !== 'off' && v !== 'auto')
+          throw new ConfigError(`Parameter 'acpi' does not accept value '${v}'`);
         cfg.acpi = v;
         break;
       case 'gic-version':
@@ -140,7 +191,12 @@ export function applyCpuOption(cfg: MachineConfig, text: string): void {
 
 export function addDeviceOption(cfg: MachineConfig, text: string): void {
   const kv = parseKeyVal(text, 'driver');
-  cfg.devices.push({ driver: kv.implied ?? lookup(kv, 'driver') ?? '', props: kv.pairs.filter(([k]) => k !== 'driver'), source: 'cli', text });
+  cfg.devices.push({
+    driver: kv.implied ?? lookup(kv, 'driver') ?? '',
+    props: kv.pairs.filter(([k]) => k !== 'driver'),
+    source: 'cli',
+    text,
+  });
 }
 
 /** Checks that need the whole configuration (done when the machine is built). */
@@ -152,5 +208,6 @@ export function validateMachineConfig(cfg: MachineConfig): void {
   if (cfg.ramBytes > VIRT_MAX_RAM_BYTES) {
     throw new ConfigError(`cannot set up guest memory 'mach-virt.ram': Cannot allocate memory`);
   }
-  if (cfg.smp > 512) throw new ConfigError(`Invalid SMP CPUs ${cfg.smp}. The max CPUs supported by machine 'virt-10.2' is 512`);
+  if (cfg.smp > 512)
+    throw new ConfigError(`Invalid SMP CPUs ${cfg.smp}. The max CPUs supported by machine 'virt-10.2' is 512`);
 }

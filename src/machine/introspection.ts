@@ -14,7 +14,12 @@ import { funcOf, slotOf } from '../pci/requester-id.js';
 import type { Machine } from './machine.js';
 
 /** QEMU pci_class_descriptions entries for the classes our devices use. */
-const CLASS_NAMES: Record<number, string> = { 0x0600: 'Host bridge', 0x0604: 'PCI bridge', 0x0200: 'Ethernet controller', 0x0100: 'SCSI controller' };
+const CLASS_NAMES: Record<number, string> = {
+  0x0600: 'Host bridge',
+  0x0604: 'PCI bridge',
+  0x0200: 'Ethernet controller',
+  0x0100: 'SCSI controller',
+};
 
 export type PciRegionInfo =
   | { prefetch: boolean; mem_type_64: boolean; bar: number; size: number; address: number; type: 'memory' }
@@ -84,7 +89,14 @@ function deviceInfo(pci: PciHost, d: PciDevice, busNum: number): PciDeviceInfo {
     const mapped = pci.mappedBar(d, bar);
     const address = mapped === undefined ? -1 : Number(mapped);
     if (bar.kind === 'io') return { bar: bar.index, size: Number(bar.size), address, type: 'io' };
-    return { prefetch: (barTypeBits(bar) & 0x8) !== 0, mem_type_64: bar.kind === 'mem64', bar: bar.index, size: Number(bar.size), address, type: 'memory' };
+    return {
+      prefetch: (barTypeBits(bar) & 0x8) !== 0,
+      mem_type_64: bar.kind === 'mem64',
+      bar: bar.index,
+      size: Number(bar.size),
+      address,
+      type: 'memory',
+    };
   });
   const bridge = (c.get(PCI_CFG.HEADER_TYPE, 1) & 0x7f) === 1 ? pci.bridgeOf(d) : undefined;
   const isBridge = bridge !== undefined;
@@ -125,22 +137,33 @@ function formatPciDevice(d: PciDeviceInfo, out: string[]): void {
   out.push(`  Bus ${String(d.bus).padStart(2)}, device ${String(d.slot).padStart(3)}, function ${d.function}:`);
   const cls = d.class_info.desc ?? `Class ${String(d.class_info.class).padStart(4, '0')}`;
   out.push(`    ${cls}: PCI device ${hex(d.id.vendor, 4)}:${hex(d.id.device, 4)}`);
-  if (d.id['subsystem-vendor'] !== undefined && d.id.subsystem !== undefined) out.push(`      PCI subsystem ${hex(d.id['subsystem-vendor'], 4)}:${hex(d.id.subsystem, 4)}`);
+  if (d.id['subsystem-vendor'] !== undefined && d.id.subsystem !== undefined)
+    out.push(`      PCI subsystem ${hex(d.id['subsystem-vendor'], 4)}:${hex(d.id.subsystem, 4)}`);
   if (d.irq !== undefined) out.push(`      IRQ ${d.irq}, pin ${String.fromCharCode(64 + d.irq_pin)}`);
   const br = d.pci_bridge;
   if (br) {
     const b = br.bus;
-    out.push(`      BUS ${b.number}.`, `      secondary bus ${b.secondary}.`, `      subordinate bus ${b.subordinate}.`);
+    out.push(
+      `      BUS ${b.number}.`,
+      `      secondary bus ${b.secondary}.`,
+      `      subordinate bus ${b.subordinate}.`,
+    );
     out.push(`      IO range [0x${hexBig(b.io_range.base, 4)}, 0x${hexBig(b.io_range.limit, 4)}]`);
     out.push(`      memory range [0x${hexBig(b.memory_range.base, 8)}, 0x${hexBig(b.memory_range.limit, 8)}]`);
-    out.push(`      prefetchable memory range [0x${hexBig(b.prefetchable_range.base, 8)}, 0x${hexBig(b.prefetchable_range.limit, 8)}]`);
+    out.push(
+      `      prefetchable memory range [0x${hexBig(b.prefetchable_range.base, 8)}, 0x${hexBig(b.prefetchable_range.limit, 8)}]`,
+    );
   }
   for (const r of d.regions) {
     if (r.type === 'io') {
-      out.push(`      BAR${r.bar}: I/O ${r.address < 0 ? '(not mapped)' : `at 0x${hex(r.address, 4)} [0x${hex(r.address + r.size - 1, 4)}]`}`);
+      out.push(
+        `      BAR${r.bar}: I/O ${r.address < 0 ? '(not mapped)' : `at 0x${hex(r.address, 4)} [0x${hex(r.address + r.size - 1, 4)}]`}`,
+      );
     } else {
       const kind = `${r.mem_type_64 ? 64 : 32} bit${r.prefetch ? ' prefetchable' : ''} memory`;
-      out.push(`      BAR${r.bar}: ${kind} ${r.address < 0 ? '(not mapped)' : `at 0x${hex(r.address, 8)} [0x${hex(r.address + r.size - 1, 8)}]`}`);
+      out.push(
+        `      BAR${r.bar}: ${kind} ${r.address < 0 ? '(not mapped)' : `at 0x${hex(r.address, 8)} [0x${hex(r.address + r.size - 1, 8)}]`}`,
+      );
     }
   }
   out.push(`      id "${d.qdev_id}"`);
@@ -164,9 +187,13 @@ function describeSpace(as: AddressSpace, indent: string, lines: string[]): void 
   for (const m of maps) {
     const r = m.region;
     if (r.kind === 'alias') {
-      lines.push(`${indent}${range(m.base, r.size)} (prio ${m.priority}, i/o): alias ${r.name} @${r.target.name} ${range(r.targetBase, r.size)}`);
+      lines.push(
+        `${indent}${range(m.base, r.size)} (prio ${m.priority}, i/o): alias ${r.name} @${r.target.name} ${range(r.targetBase, r.size)}`,
+      );
     } else {
-      lines.push(`${indent}${range(m.base, r.size)} (prio ${m.priority}, ${r.kind === 'ram' ? 'ram' : 'i/o'}): ${r.name}`);
+      lines.push(
+        `${indent}${range(m.base, r.size)} (prio ${m.priority}, ${r.kind === 'ram' ? 'ram' : 'i/o'}): ${r.name}`,
+      );
     }
   }
 }
@@ -190,17 +217,27 @@ export function formatInfoMtree(machine: Machine): string {
 /** HMP `info qtree`, reduced to the buses and devices qtestd models. */
 export function formatInfoQtree(machine: Machine): string {
   const lines = ['bus: main-system-bus', '  type System'];
-  if (machine.smmu) lines.push('  dev: arm-smmuv3, id ""', '    gpio-out "sysbus-irq" 4', '    stage = "nested"', '    mmio 0000000009050000/0000000000020000');
+  if (machine.smmu)
+    lines.push(
+      '  dev: arm-smmuv3, id ""',
+      '    gpio-out "sysbus-irq" 4',
+      '    stage = "nested"',
+      '    mmio 0000000009050000/0000000000020000',
+    );
   if (machine.pci) {
     lines.push('  dev: gpex-pcihost, id ""', '    gpio-out "sysbus-irq" 4', '    bus: pcie.0', '      type PCIE');
     for (const d of machine.pci.devices()) {
       const c = d.config;
       lines.push(`      dev: ${d.typeName}, id "${d.id ?? ''}"`);
       lines.push(`        addr = ${hex(slotOf(d.devfn), 2)}.${funcOf(d.devfn)}`);
-      lines.push(`        class ${CLASS_NAMES[c.get(PCI_CFG.CLASS_DEVICE, 2)] ?? 'Class ' + hex(c.get(PCI_CFG.CLASS_DEVICE, 2), 4)}, addr 00:${hex(slotOf(d.devfn), 2)}.${funcOf(d.devfn)}, pci id ${hex(c.get(0, 2), 4)}:${hex(c.get(2, 2), 4)} (sub ${hex(c.get(0x2c, 2), 4)}:${hex(c.get(0x2e, 2), 4)})`);
+      lines.push(
+        `        class ${CLASS_NAMES[c.get(PCI_CFG.CLASS_DEVICE, 2)] ?? 'Class ' + hex(c.get(PCI_CFG.CLASS_DEVICE, 2), 4)}, addr 00:${hex(slotOf(d.devfn), 2)}.${funcOf(d.devfn)}, pci id ${hex(c.get(0, 2), 4)}:${hex(c.get(2, 2), 4)} (sub ${hex(c.get(0x2c, 2), 4)}:${hex(c.get(0x2e, 2), 4)})`,
+      );
       for (const bar of d.bars) {
         const at = machine.pci.mappedBar(d, bar);
-        lines.push(`        bar ${bar.index}: ${bar.kind === 'io' ? 'i/o' : 'mem'} at 0x${at === undefined ? 'ffffffffffffffff' : at.toString(16)} [0x${at === undefined ? 'fffffffffffffffe' : (at + bar.size - 1n).toString(16)}]`);
+        lines.push(
+          `        bar ${bar.index}: ${bar.kind === 'io' ? 'i/o' : 'mem'} at 0x${at === undefined ? 'ffffffffffffffff' : at.toString(16)} [0x${at === undefined ? 'fffffffffffffffe' : (at + bar.size - 1n).toString(16)}]`,
+        );
       }
     }
   }

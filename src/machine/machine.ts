@@ -95,7 +95,9 @@ export class Machine {
     validateMachineConfig(config);
     this.log = deps.log;
     const limits = deps.limits ?? DEFAULT_LIMITS;
-    this.machineNode = this.qom.root.add(new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'));
+    this.machineNode = this.qom.root.add(
+      new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'),
+    );
     this.unattached = this.machineNode.add(new QomNode('unattached', 'container'));
     this.peripheral = this.machineNode.add(new QomNode('peripheral', 'container'));
     this.peripheralAnon = this.machineNode.add(new QomNode('peripheral-anon', 'container'));
@@ -118,7 +120,10 @@ export class Machine {
     const gicNode = this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3' : 'arm_gic' });
     gicNode.gpioIn.set('', this.gic.lines);
     // IRQ, FIQ, VIRQ, VFIQ per CPU: outputs towards the CPUs (never driven: no CPU runs).
-    gicNode.gpioOut.set('sysbus-irq', Array.from({ length: 4 * config.smp }, (_, i) => new IrqLine(`gic-out[${i}]`)));
+    gicNode.gpioOut.set(
+      'sysbus-irq',
+      Array.from({ length: 4 * config.smp }, (_, i) => new IrqLine(`gic-out[${i}]`)),
+    );
     this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3-its' : 'arm-gicv2m' });
     this.mapBoard();
     this.unattached.addIndexed({ typeName: 'pl011' });
@@ -137,14 +142,22 @@ export class Machine {
         cmdSync: new IrqLine('smmu-cmd-sync'),
         gerror: new IrqLine('smmu-gerror'),
       };
-      [irqs.eventq, irqs.priq, irqs.cmdSync, irqs.gerror].forEach((l, i) => l.connectTo(this.gic!.spi(VIRT_SPI.SMMU + i)));
+      [irqs.eventq, irqs.priq, irqs.cmdSync, irqs.gerror].forEach((l, i) =>
+        l.connectTo(this.gic!.spi(VIRT_SPI.SMMU + i)),
+      );
       this.smmu = deps.plugins.createSmmu({ memory: this.system, irqs, log: this.log.child({ component: 'smmuv3' }) });
       this.system.map(VIRT_MAP.SMMU.base, this.smmu);
       const smmuNode = this.unattached.addIndexed({ typeName: 'arm-smmuv3' });
       smmuNode.gpioOut.set('sysbus-irq', [irqs.eventq, irqs.priq, irqs.cmdSync, irqs.gerror]);
     }
 
-    this.pci = new PciHost({ memory: this.system, iommu: this.smmu, intxLines: intx, clock: this.clock, log: this.log.child({ component: 'pci' }) });
+    this.pci = new PciHost({
+      memory: this.system,
+      iommu: this.smmu,
+      intxLines: intx,
+      clock: this.clock,
+      log: this.log.child({ component: 'pci' }),
+    });
     this.pci.onRemoved = (device) => this.deviceGone(device);
     this.mapPci();
 
@@ -192,10 +205,19 @@ export class Machine {
 
   private mapPci(): void {
     const pci = this.pci!;
-    const alias = (name: string, size: bigint, target: AddressSpace, targetBase: bigint): AliasRegion => ({ kind: 'alias', name, size, target, targetBase });
+    const alias = (name: string, size: bigint, target: AddressSpace, targetBase: bigint): AliasRegion => ({
+      kind: 'alias',
+      name,
+      size,
+      target,
+      targetBase,
+    });
     const ecamSpace = new AddressSpace('pcie-mmcfg');
     ecamSpace.map(0n, pci.ecam);
-    this.system.map(VIRT_MAP.PCIE_MMIO.base, alias('pcie-mmio', VIRT_MAP.PCIE_MMIO.size, pci.pciMemory, VIRT_MAP.PCIE_MMIO.base));
+    this.system.map(
+      VIRT_MAP.PCIE_MMIO.base,
+      alias('pcie-mmio', VIRT_MAP.PCIE_MMIO.size, pci.pciMemory, VIRT_MAP.PCIE_MMIO.base),
+    );
     this.system.map(VIRT_MAP.PCIE_PIO.base, alias('gpex_ioport_window', VIRT_MAP.PCIE_PIO.size, pci.pciIo, 0n));
     if (this.config.highmem && this.config.highmemEcam) {
       this.system.map(VIRT_MAP.HIGH_PCIE_ECAM.base, alias('pcie-ecam', VIRT_MAP.HIGH_PCIE_ECAM.size, ecamSpace, 0n));
@@ -203,7 +225,10 @@ export class Machine {
       this.system.map(VIRT_MAP.PCIE_ECAM.base, alias('pcie-ecam', VIRT_MAP.PCIE_ECAM.size, ecamSpace, 0n));
     }
     if (this.config.highmem) {
-      this.system.map(VIRT_MAP.HIGH_PCIE_MMIO.base, alias('pcie-mmio-high', VIRT_MAP.HIGH_PCIE_MMIO.size, pci.pciMemory, VIRT_MAP.HIGH_PCIE_MMIO.base));
+      this.system.map(
+        VIRT_MAP.HIGH_PCIE_MMIO.base,
+        alias('pcie-mmio-high', VIRT_MAP.HIGH_PCIE_MMIO.size, pci.pciMemory, VIRT_MAP.HIGH_PCIE_MMIO.base),
+      );
     }
   }
 
@@ -226,7 +251,10 @@ export class Machine {
     const id = idValue === undefined ? undefined : String(idValue);
     if (id !== undefined) {
       if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(id)) {
-        throw new ConfigError(`Parameter 'id' expects an identifier`, 'Identifiers consist of letters, digits, \'-\', \'.\', \'_\', starting with a letter.');
+        throw new ConfigError(
+          `Parameter 'id' expects an identifier`,
+          "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.",
+        );
       }
       if (this.peripheral.children.has(id)) throw new ConfigError(`Duplicate device ID '${id}'`);
       device.id = id;
@@ -246,7 +274,8 @@ export class Machine {
       }
       this.chassisSlots.add(key);
     }
-    const node = id !== undefined ? this.peripheral.add(new QomNode(id, device.typeName)) : this.peripheralAnon.addIndexed(device);
+    const node =
+      id !== undefined ? this.peripheral.add(new QomNode(id, device.typeName)) : this.peripheralAnon.addIndexed(device);
     for (const [name, p] of Object.entries(device.qomProperties())) node.properties.push({ name, ...p });
     this.userDevices.set(device, node);
     return device;
@@ -263,7 +292,8 @@ export class Machine {
     if (!node || !device || !this.pci) throw new ConfigError(`Device '${id}' not found`);
     const nowMs = this.clock.nowNs / 1_000_000n;
     const expires = this.pendingUnplug.get(device);
-    if (expires !== undefined && expires > nowMs) throw new ConfigError(`Device ${id} is already in the process of unplug`);
+    if (expires !== undefined && expires > nowMs)
+      throw new ConfigError(`Device ${id} is already in the process of unplug`);
     const collected: DeletedDevice[] = [];
     this.collecting = collected;
     try {
@@ -308,5 +338,4 @@ export class Machine {
     this.smmu?.reset();
     this.pci?.reset();
   }
-
 }

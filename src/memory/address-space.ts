@@ -7,7 +7,17 @@
  * Does not model IOMMUs (see dma-view.ts), ROM devices or access to the dirty log.
  */
 import { ADDR_MASK, NO_ATTRS } from './types.js';
-import type { AccessRule, AccessSize, Addr, BusAccess, IoRegion, MemoryRegion, MemTxAttrs, MemTxResult, RamRegion } from './types.js';
+import type {
+  AccessRule,
+  AccessSize,
+  Addr,
+  BusAccess,
+  IoRegion,
+  MemoryRegion,
+  MemTxAttrs,
+  MemTxResult,
+  RamRegion,
+} from './types.js';
 
 /** A window onto part of another address space (QEMU alias of a container). */
 export interface AliasRegion {
@@ -197,7 +207,13 @@ export class AddressSpace implements BusAccess {
   readU64LE(addr: Addr): bigint | undefined {
     const a = BigInt.asUintN(64, addr);
     let seg = this.u64Segment;
-    if (seg === undefined || this.dirty || this.u64Segments !== this.segmentCache || a < seg.start || a + 8n > seg.end) {
+    if (
+      seg === undefined ||
+      this.dirty ||
+      this.u64Segments !== this.segmentCache ||
+      a < seg.start ||
+      a + 8n > seg.end
+    ) {
       seg = this.lookup(a).seg;
       if (seg === undefined || a + 8n > seg.end) return undefined;
       const region = seg.mapping.region;
@@ -297,7 +313,13 @@ export class AddressSpace implements BusAccess {
  * Dispatch a byte range to an I/O region as QEMU does: one access per memory_access_size() piece,
  * each checked against `valid` (a rejected piece reads 0 / is dropped), then fitted to `impl`.
  */
-export function ioAccess(region: IoRegion, offset: bigint, buf: Uint8Array, isWrite: boolean, attrs: MemTxAttrs): MemTxResult {
+export function ioAccess(
+  region: IoRegion,
+  offset: bigint,
+  buf: Uint8Array,
+  isWrite: boolean,
+  attrs: MemTxAttrs,
+): MemTxResult {
   const valid = rule(region.valid, DEFAULT_VALID);
   const impl = rule(region.impl, DEFAULT_IMPL);
   let result: MemTxResult = 'ok';
@@ -338,7 +360,14 @@ function adjustedRead(region: IoRegion, impl: AccessRule, off: bigint, size: Acc
   return BigInt.asUintN(size * 8, v);
 }
 
-function adjustedWrite(region: IoRegion, impl: AccessRule, off: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): void {
+function adjustedWrite(
+  region: IoRegion,
+  impl: AccessRule,
+  off: bigint,
+  size: AccessSize,
+  value: bigint,
+  attrs: MemTxAttrs,
+): void {
   const unit = Math.max(Math.min(size, impl.maxSize), impl.minSize) as AccessSize;
   if (unit === size) {
     region.write(off, size, value, attrs);

@@ -136,7 +136,10 @@ export class RegisterFile<T extends RegisterTable> implements IoRegion {
   }
 
   /** The register an access of `size` bytes at `offset` addresses, and the bit shift within it. */
-  private find(offset: bigint, size: AccessSize): { name: keyof T & string; spec: RegisterSpec; shift: bigint } | undefined {
+  private find(
+    offset: bigint,
+    size: AccessSize,
+  ): { name: keyof T & string; spec: RegisterSpec; shift: bigint } | undefined {
     if (offset < 0n || offset > 0xffffffffn) return undefined;
     const off = Number(offset);
     const name = this.byByte.get(off);

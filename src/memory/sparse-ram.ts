@@ -46,7 +46,11 @@ export class SparseRam implements RamRegion {
   }
 
   /** Visit the page-sized pieces of [offset, offset+length). */
-  private forEachPiece(offset: bigint, length: number, fn: (pageNumber: number, inPage: number, done: number, n: number) => void): void {
+  private forEachPiece(
+    offset: bigint,
+    length: number,
+    fn: (pageNumber: number, inPage: number, done: number, n: number) => void,
+  ): void {
     let pageNumber = Number(offset >> PAGE_SHIFT);
     let inPage = Number(offset & BigInt(PAGE_BYTES - 1));
     let done = 0;

@@ -113,7 +113,9 @@ export class BarMapper {
       if (have) for (const piece of have.pieces) space.unmap(piece);
       entry.mappedBars.delete(bar);
       if (want === undefined) continue;
-      const pieces = ranges.map(([s, e]) => (s === want && e === want + bar.size ? bar.region : subRegion(bar.region, s - want, e - s)));
+      const pieces = ranges.map(([s, e]) =>
+        s === want && e === want + bar.size ? bar.region : subRegion(bar.region, s - want, e - s),
+      );
       ranges.forEach(([s], i) => space.map(s, pieces[i], 1));
       entry.mappedBars.set(bar, { addr: want, key, pieces });
     }

@@ -58,7 +58,12 @@ export class ConfigSpace {
     this.w1cmask = new Uint8Array(size);
     // pci_init_wmask / pci_init_w1cmask.
     // QEMU 10.2.2 leaves PARITY read-only for endpoints (observed: 0xffff → 0x0507).
-    this.setMask(this.wmask, PCI_CFG.COMMAND, 2, PCI_COMMAND.IO | PCI_COMMAND.MEMORY | PCI_COMMAND.MASTER | PCI_COMMAND.SERR | PCI_COMMAND.INTX_DISABLE);
+    this.setMask(
+      this.wmask,
+      PCI_CFG.COMMAND,
+      2,
+      PCI_COMMAND.IO | PCI_COMMAND.MEMORY | PCI_COMMAND.MASTER | PCI_COMMAND.SERR | PCI_COMMAND.INTX_DISABLE,
+    );
     this.wmask[PCI_CFG.CACHE_LINE_SIZE] = 0xff;
     this.wmask[PCI_CFG.INTERRUPT_LINE] = 0xff;
     this.wmask.fill(0xff, HEADER_SIZE, size);
@@ -100,7 +105,16 @@ export class ConfigSpace {
   }
 
   /** Identity fields of the header. */
-  setIdentity(id: { vendor: number; device: number; revision?: number; classCode: number; progIf?: number; subsystemVendor?: number; subsystem?: number; headerType?: number }): void {
+  setIdentity(id: {
+    vendor: number;
+    device: number;
+    revision?: number;
+    classCode: number;
+    progIf?: number;
+    subsystemVendor?: number;
+    subsystem?: number;
+    headerType?: number;
+  }): void {
     this.set(PCI_CFG.VENDOR_ID, 2, id.vendor);
     this.set(PCI_CFG.DEVICE_ID, 2, id.device);
     this.set(PCI_CFG.REVISION_ID, 1, id.revision ?? 0);
@@ -132,7 +146,7 @@ export class ConfigSpace {
    */
   resetHeader(): void {
     for (const reg of [PCI_CFG.COMMAND, PCI_CFG.STATUS]) {
-      const clear = (this.wmask[reg] | this.w1cmask[reg]) | ((this.wmask[reg + 1] | this.w1cmask[reg + 1]) << 8);
+      const clear = this.wmask[reg] | this.w1cmask[reg] | ((this.wmask[reg + 1] | this.w1cmask[reg + 1]) << 8);
       this.set(reg, 2, this.get(reg, 2) & ~clear);
     }
     this.bytes[PCI_CFG.CACHE_LINE_SIZE] = 0;

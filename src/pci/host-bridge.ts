@@ -130,11 +130,14 @@ export class PciHost {
     const bus = opts.bus ?? this.rootBus;
     const hotplugged = opts.hotplugged ?? false;
     const at = devfn ?? this.freeDevfn(bus);
-    if (at === undefined) throw new PlugError(`PCI: no slot/function available for ${device.typeName}, all in use or reserved`);
+    if (at === undefined)
+      throw new PlugError(`PCI: no slot/function available for ${device.typeName}, all in use or reserved`);
     const taken = bus.slots.get(at);
     if (taken) {
       const who = `${taken.device.typeName},id=${taken.device.id ?? '(null)'}`;
-      throw new PlugError(`PCI: slot ${slotOf(at)} function ${funcOf(at)} not available for ${device.typeName}, in use by ${who}`);
+      throw new PlugError(
+        `PCI: slot ${slotOf(at)} function ${funcOf(at)} not available for ${device.typeName}, in use by ${who}`,
+      );
     }
     const pre = bus.bridge?.prePlug(device, hotplugged);
     if (pre !== undefined) throw new PlugError(pre);
@@ -148,7 +151,12 @@ export class PciHost {
       busMasterEnabled: () => device.busMasterEnabled && entry.enabled,
     });
     const iommuView = this.opts.iommu
-      ? new DmaView({ memory: this.opts.memory, iommu: this.opts.iommu, requesterId: () => device.requesterId(), busMasterEnabled: () => true })
+      ? new DmaView({
+          memory: this.opts.memory,
+          iommu: this.opts.iommu,
+          requesterId: () => device.requesterId(),
+          busMasterEnabled: () => true,
+        })
       : this.opts.memory;
     device.attach({
       dma,

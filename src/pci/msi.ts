@@ -166,7 +166,11 @@ export class MsiCapability {
     if (this.layout.mask === undefined || this.layout.pending === undefined) return;
     // Pending bits of vectors beyond the enabled count are dropped (as msi_write_config does).
     const pendingOff = start + this.layout.pending;
-    this.config.set(pendingOff, 4, (this.config.get(pendingOff, 4) & (0xffffffff >>> (32 - this.enabledVectors))) >>> 0);
+    this.config.set(
+      pendingOff,
+      4,
+      (this.config.get(pendingOff, 4) & (0xffffffff >>> (32 - this.enabledVectors))) >>> 0,
+    );
     for (let v = 0; v < this.enabledVectors; v++) {
       if (this.isPending(v) && !this.isMasked(v)) {
         this.setPending(v, false);

@@ -85,7 +85,16 @@ export abstract class PciBridgeDevice extends PciDevice {
     c.setWriteMask(S.PREF_BASE_UPPER32, 4, 0xffffffff);
     c.setWriteMask(S.PREF_LIMIT_UPPER32, 4, 0xffffffff);
     // PCIe ports hardwire master-abort, fast back-to-back and the discard bits (pcie_port_init_reg).
-    c.setWriteMask(S.BRIDGE_CONTROL, 2, PCI_BRIDGE_CTL.PARITY | PCI_BRIDGE_CTL.SERR | PCI_BRIDGE_CTL.ISA | PCI_BRIDGE_CTL.VGA | PCI_BRIDGE_CTL.VGA_16BIT | PCI_BRIDGE_CTL.BUS_RESET);
+    c.setWriteMask(
+      S.BRIDGE_CONTROL,
+      2,
+      PCI_BRIDGE_CTL.PARITY |
+        PCI_BRIDGE_CTL.SERR |
+        PCI_BRIDGE_CTL.ISA |
+        PCI_BRIDGE_CTL.VGA |
+        PCI_BRIDGE_CTL.VGA_16BIT |
+        PCI_BRIDGE_CTL.BUS_RESET,
+    );
     // 16-bit I/O and 64-bit prefetchable decoding (read-only type nibbles).
     c.set(S.IO_BASE, 1, 0x00);
     c.set(S.IO_LIMIT, 1, 0x00);
@@ -166,7 +175,10 @@ export abstract class PciBridgeDevice extends PciDevice {
       if ((c.get(lo, 2) & 0x000f) === 0x0001) v |= BigInt(c.get(upper, 4)) << 32n;
       return v;
     };
-    return { base: decode(S.PREF_MEMORY_BASE, S.PREF_BASE_UPPER32), limit: decode(S.PREF_MEMORY_LIMIT, S.PREF_LIMIT_UPPER32) | 0xfffffn };
+    return {
+      base: decode(S.PREF_MEMORY_BASE, S.PREF_BASE_UPPER32),
+      limit: decode(S.PREF_MEMORY_LIMIT, S.PREF_LIMIT_UPPER32) | 0xfffffn,
+    };
   }
 
   /**
@@ -175,7 +187,8 @@ export abstract class PciBridgeDevice extends PciDevice {
    */
   forwardingWindows(space: 'io' | 'memory'): BridgeWindow[] {
     const cmd = this.command;
-    const kinds: Array<'io' | 'mem' | 'pref'> = space === 'io' ? (cmd & 0x1 ? ['io'] : []) : cmd & 0x2 ? ['pref', 'mem'] : [];
+    const kinds: Array<'io' | 'mem' | 'pref'> =
+      space === 'io' ? (cmd & 0x1 ? ['io'] : []) : cmd & 0x2 ? ['pref', 'mem'] : [];
     return kinds.map((k) => this.window(k)).filter((w) => w.limit >= w.base);
   }
 

@@ -13,7 +13,20 @@ import type { IoRegion, AccessSize } from '../memory/types.js';
 import { PCIE_CONFIG_SPACE_SIZE } from './config-space.js';
 import { PciBridgeDevice, PCI_BRIDGE_CTL } from './pci-bridge.js';
 import type { PciDevice } from './pci-device.js';
-import { EXP, HP_EV_SUPPORTED, LNKSTA_DLLLA, MSIX_ENABLE, MSIX_MASKALL, MSIX_PBA_OFFSET, ROOT_PORT_CAP, ROOT_PORT_REG, SLOT_EVENTS, SLTCTL, SLTSTA, sltctlPoweredOff } from './pcie-root-port-regs.js';
+import {
+  EXP,
+  HP_EV_SUPPORTED,
+  LNKSTA_DLLLA,
+  MSIX_ENABLE,
+  MSIX_MASKALL,
+  MSIX_PBA_OFFSET,
+  ROOT_PORT_CAP,
+  ROOT_PORT_REG,
+  SLOT_EVENTS,
+  SLTCTL,
+  SLTSTA,
+  sltctlPoweredOff,
+} from './pcie-root-port-regs.js';
 
 export interface PcieRootPortProps {
   chassis?: number;
@@ -24,7 +37,8 @@ export interface PcieRootPortProps {
   disableAcs?: boolean;
 }
 
-const overlaps = (addr: number, len: number, reg: number, regLen: number): boolean => addr < reg + regLen && reg < addr + len;
+const overlaps = (addr: number, len: number, reg: number, regLen: number): boolean =>
+  addr < reg + regLen && reg < addr + len;
 
 export class PcieRootPort extends PciBridgeDevice {
   readonly typeName = 'pcie-root-port';
@@ -74,7 +88,18 @@ export class PcieRootPort extends PciBridgeDevice {
     c.set(EXP + 0x30, 2, 0x0004); // LNKCTL2
     c.setWriteMask(ROOT_PORT_REG.DEVCTL, 2, 0x000f);
     c.setW1cMask(ROOT_PORT_REG.DEVSTA, 2, 0x000f);
-    c.setWriteMask(ROOT_PORT_REG.SLTCTL, 2, SLTCTL.PIC | SLTCTL.AIC | SLTCTL.HPIE | SLTCTL.CCIE | SLTCTL.PDCE | SLTCTL.ABPE | SLTCTL.EIC | (this.pcp ? SLTCTL.PCC : 0));
+    c.setWriteMask(
+      ROOT_PORT_REG.SLTCTL,
+      2,
+      SLTCTL.PIC |
+        SLTCTL.AIC |
+        SLTCTL.HPIE |
+        SLTCTL.CCIE |
+        SLTCTL.PDCE |
+        SLTCTL.ABPE |
+        SLTCTL.EIC |
+        (this.pcp ? SLTCTL.PCC : 0),
+    );
     c.setW1cMask(ROOT_PORT_REG.SLTSTA, 2, HP_EV_SUPPORTED);
     c.setWriteMask(ROOT_PORT_REG.RTCTL, 2, 0x0007);
     c.setWriteMask(ROOT_PORT_REG.DEVCTL2, 2, 0x8020);
@@ -205,7 +230,8 @@ export class PcieRootPort extends PciBridgeDevice {
     if (!this.hotplugCapable) throw new Error(`Hot-unplug failed: unsupported by the port device '${this.id ?? ''}'`);
     if (this.sltsta & SLTSTA.EIS) throw new Error('slot is electromechanically locked: Device or resource busy');
     const ctl = this.sltctl;
-    if ((ctl & SLTCTL.PIC) === SLTCTL.PWR_IND_BLINK) throw new Error('Hot-unplug failed: guest is busy (power indicator blinking)');
+    if ((ctl & SLTCTL.PIC) === SLTCTL.PWR_IND_BLINK)
+      throw new Error('Hot-unplug failed: guest is busy (power indicator blinking)');
     if (device.devfn !== 0 && !this.hooks?.hasFunction0()) return 'removed';
     if (sltctlPoweredOff(ctl)) {
       this.doUnplug();
@@ -229,7 +255,8 @@ export class PcieRootPort extends PciBridgeDevice {
     // pci_bridge_write_config: secondary bus reset on a 0 → 1 transition.
     if (~oldBctl & this.bridgeControl & PCI_BRIDGE_CTL.BUS_RESET) this.hooks?.resetBus();
     // msix_write_config: unmasking delivers a pending vector.
-    if (overlaps(off, len, ROOT_PORT_REG.MSIX_FLAGS, 2) && this.config.get(ROOT_PORT_REG.MSIX_FLAGS, 2) !== oldMsix) this.msixUpdate();
+    if (overlaps(off, len, ROOT_PORT_REG.MSIX_FLAGS, 2) && this.config.get(ROOT_PORT_REG.MSIX_FLAGS, 2) !== oldMsix)
+      this.msixUpdate();
 
     // pcie_cap_slot_write_config (QEMU compares the raw written value, whatever its offset).
     let sltsta = this.sltsta;
@@ -262,7 +289,8 @@ export class PcieRootPort extends PciBridgeDevice {
     // rp_reset_hold: root control, device error reporting, slot, ARI forwarding, ACS, AER root command.
     c.set(ROOT_PORT_REG.RTCTL, 2, 0);
     c.set(ROOT_PORT_REG.DEVCTL, 2, c.get(ROOT_PORT_REG.DEVCTL, 2) & ~0x000f);
-    let ctl = this.sltctl & ~(SLTCTL.EIC | SLTCTL.PIC | SLTCTL.AIC | SLTCTL.HPIE | SLTCTL.CCIE | SLTCTL.PDCE | SLTCTL.ABPE);
+    let ctl =
+      this.sltctl & ~(SLTCTL.EIC | SLTCTL.PIC | SLTCTL.AIC | SLTCTL.HPIE | SLTCTL.CCIE | SLTCTL.PDCE | SLTCTL.ABPE);
     ctl |= SLTCTL.PWR_IND_OFF | SLTCTL.ATTN_IND_OFF;
     if (this.pcp) {
       const populated = this.hooks?.hasFunction0() ?? false;
@@ -287,7 +315,11 @@ export class PcieRootPort extends PciBridgeDevice {
   }
 
   private msixMasked(): boolean {
-    return (this.config.get(ROOT_PORT_REG.MSIX_FLAGS, 2) & MSIX_MASKALL) !== 0 || !this.msixEnabled || (this.msixTable[3] & 1) !== 0;
+    return (
+      (this.config.get(ROOT_PORT_REG.MSIX_FLAGS, 2) & MSIX_MASKALL) !== 0 ||
+      !this.msixEnabled ||
+      (this.msixTable[3] & 1) !== 0
+    );
   }
 
   private msixNotify(): void {
@@ -310,25 +342,25 @@ export class PcieRootPort extends PciBridgeDevice {
   }
 
   private makeMsixBar(): IoRegion {
-    const port = this;
     return {
       kind: 'io',
       name: 'pcie-root-port-msix',
       size: 0x1000n,
       valid: { minSize: 4, maxSize: 8 },
       impl: { minSize: 4, maxSize: 4 },
-      read(offset: bigint, _size: AccessSize): bigint {
+      read: (offset: bigint, _size: AccessSize): bigint => {
         const off = Number(offset);
-        if (off < 16) return BigInt(port.msixTable[off >> 2]);
-        if (off >= MSIX_PBA_OFFSET && off < MSIX_PBA_OFFSET + 8) return off === MSIX_PBA_OFFSET && port.msixPending ? 1n : 0n;
+        if (off < 16) return BigInt(this.msixTable[off >> 2]);
+        if (off >= MSIX_PBA_OFFSET && off < MSIX_PBA_OFFSET + 8)
+          return off === MSIX_PBA_OFFSET && this.msixPending ? 1n : 0n;
         return 0xffffffffn;
       },
-      write(offset: bigint, _size: AccessSize, value: bigint): void {
+      write: (offset: bigint, _size: AccessSize, value: bigint): void => {
         const off = Number(offset);
         if (off >= 16) return;
         const idx = off >> 2;
-        port.msixTable[idx] = idx === 3 ? Number(value & 1n) | (port.msixTable[3] & ~1) : Number(value & 0xffffffffn);
-        if (idx === 3) port.msixUpdate();
+        this.msixTable[idx] = idx === 3 ? Number(value & 1n) | (this.msixTable[3] & ~1) : Number(value & 0xffffffffn);
+        if (idx === 3) this.msixUpdate();
       },
     };
   }
@@ -337,4 +369,3 @@ export class PcieRootPort extends PciBridgeDevice {
     return { chassis: this.chassis, slot: this.slot };
   }
 }
-

@@ -6,7 +6,9 @@
  */
 import type { Endpoint, Link } from '../protocol/link.js';
 
-export type SessionStarter = (optionsLine: string | undefined) => { ok: true; endpoint: (link: Link) => Endpoint } | { ok: false; reason: string };
+export type SessionStarter = (
+  optionsLine: string | undefined,
+) => { ok: true; endpoint: (link: Link) => Endpoint } | { ok: false; reason: string };
 
 const MAGIC = '#!qtestd';
 

@@ -43,7 +43,9 @@ export class HttpFrontEnd {
       case '/healthz':
         return send(200, 'text/plain', 'ok\n');
       case '/readyz':
-        return this.registry.refuse() ? send(503, 'text/plain', `not ready: ${this.registry.refuse()}\n`) : send(200, 'text/plain', 'ready\n');
+        return this.registry.refuse()
+          ? send(503, 'text/plain', `not ready: ${this.registry.refuse()}\n`)
+          : send(200, 'text/plain', 'ready\n');
       case '/metrics':
         return send(200, 'text/plain; version=0.0.4', this.metrics.render());
       case '/sessions':
@@ -62,7 +64,11 @@ export class HttpFrontEnd {
           ) + '\n',
         );
       default:
-        return send(404, 'text/plain', 'not found: try /healthz, /readyz, /metrics, /sessions, ws /qtest, ws /qmp?session=ID\n');
+        return send(
+          404,
+          'text/plain',
+          'not found: try /healthz, /readyz, /metrics, /sessions, ws /qtest, ws /qmp?session=ID\n',
+        );
     }
   }
 

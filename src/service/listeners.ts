@@ -62,7 +62,11 @@ export class Listeners {
       new Promise<void>((r) => (timer = setTimeout(r, graceMs))),
     ]);
     clearTimeout(timer);
-    if (this.connections.size) this.log.warn({ event: 'shutdown-forced', connections: this.connections.size }, 'dropping connections that did not close in time');
+    if (this.connections.size)
+      this.log.warn(
+        { event: 'shutdown-forced', connections: this.connections.size },
+        'dropping connections that did not close in time',
+      );
     for (const c of this.connections) c.destroy();
   }
 
@@ -100,17 +104,25 @@ export class Listeners {
     bindSocket(
       socket,
       (link) =>
-        gated(() => open, new Greeter(
-          link,
-          (line) => {
-            const r = this.registry.create(line === undefined ? [] : splitWords(line), transport, peer, () => conn.shutdown());
-            if (!r.ok) return r;
-            uncount();
-            live = r.live;
-            return { ok: true, endpoint: (l: Link) => withActivity(this.registry.attachQtestEndpoint(r.live, l), idle.touch) };
-          },
-          this.opts.limits.maxLineBytes,
-        )),
+        gated(
+          () => open,
+          new Greeter(
+            link,
+            (line) => {
+              const r = this.registry.create(line === undefined ? [] : splitWords(line), transport, peer, () =>
+                conn.shutdown(),
+              );
+              if (!r.ok) return r;
+              uncount();
+              live = r.live;
+              return {
+                ok: true,
+                endpoint: (l: Link) => withActivity(this.registry.attachQtestEndpoint(r.live, l), idle.touch),
+              };
+            },
+            this.opts.limits.maxLineBytes,
+          ),
+        ),
       {
         encoding: 'latin1',
         log: this.log,
@@ -140,7 +152,9 @@ export class Listeners {
     };
     const r = refusal
       ? { ok: false as const, reason: refusal }
-      : this.registry.create(words, 'websocket', `${req.socket.remoteAddress}:${req.socket.remotePort}`, () => conn.shutdown());
+      : this.registry.create(words, 'websocket', `${req.socket.remoteAddress}:${req.socket.remotePort}`, () =>
+          conn.shutdown(),
+        );
     if (!r.ok) {
       if (refusal) this.metrics.sessionsRefused++;
       ws.send(`FAIL ${r.reason}`);

@@ -10,7 +10,9 @@ export class Metrics {
   qmpCommands = 0;
   errors = 0;
   /** Gauges are read at scrape time. */
-  constructor(private readonly gauges: () => { sessionsActive: number; touchedRamBytes: number; smmuTranslations: number }) {}
+  constructor(
+    private readonly gauges: () => { sessionsActive: number; touchedRamBytes: number; smmuTranslations: number },
+  ) {}
 
   render(): string {
     const g = this.gauges();
@@ -29,8 +31,12 @@ export class Metrics {
     ]);
     metric('qtestd_qmp_commands_total', 'counter', 'QMP commands handled.', [['', this.qmpCommands]]);
     metric('qtestd_errors_total', 'counter', 'Internal errors caught at a protocol boundary.', [['', this.errors]]);
-    metric('qtestd_guest_ram_touched_bytes', 'gauge', 'Guest RAM allocated across open sessions.', [['', g.touchedRamBytes]]);
-    metric('qtestd_smmu_translations_total', 'counter', 'SMMU translations performed by open sessions.', [['', g.smmuTranslations]]);
+    metric('qtestd_guest_ram_touched_bytes', 'gauge', 'Guest RAM allocated across open sessions.', [
+      ['', g.touchedRamBytes],
+    ]);
+    metric('qtestd_smmu_translations_total', 'counter', 'SMMU translations performed by open sessions.', [
+      ['', g.smmuTranslations],
+    ]);
     return lines.join('\n') + '\n';
   }
 }

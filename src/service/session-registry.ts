@@ -150,7 +150,16 @@ export class SessionRegistry {
     );
     this.sessions.set(id, live);
     this.metrics.sessionsTotal++;
-    log.info({ event: 'session-open', transport, peer, qmp: live.qmpSocketPath, devices: request.config.devices.map((d) => d.driver) }, 'session opened');
+    log.info(
+      {
+        event: 'session-open',
+        transport,
+        peer,
+        qmp: live.qmpSocketPath,
+        devices: request.config.devices.map((d) => d.driver),
+      },
+      'session opened',
+    );
     return { ok: true, live };
   }
 
@@ -201,7 +210,13 @@ export class SessionRegistry {
     this.closedSmmuTranslations += smmuTranslations(live.session);
     live.session.dispose();
     this.opts.log.info(
-      { event: 'session-close', session: live.id, reason, lifetimeMs: Date.now() - live.createdAt, ramTouchedBytes: live.session.machine.ram?.touchedBytes ?? 0 },
+      {
+        event: 'session-close',
+        session: live.id,
+        reason,
+        lifetimeMs: Date.now() - live.createdAt,
+        ramTouchedBytes: live.session.machine.ram?.touchedBytes ?? 0,
+      },
       'session closed',
     );
   }

@@ -9,7 +9,13 @@ import type { Endpoint, Link } from '../protocol/link.js';
 
 const HIGH_WATER_BYTES = 1 << 20;
 
-export function bindWebSocket(ws: WebSocket, makeEndpoint: (link: Link) => Endpoint, kind: 'qtest' | 'qmp', onClose?: () => void, log?: Logger): Endpoint {
+export function bindWebSocket(
+  ws: WebSocket,
+  makeEndpoint: (link: Link) => Endpoint,
+  kind: 'qtest' | 'qmp',
+  onClose?: () => void,
+  log?: Logger,
+): Endpoint {
   let closed = false;
   let waitingForDrain = false;
   const link: Link = {

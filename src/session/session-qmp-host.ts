@@ -43,7 +43,10 @@ export interface QmpHostSession {
 }
 
 const ok = <T>(value: T): HostResult<T> => ({ ok: true, value });
-const genericError = (desc: string): { ok: false; error: { class: 'GenericError'; desc: string } } => ({ ok: false, error: { class: 'GenericError', desc } });
+const genericError = (desc: string): { ok: false; error: { class: 'GenericError'; desc: string } } => ({
+  ok: false,
+  error: { class: 'GenericError', desc },
+});
 
 /** Convert a property value or debug record to JSON; bigints stay bigints at any depth. */
 function toJson(v: unknown): JsonValue {
@@ -150,7 +153,12 @@ export class SessionQmpHost implements QmpHost {
 
   deviceAdd(opts: JsonObject): HostOutcome {
     const { driver, ...rest } = opts;
-    const spec: DeviceSpec = { driver: String(driver), props: Object.entries(rest), source: 'qmp', text: String(driver) };
+    const spec: DeviceSpec = {
+      driver: String(driver),
+      props: Object.entries(rest),
+      source: 'qmp',
+      text: String(driver),
+    };
     try {
       this.session.machine.addDevice(spec, true);
       return { ok: true };
@@ -199,7 +207,8 @@ export class SessionQmpHost implements QmpHost {
       run: (_args, _ctx, raw) => {
         const smmu = this.smmu();
         const sid = raw.sid;
-        if (typeof sid !== 'bigint' || sid < 0n || sid > 0xffffffffn) throw QmpError.generic("Parameter 'sid' expects an unsigned 32-bit integer");
+        if (typeof sid !== 'bigint' || sid < 0n || sid > 0xffffffffn)
+          throw QmpError.generic("Parameter 'sid' expects an unsigned 32-bit integer");
         return toJson(smmu.decodeStreamForDebug(Number(sid)));
       },
     }),
@@ -214,7 +223,11 @@ export class SessionQmpHost implements QmpHost {
           'clock-ns': m.clock.nowNs,
           'ram-size': m.config.ramBytes,
           'ram-touched-bytes': m.ram?.touchedBytes ?? 0,
-          devices: [...m.userDevices.entries()].map(([d, node]) => ({ type: d.typeName, 'qom-path': node.path, devfn: d.devfn })),
+          devices: [...m.userDevices.entries()].map(([d, node]) => ({
+            type: d.typeName,
+            'qom-path': node.path,
+            devfn: d.devfn,
+          })),
         };
       },
     }),
@@ -238,7 +251,12 @@ function qomView(node: MachineQomNode): QomNode {
     properties(): readonly QomProperty[] {
       const props: QomProperty[] = [{ name: 'type', type: 'string', get: () => ok(node.typeName) }];
       for (const child of node.children.values()) {
-        props.push({ name: child.name, type: `child<${child.typeName}>`, target: () => qomView(child), get: () => ok(child.path) });
+        props.push({
+          name: child.name,
+          type: `child<${child.typeName}>`,
+          target: () => qomView(child),
+          get: () => ok(child.path),
+        });
       }
       for (const p of node.properties) {
         props.push({

@@ -66,7 +66,10 @@ export class Session {
   }
 
   /** Attach a qtest connection. IRQ interception state carries over between connections. */
-  attachQtest(link: Link, opts: { log?: QtestLog; onRequest?: (kind: 'ok' | 'fail' | 'err') => void } = {}): QtestEndpoint {
+  attachQtest(
+    link: Link,
+    opts: { log?: QtestLog; onRequest?: (kind: 'ok' | 'fail' | 'err') => void } = {},
+  ): QtestEndpoint {
     const endpoint = new QtestEndpoint({
       target: this.target,
       link,

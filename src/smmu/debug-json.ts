@@ -48,4 +48,3 @@ export function toJson(v: unknown): JsonValue {
   }
   return null;
 }
-

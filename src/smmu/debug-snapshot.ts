@@ -31,7 +31,12 @@ export interface SmmuDebugState {
   recent: readonly SmmuEvent[];
 }
 
-const streamTableJson = (st: StreamTableConfig) => ({ baseAddr: st.base & SMMU_BASE_ADDR_MASK, log2size: st.log2size, format: st.twoLevel ? '2-level' : 'linear', split: st.split });
+const streamTableJson = (st: StreamTableConfig) => ({
+  baseAddr: st.base & SMMU_BASE_ADDR_MASK,
+  log2size: st.log2size,
+  format: st.twoLevel ? '2-level' : 'linear',
+  split: st.split,
+});
 
 function queueJson(base: bigint, prod: number, cons: number, log2size: number, entryBytes: number) {
   return {
@@ -71,14 +76,19 @@ export function smmuDebugSnapshot(s: SmmuDebugState): JsonValue {
       streamTable: streamTableJson(s.strtab),
     },
     queues: {
-      cmdq: { ...queueJson(regs.CMDQ_BASE, Number(regs.CMDQ_PROD), Number(regs.CMDQ_CONS), s.cmdqLog2size, 16), err: Number(extract64(regs.CMDQ_CONS, 24, 7)) },
+      cmdq: {
+        ...queueJson(regs.CMDQ_BASE, Number(regs.CMDQ_PROD), Number(regs.CMDQ_CONS), s.cmdqLog2size, 16),
+        err: Number(extract64(regs.CMDQ_CONS, 24, 7)),
+      },
       eventq: queueJson(regs.EVENTQ_BASE, Number(regs.EVENTQ_PROD), Number(regs.EVENTQ_CONS), s.eventqLog2size, 32),
     },
     configCache: {
       size: configCache.size,
       ...configCache.totals(),
       counters: configCache.counterEntries().map(([sid, c]) => ({ sid, ...c })),
-      entries: configCache.entries().map(([sid, cfg]) => ({ sid, ...cfgCounters.get(sid), config: describeConfig(cfg) })),
+      entries: configCache
+        .entries()
+        .map(([sid, cfg]) => ({ sid, ...cfgCounters.get(sid), config: describeConfig(cfg) })),
     },
     iotlb: {
       size: iotlb.size,
@@ -105,13 +115,21 @@ export function smmuDebugSnapshot(s: SmmuDebugState): JsonValue {
 }
 
 /** The outcome of a debug decode of StreamID `sid` (see SmmuV3.decodeStreamForDebug). */
-export function streamDecodeJson(sid: number, smmuEnabled: boolean, st: StreamTableConfig, r: ConfigDecodeResult, cached: boolean): JsonValue {
+export function streamDecodeJson(
+  sid: number,
+  smmuEnabled: boolean,
+  st: StreamTableConfig,
+  r: ConfigDecodeResult,
+  cached: boolean,
+): JsonValue {
   return toJson({
     sid,
     smmuEnabled,
     streamTable: streamTableJson(st),
     ...describeTrace(r.trace),
-    result: r.ok ? { ok: true, config: describeConfig(r.cfg) } : { ok: false, reason: r.reason, event: r.event ?? null },
+    result: r.ok
+      ? { ok: true, config: describeConfig(r.cfg) }
+      : { ok: false, reason: r.reason, event: r.event ?? null },
     cached,
   });
 }

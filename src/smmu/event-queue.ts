@@ -98,9 +98,7 @@ export interface EventQueueState {
 
 export type EventWriteOutcome =
   /** Written; `irq` says whether the queue is non-empty afterwards (QEMU pulses then). */
-  | { kind: 'written'; addr: bigint; irq: boolean }
-  | { kind: 'full' }
-  | { kind: 'write-failed'; addr: bigint };
+  { kind: 'written'; addr: bigint; irq: boolean } | { kind: 'full' } | { kind: 'write-failed'; addr: bigint };
 
 /** Append a record at PROD (QEMU smmuv3_write_eventq, enable already checked). Mutates q.prod. */
 export function writeEvent(q: EventQueueState, memory: BusAccess, record: Uint8Array): EventWriteOutcome {

@@ -1,3 +1,4 @@
+// Over 400 lines: every invalidation form QEMU 10.2.2 has (by ASID, VMID, IOVA range, IPA, all) lives beside the lookup it must match.
 /**
  * The SMMU's IOTLB as QEMU 10.2.2 keeps it (smmu-common.c): key ASID, VMID, aligned IOVA, TG,
  * level; 256 entries, flushed whole when full; exactly the invalidation predicates the TLBI_*
@@ -75,10 +76,18 @@ const MAX_PLANS = 1024;
 /** A number for small integer tuples, else a string; injective over all inputs. */
 function tupleKey(a: number, b: number, c: number, d: number): number | string {
   if (
-    Number.isInteger(a) && a >= -1 && a < 0x1ffff &&
-    Number.isInteger(b) && b >= -1 && b < 0x1ffff &&
-    Number.isInteger(c) && c >= 0 && c < 64 &&
-    Number.isInteger(d) && d >= -64 && d < 64
+    Number.isInteger(a) &&
+    a >= -1 &&
+    a < 0x1ffff &&
+    Number.isInteger(b) &&
+    b >= -1 &&
+    b < 0x1ffff &&
+    Number.isInteger(c) &&
+    c >= 0 &&
+    c < 64 &&
+    Number.isInteger(d) &&
+    d >= -64 &&
+    d < 64
   ) {
     return (((a + 1) * 0x20000 + (b + 1)) * 64 + c) * 128 + (d + 64);
   }
@@ -126,7 +135,17 @@ export class Iotlb {
       if (this.buckets.size >= MAX_BUCKETS) this.pruneEmptyBuckets();
       const shift = levelShift(level, tg * 2 + 10);
       const s = Number.isInteger(shift) && shift >= 0 && shift < 64 ? shift : 0;
-      b = { id: this.freeBucketIds.pop() ?? this.nextBucketId++, asid, vmid, tg, level, shift: s, lowMask: (1n << BigInt(s)) - 1n, count: 0, odd: undefined };
+      b = {
+        id: this.freeBucketIds.pop() ?? this.nextBucketId++,
+        asid,
+        vmid,
+        tg,
+        level,
+        shift: s,
+        lowMask: (1n << BigInt(s)) - 1n,
+        count: 0,
+        odd: undefined,
+      };
       this.buckets.set(k, b);
     }
     return b;
@@ -156,10 +175,16 @@ export class Iotlb {
     }
     let buckets: Bucket[] | null = null;
     const start = stage1StartLevel(64 - tsz, granuleShift);
-    if ((granuleShift === 12 || granuleShift === 14 || granuleShift === 16) && Number.isInteger(start) && start >= 0 && start <= 3) {
+    if (
+      (granuleShift === 12 || granuleShift === 14 || granuleShift === 16) &&
+      Number.isInteger(start) &&
+      start >= 0 &&
+      start <= 3
+    ) {
       if (this.buckets.size + 4 > MAX_BUCKETS) this.pruneEmptyBuckets();
       buckets = [];
-      for (let level = start; level <= 3; level++) buckets.push(this.bucket(asid, vmid, tgOf(granuleShift), level, true)!);
+      for (let level = start; level <= 3; level++)
+        buckets.push(this.bucket(asid, vmid, tgOf(granuleShift), level, true)!);
     }
     p = { asid, vmid, granuleShift, tsz, buckets };
     this.plans.set(k, p);
@@ -187,12 +212,16 @@ export class Iotlb {
     let p = this.lastPlan;
     if (p === null || p.asid !== asid || p.vmid !== vmid || p.granuleShift !== granuleShift || p.tsz !== tsz) {
       const q = this.prevPlan;
-      p = q !== null && q.asid === asid && q.vmid === vmid && q.granuleShift === granuleShift && q.tsz === tsz ? q : this.plan(asid, vmid, granuleShift, tsz);
+      p =
+        q !== null && q.asid === asid && q.vmid === vmid && q.granuleShift === granuleShift && q.tsz === tsz
+          ? q
+          : this.plan(asid, vmid, granuleShift, tsz);
       this.prevPlan = this.lastPlan;
       this.lastPlan = p;
     }
     const buckets = p.buckets;
-    if (buckets === null || BigInt.asUintN(64, iova) !== iova) return this.lookupGeneric(asid, vmid, granuleShift, tsz, iova);
+    if (buckets === null || BigInt.asUintN(64, iova) !== iova)
+      return this.lookupGeneric(asid, vmid, granuleShift, tsz, iova);
     if (this.count === 0) return undefined;
     const t = this.table;
     t.split(iova);
@@ -217,7 +246,13 @@ export class Iotlb {
   }
 
   /** The lookup written out as QEMU does it, for inputs the plan does not cover. */
-  private lookupGeneric(asid: number, vmid: number, granuleShift: number, tsz: number, iova: bigint): TlbEntry | undefined {
+  private lookupGeneric(
+    asid: number,
+    vmid: number,
+    granuleShift: number,
+    tsz: number,
+    iova: bigint,
+  ): TlbEntry | undefined {
     const tg = tgOf(granuleShift);
     const start = stage1StartLevel(64 - tsz, granuleShift);
     // QEMU holds the level in a uint8_t: a negative start wraps past 3 and nothing is looked up.
@@ -377,4 +412,3 @@ export class Iotlb {
 function rangeHits(e: TlbEntry, addr: bigint, rangeMask: bigint): boolean {
   return (addr & ~e.addrMask & U64_MASK) === e.iova || (e.iova & ~rangeMask & U64_MASK) === addr;
 }
-

@@ -47,7 +47,8 @@ export function walkForStage(
   if (stage === 's1') return walkStage1(cfg, addr, perm, read);
   if (stage === 's2') {
     // Stage 1 bypassed: the input must fit the IAS (= OAS for AArch64), else a stage-1 fault.
-    if (addr >= 1n << BigInt(cfg.oas)) return { ok: false, fault: { kind: 'addr-size', stage: 1, addr: 0n, isIpaDescriptor: false } };
+    if (addr >= 1n << BigInt(cfg.oas))
+      return { ok: false, fault: { kind: 'addr-size', stage: 1, addr: 0n, isIpaDescriptor: false } };
     return walkStage2(cfg.s2, addr, perm, read);
   }
   const s1 = walkStage1(cfg, addr, perm, read, translateTable);

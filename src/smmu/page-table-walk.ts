@@ -85,7 +85,8 @@ export function selectTt(p: Pick<Stage1Params, 'tt' | 'tbi'>, iova: bigint): 0 |
     // field lies inside bits 0..63 (always, for a decoded CD); m < 2^64, so asUintN changes
     // nothing but lets V8 do the AND in 64-bit integers.
     const m = regionMask(tt0.tsz, tbiByte);
-    if (m !== undefined ? BigInt.asUintN(64, iova & m) === 0n : extract64(iova, 64 - tt0.tsz, tt0.tsz - tbiByte) === 0n) return 0;
+    if (m !== undefined ? BigInt.asUintN(64, iova & m) === 0n : extract64(iova, 64 - tt0.tsz, tt0.tsz - tbiByte) === 0n)
+      return 0;
   }
   if (tt1.tsz) {
     const m = regionMask(tt1.tsz, tbiByte);
@@ -156,7 +157,16 @@ const GEOMETRIES = new Map<number, WalkGeometry>();
 
 /** Walk constants for granule `g`, `inputBits` and start level `start` (cached for sane values). */
 function walkGeometry(g: GranuleShift, inputBits: number, start: number): WalkGeometry {
-  const cacheable = Number.isInteger(g) && g > 0 && g < 32 && Number.isInteger(inputBits) && inputBits >= -64 && inputBits <= 128 && Number.isInteger(start) && start >= -16 && start <= 4;
+  const cacheable =
+    Number.isInteger(g) &&
+    g > 0 &&
+    g < 32 &&
+    Number.isInteger(inputBits) &&
+    inputBits >= -64 &&
+    inputBits <= 128 &&
+    Number.isInteger(start) &&
+    start >= -16 &&
+    start <= 4;
   const key = ((inputBits + 64) * 32 + (start + 16)) * 32 + g;
   if (cacheable) {
     const hit = GEOMETRIES.get(key);
@@ -166,7 +176,14 @@ function walkGeometry(g: GranuleShift, inputBits: number, start: number): WalkGe
   for (let level = start; level < VMSA_LEVELS; level++) {
     const shift = levelShift(level, g);
     const mask = lowMask(shift);
-    levels.push({ level, mask, notMask: ~mask, indexShift: BigInt(shift - 3), indexMask8: lowMask(g - 3) << 3n, outMask: outAddressMask(shift) });
+    levels.push({
+      level,
+      mask,
+      notMask: ~mask,
+      indexShift: BigInt(shift - 3),
+      indexMask8: lowMask(g - 3) << 3n,
+      outMask: outAddressMask(shift),
+    });
   }
   const geo: WalkGeometry = {
     inputMask: lowMask(inputBits),
@@ -194,7 +211,13 @@ const AP_BIT0 = 1n << 6n;
 const AP_BIT1 = 1n << 7n;
 
 /** Stage-1 walk (IOVA → PA or IPA). `write` permission comes from `perm` & WO. */
-export function walkStage1(p: Stage1Params, iova: bigint, perm: Perm, read: ReadDescriptor, translateTable?: TranslateTableIpa): WalkResult {
+export function walkStage1(
+  p: Stage1Params,
+  iova: bigint,
+  perm: Perm,
+  read: ReadDescriptor,
+  translateTable?: TranslateTableIpa,
+): WalkResult {
   const sel = selectTt(p, iova);
   const tt = sel === null ? undefined : p.tt[sel];
   if (!tt || tt.disabled || tt.granuleShift === 0) return fault('translation', 1);
@@ -238,7 +261,15 @@ export function walkStage1(p: Stage1Params, iova: bigint, perm: Perm, read: Read
     const s1perm = PERM.RO | (readOnly ? 0 : PERM.WO);
     return {
       ok: true,
-      entry: { iova: iova & lv.notMask, translatedAddr: out, addrMask: lv.mask, perm: s1perm, parentPerm: s1perm, level: lv.level, granuleShift: g },
+      entry: {
+        iova: iova & lv.notMask,
+        translatedAddr: out,
+        addrMask: lv.mask,
+        perm: s1perm,
+        parentPerm: s1perm,
+        level: lv.level,
+        granuleShift: g,
+      },
     };
   }
   return fault('translation', 1);
@@ -276,7 +307,15 @@ export function walkStage2(s2: S2Cfg, ipa: bigint, perm: Perm, read: ReadDescrip
     if (out >= limitOf(s2.effPs)) return fault('addr-size', 2, ipa);
     return {
       ok: true,
-      entry: { iova: ipa & lv.notMask, translatedAddr: out, addrMask: lv.mask, perm: s2ap, parentPerm: s2ap, level: lv.level, granuleShift: g },
+      entry: {
+        iova: ipa & lv.notMask,
+        translatedAddr: out,
+        addrMask: lv.mask,
+        perm: s2ap,
+        parentPerm: s2ap,
+        level: lv.level,
+        granuleShift: g,
+      },
     };
   }
   return fault('translation', 2, ipa);

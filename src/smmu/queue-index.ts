@@ -23,7 +23,7 @@ export const wrapBit = (log2size: number): number => 2 ** log2size;
 export const wrapIndexMask = (log2size: number): number => 2 ** (log2size + 1) - 1;
 
 export const queueIndex = (ptr: number, log2size: number): number => ptr & indexMask(log2size);
-export const queueWrap = (ptr: number, log2size: number): number => (ptr & wrapBit(log2size)) === 0 ? 0 : 1;
+export const queueWrap = (ptr: number, log2size: number): number => ((ptr & wrapBit(log2size)) === 0 ? 0 : 1);
 
 export function isEmpty(prod: number, cons: number, log2size: number): boolean {
   const m = wrapIndexMask(log2size);

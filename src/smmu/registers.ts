@@ -25,8 +25,13 @@ export interface SmmuRegSpec {
   readonly reset: bigint | 'keep';
 }
 
-const r = (offset: number, width: 32 | 64, access: RegAccess, reset: bigint | 'keep', wide?: 'rw' | 'w'): SmmuRegSpec =>
-  wide ? { offset, width, access, reset, wide } : { offset, width, access, reset };
+const r = (
+  offset: number,
+  width: 32 | 64,
+  access: RegAccess,
+  reset: bigint | 'keep',
+  wide?: 'rw' | 'w',
+): SmmuRegSpec => (wide ? { offset, width, access, reset, wide } : { offset, width, access, reset });
 
 /**
  * Registers in offset order. IDRn/IIDR/AIDR reset values are computed (idrValues). CMDQ_BASE and
@@ -71,14 +76,68 @@ export type SmmuRegName = keyof typeof SMMU_REGISTERS;
 
 /** Fields the model reads or writes: [lsb, width]. */
 export const SMMU_FIELDS = {
-  IDR0: { S2P: [0, 1], S1P: [1, 1], TTF: [2, 2], COHACC: [4, 1], BTM: [5, 1], HTTU: [6, 2], DORMHINT: [8, 1], HYP: [9, 1], ATS: [10, 1], NS1ATS: [11, 1], ASID16: [12, 1], MSI: [13, 1], SEV: [14, 1], ATOS: [15, 1], PRI: [16, 1], VMW: [17, 1], VMID16: [18, 1], CD2L: [19, 1], VATOS: [20, 1], TTENDIAN: [21, 2], ATSRECERR: [23, 1], STALL_MODEL: [24, 2], TERM_MODEL: [26, 1], ST_LEVEL: [27, 2], RME_IMPL: [30, 1] },
+  IDR0: {
+    S2P: [0, 1],
+    S1P: [1, 1],
+    TTF: [2, 2],
+    COHACC: [4, 1],
+    BTM: [5, 1],
+    HTTU: [6, 2],
+    DORMHINT: [8, 1],
+    HYP: [9, 1],
+    ATS: [10, 1],
+    NS1ATS: [11, 1],
+    ASID16: [12, 1],
+    MSI: [13, 1],
+    SEV: [14, 1],
+    ATOS: [15, 1],
+    PRI: [16, 1],
+    VMW: [17, 1],
+    VMID16: [18, 1],
+    CD2L: [19, 1],
+    VATOS: [20, 1],
+    TTENDIAN: [21, 2],
+    ATSRECERR: [23, 1],
+    STALL_MODEL: [24, 2],
+    TERM_MODEL: [26, 1],
+    ST_LEVEL: [27, 2],
+    RME_IMPL: [30, 1],
+  },
   IDR1: { SIDSIZE: [0, 6], SSIDSIZE: [6, 5], PRIQS: [11, 5], EVENTQS: [16, 5], CMDQS: [21, 5] },
-  IDR3: { HAD: [2, 1], PBHA: [3, 1], XNX: [4, 1], PPS: [5, 1], MPAM: [7, 1], FWB: [8, 1], STT: [9, 1], RIL: [10, 1], BBML: [11, 2] },
+  IDR3: {
+    HAD: [2, 1],
+    PBHA: [3, 1],
+    XNX: [4, 1],
+    PPS: [5, 1],
+    MPAM: [7, 1],
+    FWB: [8, 1],
+    STT: [9, 1],
+    RIL: [10, 1],
+    BBML: [11, 2],
+  },
   IDR5: { OAS: [0, 3], GRAN4K: [4, 1], GRAN16K: [5, 1], GRAN64K: [6, 1], VAX: [10, 2], STALL_MAX: [16, 16] },
   CR0: { SMMUEN: [0, 1], PRIQEN: [1, 1], EVENTQEN: [2, 1], CMDQEN: [3, 1], ATSCHK: [4, 1], VMW: [6, 3] },
-  GBPA: { MEMATTR: [0, 4], MTCFG: [4, 1], ALLOCCFG: [8, 4], SHCFG: [12, 2], PRIVCFG: [16, 2], INSTCFG: [18, 2], ABORT: [20, 1], UPDATE: [31, 1] },
+  GBPA: {
+    MEMATTR: [0, 4],
+    MTCFG: [4, 1],
+    ALLOCCFG: [8, 4],
+    SHCFG: [12, 2],
+    PRIVCFG: [16, 2],
+    INSTCFG: [18, 2],
+    ABORT: [20, 1],
+    UPDATE: [31, 1],
+  },
   IRQ_CTRL: { GERROR_IRQEN: [0, 1], PRIQ_IRQEN: [1, 1], EVENTQ_IRQEN: [2, 1] },
-  GERROR: { CMDQ_ERR: [0, 1], EVENTQ_ABT_ERR: [2, 1], PRIQ_ABT_ERR: [3, 1], MSI_CMDQ_ABT_ERR: [4, 1], MSI_EVENTQ_ABT_ERR: [5, 1], MSI_PRIQ_ABT_ERR: [6, 1], MSI_GERROR_ABT_ERR: [7, 1], MSI_SFM_ERR: [8, 1] },
+  GERROR: {
+    CMDQ_ERR: [0, 1],
+    EVENTQ_ABT_ERR: [2, 1],
+    PRIQ_ABT_ERR: [3, 1],
+    MSI_CMDQ_ABT_ERR: [4, 1],
+    MSI_EVENTQ_ABT_ERR: [5, 1],
+    MSI_PRIQ_ABT_ERR: [6, 1],
+    MSI_GERROR_ABT_ERR: [7, 1],
+    MSI_SFM_ERR: [8, 1],
+  },
   STRTAB_BASE_CFG: { LOG2SIZE: [0, 6], SPLIT: [6, 5], FMT: [16, 2] },
   CMDQ_CONS: { ERR: [24, 7] },
 } as const satisfies Record<string, Record<string, readonly [number, number]>>;
@@ -88,19 +147,28 @@ export const CR0_RESERVED = 0xfffffc20;
 
 /** Peripheral/Component ID registers at 0xFD0..0xFFC, one byte value each (an Arm MMU-600). */
 export const ID_REGS_OFFSET = 0xfd0;
-export const PERIPHERAL_IDS: readonly number[] = [0x04, 0x00, 0x00, 0x00, 0x84, 0xb4, 0xf0, 0x10, 0x0d, 0xf0, 0x05, 0xb1];
+export const PERIPHERAL_IDS: readonly number[] = [
+  0x04, 0x00, 0x00, 0x00, 0x84, 0xb4, 0xf0, 0x10, 0x0d, 0xf0, 0x05, 0xb1,
+];
 
 /** Which stages the SMMU implements (QEMU `stage` property: "1" default, "2", "nested"). */
 export type SmmuStageSupport = '1' | '2' | 'nested';
 
 /** Read a field from a register value. */
-export function field<R extends keyof typeof SMMU_FIELDS>(reg: R, name: keyof (typeof SMMU_FIELDS)[R], value: number): number {
+export function field<R extends keyof typeof SMMU_FIELDS>(
+  reg: R,
+  name: keyof (typeof SMMU_FIELDS)[R],
+  value: number,
+): number {
   const [lsb, width] = (SMMU_FIELDS[reg] as Record<string, readonly [number, number]>)[name as string];
   return Math.floor(value / 2 ** lsb) % 2 ** width;
 }
 
 /** Build a register value from named fields. */
-export function fieldsValue<R extends keyof typeof SMMU_FIELDS>(reg: R, values: Partial<Record<keyof (typeof SMMU_FIELDS)[R], number>>): number {
+export function fieldsValue<R extends keyof typeof SMMU_FIELDS>(
+  reg: R,
+  values: Partial<Record<keyof (typeof SMMU_FIELDS)[R], number>>,
+): number {
   let v = 0;
   for (const [name, fv] of Object.entries(values) as Array<[string, number]>) {
     const [lsb, width] = (SMMU_FIELDS[reg] as Record<string, readonly [number, number]>)[name];
@@ -110,11 +178,24 @@ export function fieldsValue<R extends keyof typeof SMMU_FIELDS>(reg: R, values: 
 }
 
 /** ID register values QEMU 10.2.2 advertises (smmuv3_init_regs). */
-export function idrValues(stage: SmmuStageSupport): Record<'IDR0' | 'IDR1' | 'IDR2' | 'IDR3' | 'IDR4' | 'IDR5' | 'IIDR' | 'AIDR', number> {
+export function idrValues(
+  stage: SmmuStageSupport,
+): Record<'IDR0' | 'IDR1' | 'IDR2' | 'IDR3' | 'IDR4' | 'IDR5' | 'IIDR' | 'AIDR', number> {
   const s1p = stage !== '2' ? 1 : 0;
   const s2p = stage === '2' || stage === 'nested' ? 1 : 0;
   return {
-    IDR0: fieldsValue('IDR0', { S2P: s2p, S1P: s1p, TTF: 2, COHACC: 1, ASID16: 1, VMID16: 1, TTENDIAN: 2, STALL_MODEL: 1, TERM_MODEL: 1, ST_LEVEL: 1 }),
+    IDR0: fieldsValue('IDR0', {
+      S2P: s2p,
+      S1P: s1p,
+      TTF: 2,
+      COHACC: 1,
+      ASID16: 1,
+      VMID16: 1,
+      TTENDIAN: 2,
+      STALL_MODEL: 1,
+      TERM_MODEL: 1,
+      ST_LEVEL: 1,
+    }),
     IDR1: fieldsValue('IDR1', { SIDSIZE: 16, EVENTQS: 19, CMDQS: 19 }),
     IDR2: 0,
     IDR3: fieldsValue('IDR3', { HAD: 1, XNX: s2p, RIL: 1, BBML: 2 }),

@@ -82,7 +82,15 @@ export class SmmuV3 implements IoRegion, Iommu {
   private reentryBlocked = false;
   /** CR0.SMMUEN, kept in step with regs.CR0 (written only by reset() and the CR0 hook). */
   private smmuEnabled = false;
-  private readonly stats = { translations: 0, faults: 0, eventsRecorded: 0, eventsDropped: 0, eventqAborts: 0, commandsExecuted: 0, commandErrors: 0 };
+  private readonly stats = {
+    translations: 0,
+    faults: 0,
+    eventsRecorded: 0,
+    eventsDropped: 0,
+    eventqAborts: 0,
+    commandsExecuted: 0,
+    commandErrors: 0,
+  };
   private readonly recent: SmmuEvent[] = [];
 
   /** Activity counters (translations, faults, events, commands) for metrics. */
@@ -96,7 +104,11 @@ export class SmmuV3 implements IoRegion, Iommu {
     this.log = opts.log;
     this.stage = opts.stage ?? 'nested';
     const idr = idrValues(this.stage);
-    this.features = { s1p: field('IDR0', 'S1P', idr.IDR0) === 1, s2p: field('IDR0', 'S2P', idr.IDR0) === 1, oasField: field('IDR5', 'OAS', idr.IDR5) };
+    this.features = {
+      s1p: field('IDR0', 'S1P', idr.IDR0) === 1,
+      s2p: field('IDR0', 'S2P', idr.IDR0) === 1,
+      oasField: field('IDR5', 'OAS', idr.IDR5),
+    };
     for (const name of Object.keys(SMMU_REGISTERS) as SmmuRegName[]) this.regs[name] = 0n;
     for (const [name, v] of Object.entries(idr)) this.regs[name as SmmuRegName] = BigInt(v);
     this.reset();
@@ -106,7 +118,9 @@ export class SmmuV3 implements IoRegion, Iommu {
   reset(): void {
     this.configCache.clear();
     this.iotlb.invalidateAll();
-    for (const [name, spec] of Object.entries(SMMU_REGISTERS) as Array<[SmmuRegName, (typeof SMMU_REGISTERS)[SmmuRegName]]>) {
+    for (const [name, spec] of Object.entries(SMMU_REGISTERS) as Array<
+      [SmmuRegName, (typeof SMMU_REGISTERS)[SmmuRegName]]
+    >) {
       if (spec.reset !== 'keep') this.regs[name] = spec.reset;
     }
     this.regs.CMDQ_BASE = deposit64(this.regs.CMDQ_BASE, 0, 5, BigInt(SMMU_CMDQS));
@@ -192,7 +206,8 @@ export class SmmuV3 implements IoRegion, Iommu {
     GERRORN: (next) => {
       const pending = Number(this.regs.GERROR ^ this.regs.GERRORN);
       const toggled = Number(this.regs.GERRORN ^ next);
-      if (toggled & ~pending) this.log.warn({ guestError: true }, `smmuv3: guest toggles non pending errors ${hex(toggled & ~pending)}`);
+      if (toggled & ~pending)
+        this.log.warn({ guestError: true }, `smmuv3: guest toggles non pending errors ${hex(toggled & ~pending)}`);
       this.regs.GERRORN = next;
       this.processCommandQueue();
     },
@@ -290,7 +305,12 @@ export class SmmuV3 implements IoRegion, Iommu {
     if (!this.cr0('CMDQEN')) return;
     this.commandTarget.s1p = this.features.s1p;
     this.commandTarget.s2p = this.features.s2p;
-    const q = { base: this.regs.CMDQ_BASE, prod: Number(this.regs.CMDQ_PROD), cons: Number(this.regs.CMDQ_CONS), log2size: this.cmdqLog2size };
+    const q = {
+      base: this.regs.CMDQ_BASE,
+      prod: Number(this.regs.CMDQ_PROD),
+      cons: Number(this.regs.CMDQ_CONS),
+      log2size: this.cmdqLog2size,
+    };
     const result = consumeCommands(q, {
       read: this.readBlock,
       cmdqErrorPending: () => (Number(this.regs.GERROR ^ this.regs.GERRORN) & GERROR_CMDQ_ERR) !== 0,
@@ -300,7 +320,8 @@ export class SmmuV3 implements IoRegion, Iommu {
     this.stats.commandsExecuted += result.executed;
     if (result.error !== CERROR.NONE) {
       this.stats.commandErrors++;
-      if (result.error === CERROR.ILL) this.log.warn({ guestError: true }, `smmuv3: illegal command type ${result.failedOpcode}`);
+      if (result.error === CERROR.ILL)
+        this.log.warn({ guestError: true }, `smmuv3: illegal command type ${result.failedOpcode}`);
       this.regs.CMDQ_CONS = deposit64(this.regs.CMDQ_CONS, 24, 7, BigInt(result.error));
       this.raiseGerror(GERROR_CMDQ_ERR);
     }
@@ -316,7 +337,12 @@ export class SmmuV3 implements IoRegion, Iommu {
     }
     this.recent.push(ev);
     if (this.recent.length > RECENT_EVENTS) this.recent.shift();
-    const q = { base: this.regs.EVENTQ_BASE, prod: Number(this.regs.EVENTQ_PROD), cons: Number(this.regs.EVENTQ_CONS), log2size: this.eventqLog2size };
+    const q = {
+      base: this.regs.EVENTQ_BASE,
+      prod: Number(this.regs.EVENTQ_PROD),
+      cons: Number(this.regs.EVENTQ_CONS),
+      log2size: this.eventqLog2size,
+    };
     const out = writeEvent(q, this.writeBlock, encodeEventRecord(ev));
     if (out.kind === 'written') {
       this.regs.EVENTQ_PROD = BigInt(q.prod);
@@ -378,7 +404,9 @@ export class SmmuV3 implements IoRegion, Iommu {
   private translateOrFault(sid: number, iova: bigint, isWrite: boolean): IommuResult {
     this.stats.translations++;
     if (!this.smmuEnabled) {
-      return field('GBPA', 'ABORT', Number(this.regs.GBPA)) ? { ok: false } : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
+      return field('GBPA', 'ABORT', Number(this.regs.GBPA))
+        ? { ok: false }
+        : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
     }
     let cfg = this.configCache.lookup(sid);
     let event: EventInfo | null = null;
@@ -403,7 +431,11 @@ export class SmmuV3 implements IoRegion, Iommu {
         }
         // ((out & ~mask) | (iova & mask)) & U64_MASK with out = entryOutput(e, iova), written so
         // that V8 computes it in 64-bit integers (asUintN(64, …) of +, &, | is exact mod 2^64).
-        return { ok: true, pa: BigInt.asUintN(64, ((e.translatedAddr + (iova & mask)) & this.outNotMask) | (iova & mask)), mask };
+        return {
+          ok: true,
+          pa: BigInt.asUintN(64, ((e.translatedAddr + (iova & mask)) & this.outNotMask) | (iova & mask)),
+          mask,
+        };
       }
       event = r.event;
     }
@@ -411,7 +443,10 @@ export class SmmuV3 implements IoRegion, Iommu {
     if (event) {
       // QEMU smmuv3_fixup_event: InputAddr of walk faults is the transaction address.
       if ('s2' in event) event = { ...event, inputAddr: iova };
-      this.log.warn({ guestError: true }, `smmuv3: translation failed for sid ${hex(sid)} iova ${hex(iova)} (${event.type})`);
+      this.log.warn(
+        { guestError: true },
+        `smmuv3: translation failed for sid ${hex(sid)} iova ${hex(iova)} (${event.type})`,
+      );
       this.recordEvent({ ...event, sid });
     }
     return { ok: false };
@@ -446,7 +481,13 @@ export class SmmuV3 implements IoRegion, Iommu {
     };
     const s = sid & 0xffff;
     const r = decodeConfig(s, this.decodeDeps(walkIpa));
-    return streamDecodeJson(s, this.cr0('SMMUEN'), this.strtab(), r, this.configCache.entries().some(([k]) => k === s));
+    return streamDecodeJson(
+      s,
+      this.cr0('SMMUEN'),
+      this.strtab(),
+      r,
+      this.configCache.entries().some(([k]) => k === s),
+    );
   }
 }
 

@@ -34,9 +34,7 @@ export type SteLocation =
   | { ok: false; event: 'C_BAD_STREAMID' | 'C_BAD_STE'; l1Addr?: bigint }
   | { ok: false; event: 'F_STE_FETCH'; fetchAddr: bigint };
 
-export type SteFetch =
-  | { ok: true; steAddr: bigint; bytes: Uint8Array }
-  | Exclude<SteLocation, { ok: true }>;
+export type SteFetch = { ok: true; steAddr: bigint; bytes: Uint8Array } | Exclude<SteLocation, { ok: true }>;
 
 /** Where the STE for `sid` lives (reads the L1 descriptor for a two-level table). */
 export function locateSte(cfg: StreamTableConfig, sid: number, read: ReadBlock): SteLocation {

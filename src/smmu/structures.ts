@@ -154,7 +154,11 @@ export function readAddress(words: readonly number[], spec: AddressSpec): bigint
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
 
-function decodeWith<F extends FieldTable, A extends AddressTable>(words: readonly number[], fields: F, addresses: A): Fields<F> & Addresses<A> {
+function decodeWith<F extends FieldTable, A extends AddressTable>(
+  words: readonly number[],
+  fields: F,
+  addresses: A,
+): Fields<F> & Addresses<A> {
   const out: Record<string, number | bigint> = {};
   for (const [name, spec] of Object.entries(fields)) out[name] = readField(words, spec);
   for (const [name, spec] of Object.entries(addresses)) out[name] = readAddress(words, spec);

@@ -9,7 +9,15 @@
  */
 import { lowMask } from './bits.js';
 import type { EventInfo, FaultClass } from './faults.js';
-import { CD_TG0_GRANULE, CD_TG1_GRANULE, levelShift, OAS_BITS, STE_S2TG_GRANULE, stage2StartLevel, VMSA_MAX_S2_CONCAT } from './granules.js';
+import {
+  CD_TG0_GRANULE,
+  CD_TG1_GRANULE,
+  levelShift,
+  OAS_BITS,
+  STE_S2TG_GRANULE,
+  stage2StartLevel,
+  VMSA_MAX_S2_CONCAT,
+} from './granules.js';
 import type { GranuleShift } from './granules.js';
 import { fetchSte } from './stream-table.js';
 import type { ReadBlock, StreamTableConfig } from './stream-table.js';
@@ -172,12 +180,21 @@ export function decodeSteConfig(cfg: TransCfg, ste: SteFields, features: SmmuFea
 }
 
 /** Translate a CD or TTB IPA through stage 2 (nested); a failure carries the event to record, if any. */
-export type TranslateIpa = (cfg: TransCfg, ipa: bigint, cls: FaultClass) => { ok: true; pa: bigint } | { ok: false; event: EventInfo | null };
+export type TranslateIpa = (
+  cfg: TransCfg,
+  ipa: bigint,
+  cls: FaultClass,
+) => { ok: true; pa: bigint } | { ok: false; event: EventInfo | null };
 
 export type CdDecodeResult = { ok: true } | { ok: false; event: EventInfo | null; reason: string };
 
 /** CD checks and decode (decode_cd). Check failures are C_BAD_CD; TTB translation faults pass through. */
-export function decodeCdConfig(cfg: TransCfg, cd: CdFields, features: SmmuFeatures, translateIpa?: TranslateIpa): CdDecodeResult {
+export function decodeCdConfig(
+  cfg: TransCfg,
+  cd: CdFields,
+  features: SmmuFeatures,
+  translateIpa?: TranslateIpa,
+): CdDecodeResult {
   const badCd = (reason: string): CdDecodeResult => ({ ok: false, event: { type: 'C_BAD_CD' }, reason });
   if (!cd.V || !cd.AA64) return badCd(!cd.V ? 'CD.V = 0' : 'CD.AA64 = 0');
   if (!cd.A) return badCd('CD.A = 0 (terminate model requires abort)');
@@ -238,12 +255,22 @@ export type ConfigDecodeResult =
 export function decodeConfig(sid: number, deps: ConfigDecodeDeps): ConfigDecodeResult {
   const cfg = newTransCfg();
   const trace: ConfigDecodeTrace = {};
-  const fail = (event: EventInfo | null, reason: string): ConfigDecodeResult => ({ ok: false, event, reason, trace, cfg });
+  const fail = (event: EventInfo | null, reason: string): ConfigDecodeResult => ({
+    ok: false,
+    event,
+    reason,
+    trace,
+    cfg,
+  });
 
   const steFetch = fetchSte(deps.strtab, sid, deps.read);
   if (!steFetch.ok) {
-    if (steFetch.event === 'F_STE_FETCH') return fail({ type: 'F_STE_FETCH', fetchAddr: steFetch.fetchAddr }, 'STE fetch failed');
-    return fail({ type: steFetch.event }, steFetch.event === 'C_BAD_STREAMID' ? 'StreamID out of range or L1STD.Span = 0' : 'L2 index beyond L1STD.Span');
+    if (steFetch.event === 'F_STE_FETCH')
+      return fail({ type: 'F_STE_FETCH', fetchAddr: steFetch.fetchAddr }, 'STE fetch failed');
+    return fail(
+      { type: steFetch.event },
+      steFetch.event === 'C_BAD_STREAMID' ? 'StreamID out of range or L1STD.Span = 0' : 'L2 index beyond L1STD.Span',
+    );
   }
   trace.steAddr = steFetch.steAddr;
   const ste = decodeSte(steFetch.bytes);

@@ -29,12 +29,25 @@ export const DESCRIPTOR_VIEW: StageView = Object.freeze({ stage: 's2', asid: -1 
 const fail = (f: PtwFault): WalkResult => ({ ok: false, fault: f });
 
 /** IOTLB lookup then walk then insert (QEMU smmu_translate). */
-export function cachedTranslate(ctx: TranslationContext, cfg: TransCfg, view: StageView, addr: bigint, perm: Perm): WalkResult {
+export function cachedTranslate(
+  ctx: TranslationContext,
+  cfg: TransCfg,
+  view: StageView,
+  addr: bigint,
+  perm: Perm,
+): WalkResult {
   return cachedTranslateAs(ctx, cfg, view.stage, view.asid, addr, perm);
 }
 
 /** cachedTranslate with the view's two fields passed separately (no view object per call). */
-function cachedTranslateAs(ctx: TranslationContext, cfg: TransCfg, stage: Stage, asid: number, addr: bigint, perm: Perm): WalkResult {
+function cachedTranslateAs(
+  ctx: TranslationContext,
+  cfg: TransCfg,
+  stage: Stage,
+  asid: number,
+  addr: bigint,
+  perm: Perm,
+): WalkResult {
   let granule: number;
   let tsz: number;
   if (stage === 's2') {
@@ -49,7 +62,12 @@ function cachedTranslateAs(ctx: TranslationContext, cfg: TransCfg, stage: Stage,
   const entry = lookup(ctx, cfg, stage, asid, granule, tsz, addr);
   if (entry) {
     if ((perm & PERM.WO) !== 0 && (entry.perm & entry.parentPerm & PERM.WO) === 0) {
-      return fail({ kind: 'permission', stage: (entry.perm & PERM.WO) === 0 ? 1 : 2, addr: 0n, isIpaDescriptor: false });
+      return fail({
+        kind: 'permission',
+        stage: (entry.perm & PERM.WO) === 0 ? 1 : 2,
+        addr: 0n,
+        isIpaDescriptor: false,
+      });
     }
     return { ok: true, entry };
   }
@@ -63,7 +81,15 @@ function cachedTranslateAs(ctx: TranslationContext, cfg: TransCfg, stage: Stage,
 }
 
 /** QEMU smmu_iotlb_lookup: all levels, then (nested) again with the stage-2 granule. */
-function lookup(ctx: TranslationContext, cfg: TransCfg, stage: Stage, asid: number, granule: number, tsz: number, addr: bigint): TlbEntry | undefined {
+function lookup(
+  ctx: TranslationContext,
+  cfg: TransCfg,
+  stage: Stage,
+  asid: number,
+  granule: number,
+  tsz: number,
+  addr: bigint,
+): TlbEntry | undefined {
   let entry: TlbEntry | undefined;
   if (granule !== 0) entry = ctx.iotlb.lookupAllLevels(asid, cfg.s2.vmid, granule, tsz, addr);
   if (!entry && stage === 'nested' && cfg.s2.granuleShift !== granule) {
@@ -91,8 +117,17 @@ export function recordsFault(cfg: TransCfg, stage: 1 | 2): boolean {
  * a failure into the event to record (null when R says not to). InputAddr is left 0 here; the
  * frontend fills it with the transaction IOVA for all five walk event types.
  */
-export function doTranslate(ctx: TranslationContext, cfg: TransCfg, addr: bigint, perm: Perm, cls: FaultClass): DoTranslateResult {
-  const r = cls === 'IN' && cfg.stage ? cachedTranslateAs(ctx, cfg, cfg.stage, cfg.asid, addr, perm) : cachedTranslateAs(ctx, cfg, 's2', -1, addr, perm);
+export function doTranslate(
+  ctx: TranslationContext,
+  cfg: TransCfg,
+  addr: bigint,
+  perm: Perm,
+  cls: FaultClass,
+): DoTranslateResult {
+  const r =
+    cls === 'IN' && cfg.stage
+      ? cachedTranslateAs(ctx, cfg, cfg.stage, cfg.asid, addr, perm)
+      : cachedTranslateAs(ctx, cfg, 's2', -1, addr, perm);
   if (r.ok) return r;
   const f = r.fault;
   const s2 = f.stage === 2;

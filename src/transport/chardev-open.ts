@@ -41,7 +41,10 @@ export function openChardev(
     case 'unix':
     case 'tcp': {
       if (!address.server) {
-        const socket = address.kind === 'unix' ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
+        const socket =
+          address.kind === 'unix'
+            ? connect({ path: address.path })
+            : connect({ host: address.host, port: address.port });
         let connected = false;
         socket.once('error', (err) => {
           if (!connected) onError(err);

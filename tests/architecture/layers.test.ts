@@ -41,7 +41,8 @@ function tsFiles(dir: string): string[] {
     e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
   );
 }
-const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+const IMPORT_RE =
+  /(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const out: string[] = [];
@@ -62,7 +63,10 @@ const graph = new Map(files.map((f) => [f, importsOf(f)]));
 t.test('every folder of src/ is a known layer', async (t) => {
   const folders = new Set(files.map(layerOf));
   for (const f of folders) {
-    t.ok(f === '(root)' || f === 'client' || (LAYERS as readonly string[]).includes(f), `src/${f} has a place in LAYERS`);
+    t.ok(
+      f === '(root)' || f === 'client' || (LAYERS as readonly string[]).includes(f),
+      `src/${f} has a place in LAYERS`,
+    );
   }
 });
 
@@ -93,7 +97,8 @@ t.test('protocol/qtest and protocol/qmp do not import each other', async (t) => 
     if (layerOf(file) !== 'protocol') continue;
     for (const dep of deps) {
       const b = relative(SRC, dep).split('/')[1];
-      if ((a === 'qtest' && b === 'qmp') || (a === 'qmp' && b === 'qtest')) bad.push(`${relative(REPO_ROOT, file)} -> ${relative(REPO_ROOT, dep)}`);
+      if ((a === 'qtest' && b === 'qmp') || (a === 'qmp' && b === 'qtest'))
+        bad.push(`${relative(REPO_ROOT, file)} -> ${relative(REPO_ROOT, dep)}`);
     }
   }
   t.same(bad, []);
@@ -132,4 +137,12 @@ t.test('no import cycle between files', async (t) => {
   };
   for (const f of graph.keys()) if (!idx.has(f)) visit(f);
   t.same(cycles, [], 'no strongly connected component of more than one file');
+});
+
+t.test('a source file over 400 lines says why on its first line', async (t) => {
+  const long = files
+    .filter((f) => readFileSync(f, 'utf8').split('\n').length > 401)
+    .filter((f) => !/^\/\/ Over 400 lines: \S/.test(readFileSync(f, 'utf8')))
+    .map((f) => relative(REPO_ROOT, f));
+  t.same(long, [], 'each starts with "// Over 400 lines: <reason>"');
 });

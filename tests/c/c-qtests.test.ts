@@ -19,7 +19,18 @@ import type { OracleInfo } from '../helpers/oracle.js';
 import { qtestdMissingFeature } from '../helpers/differential/compare.js';
 
 const SRC_DIR = join(REPO_ROOT, 'tests', 'c');
-const SMMU_MACHINE = ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-smp', '1', '-m', '512', '-cpu', 'max', '-net', 'none'];
+const SMMU_MACHINE = [
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-cpu',
+  'max',
+  '-net',
+  'none',
+];
 
 interface CTest {
   name: string;
@@ -32,13 +43,27 @@ interface CTest {
 }
 
 const TESTS: CTest[] = [
-  { name: 'libqtest-basics', args: ['-machine', 'virt,acpi=off,gic-version=3', '-smp', '1', '-m', '512', '-cpu', 'max', '-net', 'none'], cases: 3, oracle: true },
+  {
+    name: 'libqtest-basics',
+    args: ['-machine', 'virt,acpi=off,gic-version=3', '-smp', '1', '-m', '512', '-cpu', 'max', '-net', 'none'],
+    cases: 3,
+    oracle: true,
+  },
   { name: 'pci-basics', args: [...SMMU_MACHINE, '-device', 'edu,dma_mask=0xffffffffffffffff'], cases: 5, oracle: true },
-  { name: 'smmu-testdev', args: [...SMMU_MACHINE, '-device', 'smmu-testdev,device=0x0,function=0x1'], cases: 1, oracle: false },
+  {
+    name: 'smmu-testdev',
+    args: [...SMMU_MACHINE, '-device', 'smmu-testdev,device=0x0,function=0x1'],
+    cases: 1,
+    oracle: false,
+  },
   { name: 'iommu-smmuv3', args: [...SMMU_MACHINE, '-device', 'iommu-testdev'], cases: 3, oracle: false },
 ];
 
-function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout: number }): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout: number },
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
     execFile(cmd, args, { ...opts, maxBuffer: 64 << 20, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: number | string; signal?: string }) | null;
@@ -80,7 +105,11 @@ async function runCTest(tt: Test, exe: string, binary: string, c: CTest, buildDi
   delete env.QTEST_LOG;
   const r = await run(exe, ['--tap'], { cwd: buildDir, env, timeout: 180_000 });
   const tap = parseTap(r.stdout);
-  const detail = `exit ${r.code ?? r.signal}\n--- stdout (tail)\n${r.stdout.split('\n').filter((l) => !l.startsWith('# starting QEMU')).slice(-40).join('\n')}\n--- stderr (tail)\n${r.stderr.slice(-3000)}`;
+  const detail = `exit ${r.code ?? r.signal}\n--- stdout (tail)\n${r.stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('# starting QEMU'))
+    .slice(-40)
+    .join('\n')}\n--- stderr (tail)\n${r.stderr.slice(-3000)}`;
   tt.equal(tap.bailOut, null, `no Bail out!${tap.bailOut ? `: ${tap.bailOut}\n${detail}` : ''}`);
   tt.same(tap.notOk, [], `no failing test case${tap.notOk.length ? `\n${detail}` : ''}`);
   tt.equal(tap.plan, c.cases, `TAP plan 1..${c.cases}`);
@@ -92,14 +121,20 @@ async function runCTest(tt: Test, exe: string, binary: string, c: CTest, buildDi
 await withOracle(t, 'C qtests (libqtest/libqos)', async (tc, oracle: OracleInfo) => {
   const buildDir = mkdtempSync(join(tmpdir(), 'qtestd-ctests-'));
   tc.teardown(() => rmSync(buildDir, { recursive: true, force: true }));
-  tc.ok(!/\s/.test(QTESTD_BINARY) && /-system-aarch64$/.test(QTESTD_BINARY), `QTEST_QEMU_BINARY usable by libqtest: ${QTESTD_BINARY}`);
+  tc.ok(
+    !/\s/.test(QTESTD_BINARY) && /-system-aarch64$/.test(QTESTD_BINARY),
+    `QTEST_QEMU_BINARY usable by libqtest: ${QTESTD_BINARY}`,
+  );
 
   // compile all (in parallel), into the build dir, never into the repo
   const exes = new Map<string, string>();
   await Promise.all(
     TESTS.map(async (c) => {
       const exe = join(buildDir, c.name);
-      const r = await run(oracle.qtestCc, ['-I', SRC_DIR, '-o', exe, join(SRC_DIR, `${c.name}.c`)], { cwd: buildDir, timeout: 300_000 });
+      const r = await run(oracle.qtestCc, ['-I', SRC_DIR, '-o', exe, join(SRC_DIR, `${c.name}.c`)], {
+        cwd: buildDir,
+        timeout: 300_000,
+      });
       if (r.code === 0) exes.set(c.name, exe);
       else tc.fail(`qtest-cc ${c.name}.c failed (${r.code ?? r.signal}):\n${r.stderr.slice(-4000)}`);
     }),
@@ -111,7 +146,11 @@ await withOracle(t, 'C qtests (libqtest/libqos)', async (tc, oracle: OracleInfo)
     if (!exe) continue;
     const missing = await qtestdMissingFeature(c.args);
     if (missing) {
-      await skipMissingFeature(tc, `${c.name} vs qtestd`, `${c.args.join(' ')}: ${missing} (device-dependent C qtest skipped)`);
+      await skipMissingFeature(
+        tc,
+        `${c.name} vs qtestd`,
+        `${c.args.join(' ')}: ${missing} (device-dependent C qtest skipped)`,
+      );
     } else {
       await tc.test(`${c.name} vs qtestd (${QTESTD_BINARY})`, (tt) => runCTest(tt, exe, QTESTD_BINARY, c, buildDir));
     }
@@ -120,4 +159,3 @@ await withOracle(t, 'C qtests (libqtest/libqos)', async (tc, oracle: OracleInfo)
     }
   }
 });
-

@@ -1,31 +1,117 @@
 import t from 'tap';
 import { ArgvError, parseArgv } from '../../src/config/argv.js';
 
-const EXTRA = '-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -smp 1 -m 512 -cpu max -net none -device iommu-testdev'.split(' ');
+const EXTRA =
+  '-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -smp 1 -m 512 -cpu max -net none -device iommu-testdev'.split(' ');
 // The argv of each libqtest generation (qtest-protocol.md §2.2), after shell word splitting.
 const GENERATIONS: Record<string, string[]> = {
-  A: ['-qtest', 'unix:/tmp/qtest-1.sock', '-qtest-log', '/dev/null', '-chardev', 'socket,path=/tmp/qtest-1.qmp,id=char0', '-mon', 'chardev=char0,mode=control', '-display', 'none', ...EXTRA, '-accel', 'qtest'],
-  B: ['-qtest', 'unix:/tmp/qtest-1.sock', '-qtest-log', '/dev/fd/2', '-chardev', 'socket,path=/tmp/qtest-1.qmp,id=char0', '-mon', 'chardev=char0,mode=control', '-display', 'none', '-audio', 'none', ...EXTRA, '-accel', 'qtest'],
-  C: ['-trace', 'smmuv3_*', '-qtest', 'unix:/tmp/qtest-1.sock', '-qtest-log', '/dev/null', '-chardev', 'socket,path=/tmp/qtest-1.qmp,id=char0', '-mon', 'chardev=char0,mode=control', '-display', 'none', '-audio', 'none', '-run-with', 'exit-with-parent=on', ...EXTRA, '-accel', 'qtest'],
-  D: ['-qtest', 'unix:/tmp/qtest-1.sock', '-qtest-log', '/dev/null', '-chardev', 'socket,path=/tmp/qtest-1.qmp,id=char0', '-object', 'monitor-qmp,id=qmp0,chardev=char0', '-display', 'none', '-audio', 'none', '-run-with', 'exit-with-parent=on', ...EXTRA, '-accel', 'qtest'],
+  A: [
+    '-qtest',
+    'unix:/tmp/qtest-1.sock',
+    '-qtest-log',
+    '/dev/null',
+    '-chardev',
+    'socket,path=/tmp/qtest-1.qmp,id=char0',
+    '-mon',
+    'chardev=char0,mode=control',
+    '-display',
+    'none',
+    ...EXTRA,
+    '-accel',
+    'qtest',
+  ],
+  B: [
+    '-qtest',
+    'unix:/tmp/qtest-1.sock',
+    '-qtest-log',
+    '/dev/fd/2',
+    '-chardev',
+    'socket,path=/tmp/qtest-1.qmp,id=char0',
+    '-mon',
+    'chardev=char0,mode=control',
+    '-display',
+    'none',
+    '-audio',
+    'none',
+    ...EXTRA,
+    '-accel',
+    'qtest',
+  ],
+  C: [
+    '-trace',
+    'smmuv3_*',
+    '-qtest',
+    'unix:/tmp/qtest-1.sock',
+    '-qtest-log',
+    '/dev/null',
+    '-chardev',
+    'socket,path=/tmp/qtest-1.qmp,id=char0',
+    '-mon',
+    'chardev=char0,mode=control',
+    '-display',
+    'none',
+    '-audio',
+    'none',
+    '-run-with',
+    'exit-with-parent=on',
+    ...EXTRA,
+    '-accel',
+    'qtest',
+  ],
+  D: [
+    '-qtest',
+    'unix:/tmp/qtest-1.sock',
+    '-qtest-log',
+    '/dev/null',
+    '-chardev',
+    'socket,path=/tmp/qtest-1.qmp,id=char0',
+    '-object',
+    'monitor-qmp,id=qmp0,chardev=char0',
+    '-display',
+    'none',
+    '-audio',
+    'none',
+    '-run-with',
+    'exit-with-parent=on',
+    ...EXTRA,
+    '-accel',
+    'qtest',
+  ],
 };
 
 for (const [gen, argv] of Object.entries(GENERATIONS)) {
   t.test(`libqtest generation ${gen}`, async (t) => {
     const o = parseArgv(argv);
     t.same(o.qtest?.address, { kind: 'unix', path: '/tmp/qtest-1.sock', server: false, wait: true });
-    t.same(o.qmp.map((q) => q.address), [{ kind: 'unix', path: '/tmp/qtest-1.qmp', server: false, wait: true }]);
+    t.same(
+      o.qmp.map((q) => q.address),
+      [{ kind: 'unix', path: '/tmp/qtest-1.qmp', server: false, wait: true }],
+    );
     t.equal(o.machine.iommu, 'smmuv3');
     t.equal(o.machine.gicVersion, 3);
     t.equal(o.machine.ramBytes, 512n << 20n);
-    t.same(o.machine.devices.map((d) => d.driver), ['iommu-testdev']);
+    t.same(
+      o.machine.devices.map((d) => d.driver),
+      ['iommu-testdev'],
+    );
     t.equal(o.exitWithParent, gen === 'C' || gen === 'D');
     t.same(o.warnings, []);
   });
 }
 
 t.test('hand-written forms', async (t) => {
-  const o = parseArgv(['-M', 'virt', '-qtest', 'tcp:127.0.0.1:4444,server=on,wait=off', '-qmp', 'unix:/tmp/q.qmp,server=on,wait=off', '-m', '4G', '-S', '-nodefaults']);
+  const o = parseArgv([
+    '-M',
+    'virt',
+    '-qtest',
+    'tcp:127.0.0.1:4444,server=on,wait=off',
+    '-qmp',
+    'unix:/tmp/q.qmp,server=on,wait=off',
+    '-m',
+    '4G',
+    '-S',
+    '-nodefaults',
+  ]);
   t.same(o.qtest?.address, { kind: 'tcp', host: '127.0.0.1', port: 4444, server: true, wait: false });
   t.same(o.qmp[0].address, { kind: 'unix', path: '/tmp/q.qmp', server: true, wait: false });
   t.equal(o.machine.ramBytes, 4n << 30n);

@@ -44,7 +44,9 @@ t.test('libqtest-style launch, handshake and SIGTERM teardown', async (t) => {
   const child = spawn('/bin/sh', ['-c', `exec ${BIN} ${args}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
   const qs = await q.accepted;
   const ms = await m.accepted;
   qs.write('endianness\n');
@@ -75,7 +77,9 @@ t.test('a malformed option fails at start with a QEMU-style message', async (t) 
 t.test('server-mode qtest socket for people with nc', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'qtestd-launch-'));
   const sock = join(dir, 'q.sock');
-  const child = spawn(BIN, ['-machine', 'virt', '-qtest', `unix:${sock},server=on,wait=off`, '-qtest-log', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(BIN, ['-machine', 'virt', '-qtest', `unix:${sock},server=on,wait=off`, '-qtest-log', 'none'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   const { connect } = await import('node:net');
   let s: Socket | undefined;

@@ -49,7 +49,6 @@ t.test('basic session against the drop-in', async (t) => {
 });
 
 async function basicChecks(t: Tap, q: QtestClient, qmpPath: string): Promise<void> {
-
   t.equal(await q.endianness(), 'little');
   // RAM round trips in every width and form
   await q.writeq(0x4000_0000n, 0x1122_3344_5566_7788n);
@@ -68,7 +67,10 @@ async function basicChecks(t: Tap, q: QtestClient, qmpPath: string): Promise<voi
   const addrs = Array.from({ length: 2000 }, (_, i) => 0x4100_0000n + BigInt(i) * 8n);
   await Promise.all(addrs.map((a, i) => q.writeq(a, BigInt(i) * 0x0101_0101n)));
   const back = await Promise.all(addrs.map((a) => q.readq(a)));
-  t.ok(back.every((v, i) => v === BigInt(i) * 0x0101_0101n), 'pipelined RAM round trips');
+  t.ok(
+    back.every((v, i) => v === BigInt(i) * 0x0101_0101n),
+    'pipelined RAM round trips',
+  );
   // ECAM: gpex root 1b36:0008 at 00:00.0
   t.equal(await q.readl(0x40_1000_0000n), 0x0008_1b36n);
   const pci = new PciBus(q);
@@ -93,7 +95,17 @@ const IOVA = 0x80_8060_4567n;
 const OUT_GPA = 0x4ecb_a567n;
 const VTTB = 0x4e4d_0000n;
 const CD_GPA = 0x4e17_8fc0n;
-const DEV = { TRIGGERING: 0x00, GVA_LO: 0x04, GVA_HI: 0x08, LEN: 0x0c, RESULT: 0x10, DBELL: 0x14, ATTRS: 0x18, GPA_LO: 0x1c, GPA_HI: 0x20 } as const;
+const DEV = {
+  TRIGGERING: 0x00,
+  GVA_LO: 0x04,
+  GVA_HI: 0x08,
+  LEN: 0x0c,
+  RESULT: 0x10,
+  DBELL: 0x14,
+  ATTRS: 0x18,
+  GPA_LO: 0x1c,
+  GPA_HI: 0x20,
+} as const;
 
 t.test('iommu-testdev stage-1 DMA through the SMMU (smmuv3.md §9.5)', async (t) => {
   const l = await launch(['-device', 'iommu-testdev']);
@@ -122,16 +134,47 @@ async function smmuScenario(t: Tap, q: QtestClient): Promise<void> {
   await q.memset(OUT_GPA, 4, 0);
   const strtab = new LinearStreamTable(q, 0x4e17_9000n, 5);
   await strtab.writeSte(dev.devfn, {
-    V: 1, Config: 5, S1ContextPtr: CD_GPA, S2T0SZ: 0x14, S2SL0: 2, S2TG: 0, S2PS: 5, S2AA64: 1, S2TTB: VTTB,
+    V: 1,
+    Config: 5,
+    S1ContextPtr: CD_GPA,
+    S2T0SZ: 0x14,
+    S2SL0: 2,
+    S2TG: 0,
+    S2PS: 5,
+    S2AA64: 1,
+    S2TTB: VTTB,
   });
-  await writeCd(q, CD_GPA, { ASID: 0x1e20, AA64: 1, V: 1, A: 1, IPS: 4, EPD1: 1, T0SZ: 0x10, TG0: 0, NSCFG0: 1, NSCFG1: 1, R: 1, TTB0: VTTB }, true);
+  await writeCd(
+    q,
+    CD_GPA,
+    { ASID: 0x1e20, AA64: 1, V: 1, A: 1, IPS: 4, EPD1: 1, T0SZ: 0x10, TG0: 0, NSCFG0: 1, NSCFG1: 1, R: 1, TTB0: VTTB },
+    true,
+  );
   const s1 = new PageTableBuilder(q, new GuestAllocator(VTTB + 0x1000n, VTTB + 0x10_0000n), {
-    stage: 1, granule: 4, inputBits: 48, root: VTTB, tableBits: DESC.NSTABLE, leafDefaults: { ns: true, extra: 1n << 58n },
+    stage: 1,
+    granule: 4,
+    inputBits: 48,
+    root: VTTB,
+    tableBits: DESC.NSTABLE,
+    leafDefaults: { ns: true, extra: 1n << 58n },
   });
   await s1.map(IOVA & ~0xfffn, OUT_GPA & ~0xfffn, 'rw');
-  const smmu = await enableSmmu(q, { cmdq: { base: 0x4e16_b000n, log2size: 10 }, eventq: { base: 0x4e17_0000n, log2size: 10 }, strtab });
+  const smmu = await enableSmmu(q, {
+    cmdq: { base: 0x4e16_b000n, log2size: 10 },
+    eventq: { base: 0x4e17_0000n, log2size: 10 },
+    strtab,
+  });
   const dma = async (): Promise<number> => {
-    for (const [reg, v] of [[DEV.GVA_LO, 0x8060_4567], [DEV.GVA_HI, 0x80], [DEV.GPA_LO, 0x4ecb_a567], [DEV.GPA_HI, 0], [DEV.LEN, 4], [DEV.ATTRS, 0xa], [DEV.DBELL, 1]] as const) await pci.barWritel(bar, reg, v);
+    for (const [reg, v] of [
+      [DEV.GVA_LO, 0x8060_4567],
+      [DEV.GVA_HI, 0x80],
+      [DEV.GPA_LO, 0x4ecb_a567],
+      [DEV.GPA_HI, 0],
+      [DEV.LEN, 4],
+      [DEV.ATTRS, 0xa],
+      [DEV.DBELL, 1],
+    ] as const)
+      await pci.barWritel(bar, reg, v);
     await pci.barReadl(bar, DEV.TRIGGERING);
     let r = await pci.barReadl(bar, DEV.RESULT);
     for (let i = 0; i < 1000 && r === 0xffff_fffe; i++) r = await pci.barReadl(bar, DEV.RESULT);
@@ -142,7 +185,11 @@ async function smmuScenario(t: Tap, q: QtestClient): Promise<void> {
   t.same(await smmu.eventq.poll(), [], 'no events');
   // unmap the page, invalidate, and the same DMA now faults with F_TRANSLATION (CD.R = 1)
   await s1.unmap(IOVA & ~0xfffn);
-  await smmu.cmdq.submit(CMD.CMD_CFGI_ALL(), CMD.CMD_TLBI_NH_VA(0x1e20, { addr: IOVA & ~0xfffn, leaf: true }), CMD.CMD_SYNC());
+  await smmu.cmdq.submit(
+    CMD.CMD_CFGI_ALL(),
+    CMD.CMD_TLBI_NH_VA(0x1e20, { addr: IOVA & ~0xfffn, leaf: true }),
+    CMD.CMD_SYNC(),
+  );
   t.match(await smmu.cmdq.status(), { err: 0, drained: true });
   t.equal(await dma(), 0xdead_0002, 'TX_FAIL after unmap');
   const events = await smmu.eventq.poll();
@@ -159,7 +206,11 @@ t.test('SMMU register programming and command queue on the drop-in SMMU (no devi
   try {
     const strtab = new LinearStreamTable(q, 0x4e17_9000n, 5);
     await strtab.clear();
-    const smmu = await enableSmmu(q, { cmdq: { base: 0x4e16_b000n, log2size: 10 }, eventq: { base: 0x4e17_0000n, log2size: 10 }, strtab });
+    const smmu = await enableSmmu(q, {
+      cmdq: { base: 0x4e16_b000n, log2size: 10 },
+      eventq: { base: 0x4e17_0000n, log2size: 10 },
+      strtab,
+    });
     t.equal(await q.readl(0x0905_0024n), 0xdn, 'CR0ACK = SMMUEN|EVENTQEN|CMDQEN');
     t.equal(await q.readq(0x0905_0090n), 0x4e16_b00an, 'CMDQ_BASE reads back');
     t.equal(await q.readl(0x0905_0088n), 5n, 'STRTAB_BASE_CFG reads back');

@@ -1,7 +1,6 @@
 import t from 'tap';
 import { PciBus, VIRT_PCI_LAYOUT } from '../../src/client/pci.js';
-import { FakeMemory, hx } from '../helpers/fake-guest-memory.js';
-
+import { FakeMemory } from '../helpers/fake-guest-memory.js';
 
 const ECAM = 0x40_1000_0000n;
 

@@ -9,13 +9,18 @@ import { QmpClient, QmpConnectionError, QmpError } from '../../src/client/qmp-cl
 import type { QmpEvent } from '../../src/client/qmp-types.js';
 
 // QEMU 10.2.2 greeting shape (qtest-protocol.md §3.2), CRLF-terminated as QEMU sends it.
-const GREETING = '{"QMP": {"version": {"qemu": {"micro": 2, "minor": 2, "major": 10}, "package": ""}, "capabilities": ["oob"]}}';
+const GREETING =
+  '{"QMP": {"version": {"qemu": {"micro": 2, "minor": 2, "major": 10}, "package": ""}, "capabilities": ["oob"]}}';
 
 t.test('json framer: same values at every split point, several values per chunk', async (t) => {
   const values = [
     JSON.parse(GREETING),
     { return: {} },
-    { event: 'RESET', data: { guest: false, reason: 'host-qmp-system-reset' }, timestamp: { seconds: 1, microseconds: 2 } },
+    {
+      event: 'RESET',
+      data: { guest: false, reason: 'host-qmp-system-reset' },
+      timestamp: { seconds: 1, microseconds: 2 },
+    },
     { return: 'braces } { and ] [ "quoted" \\ and \u00e9\u4e2d\ud83d\ude00 inside a string' },
     { return: [1, [2, [3]], { a: { b: {} } }] },
     { error: { class: 'GenericError', desc: 'x' }, id: 7 },
@@ -26,7 +31,11 @@ t.test('json framer: same values at every split point, several values per chunk'
   for (let i = 0; i <= bytes.length; i++) {
     const f = new JsonStreamFramer();
     const got = [...f.push(bytes.subarray(0, i)), ...f.push(bytes.subarray(i))];
-    if (got.length !== values.length || got.some((g, k) => !g.ok || JSON.stringify(g.value) !== JSON.stringify(values[k]))) bad++;
+    if (
+      got.length !== values.length ||
+      got.some((g, k) => !g.ok || JSON.stringify(g.value) !== JSON.stringify(values[k]))
+    )
+      bad++;
   }
   t.equal(bad, 0, `all ${bytes.length + 1} split points (including inside multi-byte UTF-8)`);
   const f = new JsonStreamFramer();
@@ -85,7 +94,12 @@ function serveQmp(sock: Socket, opts: FakeOptions, log: unknown[]): void {
       const idPart = opts.echoIds && cmd.id !== undefined ? { id: cmd.id } : {};
       const ret = (v: unknown, ...events: unknown[]) => send([...events, { return: v, ...idPart }]);
       if (!negotiated && cmd.execute !== 'qmp_capabilities') {
-        send([{ error: { class: 'CommandNotFound', desc: "Expecting capabilities negotiation with 'qmp_capabilities'" }, ...idPart }]);
+        send([
+          {
+            error: { class: 'CommandNotFound', desc: "Expecting capabilities negotiation with 'qmp_capabilities'" },
+            ...idPart,
+          },
+        ]);
         continue;
       }
       switch (cmd.execute) {
@@ -104,7 +118,17 @@ function serveQmp(sock: Socket, opts: FakeOptions, log: unknown[]): void {
           break;
         case 'device_del':
           ret({});
-          setTimeout(() => send([{ timestamp: ts, event: 'DEVICE_DELETED', data: { device: cmd.arguments?.id, path: `/machine/peripheral/${String(cmd.arguments?.id)}` } }]), 20);
+          setTimeout(
+            () =>
+              send([
+                {
+                  timestamp: ts,
+                  event: 'DEVICE_DELETED',
+                  data: { device: cmd.arguments?.id, path: `/machine/peripheral/${String(cmd.arguments?.id)}` },
+                },
+              ]),
+            20,
+          );
           break;
         case 'human-monitor-command':
           ret(`ran ${String(cmd.arguments?.['command-line'])}\r\n`);
@@ -113,11 +137,16 @@ function serveQmp(sock: Socket, opts: FakeOptions, log: unknown[]): void {
           ret(cmd.arguments ?? null);
           break;
         case 'quit':
-          send([{ timestamp: ts, event: 'SHUTDOWN', data: { guest: false, reason: 'host-qmp-quit' } }, { return: {}, ...idPart }]);
+          send([
+            { timestamp: ts, event: 'SHUTDOWN', data: { guest: false, reason: 'host-qmp-quit' } },
+            { return: {}, ...idPart },
+          ]);
           setTimeout(() => sock.destroy(), 20);
           break;
         default:
-          send([{ error: { class: 'CommandNotFound', desc: `The command ${cmd.execute} has not been found` }, ...idPart }]);
+          send([
+            { error: { class: 'CommandNotFound', desc: `The command ${cmd.execute} has not been found` }, ...idPart },
+          ]);
       }
     }
   });
@@ -188,13 +217,19 @@ t.test('events: emitted, iterated, and waitEvent sees events that came before th
   t.equal(del.data?.path, '/machine/peripheral/dev0');
   await c.execute('stop');
   await t.rejects(c.waitEvent('RESUME', 50), QmpConnectionError, 'times out');
-  t.same(c.drainEvents().map((e) => e.event), ['STOP']);
+  t.same(
+    c.drainEvents().map((e) => e.event),
+    ['STOP'],
+  );
   const fromIter: QmpEvent[] = [];
   for await (const e of iter) {
     fromIter.push(e);
     if (fromIter.length === 3) break;
   }
-  t.same(fromIter.map((e) => e.event), ['RESET', 'DEVICE_DELETED', 'STOP']);
+  t.same(
+    fromIter.map((e) => e.event),
+    ['RESET', 'DEVICE_DELETED', 'STOP'],
+  );
   t.same(seen, ['RESET', 'DEVICE_DELETED', 'STOP']);
   // quit: SHUTDOWN before the reply, then the server hangs up
   const tail = c.events();
@@ -246,7 +281,8 @@ t.test('QMP over WebSocket (one JSON object per message) and over TCP', async (t
       const text = d.toString();
       got.push(text);
       const cmd = JSON.parse(text) as { execute: string; id: number };
-      if (cmd.execute === 'system_reset') ws.send('{"event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}');
+      if (cmd.execute === 'system_reset')
+        ws.send('{"event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}');
       ws.send(JSON.stringify({ return: {}, id: cmd.id }));
     });
   });
@@ -256,7 +292,10 @@ t.test('QMP over WebSocket (one JSON object per message) and over TCP', async (t
   await c.negotiate(['oob']);
   await c.execute('system_reset');
   t.equal((await c.waitEvent('RESET', 1000)).data?.reason, 'host-qmp-system-reset');
-  t.same(got, ['{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":1}', '{"execute":"system_reset","id":2}']);
+  t.same(got, [
+    '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":1}',
+    '{"execute":"system_reset","id":2}',
+  ]);
 
   const tcp = createServer((s) => serveQmp(s, { echoIds: true }, []));
   await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));

@@ -245,7 +245,10 @@ t.test('rejects non-OK replies with QtestError carrying the line; raw() returns 
     (err: unknown) => err,
   );
   t.ok(e instanceof QtestError);
-  t.equal((e as QtestError).line, 'FAIL cannot advance clock to the next deadline because there is no pending deadline');
+  t.equal(
+    (e as QtestError).line,
+    'FAIL cannot advance clock to the next deadline because there is no pending deadline',
+  );
   t.equal((e as QtestError).request, 'clock_step');
   t.equal(await c.raw('fail'), "FAIL Unknown command 'fail'");
   t.equal(await c.raw('endianness'), 'OK little');
@@ -272,7 +275,9 @@ t.test('pipelines 10,000 requests over a UNIX socket with IRQ lines interleaved'
         jobs.push(c.readl(addr).then((v) => v === (valueAt(addr) & 0xffffffffn)));
         break;
       case 2:
-        jobs.push(c.read(addr, 1 + (i % 9)).then((b) => b.every((x, k) => x === byteAt(addr, k)) && b.length === 1 + (i % 9)));
+        jobs.push(
+          c.read(addr, 1 + (i % 9)).then((b) => b.every((x, k) => x === byteAt(addr, k)) && b.length === 1 + (i % 9)),
+        );
         break;
       case 3:
         jobs.push(c.b64read(addr, i % 7).then((b) => b.every((x, k) => x === byteAt(addr, k)) && b.length === i % 7));

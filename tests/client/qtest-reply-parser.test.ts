@@ -10,7 +10,7 @@ const STREAM =
   'OK 0x0000000000081b36\n' +
   'OK \n' +
   'IRQ lower 3\nIRQ raise 255\n' +
-  'FAIL Unknown command \'foo\'\n' +
+  "FAIL Unknown command 'foo'\n" +
   'ERR invalid argument size\n' +
   'IRQ sideways 1\n' +
   'OK 0x78563412\n';

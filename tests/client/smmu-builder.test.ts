@@ -12,10 +12,16 @@ import {
   writeCd,
   writeSte,
 } from '../../src/client/smmu-builder.js';
-import { CMD, CommandQueue, decodeEventRecord, enableSmmu, EventQueue, linearStrtabRegisters } from '../../src/client/smmu-queues.js';
-import { FakeMemory, hx } from '../helpers/fake-guest-memory.js';
+import {
+  CMD,
+  CommandQueue,
+  decodeEventRecord,
+  enableSmmu,
+  EventQueue,
+  linearStrtabRegisters,
+} from '../../src/client/smmu-queues.js';
+import { FakeMemory } from '../helpers/fake-guest-memory.js';
 import { bytesHex as hex } from '../helpers/bytes.js';
-
 
 // Constants and expected values restated from smmuv3.md §9.3 / §9.5 (not imported).
 const NS = 0x4000_0000n;
@@ -28,12 +34,39 @@ const SW_BIT58 = 1n << 58n;
 
 /** §9.5 step 5 STE: V=1, Config, S2T0SZ 0x14, S2SL0 2, S2TG 0, S2PS 5, S2AA64 1, CTXPTR, S2TTB. */
 const ste95 = (config: number) => ({
-  V: 1, Config: config, S1ContextPtr: CD_GPA, S2T0SZ: 0x14, S2SL0: 2, S2TG: 0, S2PS: 5, S2AA64: 1, S2ENDI: 0, S2AFFD: 0, S2TTB: VTTB,
+  V: 1,
+  Config: config,
+  S1ContextPtr: CD_GPA,
+  S2T0SZ: 0x14,
+  S2SL0: 2,
+  S2TG: 0,
+  S2PS: 5,
+  S2AA64: 1,
+  S2ENDI: 0,
+  S2AFFD: 0,
+  S2TTB: VTTB,
 });
 /** §9.5 step 5 CD. */
 const cd95 = {
-  ASID: 0x1e20, AA64: 1, V: 1, A: 1, S: 0, HD: 0, HA: 0, IPS: 4, TBI: 0, AFFD: 0, EPD0: 0, EPD1: 1, T0SZ: 0x10, TG0: 0, ENDI: 0,
-  NSCFG0: 1, NSCFG1: 1, R: 1, TTB0: VTTB,
+  ASID: 0x1e20,
+  AA64: 1,
+  V: 1,
+  A: 1,
+  S: 0,
+  HD: 0,
+  HA: 0,
+  IPS: 4,
+  TBI: 0,
+  AFFD: 0,
+  EPD0: 0,
+  EPD1: 1,
+  T0SZ: 0x10,
+  TG0: 0,
+  ENDI: 0,
+  NSCFG0: 1,
+  NSCFG1: 1,
+  R: 1,
+  TTB0: VTTB,
 };
 
 t.test('STE images of §9.5 (and §9.3) as 64-bit words', async (t) => {
@@ -43,7 +76,14 @@ t.test('STE images of §9.5 (and §9.3) as 64-bit words', async (t) => {
   t.equal(steDwords(ste95(7))[0], 0x4e178fcfn);
   t.equal(steDwords({ ...ste95(5), S1ContextPtr: 0x4e179080n })[0], 0x4e17908bn, '§9.3 CD_GPA');
   // high halves of the address fields and the VMID
-  const hi = steDwords({ V: 1, Config: 6, S2VMID: 0xabcd, S2TTB: 0x0000_1234_5678_9ab0n, S1ContextPtr: 0x00ab_cdef_1234_5640n, S1CDMax: 0 });
+  const hi = steDwords({
+    V: 1,
+    Config: 6,
+    S2VMID: 0xabcd,
+    S2TTB: 0x0000_1234_5678_9ab0n,
+    S1ContextPtr: 0x00ab_cdef_1234_5640n,
+    S1CDMax: 0,
+  });
   t.equal(hi[0], 0x00abcdef_1234564dn);
   t.equal(hi[2] & 0xffffn, 0xabcdn);
   t.equal(hi[3], 0x0000_1234_5678_9ab0n);
@@ -75,11 +115,19 @@ t.test('writeSte / writeCd write all 16 words with writel; writeCd verifies', as
 });
 
 t.test('4K stage-1 tables reproduce the §9.5 S1 walk entries', async (t) => {
-  for (const [perms, leaf] of [['rw', 0x04000000_4ecba763n], ['r', 0x04000000_4ecba7e3n]] as const) {
+  for (const [perms, leaf] of [
+    ['rw', 0x04000000_4ecba763n],
+    ['r', 0x04000000_4ecba7e3n],
+  ] as const) {
     const m = new FakeMemory();
     const alloc = new GuestAllocator(VTTB + 0x1000n, VTTB + 0x10000n);
     const pt = new PageTableBuilder(m, alloc, {
-      stage: 1, granule: 4, inputBits: 64 - 0x10, root: VTTB, tableBits: DESC.NSTABLE, leafDefaults: { ns: true, extra: SW_BIT58 },
+      stage: 1,
+      granule: 4,
+      inputBits: 64 - 0x10,
+      root: VTTB,
+      tableBits: DESC.NSTABLE,
+      leafDefaults: { ns: true, extra: SW_BIT58 },
     });
     t.equal(pt.startLevel, 0);
     await pt.map(IOVA & ~0xfffn, OUT_PAGE, perms);
@@ -101,7 +149,12 @@ t.test('4K stage-2 tables reproduce the §9.5 S2 entries for the output page', a
   const m = new FakeMemory();
   const alloc = new GuestAllocator(VTTB + 0x1000n, VTTB + 0x10000n);
   const pt = new PageTableBuilder(m, alloc, {
-    stage: 2, granule: 4, inputBits: 64 - 0x14, root: VTTB, tableBits: DESC.NSTABLE, leafDefaults: { ns: true, extra: SW_BIT58 },
+    stage: 2,
+    granule: 4,
+    inputBits: 64 - 0x14,
+    root: VTTB,
+    tableBits: DESC.NSTABLE,
+    leafDefaults: { ns: true, extra: SW_BIT58 },
   });
   t.equal(pt.sl0, 2, 'S2SL0 2 = start level 0 with 4K and a 44-bit IPA');
   await pt.map(OUT_PAGE, OUT_PAGE, 'rw');
@@ -128,12 +181,15 @@ t.test('16K stage-1 and 64K / concatenated stage-2 index arithmetic', async (t) 
     t.equal(pt.startLevel, 0);
     t.equal(pt.root, 0x4100_0000n);
     await pt.map(0x80_8060_4000n, 0x4ecb_8000n, 'rw', { user: false, sh: 0 });
-    t.same(m.writes.filter((w) => w.startsWith('writeq')), [
-      'writeq 0x41000000 0x41004003',
-      'writeq 0x41004040 0x41008003',
-      'writeq 0x41008200 0x4100c003',
-      'writeq 0x4100cc08 0x4ecb8403', // AP 0b00, SH 0, AF
-    ]);
+    t.same(
+      m.writes.filter((w) => w.startsWith('writeq')),
+      [
+        'writeq 0x41000000 0x41004003',
+        'writeq 0x41004040 0x41008003',
+        'writeq 0x41008200 0x4100c003',
+        'writeq 0x4100cc08 0x4ecb8403', // AP 0b00, SH 0, AF
+      ],
+    );
     await t.rejects(pt.map(0x80_8060_5000n, 0x4ecb_9000n, 'rw'), /not aligned/);
   }
   // 64K stage 2, S2T0SZ 24 (40 bits): start level 2 (S2SL0 1), 11 index bits; IPA 0x4ecb0000 → L2 2, L3 0xecb
@@ -144,7 +200,10 @@ t.test('16K stage-1 and 64K / concatenated stage-2 index arithmetic', async (t) 
     t.equal(pt.startLevel, 2);
     t.equal(pt.sl0, 1);
     await pt.map(0x4ecb_0000n, 0x4ecb_0000n, 'w');
-    t.same(m.writes.filter((w) => w.startsWith('writeq')), ['writeq 0x41000010 0x41010003', 'writeq 0x41017658 0x4ecb0783']);
+    t.same(
+      m.writes.filter((w) => w.startsWith('writeq')),
+      ['writeq 0x41000010 0x41010003', 'writeq 0x41017658 0x4ecb0783'],
+    );
   }
   // 4K stage 2, 40-bit IPA, S2SL0 1: start level 1 with two concatenated tables (10 index bits, 8 KiB root)
   {
@@ -195,9 +254,15 @@ t.test('commands encode as IHI 0070 §4 / smmuv3.md §5.3 say', async (t) => {
   t.equal(hex(CMD.CMD_TLBI_NSNH_ALL()), '30000000' + '00'.repeat(12));
   t.equal(hex(CMD.CMD_TLBI_S12_VMALL(5)), '28000000' + '05000000' + '00'.repeat(8));
   // NH_VA: w1 = ASID<<16 | VMID, w2 = addr[31:12]<<12 | Leaf, w3 = addr[63:32]
-  t.equal(hex(CMD.CMD_TLBI_NH_VA(0x1e20, { addr: 0x80_8060_4000n, leaf: true })), '12000000' + '0000201e' + '01406080' + '80000000');
+  t.equal(
+    hex(CMD.CMD_TLBI_NH_VA(0x1e20, { addr: 0x80_8060_4000n, leaf: true })),
+    '12000000' + '0000201e' + '01406080' + '80000000',
+  );
   // range form: NUM [16:12], SCALE [24:20], TTL [9:8], TG [11:10]
-  t.equal(hex(CMD.CMD_TLBI_NH_VA(1, { addr: 0x1000n, tg: 1, ttl: 3, num: 2, scale: 1 }, 7)), '12201000' + '07000100' + '00170000' + '00000000');
+  t.equal(
+    hex(CMD.CMD_TLBI_NH_VA(1, { addr: 0x1000n, tg: 1, ttl: 3, num: 2, scale: 1 }, 7)),
+    '12201000' + '07000100' + '00170000' + '00000000',
+  );
   t.equal(hex(CMD.CMD_SYNC(1)), '46100000' + '00'.repeat(12));
 });
 
@@ -232,7 +297,19 @@ t.test('event records decode (smmuv3.md §6.1) and the event queue consumes up t
   dv.setUint32(20, 0x80, true);
   dv.setUint32(24, 0x4ecba000, true);
   const e = decodeEventRecord(rec);
-  t.match(e, { type: 0x10, name: 'F_TRANSLATION', sid: 8, rnw: 1, s2: 1, class: 1, className: 'TT', inputAddr: IOVA, addr2: 0x4ecba000n, ssv: 0, stall: 0 });
+  t.match(e, {
+    type: 0x10,
+    name: 'F_TRANSLATION',
+    sid: 8,
+    rnw: 1,
+    s2: 1,
+    class: 1,
+    className: 'TT',
+    inputAddr: IOVA,
+    addr2: 0x4ecba000n,
+    ssv: 0,
+    stall: 0,
+  });
   t.equal(decodeEventRecord(Uint8Array.of(0x03, ...new Array(31).fill(0))).name, 'F_STE_FETCH');
 
   const m = new FakeMemory();
@@ -244,7 +321,10 @@ t.test('event records decode (smmuv3.md §6.1) and the event queue consumes up t
   m.store(0x0905_00a8n, 4, 2n); // EVENTQ_PROD
   m.log.length = 0;
   const got = await q.poll();
-  t.same(got.map((r) => r.name), ['F_TRANSLATION', 'C_BAD_STE']);
+  t.same(
+    got.map((r) => r.name),
+    ['F_TRANSLATION', 'C_BAD_STE'],
+  );
   t.same(m.writes, ['writel 0x90500ac 0x2']);
   t.same(await q.poll(), []);
 });

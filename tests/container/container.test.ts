@@ -67,7 +67,10 @@ async function main(): Promise<void> {
   // crun (podman's default) refuses the host's cgroup setup, and podman asks for more open files
   // than the machine allows: runc and explicit ulimits, for `build` (RUN steps) and `run` alike
   confPath = join(CACHE, 'containers.conf');
-  writeFileSync(confPath, '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n');
+  writeFileSync(
+    confPath,
+    '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n',
+  );
   const timings: string[] = [];
   let ok = true;
 
@@ -83,7 +86,22 @@ async function main(): Promise<void> {
   if (!ok) return;
 
   await t.test('podman build of the Dockerfile', async (t) => {
-    const r = await run('podman', ['build', '--pull=never', '--format', 'docker', '--layers', '-t', IMAGE, '-f', join(REPO_ROOT, 'Dockerfile'), REPO_ROOT], 8 * 60 * 1000);
+    const r = await run(
+      'podman',
+      [
+        'build',
+        '--pull=never',
+        '--format',
+        'docker',
+        '--layers',
+        '-t',
+        IMAGE,
+        '-f',
+        join(REPO_ROOT, 'Dockerfile'),
+        REPO_ROOT,
+      ],
+      8 * 60 * 1000,
+    );
     timings.push(`build ${secs(r.ms)}`);
     t.equal(r.code, 0, `podman build (${secs(r.ms)})`);
     if (r.code !== 0) {
@@ -92,14 +110,27 @@ async function main(): Promise<void> {
       return;
     }
     const inspect = await run('podman', ['image', 'inspect', IMAGE]);
-    const image = (JSON.parse(inspect.stdout) as Array<{ Config: { User?: string; ExposedPorts?: Record<string, unknown>; StopSignal?: string; Cmd?: string[] }; Healthcheck?: { Test?: string[] } }>)[0];
+    const image = (
+      JSON.parse(inspect.stdout) as Array<{
+        Config: { User?: string; ExposedPorts?: Record<string, unknown>; StopSignal?: string; Cmd?: string[] };
+        Healthcheck?: { Test?: string[] };
+      }>
+    )[0];
     const config = { ...image.Config, Healthcheck: image.Healthcheck };
     t.match(config.User, /^[1-9]\d*(:\d+)?$/, 'runs as a numeric non-root user');
     t.ok(config.ExposedPorts?.['3737/tcp'] && config.ExposedPorts?.['3738/tcp'], 'exposes 3737 and 3738');
     t.match(String(config.StopSignal), /^(SIGTERM|15)$/, 'stop signal SIGTERM');
     t.match(config.Healthcheck?.Test?.join(' '), /healthz/, 'HEALTHCHECK hits /healthz');
     t.match(config.Cmd?.join(' '), /--tcp 0\.0\.0\.0:3737 --http 0\.0\.0\.0:3738/, 'listens on all interfaces');
-    const ls = await run('podman', ['run', '--rm', '--entrypoint', 'sh', IMAGE, '-c', 'ls /app; ls /app/node_modules | tr "\\n" " "; test ! -e /app/src && test ! -e /app/node_modules/typescript && test ! -e /app/node_modules/tap && echo lean']);
+    const ls = await run('podman', [
+      'run',
+      '--rm',
+      '--entrypoint',
+      'sh',
+      IMAGE,
+      '-c',
+      'ls /app; ls /app/node_modules | tr "\\n" " "; test ! -e /app/src && test ! -e /app/node_modules/typescript && test ! -e /app/node_modules/tap && echo lean',
+    ]);
     t.match(ls.stdout, /lean/, 'no TypeScript sources and no dev dependencies in the runtime image');
   });
   if (!ok) return;
@@ -112,11 +143,26 @@ async function main(): Promise<void> {
 
   await t.test('the container serves qtest, health and metrics, and stops on SIGTERM', async (t) => {
     const start = await run('podman', [
-      'run', '-d', '--name', NAME, '--runtime', 'runc',
-      '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=32768:32768',
+      'run',
+      '-d',
+      '--name',
+      NAME,
+      '--runtime',
+      'runc',
+      '--ulimit',
+      'nofile=20000:20000',
+      '--ulimit',
+      'nproc=32768:32768',
       // as deploy/kubernetes.yaml runs it
-      '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
-      '-p', '127.0.0.1::3737', '-p', '127.0.0.1::3738',
+      '--read-only',
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+      '-p',
+      '127.0.0.1::3737',
+      '-p',
+      '127.0.0.1::3738',
       IMAGE,
     ]);
     timings.push(`run ${secs(start.ms)}`);
@@ -125,7 +171,8 @@ async function main(): Promise<void> {
       t.comment(tail(start.stderr));
       return;
     }
-    const port = async (p: number): Promise<number> => Number((await run('podman', ['port', NAME, `${p}/tcp`])).stdout.trim().split(':').pop());
+    const port = async (p: number): Promise<number> =>
+      Number((await run('podman', ['port', NAME, `${p}/tcp`])).stdout.trim().split(':').pop());
     const qtestPort = await port(3737);
     const httpPort = await port(3738);
     t.ok(qtestPort > 0 && httpPort > 0, `published on 127.0.0.1:${qtestPort} (qtest) and 127.0.0.1:${httpPort} (HTTP)`);
@@ -137,7 +184,11 @@ async function main(): Promise<void> {
       if (health.status === 200) break;
       await sleep(100);
     }
-    t.equal(health.status, 200, `/healthz answers through the published port (after ${Math.round(performance.now() - tReady)} ms)`);
+    t.equal(
+      health.status,
+      200,
+      `/healthz answers through the published port (after ${Math.round(performance.now() - tReady)} ms)`,
+    );
     if (health.status !== 200) {
       t.comment(tail((await run('podman', ['logs', NAME])).stderr));
       return;
@@ -183,7 +234,10 @@ async function main(): Promise<void> {
     t.ok(stop.ms < GRACE_S * 1000, `stopped in ${Math.round(stop.ms)} ms (grace ${GRACE_S} s: not killed)`);
     const closed = await Promise.race([c.closed, sleep(2000).then(() => undefined)]);
     t.equal(closed?.kind, 'end', 'the open session saw an orderly close');
-    const state = JSON.parse((await run('podman', ['inspect', '--format', '{{json .State}}', NAME])).stdout) as { ExitCode: number; OOMKilled?: boolean };
+    const state = JSON.parse((await run('podman', ['inspect', '--format', '{{json .State}}', NAME])).stdout) as {
+      ExitCode: number;
+      OOMKilled?: boolean;
+    };
     t.equal(state.ExitCode, 0, 'exit code 0 (SIGTERM handled, not a kill)');
     const logs = await run('podman', ['logs', NAME]);
     t.match(logs.stdout + logs.stderr, /"event":"shutdown"/, 'logged its shutdown');

@@ -15,7 +15,13 @@ function setup(opts: { dmaMask?: bigint; iommu?: Iommu; events?: string[] } = {}
   const dev = registryDevice('edu', Edu, { dma_mask: opts.dmaMask ?? 0xffffffffffffffffn });
   const log = pino({ level: 'trace' }, { write: (s: string) => void logs.push(JSON.parse(s).msg) });
   // What the host bridge would do for "writel BAR0 0x10000000; writew COMMAND 0x0006".
-  const rig = deviceRig(dev, { iommu: opts.iommu, log, setIntx: (level) => events.push(`intx ${level}`), programBar0: true, command: 0x0006 });
+  const rig = deviceRig(dev, {
+    iommu: opts.iommu,
+    log,
+    setIntx: (level) => events.push(`intx ${level}`),
+    programBar0: true,
+    command: 0x0006,
+  });
   const rd = (off: number, size: number) => rig.rd(off, size);
   const wr = (off: number, size: number, v: bigint) => rig.wr(off, v, size);
   return { dev, clock: rig.clock, memory: rig.memory, events, logs, rd, wr, ram: rig.hex, poke: rig.poke };
@@ -229,7 +235,11 @@ t.test('MSI delivery, re-fire on every raise write, INTx when disabled (edu-msi-
   clock.advanceTo(clock.nextDeadlineNs()!);
   t.equal(ram(0x40300000n, 8), 'cdab000000000000', 'DMA completion sends MSI');
   wr(0x64, 4, 0x100n);
-  t.same(events.filter((e) => e === 'intx 1'), [], 'no INTx while MSI is on');
+  t.same(
+    events.filter((e) => e === 'intx 1'),
+    [],
+    'no INTx while MSI is on',
+  );
   dev.configWrite(0x42, 2, 0);
   wr(0x60, 4, 1n);
   wr(0x64, 4, 1n);
@@ -300,7 +310,9 @@ t.test('out-of-range DMA copies only the in-buffer part and logs the 10.2.2 text
   wr(0x90, 8, 8n);
   wr(0x98, 8, 1n);
   clock.advanceTo(clock.nextDeadlineNs()!);
-  t.same(logs, ['EDU: DMA range 0x0000000000041000-0x0000000000041007 out of bounds (0x0000000000040000-0x0000000000040fff)!']);
+  t.same(logs, [
+    'EDU: DMA range 0x0000000000041000-0x0000000000041007 out of bounds (0x0000000000040000-0x0000000000040fff)!',
+  ]);
   t.equal(dev.qomProperties().dma_mask.get(), 0xffffffffffffffffn, 'dma_mask not overwritten');
   // Buffer → RAM from 0x40ff0, 0x40 bytes: the first 16 bytes come from the buffer, the rest is not written.
   dev.buffer.fill(0xaa, 0xff0);
@@ -310,7 +322,10 @@ t.test('out-of-range DMA copies only the in-buffer part and logs the 10.2.2 text
   wr(0x90, 8, 0x40n);
   wr(0x98, 8, 3n);
   clock.advanceTo(clock.nextDeadlineNs()!);
-  t.equal(logs[1], 'EDU: DMA range 0x0000000000040ff0-0x000000000004102f out of bounds (0x0000000000040000-0x0000000000040fff)!');
+  t.equal(
+    logs[1],
+    'EDU: DMA range 0x0000000000040ff0-0x000000000004102f out of bounds (0x0000000000040000-0x0000000000040fff)!',
+  );
   t.equal(ram(RAM + 0x1000n, 0x40), 'aa'.repeat(16) + '55'.repeat(0x30));
   // A wrapping range and a huge count never touch memory outside the transfer's in-buffer part.
   wr(0x80, 8, 0xffffffff00000000n);
@@ -326,40 +341,43 @@ t.test('out-of-range DMA copies only the in-buffer part and logs the 10.2.2 text
   t.equal(ram(RAM + 0x3ff0n, 0x20), 'aa'.repeat(0x10) + '00'.repeat(0x10), 'only the 4 KiB buffer is copied');
 });
 
-t.test('system_reset resets config and MSI but not edu state or a pending DMA (system-reset-effects.txt)', async (t) => {
-  const { dev, rd, wr, clock, events, poke } = setup();
-  wr(0x04, 4, 0x12345678n);
-  wr(0x60, 4, 3n);
-  wr(0x20, 4, 0x80n);
-  wr(0x80, 8, RAM);
-  wr(0x88, 8, 0x40000n);
-  wr(0x90, 8, 8n);
-  wr(0x98, 8, 5n);
-  dev.configWrite(0x4c, 4, 0xffffffff);
-  poke(RAM, '0102030405060708');
-  clock.advanceBy(50000000n);
-  events.length = 0;
-  dev.reset();
-  t.same(events, ['intx 0']);
-  t.equal(dev.configRead(0x10, 4), 0);
-  t.equal(dev.configRead(0x04, 4), 0x00100000);
-  t.equal(dev.configRead(0x4c, 4), 0xffff0000, 'MSI data reset, bytes past the capability kept (oracle)');
-  dev.configWrite(0x10, 4, 0x10000000);
-  dev.configWrite(0x04, 2, 0x0006);
-  t.equal(rd(0x04, 4), 0xedcba987n);
-  t.equal(rd(0x20, 4), 0x80n);
-  t.equal(rd(0x24, 4), 3n);
-  t.equal(rd(0x80, 4), RAM);
-  t.equal(rd(0x88, 4), 0x40000n);
-  t.equal(rd(0x90, 4), 8n);
-  t.equal(rd(0x98, 4), 5n);
-  clock.advanceTo(clock.nextDeadlineNs()!);
-  t.equal(clock.nowNs, 100000000n);
-  t.same(events.slice(1), ['intx 1']);
-  t.equal(rd(0x98, 4), 4n);
-  t.equal(rd(0x24, 4), 0x103n);
-  t.same([...dev.buffer.subarray(0, 8)], [1, 2, 3, 4, 5, 6, 7, 8]);
-});
+t.test(
+  'system_reset resets config and MSI but not edu state or a pending DMA (system-reset-effects.txt)',
+  async (t) => {
+    const { dev, rd, wr, clock, events, poke } = setup();
+    wr(0x04, 4, 0x12345678n);
+    wr(0x60, 4, 3n);
+    wr(0x20, 4, 0x80n);
+    wr(0x80, 8, RAM);
+    wr(0x88, 8, 0x40000n);
+    wr(0x90, 8, 8n);
+    wr(0x98, 8, 5n);
+    dev.configWrite(0x4c, 4, 0xffffffff);
+    poke(RAM, '0102030405060708');
+    clock.advanceBy(50000000n);
+    events.length = 0;
+    dev.reset();
+    t.same(events, ['intx 0']);
+    t.equal(dev.configRead(0x10, 4), 0);
+    t.equal(dev.configRead(0x04, 4), 0x00100000);
+    t.equal(dev.configRead(0x4c, 4), 0xffff0000, 'MSI data reset, bytes past the capability kept (oracle)');
+    dev.configWrite(0x10, 4, 0x10000000);
+    dev.configWrite(0x04, 2, 0x0006);
+    t.equal(rd(0x04, 4), 0xedcba987n);
+    t.equal(rd(0x20, 4), 0x80n);
+    t.equal(rd(0x24, 4), 3n);
+    t.equal(rd(0x80, 4), RAM);
+    t.equal(rd(0x88, 4), 0x40000n);
+    t.equal(rd(0x90, 4), 8n);
+    t.equal(rd(0x98, 4), 5n);
+    clock.advanceTo(clock.nextDeadlineNs()!);
+    t.equal(clock.nowNs, 100000000n);
+    t.same(events.slice(1), ['intx 1']);
+    t.equal(rd(0x98, 4), 4n);
+    t.equal(rd(0x24, 4), 0x103n);
+    t.same([...dev.buffer.subarray(0, 8)], [1, 2, 3, 4, 5, 6, 7, 8]);
+  },
+);
 
 t.test('a faulting DMA reports IOMMU events per 4-byte chunk before the INTx raise', async (t) => {
   const events: string[] = [];

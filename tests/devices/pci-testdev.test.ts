@@ -11,7 +11,14 @@ const PIO = 0x3eff1000n;
 function setup(props: { membar?: bigint; 'membar-backed'?: boolean } = {}) {
   const dev = registryDevice('pci-testdev', PciTestdev, props);
   // The bare model on a CPU bus: BAR0 (memory) and BAR1 (I/O) where the test expects them.
-  const rig = deviceRig(dev, { attach: false, ramBytes: 0n, bars: [[0, MMIO], [1, PIO]] });
+  const rig = deviceRig(dev, {
+    attach: false,
+    ramBytes: 0n,
+    bars: [
+      [0, MMIO],
+      [1, PIO],
+    ],
+  });
   const rd = (addr: bigint, size: number) => rig.load(addr, size);
   const wr = (addr: bigint, size: number, v: bigint) => rig.store(addr, v, size);
   return { dev, rd, wr, hex: rig.hex };

@@ -84,7 +84,14 @@ t.test('-device number parsing follows strtoull base 0 (oracle qom-get values)',
   t.equal(parseSize('4096B'), 4096n);
   t.equal(parseSize('1.5'), undefined);
   const bool = { name: 'b', kind: 'bool' } as const;
-  for (const [text, v] of [['on', true], ['yes', true], ['true', true], ['off', false], ['no', false], ['false', false]] as const) {
+  for (const [text, v] of [
+    ['on', true],
+    ['yes', true],
+    ['true', true],
+    ['off', false],
+    ['no', false],
+    ['false', false],
+  ] as const) {
     t.same(parseOptionValue('x', bool, text), { ok: true, value: v });
   }
 });
@@ -100,8 +107,14 @@ t.test('device_add value errors use the QObject input visitor texts', async (t) 
   t.equal(neg.ok && (neg.created.device as Edu).dmaMask, 0xfffffffffffffffbn, 'negative wraps');
   t.equal(err(qmp('edu', { foo: 1 })), "Property 'edu.foo' not found");
   t.equal(err(qmp('pci-testdev', { membar: '1k' })), "Parameter 'membar' expects uint64");
-  t.equal(err(qmp('pci-testdev', { 'membar-backed': 'on' })), "Invalid parameter type for 'membar-backed', expected: boolean");
-  t.equal(err(qmp('pci-testdev', { 'membar-backed': 1 })), "Invalid parameter type for 'membar-backed', expected: boolean");
+  t.equal(
+    err(qmp('pci-testdev', { 'membar-backed': 'on' })),
+    "Invalid parameter type for 'membar-backed', expected: boolean",
+  );
+  t.equal(
+    err(qmp('pci-testdev', { 'membar-backed': 1 })),
+    "Invalid parameter type for 'membar-backed', expected: boolean",
+  );
   t.equal(err(qmp('edu', { 'acpi-index': -1 })), "Parameter 'acpi-index' expects uint32_t");
   t.equal(err(qmp('edu', { 'acpi-index': 4294967296 })), "Parameter 'acpi-index' expects uint32_t");
   t.equal(err(qmp('edu', { 'acpi-index': '1' })), "Parameter 'acpi-index' expects uint64");
@@ -150,7 +163,11 @@ t.test('-device help lines and property help match 10.2.2', async (t) => {
     '  x-pcie-lnksta-dllla=<bool> - on/off (default: on)',
   ]);
   const pt = devicePropertyHelp(findDeviceType('pci-testdev')!);
-  t.same(pt.slice(4, 7), ['  failover_pair_id=<str>', '  membar-backed=<bool>   - on/off (default: off)', '  membar=<size>          -  (default: 0)']);
+  t.same(pt.slice(4, 7), [
+    '  failover_pair_id=<str>',
+    '  membar-backed=<bool>   - on/off (default: off)',
+    '  membar=<size>          -  (default: 0)',
+  ]);
 });
 
 t.test('QOM type rows come from the registry, each device once, ancestors before it', async (t) => {
@@ -160,7 +177,13 @@ t.test('QOM type rows come from the registry, each device once, ancestors before
   for (const d of DEVICES) {
     t.equal(names.filter((n) => n === d.name).length, 1, `${d.name} listed once`);
     const row = QOM_TYPES.find((r) => r.name === d.name)!;
-    t.same({ parent: row.parent, abstract: row.abstract, interfaces: row.interfaces }, { parent: d.parent, abstract: false, interfaces: d.interfaces });
-    t.ok(names.indexOf(d.parent) >= 0 && names.indexOf(d.parent) < names.indexOf(d.name), `${d.name}'s parent listed before it`);
+    t.same(
+      { parent: row.parent, abstract: row.abstract, interfaces: row.interfaces },
+      { parent: d.parent, abstract: false, interfaces: d.interfaces },
+    );
+    t.ok(
+      names.indexOf(d.parent) >= 0 && names.indexOf(d.parent) < names.indexOf(d.name),
+      `${d.name}'s parent listed before it`,
+    );
   }
 });

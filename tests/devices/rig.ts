@@ -18,7 +18,11 @@ export const RIG_BAR = 0x10000000n;
 export const RIG_RAM = 0x40000000n;
 
 /** Create `typeName` through its registry declaration, with props by their QOM names. */
-export function registryDevice<T extends PciDevice>(typeName: string, cls: abstract new (...args: never[]) => T, props: Record<string, PropValue> = {}): T {
+export function registryDevice<T extends PciDevice>(
+  typeName: string,
+  cls: abstract new (...args: never[]) => T,
+  props: Record<string, PropValue> = {},
+): T {
   const decl = findDeviceType(typeName);
   if (!decl) throw new Error(`device type '${typeName}' is missing from the registry`);
   const dev = decl.create(new Map(Object.entries(props)));
@@ -72,8 +76,19 @@ export function deviceRig<T extends PciDevice>(dev: T, opts: RigOptions = {}): R
   if (opts.attach ?? true) {
     dev.devfn = 8; // the bus put it in slot 1
     const view = (gated: boolean) =>
-      new DmaView({ memory, iommu: opts.iommu, requesterId: () => dev.requesterId(), busMasterEnabled: () => (gated ? dev.busMasterEnabled : true) });
-    const ctx = { dma: view(true), memory, clock, log: opts.log ?? silentLogger(), setIntx: opts.setIntx ?? (() => {}) };
+      new DmaView({
+        memory,
+        iommu: opts.iommu,
+        requesterId: () => dev.requesterId(),
+        busMasterEnabled: () => (gated ? dev.busMasterEnabled : true),
+      });
+    const ctx = {
+      dma: view(true),
+      memory,
+      clock,
+      log: opts.log ?? silentLogger(),
+      setIntx: opts.setIntx ?? (() => {}),
+    };
     dev.attach(opts.iommuView ? { ...ctx, iommu: view(false) } : ctx);
   }
   for (const [index, addr] of bars) memory.map(addr, dev.bars.find((b) => b.index === index)!.region);

@@ -243,16 +243,34 @@ t.test('TRANS_CLEAR zeroes the tables and pushes CFGI_STE, CFGI_CD, TLBI_NSNH_AL
   wr(0x20, SMMU);
   wr(0x24, 0n);
   wr(0x5c, 1n);
-  for (const a of [0x4e4d0008n, 0x4e4d1010n, 0x4e4d2018n, 0x4e4d3020n, 0x4e4d0000n, 0x4e4d1008n, 0x4e4d2380n, 0x4e4d3bc8n]) {
+  for (const a of [
+    0x4e4d0008n,
+    0x4e4d1010n,
+    0x4e4d2018n,
+    0x4e4d3020n,
+    0x4e4d0000n,
+    0x4e4d1008n,
+    0x4e4d2380n,
+    0x4e4d3bc8n,
+  ]) {
     t.equal(q(a), 0n, `cleared 0x${a.toString(16)}`);
   }
   t.same(words(q, STE), Array(8).fill(0n));
   t.same(words(q, CD), Array(8).fill(0n));
   t.equal(q(0x4e4d2390n), 0x000000004e4d3003n, 'other nested entries stay');
   t.same(mmioLog, [
-    'r32 0x90', 'r32 0x94', 'r32 0x98', 'w32 0x98 0x400',
-    'r32 0x90', 'r32 0x94', 'r32 0x98', 'w32 0x98 0x401',
-    'r32 0x90', 'r32 0x94', 'r32 0x98', 'w32 0x98 0x402',
+    'r32 0x90',
+    'r32 0x94',
+    'r32 0x98',
+    'w32 0x98 0x400',
+    'r32 0x90',
+    'r32 0x94',
+    'r32 0x98',
+    'w32 0x98 0x401',
+    'r32 0x90',
+    'r32 0x94',
+    'r32 0x98',
+    'w32 0x98 0x402',
   ]);
   const cmd = (slot: bigint) => {
     const b = new Uint8Array(16);

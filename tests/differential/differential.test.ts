@@ -22,25 +22,36 @@ for (const v of VARIANTS) {
   await withOracle(t, `differential ${v.name}`, async (tv) => {
     const missing = await qtestdMissingFeature(v.args);
     if (missing) {
-      await skipMissingFeature(tv, `all sessions of ${v.name}`, `${v.args.join(' ')}: ${missing} (device-dependent variant skipped)`);
+      await skipMissingFeature(
+        tv,
+        `all sessions of ${v.name}`,
+        `${v.args.join(' ')}: ${missing} (device-dependent variant skipped)`,
+      );
       return;
     }
     for (const s of v.sessions) {
       if (only && only[1] && only[1] !== s.name) continue;
       const seed = sessionSeed(v.name, s.name);
-      const requests = generateSession(seed, { ...v.gen, groups: s.groups, count: s.count, avoidKnown: process.env.QTESTD_DIFF_AVOID_KNOWN === '1' });
+      const requests = generateSession(seed, {
+        ...v.gen,
+        groups: s.groups,
+        count: s.count,
+        avoidKnown: process.env.QTESTD_DIFF_AVOID_KNOWN === '1',
+      });
       await tv.test(`${v.name}/${s.name}: ${requests.length} requests, seed ${seed}`, async (ts) => {
         const d = await diffSession(v.args, requests);
         const ok = d.mismatchCount === 0 && d.qtestd.done && d.oracle.done && d.qtestd.exitOk && d.oracle.exitOk;
         if (!ok) {
-          const msg = describeOutcome(`${v.name}-${s.name}`, seed, v.args, requests, d) +
+          const msg =
+            describeOutcome(`${v.name}-${s.name}`, seed, v.args, requests, d) +
             `\n  reproduce: QTESTD_DIFF_SEED=${BASE_SEED} QTESTD_DIFF_ONLY=${v.name}/${s.name} npx tap dist/tests/differential/differential.test.js`;
           process.stderr.write(msg + '\n');
           ts.fail(msg);
         } else {
           ts.pass(`all ${requests.length} replies byte-identical`);
         }
-        if (!d.oracle.done) ts.fail('the ORACLE stopped answering: the generator produced an input that kills QEMU (generator bug)');
+        if (!d.oracle.done)
+          ts.fail('the ORACLE stopped answering: the generator produced an input that kills QEMU (generator bug)');
       });
     }
   });

@@ -19,6 +19,10 @@ await withOracle(t, 'golden transcripts are current (re-recorded from the oracle
     } catch {
       /* missing */
     }
-    tt.equal(fresh, stored, `${c.name}.txt matches the oracle (re-record: node dist/tests/helpers/differential/record-transcripts.js --write ${c.name})`);
+    tt.equal(
+      fresh,
+      stored,
+      `${c.name}.txt matches the oracle (re-record: node dist/tests/helpers/differential/record-transcripts.js --write ${c.name})`,
+    );
   }
 });

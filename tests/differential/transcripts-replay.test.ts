@@ -16,7 +16,11 @@ t.ok(transcripts.length >= 5, `found ${transcripts.length} golden transcripts in
 for (const tr of transcripts) {
   const missing = await qtestdMissingFeature(tr.args);
   if (missing) {
-    await skipMissingFeature(t, `replay ${tr.name}`, `${tr.args.join(' ')}: ${missing} (device-dependent transcript skipped)`);
+    await skipMissingFeature(
+      t,
+      `replay ${tr.name}`,
+      `${tr.args.join(' ')}: ${missing} (device-dependent transcript skipped)`,
+    );
     continue;
   }
   await t.test(`replay ${tr.name} (${tr.exchanges.length} requests)`, async (tt) => {
@@ -26,14 +30,20 @@ for (const tr of transcripts) {
     tr.exchanges.forEach((e, i) => {
       const got = res.replies[i] ?? [];
       if (got.length !== e.replies.length || got.some((l, k) => l !== e.replies[k])) {
-        diffs.push(`${tr.name}:${e.line}: ${JSON.stringify(e.request)}\n    qtestd: ${JSON.stringify(got)}\n    QEMU:   ${JSON.stringify(e.replies)}`);
+        diffs.push(
+          `${tr.name}:${e.line}: ${JSON.stringify(e.request)}\n    qtestd: ${JSON.stringify(got)}\n    QEMU:   ${JSON.stringify(e.replies)}`,
+        );
       }
     });
     if (!res.done) diffs.push(`qtestd stopped answering (${res.exit}); stderr: ${res.stderr.slice(-500)}`);
     else if (!res.exitOk) diffs.push(`qtestd teardown: ${res.exit}`);
     if (tr.knownDeviation) {
-      if (diffs.length) tt.fail(`${diffs.length} known differences:\n  ${diffs.join('\n  ')}`, { todo: tr.knownDeviation });
-      else tt.pass(`known deviation FIXED (remove the KNOWN DEVIATION line / todo from golden-corpus.ts): ${tr.knownDeviation}`);
+      if (diffs.length)
+        tt.fail(`${diffs.length} known differences:\n  ${diffs.join('\n  ')}`, { todo: tr.knownDeviation });
+      else
+        tt.pass(
+          `known deviation FIXED (remove the KNOWN DEVIATION line / todo from golden-corpus.ts): ${tr.knownDeviation}`,
+        );
       return;
     }
     if (diffs.length) {

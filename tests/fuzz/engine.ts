@@ -69,8 +69,18 @@ export function runFuzz(partial: Partial<FuzzOptions> = {}): FuzzSummary {
   const started = performance.now();
   const deadline = o.seconds > 0 ? started + o.seconds * 1000 : Infinity;
   const sum: FuzzSummary = {
-    seed: o.seed, qtestRequests: 0, smmuPrograms: 0, smmuRequests: 0, qmpMessages: 0, crashes: 0, hangs: 0, violations: [],
-    maxRssMiB: rssMiB(), slowestMs: 0, slowestInput: '', elapsedMs: 0,
+    seed: o.seed,
+    qtestRequests: 0,
+    smmuPrograms: 0,
+    smmuRequests: 0,
+    qmpMessages: 0,
+    crashes: 0,
+    hangs: 0,
+    violations: [],
+    maxRssMiB: rssMiB(),
+    slowestMs: 0,
+    slowestInput: '',
+    elapsedMs: 0,
   };
   const violation = (v: Violation) => {
     if (v.kind === 'crash') sum.crashes++;
@@ -93,8 +103,10 @@ export function runFuzz(partial: Partial<FuzzOptions> = {}): FuzzSummary {
 
   const checkCanary = (phase: string) => {
     const r = canary.raw('readq 0x40001000\nendianness\n');
-    if (r !== 'OK 0x1122334455667788\nOK little\n') violation({ kind: 'canary', phase, input: '', detail: `canary answered ${JSON.stringify(r)}` });
-    if ((canary.session.machine.ram?.touchedBytes ?? 0) !== canaryTouched) violation({ kind: 'canary', phase, input: '', detail: 'canary RAM changed' });
+    if (r !== 'OK 0x1122334455667788\nOK little\n')
+      violation({ kind: 'canary', phase, input: '', detail: `canary answered ${JSON.stringify(r)}` });
+    if ((canary.session.machine.ram?.touchedBytes ?? 0) !== canaryTouched)
+      violation({ kind: 'canary', phase, input: '', detail: 'canary RAM changed' });
     const rss = rssMiB();
     sum.maxRssMiB = Math.max(sum.maxRssMiB, rss);
     if (rss > o.maxRssMiB) violation({ kind: 'rss', phase, input: '', detail: `RSS ${rss} MiB > ${o.maxRssMiB} MiB` });
@@ -131,19 +143,30 @@ export function runFuzz(partial: Partial<FuzzOptions> = {}): FuzzSummary {
       sum.slowestMs = ms;
       sum.slowestInput = line.slice(0, 200);
     }
-    if (ms > o.watchdogMs) violation({ kind: 'hang', phase, input: line, detail: `took ${ms.toFixed(0)} ms (watchdog ${o.watchdogMs} ms)` });
+    if (ms > o.watchdogMs)
+      violation({ kind: 'hang', phase, input: line, detail: `took ${ms.toFixed(0)} ms (watchdog ${o.watchdogMs} ms)` });
     const out = d.link.out.split('\n');
     if (out.pop() !== '') {
-      violation({ kind: 'bad-reply', phase, input: line, detail: `output not LF-terminated: ${JSON.stringify(d.link.out.slice(-200))}` });
+      violation({
+        kind: 'bad-reply',
+        phase,
+        input: line,
+        detail: `output not LF-terminated: ${JSON.stringify(d.link.out.slice(-200))}`,
+      });
       return undefined;
     }
     const replies = out.filter((l) => !IRQ.test(l));
     const blank = line === '';
-    if (replies.length !== (blank ? 0 : 1) || (!blank && !REPLY.test(replies[0]!)) || (out.length && !blank && out[out.length - 1] !== replies[0])) {
+    if (
+      replies.length !== (blank ? 0 : 1) ||
+      (!blank && !REPLY.test(replies[0]!)) ||
+      (out.length && !blank && out[out.length - 1] !== replies[0])
+    ) {
       violation({ kind: 'bad-reply', phase, input: line, detail: `reply ${JSON.stringify(d.link.out.slice(0, 300))}` });
       return undefined;
     }
-    if (!blank && replies[0]!.startsWith('FAIL internal error')) violation({ kind: 'internal-error', phase, input: line, detail: replies[0]! });
+    if (!blank && replies[0]!.startsWith('FAIL internal error'))
+      violation({ kind: 'internal-error', phase, input: line, detail: replies[0]! });
     return replies[0];
   };
   const timeLeft = () => performance.now() < deadline;
@@ -230,6 +253,8 @@ export function formatSummary(s: FuzzSummary): string {
     `  crashes: ${s.crashes}   hangs: ${s.hangs}   other violations: ${s.violations.length - s.crashes - s.hangs}`,
     `  max RSS: ${s.maxRssMiB} MiB   slowest request: ${s.slowestMs.toFixed(1)} ms (${JSON.stringify(s.slowestInput.slice(0, 80))})`,
     `  elapsed: ${(s.elapsedMs / 1000).toFixed(1)} s`,
-    ...s.violations.map((v) => `  - ${v.kind} [${v.phase}] ${JSON.stringify(v.input.slice(0, 160))}: ${v.detail.split('\n')[0]}`),
+    ...s.violations.map(
+      (v) => `  - ${v.kind} [${v.phase}] ${JSON.stringify(v.input.slice(0, 160))}: ${v.detail.split('\n')[0]}`,
+    ),
   ].join('\n');
 }

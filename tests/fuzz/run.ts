@@ -21,16 +21,38 @@ export function parseFuzzArgs(argv: string[]): FuzzOptions & { stallMs: number }
       return v;
     };
     switch (argv[i]) {
-      case '--requests': o.requests = need(); counted = true; break;
-      case '--smmu-programs': o.smmuPrograms = need(); counted = true; break;
-      case '--qmp': o.qmp = need(); counted = true; break;
-      case '--seconds': o.seconds = need(); break;
-      case '--seed': o.seed = need(); break;
-      case '--sessions': o.sessions = Math.max(1, need()); break;
-      case '--watchdog-ms': o.watchdogMs = need(); break;
-      case '--max-rss-mib': o.maxRssMiB = need(); break;
-      case '--stall-ms': o.stallMs = need(); break;
-      default: throw new Error(`unknown option ${argv[i]}`);
+      case '--requests':
+        o.requests = need();
+        counted = true;
+        break;
+      case '--smmu-programs':
+        o.smmuPrograms = need();
+        counted = true;
+        break;
+      case '--qmp':
+        o.qmp = need();
+        counted = true;
+        break;
+      case '--seconds':
+        o.seconds = need();
+        break;
+      case '--seed':
+        o.seed = need();
+        break;
+      case '--sessions':
+        o.sessions = Math.max(1, need());
+        break;
+      case '--watchdog-ms':
+        o.watchdogMs = need();
+        break;
+      case '--max-rss-mib':
+        o.maxRssMiB = need();
+        break;
+      case '--stall-ms':
+        o.stallMs = need();
+        break;
+      default:
+        throw new Error(`unknown option ${argv[i]}`);
     }
   }
   if (o.seconds > 0 && !counted) {
@@ -42,7 +64,10 @@ export function parseFuzzArgs(argv: string[]): FuzzOptions & { stallMs: number }
 }
 
 /** Run in a worker with a stall watchdog; resolves with the summary (or a synthetic one on a hang/crash of the worker). */
-export function fuzzInWorker(o: FuzzOptions & { stallMs: number }, log: (s: string) => void = () => {}): Promise<FuzzSummary> {
+export function fuzzInWorker(
+  o: FuzzOptions & { stallMs: number },
+  log: (s: string) => void = () => {},
+): Promise<FuzzSummary> {
   return new Promise((resolve) => {
     const progress = new Int32Array(new SharedArrayBuffer(4));
     const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { o, progress } });
@@ -56,9 +81,18 @@ export function fuzzInWorker(o: FuzzOptions & { stallMs: number }, log: (s: stri
       resolve(s);
     };
     const synthetic = (kind: 'hang' | 'crash', detail: string): FuzzSummary => ({
-      seed: o.seed, qtestRequests: 0, smmuPrograms: 0, smmuRequests: 0, qmpMessages: 0, crashes: kind === 'crash' ? 1 : 0, hangs: kind === 'hang' ? 1 : 0,
+      seed: o.seed,
+      qtestRequests: 0,
+      smmuPrograms: 0,
+      smmuRequests: 0,
+      qmpMessages: 0,
+      crashes: kind === 'crash' ? 1 : 0,
+      hangs: kind === 'hang' ? 1 : 0,
       violations: [{ kind, phase: 'worker', input: `request #${Atomics.load(progress, 0)} (seed ${o.seed})`, detail }],
-      maxRssMiB: 0, slowestMs: 0, slowestInput: '', elapsedMs: 0,
+      maxRssMiB: 0,
+      slowestMs: 0,
+      slowestInput: '',
+      elapsedMs: 0,
     });
     const timer = setInterval(() => {
       const p = Atomics.load(progress, 0);
@@ -81,7 +115,11 @@ export function fuzzInWorker(o: FuzzOptions & { stallMs: number }, log: (s: stri
 
 if (!isMainThread && parentPort && (workerData as { o?: unknown })?.o) {
   const { o, progress } = workerData as { o: FuzzOptions; progress: Int32Array };
-  const summary = runFuzz({ ...o, onProgress: (n) => Atomics.store(progress, 0, n), log: (l) => parentPort!.postMessage({ log: l }) });
+  const summary = runFuzz({
+    ...o,
+    onProgress: (n) => Atomics.store(progress, 0, n),
+    log: (l) => parentPort!.postMessage({ log: l }),
+  });
   parentPort.postMessage({ summary });
 } else if (isMainThread && process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   let opts;

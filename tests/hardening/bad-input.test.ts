@@ -20,7 +20,9 @@ t.setTimeout(300000);
 
 /** Short form of a (possibly huge) reply for messages. */
 function brief(s: string): string {
-  return s.length > 400 ? `${JSON.stringify(s.slice(0, 200))}…(${s.length} chars)…${JSON.stringify(s.slice(-100))}` : JSON.stringify(s);
+  return s.length > 400
+    ? `${JSON.stringify(s.slice(0, 200))}…(${s.length} chars)…${JSON.stringify(s.slice(-100))}`
+    : JSON.stringify(s);
 }
 
 function same(t: Test, got: string, want: string, what: string): void {
@@ -30,7 +32,10 @@ function same(t: Test, got: string, want: string, what: string): void {
 
 t.test('protocol/bad-input.md is the rendering of the table', async (t) => {
   const md = readFileSync(join(REPO_ROOT, 'protocol', 'bad-input.md'), 'utf8');
-  t.ok(md === renderBadInputMarkdown(), 'up to date (regenerate: node dist/tests/helpers/hardening/write-bad-input-md.js)');
+  t.ok(
+    md === renderBadInputMarkdown(),
+    'up to date (regenerate: node dist/tests/helpers/hardening/write-bad-input-md.js)',
+  );
 });
 
 t.test('table sanity', async (t) => {
@@ -38,10 +43,18 @@ t.test('table sanity', async (t) => {
   for (const row of BAD_INPUT_ROWS) {
     t.notOk(ids.has(row.id), `unique id ${row.id}`);
     ids.add(row.id);
-    t.ok(row.oracle || row.deviation || (row.bug && row.qemuReply !== undefined), `${row.id}: oracle-checked, linked to deviations.md, or a documented bug with QEMU's bytes`);
+    t.ok(
+      row.oracle || row.deviation || (row.bug && row.qemuReply !== undefined),
+      `${row.id}: oracle-checked, linked to deviations.md, or a documented bug with QEMU's bytes`,
+    );
     if (row.deviation) {
       const dev = readFileSync(join(REPO_ROOT, 'protocol', 'deviations.md'), 'utf8');
-      const headings = [...dev.matchAll(/^#+ (.*)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-'));
+      const headings = [...dev.matchAll(/^#+ (.*)$/gm)].map((m) =>
+        m[1]!
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-'),
+      );
       t.ok(headings.includes(row.deviation), `${row.id}: deviations.md has #${row.deviation}`);
     }
   }
@@ -80,7 +93,8 @@ async function launcherQmpWired(): Promise<boolean> {
 }
 
 const qmpWired = await launcherQmpWired();
-const qmpSkip = 'the launcher QMP is still the temporary stub (src/session/qmp-attach.ts): QMP rows are checked in-process on QmpEndpoint only';
+const qmpSkip =
+  'the launcher QMP is still the temporary stub (src/session/qmp-attach.ts): QMP rows are checked in-process on QmpEndpoint only';
 if (!qmpWired) process.stderr.write(`# SKIP QMP rows against the launcher: ${qmpSkip}\n`);
 t.test('QMP rows against the qtestd launcher', qmpWired ? {} : { skip: qmpSkip }, async (t) => {
   for (const row of BAD_INPUT_ROWS.filter((r) => r.proto === 'qmp' && r.oracle)) {
@@ -96,7 +110,12 @@ await withOracle(t, 'oracle rows against QEMU 10.2.2', async (t) => {
     const bugNote = row.bug ? ` (known qtestd bug: ${row.bug})` : '';
     if (row.thenReconnect) {
       same(t, r.got, row.reply, `${row.id}: QEMU answers the same bytes before reconnecting`);
-      same(t, r.reconnect ?? '', row.qemuReply ?? row.thenReconnect.reply, `${row.id}: QEMU after reconnecting${bugNote}`);
+      same(
+        t,
+        r.reconnect ?? '',
+        row.qemuReply ?? row.thenReconnect.reply,
+        `${row.id}: QEMU after reconnecting${bugNote}`,
+      );
     } else same(t, r.got, row.qemuReply ?? row.reply, `${row.id}: QEMU's bytes${bugNote}`);
     t.equal(r.died, null, `${row.id}: QEMU still running`);
   };

@@ -16,7 +16,16 @@ const daily = Number(process.env.FUZZ_SEED ?? Math.floor(Date.now() / 86400000))
 for (const seed of [20260101, daily]) {
   t.test(`fuzz seed ${seed}`, async (t) => {
     const t0 = Date.now();
-    const s = await fuzzInWorker({ ...DEFAULT_FUZZ, requests: 100000, smmuPrograms: 2000, qmp: 5000, seed, stallMs: 30000, watchdogMs: 5000, maxRssMiB: 1536 });
+    const s = await fuzzInWorker({
+      ...DEFAULT_FUZZ,
+      requests: 100000,
+      smmuPrograms: 2000,
+      qmp: 5000,
+      seed,
+      stallMs: 30000,
+      watchdogMs: 5000,
+      maxRssMiB: 1536,
+    });
     const wall = (Date.now() - t0) / 1000;
     t.comment(formatSummary(s));
     t.comment(`wall ${wall.toFixed(1)} s`);
@@ -24,7 +33,13 @@ for (const seed of [20260101, daily]) {
     t.ok(s.smmuPrograms >= 2000, `${s.smmuPrograms} SMMU programs`);
     t.equal(s.crashes, 0, 'no crash');
     t.equal(s.hangs, 0, 'no hang');
-    t.same(s.violations.map((v) => `${v.kind} [${v.phase}] ${JSON.stringify(v.input.slice(0, 120))}: ${v.detail.split('\n')[0]}`), [], `no invariant violation (seed ${seed})`);
+    t.same(
+      s.violations.map(
+        (v) => `${v.kind} [${v.phase}] ${JSON.stringify(v.input.slice(0, 120))}: ${v.detail.split('\n')[0]}`,
+      ),
+      [],
+      `no invariant violation (seed ${seed})`,
+    );
     t.ok(wall < 150, `finished in ${wall.toFixed(1)} s`);
   });
 }

@@ -32,48 +32,51 @@ t.test('defaultServiceOptions: loopback only, finite limits', async (t) => {
   t.ok(o.limits.maxTouchedRamBytes <= 1 << 30, 'service sessions get at most 1 GiB of touched RAM by default');
 });
 
-t.test('the service: UNIX socket 0600, run dir 0700, session QMP sockets owner-only, QMP quit ends only its session', async (t) => {
-  const q = await startQtestd();
-  t.teardown(() => q.dispose());
-  t.equal(statSync(q.unixPath).mode & 0o777, 0o600, `${q.unixPath} is 0600`);
-  t.equal(statSync(q.runDir).mode & 0o777, 0o700, `${q.runDir} is 0700`);
-  const a = await q.unix();
-  const b = await q.unix();
-  t.equal(await a.request('#!qtestd id=a'), 'OK');
-  t.equal(await b.request('#!qtestd id=b'), 'OK');
-  t.equal(await a.request('writeq 0x40000000 0x11'), 'OK');
-  t.equal(await b.request('writeq 0x40000000 0x22'), 'OK');
-  const qmpPath = join(q.runDir, 'a.qmp');
-  const mode = statSync(qmpPath).mode & 0o777;
-  // Connecting to a UNIX socket needs write permission on it: group/other must not have it. (The
-  // per-session QMP sockets are created with the process umask, 0755 here, not 0600 like the qtest
-  // socket: reported; the 0700 run directory is what keeps other users out.)
-  t.equal(mode & 0o022, 0, `${qmpPath}: group/other cannot connect (mode ${mode.toString(8)})`);
+t.test(
+  'the service: UNIX socket 0600, run dir 0700, session QMP sockets owner-only, QMP quit ends only its session',
+  async (t) => {
+    const q = await startQtestd();
+    t.teardown(() => q.dispose());
+    t.equal(statSync(q.unixPath).mode & 0o777, 0o600, `${q.unixPath} is 0600`);
+    t.equal(statSync(q.runDir).mode & 0o777, 0o700, `${q.runDir} is 0700`);
+    const a = await q.unix();
+    const b = await q.unix();
+    t.equal(await a.request('#!qtestd id=a'), 'OK');
+    t.equal(await b.request('#!qtestd id=b'), 'OK');
+    t.equal(await a.request('writeq 0x40000000 0x11'), 'OK');
+    t.equal(await b.request('writeq 0x40000000 0x22'), 'OK');
+    const qmpPath = join(q.runDir, 'a.qmp');
+    const mode = statSync(qmpPath).mode & 0o777;
+    // Connecting to a UNIX socket needs write permission on it: group/other must not have it. (The
+    // per-session QMP sockets are created with the process umask, 0755 here, not 0600 like the qtest
+    // socket: reported; the 0700 run directory is what keeps other users out.)
+    t.equal(mode & 0o022, 0, `${qmpPath}: group/other cannot connect (mode ${mode.toString(8)})`);
 
-  const qmp = await connectRaw(qmpPath);
-  await qmp.until((d) => d.includes('\r\n'), 5000, 0);
-  qmp.data = '';
-  qmp.write('{"execute": "qmp_capabilities"}\n');
-  await qmp.until((d) => d.includes('\r\n'), 5000, 0);
-  if (qmp.data.includes('"return": {}') && !qmp.data.includes('QMP')) {
+    const qmp = await connectRaw(qmpPath);
+    await qmp.until((d) => d.includes('\r\n'), 5000, 0);
     qmp.data = '';
-    qmp.write('{"execute": "quit"}\n');
-    const got = await qmp.until((d) => d.includes('"return"'), 5000, 200);
-    t.match(got, /"event": "SHUTDOWN".*"reason": "host-qmp-quit"/s, 'SHUTDOWN event');
-    t.match(got, /\{"return": \{\}\}/, 'quit answered');
-    const closed = await a.closed;
-    t.ok(closed, 'session a ends (its qtest connection closes)');
-    t.equal(await b.request('readq 0x40000000'), 'OK 0x0000000000000022', 'session b is unaffected');
-    t.equal(await b.request('endianness'), 'OK little');
-    const c = await q.unix();
-    t.equal(await c.request('#!qtestd id=a'), 'OK', 'the id is free again');
-    c.destroy();
-  } else {
-    t.fail(`QMP not wired in service mode: ${JSON.stringify(qmp.data)}`);
-  }
-  qmp.close();
-  b.destroy();
-});
+    qmp.write('{"execute": "qmp_capabilities"}\n');
+    await qmp.until((d) => d.includes('\r\n'), 5000, 0);
+    if (qmp.data.includes('"return": {}') && !qmp.data.includes('QMP')) {
+      qmp.data = '';
+      qmp.write('{"execute": "quit"}\n');
+      const got = await qmp.until((d) => d.includes('"return"'), 5000, 200);
+      t.match(got, /"event": "SHUTDOWN".*"reason": "host-qmp-quit"/s, 'SHUTDOWN event');
+      t.match(got, /\{"return": \{\}\}/, 'quit answered');
+      const closed = await a.closed;
+      t.ok(closed, 'session a ends (its qtest connection closes)');
+      t.equal(await b.request('readq 0x40000000'), 'OK 0x0000000000000022', 'session b is unaffected');
+      t.equal(await b.request('endianness'), 'OK little');
+      const c = await q.unix();
+      t.equal(await c.request('#!qtestd id=a'), 'OK', 'the id is free again');
+      c.destroy();
+    } else {
+      t.fail(`QMP not wired in service mode: ${JSON.stringify(qmp.data)}`);
+    }
+    qmp.close();
+    b.destroy();
+  },
+);
 
 /** One enforcement check per client-controlled limit in src/base/limits.ts. */
 const CHECKS: Record<keyof Limits, { small: number; check: (limit: number) => { got: string; want: RegExp } }> = {
@@ -81,21 +84,32 @@ const CHECKS: Record<keyof Limits, { small: number; check: (limit: number) => { 
     small: 4096,
     check: (n) => {
       const d = new Driver(undefined, { maxLineBytes: n });
-      return { got: d.raw(`write 0x40000000 0x1000 0x${'ab'.repeat(4096)}\nendianness\n`), want: new RegExp(`^FAIL line longer than ${n} bytes\\nOK little\\n$`) };
+      return {
+        got: d.raw(`write 0x40000000 0x1000 0x${'ab'.repeat(4096)}\nendianness\n`),
+        want: new RegExp(`^FAIL line longer than ${n} bytes\\nOK little\\n$`),
+      };
     },
   },
   maxTouchedRamBytes: {
     small: 1 << 20,
     check: (n) => {
       const d = new Driver(undefined, { maxTouchedRamBytes: n });
-      return { got: d.raw('memset 0x40000000 0x200000 0x5a\nendianness\n'), want: new RegExp(`^FAIL guest RAM budget of ${n} bytes exceeded\\nOK little\\n$`) };
+      return {
+        got: d.raw('memset 0x40000000 0x200000 0x5a\nendianness\n'),
+        want: new RegExp(`^FAIL guest RAM budget of ${n} bytes exceeded\\nOK little\\n$`),
+      };
     },
   },
   maxTransferBytes: {
     small: 4096,
     check: (n) => {
       const d = new Driver(undefined, { maxTransferBytes: n });
-      const got = ['read', 'b64read'].map((c) => d.raw(`${c} 0x40000000 ${n + 1}\n`)).join('') + d.raw(`memset 0x10000000 ${n + 1} 0\n`) + d.raw(`memset 0x40000000 ${n + 1} 0\n`).replace(/^OK\n$/, '') + d.raw(`write 0x40000000 ${n + 1} 0x00\n`) + d.raw(`b64write 0x40000000 ${n + 1} AAAA\n`);
+      const got =
+        ['read', 'b64read'].map((c) => d.raw(`${c} 0x40000000 ${n + 1}\n`)).join('') +
+        d.raw(`memset 0x10000000 ${n + 1} 0\n`) +
+        d.raw(`memset 0x40000000 ${n + 1} 0\n`).replace(/^OK\n$/, '') +
+        d.raw(`write 0x40000000 ${n + 1} 0x00\n`) +
+        d.raw(`b64write 0x40000000 ${n + 1} AAAA\n`);
       const line = (c: string) => `FAIL ${c}: size ${n + 1} exceeds the limit of ${n} bytes\\n`;
       return { got, want: new RegExp(`^${['read', 'b64read', 'memset', 'write', 'b64write'].map(line).join('')}$`) };
     },
@@ -104,20 +118,36 @@ const CHECKS: Record<keyof Limits, { small: number; check: (limit: number) => { 
     small: 1024,
     check: (n) => {
       const out: string[] = [];
-      const ep = new QmpEndpoint({ host: new FakeHost(), sink: (s) => (out.push(s), true), now: fakeClock(), limits: { maxQmpMessageBytes: n, maxJsonDepth: 64 } });
+      const ep = new QmpEndpoint({
+        host: new FakeHost(),
+        sink: (s) => (out.push(s), true),
+        now: fakeClock(),
+        limits: { maxQmpMessageBytes: n, maxJsonDepth: 64 },
+      });
       ep.input(Buffer.from('{"execute": "qmp_capabilities"}\n'));
       ep.input(Buffer.from(`{"execute": "query-status", "id": "${'x'.repeat(n)}"}\n{"execute": "query-status"}\n`));
-      return { got: out.slice(2).join(''), want: /JSON token size limit exceeded.*\{"return": \{"status": "running", "running": true\}\}/s };
+      return {
+        got: out.slice(2).join(''),
+        want: /JSON token size limit exceeded.*\{"return": \{"status": "running", "running": true\}\}/s,
+      };
     },
   },
   maxJsonDepth: {
     small: 8,
     check: (n) => {
       const out: string[] = [];
-      const ep = new QmpEndpoint({ host: new FakeHost(), sink: (s) => (out.push(s), true), now: fakeClock(), limits: { maxQmpMessageBytes: 1 << 20, maxJsonDepth: n } });
+      const ep = new QmpEndpoint({
+        host: new FakeHost(),
+        sink: (s) => (out.push(s), true),
+        now: fakeClock(),
+        limits: { maxQmpMessageBytes: 1 << 20, maxJsonDepth: n },
+      });
       ep.input(Buffer.from('{"execute": "qmp_capabilities"}\n'));
       ep.input(Buffer.from(`${'['.repeat(n + 1)}${']'.repeat(n + 1)}\n{"execute": "query-status"}\n`));
-      return { got: out.slice(2).join(''), want: /^\{"error": \{"class": "GenericError", "desc": "JSON nesting depth limit exceeded"\}\}\r\n.*\{"return": \{"status": "running", "running": true\}\}\r\n$/s };
+      return {
+        got: out.slice(2).join(''),
+        want: /^\{"error": \{"class": "GenericError", "desc": "JSON nesting depth limit exceeded"\}\}\r\n.*\{"return": \{"status": "running", "running": true\}\}\r\n$/s,
+      };
     },
   },
 };

@@ -136,7 +136,13 @@ scenario('event queue full: EVENTQ_ABT, no unbounded growth', 10000, (d, t) => {
 scenario('StreamIDs past the table, linear tables outside RAM, LOG2SIZE 63', 5000, (d, t) => {
   d.setupSmmuBypass(0x48000000n, 2);
   t.not(d.iommuDma(0x40000000n, 4), 0n, 'sid 0x10 past a 4-entry table faults');
-  for (const [base, cfg] of [[0x000fffffffffffc0n, 20], [SMMU, 8], [0x3f000000n, 8], [0x10000000n, 63], [0n, 63]] as const) {
+  for (const [base, cfg] of [
+    [0x000fffffffffffc0n, 20],
+    [SMMU, 8],
+    [0x3f000000n, 8],
+    [0x10000000n, 63],
+    [0n, 63],
+  ] as const) {
     d.smmuWritel(REG.CR0, 0);
     d.smmuWriteq(REG.STRTAB_BASE, base);
     d.smmuWritel(REG.STRTAB_BASE_CFG, cfg);
@@ -147,23 +153,27 @@ scenario('StreamIDs past the table, linear tables outside RAM, LOG2SIZE 63', 500
   t.pass('no hang');
 });
 
-scenario('2-level stream tables whose L1 descriptors point at MMIO, unassigned space, the SMMU, themselves', 5000, (d, t) => {
-  d.setupSmmuBypass();
-  const l1 = 0x48400000n;
-  d.smmuWritel(REG.CR0, 0);
-  d.smmuWriteq(REG.STRTAB_BASE, l1);
-  d.smmuWritel(REG.STRTAB_BASE_CFG, (1 << 16) | (8 << 6) | 16); // 2-level, SPLIT 8, LOG2SIZE 16
-  d.smmuWritel(REG.CR0, 0xd);
-  for (const target of [SMMU, 0x08000000n, 0x3f000000n, 0x10000000n, l1, 0x000fffffffffffc0n, 0xffffffffffffffc0n]) {
-    for (const span of [1n, 9n, 31n]) {
-      d.writeq(l1, target | span);
-      d.smmuWriteq(REG.CMDQ_BASE, 0x48100000n | 8n);
-      d.iommuDma(0x40000000n, 4);
-      d.smmuTestdevDma(0x40000000n, 64);
+scenario(
+  '2-level stream tables whose L1 descriptors point at MMIO, unassigned space, the SMMU, themselves',
+  5000,
+  (d, t) => {
+    d.setupSmmuBypass();
+    const l1 = 0x48400000n;
+    d.smmuWritel(REG.CR0, 0);
+    d.smmuWriteq(REG.STRTAB_BASE, l1);
+    d.smmuWritel(REG.STRTAB_BASE_CFG, (1 << 16) | (8 << 6) | 16); // 2-level, SPLIT 8, LOG2SIZE 16
+    d.smmuWritel(REG.CR0, 0xd);
+    for (const target of [SMMU, 0x08000000n, 0x3f000000n, 0x10000000n, l1, 0x000fffffffffffc0n, 0xffffffffffffffc0n]) {
+      for (const span of [1n, 9n, 31n]) {
+        d.writeq(l1, target | span);
+        d.smmuWriteq(REG.CMDQ_BASE, 0x48100000n | 8n);
+        d.iommuDma(0x40000000n, 4);
+        d.smmuTestdevDma(0x40000000n, 64);
+      }
     }
-  }
-  t.pass('no hang');
-});
+    t.pass('no hang');
+  },
+);
 
 scenario('STE/CD/page-table descriptors pointing outside RAM and into MMIO', 10000, (d, t) => {
   d.setupSmmuBypass();
@@ -233,7 +243,7 @@ scenario('random STE and CD contents for 256 StreamIDs, DMA from every device', 
   let seed = 12345;
   const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0);
   for (let round = 0; round < 50; round++) {
-    for (let i = 0; i < 64; i++) d.writel(0x48000000n + BigInt(rnd() % (256 * 64)) * 4n / 4n, rnd());
+    for (let i = 0; i < 64; i++) d.writel(0x48000000n + (BigInt(rnd() % (256 * 64)) * 4n) / 4n, rnd());
     for (let i = 0; i < 16; i++) d.writel(RAM + BigInt(rnd() % 0x200000) * 4n, rnd());
     d.writeq(0x48100000n, 0x30n); // TLBI_NSNH_ALL
     d.writeq(0x48100010n, 0x04n | (31n << 0n));

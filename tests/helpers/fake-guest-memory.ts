@@ -28,14 +28,38 @@ export class FakeMemory implements GuestMemory {
     return this.log.filter((l) => l.startsWith('write') || l.startsWith('memset'));
   }
 
-  async readb(a: bigint) { this.log.push(`readb ${hx(a)}`); return this.load(a, 1); }
-  async readw(a: bigint) { this.log.push(`readw ${hx(a)}`); return this.load(a, 2); }
-  async readl(a: bigint) { this.log.push(`readl ${hx(a)}`); return this.load(a, 4); }
-  async readq(a: bigint) { this.log.push(`readq ${hx(a)}`); return this.load(a, 8); }
-  async writeb(a: bigint, v: bigint) { this.log.push(`writeb ${hx(a)} ${hx(v)}`); this.store(a, 1, v); }
-  async writew(a: bigint, v: bigint) { this.log.push(`writew ${hx(a)} ${hx(v)}`); this.store(a, 2, v); }
-  async writel(a: bigint, v: bigint) { this.log.push(`writel ${hx(a)} ${hx(v)}`); this.store(a, 4, v); }
-  async writeq(a: bigint, v: bigint) { this.log.push(`writeq ${hx(a)} ${hx(v)}`); this.store(a, 8, v); }
+  async readb(a: bigint) {
+    this.log.push(`readb ${hx(a)}`);
+    return this.load(a, 1);
+  }
+  async readw(a: bigint) {
+    this.log.push(`readw ${hx(a)}`);
+    return this.load(a, 2);
+  }
+  async readl(a: bigint) {
+    this.log.push(`readl ${hx(a)}`);
+    return this.load(a, 4);
+  }
+  async readq(a: bigint) {
+    this.log.push(`readq ${hx(a)}`);
+    return this.load(a, 8);
+  }
+  async writeb(a: bigint, v: bigint) {
+    this.log.push(`writeb ${hx(a)} ${hx(v)}`);
+    this.store(a, 1, v);
+  }
+  async writew(a: bigint, v: bigint) {
+    this.log.push(`writew ${hx(a)} ${hx(v)}`);
+    this.store(a, 2, v);
+  }
+  async writel(a: bigint, v: bigint) {
+    this.log.push(`writel ${hx(a)} ${hx(v)}`);
+    this.store(a, 4, v);
+  }
+  async writeq(a: bigint, v: bigint) {
+    this.log.push(`writeq ${hx(a)} ${hx(v)}`);
+    this.store(a, 8, v);
+  }
   async read(a: bigint, size: number) {
     this.log.push(`read ${hx(a)} ${hx(size)}`);
     return Uint8Array.from({ length: size }, (_, i) => this.getByte(a + BigInt(i)));

@@ -34,8 +34,16 @@ export function binaryFor(target: TargetName): string {
 
 /** The machine every differential session uses (plus -device options). */
 export const BASE_ARGS: readonly string[] = [
-  '-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3',
-  '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none',
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
 ];
 
 export interface LaunchOptions {
@@ -125,7 +133,9 @@ export class QtestLines {
   /** Read the next line (IRQ lines included). Throws on EOF/timeout. */
   async readLine(timeoutMs = 20000): Promise<string> {
     if (!(await this.waitLines(1, timeoutMs))) {
-      throw new Error(this.ended ? `qtest socket closed (${this.error?.message ?? 'EOF'})` : `no reply within ${timeoutMs} ms`);
+      throw new Error(
+        this.ended ? `qtest socket closed (${this.error?.message ?? 'EOF'})` : `no reply within ${timeoutMs} ms`,
+      );
     }
     return this.lines[this.readPos++]!;
   }
@@ -152,7 +162,12 @@ export class QtestLines {
     // write in slices so one huge string is not built
     const SLICE = 256;
     for (let i = 0; i < requests.length; i += SLICE) {
-      this.sendRaw(requests.slice(i, i + SLICE).map((r) => r + '\n').join(''));
+      this.sendRaw(
+        requests
+          .slice(i, i + SLICE)
+          .map((r) => r + '\n')
+          .join(''),
+      );
     }
     const replies: string[][] = requests.map(() => []);
     let ri = 0;
@@ -219,7 +234,12 @@ export async function launch(opts: LaunchOptions): Promise<Instance> {
       s.child.proc.kill('SIGKILL');
       await s.teardown();
       const stderr = s.child.stderr();
-      throw new LaunchError(`${opts.target}: QMP handshake failed: ${(e as Error).message}; stderr: ${stderr.trim()}`, stderr, null, null);
+      throw new LaunchError(
+        `${opts.target}: QMP handshake failed: ${(e as Error).message}; stderr: ${stderr.trim()}`,
+        stderr,
+        null,
+        null,
+      );
     }
   }
   return {

@@ -168,7 +168,12 @@ export class LineClient {
 
   /** Resolves true once the peer closed the connection (within `timeoutMs`). */
   async closedWithin(timeoutMs: number): Promise<boolean> {
-    return (await within(this.closed.then(() => true), timeoutMs)) ?? false;
+    return (
+      (await within(
+        this.closed.then(() => true),
+        timeoutMs,
+      )) ?? false
+    );
   }
 
   /** Replies received so far (claimed or not). */

@@ -32,7 +32,8 @@ function isExecutable(p: string): boolean {
 
 function probe(): { info: OracleInfo | null; why: string } {
   const raw = process.env[ORACLE_ENV];
-  if (!raw) return { info: null, why: `${ORACLE_ENV} not set: real QEMU 10.2.2 oracle unavailable (oracle tests skipped)` };
+  if (!raw)
+    return { info: null, why: `${ORACLE_ENV} not set: real QEMU 10.2.2 oracle unavailable (oracle tests skipped)` };
   const prefix = resolve(raw);
   const binary = join(prefix, 'bin', 'qemu-system-aarch64');
   const qtestCc = join(prefix, 'bin', 'qtest-cc');

@@ -24,7 +24,11 @@ export function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
 }
 
 /** Poll `probe` every `stepMs` until it returns something truthy or `timeoutMs` passes. */
-export async function waitFor<T>(probe: () => T | undefined | false, timeoutMs: number, stepMs = 10): Promise<T | undefined> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false,
+  timeoutMs: number,
+  stepMs = 10,
+): Promise<T | undefined> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
@@ -177,11 +181,17 @@ export async function startServerSockets(opts: {
   const qtestPath = join(dir, 'qtest.sock');
   const qmpPath = join(dir, 'qmp.sock');
   const argv = [
-    '-qtest', `unix:${qtestPath},server=on,wait=off`, '-qtest-log', 'none',
-    '-qmp', `unix:${qmpPath},server=on,wait=off`,
-    '-display', 'none',
+    '-qtest',
+    `unix:${qtestPath},server=on,wait=off`,
+    '-qtest-log',
+    'none',
+    '-qmp',
+    `unix:${qmpPath},server=on,wait=off`,
+    '-display',
+    'none',
     ...opts.args,
-    '-accel', 'qtest',
+    '-accel',
+    'qtest',
   ];
   const child = spawnChild(opts.binary, argv, { env: opts.env, stdoutIntoStderr: true });
   const cleanupDir = (): void => rmSync(dir, { recursive: true, force: true });

@@ -41,8 +41,16 @@ export type { Install } from './warm-install.js';
 
 /** The machine most sessions use: the virt board with GICv3 and the SMMU. */
 export const VIRT_SMMU_ARGS: readonly string[] = [
-  '-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3',
-  '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none',
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
 ];
 
 export interface TypedInstance {
@@ -61,8 +69,18 @@ export interface TypedInstance {
  * QMP client is connected and capabilities negotiated; otherwise connect to `qmpPath` later.
  * Throws LaunchError (with stderr and exit status) when it does not come up.
  */
-export async function launchClient(opts: { args: readonly string[]; qmp?: boolean; binary?: string; env?: NodeJS.ProcessEnv }): Promise<TypedInstance> {
-  const s = await startServerSockets({ binary: opts.binary ?? QTESTD_BINARY, args: opts.args, connectQmp: opts.qmp === true, env: opts.env });
+export async function launchClient(opts: {
+  args: readonly string[];
+  qmp?: boolean;
+  binary?: string;
+  env?: NodeJS.ProcessEnv;
+}): Promise<TypedInstance> {
+  const s = await startServerSockets({
+    binary: opts.binary ?? QTESTD_BINARY,
+    args: opts.args,
+    connectQmp: opts.qmp === true,
+    env: opts.env,
+  });
   const qtest = new QtestClient(socketTransport(s.qtest));
   let qmp: QmpClient | null = null;
   if (s.qmp) {

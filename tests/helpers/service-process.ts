@@ -92,7 +92,9 @@ export class QtestdProcess {
   }
 
   wsQmp(session: string): Promise<LineClient> {
-    return LineClient.websocket(new WebSocket(`ws://127.0.0.1:${this.httpPort}/qmp?session=${encodeURIComponent(session)}`));
+    return LineClient.websocket(
+      new WebSocket(`ws://127.0.0.1:${this.httpPort}/qmp?session=${encodeURIComponent(session)}`),
+    );
   }
 
   qmpSocket(session: string): Promise<LineClient> {
@@ -128,14 +130,22 @@ export async function startQtestd(opts: ServiceOptions = {}): Promise<QtestdProc
   const unixPath = join(dir, 'qtest.sock');
   const runDir = join(dir, 'run');
   const args = [
-    '--tcp', '127.0.0.1:0',
-    '--http', '127.0.0.1:0',
-    '--unix', unixPath,
-    '--run-dir', runDir,
-    '--machine-args', opts.machineArgs ?? TEST_MACHINE_ARGS,
+    '--tcp',
+    '127.0.0.1:0',
+    '--http',
+    '127.0.0.1:0',
+    '--unix',
+    unixPath,
+    '--run-dir',
+    runDir,
+    '--machine-args',
+    opts.machineArgs ?? TEST_MACHINE_ARGS,
     ...(opts.args ?? []),
   ];
-  const proc = spawn(QTESTD_SERVICE_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, QTESTD_LOG_LEVEL: 'info' } });
+  const proc = spawn(QTESTD_SERVICE_BINARY, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, QTESTD_LOG_LEVEL: 'info' },
+  });
   const q = new QtestdProcess(proc, dir, unixPath, runDir);
   const deadline = Date.now() + (opts.startTimeoutMs ?? 10000);
   for (;;) {

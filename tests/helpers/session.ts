@@ -7,10 +7,25 @@ import { DEFAULT_LIMITS } from '../../src/base/limits.js';
 import type { Limits } from '../../src/base/limits.js';
 import type { Link } from '../../src/protocol/link.js';
 
-export const PLAIN_VIRT = ['-machine', 'virt,acpi=off,gic-version=3', '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none'];
+export const PLAIN_VIRT = [
+  '-machine',
+  'virt,acpi=off,gic-version=3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
+];
 
 export function makeSession(argv: string[] = PLAIN_VIRT, limits: Partial<Limits> = {}): Session {
-  return new Session(parseArgv(argv).machine, { log: pino({ level: 'silent' }), plugins: DEFAULT_PLUGINS, limits: { ...DEFAULT_LIMITS, ...limits } });
+  return new Session(parseArgv(argv).machine, {
+    log: pino({ level: 'silent' }),
+    plugins: DEFAULT_PLUGINS,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+  });
 }
 
 /** A Link that records output; `accept` decides what write() returns. */

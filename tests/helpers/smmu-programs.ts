@@ -31,7 +31,14 @@ import {
   writeCd,
   writeSte,
 } from '../../src/client/smmu-builder.js';
-import type { CdFields, GranuleKiB, LeafOptions, Perms, SteFields, StreamTableRegisters } from '../../src/client/smmu-builder.js';
+import type {
+  CdFields,
+  GranuleKiB,
+  LeafOptions,
+  Perms,
+  SteFields,
+  StreamTableRegisters,
+} from '../../src/client/smmu-builder.js';
 import { CMD, CommandQueue, queueBaseValue } from '../../src/client/smmu-queues.js';
 import type { GuestMemory } from '../../src/client/guest-memory.js';
 import { encodeCommand } from '../../src/smmu/command-queue.js';
@@ -40,9 +47,18 @@ import { levelShift, stage1StartLevel } from '../../src/smmu/granules.js';
 // ---- machine constants ---------------------------------------------------------------
 
 export const SMMU_PROGRAM_ARGS: readonly string[] = [
-  '-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3',
-  '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none',
-  '-device', 'edu,dma_mask=0xffffffffffffffff',
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
+  '-device',
+  'edu,dma_mask=0xffffffffffffffff',
 ];
 
 export const SMMU = 0x0905_0000n;
@@ -61,11 +77,33 @@ export const MAX_SLOTS = Number((RAM_END - SLOT_START) / SLOT_SIZE);
 const UNASSIGNED_PA = 0x7000_0000n;
 
 export const R = {
-  IDR0: 0x00, IDR1: 0x04, IDR3: 0x0c, IDR5: 0x14, IIDR: 0x18, AIDR: 0x1c,
-  CR0: 0x20, CR0ACK: 0x24, CR1: 0x28, CR2: 0x2c, STATUSR: 0x40, GBPA: 0x44,
-  IRQ_CTRL: 0x50, IRQ_CTRLACK: 0x54, GERROR: 0x60, GERRORN: 0x64, GERROR_IRQ_CFG0: 0x68,
-  STRTAB_BASE: 0x80, STRTAB_BASE_CFG: 0x88, CMDQ_BASE: 0x90, CMDQ_PROD: 0x98, CMDQ_CONS: 0x9c,
-  EVENTQ_BASE: 0xa0, EVENTQ_PROD: 0xa8, EVENTQ_CONS: 0xac, EVENTQ_PROD_P1: 0x100a8, EVENTQ_CONS_P1: 0x100ac,
+  IDR0: 0x00,
+  IDR1: 0x04,
+  IDR3: 0x0c,
+  IDR5: 0x14,
+  IIDR: 0x18,
+  AIDR: 0x1c,
+  CR0: 0x20,
+  CR0ACK: 0x24,
+  CR1: 0x28,
+  CR2: 0x2c,
+  STATUSR: 0x40,
+  GBPA: 0x44,
+  IRQ_CTRL: 0x50,
+  IRQ_CTRLACK: 0x54,
+  GERROR: 0x60,
+  GERRORN: 0x64,
+  GERROR_IRQ_CFG0: 0x68,
+  STRTAB_BASE: 0x80,
+  STRTAB_BASE_CFG: 0x88,
+  CMDQ_BASE: 0x90,
+  CMDQ_PROD: 0x98,
+  CMDQ_CONS: 0x9c,
+  EVENTQ_BASE: 0xa0,
+  EVENTQ_PROD: 0xa8,
+  EVENTQ_CONS: 0xac,
+  EVENTQ_PROD_P1: 0x100a8,
+  EVENTQ_CONS_P1: 0x100ac,
 } as const;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -105,14 +143,30 @@ export class RecordingMemory implements GuestMemory {
     this.lines.push(`${cmd} ${hx(addr)} ${hx(value)}`);
     return Promise.resolve();
   }
-  readb(a: bigint) { return this.rd('readb', a); }
-  readw(a: bigint) { return this.rd('readw', a); }
-  readl(a: bigint) { return this.rd('readl', a); }
-  readq(a: bigint) { return this.rd('readq', a); }
-  writeb(a: bigint, v: bigint) { return this.wr('writeb', a, v); }
-  writew(a: bigint, v: bigint) { return this.wr('writew', a, v); }
-  writel(a: bigint, v: bigint) { return this.wr('writel', a, v); }
-  writeq(a: bigint, v: bigint) { return this.wr('writeq', a, v); }
+  readb(a: bigint) {
+    return this.rd('readb', a);
+  }
+  readw(a: bigint) {
+    return this.rd('readw', a);
+  }
+  readl(a: bigint) {
+    return this.rd('readl', a);
+  }
+  readq(a: bigint) {
+    return this.rd('readq', a);
+  }
+  writeb(a: bigint, v: bigint) {
+    return this.wr('writeb', a, v);
+  }
+  writew(a: bigint, v: bigint) {
+    return this.wr('writew', a, v);
+  }
+  writel(a: bigint, v: bigint) {
+    return this.wr('writel', a, v);
+  }
+  writeq(a: bigint, v: bigint) {
+    return this.wr('writeq', a, v);
+  }
   read(addr: bigint, size: number): Promise<Uint8Array> {
     this.lines.push(`read ${hx(addr)} ${hx(size)}`);
     return Promise.resolve(new Uint8Array(size));
@@ -205,7 +259,8 @@ class ProgramBuilder {
 
   /** edu DMA (dir 0: RAM→buffer, 1: buffer→RAM), completed with clock_step. */
   dma(dir: 0 | 1, bus: bigint, bufOff: number, len: number, irq = false): void {
-    if (bufOff < 0 || bufOff + len > EDU_BUF_SIZE) throw new Error(`edu DMA outside the buffer window: ${bufOff}+${len}`);
+    if (bufOff < 0 || bufOff + len > EDU_BUF_SIZE)
+      throw new Error(`edu DMA outside the buffer window: ${bufOff}+${len}`);
     const dev = EDU_BUF + BigInt(bufOff);
     const [src, dst] = dir === 0 ? [bus, dev] : [dev, bus];
     this.push(
@@ -230,7 +285,21 @@ class ProgramBuilder {
 }
 
 const DMA_LENGTHS: ReadonlyArray<readonly [number, number]> = [
-  [10, 4], [8, 8], [6, 16], [4, 64], [3, 256], [1, 4096], [6, 1], [5, 3], [5, 5], [4, 7], [4, 13], [3, 31], [2, 100], [1, 1000], [1, 2047],
+  [10, 4],
+  [8, 8],
+  [6, 16],
+  [4, 64],
+  [3, 256],
+  [1, 4096],
+  [6, 1],
+  [5, 3],
+  [5, 5],
+  [4, 7],
+  [4, 13],
+  [3, 31],
+  [2, 100],
+  [1, 1000],
+  [1, 2047],
 ];
 
 /** Generate program `index` (seed `seed`) in slot `slotIndex`. */
@@ -258,7 +327,12 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
 
   // 2. queues, cache flush
   b.cmdqLog2 = rng.range(3, 6);
-  b.evqLog2 = rng.weighted([[1, 1], [2, 2], [6, 3], [4, 5]]);
+  b.evqLog2 = rng.weighted([
+    [1, 1],
+    [2, 2],
+    [6, 3],
+    [4, 5],
+  ]);
   b.evqBase = evqBase;
   b.writeq(R.CMDQ_BASE, queueBaseValue(cmdqBase, b.cmdqLog2));
   b.writel(R.CMDQ_PROD, 0);
@@ -282,7 +356,13 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
   let steAt: (sid: number) => Promise<bigint>;
   let l2Quirk = '';
   if (!twoLevel) {
-    const log2 = rng.weighted([[1, 3], [1, 4], [8, 5], [3, 6], [2, 8]]);
+    const log2 = rng.weighted([
+      [1, 3],
+      [1, 4],
+      [8, 5],
+      [3, 6],
+      [2, 8],
+    ]);
     const base = alloc.alloc(64 << Math.max(log2, 0), Math.max(64 << log2, 64));
     const t = new LinearStreamTable(mem, base, log2);
     strtab = t;
@@ -303,7 +383,13 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
 
   // 4. translation structures
   const kind: StageKind = rng.weighted([
-    [2, 'bypass'], [1, 'abort'], [1, 'invalid-ste'], [10, 's1'], [7, 's2'], [7, 'nested'], [1, 'disabled'],
+    [2, 'bypass'],
+    [1, 'abort'],
+    [1, 'invalid-ste'],
+    [10, 's1'],
+    [7, 's2'],
+    [7, 'nested'],
+    [1, 'disabled'],
   ]);
   b.notes.push(kind);
   const windows: Window[] = [];
@@ -321,18 +407,46 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
     let perms: Perms = 'rw';
     let note = 'rw';
     if (stage === 1) {
-      if (r < 2) { perms = 'r'; note = 'ro'; }
-      else if (r === 2) { opts.ap = rng.int(4); note = `ap${opts.ap}`; }
+      if (r < 2) {
+        perms = 'r';
+        note = 'ro';
+      } else if (r === 2) {
+        opts.ap = rng.int(4);
+        note = `ap${opts.ap}`;
+      }
     } else {
-      if (r < 2) { perms = 'r'; note = 'ro'; }
-      else if (r === 2) { perms = 'w'; note = 'wo'; }
-      else if (r === 3) { opts.ap = 0; note = 'none'; }
+      if (r < 2) {
+        perms = 'r';
+        note = 'ro';
+      } else if (r === 2) {
+        perms = 'w';
+        note = 'wo';
+      } else if (r === 3) {
+        opts.ap = 0;
+        note = 'none';
+      }
     }
-    if (rng.chance(0.12)) { opts.af = false; note += '/af0'; }
-    if (rng.chance(0.1)) { opts.attr = rng.int(8); opts.sh = rng.int(4); }
+    if (rng.chance(0.12)) {
+      opts.af = false;
+      note += '/af0';
+    }
+    if (rng.chance(0.1)) {
+      opts.attr = rng.int(8);
+      opts.sh = rng.int(4);
+    }
     if (rng.chance(0.05)) opts.xn = true;
     if (rng.chance(0.15)) {
-      const [bit, name] = rng.pick([[52n, 'cont'], [51n, 'dbm'], [11n, 'ng'], [53n, 'pxn'], [55n, 'sw55'], [58n, 'sw58'], [48n, 'oa48'], [50n, 'oa50'], [5n, 'ns']] as const);
+      const [bit, name] = rng.pick([
+        [52n, 'cont'],
+        [51n, 'dbm'],
+        [11n, 'ng'],
+        [53n, 'pxn'],
+        [55n, 'sw55'],
+        [58n, 'sw58'],
+        [48n, 'oa48'],
+        [50n, 'oa50'],
+        [5n, 'ns'],
+      ] as const);
       opts.extra = 1n << bit;
       note += `/${name}`;
     }
@@ -343,7 +457,14 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
   const dataPage = (g: GranuleKiB): bigint => dataAlloc.alloc(2n << BigInt(SHIFT[g]), 1n << BigInt(SHIFT[g]));
 
   /** Map `count` random IOVAs of `pt` onto data pages (pages or blocks) and record windows. */
-  const mapData = async (pt: PageTableBuilder, stage: 1 | 2, g: GranuleKiB, count: number, iaBits: number, fixed?: bigint[]): Promise<Window[]> => {
+  const mapData = async (
+    pt: PageTableBuilder,
+    stage: 1 | 2,
+    g: GranuleKiB,
+    count: number,
+    iaBits: number,
+    fixed?: bigint[],
+  ): Promise<Window[]> => {
     const out: Window[] = [];
     const page = 1n << BigInt(SHIFT[g]);
     for (let i = 0; i < count; i++) {
@@ -390,7 +511,14 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
   const s1Setup = async (g: GranuleKiB, inputBits: number): Promise<PageTableBuilder> => {
     let tableBits = 0n;
     if (rng.chance(0.15)) {
-      const [bits, name] = rng.pick([[1n << 61n, 'aptable1'], [2n << 61n, 'aptable2'], [3n << 61n, 'aptable3'], [1n << 63n, 'nstable'], [1n << 60n, 'xntable'], [1n << 59n, 'pxntable']] as const);
+      const [bits, name] = rng.pick([
+        [1n << 61n, 'aptable1'],
+        [2n << 61n, 'aptable2'],
+        [3n << 61n, 'aptable3'],
+        [1n << 63n, 'nstable'],
+        [1n << 60n, 'xntable'],
+        [1n << 59n, 'pxntable'],
+      ] as const);
       tableBits = bits;
       b.notes.push(name);
     }
@@ -413,11 +541,19 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
     S2T0SZ: 64 - inputBits,
     S2SL0: pt.sl0,
     S2TG: S2TG_CODE[g],
-    S2PS: rng.weighted([[1, 0], [1, 2], [6, 5], [1, 6], [1, 7]]),
+    S2PS: rng.weighted([
+      [1, 0],
+      [1, 2],
+      [6, 5],
+      [1, 6],
+      [1, 7],
+    ]),
     S2AA64: 1,
     S2AFFD: rng.chance(0.2) ? 1 : 0,
     S2R: rng.chance(0.8) ? 1 : 0,
-    S2IR0: rng.int(4), S2OR0: rng.int(4), S2SH0: rng.int(4),
+    S2IR0: rng.int(4),
+    S2OR0: rng.int(4),
+    S2SH0: rng.int(4),
     S2TTB: pt.root,
   });
 
@@ -429,7 +565,14 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
     T1SZ: 16,
     TG1: 2,
     EPD1: 1,
-    IPS: rng.weighted([[1, 0], [1, 1], [1, 2], [1, 3], [1, 4], [6, 5]]),
+    IPS: rng.weighted([
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [1, 4],
+      [6, 5],
+    ]),
     AFFD: rng.chance(0.2) ? 1 : 0,
     TBI: rng.chance(0.15) ? rng.int(4) : 0,
     AA64: 1,
@@ -437,29 +580,75 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
     A: 1,
     ASID: asid,
     TTB0: ttb0,
-    IR0: rng.int(4), OR0: rng.int(4), SH0: rng.int(4),
+    IR0: rng.int(4),
+    OR0: rng.int(4),
+    SH0: rng.int(4),
     MAIR0: rng.u32(),
     WXN: rng.chance(0.1) ? 1 : 0,
   });
 
   /** Invalid CD variants (none of them crash QEMU 10.2.2: IPS 6/7 is excluded). */
   const breakCd = (cd: CdIn): string => {
-    const v = rng.pick(['v0', 'aa64', 'a0', 's', 'ha', 'hd', 't0sz-small', 't0sz-big', 'tg0-3', 'endi', 'epd0', 'ttb-big', 'had0', 'tg1-0']);
+    const v = rng.pick([
+      'v0',
+      'aa64',
+      'a0',
+      's',
+      'ha',
+      'hd',
+      't0sz-small',
+      't0sz-big',
+      'tg0-3',
+      'endi',
+      'epd0',
+      'ttb-big',
+      'had0',
+      'tg1-0',
+    ]);
     switch (v) {
-      case 'v0': cd.V = 0; break;
-      case 'aa64': cd.AA64 = 0; break;
-      case 'a0': cd.A = 0; break;
-      case 's': cd.S = 1; break;
-      case 'ha': cd.HA = 1; break;
-      case 'hd': cd.HD = 1; break;
-      case 't0sz-small': cd.T0SZ = rng.pick([0, 8, 15]); break;
-      case 't0sz-big': cd.T0SZ = rng.pick([40, 48, 63]); break;
-      case 'tg0-3': cd.TG0 = 3; break;
-      case 'endi': cd.ENDI = 1; break;
-      case 'epd0': cd.EPD0 = 1; break;
-      case 'ttb-big': cd.TTB0 = 0x1000_0000_0000n; break;
-      case 'had0': cd.HAD0 = 1; break;
-      case 'tg1-0': cd.EPD1 = 0; cd.TG1 = 0; break;
+      case 'v0':
+        cd.V = 0;
+        break;
+      case 'aa64':
+        cd.AA64 = 0;
+        break;
+      case 'a0':
+        cd.A = 0;
+        break;
+      case 's':
+        cd.S = 1;
+        break;
+      case 'ha':
+        cd.HA = 1;
+        break;
+      case 'hd':
+        cd.HD = 1;
+        break;
+      case 't0sz-small':
+        cd.T0SZ = rng.pick([0, 8, 15]);
+        break;
+      case 't0sz-big':
+        cd.T0SZ = rng.pick([40, 48, 63]);
+        break;
+      case 'tg0-3':
+        cd.TG0 = 3;
+        break;
+      case 'endi':
+        cd.ENDI = 1;
+        break;
+      case 'epd0':
+        cd.EPD0 = 1;
+        break;
+      case 'ttb-big':
+        cd.TTB0 = 0x1000_0000_0000n;
+        break;
+      case 'had0':
+        cd.HAD0 = 1;
+        break;
+      case 'tg1-0':
+        cd.EPD1 = 0;
+        cd.TG1 = 0;
+        break;
     }
     return `cd-${v}`;
   };
@@ -468,27 +657,77 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
   const breakSte = (ste: SteIn, hasS1: boolean, hasS2: boolean): string => {
     const opts: string[] = ['s1fmt', 'reserved-config', 'strw', 'eats'];
     if (hasS1) opts.push('s1cdmax', 'ctx-outside', 's1stalld');
-    if (hasS2) opts.push('s2tg3', 's2sl0-3', 's2t0sz-small', 's2t0sz-big', 's2s', 's2endi', 's2ttb-big', 's2ps0-ttb', 's2ha', 's2hd', 's2ptw');
+    if (hasS2)
+      opts.push(
+        's2tg3',
+        's2sl0-3',
+        's2t0sz-small',
+        's2t0sz-big',
+        's2s',
+        's2endi',
+        's2ttb-big',
+        's2ps0-ttb',
+        's2ha',
+        's2hd',
+        's2ptw',
+      );
     const v = rng.pick(opts);
     switch (v) {
-      case 's1fmt': ste.S1Fmt = rng.range(1, 3); break;
-      case 'reserved-config': ste.Config = rng.range(1, 3); break;
-      case 'strw': ste.STRW = rng.range(1, 3); break;
-      case 'eats': ste.EATS = rng.range(1, 3); break;
-      case 's1cdmax': ste.S1CDMax = rng.range(1, 5); break;
-      case 'ctx-outside': ste.S1ContextPtr = UNASSIGNED_PA; break;
-      case 's1stalld': ste.S1STALLD = 1; break;
-      case 's2tg3': ste.S2TG = 3; break;
-      case 's2sl0-3': ste.S2SL0 = 3; break;
-      case 's2t0sz-small': ste.S2T0SZ = rng.pick([0, 5, 15]); break;
-      case 's2t0sz-big': ste.S2T0SZ = rng.pick([40, 44, 63]); break;
-      case 's2s': ste.S2S = 1; break;
-      case 's2endi': ste.S2ENDI = 1; break;
-      case 's2ttb-big': ste.S2TTB = 0x1000_0000_0000n; break;
-      case 's2ps0-ttb': ste.S2PS = 0; ste.S2TTB = 0x1_0000_0000n; break;
-      case 's2ha': ste.S2HA = 1; break;
-      case 's2hd': ste.S2HD = 1; break;
-      case 's2ptw': ste.S2PTW = 1; break;
+      case 's1fmt':
+        ste.S1Fmt = rng.range(1, 3);
+        break;
+      case 'reserved-config':
+        ste.Config = rng.range(1, 3);
+        break;
+      case 'strw':
+        ste.STRW = rng.range(1, 3);
+        break;
+      case 'eats':
+        ste.EATS = rng.range(1, 3);
+        break;
+      case 's1cdmax':
+        ste.S1CDMax = rng.range(1, 5);
+        break;
+      case 'ctx-outside':
+        ste.S1ContextPtr = UNASSIGNED_PA;
+        break;
+      case 's1stalld':
+        ste.S1STALLD = 1;
+        break;
+      case 's2tg3':
+        ste.S2TG = 3;
+        break;
+      case 's2sl0-3':
+        ste.S2SL0 = 3;
+        break;
+      case 's2t0sz-small':
+        ste.S2T0SZ = rng.pick([0, 5, 15]);
+        break;
+      case 's2t0sz-big':
+        ste.S2T0SZ = rng.pick([40, 44, 63]);
+        break;
+      case 's2s':
+        ste.S2S = 1;
+        break;
+      case 's2endi':
+        ste.S2ENDI = 1;
+        break;
+      case 's2ttb-big':
+        ste.S2TTB = 0x1000_0000_0000n;
+        break;
+      case 's2ps0-ttb':
+        ste.S2PS = 0;
+        ste.S2TTB = 0x1_0000_0000n;
+        break;
+      case 's2ha':
+        ste.S2HA = 1;
+        break;
+      case 's2hd':
+        ste.S2HD = 1;
+        break;
+      case 's2ptw':
+        ste.S2PTW = 1;
+        break;
     }
     return `ste-${v}`;
   };
@@ -513,15 +752,26 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
       windows.push({ iova: pa, pa, len: 8192, note: 'disabled' });
     }
   } else if (kind === 's1') {
-    const inputBits = rng.weighted([[3, 48], [2, 39], [1, 42], [1, 36], [1, 32], [1, 25 + rng.int(24)]]);
+    const inputBits = rng.weighted([
+      [3, 48],
+      [2, 39],
+      [1, 42],
+      [1, 36],
+      [1, 32],
+      [1, 25 + rng.int(24)],
+    ]);
     s1 = await s1Setup(g1, inputBits);
     cdAddr = alloc.alloc(64, 64);
     cdFields = cdSetup(g1, inputBits, s1.root);
     if (cdFields.IPS === 0 && rng.chance(0.5)) cdFields.IPS = 5;
     steFields.Config = 5;
     steFields.S1ContextPtr = cdAddr;
-    steFields.S1CIR = rng.int(4); steFields.S1COR = rng.int(4); steFields.S1CSH = rng.int(4);
-    if (rng.chance(0.3)) { steFields.S2VMID = vmid; }
+    steFields.S1CIR = rng.int(4);
+    steFields.S1COR = rng.int(4);
+    steFields.S1CSH = rng.int(4);
+    if (rng.chance(0.3)) {
+      steFields.S2VMID = vmid;
+    }
     windows.push(...(await mapData(s1, 1, g1, rng.range(1, 4), inputBits)));
     b.notes.push(`g${g1}/ia${inputBits}`);
     if (rng.chance(0.25)) {
@@ -534,23 +784,44 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
       cdFields.TG1 = { 4: 2, 16: 1, 64: 3 }[gt1];
       cdFields.TTB1 = tt1.root;
       const hi = ((1n << 64n) - 1n) & ~((1n << BigInt(bits1)) - 1n);
-      for (const w of await mapData(tt1, 1, gt1, rng.range(1, 2), bits1)) windows.push({ ...w, iova: w.iova | hi, note: 'tt1 ' + w.note });
-      if (rng.chance(0.2)) { cdFields.EPD1 = 1; b.notes.push('tt1-epd1'); }
+      for (const w of await mapData(tt1, 1, gt1, rng.range(1, 2), bits1))
+        windows.push({ ...w, iova: w.iova | hi, note: 'tt1 ' + w.note });
+      if (rng.chance(0.2)) {
+        cdFields.EPD1 = 1;
+        b.notes.push('tt1-epd1');
+      }
       b.notes.push(`tt1:g${gt1}/ia${bits1}`);
     }
   } else if (kind === 's2') {
-    const inputBits = rng.weighted([[3, 40], [2, 36], [2, 33], [2, 42], [2, 39], [1, 48], [1, 32]]);
+    const inputBits = rng.weighted([
+      [3, 40],
+      [2, 36],
+      [2, 33],
+      [2, 42],
+      [2, 39],
+      [1, 48],
+      [1, 32],
+    ]);
     s2 = s2Setup(g2, inputBits);
     Object.assign(steFields, { Config: 6 }, s2SteFields(s2, g2, inputBits));
     windows.push(...(await mapData(s2, 2, g2, rng.range(1, 4), inputBits)));
     b.notes.push(`g${g2}/ia${inputBits}/sl0=${s2.sl0}`);
   } else {
     // nested: stage 2 identity-maps this slot's structures (and data), and maps a high IPA range
-    const s2Bits = rng.weighted([[3, 40], [2, 36], [1, 42], [1, 48]]);
+    const s2Bits = rng.weighted([
+      [3, 40],
+      [2, 36],
+      [1, 42],
+      [1, 48],
+    ]);
     s2 = s2Setup(g2, s2Bits);
     Object.assign(steFields, { Config: 7 }, s2SteFields(s2, g2, s2Bits));
     if (steFields.S2PS! < 2) steFields.S2PS = 5; // the high IPAs need ≥ 40-bit PS
-    const s1Bits = rng.weighted([[3, 48], [2, 39], [1, 36]]);
+    const s1Bits = rng.weighted([
+      [3, 48],
+      [2, 39],
+      [1, 36],
+    ]);
     s1 = await s1Setup(g1, s1Bits);
     cdAddr = alloc.alloc(64, 64);
     cdFields = cdSetup(g1, s1Bits, s1.root);
@@ -591,14 +862,19 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
         }
       }
       const leaf = pickLeaf(1);
-      const va = (rng.bigRange(0n, (1n << BigInt(s1Bits)) - 1n) & ~(page1 - 1n));
+      const va = rng.bigRange(0n, (1n << BigInt(s1Bits)) - 1n) & ~(page1 - 1n);
       const ipaPage = ipa & ~(page1 - 1n);
       try {
         await s1.map(va, ipaPage, leaf.perms, leaf.opts);
       } catch {
         continue;
       }
-      windows.push({ iova: va + (ipa - ipaPage), pa, len: Math.min(Number(page1 - (ipa - ipaPage)), 1 << SHIFT[g2]), note: `nested s1:${leaf.note} s2:${note}` });
+      windows.push({
+        iova: va + (ipa - ipaPage),
+        pa,
+        len: Math.min(Number(page1 - (ipa - ipaPage)), 1 << SHIFT[g2]),
+        note: `nested s1:${leaf.note} s2:${note}`,
+      });
     }
     // holes: remap one identity block as a level-3 table with one page missing is too costly at
     // 4K; instead point the CD or the S1 root at an IPA stage 2 does not map
@@ -620,19 +896,39 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
   if (twoLevel && l2Quirk) {
     const t = strtab as TwoLevelStreamTable;
     const l2 = await t.steAddress(8);
-    const desc = l2Quirk === 'span0' ? l2 & ~0x1fn : l2Quirk === 'span-small' ? (l2 & ~0x1fn) | 1n : UNASSIGNED_PA | BigInt(t.split + 1);
+    const desc =
+      l2Quirk === 'span0'
+        ? l2 & ~0x1fn
+        : l2Quirk === 'span-small'
+          ? (l2 & ~0x1fn) | 1n
+          : UNASSIGNED_PA | BigInt(t.split + 1);
     await mem.writeq(t.l1Base + 8n * BigInt(Math.floor(8 / 2 ** t.split)), desc);
     b.notes.push(`l1-${l2Quirk}`);
   }
   // unmapped IOVA windows (translation faults)
   // (above every device and the PCIe windows, so bypass/disabled DMAs there hit nothing)
-  const unmapped: Window[] = [{ iova: rng.bigRange(0x100_0000_0000n, 0x7fff_ffff_f000n) & ~0xfffn, pa: undefined, len: 64, note: 'unmapped' }];
+  const unmapped: Window[] = [
+    { iova: rng.bigRange(0x100_0000_0000n, 0x7fff_ffff_f000n) & ~0xfffn, pa: undefined, len: 64, note: 'unmapped' },
+  ];
 
   // 5. registers
   const cr1 = rng.chance(0.7) ? 0xd75 : rng.int(0x1000);
   const cr2 = rng.int(8);
-  const irqCtrl = rng.weighted([[6, 5], [1, 0], [1, 1], [1, 4], [1, 7]]);
-  const cr0 = kind === 'disabled' ? rng.pick([0x8, 0xc]) : rng.weighted([[10, 0xd], [1, 0x9], [1, 0xf]]);
+  const irqCtrl = rng.weighted([
+    [6, 5],
+    [1, 0],
+    [1, 1],
+    [1, 4],
+    [1, 7],
+  ]);
+  const cr0 =
+    kind === 'disabled'
+      ? rng.pick([0x8, 0xc])
+      : rng.weighted([
+          [10, 0xd],
+          [1, 0x9],
+          [1, 0xf],
+        ]);
   b.writeq(R.STRTAB_BASE, strtab.baseValue);
   b.writel(R.STRTAB_BASE_CFG, strtab.cfgValue);
   b.writel(R.CR1, cr1);
@@ -650,7 +946,14 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
   const allWindows = [...windows, ...unmapped];
   const nOps = rng.range(3, 9);
   for (let op = 0; op < nOps; op++) {
-    const what = rng.weighted([[8, 'dma'], [2, 'edit'], [2, 'cmd'], [1, 'illegal'], [1, 'evq-cons'], [1, 'reg']] as const);
+    const what = rng.weighted([
+      [8, 'dma'],
+      [2, 'edit'],
+      [2, 'cmd'],
+      [1, 'illegal'],
+      [1, 'evq-cons'],
+      [1, 'reg'],
+    ] as const);
     if (what === 'dma') {
       const w = rng.chance(0.85) && windows.length ? rng.pick(windows) : rng.pick(allWindows);
       const dir: 0 | 1 = rng.chance(0.5) ? 0 : 1;
@@ -664,7 +967,8 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
       const bufOff = rng.int(EDU_BUF_SIZE - len + 1);
       if (overrun && iovaOff + len > w.len + 65536) continue;
       let iova = w.iova + BigInt(iovaOff);
-      if ((kind === 's1' || kind === 'nested') && rng.chance(0.1)) iova = (iova & ((1n << 56n) - 1n)) | (BigInt(rng.int(256)) << 56n);
+      if ((kind === 's1' || kind === 'nested') && rng.chance(0.1))
+        iova = (iova & ((1n << 56n) - 1n)) | (BigInt(rng.int(256)) << 56n);
       const irq = rng.chance(0.2);
       if (dir === 0 && w.pa !== undefined && !overrun) {
         await mem.write(w.pa + BigInt(iovaOff), b.randomBytes(len));
@@ -683,7 +987,13 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
         const mask = (1n << BigInt(pt.options.inputBits)) - 1n;
         const at = await pt.descriptorAddress(w.iova & mask, level).catch(() => undefined);
         if (at !== undefined) {
-          const [v, name] = rng.pick([[0n, 'zero'], [UNASSIGNED_PA | 3n, 'eabt'], [UNASSIGNED_PA | 1n, 'block-out'], [2n, 'type2'], [UNASSIGNED_PA | 3n | (1n << 10n), 'page-out']] as const);
+          const [v, name] = rng.pick([
+            [0n, 'zero'],
+            [UNASSIGNED_PA | 3n, 'eabt'],
+            [UNASSIGNED_PA | 1n, 'block-out'],
+            [2n, 'type2'],
+            [UNASSIGNED_PA | 3n | (1n << 10n), 'page-out'],
+          ] as const);
           await mem.writeq(at, v);
           b.notes.push(`desc-L${level}-${name}`);
           for (const x of windows) x.pa = undefined;
@@ -721,22 +1031,60 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
       for (let i = 0; i < n; i++) {
         const c = rng.int(14);
         const addr = w.iova & ~0xfffn;
-        const range = { addr, leaf: rng.chance(0.5), tg: rng.int(4), ttl: rng.int(4), num: rng.chance(0.5) ? 0 : rng.int(32), scale: rng.chance(0.7) ? 0 : rng.int(8) };
+        const range = {
+          addr,
+          leaf: rng.chance(0.5),
+          tg: rng.int(4),
+          ttl: rng.int(4),
+          num: rng.chance(0.5) ? 0 : rng.int(32),
+          scale: rng.chance(0.7) ? 0 : rng.int(8),
+        };
         switch (c) {
-          case 0: cmds.push(CMD.CMD_CFGI_STE(rng.pick([8, 8, 9, 0x10008]))); break;
-          case 1: cmds.push(CMD.CMD_CFGI_STE_RANGE(rng.pick([0, 8, 16]), rng.int(32))); break;
-          case 2: cmds.push(CMD.CMD_CFGI_ALL()); break;
-          case 3: cmds.push(CMD.CMD_CFGI_CD(rng.pick([8, 9]))); break;
-          case 4: cmds.push(CMD.CMD_CFGI_CD_ALL(rng.pick([8, 9]))); break;
-          case 5: cmds.push(CMD.CMD_TLBI_NH_ALL(rng.pick([0, vmid]))); break;
-          case 6: cmds.push(CMD.CMD_TLBI_NH_ASID(rng.pick([asid, asid + 1]), rng.pick([0, vmid]))); break;
-          case 7: cmds.push(CMD.CMD_TLBI_NH_VA(rng.pick([asid, asid, 0]), range, rng.pick([0, vmid]))); break;
-          case 8: cmds.push(CMD.CMD_TLBI_NH_VAA(range, rng.pick([0, vmid]))); break;
-          case 9: cmds.push(CMD.CMD_TLBI_S12_VMALL(rng.pick([vmid, vmid + 1]))); break;
-          case 10: cmds.push(CMD.CMD_TLBI_S2_IPA(rng.pick([vmid, vmid + 1]), range)); break;
-          case 11: cmds.push(CMD.CMD_TLBI_NSNH_ALL()); break;
-          case 12: cmds.push(encodeCommand({ Opcode: rng.pick([0x20, 0x21, 0x22, 0x24, 0x25, 0x26, 0x27, 0x40, 0x41, 0x44, 0x45, 0x02]) })); break;
-          default: cmds.push(CMD.CMD_SYNC(rng.int(4)));
+          case 0:
+            cmds.push(CMD.CMD_CFGI_STE(rng.pick([8, 8, 9, 0x10008])));
+            break;
+          case 1:
+            cmds.push(CMD.CMD_CFGI_STE_RANGE(rng.pick([0, 8, 16]), rng.int(32)));
+            break;
+          case 2:
+            cmds.push(CMD.CMD_CFGI_ALL());
+            break;
+          case 3:
+            cmds.push(CMD.CMD_CFGI_CD(rng.pick([8, 9])));
+            break;
+          case 4:
+            cmds.push(CMD.CMD_CFGI_CD_ALL(rng.pick([8, 9])));
+            break;
+          case 5:
+            cmds.push(CMD.CMD_TLBI_NH_ALL(rng.pick([0, vmid])));
+            break;
+          case 6:
+            cmds.push(CMD.CMD_TLBI_NH_ASID(rng.pick([asid, asid + 1]), rng.pick([0, vmid])));
+            break;
+          case 7:
+            cmds.push(CMD.CMD_TLBI_NH_VA(rng.pick([asid, asid, 0]), range, rng.pick([0, vmid])));
+            break;
+          case 8:
+            cmds.push(CMD.CMD_TLBI_NH_VAA(range, rng.pick([0, vmid])));
+            break;
+          case 9:
+            cmds.push(CMD.CMD_TLBI_S12_VMALL(rng.pick([vmid, vmid + 1])));
+            break;
+          case 10:
+            cmds.push(CMD.CMD_TLBI_S2_IPA(rng.pick([vmid, vmid + 1]), range));
+            break;
+          case 11:
+            cmds.push(CMD.CMD_TLBI_NSNH_ALL());
+            break;
+          case 12:
+            cmds.push(
+              encodeCommand({
+                Opcode: rng.pick([0x20, 0x21, 0x22, 0x24, 0x25, 0x26, 0x27, 0x40, 0x41, 0x44, 0x45, 0x02]),
+              }),
+            );
+            break;
+          default:
+            cmds.push(CMD.CMD_SYNC(rng.int(4)));
         }
       }
       if (rng.chance(0.6)) cmds.push(CMD.CMD_SYNC(rng.int(3)));
@@ -770,9 +1118,29 @@ export async function generateSmmuProgram(seed: number, index: number, slotIndex
   b.ackEduIrq();
 
   // 7. read back
-  for (const off of [R.CR0, R.CR0ACK, R.CR1, R.CR2, R.STATUSR, R.GBPA, R.IRQ_CTRL, R.IRQ_CTRLACK, R.GERROR, R.GERRORN,
-    R.STRTAB_BASE, R.STRTAB_BASE + 4, R.STRTAB_BASE_CFG, R.CMDQ_BASE, R.CMDQ_PROD, R.CMDQ_CONS, R.EVENTQ_BASE,
-    R.EVENTQ_PROD, R.EVENTQ_CONS, R.EVENTQ_PROD_P1, R.EVENTQ_CONS_P1]) {
+  for (const off of [
+    R.CR0,
+    R.CR0ACK,
+    R.CR1,
+    R.CR2,
+    R.STATUSR,
+    R.GBPA,
+    R.IRQ_CTRL,
+    R.IRQ_CTRLACK,
+    R.GERROR,
+    R.GERRORN,
+    R.STRTAB_BASE,
+    R.STRTAB_BASE + 4,
+    R.STRTAB_BASE_CFG,
+    R.CMDQ_BASE,
+    R.CMDQ_PROD,
+    R.CMDQ_CONS,
+    R.EVENTQ_BASE,
+    R.EVENTQ_PROD,
+    R.EVENTQ_CONS,
+    R.EVENTQ_PROD_P1,
+    R.EVENTQ_CONS_P1,
+  ]) {
     b.push(`readl ${reg(off)}`);
   }
   b.push(`readq ${reg(R.STRTAB_BASE)}`, `readq ${reg(R.CMDQ_BASE)}`, `readq ${reg(R.EVENTQ_BASE)}`);
@@ -807,7 +1175,19 @@ export async function eduDmaBenchProgram(count: number, pages = 16): Promise<str
   const st = new LinearStreamTable(mem, alloc.alloc(64 * 32, 64 * 32), 5);
   const s1 = new PageTableBuilder(mem, alloc, { stage: 1, granule: 4, inputBits: 48 });
   const cd = alloc.alloc(64, 64);
-  await writeCd(mem, cd, { V: 1, T0SZ: 16, TG0: 0, EPD1: 1, TG1: 2, IPS: 5, AA64: 1, R: 1, A: 1, ASID: 1, TTB0: s1.root });
+  await writeCd(mem, cd, {
+    V: 1,
+    T0SZ: 16,
+    TG0: 0,
+    EPD1: 1,
+    TG1: 2,
+    IPS: 5,
+    AA64: 1,
+    R: 1,
+    A: 1,
+    ASID: 1,
+    TTB0: s1.root,
+  });
   await st.writeSte(8, { V: 1, Config: 5, S1ContextPtr: cd });
   const iova = 0x1234_5600_0000n;
   await s1.mapRange(iova, slot + 0x40_0000n, BigInt(pages) << 12n, 'rw');

@@ -5,7 +5,16 @@
  * tests and benchmarks never meet (or leave behind) the user's daemon.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.js';
@@ -53,14 +62,21 @@ export function makeInstall(cc: string, envExtra: NodeJS.ProcessEnv = {}): Insta
   }
   copyFileSync(join(REPO_ROOT, 'bin', 'qemu-system-aarch64'), join(root, 'bin', 'qemu-system-aarch64'));
   const shim = join(root, 'native', 'build', 'qemu-system-aarch64');
-  const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-o', shim, join(REPO_ROOT, 'native', 'launcher.c')], { encoding: 'utf8' });
+  const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-o', shim, join(REPO_ROOT, 'native', 'launcher.c')], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) {
     rmSync(tmp, { recursive: true, force: true });
     return `${cc} failed: ${r.error?.message ?? r.stderr}`;
   }
   const xdg = join(tmp, 'xdg');
   mkdirSync(xdg, { mode: 0o700 });
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: xdg, QTESTD_DAEMON_IDLE_SECONDS: '120', ...envExtra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    XDG_RUNTIME_DIR: xdg,
+    QTESTD_DAEMON_IDLE_SECONDS: '120',
+    ...envExtra,
+  };
   delete env.QTESTD_NO_DAEMON;
   delete env.QTEST_LOG;
   const uid = process.getuid?.() ?? 0;

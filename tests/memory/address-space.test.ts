@@ -3,7 +3,12 @@ import { AddressSpace } from '../../src/memory/address-space.js';
 import { SparseRam } from '../../src/memory/sparse-ram.js';
 import type { AccessSize, IoRegion } from '../../src/memory/types.js';
 
-interface Access { op: 'r' | 'w'; off: number; size: number; value?: bigint }
+interface Access {
+  op: 'r' | 'w';
+  off: number;
+  size: number;
+  value?: bigint;
+}
 
 function recorder(valid: IoRegion['valid'], impl: IoRegion['impl']): { region: IoRegion; log: Access[] } {
   const log: Access[] = [];
@@ -33,7 +38,14 @@ t.test('an edu-like region (valid 4..8, impl 4..8) sees QEMU splits', async (t) 
   t.same([...buf], [0, 0, 0, 0], 'readl at +2: two rejected 2-byte pieces read 0');
   t.same(log, [], 'device never sees rejected pieces');
   as.writeBytes(0x1004n, new Uint8Array(8));
-  t.same(log.map((a) => [a.op, a.off, a.size]), [['w', 4, 4], ['w', 8, 4]], 'writeq at +4 becomes two 4-byte writes');
+  t.same(
+    log.map((a) => [a.op, a.off, a.size]),
+    [
+      ['w', 4, 4],
+      ['w', 8, 4],
+    ],
+    'writeq at +4 becomes two 4-byte writes',
+  );
   log.length = 0;
   const b1 = new Uint8Array(1);
   as.readBytes(0x1000n, b1);
@@ -46,7 +58,15 @@ t.test('impl narrower than the access splits little-endian', async (t) => {
   const { region, log } = recorder({ minSize: 1, maxSize: 8 }, { minSize: 1, maxSize: 1 });
   as.map(0n, region);
   as.writeBytes(0x10n, new Uint8Array([1, 2, 3, 4]));
-  t.same(log.map((a) => [a.off, Number(a.value)]), [[0x10, 1], [0x11, 2], [0x12, 3], [0x13, 4]]);
+  t.same(
+    log.map((a) => [a.off, Number(a.value)]),
+    [
+      [0x10, 1],
+      [0x11, 2],
+      [0x12, 3],
+      [0x13, 4],
+    ],
+  );
 });
 
 t.test('unassigned space reads zero, RAM is sparse, aliases forward', async (t) => {

@@ -62,7 +62,11 @@ t.test('AddressSpace.readU64LE: RAM, aliases, boundaries, MMIO, gaps, remaps', a
   t.equal(as.readU64LE(0x3fff_fffcn), undefined, 'starting in a gap declines');
   t.equal(as.readU64LE(0x10n), undefined, 'unassigned declines');
   t.equal(as.readU64LE((1n << 64n) - 4n), undefined, 'wrapping at 2^64 declines');
-  t.equal(as.readU64LE((1n << 64n) + 0x4000_0010n), viaBytes(as, 0x4000_0010n), 'addresses wrap at 2^64 like readBytes');
+  t.equal(
+    as.readU64LE((1n << 64n) + 0x4000_0010n),
+    viaBytes(as, 0x4000_0010n),
+    'addresses wrap at 2^64 like readBytes',
+  );
 
   const dev = mmio();
   as.map(0x0900_0000n, dev.region);

@@ -10,14 +10,26 @@ import { PciDevice } from '../../src/pci/pci-device.js';
 
 class TestDevice extends PciDevice {
   readonly typeName = 'test-dev';
-  readonly mmio: IoRegion = { kind: 'io', name: 'bar0', size: 0x1000n, read: (_o: bigint, s: AccessSize) => (s === 4 ? 0xcafef00dn : 0n), write: () => {} };
+  readonly mmio: IoRegion = {
+    kind: 'io',
+    name: 'bar0',
+    size: 0x1000n,
+    read: (_o: bigint, s: AccessSize) => (s === 4 ? 0xcafef00dn : 0n),
+    write: () => {},
+  };
   constructor() {
     super();
     this.config.setIdentity({ vendor: 0x1234, device: 0x5678, classCode: 0x00ff });
     this.config.set(0x3d, 1, 1); // INTA
     this.addBar({ index: 0, size: 0x1000n, kind: 'mem32', region: this.mmio });
     this.addBar({ index: 1, size: 0x100n, kind: 'io', region: { ...this.mmio, name: 'bar1', size: 0x100n } });
-    this.addBar({ index: 2, size: 0x100000n, kind: 'mem64', prefetchable: true, region: { ...this.mmio, name: 'bar2', size: 0x100000n } });
+    this.addBar({
+      index: 2,
+      size: 0x100000n,
+      kind: 'mem64',
+      prefetchable: true,
+      region: { ...this.mmio, name: 'bar2', size: 0x100000n },
+    });
   }
   intx(level: number): void {
     this.ctx.setIntx(level);
@@ -28,7 +40,12 @@ function setup() {
   const system = new AddressSpace('memory');
   system.map(0x4000_0000n, new SparseRam('ram', 1n << 29n));
   const spis = [0, 1, 2, 3].map((i) => new IrqLine(`spi${3 + i}`));
-  const host = new PciHost({ memory: system, intxLines: spis, clock: new VirtualClock(), log: pino({ level: 'silent' }) });
+  const host = new PciHost({
+    memory: system,
+    intxLines: spis,
+    clock: new VirtualClock(),
+    log: pino({ level: 'silent' }),
+  });
   const ecam = new AddressSpace('ecam');
   ecam.map(0n, host.ecam);
   const cfg = {
@@ -59,7 +76,10 @@ t.test('slot assignment, BAR sizing and decoding', async (t) => {
   const dev = new TestDevice();
   host.plug(dev);
   t.equal(dev.devfn, 8, 'first free slot is 1');
-  t.throws(() => host.plug(new TestDevice(), 8), /PCI: slot 1 function 0 not available for test-dev, in use by test-dev,id=\(null\)/);
+  t.throws(
+    () => host.plug(new TestDevice(), 8),
+    /PCI: slot 1 function 0 not available for test-dev, in use by test-dev,id=\(null\)/,
+  );
   cfg.write(8, 0x04, 2, 0xffff);
   t.equal(cfg.read(8, 0x04, 2), 0x0507, 'only QEMU-writable COMMAND bits stick');
   cfg.write(8, 0x04, 2, 0);

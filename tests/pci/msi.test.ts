@@ -29,7 +29,15 @@ t.test('lays out the four variants like msi_cap_sizeof', async (t) => {
   t.same(msiLayout(false, false), { flags: 2, addressLo: 4, data: 8, size: 0x0a });
   t.same(msiLayout(true, false), { flags: 2, addressLo: 4, addressHi: 8, data: 0x0c, size: 0x0e });
   t.same(msiLayout(false, true), { flags: 2, addressLo: 4, data: 8, mask: 0x0c, pending: 0x10, size: 0x14 });
-  t.same(msiLayout(true, true), { flags: 2, addressLo: 4, addressHi: 8, data: 0x0c, mask: 0x10, pending: 0x14, size: 0x18 });
+  t.same(msiLayout(true, true), {
+    flags: 2,
+    addressLo: 4,
+    addressHi: 8,
+    data: 0x0c,
+    mask: 0x10,
+    pending: 0x14,
+    size: 0x18,
+  });
 });
 
 t.test('advertises the capability as edu does (0x00800005, pointer 0x40, CAP_LIST)', async (t) => {
@@ -96,7 +104,7 @@ t.test('multi-vector messages put the vector in the low data bits', async (t) =>
   const { msi, write } = make({ vectors: 4 });
   write(0x4c, 2, 0x1237);
   write(0x42, 2, 0x0021); // QME = 2 (4 vectors), enable
-  t.equal(msi.message(3).data, 0x1237 & ~3 | 3);
+  t.equal(msi.message(3).data, (0x1237 & ~3) | 3);
   t.equal(msi.message(1).data, 0x1235);
 });
 

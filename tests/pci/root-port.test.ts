@@ -8,7 +8,18 @@ import { formatInfoPci, pciInfo } from '../../src/machine/introspection.js';
 import { PcieRootPort } from '../../src/pci/pcie-root-port.js';
 import { makeSession } from '../helpers/session.js';
 
-const BASE = ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none'];
+const BASE = [
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
+];
 const ECAM = 0x40_1000_0000n;
 
 function rig(extra: string[]) {
@@ -24,7 +35,8 @@ function rig(extra: string[]) {
     b.writeUIntLE(v, 0, size);
     sys.writeBytes(addr, new Uint8Array(b));
   };
-  const cfgAddr = (bus: number, devfn: number, off: number) => ECAM + (BigInt(bus) << 20n) + (BigInt(devfn) << 12n) + BigInt(off);
+  const cfgAddr = (bus: number, devfn: number, off: number) =>
+    ECAM + (BigInt(bus) << 20n) + (BigInt(devfn) << 12n) + BigInt(off);
   return {
     session,
     rd,
@@ -36,13 +48,35 @@ function rig(extra: string[]) {
 
 /** Non-zero dwords of an empty root port at 00:01.0 (oracle dump). */
 const ORACLE_DUMP: Record<number, number> = {
-  0x000: 0x000c1b36, 0x004: 0x00100000, 0x008: 0x06040000, 0x00c: 0x00010000,
-  0x01c: 0x000000f0, 0x020: 0x0000fff0, 0x024: 0x0001fff1, 0x034: 0x00000054, 0x03c: 0x00000100,
-  0x040: 0x0000000d, 0x044: 0x00001b36, 0x048: 0x00004011, 0x050: 0x00000800,
-  0x054: 0x01424810, 0x058: 0x00008020, 0x060: 0x00300604, 0x064: 0x02040000, 0x068: 0x0002007b, 0x06c: 0x000007c0,
-  0x078: 0x00300020, 0x080: 0x0000001e, 0x084: 0x00000004,
-  0x100: 0x14820001, 0x108: 0x02400000, 0x10c: 0x00462030, 0x114: 0x0000e000, 0x118: 0x000002a0,
-  0x148: 0x0001000d, 0x14c: 0x0000005f,
+  0x000: 0x000c1b36,
+  0x004: 0x00100000,
+  0x008: 0x06040000,
+  0x00c: 0x00010000,
+  0x01c: 0x000000f0,
+  0x020: 0x0000fff0,
+  0x024: 0x0001fff1,
+  0x034: 0x00000054,
+  0x03c: 0x00000100,
+  0x040: 0x0000000d,
+  0x044: 0x00001b36,
+  0x048: 0x00004011,
+  0x050: 0x00000800,
+  0x054: 0x01424810,
+  0x058: 0x00008020,
+  0x060: 0x00300604,
+  0x064: 0x02040000,
+  0x068: 0x0002007b,
+  0x06c: 0x000007c0,
+  0x078: 0x00300020,
+  0x080: 0x0000001e,
+  0x084: 0x00000004,
+  0x100: 0x14820001,
+  0x108: 0x02400000,
+  0x10c: 0x00462030,
+  0x114: 0x0000e000,
+  0x118: 0x000002a0,
+  0x148: 0x0001000d,
+  0x14c: 0x0000005f,
 };
 
 t.test('config space of an empty root port matches the oracle dump', (t) => {
@@ -57,12 +91,30 @@ t.test('config space of an empty root port matches the oracle dump', (t) => {
 
 /** [offset, after writing ones, after writing zeros] (oracle probe, original value restored after). */
 const ORACLE_MASKS: Array<[number, number, number]> = [
-  [0x004, 0x00100507, 0x00100000], [0x00c, 0x000100ff, 0x00010000], [0x010, 0xfffff000, 0],
-  [0x018, 0x00ffffff, 0], [0x01c, 0x0000f0f0, 0], [0x020, 0xfff0fff0, 0], [0x024, 0xfff1fff1, 0x00010001],
-  [0x028, 0xffffffff, 0], [0x02c, 0xffffffff, 0], [0x030, 0, 0], [0x038, 0, 0], [0x03c, 0x005f01ff, 0x00000100],
-  [0x048, 0xc0004011, 0x00004011], [0x05c, 0x0000000f, 0], [0x06c, 0x009007f9, 0x00900000], [0x070, 0x00000007, 0],
-  [0x07c, 0x00008020, 0], [0x108, 0x03fff030, 0], [0x10c, 0x03fff030, 0], [0x114, 0x0000f1c1, 0],
-  [0x118, 0x000007e0, 0x000002a0], [0x12c, 0x00000007, 0], [0x14c, 0x005f005f, 0x0000005f], [0x150, 0xffffffff, 0],
+  [0x004, 0x00100507, 0x00100000],
+  [0x00c, 0x000100ff, 0x00010000],
+  [0x010, 0xfffff000, 0],
+  [0x018, 0x00ffffff, 0],
+  [0x01c, 0x0000f0f0, 0],
+  [0x020, 0xfff0fff0, 0],
+  [0x024, 0xfff1fff1, 0x00010001],
+  [0x028, 0xffffffff, 0],
+  [0x02c, 0xffffffff, 0],
+  [0x030, 0, 0],
+  [0x038, 0, 0],
+  [0x03c, 0x005f01ff, 0x00000100],
+  [0x048, 0xc0004011, 0x00004011],
+  [0x05c, 0x0000000f, 0],
+  [0x06c, 0x009007f9, 0x00900000],
+  [0x070, 0x00000007, 0],
+  [0x07c, 0x00008020, 0],
+  [0x108, 0x03fff030, 0],
+  [0x10c, 0x03fff030, 0],
+  [0x114, 0x0000f1c1, 0],
+  [0x118, 0x000007e0, 0x000002a0],
+  [0x12c, 0x00000007, 0],
+  [0x14c, 0x005f005f, 0x0000005f],
+  [0x150, 0xffffffff, 0],
 ];
 
 t.test('write masks match the oracle probe', (t) => {
@@ -100,11 +152,24 @@ t.test('cold-plugged edu behind rp0: slot state, ECAM routing, windows, bus rese
   t.equal(
     JSON.stringify(info[0].devices[1].pci_bridge),
     JSON.stringify({
-      bus: { prefetchable_range: { limit: 1048575, base: 4293918720 }, memory_range: { limit: 270532607, base: 268435456 }, secondary: 1, io_range: { limit: 4095, base: 61440 }, number: 0, subordinate: 1 },
+      bus: {
+        prefetchable_range: { limit: 1048575, base: 4293918720 },
+        memory_range: { limit: 270532607, base: 268435456 },
+        secondary: 1,
+        io_range: { limit: 4095, base: 61440 },
+        number: 0,
+        subordinate: 1,
+      },
       devices: [
         {
-          irq_pin: 1, bus: 1, qdev_id: 'e0', irq: 0, slot: 0, class_info: { class: 255 },
-          id: { device: 4584, 'subsystem-vendor': 6900, vendor: 4660, subsystem: 4352 }, function: 0,
+          irq_pin: 1,
+          bus: 1,
+          qdev_id: 'e0',
+          irq: 0,
+          slot: 0,
+          class_info: { class: 255 },
+          id: { device: 4584, 'subsystem-vendor': 6900, vendor: 4660, subsystem: 4352 },
+          function: 0,
           regions: [{ prefetch: false, mem_type_64: false, bar: 0, size: 1048576, address: 269484032, type: 'memory' }],
         },
       ],
@@ -200,7 +265,11 @@ t.test('guest power-off of a cold-plugged device unplugs it; INTx swizzles throu
 });
 
 t.test('properties and plug errors', (t) => {
-  t.throws(() => makeSession([...BASE, '-device', 'pcie-root-port,id=a,chassis=1', '-device', 'pcie-root-port,id=b,chassis=1']), /Can't add chassis slot, error -16/);
+  t.throws(
+    () =>
+      makeSession([...BASE, '-device', 'pcie-root-port,id=a,chassis=1', '-device', 'pcie-root-port,id=b,chassis=1']),
+    /Can't add chassis slot, error -16/,
+  );
   t.throws(() => makeSession([...BASE, '-device', 'edu,bus=nope']), /Bus 'nope' not found/);
   const p = new PcieRootPort({ chassis: 3, slot: 5 });
   t.equal(p.config.get(0x68, 4) >>> 19, 5, 'physical slot number');
@@ -211,7 +280,18 @@ t.test('hot-plug into the powered-off slot: invisible until the guest powers the
   const r = rig(['-device', 'pcie-root-port,id=rp0,chassis=1']);
   const RP = 0x08;
   r.cfgWrite(0, RP, 0x18, 0x00010100);
-  r.session.machine.addDevice({ driver: 'edu', props: [['id', 'e1'], ['bus', 'rp0']], source: 'qmp', text: 'edu' }, true);
+  r.session.machine.addDevice(
+    {
+      driver: 'edu',
+      props: [
+        ['id', 'e1'],
+        ['bus', 'rp0'],
+      ],
+      source: 'qmp',
+      text: 'edu',
+    },
+    true,
+  );
   t.equal(r.cfgRead(1, 0, 0), 0xffffffff, 'powered off: config reads all-ones');
   t.equal(r.cfgRead(0, RP, 0x6c), 0x004907c0, 'PDS, PDC, ABP');
   const bridge = pciInfo(r.session.machine.pci!)[0].devices[1].pci_bridge!;

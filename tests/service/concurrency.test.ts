@@ -8,7 +8,16 @@
  */
 import t from 'tap';
 import {
-  eduCopy, eduSetup, hex, LineClient, parsePrometheus, pattern, probeEdu, RAM_BASE, sleep, startQtestd,
+  eduCopy,
+  eduSetup,
+  hex,
+  LineClient,
+  parsePrometheus,
+  pattern,
+  probeEdu,
+  RAM_BASE,
+  sleep,
+  startQtestd,
 } from './fixtures/harness.js';
 import type { QtestdProcess } from './fixtures/harness.js';
 
@@ -24,11 +33,16 @@ t.setTimeout(30000);
 const q: QtestdProcess = await startQtestd({ args: ['--max-line', String(1 << 20)] });
 t.teardown(() => q.dispose());
 const edu = await probeEdu(q);
-if (!edu.ok) t.fail(`edu DMA: '#!qtestd -device edu,dma_mask=…' answered '${edu.reason}' (edu missing from the device registry)`);
+if (!edu.ok)
+  t.fail(`edu DMA: '#!qtestd -device edu,dma_mask=…' answered '${edu.reason}' (edu missing from the device registry)`);
 
 async function open(i: number): Promise<LineClient> {
   const useEdu = edu.ok && i % 4 === 0;
-  const greet = useEdu ? '#!qtestd id=c' + i + ' -device edu,dma_mask=0xffffffffffffffff' : i % 2 ? `#!qtestd id=c${i}` : undefined;
+  const greet = useEdu
+    ? '#!qtestd id=c' + i + ' -device edu,dma_mask=0xffffffffffffffff'
+    : i % 2
+      ? `#!qtestd id=c${i}`
+      : undefined;
   switch (i % 3) {
     case 0: {
       const c = await q.tcp();
@@ -112,7 +126,8 @@ async function program(i: number): Promise<string[]> {
       `b64read ${hex(DMA_DST)} 0x40`,
     ];
     const got = await c.pipeline(lines);
-    if (got[got.length - 1] !== `OK ${data.toString('base64')}`) bad.push(`session ${i} edu DMA: ${JSON.stringify(got)}`);
+    if (got[got.length - 1] !== `OK ${data.toString('base64')}`)
+      bad.push(`session ${i} edu DMA: ${JSON.stringify(got)}`);
     else dmaDone++;
   }
   lastRoundsDoneAt = Math.max(lastRoundsDoneAt, performance.now());
@@ -189,12 +204,23 @@ t.test(`${SESSIONS} concurrent sessions over TCP, UNIX and WebSocket stay isolat
   })();
   const all = Promise.all(Array.from({ length: SESSIONS }, (_, i) => program(i)));
   await Promise.race([allArrived, all]);
-  const listed = JSON.parse((await q.http('/sessions')).body) as Array<{ id: string; transport: string; qmp: string; ramTouchedBytes: number }>;
+  const listed = JSON.parse((await q.http('/sessions')).body) as Array<{
+    id: string;
+    transport: string;
+    qmp: string;
+    ramTouchedBytes: number;
+  }>;
   t.equal(listed.length, SESSIONS, `/sessions lists all ${SESSIONS} sessions at once`);
   t.same(new Set(listed.map((s) => s.transport)), new Set(['tcp', 'unix', 'websocket']), 'all three transports in use');
   t.equal(new Set(listed.map((s) => s.id)).size, SESSIONS, 'session ids are unique');
-  t.ok(listed.some((s) => s.id === 'c1' && s.qmp.endsWith('/c1.qmp')), 'a named session keeps its id and QMP path');
-  t.ok(listed.every((s) => s.ramTouchedBytes > 0), 'every session touched its own RAM');
+  t.ok(
+    listed.some((s) => s.id === 'c1' && s.qmp.endsWith('/c1.qmp')),
+    'a named session keeps its id and QMP path',
+  );
+  t.ok(
+    listed.every((s) => s.ramTouchedBytes > 0),
+    'every session touched its own RAM',
+  );
   release();
   const results = await all;
   await vandals;
@@ -202,7 +228,9 @@ t.test(`${SESSIONS} concurrent sessions over TCP, UNIX and WebSocket stay isolat
   const bad = results.flat();
   t.same(bad.slice(0, 20), [], 'every session read back exactly its own values');
   t.equal(bad.length, 0, `${bad.length} mismatches`);
-  t.comment(`${SESSIONS} sessions × ${ROUNDS} rounds (${edu.ok ? 'with' : 'without'} edu DMA) in ${Math.round(performance.now() - t0)} ms`);
+  t.comment(
+    `${SESSIONS} sessions × ${ROUNDS} rounds (${edu.ok ? 'with' : 'without'} edu DMA) in ${Math.round(performance.now() - t0)} ms`,
+  );
 
   // every session went away with its connection
   for (let k = 0; k < 100 && JSON.parse((await q.http('/sessions')).body).length > 0; k++) await sleep(20);
@@ -217,6 +245,10 @@ t.test(`${SESSIONS} concurrent sessions over TCP, UNIX and WebSocket stay isolat
   t.notOk(q.exitInfo, 'still running');
 });
 
-t.test('edu DMA in the concurrent sessions', { skip: edu.ok ? false : `no edu device yet (${edu.reason})` }, async (t) => {
-  t.equal(dmaDone, Math.ceil(SESSIONS / 4), 'every fourth session moved its pattern RAM → edu → RAM');
-});
+t.test(
+  'edu DMA in the concurrent sessions',
+  { skip: edu.ok ? false : `no edu device yet (${edu.reason})` },
+  async (t) => {
+    t.equal(dmaDone, Math.ceil(SESSIONS / 4), 'every fourth session moved its pattern RAM → edu → RAM');
+  },
+);

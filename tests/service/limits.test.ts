@@ -74,7 +74,11 @@ t.test('--max-line: over-long first line, over-long command, over-long WebSocket
   t.equal(await c.request('writeq 0x40000000 0x5'), 'OK');
   const long = `write 0x40000000 0x1000 0x${'ab'.repeat(4096)}`;
   t.match(await c.request(long), /^FAIL line longer than 4096 bytes/);
-  t.equal(await c.request('readq 0x40000000'), 'OK 0x0000000000000005', 'the long line changed nothing and the session goes on');
+  t.equal(
+    await c.request('readq 0x40000000'),
+    'OK 0x0000000000000005',
+    'the long line changed nothing and the session goes on',
+  );
   // the same line arriving in small pieces is caught too
   const next = c.next();
   for (let k = 0; k < long.length; k += 1000) {
@@ -120,12 +124,19 @@ t.test('--idle-timeout: idle connections are told and closed; busy ones are not'
     }
     return true;
   })();
-  await Promise.all([expectIdleClose(silent, t, 'silent TCP'), expectIdleClose(greeted, t, 'greeted UNIX'), expectIdleClose(ws, t, 'WebSocket')]);
+  await Promise.all([
+    expectIdleClose(silent, t, 'silent TCP'),
+    expectIdleClose(greeted, t, 'greeted UNIX'),
+    expectIdleClose(ws, t, 'WebSocket'),
+  ]);
   t.ok(await keepBusy, 'a busy session outlives several idle periods');
   t.equal(await busy.request('endianness'), 'OK little');
   busy.destroy();
   const list = JSON.parse((await q.http('/sessions')).body) as Array<{ id: string }>;
-  t.notOk(list.some((s) => s.id === 'idle1' || s.id === 'idle2'), 'idle sessions are gone');
+  t.notOk(
+    list.some((s) => s.id === 'idle1' || s.id === 'idle2'),
+    'idle sessions are gone',
+  );
 });
 
 t.test('--session-ram: memset beyond the budget FAILs, the session goes on, budgets are per session', async (t) => {
@@ -133,10 +144,18 @@ t.test('--session-ram: memset beyond the budget FAILs, the session goes on, budg
   const a = await q.tcp();
   const b = await q.ws();
   t.equal(await a.request('#!qtestd id=ra'), 'OK');
-  t.match(await a.request('memset 0x40000000 0x200000 0x5a'), /^FAIL guest RAM budget of 1048576 bytes exceeded/, 'memset of 2 MiB with a 1 MiB budget');
+  t.match(
+    await a.request('memset 0x40000000 0x200000 0x5a'),
+    /^FAIL guest RAM budget of 1048576 bytes exceeded/,
+    'memset of 2 MiB with a 1 MiB budget',
+  );
   t.equal(await a.request('memset 0x40000000 0x80000 0x5a'), 'OK', 'half the budget is fine');
   t.equal(await a.request('readb 0x4007ffff'), 'OK 0x000000000000005a');
-  t.match(await a.request('memset 0x40800000 0x100000 0x11'), /^FAIL guest RAM budget/, 'another 1 MiB elsewhere would exceed it');
+  t.match(
+    await a.request('memset 0x40800000 0x100000 0x11'),
+    /^FAIL guest RAM budget/,
+    'another 1 MiB elsewhere would exceed it',
+  );
   t.equal(await b.request('memset 0x40000000 0xc0000 0x33'), 'OK', 'another session has its own budget');
   t.equal(await a.request('readb 0x40000000'), 'OK 0x000000000000005a', 'and does not touch this one');
   t.equal(await b.request('readb 0x40000000'), 'OK 0x0000000000000033');

@@ -78,24 +78,36 @@ t.test('a session id in use is refused until its connection closes', async (t) =
     if (r === 'OK') break;
     await sleep(20);
   }
-  t.same(await c.pipeline(['readl 0x40000000']), ['OK 0x0000000000000000'], 'the id is free again, with a fresh machine');
+  t.same(
+    await c.pipeline(['readl 0x40000000']),
+    ['OK 0x0000000000000000'],
+    'the id is free again, with a fresh machine',
+  );
   b.destroy();
   c.destroy();
 });
 
 t.test('a first line that is not #!qtestd starts the default machine and is a command', async (t) => {
   const c = await q.tcp();
-  t.same(await c.pipeline([`readl ${hex(ECAM_BASE)}`, 'endianness', 'clock_step 1000']), [HOST_BRIDGE_ID, 'OK little', 'OK 1000']);
+  t.same(await c.pipeline([`readl ${hex(ECAM_BASE)}`, 'endianness', 'clock_step 1000']), [
+    HOST_BRIDGE_ID,
+    'OK little',
+    'OK 1000',
+  ]);
   c.destroy();
 });
 
 t.test('WebSocket qtest: options in the query, one line per message', async (t) => {
   const c = await q.ws('id=wsjob&machine=virt,acpi=off,gic-version=3&m=256');
-  t.same(await c.pipeline(['endianness', 'writeq 0x40000000 0x0102030405060708', 'readq 0x40000000', 'read 0x40000000 0x4']), [
-    'OK little', 'OK', 'OK 0x0102030405060708', 'OK 0x08070605',
-  ]);
+  t.same(
+    await c.pipeline(['endianness', 'writeq 0x40000000 0x0102030405060708', 'readq 0x40000000', 'read 0x40000000 0x4']),
+    ['OK little', 'OK', 'OK 0x0102030405060708', 'OK 0x08070605'],
+  );
   const listed = JSON.parse((await q.http('/sessions')).body) as Array<{ id: string; transport: string }>;
-  t.ok(listed.some((s) => s.id === 'wsjob' && s.transport === 'websocket'), '/sessions shows the WebSocket session');
+  t.ok(
+    listed.some((s) => s.id === 'wsjob' && s.transport === 'websocket'),
+    '/sessions shows the WebSocket session',
+  );
   c.end();
   await c.closed;
 
@@ -108,7 +120,14 @@ t.test('WebSocket qtest: options in the query, one line per message', async (t) 
   t.match(msgs[0], /^FAIL .*no-such-device/);
   t.equal(code, 1008);
 
-  await t.rejects(q.ws('x').then((c) => c.destroy()).then(() => LineClient.websocket(new WebSocket(`ws://127.0.0.1:${q.httpPort}/nowhere`))), /HTTP 404|Unexpected server response: 404|socket hang up/, 'unknown path');
+  await t.rejects(
+    q
+      .ws('x')
+      .then((c) => c.destroy())
+      .then(() => LineClient.websocket(new WebSocket(`ws://127.0.0.1:${q.httpPort}/nowhere`))),
+    /HTTP 404|Unexpected server response: 404|socket hang up/,
+    'unknown path',
+  );
 });
 
 /** Run one QMP command and return its reply, setting aside asynchronous events. */
@@ -140,7 +159,11 @@ t.test('per-session QMP: UNIX socket and WebSocket, each reaching only its sessi
   t.ok(existsSync(path), `${path} exists while the session is open`);
   const qa = await q.qmpSocket('qa');
   const greeting = await qmpHandshake(qa);
-  t.match(greeting, { QMP: { version: { qemu: { major: Number } }, capabilities: Array } }, 'QMP greeting on the session socket');
+  t.match(
+    greeting,
+    { QMP: { version: { qemu: { major: Number } }, capabilities: Array } },
+    'QMP greeting on the session socket',
+  );
   const qb = await q.wsQmp('qb');
   t.match(await qmpHandshake(qb), { QMP: Object }, 'QMP greeting over WebSocket');
 
@@ -197,7 +220,8 @@ t.test('HTTP: /healthz, /readyz, /metrics (Prometheus text), /sessions (JSON)', 
     t.equal(p.types.get(name), type, `${name} is a ${type}`);
     t.ok(p.help.get(name), `${name} has HELP`);
   }
-  for (const name of p.types.keys()) if (p.types.get(name) === 'counter') t.match(name, /_total$/, `counter ${name} ends in _total`);
+  for (const name of p.types.keys())
+    if (p.types.get(name) === 'counter') t.match(name, /_total$/, `counter ${name} ends in _total`);
   t.ok(p.samples.get('qtestd_sessions_active')! >= 1);
   t.ok(p.samples.get('qtestd_qtest_requests_total{reply="ok"}')! >= 2);
   t.ok(p.samples.get('qtestd_qtest_requests_total{reply="fail"}')! >= 1);
@@ -208,7 +232,13 @@ t.test('HTTP: /healthz, /readyz, /metrics (Prometheus text), /sessions (JSON)', 
   t.match(s.type, /^application\/json/);
   const list = JSON.parse(s.body) as Array<Record<string, unknown>>;
   const m1 = list.find((x) => x.id === 'm1');
-  t.match(m1, { id: 'm1', transport: 'tcp', peer: /^127\.0\.0\.1:\d+$/, qmp: join(q.runDir, 'm1.qmp'), ramTouchedBytes: Number });
+  t.match(m1, {
+    id: 'm1',
+    transport: 'tcp',
+    peer: /^127\.0\.0\.1:\d+$/,
+    qmp: join(q.runDir, 'm1.qmp'),
+    ramTouchedBytes: Number,
+  });
   t.ok(!Number.isNaN(Date.parse(String(m1?.createdAt))), 'createdAt is a date');
   c.destroy();
 
@@ -220,6 +250,12 @@ t.test('stdout stays empty; stderr carries the banner and JSON logs', async (t) 
   t.equal(q.stdout, '');
   t.match(q.stderr, /qtestd: a fresh emulated machine per connection/);
   const recs = q.logRecords();
-  t.ok(recs.some((r) => r.event === 'session-open'), 'session-open logged');
-  t.ok(recs.some((r) => r.event === 'session-close'), 'session-close logged');
+  t.ok(
+    recs.some((r) => r.event === 'session-open'),
+    'session-open logged',
+  );
+  t.ok(
+    recs.some((r) => r.event === 'session-close'),
+    'session-close logged',
+  );
 });

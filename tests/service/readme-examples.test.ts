@@ -20,7 +20,9 @@ t.test('README: the nc session', async (t) => {
     'clock_step 1000',
   ];
   let out = '';
-  const done = new Promise<void>((res) => sock.on('data', (d) => ((out += d), out.split('\n').length > lines.length && res())));
+  const done = new Promise<void>((res) =>
+    sock.on('data', (d) => ((out += d), out.split('\n').length > lines.length && res())),
+  );
   sock.write(lines.join('\n') + '\n');
   await done;
   t.equal(out, 'OK\nOK little\nOK 0x0000000000081b36\nOK 0x0000000011e81234\nOK\nOK 0xefbeadde\nOK 1000\n');

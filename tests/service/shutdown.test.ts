@@ -43,9 +43,17 @@ function checkPrefix(t: Test, what: string, c: LineClient, expect: string[]): vo
       break;
     }
   }
-  t.equal(firstBad, -1, `${what}: ${got.length}/${expect.length} replies, all correct and in order${firstBad >= 0 ? ` (reply ${firstBad}: '${got[firstBad]}' vs '${expect[firstBad]}')` : ''}`);
+  t.equal(
+    firstBad,
+    -1,
+    `${what}: ${got.length}/${expect.length} replies, all correct and in order${firstBad >= 0 ? ` (reply ${firstBad}: '${got[firstBad]}' vs '${expect[firstBad]}')` : ''}`,
+  );
   t.ok(got.length <= expect.length, `${what}: no extra replies`);
-  t.equal(c.closedHow?.kind, 'end', `${what}: closed cleanly${c.closedHow?.error ? ` (got ${c.closedHow.error.message})` : ''}`);
+  t.equal(
+    c.closedHow?.kind,
+    'end',
+    `${what}: closed cleanly${c.closedHow?.error ? ` (got ${c.closedHow.error.message})` : ''}`,
+  );
   t.equal(c.closedHow?.partial, '', `${what}: no reply cut short`);
 }
 
@@ -88,9 +96,20 @@ async function scenario(t: Test, pairs: number, stall: boolean): Promise<void> {
 
   await Promise.all([idleTcp, idleUnix, idleWs, greeting, ...busy].map((c) => Promise.race([c.closed, sleep(2000)])));
   busy.forEach((c, i) => checkPrefix(t, ['TCP', 'UNIX', 'WebSocket'][i] + ' pipeline', c, programs[i].expect));
-  t.comment(`replies before the close: ${busy.map((c, i) => `${c.received.length}/${programs[i].lines.length}`).join(', ')}`);
-  if (stall) t.ok(busy.every((c, i) => c.received.length < programs[i].lines.length), 'the signal came in the middle of every pipeline');
-  for (const [what, c] of [['idle TCP', idleTcp], ['idle UNIX', idleUnix], ['idle WebSocket', idleWs], ['greeting', greeting]] as const) {
+  t.comment(
+    `replies before the close: ${busy.map((c, i) => `${c.received.length}/${programs[i].lines.length}`).join(', ')}`,
+  );
+  if (stall)
+    t.ok(
+      busy.every((c, i) => c.received.length < programs[i].lines.length),
+      'the signal came in the middle of every pipeline',
+    );
+  for (const [what, c] of [
+    ['idle TCP', idleTcp],
+    ['idle UNIX', idleUnix],
+    ['idle WebSocket', idleWs],
+    ['greeting', greeting],
+  ] as const) {
     t.equal(c.closedHow?.kind, 'end', `${what}: closed cleanly`);
     t.equal(c.closedHow?.partial, '', `${what}: nothing cut short`);
   }
@@ -99,6 +118,8 @@ async function scenario(t: Test, pairs: number, stall: boolean): Promise<void> {
   t.equal(q.stdout, '', 'nothing on stdout');
 }
 
-t.test('SIGTERM with open sessions in the middle of long pipelines, server blocked on full pipes', (t) => scenario(t, 2000, true));
+t.test('SIGTERM with open sessions in the middle of long pipelines, server blocked on full pipes', (t) =>
+  scenario(t, 2000, true),
+);
 t.test('SIGTERM while the server is busy answering', (t) => scenario(t, 2000, false));
 t.test('SIGTERM with short pipelines that may finish first', (t) => scenario(t, 50, false));

@@ -8,7 +8,18 @@ import t from 'tap';
 import { attachQmp } from '../../src/session/qmp-attach.js';
 import { makeSession, PLAIN_VIRT, RecordingLink } from '../helpers/session.js';
 
-const SMMU_VIRT = ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none'];
+const SMMU_VIRT = [
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
+];
 
 function monitor(argv: string[]): (line: string) => string[] {
   const session = makeSession(argv);
@@ -28,7 +39,8 @@ function monitor(argv: string[]): (line: string) => string[] {
   return send;
 }
 
-const NO_SMMU = '{"error": {"class": "GenericError", "desc": "this machine has no SMMU (use -machine virt,iommu=smmuv3)"}}';
+const NO_SMMU =
+  '{"error": {"class": "GenericError", "desc": "this machine has no SMMU (use -machine virt,iommu=smmuv3)"}}';
 const BAD_SID = '{"error": {"class": "GenericError", "desc": "Parameter \'sid\' expects an unsigned 32-bit integer"}}';
 
 t.test('x-qtestd-* on a machine without SMMU', async (t) => {
@@ -37,9 +49,13 @@ t.test('x-qtestd-* on a machine without SMMU', async (t) => {
   t.same(send('{"execute": "x-qtestd-smmu-state", "arguments": {"zz": 1}}'), [NO_SMMU]);
   t.same(send('{"execute": "x-qtestd-smmu-decode-stream"}'), [NO_SMMU]);
   t.same(send('{"execute": "x-qtestd-smmu-decode-stream", "arguments": {"sid": "x"}}'), [NO_SMMU]);
-  t.same(send('{"execute": "x-qtestd-nope", "id": 1}'), ['{"id": 1, "error": {"class": "CommandNotFound", "desc": "The command x-qtestd-nope has not been found"}}']);
+  t.same(send('{"execute": "x-qtestd-nope", "id": 1}'), [
+    '{"id": 1, "error": {"class": "CommandNotFound", "desc": "The command x-qtestd-nope has not been found"}}',
+  ]);
   const session = send('{"execute": "x-qtestd-session", "arguments": {"extra": true}}');
-  t.same(session, ['{"return": {"devices": [], "clock-ns": 0, "ram-touched-bytes": 0, "ram-size": 536870912, "machine": "virt"}}']);
+  t.same(session, [
+    '{"return": {"devices": [], "clock-ns": 0, "ram-touched-bytes": 0, "ram-size": 536870912, "machine": "virt"}}',
+  ]);
 });
 
 t.test('x-qtestd-smmu-decode-stream argument checks', async (t) => {
@@ -53,13 +69,18 @@ t.test('x-qtestd-smmu-decode-stream argument checks', async (t) => {
   t.match(ok[0], /^\{"return": \{"streamTable": .*, "id": 7\}$/);
   const state = send('{"execute": "x-qtestd-smmu-state", "arguments": {"zz": 1}}');
   t.match(state[0], /^\{"return": \{.*\}\}$/);
-  t.same(send('{"execute": "x-qtestd-smmu-state", "arguments": []}'), ['{"error": {"class": "GenericError", "desc": "QMP input member \'arguments\' must be an object"}}']);
+  t.same(send('{"execute": "x-qtestd-smmu-state", "arguments": []}'), [
+    '{"error": {"class": "GenericError", "desc": "QMP input member \'arguments\' must be an object"}}',
+  ]);
 });
 
 t.test('query-commands lists the extensions last, in their order', async (t) => {
   const send = monitor(PLAIN_VIRT);
   const reply = send('{"execute": "query-commands"}')[0]!;
-  t.match(reply, /\{"name": "human-monitor-command"\}.*\{"name": "x-qtestd-smmu-state"\}, \{"name": "x-qtestd-smmu-decode-stream"\}, \{"name": "x-qtestd-session"\}\]\}$/);
+  t.match(
+    reply,
+    /\{"name": "human-monitor-command"\}.*\{"name": "x-qtestd-smmu-state"\}, \{"name": "x-qtestd-smmu-decode-stream"\}, \{"name": "x-qtestd-session"\}\]\}$/,
+  );
 });
 
 t.test('stop/cont emit STOP/RESUME on a state change only', async (t) => {

@@ -10,8 +10,22 @@ import type { QomNode } from '../../src/machine/qom-tree.js';
 import { makeSession } from '../helpers/session.js';
 
 const ARGV = [
-  '-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none',
-  '-device', 'edu', '-device', 'pcie-root-port,id=rp0,chassis=1', '-device', 'edu,id=e1,bus=rp0',
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
+  '-device',
+  'edu',
+  '-device',
+  'pcie-root-port,id=rp0,chassis=1',
+  '-device',
+  'edu,id=e1,bus=rp0',
 ];
 
 function reference(root: QomNode, path: string): QomNode | undefined {
@@ -39,7 +53,16 @@ function reference(root: QomNode, path: string): QomNode | undefined {
 
 t.test('QomTree.resolve agrees with the reference on the whole tree', async (t) => {
   const qom = makeSession(ARGV).machine.qom;
-  const paths = new Set<string>(['', '/', '//', 'device[0]', 'nope', '/nope', 'machine/', '//machine//peripheral-anon']);
+  const paths = new Set<string>([
+    '',
+    '/',
+    '//',
+    'device[0]',
+    'nope',
+    '/nope',
+    'machine/',
+    '//machine//peripheral-anon',
+  ]);
   const collect = (n: QomNode): void => {
     const parts = n.path.split('/').filter((p) => p !== '');
     paths.add(n.path);
@@ -62,7 +85,13 @@ t.test('the generic resolver', async (t) => {
   const leaf = (name: string): N => ({ name, kids: [] });
   const a = leaf('x');
   const b = leaf('x');
-  const root: N = { name: '', kids: [{ name: 'p', kids: [a] }, { name: 'q', kids: [b] }] };
+  const root: N = {
+    name: '',
+    kids: [
+      { name: 'p', kids: [a] },
+      { name: 'q', kids: [b] },
+    ],
+  };
   root.kids[0]!.link = b;
   const nav: QomPathNav<N> = {
     step: (n, name) => n.kids.find((k) => k.name === name) ?? (name === 'link' ? n.link : undefined),

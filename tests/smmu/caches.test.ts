@@ -5,7 +5,13 @@ import type { TlbEntry } from '../../src/smmu/page-table-walk.js';
 import { newTransCfg } from '../../src/smmu/translation-config.js';
 
 const entry = (iova: bigint, shift: number, level: number, granuleShift: 12 | 14 | 16 = 12): TlbEntry => ({
-  iova, translatedAddr: 0x4800_0000n, addrMask: (1n << BigInt(shift)) - 1n, perm: 3, parentPerm: 3, level, granuleShift,
+  iova,
+  translatedAddr: 0x4800_0000n,
+  addrMask: (1n << BigInt(shift)) - 1n,
+  perm: 3,
+  parentPerm: 3,
+  level,
+  granuleShift,
 });
 
 t.test('IOTLB lookup tries every level from the start level with aligned IOVAs', async (t) => {
@@ -38,7 +44,11 @@ function filled(): Iotlb {
   tlb.insert(1, 0, entry(0x20_0000n, 21, 2)); // F: 2M block asid 1
   return tlb;
 }
-const keys = (tlb: Iotlb) => tlb.entries().map((e) => `${e.key.asid}/${e.key.vmid}/${e.key.iova.toString(16)}`).sort();
+const keys = (tlb: Iotlb) =>
+  tlb
+    .entries()
+    .map((e) => `${e.key.asid}/${e.key.vmid}/${e.key.iova.toString(16)}`)
+    .sort();
 
 t.test('invalidation predicates (smmu-common.c)', async (t) => {
   let tlb = filled();
@@ -61,7 +71,11 @@ t.test('invalidation predicates (smmu-common.c)', async (t) => {
   t.same(keys(tlb), ['1/0/200000'], 'range of 8 pages drops every entry whose base is inside (stage 2 ones too)');
   tlb = filled();
   tlb.invalidateIpa(0, 0x4000n, 0, 1n, 0);
-  t.same(keys(tlb), ['-1/5/5000', '1/0/1000', '1/0/200000', '1/5/3000', '2/0/2000'], 'S2_IPA: ASID −1 and exact VMID only');
+  t.same(
+    keys(tlb),
+    ['-1/5/5000', '1/0/1000', '1/0/200000', '1/5/3000', '2/0/2000'],
+    'S2_IPA: ASID −1 and exact VMID only',
+  );
   tlb = filled();
   tlb.invalidateIpa(0, 0x1000n, 0, 1n, 0);
   t.equal(tlb.size, 6, 'S2_IPA never drops stage-1 entries');

@@ -1,21 +1,46 @@
 import t from 'tap';
 import { ConfigCache } from '../../src/smmu/config-cache.js';
 import { Iotlb } from '../../src/smmu/iotlb.js';
-import { alignedPow2Mask, consumeCommands, decodeCommand, encodeCommand, executeCommand } from '../../src/smmu/command-queue.js';
+import {
+  alignedPow2Mask,
+  consumeCommands,
+  decodeCommand,
+  encodeCommand,
+  executeCommand,
+} from '../../src/smmu/command-queue.js';
 import type { CommandTarget } from '../../src/smmu/command-queue.js';
 import type { TlbEntry } from '../../src/smmu/page-table-walk.js';
 import { newTransCfg } from '../../src/smmu/translation-config.js';
 import { bytesOf } from '../../src/smmu/bits.js';
 import { cmd, FakeMemory } from './fixtures.js';
 
-const page = (iova: bigint, level = 3, shift = 12): TlbEntry => ({ iova, translatedAddr: 0n, addrMask: (1n << BigInt(shift)) - 1n, perm: 3, parentPerm: 3, level, granuleShift: 12 });
+const page = (iova: bigint, level = 3, shift = 12): TlbEntry => ({
+  iova,
+  translatedAddr: 0n,
+  addrMask: (1n << BigInt(shift)) - 1n,
+  perm: 3,
+  parentPerm: 3,
+  level,
+  granuleShift: 12,
+});
 
 function target(s1p = true, s2p = true): CommandTarget & { syncs: number } {
-  const tgt = { s1p, s2p, configCache: new ConfigCache(), iotlb: new Iotlb(), syncs: 0, signalSync: () => void tgt.syncs++ };
+  const tgt = {
+    s1p,
+    s2p,
+    configCache: new ConfigCache(),
+    iotlb: new Iotlb(),
+    syncs: 0,
+    signalSync: () => void tgt.syncs++,
+  };
   return tgt;
 }
 const run = (tg: CommandTarget, words: number[]) => executeCommand(decodeCommand(bytesOf(words)), tg);
-const tlbKeys = (tg: CommandTarget) => tg.iotlb.entries().map((e) => `${e.key.asid}/${e.key.vmid}/${e.key.iova.toString(16)}`).sort();
+const tlbKeys = (tg: CommandTarget) =>
+  tg.iotlb
+    .entries()
+    .map((e) => `${e.key.asid}/${e.key.vmid}/${e.key.iova.toString(16)}`)
+    .sort();
 
 t.test('command field decode (QEMU CMD_* positions)', async (t) => {
   const c = decodeCommand(bytesOf([0x0231_f412 | (1 << 10), 0x0005_0007, 0x1234_5b01, 0x0000_00ab]));
@@ -26,8 +51,10 @@ t.test('command field decode (QEMU CMD_* positions)', async (t) => {
 
 t.test('opcodes QEMU rejects or ignores', async (t) => {
   const tg = target();
-  for (const op of [0x00, 0x07, 0x08, 0x14, 0x29, 0x31, 0x42, 0x47, 0xff]) t.equal(run(tg, cmd(op)), 1, `0x${op.toString(16)} → CERROR_ILL`);
-  for (const op of [0x01, 0x02, 0x18, 0x1a, 0x20, 0x21, 0x22, 0x23, 0x40, 0x41, 0x44, 0x45]) t.equal(run(tg, cmd(op)), 0, `0x${op.toString(16)} accepted`);
+  for (const op of [0x00, 0x07, 0x08, 0x14, 0x29, 0x31, 0x42, 0x47, 0xff])
+    t.equal(run(tg, cmd(op)), 1, `0x${op.toString(16)} → CERROR_ILL`);
+  for (const op of [0x01, 0x02, 0x18, 0x1a, 0x20, 0x21, 0x22, 0x23, 0x40, 0x41, 0x44, 0x45])
+    t.equal(run(tg, cmd(op)), 0, `0x${op.toString(16)} accepted`);
   const s1 = target(true, false);
   t.equal(run(s1, cmd(0x28)), 1, 'S12_VMALL without S2P');
   t.equal(run(s1, cmd(0x2a)), 1, 'S2_IPA without S2P');
@@ -43,7 +70,11 @@ t.test('CFGI_*: what each drops and keeps', async (t) => {
     tg.iotlb.insert(1, 0, page(0x1000n));
     return tg;
   };
-  const sids = (tg: CommandTarget) => tg.configCache.entries().map(([s]) => s).sort((a, b) => a - b);
+  const sids = (tg: CommandTarget) =>
+    tg.configCache
+      .entries()
+      .map(([s]) => s)
+      .sort((a, b) => a - b);
   let tg = fill();
   t.equal(run(tg, cmd(0x03, 0, 8)), 0);
   t.same(sids(tg), [7, 9, 16, 0x108], 'CFGI_STE');
@@ -110,7 +141,7 @@ t.test('TLBI_*: what each drops and keeps', async (t) => {
   run(tg, cmd(0x13, 0, 0, 0x4000));
   t.same(tlbKeys(tg), ['1/0/1000', '1/5/3000', '2/0/2000'], 'NH_VAA also hits stage-2 entries (ASID −1 matches any)');
   tg = tlbFilled();
-  run(tg, cmd(0x12, (1 << 12), (1 << 16), 0x1000 | (1 << 10)));
+  run(tg, cmd(0x12, 1 << 12, 1 << 16, 0x1000 | (1 << 10)));
   t.same(tlbKeys(tg), ['-1/0/4000', '1/5/3000', '2/0/2000'], 'NH_VA TG=4K NUM=1: two pages from 0x1000');
   tg = tlbFilled();
   run(tg, cmd(0x28, 0, 5));
@@ -142,11 +173,17 @@ t.test('range splitting into aligned power-of-two chunks (dma_aligned_pow2_mask)
   };
   // TG 4K, NUM 2, SCALE 0: 3 pages at 0x1000 → chunks 0x1000 (1 page) and 0x2000 (2 pages)
   run(tg, cmd(0x12, 2 << 12, 1 << 16, 0x1000 | (1 << 10)));
-  t.same(calls, [[0x1000n, 1n], [0x2000n, 2n]]);
+  t.same(calls, [
+    [0x1000n, 1n],
+    [0x2000n, 2n],
+  ]);
   calls.length = 0;
   // wraps past 2^64 and terminates
   run(tg, cmd(0x13, 1 << 12, 0, 0xffff_f000 | (1 << 10), 0xffff_ffff));
-  t.same(calls, [[0xffff_ffff_ffff_f000n, 1n], [0n, 1n]]);
+  t.same(calls, [
+    [0xffff_ffff_ffff_f000n, 1n],
+    [0n, 1n],
+  ]);
 });
 
 t.test('consume loop: stops at errors with CONS on the bad command, respects a pending CMDQ_ERR', async (t) => {

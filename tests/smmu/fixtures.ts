@@ -78,9 +78,24 @@ export const PAGE = (a: bigint, ap = 0, af = 1) => a | 3n | (BigInt(ap) << 6n) |
 export const BLOCK = (a: bigint, ap = 0, af = 1) => a | 1n | (BigInt(ap) << 6n) | (BigInt(af) << 10n);
 
 export interface SteOpts {
-  v?: number; config?: number; ctx?: bigint; s1cdmax?: number; s1stalld?: number; vmid?: number;
-  s2t0sz?: number; s2sl0?: number; s2tg?: number; s2ps?: number; s2aa64?: number; s2endi?: number;
-  s2affd?: number; s2s?: number; s2r?: number; s2ttb?: bigint; s2ha?: number; s2hd?: number;
+  v?: number;
+  config?: number;
+  ctx?: bigint;
+  s1cdmax?: number;
+  s1stalld?: number;
+  vmid?: number;
+  s2t0sz?: number;
+  s2sl0?: number;
+  s2tg?: number;
+  s2ps?: number;
+  s2aa64?: number;
+  s2endi?: number;
+  s2affd?: number;
+  s2s?: number;
+  s2r?: number;
+  s2ttb?: bigint;
+  s2ha?: number;
+  s2hd?: number;
 }
 /** STE words (hand-placed bits: V w0[0], Config w0[3:1], S1ContextPtr w0[31:6]+w1, …). */
 export function steWords(o: SteOpts = {}): number[] {
@@ -90,8 +105,19 @@ export function steWords(o: SteOpts = {}): number[] {
   w[1] = (Number((ctx >> 32n) & 0xffffffn) | ((o.s1cdmax ?? 0) << 27)) >>> 0;
   w[2] = ((o.s1stalld ?? 0) << 27) >>> 0;
   w[4] = o.vmid ?? 0;
-  w[5] = ((o.s2t0sz ?? 25) | ((o.s2sl0 ?? 1) << 6) | ((o.s2tg ?? 0) << 14) | ((o.s2ps ?? 4) << 16) | ((o.s2aa64 ?? 1) << 19) |
-    ((o.s2endi ?? 0) << 20) | ((o.s2affd ?? 0) << 21) | ((o.s2hd ?? 0) << 23) | ((o.s2ha ?? 0) << 24) | ((o.s2s ?? 0) << 25) | ((o.s2r ?? 1) << 26)) >>> 0;
+  w[5] =
+    ((o.s2t0sz ?? 25) |
+      ((o.s2sl0 ?? 1) << 6) |
+      ((o.s2tg ?? 0) << 14) |
+      ((o.s2ps ?? 4) << 16) |
+      ((o.s2aa64 ?? 1) << 19) |
+      ((o.s2endi ?? 0) << 20) |
+      ((o.s2affd ?? 0) << 21) |
+      ((o.s2hd ?? 0) << 23) |
+      ((o.s2ha ?? 0) << 24) |
+      ((o.s2s ?? 0) << 25) |
+      ((o.s2r ?? 1) << 26)) >>>
+    0;
   const ttb = o.s2ttb ?? 0n;
   w[6] = Number(ttb & 0xfffffff0n);
   w[7] = Number((ttb >> 32n) & 0xfffffn);
@@ -99,16 +125,53 @@ export function steWords(o: SteOpts = {}): number[] {
 }
 
 export interface CdOpts {
-  t0sz?: number; tg0?: number; epd0?: number; endi?: number; t1sz?: number; tg1?: number; epd1?: number; v?: number;
-  ips?: number; affd?: number; tbi?: number; aa64?: number; hd?: number; ha?: number; s?: number; r?: number; a?: number;
-  asid?: number; had0?: number; had1?: number; ttb0?: bigint; ttb1?: bigint;
+  t0sz?: number;
+  tg0?: number;
+  epd0?: number;
+  endi?: number;
+  t1sz?: number;
+  tg1?: number;
+  epd1?: number;
+  v?: number;
+  ips?: number;
+  affd?: number;
+  tbi?: number;
+  aa64?: number;
+  hd?: number;
+  ha?: number;
+  s?: number;
+  r?: number;
+  a?: number;
+  asid?: number;
+  had0?: number;
+  had1?: number;
+  ttb0?: bigint;
+  ttb1?: bigint;
 }
 export function cdWords(o: CdOpts = {}): number[] {
   const w = new Array(16).fill(0);
-  w[0] = ((o.t0sz ?? 16) | ((o.tg0 ?? 0) << 6) | ((o.epd0 ?? 0) << 14) | ((o.endi ?? 0) << 15) | ((o.t1sz ?? 16) << 16) |
-    ((o.tg1 ?? 2) << 22) | ((o.epd1 ?? 1) << 30) | ((o.v ?? 1) << 31)) >>> 0;
-  w[1] = ((o.ips ?? 4) | ((o.affd ?? 0) << 3) | ((o.tbi ?? 0) << 6) | ((o.aa64 ?? 1) << 9) | ((o.hd ?? 0) << 10) | ((o.ha ?? 0) << 11) |
-    ((o.s ?? 0) << 12) | ((o.r ?? 1) << 13) | ((o.a ?? 1) << 14) | ((o.asid ?? 1) << 16)) >>> 0;
+  w[0] =
+    ((o.t0sz ?? 16) |
+      ((o.tg0 ?? 0) << 6) |
+      ((o.epd0 ?? 0) << 14) |
+      ((o.endi ?? 0) << 15) |
+      ((o.t1sz ?? 16) << 16) |
+      ((o.tg1 ?? 2) << 22) |
+      ((o.epd1 ?? 1) << 30) |
+      ((o.v ?? 1) << 31)) >>>
+    0;
+  w[1] =
+    ((o.ips ?? 4) |
+      ((o.affd ?? 0) << 3) |
+      ((o.tbi ?? 0) << 6) |
+      ((o.aa64 ?? 1) << 9) |
+      ((o.hd ?? 0) << 10) |
+      ((o.ha ?? 0) << 11) |
+      ((o.s ?? 0) << 12) |
+      ((o.r ?? 1) << 13) |
+      ((o.a ?? 1) << 14) |
+      ((o.asid ?? 1) << 16)) >>>
+    0;
   const t0 = o.ttb0 ?? 0n;
   const t1 = o.ttb1 ?? 0n;
   w[2] = (Number(t0 & 0xfffffff0n) | ((o.had0 ?? 0) << 1)) >>> 0;
@@ -119,7 +182,12 @@ export function cdWords(o: CdOpts = {}): number[] {
 }
 
 /** Command words: opcode | extra bits of w0, then w1..w3. */
-export const cmd = (op: number, w0 = 0, w1 = 0, w2 = 0, w3 = 0): number[] => [(op | w0) >>> 0, w1 >>> 0, w2 >>> 0, w3 >>> 0];
+export const cmd = (op: number, w0 = 0, w1 = 0, w2 = 0, w3 = 0): number[] => [
+  (op | w0) >>> 0,
+  w1 >>> 0,
+  w2 >>> 0,
+  w3 >>> 0,
+];
 
 export function lsh(level: number, g: number): number {
   return g + (3 - level) * (g - 3);
@@ -129,19 +197,56 @@ export function idxAt(va: bigint, level: number, g: number, inputBits = 48): big
 }
 
 /** Write a walk for `va` from `start` to `leaf` using `tables` (one per level). */
-export function mapWalk(mem: FakeMemory, va: bigint, pa: bigint, g: number, inputBits: number, start: number, leaf: number, tables: bigint[], leafDesc?: (a: bigint) => bigint): void {
-  for (let l = start; l < leaf; l++) mem.w64(tables[l - start] + idxAt(va, l, g, inputBits) * 8n, TABLE(tables[l - start + 1]));
+export function mapWalk(
+  mem: FakeMemory,
+  va: bigint,
+  pa: bigint,
+  g: number,
+  inputBits: number,
+  start: number,
+  leaf: number,
+  tables: bigint[],
+  leafDesc?: (a: bigint) => bigint,
+): void {
+  for (let l = start; l < leaf; l++)
+    mem.w64(tables[l - start] + idxAt(va, l, g, inputBits) * 8n, TABLE(tables[l - start + 1]));
   const out = leaf === 3 ? pa & ~((1n << BigInt(g)) - 1n) : pa & ~((1n << BigInt(lsh(leaf, g))) - 1n);
-  mem.w64(tables[leaf - start] + idxAt(va, leaf, g, inputBits) * 8n, (leafDesc ?? ((a) => (leaf === 3 ? PAGE(a) : BLOCK(a))))(out));
+  mem.w64(
+    tables[leaf - start] + idxAt(va, leaf, g, inputBits) * 8n,
+    (leafDesc ?? ((a) => (leaf === 3 ? PAGE(a) : BLOCK(a))))(out),
+  );
 }
 
 // ---- SmmuV3 harness
 
 export const REG = {
-  IDR0: 0x0, IDR1: 0x4, IDR3: 0xc, IDR5: 0x14, AIDR: 0x1c, CR0: 0x20, CR0ACK: 0x24, CR1: 0x28, CR2: 0x2c, STATUSR: 0x40, GBPA: 0x44,
-  IRQ_CTRL: 0x50, IRQ_CTRLACK: 0x54, GERROR: 0x60, GERRORN: 0x64, GERROR_IRQ_CFG0: 0x68, STRTAB_BASE: 0x80, STRTAB_BASE_CFG: 0x88,
-  CMDQ_BASE: 0x90, CMDQ_PROD: 0x98, CMDQ_CONS: 0x9c, EVENTQ_BASE: 0xa0, EVENTQ_PROD: 0xa8, EVENTQ_CONS: 0xac, EVENTQ_IRQ_CFG0: 0xb0,
-  EVENTQ_IRQ_CFG1: 0xb8, EVENTQ_IRQ_CFG2: 0xbc,
+  IDR0: 0x0,
+  IDR1: 0x4,
+  IDR3: 0xc,
+  IDR5: 0x14,
+  AIDR: 0x1c,
+  CR0: 0x20,
+  CR0ACK: 0x24,
+  CR1: 0x28,
+  CR2: 0x2c,
+  STATUSR: 0x40,
+  GBPA: 0x44,
+  IRQ_CTRL: 0x50,
+  IRQ_CTRLACK: 0x54,
+  GERROR: 0x60,
+  GERRORN: 0x64,
+  GERROR_IRQ_CFG0: 0x68,
+  STRTAB_BASE: 0x80,
+  STRTAB_BASE_CFG: 0x88,
+  CMDQ_BASE: 0x90,
+  CMDQ_PROD: 0x98,
+  CMDQ_CONS: 0x9c,
+  EVENTQ_BASE: 0xa0,
+  EVENTQ_PROD: 0xa8,
+  EVENTQ_CONS: 0xac,
+  EVENTQ_IRQ_CFG0: 0xb0,
+  EVENTQ_IRQ_CFG1: 0xb8,
+  EVENTQ_IRQ_CFG2: 0xbc,
 } as const;
 
 export const STRTAB = 0x4010_0000n;
@@ -155,7 +260,12 @@ export class Harness {
   readonly pulses: string[] = [];
   constructor(opts: { stage?: '1' | '2' | 'nested'; mem?: FakeMemory } = {}) {
     this.mem = opts.mem ?? new FakeMemory();
-    const irqs = { eventq: new IrqLine('eventq'), priq: new IrqLine('priq'), cmdSync: new IrqLine('cmd-sync'), gerror: new IrqLine('gerror') };
+    const irqs = {
+      eventq: new IrqLine('eventq'),
+      priq: new IrqLine('priq'),
+      cmdSync: new IrqLine('cmd-sync'),
+      gerror: new IrqLine('gerror'),
+    };
     for (const [name, line] of Object.entries(irqs)) line.listen((lv) => lv && this.pulses.push(name));
     this.smmu = new SmmuV3({ memory: this.mem, irqs, log: silentLogger(), stage: opts.stage });
   }
@@ -172,7 +282,16 @@ export class Harness {
     this.smmu.write(BigInt(off), 8, v, {});
   }
   /** The standard setup: IRQ_CTRL=5, linear 32-entry stream table, 8-entry event queue, 16-entry cmdq, CR0=0xd. */
-  enable(o: { strtabCfg?: number; evqLog2?: number; cmdqLog2?: number; cr0?: number; irqCtrl?: number; strtab?: bigint } = {}): this {
+  enable(
+    o: {
+      strtabCfg?: number;
+      evqLog2?: number;
+      cmdqLog2?: number;
+      cr0?: number;
+      irqCtrl?: number;
+      strtab?: bigint;
+    } = {},
+  ): this {
     this.wl(REG.IRQ_CTRL, o.irqCtrl ?? 5);
     this.wq(REG.STRTAB_BASE, o.strtab ?? STRTAB);
     this.wl(REG.STRTAB_BASE_CFG, o.strtabCfg ?? 5);

@@ -76,7 +76,9 @@ class ReferenceIotlb {
     const granule = tg ? tg * 2 + 10 : 12;
     if (ttl && numPages === 1n && asid >= 0 && this.map.delete(ReferenceIotlb.k(asid, vmid, iova, tg, ttl))) return 1;
     const mask = ((numPages << BigInt(granule)) - 1n) & U64;
-    return this.remove((k, e) => (asid < 0 || asid === k.asid) && (vmid < 0 || vmid === k.vmid) && ReferenceIotlb.hits(e, iova, mask));
+    return this.remove(
+      (k, e) => (asid < 0 || asid === k.asid) && (vmid < 0 || vmid === k.vmid) && ReferenceIotlb.hits(e, iova, mask),
+    );
   }
   invalidateIpa(vmid: number, ipa: bigint, tg: number, numPages: bigint, ttl: number): number {
     const granule = tg ? tg * 2 + 10 : 12;
@@ -129,13 +131,26 @@ function runSequence(seed: number, steps: number): { ok: boolean; where: string 
     const shift = g + (3 - level) * (g - 3);
     const mask = shift >= 0 && shift < 64 ? (1n << BigInt(shift)) - 1n : 0xfffn;
     const aligned = r.int(15) === 0 ? iova : iova & ~mask & U64; // sometimes an unaligned (odd) key
-    return { iova: aligned, translatedAddr: r.big(48) & ~mask, addrMask: mask, perm: r.int(4), parentPerm: r.int(4), level, granuleShift: g };
+    return {
+      iova: aligned,
+      translatedAddr: r.big(48) & ~mask,
+      addrMask: mask,
+      perm: r.int(4),
+      parentPerm: r.int(4),
+      level,
+      granuleShift: g,
+    };
   };
   const sameEntries = () => {
     const a = tlb.entries();
     const b = [...ref.map.values()];
     if (a.length !== b.length) return false;
-    return a.every((x, i) => x.entry === b[i]!.entry && JSON.stringify(x.key, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)) === JSON.stringify(b[i]!.key, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
+    return a.every(
+      (x, i) =>
+        x.entry === b[i]!.entry &&
+        JSON.stringify(x.key, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)) ===
+          JSON.stringify(b[i]!.key, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)),
+    );
   };
   let lastLookup: [number, number, number, number, bigint] | undefined;
   for (let step = 0; step < steps; step++) {
@@ -154,7 +169,10 @@ function runSequence(seed: number, steps: number): { ok: boolean; where: string 
         ref.insert(asid, vmid, e);
         // A lookup right after an insert catches a stale last-hit memo.
         const probe = (e.iova + BigInt(r.int(0x1000))) & U64;
-        if (tlb.lookupAllLevels(asid, vmid, e.granuleShift, 16, probe) !== ref.lookupAllLevels(asid, vmid, e.granuleShift, 16, probe)) {
+        if (
+          tlb.lookupAllLevels(asid, vmid, e.granuleShift, 16, probe) !==
+          ref.lookupAllLevels(asid, vmid, e.granuleShift, 16, probe)
+        ) {
           return { ok: false, where: `step ${step}: lookup after insert ${i}` };
         }
       }
@@ -223,13 +241,16 @@ function runSequence(seed: number, steps: number): { ok: boolean; where: string 
       want = ref.invalidateIpa(v, ipa, tg, pages, ttl);
       what = `ipa ${v}/${ipa.toString(16)} tg ${tg} pages ${pages} ttl ${ttl}`;
     }
-    if (got !== want) return { ok: false, where: `step ${step}: ${what}: returned ${String(got)}, reference ${String(want)}` };
+    if (got !== want)
+      return { ok: false, where: `step ${step}: ${what}: returned ${String(got)}, reference ${String(want)}` };
     // The last lookup again after every change: a stale last-hit memo would answer it wrongly.
     if (lastLookup && tlb.lookupAllLevels(...lastLookup) !== ref.lookupAllLevels(...lastLookup)) {
       return { ok: false, where: `step ${step}: ${what}: repeated lookup differs` };
     }
-    if (tlb.size !== ref.map.size) return { ok: false, where: `step ${step}: ${what}: size ${tlb.size} vs ${ref.map.size}` };
-    if (tlb.capacityFlushes !== ref.capacityFlushes) return { ok: false, where: `step ${step}: ${what}: capacity flushes` };
+    if (tlb.size !== ref.map.size)
+      return { ok: false, where: `step ${step}: ${what}: size ${tlb.size} vs ${ref.map.size}` };
+    if (tlb.capacityFlushes !== ref.capacityFlushes)
+      return { ok: false, where: `step ${step}: ${what}: capacity flushes` };
     if ((step & 7) === 0 && !sameEntries()) return { ok: false, where: `step ${step}: ${what}: entries differ` };
   }
   return sameEntries() ? { ok: true, where: '' } : { ok: false, where: 'final entries differ' };
@@ -253,7 +274,15 @@ t.test('capacity flush, overwrite order and the last-hit memo', async (t) => {
   const tlb = new Iotlb();
   const e = (iova: bigint, level = 3, g: GranuleShift = 12): TlbEntry => {
     const shift = g + (3 - level) * (g - 3);
-    return { iova, translatedAddr: 0x4000_0000n, addrMask: (1n << BigInt(shift)) - 1n, perm: 3, parentPerm: 3, level, granuleShift: g };
+    return {
+      iova,
+      translatedAddr: 0x4000_0000n,
+      addrMask: (1n << BigInt(shift)) - 1n,
+      perm: 3,
+      parentPerm: 3,
+      level,
+      granuleShift: g,
+    };
   };
   const first = e(0x1000n);
   tlb.insert(1, 0, first);
@@ -268,7 +297,11 @@ t.test('capacity flush, overwrite order and the last-hit memo', async (t) => {
   tlb.insert(1, 0, e(0x2000n));
   const replaced = e(0x1000n);
   tlb.insert(1, 0, replaced);
-  t.same(tlb.entries().map((x) => x.key.iova), [0x1000n, 0x2000n], 'an overwritten key keeps its place in insertion order');
+  t.same(
+    tlb.entries().map((x) => x.key.iova),
+    [0x1000n, 0x2000n],
+    'an overwritten key keeps its place in insertion order',
+  );
   t.equal(tlb.entries()[0]!.entry, replaced);
 
   // last-hit memo: a lookup hit, then a finer entry inserted before the hit level must win
@@ -279,7 +312,11 @@ t.test('capacity flush, overwrite order and the last-hit memo', async (t) => {
   t.equal(tlb.lookupAllLevels(1, 0, 12, 16, 0x4020_0000n), block, 'memo covers the whole block');
   const coarser = e(0n, 0);
   tlb.insert(1, 0, coarser);
-  t.equal(tlb.lookupAllLevels(1, 0, 12, 16, 0x4000_1234n), coarser, 'an insert at an earlier level invalidates the memo');
+  t.equal(
+    tlb.lookupAllLevels(1, 0, 12, 16, 0x4000_1234n),
+    coarser,
+    'an insert at an earlier level invalidates the memo',
+  );
   t.equal(tlb.invalidateIova(1, 0, 0n, 1, 1n, 0), 1);
   t.equal(tlb.lookupAllLevels(1, 0, 12, 16, 0x4000_1234n), block, 'a delete invalidates the memo');
   tlb.invalidateAsidVmid(1, 0);
@@ -297,7 +334,15 @@ t.test('bookkeeping caps: thousands of ASIDs/VMIDs (bucket pruning, id reuse, pl
       const vmid = (asid * 7 + round) % 5;
       const iova = (BigInt(asid) << 21n) | (BigInt(r.int(512)) << 12n);
       if (r.int(10) === 0) {
-        const e: TlbEntry = { iova: iova & ~0xfffn, translatedAddr: BigInt(asid) << 12n, addrMask: 0xfffn, perm: 3, parentPerm: 3, level: 3, granuleShift: 12 };
+        const e: TlbEntry = {
+          iova: iova & ~0xfffn,
+          translatedAddr: BigInt(asid) << 12n,
+          addrMask: 0xfffn,
+          perm: 3,
+          parentPerm: 3,
+          level: 3,
+          granuleShift: 12,
+        };
         tlb.insert(asid, vmid, e);
         ref.insert(asid, vmid, e);
       }

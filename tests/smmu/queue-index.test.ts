@@ -1,5 +1,13 @@
 import t from 'tap';
-import { consIncrement, entryAddress, isEmpty, isFull, occupancy, prodIncrement, queueLog2Size } from '../../src/smmu/queue-index.js';
+import {
+  consIncrement,
+  entryAddress,
+  isEmpty,
+  isFull,
+  occupancy,
+  prodIncrement,
+  queueLog2Size,
+} from '../../src/smmu/queue-index.js';
 
 t.test('LOG2SIZE is bits 4:0 of the base, clamped to 19', async (t) => {
   t.equal(queueLog2Size(0x4030_000an, 19), 10);

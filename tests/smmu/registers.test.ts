@@ -4,7 +4,16 @@ import { decodeAccess, idrValues, SMMU_REGISTERS } from '../../src/smmu/register
 import { Harness, REG } from './fixtures.js';
 
 t.test('ID registers match QEMU 10.2.2 for each stage property (smmuv3.md 1.3)', async (t) => {
-  t.same(idrValues('nested'), { IDR0: 0x0d44101b, IDR1: 0x02730010, IDR2: 0, IDR3: 0x1414, IDR4: 0, IDR5: 0x74, IIDR: 0, AIDR: 1 });
+  t.same(idrValues('nested'), {
+    IDR0: 0x0d44101b,
+    IDR1: 0x02730010,
+    IDR2: 0,
+    IDR3: 0x1414,
+    IDR4: 0,
+    IDR5: 0x74,
+    IIDR: 0,
+    AIDR: 1,
+  });
   t.equal(idrValues('1').IDR0, 0x0d44101a);
   t.equal(idrValues('1').IDR3, 0x1404);
   t.equal(idrValues('2').IDR0, 0x0d441019);
@@ -14,9 +23,26 @@ t.test('ID registers match QEMU 10.2.2 for each stage property (smmuv3.md 1.3)',
 t.test('reset values as read over MMIO (observed on the oracle)', async (t) => {
   const h = new Harness();
   const expect: Array<[number, number]> = [
-    [0x00, 0x0d44101b], [0x04, 0x02730010], [0x08, 0], [0x0c, 0x1414], [0x10, 0], [0x14, 0x74], [0x18, 0], [0x1c, 1],
-    [REG.CR0, 0], [REG.CR0ACK, 0], [REG.GBPA, 0x1000], [REG.IRQ_CTRL, 0], [REG.GERROR, 0], [REG.GERRORN, 0],
-    [REG.CMDQ_BASE, 0x13], [REG.EVENTQ_BASE, 0x13], [REG.CMDQ_PROD, 0], [REG.CMDQ_CONS, 0], [REG.EVENTQ_PROD, 0], [REG.EVENTQ_CONS, 0],
+    [0x00, 0x0d44101b],
+    [0x04, 0x02730010],
+    [0x08, 0],
+    [0x0c, 0x1414],
+    [0x10, 0],
+    [0x14, 0x74],
+    [0x18, 0],
+    [0x1c, 1],
+    [REG.CR0, 0],
+    [REG.CR0ACK, 0],
+    [REG.GBPA, 0x1000],
+    [REG.IRQ_CTRL, 0],
+    [REG.GERROR, 0],
+    [REG.GERRORN, 0],
+    [REG.CMDQ_BASE, 0x13],
+    [REG.EVENTQ_BASE, 0x13],
+    [REG.CMDQ_PROD, 0],
+    [REG.CMDQ_CONS, 0],
+    [REG.EVENTQ_PROD, 0],
+    [REG.EVENTQ_CONS, 0],
   ];
   for (const [off, v] of expect) t.equal(h.rl(off), v, `offset 0x${off.toString(16)}`);
   const ids = [0x04, 0, 0, 0, 0x84, 0xb4, 0xf0, 0x10, 0x0d, 0xf0, 0x05, 0xb1];
@@ -25,14 +51,20 @@ t.test('reset values as read over MMIO (observed on the oracle)', async (t) => {
 
 t.test('writing all-ones everywhere gives the values the oracle returned', async (t) => {
   const h = new Harness();
-  const offs = [0, 4, 8, 0xc, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x28, 0x2c, 0x40, 0x44, 0x50, 0x54, 0x60, 0x64, 0x68, 0x6c, 0x70, 0x74, 0x80, 0x84, 0x88, 0x90, 0x94, 0x98, 0x9c, 0xa0, 0xa4, 0xa8, 0xac, 0xb0, 0xb4, 0xb8, 0xbc, 0xc0, 0xc8, 0xcc, 0xd0, 0x8000, 0xfcc];
+  const offs = [
+    0, 4, 8, 0xc, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x28, 0x2c, 0x40, 0x44, 0x50, 0x54, 0x60, 0x64, 0x68, 0x6c, 0x70,
+    0x74, 0x80, 0x84, 0x88, 0x90, 0x94, 0x98, 0x9c, 0xa0, 0xa4, 0xa8, 0xac, 0xb0, 0xb4, 0xb8, 0xbc, 0xc0, 0xc8, 0xcc,
+    0xd0, 0x8000, 0xfcc,
+  ];
   for (const o of offs) if (o !== 0x20 && o !== 0x64 && o !== 0x98) h.wl(o, 0xffffffff);
   h.wl(REG.CR0, 0xfffffff6);
   const got = offs.map((o) => h.rl(o));
   // regs-ones scenario on QEMU 10.2.2
-  const want = [0xd44101b, 0x2730010, 0, 0x1414, 0, 0x74, 0, 1, 0xfffffff6, 0x3d6, 0xffffffff, 0xffffffff, 0, 0x7fffffff, 0xffffffff, 0xffffffff, 0, 0,
-    0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0, 0xffffffff, 0xffffffff, 0xffffffff,
-    0xffffffff, 0xffffffff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  const want = [
+    0xd44101b, 0x2730010, 0, 0x1414, 0, 0x74, 0, 1, 0xfffffff6, 0x3d6, 0xffffffff, 0xffffffff, 0, 0x7fffffff,
+    0xffffffff, 0xffffffff, 0, 0, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
+    0xffffffff, 0xffffffff, 0, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  ];
   t.same(got, want);
   t.equal(h.rl(0x10020), 0xfffffff6, 'page 1 aliases CR0');
   t.equal(h.rl(0x10024), 0x3d6, 'page 1 aliases CR0ACK');
@@ -47,8 +79,10 @@ t.test('8-byte accesses: honoured only at the four/five 64-bit registers (regs-6
   t.equal(h.rq(0x90), v);
   t.equal(h.rq(0xa0), v);
   t.equal(h.rq(0xb0), 0n, 'EVENTQ_IRQ_CFG0 stored but reads 0');
-  for (const o of [0x20, 0x28, 0x50, 0x98, 0xa8, 0x00, 0xfd0]) t.equal(h.rq(o), 0n, `8-byte read at 0x${o.toString(16)} is RAZ`);
-  for (const o of [0x28, 0x50, 0x98, 0xa8, 0xb0, 0xb4]) t.equal(h.rl(o), 0, `8-byte write at 0x${o.toString(16)} was ignored / WO`);
+  for (const o of [0x20, 0x28, 0x50, 0x98, 0xa8, 0x00, 0xfd0])
+    t.equal(h.rq(o), 0n, `8-byte read at 0x${o.toString(16)} is RAZ`);
+  for (const o of [0x28, 0x50, 0x98, 0xa8, 0xb0, 0xb4])
+    t.equal(h.rl(o), 0, `8-byte write at 0x${o.toString(16)} was ignored / WO`);
   t.equal(h.rl(0x6c), 0x12345678, 'high half of GERROR_IRQ_CFG0');
   h.wl(0x84, 0xdead);
   t.equal(h.rq(0x80), 0x0000dead9abcdef0n, 'writing the high half deposits');
@@ -116,7 +150,10 @@ t.test('reset: what it clears and what it keeps', async (t) => {
   t.equal(h.rl(REG.CR0), 0);
   t.equal(h.rl(REG.IRQ_CTRL), 0);
   t.equal(h.rl(REG.GBPA), 0x1000);
-  const snap = h.smmu.debugSnapshot() as { queues: { cmdq: { log2size: number } }; state: { streamTable: { format: string } } };
+  const snap = h.smmu.debugSnapshot() as {
+    queues: { cmdq: { log2size: number } };
+    state: { streamTable: { format: string } };
+  };
   t.equal(snap.queues.cmdq.log2size, 10, 'effective cmdq size survives reset (QEMU quirk)');
   t.equal(snap.state.streamTable.format, 'linear', '2-level flag cleared by reset');
 });

@@ -74,8 +74,15 @@ t.test('stage 1: translation, page/block masks, IOTLB hit permission check', asy
   t.same(h.dma(8, va + 0x123n), { ok: true, pa: 0x4800_0123n, mask: 0xfffn });
   t.same(h.dma(8, 0x1234_4001_2345n), { ok: true, pa: 0x4821_2345n, mask: 0x1f_ffffn }, '2 MiB block');
   t.same(h.dma(8, va + 0x8n, true), { ok: false }, 'write to a read-only page, IOTLB hit');
-  t.equal(h.event(0), '13000000' + '08000000' + '00000000' + '00020000' + '08907856' + '34120000' + '00'.repeat(8), 'F_PERMISSION, RnW 0, CLASS IN, ADDR2 0');
-  const snap = h.smmu.debugSnapshot() as { iotlb: { size: number; hits: number; misses: number }; configCache: { hits: number; misses: number } };
+  t.equal(
+    h.event(0),
+    '13000000' + '08000000' + '00000000' + '00020000' + '08907856' + '34120000' + '00'.repeat(8),
+    'F_PERMISSION, RnW 0, CLASS IN, ADDR2 0',
+  );
+  const snap = h.smmu.debugSnapshot() as {
+    iotlb: { size: number; hits: number; misses: number };
+    configCache: { hits: number; misses: number };
+  };
   t.match(snap.iotlb, { size: 2, hits: 1, misses: 2 });
   t.match(snap.configCache, { hits: 2, misses: 1 });
   h.commands([cmd(0x11, 0, (3 << 16) | 0)]);
@@ -91,7 +98,11 @@ t.test('faults of unrecorded stages produce no event (CD.R = 0); walk aborts alw
   h.mem.w64(TABLES[0], 0x7000_0000n | 3n);
   h.commands([cmd(0x03, 0, 8)]);
   t.same(h.dma(8, 0x1000n), { ok: false });
-  t.equal(h.event(0), '0b000000' + '08000000' + '00000000' + '08010000' + '00100000' + '00000000' + '00000070' + '00000000', 'F_WALK_EABT CLASS TT');
+  t.equal(
+    h.event(0),
+    '0b000000' + '08000000' + '00000000' + '08010000' + '00100000' + '00000000' + '00000070' + '00000000',
+    'F_WALK_EABT CLASS TT',
+  );
 });
 
 t.test('stage 2 only: write-only mapping refuses reads after a write filled the IOTLB (no event)', async (t) => {
@@ -120,7 +131,10 @@ t.test('nested: CD behind a missing stage-2 mapping → F_TRANSLATION CLASS CD, 
   h.ste(8, { config: 7, ctx: CDADDR, s2ttb: 0x4200_0000n, s2t0sz: 25, s2sl0: 1 });
   h.cd({ ttb0: TABLES[0] });
   t.same(h.dma(8, 0x1234_5678_9010n), { ok: false });
-  t.equal(h.event(0), '10000000' + '08000000' + '00000000' + '88000000' + '10907856' + '34120000' + '00004040' + '00000000');
+  t.equal(
+    h.event(0),
+    '10000000' + '08000000' + '00000000' + '88000000' + '10907856' + '34120000' + '00004040' + '00000000',
+  );
   h.mem.w64(0x4200_0008n, BLOCK(0x4000_0000n, 3));
   mapWalk(h.mem, 0x1234_5678_9000n, 0x4800_0000n, 12, 48, 0, 3, TABLES);
   t.same(h.dma(8, 0x1234_5678_9010n), { ok: true, pa: 0x4800_0010n, mask: 0xfffn }, 'failed decodes are not cached');
@@ -149,7 +163,12 @@ t.test('event queue disabled: events dropped silently', async (t) => {
 t.test('command fetch from the SMMU’s own registers is blocked (re-entrancy guard) → CERROR_ABT', async (t) => {
   const sys = new AddressSpace('memory');
   sys.map(0x4000_0000n, new SparseRam('ram', 0x2000_0000n));
-  const irqs = { eventq: new IrqLine('e'), priq: new IrqLine('p'), cmdSync: new IrqLine('c'), gerror: new IrqLine('g') };
+  const irqs = {
+    eventq: new IrqLine('e'),
+    priq: new IrqLine('p'),
+    cmdSync: new IrqLine('c'),
+    gerror: new IrqLine('g'),
+  };
   const smmu = new SmmuV3({ memory: sys, irqs, log: silentLogger() });
   sys.map(0x0905_0000n, smmu);
   smmu.write(0x90n, 8, 0x0905_0000n | 2n, {});
@@ -165,13 +184,17 @@ t.test('debugSnapshot and decodeStreamForDebug are JSON and side-effect free', a
   h.mem.w64(0x4200_0008n, BLOCK(0x4000_0000n, 3));
   mapWalk(h.mem, 0x1000n, 0x4800_0000n, 12, 48, 0, 3, TABLES);
   const before = JSON.stringify(h.smmu.debugSnapshot());
-  const d = h.smmu.decodeStreamForDebug(8) as { result: { ok: boolean; config: { kind: string } }; steAddr: string; cdAddr: string };
+  const d = h.smmu.decodeStreamForDebug(8) as {
+    result: { ok: boolean; config: { kind: string } };
+    steAddr: string;
+    cdAddr: string;
+  };
   t.match(d, { result: { ok: true, config: { kind: 'nested' } }, steAddr: '0x40100200', cdAddr: '0x40400000' });
   t.equal(JSON.stringify(h.smmu.debugSnapshot()), before, 'no cache fill, no counters');
   t.match(h.smmu.decodeStreamForDebug(9), { result: { ok: false, event: { type: 'C_BAD_STE' } } });
   t.equal(h.rl(REG.EVENTQ_PROD), 0, 'no events');
   t.match(h.dma(8, 0x1000n), { ok: true, pa: 0x4800_0000n });
-  const snap = h.smmu.debugSnapshot() as Record<string, any>;
+  const snap = h.smmu.debugSnapshot() as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- a JSON snapshot probed by path
   t.equal(snap.registers.CR0, '0xd');
   t.equal(snap.queues.eventq.log2size, 3);
   t.equal(snap.configCache.entries[0].sid, 8);
@@ -182,7 +205,10 @@ t.test('debugSnapshot and decodeStreamForDebug are JSON and side-effect free', a
 t.test('hostile inputs never throw and stay bounded', async (t) => {
   let seed = 12345;
   const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
-  const mem = new FakeMemory([[0n, 0x1_0000n], [0x4000_0000n, 0x4001_0000n]]);
+  const mem = new FakeMemory([
+    [0n, 0x1_0000n],
+    [0x4000_0000n, 0x4001_0000n],
+  ]);
   const h = new Harness({ mem });
   const start = Date.now();
   for (let round = 0; round < 300; round++) {
@@ -192,7 +218,11 @@ t.test('hostile inputs never throw and stay bounded', async (t) => {
     if (rnd() % 4 === 0) h.wq(off & ~7, (BigInt(rnd()) << 33n) ^ BigInt(rnd()));
     else h.wl(off, rnd() * 2 + (rnd() & 1));
     h.wl(REG.CR0, 0xd);
-    for (let i = 0; i < 4; i++) t.doesNotThrow(() => h.dma(rnd() & 0xffff, (BigInt(rnd()) << 32n) | BigInt(rnd()), (rnd() & 1) === 1), 'translate');
+    for (let i = 0; i < 4; i++)
+      t.doesNotThrow(
+        () => h.dma(rnd() & 0xffff, (BigInt(rnd()) << 32n) | BigInt(rnd()), (rnd() & 1) === 1),
+        'translate',
+      );
   }
   t.ok(Date.now() - start < 2000, 'fast');
   void STRTAB;

@@ -13,7 +13,12 @@ function decode(ste: SteOpts, cd?: CdOpts, features = NESTED, translateIpa = ide
   const m = new FakeMemory();
   m.words(STRTAB + BigInt(64 * sid), steWords({ ctx: CDADDR, ...ste }));
   if (cd) m.words(CDADDR, cdWords({ ttb0: 0x4100_0000n, ...cd }));
-  const deps: ConfigDecodeDeps = { features, strtab: { base: STRTAB, log2size: 5, twoLevel: false, split: 0 }, read: m.readBlock, translateIpa };
+  const deps: ConfigDecodeDeps = {
+    features,
+    strtab: { base: STRTAB, log2size: 5, twoLevel: false, split: 0 },
+    read: m.readBlock,
+    translateIpa,
+  };
   return decodeConfig(sid, deps);
 }
 
@@ -22,7 +27,8 @@ t.test('STE.V = 0 → C_BAD_STE', async (t) => {
 });
 
 t.test('Config 0–3 abort, 4 bypass, without further checks', async (t) => {
-  for (const c of [0, 1, 2, 3]) t.match(decode({ config: c, s1cdmax: 5, s2aa64: 0 }), { ok: true, cfg: { aborted: true } }, `config ${c}`);
+  for (const c of [0, 1, 2, 3])
+    t.match(decode({ config: c, s1cdmax: 5, s2aa64: 0 }), { ok: true, cfg: { aborted: true } }, `config ${c}`);
   t.match(decode({ config: 4, s1cdmax: 5 }), { ok: true, cfg: { bypassed: true } });
 });
 
@@ -39,7 +45,10 @@ t.test('VMID: S2VMID when S2P, else −1 (even for a stage-1 STE)', async (t) =>
 
 t.test('every stage-2 STE check (decode_ste_s2_cfg)', async (t) => {
   const base: SteOpts = { config: 6, s2ttb: 0x4200_0000n, s2t0sz: 25, s2sl0: 1 };
-  t.match(decode(base), { ok: true, cfg: { stage: 's2', oas: 44, s2: { granuleShift: 12, effPs: 44, tsz: 25, sl0: 1, recordFaults: true } } });
+  t.match(decode(base), {
+    ok: true,
+    cfg: { stage: 's2', oas: 44, s2: { granuleShift: 12, effPs: 44, tsz: 25, sl0: 1, recordFaults: true } },
+  });
   const bad: Array<[string, SteOpts]> = [
     ['S2AA64 = 0 (QEMU asserts; deviation)', { s2aa64: 0 }],
     ['S2TG = 3', { s2tg: 3 }],
@@ -75,30 +84,71 @@ t.test('S2T0SZ limits and concatenation rule', async (t) => {
 
 t.test('CD checks → C_BAD_CD', async (t) => {
   const ok = decode({ config: 5 }, {});
-  t.match(ok, { ok: true, cfg: { stage: 's1', asid: 1, oas: 44, recordFaults: true, tt: [{ tsz: 16, granuleShift: 12, ttb: 0x4100_0000n }, { disabled: true, tsz: 0 }] } });
+  t.match(ok, {
+    ok: true,
+    cfg: {
+      stage: 's1',
+      asid: 1,
+      oas: 44,
+      recordFaults: true,
+      tt: [
+        { tsz: 16, granuleShift: 12, ttb: 0x4100_0000n },
+        { disabled: true, tsz: 0 },
+      ],
+    },
+  });
   const bad: Array<[string, CdOpts]> = [
-    ['V = 0', { v: 0 }], ['AA64 = 0', { aa64: 0 }], ['A = 0', { a: 0 }], ['S = 1', { s: 1 }], ['HA', { ha: 1 }], ['HD', { hd: 1 }],
-    ['T0SZ 15', { t0sz: 15 }], ['T0SZ 40', { t0sz: 40 }], ['TG0 3', { tg0: 3 }], ['ENDI', { endi: 1 }], ['TTB0 ≥ 2^44', { ttb0: 0x1000_0000_0000n }],
-    ['TG1 0 with EPD1 = 0', { epd1: 0, tg1: 0 }], ['TTB0 ≥ 2^32 with IPS 0', { ips: 0, ttb0: 0x1_0000_0000n }],
+    ['V = 0', { v: 0 }],
+    ['AA64 = 0', { aa64: 0 }],
+    ['A = 0', { a: 0 }],
+    ['S = 1', { s: 1 }],
+    ['HA', { ha: 1 }],
+    ['HD', { hd: 1 }],
+    ['T0SZ 15', { t0sz: 15 }],
+    ['T0SZ 40', { t0sz: 40 }],
+    ['TG0 3', { tg0: 3 }],
+    ['ENDI', { endi: 1 }],
+    ['TTB0 ≥ 2^44', { ttb0: 0x1000_0000_0000n }],
+    ['TG1 0 with EPD1 = 0', { epd1: 0, tg1: 0 }],
+    ['TTB0 ≥ 2^32 with IPS 0', { ips: 0, ttb0: 0x1_0000_0000n }],
   ];
   for (const [name, o] of bad) t.match(decode({ config: 5 }, o), { ok: false, event: { type: 'C_BAD_CD' } }, name);
-  t.match(decode({ config: 5 }, { epd0: 1, t0sz: 3, tg0: 3 }), { ok: true, cfg: { tt: [{ disabled: true, tsz: 0 }] } }, 'EPD0 skips TT0 checks');
+  t.match(
+    decode({ config: 5 }, { epd0: 1, t0sz: 3, tg0: 3 }),
+    { ok: true, cfg: { tt: [{ disabled: true, tsz: 0 }] } },
+    'EPD0 skips TT0 checks',
+  );
   t.match(decode({ config: 5 }, { epd0: 1, epd1: 1 }), { ok: true }, 'both disabled is accepted');
   t.match(decode({ config: 5 }, { ips: 6 }), { ok: true, cfg: { oas: 44 } }, 'IPS 6 clamps to the OAS (QEMU asserts)');
   t.match(decode({ config: 5 }, { ips: 7 }), { ok: true, cfg: { oas: 44 } }, 'IPS 7 clamps to the OAS (QEMU asserts)');
   t.match(decode({ config: 5 }, { ips: 2 }), { ok: true, cfg: { oas: 40 } });
-  t.match(decode({ config: 5 }, { tbi: 3, affd: 1, r: 0, had0: 1 }), { ok: true, cfg: { tbi: 3, affd: true, recordFaults: false, tt: [{ had: true }] } });
-  t.match(decode({ config: 5 }, { epd1: 0, tg1: 1, t1sz: 20, ttb1: 0x4200_0000n }), { ok: true, cfg: { tt: [{}, { granuleShift: 14, tsz: 20 }] } }, 'TG1 1 = 16K');
+  t.match(decode({ config: 5 }, { tbi: 3, affd: 1, r: 0, had0: 1 }), {
+    ok: true,
+    cfg: { tbi: 3, affd: true, recordFaults: false, tt: [{ had: true }] },
+  });
+  t.match(
+    decode({ config: 5 }, { epd1: 0, tg1: 1, t1sz: 20, ttb1: 0x4200_0000n }),
+    { ok: true, cfg: { tt: [{}, { granuleShift: 14, tsz: 20 }] } },
+    'TG1 1 = 16K',
+  );
 });
 
 t.test('CD fetch failure → F_CD_FETCH with the fetch address', async (t) => {
-  t.match(decode({ config: 5, ctx: 0x7000_0040n }), { ok: false, event: { type: 'F_CD_FETCH', fetchAddr: 0x7000_0040n } });
+  t.match(decode({ config: 5, ctx: 0x7000_0040n }), {
+    ok: false,
+    event: { type: 'F_CD_FETCH', fetchAddr: 0x7000_0040n },
+  });
 });
 
 t.test('SID beyond the table → C_BAD_STREAMID; STE outside RAM → F_STE_FETCH', async (t) => {
   t.match(decode({ config: 4 }, undefined, NESTED, identity, 40), { ok: false, event: { type: 'C_BAD_STREAMID' } });
   const m = new FakeMemory();
-  const r = decodeConfig(1, { features: NESTED, strtab: { base: 0x7000_0000n, log2size: 5, twoLevel: false, split: 0 }, read: m.readBlock, translateIpa: identity });
+  const r = decodeConfig(1, {
+    features: NESTED,
+    strtab: { base: 0x7000_0000n, log2size: 5, twoLevel: false, split: 0 },
+    read: m.readBlock,
+    translateIpa: identity,
+  });
   t.match(r, { ok: false, event: { type: 'F_STE_FETCH', fetchAddr: 0x7000_0040n } });
 });
 
@@ -108,13 +158,40 @@ t.test('nested: CD address and TTBs go through stage 2, faults pass through', as
     seen.push([ipa, cls, cfg.recordFaults]);
     return { ok: true, pa: ipa };
   };
-  const r = decode({ config: 7, s2ttb: 0x4200_0000n }, { epd1: 0, tg1: 2, t1sz: 16, ttb1: 0x4300_0000n }, NESTED, shift);
+  const r = decode(
+    { config: 7, s2ttb: 0x4200_0000n },
+    { epd1: 0, tg1: 2, t1sz: 16, ttb1: 0x4300_0000n },
+    NESTED,
+    shift,
+  );
   t.match(r, { ok: true, cfg: { stage: 'nested' } });
-  t.same(seen, [[CDADDR, 'CD', false], [0x4100_0000n, 'TT', false], [0x4300_0000n, 'TT', false]], 'CD.R not yet latched while translating');
-  const failing: TranslateIpa = (_c, ipa, cls) => (cls === 'TT' ? { ok: false, event: { type: 'F_TRANSLATION', s2: true, cls: 'TT', rnw: true, inputAddr: 0n, addr2: ipa } } : { ok: true, pa: ipa });
-  t.match(decode({ config: 7, s2ttb: 0x4200_0000n }, {}, NESTED, failing), { ok: false, event: { type: 'F_TRANSLATION', cls: 'TT', addr2: 0x4100_0000n } });
+  t.same(
+    seen,
+    [
+      [CDADDR, 'CD', false],
+      [0x4100_0000n, 'TT', false],
+      [0x4300_0000n, 'TT', false],
+    ],
+    'CD.R not yet latched while translating',
+  );
+  const failing: TranslateIpa = (_c, ipa, cls) =>
+    cls === 'TT'
+      ? { ok: false, event: { type: 'F_TRANSLATION', s2: true, cls: 'TT', rnw: true, inputAddr: 0n, addr2: ipa } }
+      : { ok: true, pa: ipa };
+  t.match(decode({ config: 7, s2ttb: 0x4200_0000n }, {}, NESTED, failing), {
+    ok: false,
+    event: { type: 'F_TRANSLATION', cls: 'TT', addr2: 0x4100_0000n },
+  });
   const silent: TranslateIpa = () => ({ ok: false, event: null });
-  t.match(decode({ config: 7, s2ttb: 0x4200_0000n }, {}, NESTED, silent), { ok: false, event: null }, 'unrecorded fault: no event');
+  t.match(
+    decode({ config: 7, s2ttb: 0x4200_0000n }, {}, NESTED, silent),
+    { ok: false, event: null },
+    'unrecorded fault: no event',
+  );
   const moved: TranslateIpa = (_c, ipa) => ({ ok: true, pa: ipa + 0x100_0000n });
-  t.match(decode({ config: 7, s2ttb: 0x4200_0000n, ctx: CDADDR - 0x100_0000n }, {}, NESTED, moved), { ok: true, cfg: { tt: [{ ttb: 0x4200_0000n }] }, trace: { cdAddr: CDADDR } });
+  t.match(decode({ config: 7, s2ttb: 0x4200_0000n, ctx: CDADDR - 0x100_0000n }, {}, NESTED, moved), {
+    ok: true,
+    cfg: { tt: [{ ttb: 0x4200_0000n }] },
+    trace: { cdAddr: CDADDR },
+  });
 });

@@ -43,20 +43,49 @@ export interface Launched {
   quit(): Promise<Exit & { ms: number }>;
 }
 
-export const MACHINE_ARGS = ['-machine', 'virt,acpi=off,gic-version=3', '-smp', '1', '-m', '512', '-cpu', 'max', '-net', 'none'];
+export const MACHINE_ARGS = [
+  '-machine',
+  'virt,acpi=off,gic-version=3',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-cpu',
+  'max',
+  '-net',
+  'none',
+];
 
 /** libqtest's argv (generation C/D) with our socket paths (`<dir>/qtest.sock`, `<dir>/qtest.qmp`). */
-export function libqtestArgv(dir: string, opts: { qtestLog?: string; exitWithParent?: boolean; extra?: string[] } = {}): string[] {
+export function libqtestArgv(
+  dir: string,
+  opts: { qtestLog?: string; exitWithParent?: boolean; extra?: string[] } = {},
+): string[] {
   return argvFor(`${dir}/qtest.sock`, `${dir}/qtest.qmp`, opts);
 }
 
-function argvFor(qtestPath: string, qmpPath: string, opts: { qtestLog?: string; exitWithParent?: boolean; extra?: string[] }): string[] {
+function argvFor(
+  qtestPath: string,
+  qmpPath: string,
+  opts: { qtestLog?: string; exitWithParent?: boolean; extra?: string[] },
+): string[] {
   return [
-    '-qtest', `unix:${qtestPath}`, '-qtest-log', opts.qtestLog ?? '/dev/null',
-    '-chardev', `socket,path=${qmpPath},id=char0`, '-mon', 'chardev=char0,mode=control',
-    '-display', 'none', '-audio', 'none',
+    '-qtest',
+    `unix:${qtestPath}`,
+    '-qtest-log',
+    opts.qtestLog ?? '/dev/null',
+    '-chardev',
+    `socket,path=${qmpPath},id=char0`,
+    '-mon',
+    'chardev=char0,mode=control',
+    '-display',
+    'none',
+    '-audio',
+    'none',
     ...(opts.exitWithParent === false ? [] : ['-run-with', 'exit-with-parent=on']),
-    ...(opts.extra ?? MACHINE_ARGS), '-accel', 'qtest',
+    ...(opts.extra ?? MACHINE_ARGS),
+    '-accel',
+    'qtest',
   ];
 }
 
@@ -108,9 +137,19 @@ export async function libqtestLaunch(
 }
 
 /** Run `binary argv...` directly (no sockets) and collect its output; SIGKILL after `timeoutMs`. */
-export function runPlain(binary: string, argv: string[], env: NodeJS.ProcessEnv, timeoutMs = 20000): Promise<Exit & { stdout: string; stderr: string }> {
+export function runPlain(
+  binary: string,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 20000,
+): Promise<Exit & { stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const child = spawn(binary, argv, { stdio: ['ignore', 'pipe', 'pipe'], env, timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const child = spawn(binary, argv, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -24,13 +24,18 @@ async function sample(binary: string, env: NodeJS.ProcessEnv, runs = RUNS): Prom
   return out;
 }
 
-const fmt = (xs: number[]): string => `median ${median(xs).toFixed(2)} ms (min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)})`;
+const fmt = (xs: number[]): string =>
+  `median ${median(xs).toFixed(2)} ms (min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)})`;
 
 function wallTime(exe: string, env: NodeJS.ProcessEnv): Promise<{ ms: number; code: number | null; out: string }> {
   return new Promise((res) => {
     const t0 = performance.now();
     execFile(exe, [], { env, timeout: 120000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as unknown as { code: number }).code) : null) : 0;
+      const code = err
+        ? typeof (err as NodeJS.ErrnoException).code === 'number'
+          ? (err as unknown as { code: number }).code
+          : null
+        : 0;
       res({ ms: performance.now() - t0, code, out: String(stdout) + String(stderr) });
     });
   });
@@ -66,28 +71,39 @@ if (!cc) {
     });
 
     const cSource = join(REPO, 'tests', 'c', 'libqtest-basics.c');
-    t.test('C qtest wall time (libqtest-basics)', { skip: !oracleQtestCc || !oracleBinary || !existsSync(cSource) ? 'needs the oracle (qtest-cc) and tests/c/libqtest-basics.c' : false }, async (t) => {
-      const dir = mkdtempSync(join(tmpdir(), 'qtestd-warm-c-'));
-      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-      const exe = join(dir, 'libqtest-basics');
-      const built = spawnSync(oracleQtestCc!, ['-o', exe, cSource], { encoding: 'utf8' });
-      if (built.status !== 0) return t.fail(`qtest-cc: ${built.stderr}`);
-      const targets: Array<[string, NodeJS.ProcessEnv]> = [
-        ['oracle', { ...inst.env, QTEST_QEMU_BINARY: oracleBinary! }],
-        ['cold  ', { ...inst.env, QTEST_QEMU_BINARY: inst.script, QTESTD_NO_DAEMON: '1' }],
-        ['warm  ', { ...inst.env, QTEST_QEMU_BINARY: inst.shim }],
-      ];
-      for (const [name, env] of targets) {
-        const times: number[] = [];
-        for (let i = 0; i < 5; i++) {
-          const r = await wallTime(exe, env);
-          if (r.code !== 0) return t.fail(`${name}: exit ${r.code}\n${r.out}`);
-          times.push(r.ms);
+    t.test(
+      'C qtest wall time (libqtest-basics)',
+      {
+        skip:
+          !oracleQtestCc || !oracleBinary || !existsSync(cSource)
+            ? 'needs the oracle (qtest-cc) and tests/c/libqtest-basics.c'
+            : false,
+      },
+      async (t) => {
+        const dir = mkdtempSync(join(tmpdir(), 'qtestd-warm-c-'));
+        t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+        const exe = join(dir, 'libqtest-basics');
+        const built = spawnSync(oracleQtestCc!, ['-o', exe, cSource], { encoding: 'utf8' });
+        if (built.status !== 0) return t.fail(`qtest-cc: ${built.stderr}`);
+        const targets: Array<[string, NodeJS.ProcessEnv]> = [
+          ['oracle', { ...inst.env, QTEST_QEMU_BINARY: oracleBinary! }],
+          ['cold  ', { ...inst.env, QTEST_QEMU_BINARY: inst.script, QTESTD_NO_DAEMON: '1' }],
+          ['warm  ', { ...inst.env, QTEST_QEMU_BINARY: inst.shim }],
+        ];
+        for (const [name, env] of targets) {
+          const times: number[] = [];
+          for (let i = 0; i < 5; i++) {
+            const r = await wallTime(exe, env);
+            if (r.code !== 0) return t.fail(`${name}: exit ${r.code}\n${r.out}`);
+            times.push(r.ms);
+          }
+          t.comment(`${name} ${fmt(times)}`);
         }
-        t.comment(`${name} ${fmt(times)}`);
-      }
-      t.comment('libqtest reaps with waitpid(WNOHANG) then sleeps 100 ms: every qtest_quit costs ≥ 100 ms whatever the binary');
-      t.pass('measured');
-    });
+        t.comment(
+          'libqtest reaps with waitpid(WNOHANG) then sleeps 100 ms: every qtest_quit costs ≥ 100 ms whatever the binary',
+        );
+        t.pass('measured');
+      },
+    );
   }
 }

@@ -72,7 +72,11 @@ function run(inst: Install): void {
     await waitFor(() => daemonPid(inst), 15000);
     const l = await libqtestLaunch(inst.shim, inst.env);
     t.ok(isWarm(l.child.pid), 'warm');
-    t.equal(await l.qtest.request('readl 0x4010000000'), 'OK 0x0000000000081b36', 'ECAM vendor/device of the host bridge');
+    t.equal(
+      await l.qtest.request('readl 0x4010000000'),
+      'OK 0x0000000000081b36',
+      'ECAM vendor/device of the host bridge',
+    );
     t.equal(await l.qtest.request('writel 0x40000000 0x12345678'), 'OK');
     t.equal(await l.qtest.request('readl 0x40000000'), 'OK 0x0000000012345678', 'RAM round trip');
     t.equal(await l.qtest.request('inb 0x0'), 'OK 0x00ff');
@@ -90,7 +94,10 @@ function run(inst: Install): void {
     await l.qtest.request('readb 0x40000000');
     const q = await l.quit();
     t.equal(q.code, 0);
-    t.match(l.stderr(), /^\[I \d+\.\d{6}\] OPENED\n\[R \+\d+\.\d{6}\] endianness\n\[S \+\d+\.\d{6}\] OK little\n\[R \+\d+\.\d{6}\] readb 0x40000000\n\[S \+\d+\.\d{6}\] OK 0x0000000000000000\n/);
+    t.match(
+      l.stderr(),
+      /^\[I \d+\.\d{6}\] OPENED\n\[R \+\d+\.\d{6}\] endianness\n\[S \+\d+\.\d{6}\] OK little\n\[R \+\d+\.\d{6}\] readb 0x40000000\n\[S \+\d+\.\d{6}\] OK 0x0000000000000000\n/,
+    );
   });
 
   t.test('argv error → exit 1 with the same QEMU-style stderr as the cold path', async (t) => {
@@ -146,7 +153,9 @@ function run(inst: Install): void {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: inst.env,
     });
-    const shimPid = await new Promise<number>((r) => parent.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
+    const shimPid = await new Promise<number>((r) =>
+      parent.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))),
+    );
     const qtest = await LineClient.socket(await qa, true);
     const qmp = await LineClient.socket(await ma, true);
     t.equal(await qtest.request('endianness'), 'OK little');
@@ -179,10 +188,14 @@ function run(inst: Install): void {
     t.teardown(() => other.cleanup());
     const sockPath = join(other.runDir, 'launch-test.sock');
     const start = () =>
-      spawn(process.execPath, [join(REPO, 'dist', 'src', 'cli', 'launch-daemon.js'), '--socket', sockPath, '--root', other.root], {
-        stdio: 'ignore',
-        env: other.env,
-      });
+      spawn(
+        process.execPath,
+        [join(REPO, 'dist', 'src', 'cli', 'launch-daemon.js'), '--socket', sockPath, '--root', other.root],
+        {
+          stdio: 'ignore',
+          env: other.env,
+        },
+      );
     const daemons = [start(), start(), start()];
     const exits = daemons.map((d) => new Promise<number | null>((r) => d.on('exit', (c) => r(c))));
     const survivors = await waitFor(() => {
@@ -207,7 +220,10 @@ function run(inst: Install): void {
     t.ok(first);
     killQuietly(first!, 'SIGKILL');
     await waitFor(() => !alive(first!), 2000);
-    t.ok(readdirSync(inst.runDir).some((f) => f.endsWith('.sock')), 'the dead daemon left its socket file');
+    t.ok(
+      readdirSync(inst.runDir).some((f) => f.endsWith('.sock')),
+      'the dead daemon left its socket file',
+    );
     const cold = await libqtestLaunch(inst.shim, inst.env);
     t.match(exeOf(cold.child.pid!), /node/, 'refused connection → cold');
     t.equal((await cold.quit()).code, 0);
@@ -240,6 +256,9 @@ function run(inst: Install): void {
     const pid = await waitFor(() => daemonPid(other), 15000);
     t.ok(pid, 'daemon started');
     t.ok(await waitFor(() => !alive(pid!), 5000), 'and exited when idle');
-    t.notOk(readdirSync(other.runDir).some((f) => f.endsWith('.sock')), 'removing its socket');
+    t.notOk(
+      readdirSync(other.runDir).some((f) => f.endsWith('.sock')),
+      'removing its socket',
+    );
   });
 }

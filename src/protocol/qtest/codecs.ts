@@ -53,7 +53,7 @@ export function decodeBase64InPlace(text: string): { decodedLength: number; buff
   let v = 0;
   let n = 0;
   let last0 = 0;
-  let last1 = 0;
+  let last1: number;
   for (let i = 0; i < text.length; i++) {
     const c = buffer[i];
     const rank = B64_RANK[c];

@@ -26,7 +26,12 @@ export interface Mismatch {
 }
 
 /** Run `requests` on one target. */
-export async function runSession(target: TargetName, args: readonly string[], requests: readonly string[], timeoutMs = 60000): Promise<SessionResult> {
+export async function runSession(
+  target: TargetName,
+  args: readonly string[],
+  requests: readonly string[],
+  timeoutMs = 60000,
+): Promise<SessionResult> {
   const inst: Instance = await launch({ target, args });
   const { replies, done } = await inst.qtest.batch(requests, timeoutMs);
   const st = await inst.teardown();
@@ -62,7 +67,11 @@ export interface DiffOutcome {
   mismatchCount: number;
 }
 
-export async function diffSession(args: readonly string[], requests: readonly string[], keep = 8): Promise<DiffOutcome> {
+export async function diffSession(
+  args: readonly string[],
+  requests: readonly string[],
+  keep = 8,
+): Promise<DiffOutcome> {
   const [q, o] = await Promise.all([runSession('qtestd', args, requests), runSession('oracle', args, requests)]);
   const mismatches: Mismatch[] = [];
   let mismatchCount = 0;
@@ -80,12 +89,23 @@ export async function diffSession(args: readonly string[], requests: readonly st
 const show = (ls: string[]) => (ls.length ? ls.map((l) => JSON.stringify(l)).join(' + ') : '(no reply)');
 
 /** Human-readable report of a failed comparison; writes the session (with oracle replies) to a file. */
-export function describeOutcome(label: string, seed: number | null, args: readonly string[], requests: readonly string[], d: DiffOutcome): string {
+export function describeOutcome(
+  label: string,
+  seed: number | null,
+  args: readonly string[],
+  requests: readonly string[],
+  d: DiffOutcome,
+): string {
   const lines: string[] = [];
-  lines.push(`${label}${seed !== null ? ` seed=${seed} (0x${seed.toString(16)})` : ''}: ${d.mismatchCount} of ${requests.length} requests differ`);
+  lines.push(
+    `${label}${seed !== null ? ` seed=${seed} (0x${seed.toString(16)})` : ''}: ${d.mismatchCount} of ${requests.length} requests differ`,
+  );
   for (const m of d.mismatches) {
     lines.push(`  request #${m.index}: ${JSON.stringify(m.request)}`);
-    const ctx = requests.slice(Math.max(0, m.index - 3), m.index).map((r) => JSON.stringify(r)).join(', ');
+    const ctx = requests
+      .slice(Math.max(0, m.index - 3), m.index)
+      .map((r) => JSON.stringify(r))
+      .join(', ');
     if (ctx) lines.push(`    after: ${ctx}`);
     lines.push(`    qtestd: ${show(m.qtestd)}`);
     lines.push(`    oracle: ${show(m.oracle)}`);
@@ -95,13 +115,22 @@ export function describeOutcome(label: string, seed: number | null, args: readon
     else if (!r.exitOk) lines.push(`  ${r.target} teardown: ${r.exit}; stderr: ${r.stderr.trim().slice(-600)}`);
   }
   try {
-    const file = join(tmpdir(), `qtestd-diff-${label.replace(/[^A-Za-z0-9_.-]+/g, '_')}${seed !== null ? '-' + seed : ''}.txt`);
+    const file = join(
+      tmpdir(),
+      `qtestd-diff-${label.replace(/[^A-Za-z0-9_.-]+/g, '_')}${seed !== null ? '-' + seed : ''}.txt`,
+    );
     const ex = requests.map((req, i) => ({
       request: req,
       replies: d.oracle.replies[i] ?? [],
-      comment: d.mismatches.some((m) => m.index === i) ? `MISMATCH qtestd: ${escapeLine(show(d.qtestd.replies[i] ?? []))}` : undefined,
+      comment: d.mismatches.some((m) => m.index === i)
+        ? `MISMATCH qtestd: ${escapeLine(show(d.qtestd.replies[i] ?? []))}`
+        : undefined,
     }));
-    writeFileSync(file, serializeTranscript([`differential session ${label}, seed ${seed}; replies are the ORACLE's`], args, [], ex), 'latin1');
+    writeFileSync(
+      file,
+      serializeTranscript([`differential session ${label}, seed ${seed}; replies are the ORACLE's`], args, [], ex),
+      'latin1',
+    );
     lines.push(`  full session (oracle replies, mismatches annotated): ${file}`);
   } catch {
     /* best effort */

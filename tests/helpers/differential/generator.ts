@@ -24,8 +24,18 @@ export const RAM_END = 0x60000000n; // -m 512
 const TOP = 1n << 64n;
 
 export type Group =
-  | 'ram' | 'ecam' | 'windows' | 'unassigned' | 'smmu' | 'virtio' | 'irq' | 'clock' | 'io' | 'syntax'
-  | 'edu' | 'pci-testdev';
+  | 'ram'
+  | 'ecam'
+  | 'windows'
+  | 'unassigned'
+  | 'smmu'
+  | 'virtio'
+  | 'irq'
+  | 'clock'
+  | 'io'
+  | 'syntax'
+  | 'edu'
+  | 'pci-testdev';
 
 export interface GenOptions {
   /** PCI devices on the command line, by devfn (first -device lands at devfn 8 with -net none) */
@@ -57,31 +67,56 @@ export const KNOWN_DEVIATIONS = {
 function fmtU(rng: Rng, v: bigint, opts: { negative?: boolean } = {}): string {
   v = ((v % TOP) + TOP) % TOP;
   const style = rng.weighted<string>([
-    [60, 'hex'], [5, 'HEX'], [5, 'hexUpperDigits'], [12, 'dec'], [8, 'oct'],
-    [opts.negative === false || v === 0n ? 0 : 5, 'neg'], [3, 'plus'], [2, 'zeros'],
+    [60, 'hex'],
+    [5, 'HEX'],
+    [5, 'hexUpperDigits'],
+    [12, 'dec'],
+    [8, 'oct'],
+    [opts.negative === false || v === 0n ? 0 : 5, 'neg'],
+    [3, 'plus'],
+    [2, 'zeros'],
   ]);
   switch (style) {
-    case 'HEX': return '0X' + v.toString(16);
-    case 'hexUpperDigits': return '0x' + v.toString(16).toUpperCase();
-    case 'dec': return v.toString(10);
-    case 'oct': return v === 0n ? '0' : '0' + v.toString(8);
-    case 'neg': return '-' + (TOP - v).toString(10);
-    case 'plus': return '+' + hex(v);
-    case 'zeros': return '0x' + v.toString(16).padStart(rng.range(1, 16), '0');
-    default: return hex(v);
+    case 'HEX':
+      return '0X' + v.toString(16);
+    case 'hexUpperDigits':
+      return '0x' + v.toString(16).toUpperCase();
+    case 'dec':
+      return v.toString(10);
+    case 'oct':
+      return v === 0n ? '0' : '0' + v.toString(8);
+    case 'neg':
+      return '-' + (TOP - v).toString(10);
+    case 'plus':
+      return '+' + hex(v);
+    case 'zeros':
+      return '0x' + v.toString(16).padStart(rng.range(1, 16), '0');
+    default:
+      return hex(v);
   }
 }
 
 /** signed 64-bit formats (clock arguments); v is a small signed value */
 function fmtS(rng: Rng, v: bigint): string {
   if (v < 0n) return '-' + (-v).toString(rng.chance(0.7) ? 10 : 10);
-  const style = rng.weighted<string>([[55, 'dec'], [30, 'hex'], [5, 'HEX'], [7, 'oct'], [3, 'plus']]);
+  const style = rng.weighted<string>([
+    [55, 'dec'],
+    [30, 'hex'],
+    [5, 'HEX'],
+    [7, 'oct'],
+    [3, 'plus'],
+  ]);
   switch (style) {
-    case 'hex': return hex(v);
-    case 'HEX': return '0X' + v.toString(16);
-    case 'oct': return v === 0n ? '0' : '0' + v.toString(8);
-    case 'plus': return '+' + v.toString(10);
-    default: return v.toString(10);
+    case 'hex':
+      return hex(v);
+    case 'HEX':
+      return '0X' + v.toString(16);
+    case 'oct':
+      return v === 0n ? '0' : '0' + v.toString(8);
+    case 'plus':
+      return '+' + v.toString(10);
+    default:
+      return v.toString(10);
   }
 }
 
@@ -100,7 +135,10 @@ function clean(a: bigint, len: number): boolean {
   return end <= RAM_BASE || a >= DTB_END;
 }
 
-interface Bar { base: bigint; size: bigint }
+interface Bar {
+  base: bigint;
+  size: bigint;
+}
 
 export class SessionGenerator {
   readonly out: string[] = [];
@@ -116,7 +154,10 @@ export class SessionGenerator {
   private ptdPort: bigint | null = null;
   private ptdSetup = false;
 
-  constructor(readonly rng: Rng, readonly opts: GenOptions) {
+  constructor(
+    readonly rng: Rng,
+    readonly opts: GenOptions,
+  ) {
     const r = rng;
     this.ramWindows = [DTB_END, RAM_END - 0x1000n];
     for (let i = 0; i < 4; i++) this.ramWindows.push(0x40200000n + BigInt(r.int(0x1fd00)) * 0x1000n);
@@ -136,18 +177,30 @@ export class SessionGenerator {
 
   step(g: Group): void {
     switch (g) {
-      case 'ram': return this.ram();
-      case 'ecam': return this.ecam();
-      case 'windows': return this.windows();
-      case 'unassigned': return this.unassigned();
-      case 'smmu': return this.smmu();
-      case 'virtio': return this.virtio();
-      case 'irq': return this.irq();
-      case 'clock': return this.clockOp();
-      case 'io': return this.io();
-      case 'syntax': return this.syntax();
-      case 'edu': return this.edu();
-      case 'pci-testdev': return this.pciTestdev();
+      case 'ram':
+        return this.ram();
+      case 'ecam':
+        return this.ecam();
+      case 'windows':
+        return this.windows();
+      case 'unassigned':
+        return this.unassigned();
+      case 'smmu':
+        return this.smmu();
+      case 'virtio':
+        return this.virtio();
+      case 'irq':
+        return this.irq();
+      case 'clock':
+        return this.clockOp();
+      case 'io':
+        return this.io();
+      case 'syntax':
+        return this.syntax();
+      case 'edu':
+        return this.edu();
+      case 'pci-testdev':
+        return this.pciTestdev();
     }
   }
 
@@ -214,11 +267,22 @@ export class SessionGenerator {
   private accessIn(pickAddr: (len: number, write: boolean) => bigint | null, writable: boolean, maxBytes = 64): void {
     const r = this.rng;
     const kind = r.weighted<string>([
-      [30, 'readX'], [writable ? 22 : 0, 'writeX'], [12, 'read'], [8, 'b64read'],
-      [writable ? 10 : 0, 'write'], [writable ? 7 : 0, 'b64write'], [writable ? 7 : 0, 'memset'],
-      [2, 'bigread'], [writable ? 2 : 0, 'bigwrite'],
+      [30, 'readX'],
+      [writable ? 22 : 0, 'writeX'],
+      [12, 'read'],
+      [8, 'b64read'],
+      [writable ? 10 : 0, 'write'],
+      [writable ? 7 : 0, 'b64write'],
+      [writable ? 7 : 0, 'memset'],
+      [2, 'bigread'],
+      [writable ? 2 : 0, 'bigwrite'],
     ]);
-    const sizeSmall = () => r.weighted<() => number>([[50, () => r.range(1, 8)], [35, () => r.range(1, maxBytes)], [15, () => r.pick([1, 2, 4, 8, 16, 32])]])();
+    const sizeSmall = () =>
+      r.weighted<() => number>([
+        [50, () => r.range(1, 8)],
+        [35, () => r.range(1, maxBytes)],
+        [15, () => r.pick([1, 2, 4, 8, 16, 32])],
+      ])();
     switch (kind) {
       case 'readX': {
         const w = r.pick(WIDTHS);
@@ -265,13 +329,17 @@ export class SessionGenerator {
       case 'bigread': {
         const n = r.range(256, 4096);
         const a = pickAddr(n, false);
-        if (a !== null) (r.chance(0.5) ? this.readBytes(a, n) : this.b64ReadBytes(a, n));
+        if (a === null) return;
+        if (r.chance(0.5)) this.readBytes(a, n);
+        else this.b64ReadBytes(a, n);
         return;
       }
       case 'bigwrite': {
         const n = r.range(256, 2048);
         const a = pickAddr(n, true);
-        if (a !== null) (r.chance(0.5) ? this.writeBytes(a, n, true) : this.b64WriteBytes(a, n));
+        if (a === null) return;
+        if (r.chance(0.5)) this.writeBytes(a, n, true);
+        else this.b64WriteBytes(a, n);
         return;
       }
     }
@@ -308,17 +376,29 @@ export class SessionGenerator {
     const r = this.rng;
     const devs = this.deviceDevfns();
     const bus = r.chance(0.9) ? 0 : r.range(1, 255);
-    const who = r.weighted<string>([[50, 'host'], [devs.length ? 20 : 0, 'dev'], [30, 'empty']]);
+    const who = r.weighted<string>([
+      [50, 'host'],
+      [devs.length ? 20 : 0, 'dev'],
+      [30, 'empty'],
+    ]);
     let devfn = 0;
     if (who === 'dev') devfn = r.pick(devs);
     else if (who === 'empty') {
-      do devfn = r.int(256); while (devfn === 0 || devs.includes(devfn));
+      do devfn = r.int(256);
+      while (devfn === 0 || devs.includes(devfn));
     }
-    const off = () => r.weighted<() => number>([[70, () => r.int(0x40)], [20, () => r.range(0x40, 0xff)], [10, () => r.int(0x1000)]])();
+    const off = () =>
+      r.weighted<() => number>([
+        [70, () => r.int(0x40)],
+        [20, () => r.range(0x40, 0xff)],
+        [10, () => r.int(0x1000)],
+      ])();
     const writable = bus !== 0 || who !== 'dev'; // device config writes are done by the device groups
     if (who === 'host' && bus === 0 && r.chance(0.25)) {
       // host bridge: the registers with write masks, and BAR sizing (it has no BARs)
-      const reg = r.chance(0.8) ? r.pick([0x04, 0x05, 0x06, 0x0c, 0x0d, 0x0f, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x30, 0x3c, 0x3d]) : r.int(0x1000);
+      const reg = r.chance(0.8)
+        ? r.pick([0x04, 0x05, 0x06, 0x0c, 0x0d, 0x0f, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x30, 0x3c, 0x3d])
+        : r.int(0x1000);
       const w = r.chance(0.3) ? 'l' : r.pick(WIDTHS);
       const a = r.chance(0.3) ? BigInt(reg) & ~BigInt(WIDTH[w] - 1) : BigInt(reg);
       if (a + BigInt(WIDTH[w]) > 0x1000n) return;
@@ -328,13 +408,17 @@ export class SessionGenerator {
       return;
     }
     const hostBridge = bus === 0 && who === 'host';
-    this.accessIn((n, write) => {
-      const o = off();
-      if (o + n > 0x1000 && r.chance(0.7)) return null;
-      // host-bridge writes covering COMMAND go through the path above (known deviation masks)
-      if (write && hostBridge && this.avoidKnown && o <= 0x05 && o + n > 0x04) return null;
-      return this.ecamAddr(bus, devfn, o);
-    }, writable, 16);
+    this.accessIn(
+      (n, write) => {
+        const o = off();
+        if (o + n > 0x1000 && r.chance(0.7)) return null;
+        // host-bridge writes covering COMMAND go through the path above (known deviation masks)
+        if (write && hostBridge && this.avoidKnown && o <= 0x05 && o + n > 0x04) return null;
+        return this.ecamAddr(bus, devfn, o);
+      },
+      writable,
+      16,
+    );
   }
 
   private get avoidKnown(): boolean {
@@ -363,45 +447,71 @@ export class SessionGenerator {
   }
   private windows(): void {
     const r = this.rng;
-    this.accessIn((n) => {
-      const a = r.weighted<() => bigint>([
-        [40, () => 0x10000000n + BigInt(r.int(0x2eff0000))],
-        [10, () => 0x3eff0000n - BigInt(r.range(1, 16))], // MMIO -> PIO boundary
-        [25, () => PIO_BASE + BigInt(r.int(0x10000))],
-        [5, () => 0x3f000000n - BigInt(r.range(1, 16))], // PIO -> low ECAM (unassigned)
-        [20, () => 0x8000000000n + r.bigRange(0n, 0x7fffffffffn)],
-      ])();
-      return clean(a, n) && this.avoidBars(a, n) ? a : null;
-    }, true, 32);
+    this.accessIn(
+      (n) => {
+        const a = r.weighted<() => bigint>([
+          [40, () => 0x10000000n + BigInt(r.int(0x2eff0000))],
+          [10, () => 0x3eff0000n - BigInt(r.range(1, 16))], // MMIO -> PIO boundary
+          [25, () => PIO_BASE + BigInt(r.int(0x10000))],
+          [5, () => 0x3f000000n - BigInt(r.range(1, 16))], // PIO -> low ECAM (unassigned)
+          [20, () => 0x8000000000n + r.bigRange(0n, 0x7fffffffffn)],
+        ])();
+        return clean(a, n) && this.avoidBars(a, n) ? a : null;
+      },
+      true,
+      32,
+    );
   }
 
   // ---------------------------------------------------------------- unassigned space
   private unassigned(): void {
     const r = this.rng;
-    const where = r.weighted<string>([[15, 'flash'], [10, 'platform'], [15, 'lowecam'], [30, 'aboveRam'], [25, 'high'], [5, 'top']]);
+    const where = r.weighted<string>([
+      [15, 'flash'],
+      [10, 'platform'],
+      [15, 'lowecam'],
+      [30, 'aboveRam'],
+      [25, 'high'],
+      [5, 'top'],
+    ]);
     const writable = where !== 'flash' && where !== 'top';
-    this.accessIn((n) => {
-      let a: bigint;
-      switch (where) {
-        case 'flash': a = BigInt(r.int(0x08000000)); break;
-        case 'platform': a = 0x0c000000n + BigInt(r.int(0x02000000)); break;
-        case 'lowecam': a = 0x3f000000n + BigInt(r.int(0x01000000)); break;
-        case 'aboveRam': a = r.chance(0.3) ? RAM_END + BigInt(r.int(64)) : r.bigRange(RAM_END, 0x3fffff0000n); break;
-        case 'high': a = r.bigRange(0x10000000000n, 0xfffffffffffff000n); break;
-        default: a = TOP - BigInt(r.range(1, 16));
-      }
-      if (where === 'top' && n <= 8) return a; // reads that run off the top are fine (oddities: readl -1)
-      if (where === 'lowecam' && a + BigInt(n) > 0x40000000n) return null;
-      return clean(a, n) ? a : null;
-    }, writable, 32);
+    this.accessIn(
+      (n) => {
+        let a: bigint;
+        switch (where) {
+          case 'flash':
+            a = BigInt(r.int(0x08000000));
+            break;
+          case 'platform':
+            a = 0x0c000000n + BigInt(r.int(0x02000000));
+            break;
+          case 'lowecam':
+            a = 0x3f000000n + BigInt(r.int(0x01000000));
+            break;
+          case 'aboveRam':
+            a = r.chance(0.3) ? RAM_END + BigInt(r.int(64)) : r.bigRange(RAM_END, 0x3fffff0000n);
+            break;
+          case 'high':
+            a = r.bigRange(0x10000000000n, 0xfffffffffffff000n);
+            break;
+          default:
+            a = TOP - BigInt(r.range(1, 16));
+        }
+        if (where === 'top' && n <= 8) return a; // reads that run off the top are fine (oddities: readl -1)
+        if (where === 'lowecam' && a + BigInt(n) > 0x40000000n) return null;
+        return clean(a, n) ? a : null;
+      },
+      writable,
+      32,
+    );
   }
 
   // ---------------------------------------------------------------- SMMU register page
   private static SMMU_REGS = [
-    0x00, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x28, 0x2c, 0x40, 0x44, 0x4c, 0x50, 0x54,
-    0x60, 0x64, 0x68, 0x6c, 0x70, 0x74, 0x80, 0x84, 0x88, 0x90, 0x94, 0x98, 0x9c, 0xa0, 0xa4, 0xa8, 0xac,
-    0xb0, 0xb4, 0xb8, 0xbc, 0xc0, 0xc8, 0xcc, 0xd0, 0xdc, 0xfd0, 0xfd4, 0xfd8, 0xfdc, 0xfe0, 0xfe4, 0xfe8,
-    0xfec, 0xff0, 0xff4, 0xff8, 0xffc, 0x8000, 0x8004, 0x8020, 0x8044,
+    0x00, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x28, 0x2c, 0x40, 0x44, 0x4c, 0x50, 0x54, 0x60, 0x64,
+    0x68, 0x6c, 0x70, 0x74, 0x80, 0x84, 0x88, 0x90, 0x94, 0x98, 0x9c, 0xa0, 0xa4, 0xa8, 0xac, 0xb0, 0xb4, 0xb8, 0xbc,
+    0xc0, 0xc8, 0xcc, 0xd0, 0xdc, 0xfd0, 0xfd4, 0xfd8, 0xfdc, 0xfe0, 0xfe4, 0xfe8, 0xfec, 0xff0, 0xff4, 0xff8, 0xffc,
+    0x8000, 0x8004, 0x8020, 0x8044,
   ];
   /** bytes [off, off+len) of the SMMU page a write may cover: never CR0 with CMDQEN (bit 3) */
   private smmuWriteOk(off: number, len: number, value: bigint | null): boolean {
@@ -435,7 +545,12 @@ export class SessionGenerator {
     // writes, restricted to what is safe
     const off = pickOff();
     const base = off & 0xffff;
-    const w = r.weighted<W>([[70, 'l'], [20, 'q'], [5, 'b'], [5, 'w']]);
+    const w = r.weighted<W>([
+      [70, 'l'],
+      [20, 'q'],
+      [5, 'b'],
+      [5, 'w'],
+    ]);
     let v = this.randValue(w);
     if (base === 0x20 || base === 0x1c) v &= ~(0x8n << (base === 0x1c ? 32n : 0n)); // CR0: never CMDQEN
     if (base === 0x44 && r.chance(0.6)) v |= 0x80000000n; // GBPA update
@@ -459,15 +574,22 @@ export class SessionGenerator {
     const r = this.rng;
     const t = BigInt(r.int(32));
     const base = 0x0a000000n + t * 0x200n;
-    const regs = [0x000, 0x004, 0x008, 0x00c, 0x010, 0x014, 0x020, 0x024, 0x028, 0x030, 0x034, 0x038, 0x03c,
-      0x040, 0x044, 0x050, 0x060, 0x064, 0x070, 0x080, 0x084, 0x090, 0x094, 0x0a0, 0x0a4, 0x0ac, 0x0b0, 0x0b4,
-      0x0b8, 0x0bc, 0x0c0, 0x0fc, 0x100, 0x104, 0x1fc];
+    const regs = [
+      0x000, 0x004, 0x008, 0x00c, 0x010, 0x014, 0x020, 0x024, 0x028, 0x030, 0x034, 0x038, 0x03c, 0x040, 0x044, 0x050,
+      0x060, 0x064, 0x070, 0x080, 0x084, 0x090, 0x094, 0x0a0, 0x0a4, 0x0ac, 0x0b0, 0x0b4, 0x0b8, 0x0bc, 0x0c0, 0x0fc,
+      0x100, 0x104, 0x1fc,
+    ];
     const off = BigInt(r.chance(0.75) ? r.pick(regs) : r.int(0x200));
     if (r.chance(0.7)) {
       if (r.chance(0.85)) this.readX(r.pick(WIDTHS), base + off);
       else this.readBytes(base + off, r.range(1, 16));
     } else {
-      const w = r.weighted<W>([[70, 'l'], [10, 'b'], [10, 'w'], [10, 'q']]);
+      const w = r.weighted<W>([
+        [70, 'l'],
+        [10, 'b'],
+        [10, 'w'],
+        [10, 'q'],
+      ]);
       this.writeX(w, base + off, this.randValue(w));
       this.readX('l', base + (off & ~3n));
     }
@@ -477,8 +599,14 @@ export class SessionGenerator {
   private irq(): void {
     const r = this.rng;
     const k = r.weighted<string>([
-      [this.intercepted ? 3 : 25, 'intercept-gic'], [55, 'set'], [4, 'unknown'], [4, 'named'],
-      [3, 'out-gic'], [this.avoidKnown ? 0 : 3, 'out-gic-named'], [this.opts.smmu ? 3 : 0, 'smmu'], [3, 'flush'],
+      [this.intercepted ? 3 : 25, 'intercept-gic'],
+      [55, 'set'],
+      [4, 'unknown'],
+      [4, 'named'],
+      [3, 'out-gic'],
+      [this.avoidKnown ? 0 : 3, 'out-gic-named'],
+      [this.opts.smmu ? 3 : 0, 'smmu'],
+      [3, 'flush'],
     ]);
     switch (k) {
       case 'intercept-gic':
@@ -490,14 +618,22 @@ export class SessionGenerator {
         const max = this.intercepted === 'gic' || this.intercepted === null ? 255 : 255;
         let n = r.chance(0.3) ? r.range(3, 6) : r.chance(0.3) ? r.range(74, 77) : r.range(0, max);
         if (this.avoidKnown && n >= 3 && n <= 6) n = r.pick([0, 1, 2, 7, 8, 9, 16, 47, 48, 74, 255]);
-        const level = r.weighted<number>([[45, 1], [45, 0], [4, 2], [3, -1], [3, 7]]);
+        const level = r.weighted<number>([
+          [45, 1],
+          [45, 0],
+          [4, 2],
+          [3, -1],
+          [3, 7],
+        ]);
         const nTok = r.chance(0.8) ? String(n) : hex(n);
         const lTok = level < 0 ? String(level) : r.chance(0.85) ? String(level) : hex(level);
         this.emit(`set_irq_in ${GIC_PATH} unnamed-gpio-in ${nTok} ${lTok}`);
         return;
       }
       case 'unknown':
-        this.emit(`${r.pick(['irq_intercept_in', 'irq_intercept_out'])} ${r.pick(['/machine/nonexistent', '/machine/unattached/device[999]', '/nothing'])}`);
+        this.emit(
+          `${r.pick(['irq_intercept_in', 'irq_intercept_out'])} ${r.pick(['/machine/nonexistent', '/machine/unattached/device[999]', '/nothing'])}`,
+        );
         return;
       case 'named':
         this.emit(`irq_intercept_in ${GIC_PATH} ${r.pick(['foo', 'sysbus-irq', 'unnamed-gpio-in'])}`);
@@ -527,10 +663,24 @@ export class SessionGenerator {
   }
   private clockOp(): void {
     const r = this.rng;
-    const k = r.weighted<string>([[35, 'step'], [10, 'step0'], [10, 'stepNeg'], [15, 'next'], [10, 'setPast'], [8, 'setNow'], [12, 'setFuture']]);
+    const k = r.weighted<string>([
+      [35, 'step'],
+      [10, 'step0'],
+      [10, 'stepNeg'],
+      [15, 'next'],
+      [10, 'setPast'],
+      [8, 'setNow'],
+      [12, 'setFuture'],
+    ]);
     switch (k) {
       case 'step': {
-        const n = BigInt(r.weighted<() => number>([[40, () => r.range(1, 1000)], [40, () => r.range(1, 1_000_000)], [20, () => r.range(1, 200_000_000)]])());
+        const n = BigInt(
+          r.weighted<() => number>([
+            [40, () => r.range(1, 1000)],
+            [40, () => r.range(1, 1_000_000)],
+            [20, () => r.range(1, 200_000_000)],
+          ])(),
+        );
         this.emit(`clock_step ${fmtS(r, n)}`);
         this.advanceTo(this.clock + n);
         return;
@@ -547,7 +697,10 @@ export class SessionGenerator {
         return;
       case 'setPast':
         if (this.clock === 0n) this.emit(`clock_set ${fmtS(r, -BigInt(r.range(1, 1000)))}`);
-        else this.emit(`clock_set ${fmtS(r, this.clock - 1n - BigInt(r.int(Number(this.clock > 1000000n ? 1000000n : this.clock - 1n) + 1)))}`);
+        else
+          this.emit(
+            `clock_set ${fmtS(r, this.clock - 1n - BigInt(r.int(Number(this.clock > 1000000n ? 1000000n : this.clock - 1n) + 1)))}`,
+          );
         return;
       case 'setNow':
         this.emit(`clock_set ${fmtS(r, this.clock)}`);
@@ -565,7 +718,13 @@ export class SessionGenerator {
   private io(): void {
     const r = this.rng;
     const w = r.pick(['b', 'w', 'l'] as const);
-    const port = BigInt(r.weighted<() => number>([[40, () => r.int(0x100)], [40, () => r.int(0x10000)], [20, () => 0xffff - r.int(4)]])());
+    const port = BigInt(
+      r.weighted<() => number>([
+        [40, () => r.int(0x100)],
+        [40, () => r.int(0x10000)],
+        [20, () => 0xffff - r.int(4)],
+      ])(),
+    );
     const pTok = fmtU(r, port, { negative: false });
     if (r.chance(0.6)) this.emit(`in${w} ${pTok}`);
     else this.emit(`out${w} ${pTok} ${fmtU(r, this.randValue(w === 'b' ? 'b' : w === 'w' ? 'w' : 'l'))}`);
@@ -577,20 +736,36 @@ export class SessionGenerator {
     const a = this.ramAddr(1) ?? DTB_END;
     const k = r.int(14);
     switch (k) {
-      case 0: return this.emit('endianness');
-      case 1: return this.emit(r.pick(['READB 0x0', 'Readl 0x0', 'foo', 'clock', 'rtas', 'csr get_csr 0 0', 'qom-tests', 'x']));
-      case 2: return this.emit(` readb ${hex(a)}`); // leading space: FAIL Unknown command ''
-      case 3: return this.emit(r.pick(['#', '# a comment', '#readb 0x0']));
-      case 4: return this.emit('\t');
-      case 5: return this.emit(`readb ${hex(a)} `); // trailing single space is fine
-      case 6: return this.emit(`readl ${hex(a)} extra tokens are ignored`);
-      case 7: return this.emit(''); // blank line: no reply
-      case 8: return this.emit('module_load foo bar');
-      case 9: return this.emit(r.pick(['endianness\r', 'foo\r'])); // CR stays in the (non-numeric) token
-      case 10: return this.emit(`write ${hex(a)} 0x4 ${r.pick(['0x', '0', 'ab'])}`); // ERR invalid argument size
-      case 11: return this.emit(`b64write ${hex(a)} 0x4 ${r.pick(['QQ', 'A', '=='])}`);
-      case 12: return this.emit(`endianness ${r.pick(['big', 'x', '0'])}`);
-      default: return this.emit(`memset ${hex(a)} 0x0 0x12`);
+      case 0:
+        return this.emit('endianness');
+      case 1:
+        return this.emit(
+          r.pick(['READB 0x0', 'Readl 0x0', 'foo', 'clock', 'rtas', 'csr get_csr 0 0', 'qom-tests', 'x']),
+        );
+      case 2:
+        return this.emit(` readb ${hex(a)}`); // leading space: FAIL Unknown command ''
+      case 3:
+        return this.emit(r.pick(['#', '# a comment', '#readb 0x0']));
+      case 4:
+        return this.emit('\t');
+      case 5:
+        return this.emit(`readb ${hex(a)} `); // trailing single space is fine
+      case 6:
+        return this.emit(`readl ${hex(a)} extra tokens are ignored`);
+      case 7:
+        return this.emit(''); // blank line: no reply
+      case 8:
+        return this.emit('module_load foo bar');
+      case 9:
+        return this.emit(r.pick(['endianness\r', 'foo\r'])); // CR stays in the (non-numeric) token
+      case 10:
+        return this.emit(`write ${hex(a)} 0x4 ${r.pick(['0x', '0', 'ab'])}`); // ERR invalid argument size
+      case 11:
+        return this.emit(`b64write ${hex(a)} 0x4 ${r.pick(['QQ', 'A', '=='])}`);
+      case 12:
+        return this.emit(`endianness ${r.pick(['big', 'x', '0'])}`);
+      default:
+        return this.emit(`memset ${hex(a)} 0x0 0x12`);
     }
   }
 
@@ -618,13 +793,32 @@ export class SessionGenerator {
     const B = this.eduBar!.base;
     const devfn = this.opts.edu.devfn;
     const k = r.weighted<string>([
-      [25, 'read'], [10, 'live'], [6, 'status'], [10, 'raise'], [8, 'ack'], [12, 'dma'], [8, 'clock'],
-      [5, 'cmdreg'], [6, 'cfgread'], [5, 'junk'], [3, 'unaligned'],
+      [25, 'read'],
+      [10, 'live'],
+      [6, 'status'],
+      [10, 'raise'],
+      [8, 'ack'],
+      [12, 'dma'],
+      [8, 'clock'],
+      [5, 'cmdreg'],
+      [6, 'cfgread'],
+      [5, 'junk'],
+      [3, 'unaligned'],
     ]);
     switch (k) {
       case 'read': {
-        const off = r.chance(0.8) ? r.pick([0x00, 0x04, 0x08, 0x0c, 0x20, 0x24, 0x28, 0x60, 0x64, 0x80, 0x84, 0x88, 0x90, 0x98, 0xa0, 0x100, 0x7c, 0x78]) : r.int(0x100000);
-        const w = r.weighted<W>([[60, 'l'], [15, 'q'], [10, 'b'], [10, 'w']]);
+        const off = r.chance(0.8)
+          ? r.pick([
+              0x00, 0x04, 0x08, 0x0c, 0x20, 0x24, 0x28, 0x60, 0x64, 0x80, 0x84, 0x88, 0x90, 0x98, 0xa0, 0x100, 0x7c,
+              0x78,
+            ])
+          : r.int(0x100000);
+        const w = r.weighted<W>([
+          [60, 'l'],
+          [15, 'q'],
+          [10, 'b'],
+          [10, 'w'],
+        ]);
         if (off + WIDTH[w] <= 0x100000) this.readX(w, B + BigInt(off));
         return;
       }
@@ -662,7 +856,8 @@ export class SessionGenerator {
         this.writeX(wq ? 'q' : 'l', B + 0x80n, src);
         this.writeX(wq ? 'q' : 'l', B + 0x88n, dst);
         this.writeX(wq ? 'q' : 'l', B + 0x90n, BigInt(count));
-        const cmd = 1n | (toRam ? 2n : 0n) | (r.chance(0.5) ? 4n : 0n) | (r.chance(0.1) ? BigInt(r.int(256)) & ~3n : 0n);
+        const cmd =
+          1n | (toRam ? 2n : 0n) | (r.chance(0.5) ? 4n : 0n) | (r.chance(0.1) ? BigInt(r.int(256)) & ~3n : 0n);
         this.writeX(r.chance(0.8) ? 'l' : 'q', B + 0x98n, cmd);
         // deadline: (floor(now / 1 ms) + 100) ms
         this.eduDmaDeadline = (this.clock / 1_000_000n + 100n) * 1_000_000n;
@@ -732,7 +927,13 @@ export class SessionGenerator {
     if (!this.ptdSetup) return this.ptdSetupSeq();
     const io = r.chance(0.4);
     const B = io ? PIO_BASE + this.ptdPort! : this.ptdBar0!.base;
-    const k = r.weighted<string>([[15, 'select'], [30, 'trigger'], [35, 'read'], [10, 'bytes'], [10, 'other']]);
+    const k = r.weighted<string>([
+      [15, 'select'],
+      [30, 'trigger'],
+      [35, 'read'],
+      [10, 'bytes'],
+      [10, 'other'],
+    ]);
     switch (k) {
       case 'select':
         this.writeX(r.pick<W>(['b', 'b', 'w', 'l']), B, BigInt(r.pick([0, 1, 2, 3, 4, 0x100])));

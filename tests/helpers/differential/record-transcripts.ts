@@ -51,7 +51,9 @@ async function main(): Promise<void> {
   }
   const args = process.argv.slice(2);
   if (!args.includes('--write')) {
-    process.stderr.write('usage: record-transcripts.js --write [name...]  (overwrites protocol/transcripts/<name>.txt)\n');
+    process.stderr.write(
+      'usage: record-transcripts.js --write [name...]  (overwrites protocol/transcripts/<name>.txt)\n',
+    );
     process.exit(2);
   }
   const names = args.filter((a) => a !== '--write');

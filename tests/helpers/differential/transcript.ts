@@ -48,11 +48,16 @@ export function escapeLine(s: string): string {
 export function unescapeLine(s: string): string {
   return s.replace(/\\(x[0-9a-fA-F]{2}|[rtn\\])/g, (_m, e: string) => {
     switch (e) {
-      case 'r': return '\r';
-      case 't': return '\t';
-      case 'n': return '\n';
-      case '\\': return '\\';
-      default: return String.fromCharCode(parseInt(e.slice(1), 16));
+      case 'r':
+        return '\r';
+      case 't':
+        return '\t';
+      case 'n':
+        return '\n';
+      case '\\':
+        return '\\';
+      default:
+        return String.fromCharCode(parseInt(e.slice(1), 16));
     }
   });
 }
@@ -71,7 +76,8 @@ export function parseTranscript(name: string, text: string): Transcript {
     else if (raw.startsWith('# requires:')) t.requires.push(...splitArgs(raw.slice(11)));
     else if (raw.startsWith('# KNOWN DEVIATION:')) t.knownDeviation = raw.slice(18).trim();
     else if (raw.startsWith('#') || raw === '') return;
-    else if (raw === '>' || raw.startsWith('> ')) t.exchanges.push({ request: unescapeLine(raw.slice(2)), replies: [], line: i + 1 });
+    else if (raw === '>' || raw.startsWith('> '))
+      t.exchanges.push({ request: unescapeLine(raw.slice(2)), replies: [], line: i + 1 });
     else if (raw.startsWith('< ') || raw === '<') {
       const last = t.exchanges[t.exchanges.length - 1];
       if (!last) throw new Error(`${name}:${i + 1}: reply before any request`);
@@ -81,7 +87,12 @@ export function parseTranscript(name: string, text: string): Transcript {
   return t;
 }
 
-export function serializeTranscript(header: string[], args: readonly string[], requires: readonly string[], exchanges: ReadonlyArray<{ request: string; replies: readonly string[]; comment?: string }>): string {
+export function serializeTranscript(
+  header: string[],
+  args: readonly string[],
+  requires: readonly string[],
+  exchanges: ReadonlyArray<{ request: string; replies: readonly string[]; comment?: string }>,
+): string {
   const out: string[] = [];
   for (const h of header) out.push(`# ${h}`);
   out.push(`# args: ${args.join(' ')}`);

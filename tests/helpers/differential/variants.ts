@@ -26,7 +26,18 @@ function baseSessions(perGroup: number, mixed: number): SessionPlan[] {
     ...BASE_GROUPS.map((g) => ({ name: g, groups: [[1, g]] as const, count: perGroup })),
     {
       name: 'mixed',
-      groups: [[25, 'ram'], [15, 'ecam'], [10, 'windows'], [10, 'unassigned'], [10, 'smmu'], [6, 'virtio'], [8, 'irq'], [6, 'clock'], [5, 'io'], [5, 'syntax']],
+      groups: [
+        [25, 'ram'],
+        [15, 'ecam'],
+        [10, 'windows'],
+        [10, 'unassigned'],
+        [10, 'smmu'],
+        [6, 'virtio'],
+        [8, 'irq'],
+        [6, 'clock'],
+        [5, 'io'],
+        [5, 'syntax'],
+      ],
       count: mixed,
     },
   ];
@@ -54,8 +65,28 @@ export const VARIANTS: Variant[] = [
     args: [...VIRT_SMMU_ARGS, '-device', 'edu,dma_mask=0xffffffffffffffff'],
     gen: { smmu: true, edu: { devfn: 8 } },
     sessions: [
-      { name: 'edu', groups: [[60, 'edu'], [10, 'ram'], [8, 'ecam'], [8, 'irq'], [6, 'clock'], [4, 'windows']], count: n(1500) },
-      { name: 'edu-b', groups: [[75, 'edu'], [10, 'ram'], [10, 'clock'], [5, 'ecam']], count: n(1500) },
+      {
+        name: 'edu',
+        groups: [
+          [60, 'edu'],
+          [10, 'ram'],
+          [8, 'ecam'],
+          [8, 'irq'],
+          [6, 'clock'],
+          [4, 'windows'],
+        ],
+        count: n(1500),
+      },
+      {
+        name: 'edu-b',
+        groups: [
+          [75, 'edu'],
+          [10, 'ram'],
+          [10, 'clock'],
+          [5, 'ecam'],
+        ],
+        count: n(1500),
+      },
     ],
   },
   {
@@ -63,7 +94,16 @@ export const VARIANTS: Variant[] = [
     args: [...VIRT_SMMU_ARGS, '-device', 'pci-testdev'],
     gen: { smmu: true, pciTestdev: { devfn: 8 } },
     sessions: [
-      { name: 'pci-testdev', groups: [[70, 'pci-testdev'], [15, 'ecam'], [10, 'windows'], [5, 'ram']], count: n(1500) },
+      {
+        name: 'pci-testdev',
+        groups: [
+          [70, 'pci-testdev'],
+          [15, 'ecam'],
+          [10, 'windows'],
+          [5, 'ram'],
+        ],
+        count: n(1500),
+      },
     ],
   },
 ];

@@ -125,7 +125,11 @@ export async function openQmp(path: string, negotiate: boolean): Promise<RawConn
  * the qtest (or QMP) socket, bytes collected until the expected reply length arrived (or a quiet
  * timeout), then the reconnect part if any. Returns what arrived and whether the process died.
  */
-export async function runRowInProcess(row: BadInputRow, target: TargetName, timeoutMs = 30000): Promise<{ got: string; reconnect?: string; died: string | null }> {
+export async function runRowInProcess(
+  row: BadInputRow,
+  target: TargetName,
+  timeoutMs = 30000,
+): Promise<{ got: string; reconnect?: string; died: string | null }> {
   const inst = await launch({ target, args: TABLE_ARGS, qmp: false });
   try {
     const paths = socketPaths(inst);

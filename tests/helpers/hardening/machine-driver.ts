@@ -10,8 +10,22 @@ import { makeSession, RecordingLink } from '../session.js';
 import { hexU64 as hex } from '../bytes.js';
 
 export const SMMU_ARGS: readonly string[] = [
-  '-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-cpu', 'max', '-smp', '1', '-m', '512', '-net', 'none',
-  '-device', 'edu', '-device', 'iommu-testdev', '-device', 'smmu-testdev',
+  '-machine',
+  'virt,acpi=off,gic-version=3,iommu=smmuv3',
+  '-cpu',
+  'max',
+  '-smp',
+  '1',
+  '-m',
+  '512',
+  '-net',
+  'none',
+  '-device',
+  'edu',
+  '-device',
+  'iommu-testdev',
+  '-device',
+  'smmu-testdev',
 ];
 
 export const SMMU = 0x09050000n;
@@ -27,11 +41,20 @@ export const DEVICES = {
 } as const;
 
 export const REG = {
-  CR0: 0x20, GBPA: 0x44, IRQ_CTRL: 0x50, GERROR: 0x60, GERRORN: 0x64,
-  STRTAB_BASE: 0x80, STRTAB_BASE_CFG: 0x88, CMDQ_BASE: 0x90, CMDQ_PROD: 0x98, CMDQ_CONS: 0x9c,
-  EVENTQ_BASE: 0xa0, EVENTQ_PROD: 0xa8, EVENTQ_CONS: 0xac,
+  CR0: 0x20,
+  GBPA: 0x44,
+  IRQ_CTRL: 0x50,
+  GERROR: 0x60,
+  GERRORN: 0x64,
+  STRTAB_BASE: 0x80,
+  STRTAB_BASE_CFG: 0x88,
+  CMDQ_BASE: 0x90,
+  CMDQ_PROD: 0x98,
+  CMDQ_CONS: 0x9c,
+  EVENTQ_BASE: 0xa0,
+  EVENTQ_PROD: 0xa8,
+  EVENTQ_CONS: 0xac,
 } as const;
-
 
 export class Driver {
   readonly session: Session;
@@ -59,7 +82,10 @@ export class Driver {
     const lines = out.split('\n');
     lines.pop();
     const replies = lines.filter((l) => !l.startsWith('IRQ '));
-    if (replies.length !== 1) throw new Error(`${JSON.stringify(line.slice(0, 100))}: expected one reply, got ${JSON.stringify(out.slice(0, 300))}`);
+    if (replies.length !== 1)
+      throw new Error(
+        `${JSON.stringify(line.slice(0, 100))}: expected one reply, got ${JSON.stringify(out.slice(0, 300))}`,
+      );
     return replies[0]!;
   }
 

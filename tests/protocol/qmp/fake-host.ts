@@ -6,7 +6,6 @@
 import type {
   CpuInfoFast,
   HostOutcome,
-  HostResult,
   HmpInfoTopic,
   PciInfo,
   QmpEvent,
