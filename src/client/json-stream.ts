@@ -1,5 +1,5 @@
 /**
- * Streaming JSON framing for QMP (qtest-protocol.md §3.1): finds complete top-level JSON values in
+ * Streaming JSON framing for QMP (protocol/qmp.md §1): finds complete top-level JSON values in
  * a byte stream split anywhere (inside strings, escapes or multi-byte UTF-8 characters), several
  * per chunk, separated by any whitespace (QEMU ends each with CRLF). Each value is parsed with
  * JSON.parse; a parse error is returned as a value and the framer resynchronises after it. Pure.

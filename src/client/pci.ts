@@ -1,6 +1,6 @@
 /**
  * PCI helpers that behave like libqos's generic PCI host on the `virt` machine
- * (qtest-protocol.md §4.1, §4.2): ECAM at 0x40_1000_0000, bus 0 only, config space through the
+ * (docs/libqtest.md#libqos-pci-on-virt): ECAM at 0x40_1000_0000, bus 0 only, config space through the
  * `read`/`write` commands (little-endian converted here), MMIO BARs allocated upward from
  * 0x10000000 (must end ≤ 0x2eff0000) and accessed with `read`/`write`, I/O BARs allocated from
  * port 0 (limit 0x10000) and accessed with readX/writeX at CPU 0x3eff0000 + port. Like

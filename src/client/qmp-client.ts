@@ -1,5 +1,5 @@
 /**
- * Typed QMP client (qtest-protocol.md §3): reads the greeting, negotiates capabilities, sends
+ * Typed QMP client (protocol/qmp.md §1, §3): reads the greeting, negotiates capabilities, sends
  * commands with an `id` and matches replies by `id` (oldest first when the server does not echo
  * it), and delivers events as 'event' emissions, async iterators and waitEvent() (which, like
  * libqtest, first looks at events that arrived before it was called). Input framing is streaming

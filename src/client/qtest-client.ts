@@ -1,7 +1,7 @@
 /**
- * Typed qtest client (qtest-protocol.md §1): formats requests exactly as libqtest does (§1.3),
+ * Typed qtest client (protocol/qtest.md): formats requests as libqtest does (docs/libqtest.md),
  * pipelines any number of them and matches replies in order, consumes `IRQ raise|lower N` lines
- * into an IRQ table and 'irq' events (§1.4), and rejects non-OK replies with QtestError. Runs over
+ * into an IRQ table and 'irq' events (protocol/qtest.md#framing), and rejects non-OK replies with QtestError. Runs over
  * any ClientTransport (UNIX, TCP, WebSocket or hand-made). 64-bit quantities are bigints; port
  * I/O values (≤ 32 bits) are numbers. Does not retry, reconnect or time out requests.
  */

@@ -1,6 +1,6 @@
 /**
  * Splits the qtest server's byte stream into messages: reply lines and asynchronous
- * `IRQ raise|lower N` lines (qtest-protocol.md §1.4, §2.4). Accepts chunks split anywhere; keeps
+ * `IRQ raise|lower N` lines (protocol/qtest.md#framing, docs/libqtest.md#reply-parsing). Accepts chunks split anywhere; keeps
  * the partial line. The protocol is ASCII, so bytes map 1:1 to characters (latin1). Pure; does
  * not interpret reply words.
  */

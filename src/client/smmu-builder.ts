@@ -1,7 +1,7 @@
 // Over 400 lines: one builder per SMMU structure kind (STE, CD, stream tables, page tables at three granules) shares its field tables.
 /**
  * Builds SMMUv3 in-memory structures in guest RAM through a GuestMemory (a QtestClient): STEs and
- * CDs by field name (layouts from src/smmu/structures.ts, IHI 0070 5.2/5.4, smmuv3.md §2.3/§3.1),
+ * CDs by field name (layouts from src/smmu/structures.ts, IHI 0070 5.2/5.4, docs/smmu.md),
  * linear and 2-level stream tables (§2.1–2.2), and VMSAv8-64 stage-1/stage-2 page tables at
  * 4K/16K/64K with intermediate levels allocated on demand (§4). Keeps a shadow of what it wrote
  * instead of reading tables back, so it assumes it is the only writer of its tables. No
@@ -49,7 +49,7 @@ export class GuestAllocator {
 
 // ---- STE / CD --------------------------------------------------------------------------
 
-/** The 64-byte structure as eight little-endian 64-bit values (how smmuv3.md lists images). */
+/** The 64-byte structure as eight little-endian 64-bit values (how docs/smmu.md lists images). */
 export function dwordsOf(bytes: Uint8Array): bigint[] {
   const out: bigint[] = [];
   for (let i = 0; i + 8 <= bytes.length; i += 8) out.push(leToBigint(bytes.subarray(i, i + 8)));

@@ -1,9 +1,9 @@
 /**
  * Drives an SMMUv3's queues and registers through a GuestMemory (a QtestClient): command encoders
- * by name (IHI 0070 4.x; layout from src/smmu/command-queue.ts, smmuv3.md §5.3), a command queue
+ * by name (IHI 0070 4.x; layout from src/smmu/command-queue.ts, docs/smmu.md), a command queue
  * that writes 16-byte entries at PROD and bumps CMDQ_PROD, an event-queue reader that decodes the
- * 32-byte records between CONS and PROD (smmuv3.md §6.1), and enableSmmu(), the register sequence
- * of iommu-smmuv3-test (smmuv3.md §9.5 step 7). No PRI queue, MSIs or secure bank.
+ * 32-byte records between CONS and PROD (docs/smmu.md#commands-and-events), and enableSmmu(), the register sequence
+ * of iommu-smmuv3-test (docs/smmu.md#the-upstream-test-sequence). No PRI queue, MSIs or secure bank.
  */
 import { CMD_OPCODES, encodeCommand } from '../smmu/command-queue.js';
 import type { CommandFields, CommandName } from '../smmu/command-queue.js';
@@ -18,10 +18,10 @@ import type { StreamTableRegisters } from './smmu-builder.js';
 export { CMD_OPCODES, EVENT_TYPES };
 export type { CommandFields, CommandName, EventName };
 
-/** SMMU base on `virt` with iommu=smmuv3 (qtest-protocol.md §4.4). */
+/** SMMU base on `virt` with iommu=smmuv3 (hw/arm/virt.c). */
 export const VIRT_SMMU_BASE = 0x0905_0000n;
 
-/** Page-0 register offsets (IHI 0070 6.2; smmuv3.md §1.2). EVENTQ_PROD/CONS as QEMU's page-0 alias. */
+/** Page-0 register offsets (IHI 0070 6.2; docs/smmu.md). EVENTQ_PROD/CONS as QEMU's page-0 alias. */
 export const SMMU_REG = {
   IDR0: 0x000,
   IDR1: 0x004,
@@ -300,7 +300,7 @@ export function linearStrtabRegisters(base: bigint, log2size: number): StreamTab
 }
 
 /**
- * Program the SMMU in the order of iommu-smmuv3-test (smmuv3.md §9.5 step 7): GBPA, CR0 = 0, CR1,
+ * Program the SMMU in the order of iommu-smmuv3-test (docs/smmu.md, step 3): GBPA, CR0 = 0, CR1,
  * CMDQ_BASE (64-bit), CMDQ_CONS, CMDQ_PROD, EVENTQ_BASE (64-bit), EVENTQ_PROD, EVENTQ_CONS,
  * STRTAB_BASE_CFG, STRTAB_BASE (64-bit), [IRQ_CTRL], CR0. Writes are pipelined in that order.
  */

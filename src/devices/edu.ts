@@ -1,5 +1,5 @@
 /**
- * QEMU's `edu` teaching device (PCI 1234:11e8), devices-and-machine.md §1: identity and liveness
+ * QEMU's `edu` teaching device (PCI 1234:11e8), docs/devices.md#edu: identity and liveness
  * registers, factorial, interrupt status/raise/ack over INTx or MSI, and a DMA engine between a
  * 4 KiB device buffer and bus addresses, completed by a 100 ms virtual-clock timer.
  * Deliberately different from 10.2.2 (see protocol/deviations-devices.md): the factorial completes

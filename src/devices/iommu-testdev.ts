@@ -1,5 +1,5 @@
 /**
- * The upstream `iommu-testdev` (PCI 1b36:0005), smmuv3.md §9.1: arm with the doorbell, then a read
+ * The upstream `iommu-testdev` (PCI 1b36:0005), docs/devices.md#iommu-testdev: arm with the doorbell, then a read
  * of DMA_TRIGGERING writes a 0x12345678 pattern to an IOVA through the IOMMU address space, reads
  * it back from a GPA in system memory and reports a result code. Synchronous, 4-byte MMIO only.
  * Does not use the attributes for anything but the consistency check (the SMMU ignores them).

@@ -1,5 +1,5 @@
 /**
- * QEMU's `pci-testdev` (PCI 1b36:0005), devices-and-machine.md §2: six ioeventfd self-tests behind
+ * QEMU's `pci-testdev` (PCI 1b36:0005), docs/devices.md#pci-testdev: six ioeventfd self-tests behind
  * a 4 KiB memory BAR0 and a 256-byte I/O BAR1, plus the optional `membar` BAR2. Under the qtest
  * accelerator an armed ioeventfd swallows matching writes before the device sees them; that is
  * modelled per bus access piece. Does not model eventfds as file descriptors (nothing is signalled).

@@ -1,5 +1,5 @@
 /**
- * The RFC `smmu-testdev` (PCI 1b36:0005; patchew 13b5f580), smmuv3.md §9.2–§9.4: a DMA engine run
+ * The RFC `smmu-testdev` (PCI 1b36:0005; patchew 13b5f580), docs/devices.md#smmu-testdev: a DMA engine run
  * by a read of ID, a builder writing fixed S1/S2/nested translation tables into guest RAM, and a
  * clear that also pushes CFGI_STE/CFGI_CD/TLBI_NSNH_ALL into the SMMU command queue by MMIO.
  * Its DMA and commands use the StreamID from the `device`/`function` props, not the bus slot.
@@ -110,7 +110,7 @@ const STE_CONFIG: Record<number, number> = { [TRANS_MODE.S1]: 5, [TRANS_MODE.S2]
 
 /**
  * STE words 0–7: V = 1, Config, S1ContextPtr = CD address; S2T0SZ 0x14, S2SL0 2, S2TG 0, S2PS 5,
- * S2AA64 1 (word 5); S2TTB 0x4E4D0000 (word 6). Layout per smmuv3.md §2.3.
+ * S2AA64 1 (word 5); S2TTB 0x4E4D0000 (word 6). Layout per docs/smmu.md.
  */
 export function steWords(config: number): number[] {
   const cd = Number(SMMU_TESTDEV_TABLES.cdAddress);
@@ -121,7 +121,7 @@ export function steWords(config: number): number[] {
 
 /**
  * CD words 0–7: T0SZ 0x10, TG0 0, EPD1 1, V 1 (word 0); IPS 4, AA64, R, A, ASID 0x1E20 (word 1);
- * TTB0 0x4E4D0000 (word 2). Layout per smmuv3.md §3.1.
+ * TTB0 0x4E4D0000 (word 2). Layout per docs/smmu.md.
  */
 export function cdWords(): number[] {
   const w0 = (0x10 | (1 << 30) | (1 << 31)) >>> 0;

@@ -5,7 +5,7 @@
  * Iommu the PCI DMA path calls once per page or chunk: SMMUEN/GBPA, config cache, STE abort or
  * bypass, S1/S2/nested translation through the IOTLB, events into the event queue, GERROR and
  * the four pulsed IRQ lines. Composes the pure pieces of this folder; owns only register state.
- * Not modelled: MSIs, PRI, ATS, stall, secure state, SubstreamIDs (see smmuv3.md §10).
+ * Not modelled: MSIs, PRI, ATS, stall, secure state, SubstreamIDs (see docs/smmu.md#coverage).
  */
 import type { Logger } from '../base/log.js';
 import type { IrqLine } from '../sim/irq.js';

@@ -1,7 +1,7 @@
 /*
  * iommu-smmuv3 -- DMA of iommu-testdev translated by the virt board's SMMUv3, in three
  * configurations (stage 1 only, stage 2 only, nested), built the way the upstream
- * iommu-smmuv3-test does it (reference/smmuv3.md §9.5): linear stream table, STE for
+ * iommu-smmuv3-test does it (docs/smmu.md#the-upstream-test-sequence): linear stream table, STE for
  * SID = devfn, a context descriptor for stage 1, 4 KiB-granule page tables, no commands.
  * IOVA 0x8080604567 must land on PA 0x4ecba567, which then reads 78 56 34 12.
  */

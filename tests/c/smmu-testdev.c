@@ -1,5 +1,5 @@
 /*
- * smmu-testdev -- the RFC qtest /smmu-testdev/mmio (reference/smmuv3.md §9.6): the device
+ * smmu-testdev -- the RFC qtest /smmu-testdev/mmio (docs/smmu.md#the-upstream-test-sequence): the device
  * builds its own stream table, context descriptor and page tables (stage 1, stage 2, nested),
  * the test programs the virt board's SMMUv3 and lets the device DMA through it, then asks the
  * device to clear its tables and push CFGI_STE / CFGI_CD / TLBI_NSNH_ALL into the command queue.

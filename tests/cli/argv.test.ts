@@ -3,7 +3,7 @@ import { ArgvError, parseArgv } from '../../src/config/argv.js';
 
 const EXTRA =
   '-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -smp 1 -m 512 -cpu max -net none -device iommu-testdev'.split(' ');
-// The argv of each libqtest generation (qtest-protocol.md §2.2), after shell word splitting.
+// The argv of each libqtest generation (docs/libqtest.md#argv), after shell word splitting.
 const GENERATIONS: Record<string, string[]> = {
   A: [
     '-qtest',

@@ -1,7 +1,7 @@
 /**
  * End to end: the client library against the real drop-in (bin/qemu-system-aarch64) on real UNIX
  * sockets. RAM round trips, ECAM, clock, PCI scan, QMP negotiation; then the iommu-smmuv3-test
- * scenario (smmuv3.md §9.5, stage 1) built with the SMMU builder; a missing `iommu-testdev` or SMMU
+ * scenario (docs/smmu.md#the-upstream-test-sequence, stage 1) built with the SMMU builder; a missing `iommu-testdev` or SMMU
  * is a failure.
  */
 import t from 'tap';
@@ -90,7 +90,7 @@ async function basicChecks(t: Tap, q: QtestClient, qmpPath: string): Promise<voi
   t.equal(g.QMP.version.qemu.major, 10);
 }
 
-// smmuv3.md §9.5 constants (+0x40000000 NS offset applied)
+// docs/smmu.md#the-upstream-test-sequence constants (+0x40000000 NS offset applied)
 const IOVA = 0x80_8060_4567n;
 const OUT_GPA = 0x4ecb_a567n;
 const VTTB = 0x4e4d_0000n;
@@ -107,7 +107,7 @@ const DEV = {
   GPA_HI: 0x20,
 } as const;
 
-t.test('iommu-testdev stage-1 DMA through the SMMU (smmuv3.md §9.5)', async (t) => {
+t.test('iommu-testdev stage-1 DMA through the SMMU (upstream sequence)', async (t) => {
   const l = await launch(['-device', 'iommu-testdev']);
   if (!l.ok) {
     t.fail(`launcher exited ${l.code}: ${l.stderr}`);

@@ -8,7 +8,7 @@ import { JsonStreamFramer } from '../../src/client/json-stream.js';
 import { QmpClient, QmpConnectionError, QmpError } from '../../src/client/qmp-client.js';
 import type { QmpEvent } from '../../src/client/qmp-types.js';
 
-// QEMU 10.2.2 greeting shape (qtest-protocol.md §3.2), CRLF-terminated as QEMU sends it.
+// QEMU 10.2.2 greeting shape (protocol/qmp.md §3), CRLF-terminated as QEMU sends it.
 const GREETING =
   '{"QMP": {"version": {"qemu": {"micro": 2, "minor": 2, "major": 10}, "package": ""}, "capabilities": ["oob"]}}';
 

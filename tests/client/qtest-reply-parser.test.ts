@@ -2,7 +2,7 @@ import t from 'tap';
 import { QtestReplyParser, classifyLine } from '../../src/client/qtest-reply-parser.js';
 import type { QtestMessage } from '../../src/client/qtest-reply-parser.js';
 
-// A server transcript (qtest-protocol.md §1.2, §1.4): replies with IRQ lines before some of them,
+// A server transcript (protocol/qtest.md#framing): replies with IRQ lines before some of them,
 // b64read of size 0 (`OK ` with a trailing space), FAIL/ERR lines and a malformed IRQ line.
 const STREAM =
   'OK little\n' +

@@ -23,7 +23,7 @@ import {
 import { FakeMemory } from '../helpers/fake-guest-memory.js';
 import { bytesHex as hex } from '../helpers/bytes.js';
 
-// Constants and expected values restated from smmuv3.md §9.3 / §9.5 (not imported).
+// Constants and expected values restated from docs/smmu.md and docs/devices.md#smmu-testdev (not imported).
 const NS = 0x4000_0000n;
 const STR_TAB = 0x0e17_9000n + NS;
 const CD_GPA = 0x0e17_8fc0n + NS;
@@ -245,7 +245,7 @@ t.test('stream tables: linear addresses and 2-level L1 descriptors', async (t) =
   t.equal(m.writes.filter((w) => w.startsWith('writeq 0x42000008')).length, 1);
 });
 
-t.test('commands encode as IHI 0070 §4 / smmuv3.md §5.3 say', async (t) => {
+t.test('commands encode as IHI 0070 §4 says', async (t) => {
   // words little-endian: w0 w1 w2 w3
   t.equal(hex(CMD.CMD_CFGI_STE(8)), '03000000' + '08000000' + '01000000' + '00000000');
   t.equal(hex(CMD.CMD_CFGI_CD(8)), '05000000' + '08000000' + '01000000' + '00000000');
@@ -287,7 +287,7 @@ t.test('command queue: entries at PROD, one CMDQ_PROD write, wrap bit', async (t
   t.same(await q.status(), { cons: 0x401, err: 1, drained: true });
 });
 
-t.test('event records decode (smmuv3.md §6.1) and the event queue consumes up to PROD', async (t) => {
+t.test('event records decode (IHI 0070 §7.3) and the event queue consumes up to PROD', async (t) => {
   const rec = new Uint8Array(32);
   const dv = new DataView(rec.buffer);
   dv.setUint32(0, 0x10, true); // F_TRANSLATION

@@ -1,6 +1,6 @@
 /**
  * The container image, end to end, with podman (no Docker engine on our machines; see
- * /work/shared/reference/containers.md): build a local stand-in for `node:20-bookworm-slim`
+ * docs/container-test.md): build a local stand-in for `node:20-bookworm-slim`
  * (tests/container/make-node-base.sh, cached under /var/tmp), `podman build --pull=never` the
  * real Dockerfile, run it the way deploy/kubernetes.yaml does (non-root, read-only root file
  * system, no capabilities) with published ports, drive a qtest session through the published TCP

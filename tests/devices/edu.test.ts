@@ -1,4 +1,4 @@
-// Expected values come from devices-and-machine.md §1 and the QEMU 10.2.2 captures
+// Expected values come from docs/devices.md#edu and the QEMU 10.2.2 captures
 // qtest/edu-registers.txt, edu-dma.txt, edu-msi-busmaster.txt, system-reset-effects.txt,
 // smmu-edu-sid8.txt / irq-intercept-in-gic.txt (ordering), edu-dma-out-of-range-*.txt.
 import t from 'tap';

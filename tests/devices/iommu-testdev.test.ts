@@ -1,4 +1,4 @@
-// Expected behaviour from smmuv3.md §9.1 and the §9.5 upstream test flow (IOVA 0x8080604567 →
+// Expected behaviour from docs/devices.md#iommu-testdev and the upstream test flow (IOVA 0x8080604567 →
 // PA 0x4ECBA567, LEN 4, ATTRS 0xA, result 0, memory 78 56 34 12).
 import t from 'tap';
 import { IommuTestdev } from '../../src/devices/iommu-testdev.js';

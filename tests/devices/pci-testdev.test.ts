@@ -1,4 +1,4 @@
-// Expected values from devices-and-machine.md §2, qtest/pci-testdev.txt and oracle runs on 10.2.2.
+// Expected values from docs/devices.md#pci-testdev, qtest/pci-testdev.txt and oracle runs on 10.2.2.
 import t from 'tap';
 import { PciTestdev } from '../../src/devices/pci-testdev.js';
 import { AddressSpace } from '../../src/memory/address-space.js';

@@ -1,4 +1,4 @@
-// Expected behaviour and constants from smmuv3.md §9.2–§9.4 and the §9.6 RFC test flow.
+// Expected behaviour and constants from docs/devices.md#smmu-testdev and the RFC test flow.
 import t from 'tap';
 import { SmmuTestdev } from '../../src/devices/smmu-testdev.js';
 import type { Iommu } from '../../src/memory/dma-view.js';

@@ -2,7 +2,7 @@
  * Shared test fixtures for the SMMU tests: a Map-backed fake memory (RAM windows, everything else
  * fails like unassigned space), hand-built descriptors using the architecture's bit positions
  * (not the model's tables), and a small harness around SmmuV3. Constants come from IHI 0070 and
- * QEMU 10.2.2 as restated in smmuv3.md.
+ * QEMU 10.2.2 (see docs/smmu.md).
  */
 import { IrqLine } from '../../src/sim/irq.js';
 import { silentLogger } from '../../src/base/log.js';

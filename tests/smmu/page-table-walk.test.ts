@@ -34,7 +34,7 @@ const s2cfg = (o: Partial<S2Cfg>): S2Cfg => ({
   ...o,
 });
 
-// Start levels per smmuv3.md 4.2: 4K 16–24→0, 25–33→1, 34–39→2; 16K 16→0, 17–27→1, 28–38→2, 39→3; 64K 16–21→1, 22–34→2, 35–39→3.
+// Start levels per docs/smmu.md: 4K 16–24→0, 25–33→1, 34–39→2; 16K 16→0, 17–27→1, 28–38→2, 39→3; 64K 16–21→1, 22–34→2, 35–39→3.
 const S1_CASES: Array<[number, number, number]> = [
   [12, 16, 0],
   [12, 24, 0],

@@ -3,7 +3,7 @@ import { AddressSpace } from '../../src/memory/address-space.js';
 import { decodeAccess, idrValues, SMMU_REGISTERS } from '../../src/smmu/registers.js';
 import { Harness, REG } from './fixtures.js';
 
-t.test('ID registers match QEMU 10.2.2 for each stage property (smmuv3.md 1.3)', async (t) => {
+t.test('ID registers match QEMU 10.2.2 for each stage property', async (t) => {
   t.same(idrValues('nested'), {
     IDR0: 0x0d44101b,
     IDR1: 0x02730010,

@@ -128,7 +128,7 @@ t.test('encode produces what the hand-built words hold (round trip)', async (t) 
     wordsOf(ste).slice(0, 8),
     steWords({ config: 6, ctx: 0x4e179080n, s2t0sz: 0x14, s2sl0: 2, s2ps: 5, s2r: 0, s2ttb: 0x4e4d0000n }).slice(0, 8),
   );
-  // CD image of the RFC builder (smmuv3.md 9.3)
+  // CD image of the RFC builder (docs/smmu.md#structures-the-builder-writes)
   const cd = encodeCd({ ASID: 0x1e20, AA64: 1, V: 1, A: 1, IPS: 4, EPD1: 1, T0SZ: 0x10, R: 1, TTB0: 0x4e4d0000n });
   t.same(wordsOf(cd).slice(0, 4), cdWords({ asid: 0x1e20, t1sz: 0, tg1: 0, ttb0: 0x4e4d0000n }).slice(0, 4));
   const back = decodeSte(ste);

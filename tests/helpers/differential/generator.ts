@@ -2,7 +2,7 @@
  * Seeded generator of qtest sessions for differential testing against real QEMU 10.2.2.
  *
  * Every session it produces must be (a) deterministic on real QEMU and (b) unable to kill it.
- * It therefore never emits (devices-and-machine.md §6, "Inputs that kill QEMU"): double spaces,
+ * It therefore never emits (protocol/bad-input.md, protocol/deviations.md): double spaces,
  * malformed or overflowing numbers, missing arguments, `read` of size 0, ports > 0xffff, CR after a
  * numeric token, `set_irq_in` on a missing input, GIC indices >= 256 while intercepted; and it
  * stays away from what is not deterministic or not comparable: the DTB at 0x40000000-0x400fffff
