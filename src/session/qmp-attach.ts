@@ -15,9 +15,10 @@ export async function announceShutdown(session: Session, reason: string): Promis
   await new Promise((r) => setImmediate(r));
 }
 
+/** Host wall-clock time with microsecond resolution (QEMU's event timestamps). */
 function wallTime(): { seconds: number; microseconds: number } {
-  const ms = Date.now();
-  return { seconds: Math.floor(ms / 1000), microseconds: (ms % 1000) * 1000 };
+  const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  return { seconds: Math.floor(us / 1e6), microseconds: us % 1e6 };
 }
 
 export function attachQmp(session: Session, link: Link, quit: () => void): QmpMonitor {

@@ -15,6 +15,7 @@ import type {
   HmpInfoTopic,
   HostOutcome,
   HostResult,
+  MachineSummary,
   PciInfo,
   QmpEvent,
   QmpEventListener,
@@ -109,6 +110,23 @@ export class SessionQmpHost implements QmpHost {
     this.emit({ event: 'SHUTDOWN', data: { guest: false, reason } });
     // The endpoint writes the reply right after this returns; tear down after that.
     setImmediate(this.onQuit);
+  }
+
+  powerdown(): void {
+    this.emit({ event: 'POWERDOWN' });
+  }
+
+  /** `-name`, when the launcher knows it. */
+  guestName: string | undefined;
+
+  summary(): MachineSummary {
+    const c = this.session.machine.config;
+    return {
+      board: c.machine,
+      ramBytes: c.machine === 'none' ? 0n : c.ramBytes,
+      acpi: c.machine === 'virt' && c.acpi !== 'off',
+      guestName: this.guestName,
+    };
   }
 
   machineTypes(): readonly string[] {

@@ -12,7 +12,9 @@ import type { QmpErrorBody, QmpEvent, QmpHost } from './host.js';
 import { JsonStream, QEMU_JSON_LIMITS, type JsonStreamItem } from './json-stream.js';
 import type { JsonValue } from './json-value.js';
 import { errorMessage, eventMessage, frame, greetingMessage, QmpError, returnMessage, type WallTime } from './messages.js';
-import type { CommandContext, CommandRegistry, QmpCommand, QmpExtension } from './registry.js';
+import type { CommandContext, CommandRegistry, QmpExtension } from './registry.js';
+import { SchemaInputVisitor } from './schema/input-visitor.js';
+import { notSupported } from './commands/fixed.js';
 import { parseRequest, requestId, type QmpRequest } from './request.js';
 
 export type Sink = (text: string) => boolean;
@@ -38,6 +40,7 @@ export class QmpEndpoint {
   private readonly logger: Logger | undefined;
   private readonly registry: CommandRegistry;
   private readonly stream: JsonStream;
+  private readonly visitor: SchemaInputVisitor | undefined;
   private readonly unsubscribe: () => void;
   private negotiated = false;
   private oobEnabled = false;
@@ -49,6 +52,7 @@ export class QmpEndpoint {
     this.now = options.now;
     this.logger = options.logger;
     this.registry = options.registry ?? builtinRegistry(options.extensions);
+    this.visitor = this.registry.schema !== undefined ? new SchemaInputVisitor(this.registry.schema) : undefined;
     const limits = options.limits ?? DEFAULT_LIMITS;
     this.stream = new JsonStream({
       maxDepth: limits.maxJsonDepth,
@@ -108,17 +112,20 @@ export class QmpEndpoint {
     if (!this.negotiated && request.name !== 'qmp_capabilities') {
       throw new QmpError('CommandNotFound', "Expecting capabilities negotiation with 'qmp_capabilities'");
     }
-    const command = this.lookup(request.name);
-    if (request.oob && !command.allowOob) {
+    if (!this.registry.has(request.name)) {
+      throw new QmpError('CommandNotFound', `The command ${request.name} has not been found`);
+    }
+    const command = this.registry.get(request.name);
+    const declared = this.registry.schema?.command(request.name);
+    const allowOob = declared !== undefined ? declared['allow-oob'] === true : (command?.allowOob ?? false);
+    if (request.oob && !allowOob) {
       throw QmpError.generic(`The command ${request.name} does not support OOB`);
     }
+    if (declared !== undefined && this.visitor !== undefined) {
+      this.visitor.checkArguments(declared['arg-type']!, request.args, command?.openArgs ?? false);
+    }
+    if (command === undefined) throw notSupported(request.name);
     return command.execute(request.args, this.context());
-  }
-
-  private lookup(name: string): QmpCommand {
-    const command = this.registry.get(name);
-    if (command === undefined) throw new QmpError('CommandNotFound', `The command ${name} has not been found`);
-    return command;
   }
 
   private context(): CommandContext {

@@ -81,6 +81,17 @@ export interface CpuInfoFast {
 /** `info <topic>` texts the host renders (LF line ends; the QMP layer turns them into CRLF). */
 export type HmpInfoTopic = 'mtree' | 'pci' | 'qtree';
 
+/** Facts about the machine some queries report (query-memdev, query-name, ...). */
+export interface MachineSummary {
+  /** `virt` or `none`. */
+  readonly board: 'virt' | 'none';
+  readonly ramBytes: bigint;
+  /** Whether the board has an ACPI device (virt with acpi on/auto). */
+  readonly acpi: boolean;
+  /** `-name` guest name. */
+  readonly guestName?: string;
+}
+
 export interface QmpHost {
   // -- run state --
   runState(): RunState;
@@ -103,7 +114,11 @@ export interface QmpHost {
    */
   afterReply?(): void;
 
+  /** system_powerdown: emit POWERDOWN (no guest reacts under qtest). */
+  powerdown(): void;
+
   // -- what we model --
+  summary(): MachineSummary;
   /** Machine type names (`virt-10.2`, `none`); query-machines shows their catalogue entries. */
   machineTypes(): readonly string[];
   /** CPU model names (`cortex-a57`, `max`, ...). */

@@ -8,6 +8,7 @@
 import { checkArgs, type ArgSchema, type ArgsOf } from './args.js';
 import type { QmpHost } from './host.js';
 import type { JsonObject, JsonValue } from './json-value.js';
+import type { QapiSchema } from './schema/qapi-schema.js';
 
 /** What a handler may touch besides its arguments. */
 export interface CommandContext {
@@ -34,6 +35,7 @@ export interface QmpCommandDef<S extends ArgSchema> {
 export interface QmpCommand {
   readonly name: string;
   readonly allowOob: boolean;
+  readonly openArgs: boolean;
   execute(raw: JsonObject, ctx: CommandContext): JsonValue;
 }
 
@@ -41,6 +43,7 @@ export function defineCommand<S extends ArgSchema>(def: QmpCommandDef<S>): QmpCo
   return {
     name: def.name,
     allowOob: def.allowOob ?? false,
+    openArgs: def.openArgs ?? false,
     execute: (raw, ctx) => def.run(checkArgs(def.args, raw, def.openArgs ?? false), ctx, raw),
   };
 }
@@ -52,28 +55,62 @@ export type ExtensionName = `${typeof EXTENSION_PREFIX}${string}`;
 /** A host-defined command row (`x-qtestd-*`), as the host hands it to the endpoint. */
 export interface QmpExtension extends QmpCommand {
   readonly name: ExtensionName;
+  /** Its arguments as query-qmp-schema describes them (all optional members; none if absent). */
+  readonly introspect?: readonly ExtensionMember[];
+}
+
+/** One argument of an extension, for query-qmp-schema (`type` is a schema builtin: int, str, ...). */
+export interface ExtensionMember {
+  readonly name: string;
+  readonly type: 'int' | 'str' | 'bool';
+  readonly optional: boolean;
 }
 
 export interface QmpExtensionDef<S extends ArgSchema> extends QmpCommandDef<S> {
   readonly name: ExtensionName;
+  readonly introspect?: readonly ExtensionMember[];
 }
 
 /** An `x-qtestd-*` row: same argument checking as a built-in command; never OOB. */
 export function defineExtension<S extends ArgSchema>(def: QmpExtensionDef<S>): QmpExtension {
   if (!def.name.startsWith(EXTENSION_PREFIX)) throw new Error(`QMP extension ${def.name} lacks the ${EXTENSION_PREFIX} prefix`);
-  return { ...defineCommand({ ...def, allowOob: false }), name: def.name };
+  return { ...defineCommand({ ...def, allowOob: false }), name: def.name, introspect: def.introspect };
 }
 
+/**
+ * The command set: QEMU 10.2.2's schema decides which commands exist (query-commands, CommandNotFound)
+ * and how their arguments are checked; handlers implement them; a schema command without a handler
+ * answers `The command X is not supported by qtestd` (after its arguments are checked, so argument
+ * errors stay QEMU's). Extensions come after QEMU's commands.
+ */
 export class CommandRegistry {
   private readonly commands = new Map<string, QmpCommand>();
+  readonly extensions: readonly QmpExtension[];
 
   /** `extensions` follow the built-ins (query-commands lists them last, in the host's order). */
-  constructor(commands: Iterable<QmpCommand>, extensions: Iterable<QmpExtension> = []) {
+  constructor(
+    commands: Iterable<QmpCommand>,
+    extensions: Iterable<QmpExtension> = [],
+    readonly schema?: QapiSchema,
+  ) {
     for (const c of commands) this.add(c);
-    for (const c of extensions) {
+    this.extensions = [...extensions];
+    for (const c of this.extensions) {
       if (!c.name.startsWith(EXTENSION_PREFIX)) throw new Error(`QMP extension ${c.name} lacks the ${EXTENSION_PREFIX} prefix`);
       this.add(c);
     }
+    if (schema !== undefined) {
+      for (const name of this.commands.keys()) {
+        if (!name.startsWith(EXTENSION_PREFIX) && schema.command(name) === undefined) {
+          throw new Error(`QMP command ${name} is not in QEMU's schema`);
+        }
+      }
+    }
+  }
+
+  /** Whether the command exists (in the schema or as a handler). */
+  has(name: string): boolean {
+    return this.commands.has(name) || this.schema?.command(name) !== undefined;
   }
 
   private add(c: QmpCommand): void {
@@ -85,7 +122,14 @@ export class CommandRegistry {
     return this.commands.get(name);
   }
 
+  /**
+   * In query-commands order: QEMU 10.2.2 lists `device_add` first, then the other commands in
+   * reverse schema order (observed); the extensions follow.
+   */
   names(): string[] {
-    return [...this.commands.keys()];
+    if (this.schema === undefined) return [...this.commands.keys()];
+    const qemu = this.schema.commandNames().reverse();
+    const rest = qemu.filter((n) => n !== 'device_add');
+    return [...(rest.length < qemu.length ? ['device_add'] : []), ...rest, ...this.extensions.map((e) => e.name)];
   }
 }

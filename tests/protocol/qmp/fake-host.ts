@@ -10,6 +10,7 @@ import type {
   PciInfo,
   QmpEvent,
   QmpEventListener,
+  MachineSummary,
   QmpHost,
   QomNode,
   QomProperty,
@@ -81,6 +82,15 @@ export class FakeHost implements QmpHost {
 
   runState(): RunState {
     return this.state;
+  }
+
+  powerdown(): void {
+    this.calls.push('powerdown');
+    this.emit({ event: 'POWERDOWN' });
+  }
+
+  summary(): MachineSummary {
+    return { board: 'virt', ramBytes: 512n << 20n, acpi: false };
   }
 
   stop(): void {

@@ -1,13 +1,14 @@
 /**
  * What-do-you-have queries: query-version, query-target, query-machines, query-cpu-definitions,
- * query-cpus-fast, qom-list-types, query-commands. Entries keep QEMU 10.2.2's member sets; the lists
- * hold what the host models.
+ * query-cpus-fast, qom-list-types, query-commands. Entries are QEMU 10.2.2's (the machine and CPU
+ * lists are the oracle's captures); the lists hold only what the host models.
  */
 import { arg } from '../args.js';
 import type { QomTypeInfo } from '../host.js';
 import type { JsonObject, JsonValue } from '../json-value.js';
 import { defineCommand } from '../registry.js';
-import { CPU_MODEL_CATALOGUE } from '../data/cpu-models.js';
+import { readQmpCapture } from '../schema/captures.js';
+import { parseQemuOutput } from '../schema/json-text.js';
 import { MACHINE_CATALOGUE } from '../data/machines.js';
 import { QEMU_VERSION, TARGET_ARCH } from '../data/version.js';
 
@@ -18,6 +19,18 @@ function implementsType(type: QomTypeInfo, wanted: string, byName: Map<string, Q
     t = t.parent === undefined ? undefined : byName.get(t.parent);
   }
   return false;
+}
+
+const captured = new Map<string, JsonObject[]>();
+
+/** The entries of a captured QEMU list reply (oracle capture, QEMU's order: the lists are filtered, never reordered). */
+function capturedList(file: string): JsonObject[] {
+  let list = captured.get(file);
+  if (list === undefined) {
+    list = (parseQemuOutput(readQmpCapture(file)) as JsonObject).return as JsonObject[];
+    captured.set(file, list);
+  }
+  return list;
 }
 
 export const catalogueCommands = [
@@ -39,9 +52,13 @@ export const catalogueCommands = [
     args: { 'compat-props': arg.optBool() },
     run(args, { host }) {
       const modelled = new Set(host.machineTypes());
-      return MACHINE_CATALOGUE.filter((m) => modelled.has(m.info.name as string)).map((m): JsonObject =>
-        args['compat-props'] === true ? { ...m.info, 'compat-props': m.compatProps } : { ...m.info },
-      );
+      return capturedList('query-machines.reply')
+        .filter((m) => modelled.has(m.name as string))
+        .map((m): JsonObject => {
+          if (args['compat-props'] !== true) return { ...m };
+          const props = MACHINE_CATALOGUE.find((c) => c.info.name === m.name)?.compatProps ?? [];
+          return { ...m, 'compat-props': props };
+        });
     },
   }),
   defineCommand({
@@ -49,9 +66,9 @@ export const catalogueCommands = [
     args: {},
     run(_args, { host }) {
       const modelled = host.cpuModels();
-      const known = CPU_MODEL_CATALOGUE.filter((c) => modelled.includes(c.name as string));
+      const known = capturedList('query-cpu-definitions.reply').filter((c) => modelled.includes(c.name as string));
       const extra = modelled
-        .filter((name) => !CPU_MODEL_CATALOGUE.some((c) => c.name === name))
+        .filter((name) => !known.some((c) => c.name === name))
         .map((name): JsonObject => ({ name, typename: `${name}-arm-cpu`, static: false, deprecated: false }));
       return [...known.map((c) => ({ ...c })), ...extra];
     },

@@ -2,7 +2,11 @@
 import { CommandRegistry, type QmpCommand, type QmpExtension } from '../registry.js';
 import { catalogueCommands } from './catalogue.js';
 import { deviceCommands } from './devices.js';
+import { fixedReplyCommands } from './fixed.js';
+import { introspectionCommands } from './introspection.js';
+import { qemuSchema } from '../schema/qapi-schema.js';
 import { hmpCommands } from './hmp.js';
+import { machineStateCommands } from './machine-state.js';
 import { negotiationCommands } from './negotiation.js';
 import { qomCommands } from './qom.js';
 import { runStateCommands } from './run-state.js';
@@ -14,9 +18,14 @@ export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...qomCommands,
   ...deviceCommands,
   ...hmpCommands,
+  ...introspectionCommands,
+  ...machineStateCommands,
 ];
 
-/** The built-in commands, then the host's `x-qtestd-*` rows. */
+let fixed: readonly QmpCommand[] | undefined;
+
+/** QEMU's schema with the built-in handlers and the captured fixed answers, then the host's `x-qtestd-*` rows. */
 export function builtinRegistry(extensions: readonly QmpExtension[] = []): CommandRegistry {
-  return new CommandRegistry(BUILTIN_COMMANDS, extensions);
+  fixed ??= fixedReplyCommands();
+  return new CommandRegistry([...BUILTIN_COMMANDS, ...fixed], extensions, qemuSchema());
 }

@@ -1,0 +1,115 @@
+/**
+ * Queries whose QEMU 10.2.2 answer follows from the machine's configuration (RAM, board, ACPI,
+ * guest name) or from what qtestd never has (block devices, NICs, NUMA nodes, preconfig state,
+ * file descriptors passed over the monitor), with the oracle's texts and member sets.
+ */
+import { arg } from '../args.js';
+import { emptyJsonObject, type JsonObject } from '../json-value.js';
+import { QmpError } from '../messages.js';
+import { defineCommand } from '../registry.js';
+
+const empty = (name: string) => defineCommand({ name, args: {}, run: () => [] });
+
+export const machineStateCommands = [
+  defineCommand({
+    name: 'query-name',
+    args: {},
+    run(_args, { host }) {
+      const name = host.summary().guestName;
+      return name === undefined ? emptyJsonObject() : { name };
+    },
+  }),
+  defineCommand({
+    name: 'query-uuid',
+    args: {},
+    // qtestd takes no -uuid: QEMU's answer without one.
+    run: () => ({ UUID: '00000000-0000-0000-0000-000000000000' }),
+  }),
+  defineCommand({
+    name: 'query-memdev',
+    args: {},
+    run(_args, { host }) {
+      const s = host.summary();
+      if (s.board === 'none') return [];
+      return [
+        {
+          id: 'mach-virt.ram',
+          size: s.ramBytes,
+          merge: true,
+          dump: true,
+          prealloc: false,
+          share: false,
+          reserve: true,
+          'host-nodes': [],
+          policy: 'default',
+        },
+      ];
+    },
+  }),
+  defineCommand({
+    name: 'query-memory-size-summary',
+    args: {},
+    run: (_args, { host }) => ({ 'base-memory': host.summary().ramBytes, 'plugged-memory': 0 }),
+  }),
+  defineCommand({
+    name: 'query-hotpluggable-cpus',
+    args: {},
+    run() {
+      throw QmpError.generic('machine does not support hot-plugging CPUs');
+    },
+  }),
+  defineCommand({
+    name: 'x-query-numa',
+    args: {},
+    run: () => ({ 'human-readable-text': '0 nodes\n' }),
+  }),
+  defineCommand({
+    name: 'query-acpi-ospm-status',
+    args: {},
+    run(_args, { host }) {
+      if (!host.summary().acpi) throw QmpError.generic('command is not supported, missing ACPI device');
+      return [];
+    },
+  }),
+  // qtestd has no block devices and no NICs (as QEMU with -nodefaults and -net none).
+  empty('query-block'),
+  empty('query-blockstats'),
+  empty('query-rx-filter'),
+  defineCommand({ name: 'query-named-block-nodes', args: { flat: arg.optBool() }, run: () => [] }),
+  defineCommand({
+    name: 'x-debug-query-block-graph',
+    args: {},
+    run: (): JsonObject => ({ nodes: [], edges: [] }),
+  }),
+  defineCommand({
+    name: 'add-fd',
+    args: { 'fdset-id': arg.optInt(), opaque: arg.optStr() },
+    run() {
+      // The monitor never receives descriptors over its socket.
+      throw QmpError.generic('No file descriptor supplied via SCM_RIGHTS');
+    },
+  }),
+  defineCommand({
+    name: 'getfd',
+    args: { fdname: arg.str() },
+    run() {
+      throw QmpError.generic('No file descriptor supplied via SCM_RIGHTS');
+    },
+  }),
+  defineCommand({
+    name: 'x-exit-preconfig',
+    args: {},
+    run() {
+      // qtestd starts every machine at once (no --preconfig).
+      throw QmpError.generic('The command is permitted only before machine initialization');
+    },
+  }),
+  defineCommand({
+    name: 'system_powerdown',
+    args: {},
+    run(_args, { host }) {
+      host.powerdown();
+      return emptyJsonObject();
+    },
+  }),
+];
