@@ -121,8 +121,9 @@ export class QmpEndpoint {
     if (request.oob && !allowOob) {
       throw QmpError.generic(`The command ${request.name} does not support OOB`);
     }
-    if (declared !== undefined && this.visitor !== undefined) {
-      this.visitor.checkArguments(declared['arg-type']!, request.args, command?.openArgs ?? false);
+    // Commands QEMU declares `'gen': false` (device_add) check their arguments by hand.
+    if (declared !== undefined && this.visitor !== undefined && command?.openArgs !== true) {
+      this.visitor.checkArguments(declared['arg-type']!, request.args);
     }
     if (command === undefined) throw notSupported(request.name);
     return command.execute(request.args, this.context());

@@ -48,12 +48,11 @@ function memberPlace(parent: string, name: string): Place {
 export class SchemaInputVisitor {
   constructor(private readonly schema: QapiSchema) {}
 
-  /** Check a command's `arguments` against its arg-type; `open`: members beyond the schema are allowed. */
-  checkArguments(argType: string, args: JsonObject, open = false): void {
-    const entity = this.entity(argType);
+  /** Check a command's `arguments` against its arg-type. */
+  checkArguments(argType: string, args: JsonObject): void {
     const visited = new Set<string>();
-    this.visitMembers(entity, args, '', visited);
-    if (!open) this.checkLeftovers(args, '', visited);
+    this.visitMembers(this.entity(argType), args, '', visited);
+    this.checkLeftovers(args, '', visited);
   }
 
   private entity(name: string): SchemaEntity {

@@ -1,0 +1,143 @@
+/**
+ * Differential QMP: every command of QEMU 10.2.2's schema (protocol/captures/qemu-10.2.2/qmp/
+ * query-qmp-schema.reply), called without arguments and with an unexpected one, on qtestd and on the
+ * oracle (QTEST_ORACLE_PREFIX) with the same argv, for the virt board and the none machine. Replies
+ * must be byte-identical modulo event timestamps, socket paths and the pid, except the documented
+ * deviations (protocol/deviations.md, "QMP commands"):
+ *   - a command qtestd does not implement answers `The command X is not supported by qtestd`;
+ *   - query-qmp-schema and query-commands are QEMU's reply followed by the `x-qtestd-*` entries;
+ *   - query-machines, query-cpu-definitions and qom-list-types list only what qtestd models
+ *     (each entry identical to QEMU's);
+ *   - query-chardev, query-yank, x-query-ramblock, x-query-roms (see CHANGING below).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import t, { type Test } from 'tap';
+import { BASE_ARGS, binaryFor } from '../helpers/launch.js';
+import { withOracle } from '../helpers/oracle.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+import { startServerSockets, type ServerSockets } from '../helpers/processes.js';
+
+const SCHEMA = JSON.parse(
+  readFileSync(join(REPO_ROOT, 'protocol', 'captures', 'qemu-10.2.2', 'qmp', 'query-qmp-schema.reply'), 'latin1'),
+) as { return: Array<{ name: string; 'meta-type': string }> };
+
+/** Commands whose reply differs by design (deviations.md). */
+const CHANGING: Record<string, string> = {
+  'query-chardev': 'socket chardevs are not QEMU chardev objects in qtestd',
+  'query-yank': 'no yank instances for qtestd sockets',
+  'x-query-ramblock': 'host addresses of RAM blocks',
+  'x-query-roms': 'no device tree ROM is built',
+};
+const FILTERED = new Set(['query-machines', 'query-cpu-definitions', 'qom-list-types']);
+const QTESTD_ONLY_TYPES = new Set(['iommu-testdev', 'smmu-testdev']);
+const APPENDED = new Set(['query-qmp-schema', 'query-commands']);
+
+class Lines {
+  private buf = '';
+  private waiters: Array<(l: string) => void> = [];
+  private queue: string[] = [];
+  constructor(sock: Socket) {
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
+        const line = this.buf.slice(0, i + 1);
+        this.buf = this.buf.slice(i + 1);
+        const w = this.waiters.shift();
+        if (w) w(line);
+        else this.queue.push(line);
+      }
+    });
+  }
+  next(): Promise<string> {
+    const l = this.queue.shift();
+    return l !== undefined ? Promise.resolve(l) : new Promise((r) => this.waiters.push(r));
+  }
+}
+
+interface Peer {
+  s: ServerSockets;
+  lines: Lines;
+}
+
+async function start(target: 'qtestd' | 'oracle', args: readonly string[]): Promise<Peer> {
+  const s = await startServerSockets({ binary: binaryFor(target), args, name: target });
+  const lines = new Lines(s.qmp!);
+  await lines.next();
+  const p = { s, lines };
+  await call(p, '{"execute": "qmp_capabilities"}');
+  return p;
+}
+
+/** Send one request; the events before its reply and the reply, normalised. */
+async function call(p: Peer, req: string): Promise<string> {
+  p.s.qmp!.write(req + '\n');
+  let out = '';
+  for (;;) {
+    const l = await p.lines.next();
+    out += l;
+    if (l.startsWith('{"return"') || l.startsWith('{"error"')) break;
+  }
+  return out
+    .replace(/"seconds": \d+, "microseconds": \d+/g, 'TIME')
+    .replace(/\/tmp\/qtestd-launch-\w+/g, 'TMP')
+    .replace(/"thread-id": \d{3,}/g, '"thread-id": PID');
+}
+
+function sameFiltered(t: Test, name: string, q: string, o: string): void {
+  const qv = JSON.parse(q).return as Array<{ name: string }>;
+  const ov = new Map((JSON.parse(o).return as Array<{ name: string }>).map((e) => [e.name, e]));
+  for (const e of qv) {
+    // Test devices newer than 10.2.2 that qtestd models (deviations-devices.md) are not in QEMU's list.
+    if (!ov.has(e.name) && QTESTD_ONLY_TYPES.has(e.name)) continue;
+    t.same(e, ov.get(e.name), `${name}: ${e.name} as QEMU lists it`);
+  }
+}
+
+const VARIANTS: Array<[string, string[]]> = [
+  ['virt', ['-nodefaults', ...BASE_ARGS]],
+  ['none', ['-nodefaults', '-machine', 'none']],
+];
+
+for (const [variant, args] of VARIANTS) {
+  await withOracle(t, `QMP commands on ${variant}`, async (tv) => {
+    const q = await start('qtestd', args);
+    const o = await start('oracle', args);
+    tv.teardown(async () => {
+      await q.s.teardown();
+      await o.s.teardown();
+    });
+    const commands = SCHEMA.return.filter((e) => e['meta-type'] === 'command' && e.name !== 'quit').map((e) => e.name);
+    let same = 0;
+    const unsupported: string[] = [];
+    for (const name of commands) {
+      for (const args of ['', ', "arguments": {"x-bogus": 1}']) {
+        const req = `{"execute": "${name}"${args}}`;
+        const [qr, or] = [await call(q, req), await call(o, req)];
+        if (qr === or) {
+          same++;
+          continue;
+        }
+        if (
+          qr === `{"error": {"class": "GenericError", "desc": "The command ${name} is not supported by qtestd"}}\r\n`
+        ) {
+          unsupported.push(name);
+        } else if (APPENDED.has(name)) {
+          tv.ok(
+            qr.startsWith(or.slice(0, -']}\r\n'.length) + ', {"name": "x-qtestd-'),
+            `${name}: QEMU's reply, then x-qtestd entries`,
+          );
+        } else if (FILTERED.has(name)) {
+          sameFiltered(tv, name, qr, or);
+        } else if (CHANGING[name] === undefined) {
+          tv.equal(qr, or, req);
+        }
+      }
+    }
+    tv.pass(
+      `${same} of ${commands.length * 2} replies byte-identical; not supported by qtestd: ${unsupported.join(' ') || 'none'}`,
+    );
+  });
+}
