@@ -8,7 +8,7 @@
  *   - query-qmp-schema and query-commands are QEMU's reply followed by the `x-qtestd-*` entries;
  *   - query-machines, query-cpu-definitions and qom-list-types list only what qtestd models
  *     (each entry identical to QEMU's);
- *   - query-chardev, query-yank, x-query-ramblock, x-query-roms (see CHANGING below).
+ *   - query-chardev, query-yank, x-query-ramblock on virt (see CHANGING below).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +28,6 @@ const CHANGING: Record<string, string> = {
   'query-chardev': 'socket chardevs are not QEMU chardev objects in qtestd',
   'query-yank': 'no yank instances for qtestd sockets',
   'x-query-ramblock': 'host addresses of RAM blocks',
-  'x-query-roms': 'no device tree ROM is built',
 };
 const FILTERED = new Set(['query-machines', 'query-cpu-definitions', 'qom-list-types']);
 const QTESTD_ONLY_TYPES = new Set(['iommu-testdev', 'smmu-testdev']);
