@@ -217,6 +217,26 @@ static const char *node_binary(void) {
   return n && *n ? n : "node";
 }
 
+/*
+ * The node entry point: dist/bundle/BUNDLE.cjs (one bundled file with a V8 code cache, made by
+ * scripts/bundle.mjs) when it is there, else the unbundled dist/src/cli/SRC.js.
+ */
+static int node_entry(char *out, size_t size, const char *bundle, const char *src) {
+  if (snprintf(out, size, "%s/dist/bundle/%s.cjs", root, bundle) < (int)size && access(out, R_OK) == 0) return 0;
+  return snprintf(out, size, "%s/dist/src/cli/%s.js", root, src) >= (int)size ? -1 : 0;
+}
+
+/*
+ * Node parses NODE_EXTRA_CA_CERTS at start-up (tens of ms) and qtestd makes no TLS connection:
+ * move it aside for our node process; the loader (scripts/code-cache-loader.cjs) puts it back.
+ */
+static void move_ca_certs(void) {
+  const char *ca = getenv("NODE_EXTRA_CA_CERTS");
+  if (!ca) return;
+  setenv("QTESTD_SAVED_NODE_EXTRA_CA_CERTS", ca, 1);
+  unsetenv("NODE_EXTRA_CA_CERTS");
+}
+
 static void close_fds_from(int lowfd) {
   DIR *d = opendir("/proc/self/fd");
   if (d) {
@@ -238,13 +258,13 @@ static void close_fds_from(int lowfd) {
 }
 
 /*
- * Start `node dist/src/cli/launch-daemon.js --socket PATH` fully detached: double fork + setsid,
+ * Start `node dist/bundle/launch-daemon.cjs --socket PATH` (or dist/src/cli/launch-daemon.js) fully detached: double fork + setsid,
  * stdio on /dev/null, every other inherited descriptor closed (a test harness's pipes must never
  * be held open by the daemon), cwd /. Never blocks beyond reaping the short-lived middle child.
  */
 static void spawn_daemon(void) {
   char script[PATH_MAX + 64];
-  if (snprintf(script, sizeof script, "%s/dist/src/cli/launch-daemon.js", root) >= (int)sizeof script) return;
+  if (node_entry(script, sizeof script, "launch-daemon", "launch-daemon") != 0) return;
   if (access(script, R_OK) != 0) return;
   pid_t p = fork();
   if (p < 0) return;
@@ -264,6 +284,7 @@ static void spawn_daemon(void) {
     }
     close_fds_from(3);
     if (chdir("/") != 0) _exit(0);
+    move_ca_certs();
     char *args[] = {(char *)node_binary(), script, "--socket", sock_path, "--root", root, NULL};
     execvp(args[0], args);
     _exit(127);
@@ -272,7 +293,7 @@ static void spawn_daemon(void) {
   }
 }
 
-/* Become the cold launcher: node dist/src/cli/main.js <args>. */
+/* Become the cold launcher: node dist/bundle/qemu-system-aarch64.cjs (or dist/src/cli/main.js) <args>. */
 static void exec_cold(int argc, char **argv, int start_daemon) {
   block_term_signals(SIG_BLOCK);
   if (term_flag) _exit(0); /* terminated before anything started: QEMU would exit 0 */
@@ -281,7 +302,7 @@ static void exec_cold(int argc, char **argv, int start_daemon) {
   sock_fd = -1;
   if (start_daemon) spawn_daemon();
   char main_js[PATH_MAX + 64];
-  if (snprintf(main_js, sizeof main_js, "%s/dist/src/cli/main.js", root) >= (int)sizeof main_js) die("install path too long");
+  if (node_entry(main_js, sizeof main_js, "qemu-system-aarch64", "main") != 0) die("install path too long");
   char **args = calloc((size_t)argc + 2, sizeof *args);
   if (!args) die("out of memory");
   args[0] = (char *)node_binary();
@@ -289,6 +310,7 @@ static void exec_cold(int argc, char **argv, int start_daemon) {
   for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
   args[argc + 1] = NULL;
   setenv("QTESTD_ARGV0", PROG, 1);
+  move_ca_certs();
   reset_signals();
   block_term_signals(SIG_UNBLOCK);
   execvp(args[0], args);

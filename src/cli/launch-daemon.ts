@@ -46,12 +46,16 @@ const HERE = fileURLToPath(import.meta.url);
 
 /**
  * A value that changes when the install at `root` is rebuilt: the mtimes of tsc's build info
- * (written by every build that emits) and of this file, looked up under the install root the shim
+ * (written by every build that emits), of this file and of its bundle (scripts/bundle.mjs), looked up under the install root the shim
  * found, so the stamp follows that install even through symlinks.
  */
 export function buildStamp(root: string): string {
   const parts: string[] = [];
-  for (const f of [join(root, 'dist', '.tsbuildinfo'), join(root, 'dist', 'src', 'cli', 'launch-daemon.js')]) {
+  for (const f of [
+    join(root, 'dist', '.tsbuildinfo'),
+    join(root, 'dist', 'src', 'cli', 'launch-daemon.js'),
+    join(root, 'dist', 'bundle', 'launch-daemon.code.cjs'),
+  ]) {
     try {
       parts.push(String(statSync(f).mtimeMs));
     } catch {

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -54,6 +55,9 @@ export function makeInstall(cc: string, envExtra: NodeJS.ProcessEnv = {}): Insta
   mkdirSync(join(root, 'dist'));
   // dist/src → the real build; dist/.tsbuildinfo a private copy, so a test can "rebuild" this install.
   symlinkSync(join(REPO_ROOT, 'dist', 'src'), join(root, 'dist', 'src'));
+  // dist/bundle (scripts/bundle.mjs) too when built: the shim prefers it for node.
+  if (existsSync(join(REPO_ROOT, 'dist', 'bundle')))
+    symlinkSync(join(REPO_ROOT, 'dist', 'bundle'), join(root, 'dist', 'bundle'));
   try {
     copyFileSync(join(REPO_ROOT, 'dist', '.tsbuildinfo'), join(root, 'dist', '.tsbuildinfo'));
   } catch (e) {

@@ -1,0 +1,78 @@
+'use strict';
+/*
+ * Start-up loader of a bundled entry point (written by scripts/bundle.mjs as dist/bundle/NAME.cjs
+ * next to NAME.code.cjs): compiles the bundle with V8's code cache (NAME.v8cache) so a launch
+ * does not parse and compile ~300 KB of JavaScript again. Node 20 has no compile cache of its own
+ * (module.enableCompileCache is Node 22+); a vm.Script with cachedData is what it offers.
+ *
+ * The cache is made at build time (scripts/bundle.mjs runs each entry once) and again by any run
+ * that finds it missing or rejected (another node or V8 version): at exit, written beside the
+ * bundle through a temporary file and a rename, so concurrent launches never read half a cache.
+ * QTESTD_CODE_CACHE=off compiles without it (for comparisons).
+ *
+ * The launch scripts move NODE_EXTRA_CA_CERTS aside (node parses that certificate bundle at
+ * start-up, tens of ms, and qtestd makes no TLS connection); it is put back here so anything this
+ * process spawns sees the environment it was given.
+ */
+const fs = require('fs');
+const vm = require('vm');
+
+if (process.env.QTESTD_SAVED_NODE_EXTRA_CA_CERTS !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.QTESTD_SAVED_NODE_EXTRA_CA_CERTS;
+  delete process.env.QTESTD_SAVED_NODE_EXTRA_CA_CERTS;
+}
+
+const codePath = __filename.replace(/\.cjs$/, '.code.cjs');
+const cachePath = __filename.replace(/\.cjs$/, '.v8cache');
+
+// A tsc build newer than the bundle (tsc run without scripts/bundle.mjs): the bundle is stale, so
+// the unbundled entry point it was made from runs instead.
+let stale;
+try {
+  stale = fs.statSync(__dirname + '/../.tsbuildinfo').mtimeMs > fs.statSync(codePath).mtimeMs;
+} catch (e) {
+  stale = false; // no tsc build info (an install without tsc's state): the bundle is all there is
+}
+if (stale) runUnbundled();
+else runBundle();
+
+function runUnbundled() {
+  const entry = __dirname + '/../src/cli/@@SRC@@.js';
+  process.argv[1] = entry; // the entry point's own "am I main" check
+  import(require('url').pathToFileURL(entry).href);
+}
+
+function runBundle() {
+  const useCache = process.env.QTESTD_CODE_CACHE !== 'off';
+  let cachedData;
+  if (useCache) {
+    try {
+      cachedData = fs.readFileSync(cachePath);
+    } catch (e) {
+      cachedData = undefined; // no cache yet: this run makes one at exit
+    }
+  }
+  // esbuild writes ASCII only (charset: ascii): latin1 is exact and skips UTF-8 decoding.
+  const source = fs.readFileSync(codePath, 'latin1');
+  const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + source + '\n})', {
+    filename: codePath,
+    cachedData,
+  });
+  if (useCache && (cachedData === undefined || script.cachedDataRejected)) {
+    process.once('exit', () => writeCache(script));
+  }
+  // The bundle sees this loader as its file: import.meta.url and "am I the main module" checks
+  // name the entry point node was started with.
+  script.runInThisContext().call(module.exports, module.exports, require, module, __filename, __dirname);
+}
+
+function writeCache(script) {
+  const tmp = cachePath + '.' + process.pid;
+  try {
+    fs.writeFileSync(tmp, script.createCachedData());
+    fs.renameSync(tmp, cachePath);
+  } catch (e) {
+    // a read-only install: runs keep compiling without a cache, which is only slower
+    fs.rmSync(tmp, { force: true });
+  }
+}
