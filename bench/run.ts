@@ -1,36 +1,37 @@
 /**
- * `npm run bench`: qtestd next to the real QEMU oracle (QTEST_ORACLE_PREFIX) in the same run, on
- * the same machine, both with -qtest-log none. Prints a table of figures and qtestd/QEMU ratios and
- * saves everything as JSON (bench/results/latest.json). A benchmark, not a test: nothing is asserted.
+ * `npm run bench`: qtestd next to the real QEMU oracle (QTEST_ORACLE_PREFIX) and a bare node echo
+ * server (bench/floor-echo.cjs, the floor of any node process) in the same run, interleaved (one
+ * launch or batch of each target per round), medians and ratios. Prints the figures, the
+ * transfer-size sweep and issue 12's targets (met / not met), and saves bench/results/latest.json
+ * and latest.md. A benchmark, not a test: nothing is asserted.
+ *
+ * BENCH_ONLY=launch,rtt,memory,protocol,sweep,ctest,engine,service runs a subset (default: all);
+ * BENCH_RUNS (launch rounds, default 11), BENCH_ROUNDS (other rounds, default 3).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { cpuUs, disposeTargets, launch, LineClient, median, rssKiB, targets, warmDaemonPid } from './targets.js';
-import type { Target } from './targets.js';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { REPO_ROOT } from '../tests/helpers/qtestd-fixture.js';
+import { makeClients } from './clients.js';
+import { ctestFigures } from './ctests.js';
 import { engineBenchmarks } from './engine.js';
+import { launchFigures, primeWarm } from './launch.js';
+import type { Figures } from './launch.js';
+import { figureTable, markdown, targetRows } from './report.js';
+import { memoryFigures, rttFigures } from './rtt.js';
 import { serviceBenchmarks } from './service.js';
 import { smmuBenchmarks } from './smmu.js';
+import { sweep, sweepTable } from './sweep.js';
+import type { Cliff, SweepRow } from './sweep.js';
+import { cpuUs, disposeTargets, launch, LineClient, median, rssKiB, targets, warmDaemonPid } from './targets.js';
+import type { Target } from './targets.js';
 
-type Figures = Record<string, number>;
+const RUNS = Number(process.env.BENCH_RUNS ?? 11);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'launch,rtt,memory,protocol,sweep,ctest,engine,service').split(','));
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-
-async function launchFigure(t: Target): Promise<number> {
-  if (t.name === 'qtestd-warm') {
-    // The first launch goes cold and starts the daemon; wait for it, then let it warm up.
-    await (await launch(t)).stop();
-    for (let i = 0; i < 300 && !warmDaemonPid(); i++) await new Promise((r) => setTimeout(r, 50));
-    for (let i = 0; i < 5; i++) await (await launch(t)).stop();
-  }
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const l = await launch(t);
-    times.push(l.firstReplyMs);
-    await l.stop();
-  }
-  return median(times);
-}
-
+/** Node-client figures: serial and pipelined readl, 1 MiB b64 round trip (one session each). */
 async function protocolFigures(t: Target): Promise<Figures> {
   const l = await launch(t);
   const c = new LineClient(l.qtest);
@@ -38,7 +39,6 @@ async function protocolFigures(t: Target): Promise<Figures> {
   // Warm up both sides (JIT, caches) before timing anything.
   for (let i = 0; i < 3000; i++) await c.request('readl 0x40001000');
   await c.pipeline('readl 0x40001000', 50_000);
-  // Serial readl round trip.
   // The process serving the requests (for the warm path: the daemon, not the shim).
   const server = t.name === 'qtestd-warm' ? (warmDaemonPid() ?? l.child.pid!) : l.child.pid!;
   const n = 5000;
@@ -47,17 +47,15 @@ async function protocolFigures(t: Target): Promise<Figures> {
   for (let i = 0; i < n; i++) await c.request('readl 0x40001000');
   out.serialReadlUs = Number(process.hrtime.bigint() - t0) / 1e3 / n;
   out.serialServerCpuUsPerReq = (cpuUs(server) - c0) / n;
-  // Pipelined readl.
   const p = 200_000;
   c0 = cpuUs(server);
   t0 = process.hrtime.bigint();
   await c.pipeline('readl 0x40001000', p);
   out.pipelinedOpsPerSec = p / (Number(process.hrtime.bigint() - t0) / 1e9);
   out.pipelinedServerCpuNsPerOp = ((cpuUs(server) - c0) * 1000) / p;
-  // 1 MiB b64write + b64read.
   const payload = Buffer.alloc(1 << 20, 0x5a).toString('base64');
   const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 7; i++) {
     t0 = process.hrtime.bigint();
     await c.request(`b64write 0x40100000 0x100000 ${payload}`);
     await c.request('b64read 0x40100000 0x100000');
@@ -66,66 +64,135 @@ async function protocolFigures(t: Target): Promise<Figures> {
   out.b64OneMiBRoundTripMs = median(times);
   await l.stop();
   if (t.name === 'qtestd-warm') {
-    // The shim's RSS says nothing; the daemon's is shared by all launches (see the service figures).
     const pid = warmDaemonPid();
     if (pid) out.warmDaemonRssMiB = rssKiB(pid) / 1024;
-    return out;
-  }
-  for (const mem of ['512', '4G']) {
-    const idle = await launch(t, [], mem);
-    await new Promise((r) => setTimeout(r, 300));
-    out[`idleRssMiB_${mem}`] = rssKiB(idle.child.pid!) / 1024;
-    await idle.stop();
   }
   return out;
 }
 
+function merge(into: Record<string, Figures>, from: Record<string, Figures>): void {
+  for (const [t, f] of Object.entries(from)) Object.assign((into[t] ??= {}), f);
+}
+
 async function main(): Promise<void> {
-  const list = targets();
+  const t0 = Date.now();
+  const load0 = loadavg();
+  const core = targets();
+  const byName = (n: string): Target | undefined => core.find((t) => t.name === n);
+  const clients = makeClients();
+  const notes = [...clients.notes];
   const results: Record<string, Figures> = {};
-  for (const t of list) {
-    process.stderr.write(`bench: ${t.name} …\n`);
-    results[t.name] = { launchToFirstReplyMs: await launchFigure(t), ...(await protocolFigures(t)) };
+  let sweepRows: SweepRow[] = [];
+  let cliffs: Cliff[] = [];
+  const floor: Target = {
+    name: 'floor',
+    binary: process.execPath,
+    prefix: [join(REPO_ROOT, 'bench', 'floor-echo.cjs')],
+    env: { NODE_EXTRA_CA_CERTS: undefined },
+  };
+  const step = (s: string): void =>
+    void process.stderr.write(`bench: ${s} … (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  const warm = byName('qtestd-warm');
+  if (warm) await primeWarm(warm);
+
+  if (ONLY.has('launch')) {
+    step('launch → first reply');
+    const extra: Target[] = [
+      // Before this change's start-up work: the unbundled ESM tree, the environment as given.
+      {
+        name: 'qtestd-unbundled',
+        binary: process.execPath,
+        prefix: [join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')],
+        env: { QTESTD_ARGV0: 'qemu-system-aarch64' },
+      },
+      { ...byName('qtestd')!, name: 'qtestd-nocache', env: { ...byName('qtestd')!.env, QTESTD_CODE_CACHE: 'off' } },
+      floor,
+      { ...floor, name: 'floor-env', env: {} },
+    ];
+    if (clients.echo) extra.push({ name: 'process-floor', binary: clients.echo });
+    merge(results, await launchFigures([...core, ...extra], RUNS));
   }
-  process.stderr.write('bench: in-process engine …\n');
-  const engine = await engineBenchmarks();
-  Object.assign(engine, await smmuBenchmarks());
-  process.stderr.write('bench: service (sessions in one process vs one QEMU per session) …\n');
-  Object.assign(engine, await serviceBenchmarks(list.find((t) => t.name === 'qemu')));
+  if (ONLY.has('rtt')) {
+    step('serial readl RTT, C and Python clients');
+    merge(results, await rttFigures([...core, floor], clients, ROUNDS));
+  }
+  if (ONLY.has('memory')) {
+    step('idle memory at -m 4G');
+    merge(results, await memoryFigures([...core.filter((t) => t.name !== 'qtestd-warm'), floor], ROUNDS));
+  }
+  if (ONLY.has('protocol')) {
+    step('node client: serial, pipelined, 1 MiB b64');
+    for (const t of core) merge(results, { [t.name]: await protocolFigures(t) });
+  }
+  if (ONLY.has('sweep')) {
+    step('transfer-size sweep');
+    ({ rows: sweepRows, cliffs } = await sweep(core, ROUNDS));
+  }
+  if (ONLY.has('ctest')) {
+    step('C qtest walls');
+    merge(results, await ctestFigures(core, ROUNDS, notes));
+    notes.push(
+      'iommu-smmuv3 needs iommu-testdev, which QEMU 10.2.2 lacks: pci-basics (runs on both) stands in for the ratio',
+    );
+  }
+  const engine: Figures = {};
+  if (ONLY.has('engine')) {
+    step('in-process engine');
+    Object.assign(engine, await engineBenchmarks(), await smmuBenchmarks());
+  }
+  if (ONLY.has('service')) {
+    step('service (sessions in one process vs one QEMU per session)');
+    Object.assign(engine, await serviceBenchmarks(byName('qemu')));
+  }
   disposeTargets();
-  const rows = [...new Set(list.flatMap((t) => Object.keys(results[t.name])))];
-  const header = [
-    'figure',
-    ...list.map((t) => t.name),
-    ...(results.qemu ? list.filter((t) => t.name !== 'qemu').map((t) => `${t.name}/qemu`) : []),
-  ];
-  const lines = [header.join(' | ')];
-  for (const r of rows) {
-    const cells = [r, ...list.map((t) => results[t.name][r]?.toFixed(2) ?? '–')];
-    if (results.qemu) {
-      for (const t of list.filter((x) => x.name !== 'qemu')) {
-        const a = results[t.name][r];
-        const b = results.qemu[r];
-        cells.push(a === undefined || b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
-      }
-    }
-    lines.push(cells.join(' | '));
-  }
-  for (const [k, v] of Object.entries(engine)) lines.push(`${k} | ${v.toFixed(2)}`);
-  const report = lines.join('\n');
-  process.stderr.write(report + '\n');
+  clients.dispose();
+
+  const names = [...core.map((t) => t.name), ...Object.keys(results).filter((n) => !core.some((t) => t.name === n))];
+  const rows = targetRows(results, sweepRows, cliffs);
+  const uptime = execFileSync('uptime', { encoding: 'utf8' }).trim();
+  const machine = { nproc: cpus().length, model: cpus()[0]?.model, node: process.version, uptime, loadBefore: load0 };
+  const md = [
+    `${new Date().toISOString().slice(0, 10)} · ${machine.nproc} CPUs (${machine.model}) · Node ${machine.node} · \`uptime\` at the end: ${uptime}`,
+    '',
+    markdown(rows),
+    '',
+    figureTable(results, names),
+    '',
+    ...(sweepRows.length
+      ? [
+          'Transfer-size sweep (ms per request, ns per byte):',
+          '',
+          sweepTable(
+            sweepRows,
+            core.map((t) => t.name),
+          ),
+        ]
+      : []),
+    '',
+    ...notes.map((n) => `- ${n}`),
+  ].join('\n');
+  process.stderr.write(md + '\n');
+  for (const [k, v] of Object.entries(engine)) process.stderr.write(`${k} | ${v.toFixed(2)}\n`);
   mkdirSync('bench/results', { recursive: true });
   const json = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-    oracle: !!results.qemu,
+    machine,
+    oracle: !!byName('qemu'),
     runs: RUNS,
+    rounds: ROUNDS,
     results,
+    sweep: sweepRows,
+    cliffs,
+    targets: rows,
     engine,
+    notes,
   };
   writeFileSync('bench/results/latest.json', JSON.stringify(json, null, 2) + '\n');
-  process.stderr.write('bench: saved bench/results/latest.json\n');
-  if (!results.qemu) process.stderr.write('bench: QTEST_ORACLE_PREFIX not set: no side-by-side ratios\n');
+  writeFileSync('bench/results/latest.md', md + '\n');
+  process.stderr.write(
+    `bench: saved bench/results/latest.json and latest.md (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`,
+  );
+  if (!byName('qemu')) process.stderr.write('bench: QTEST_ORACLE_PREFIX not set: no side-by-side ratios\n');
 }
 
 main().catch((e) => {

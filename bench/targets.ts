@@ -10,8 +10,10 @@ import { daemonPid, findCc, makeInstall, QTESTD_BINARY, startDialIn } from '../t
 import type { Install } from '../tests/helpers/qtestd-fixture.js';
 
 export interface Target {
-  name: 'qtestd' | 'qtestd-warm' | 'qemu';
+  name: string;
   binary: string;
+  /** Arguments before the QEMU argv (e.g. the script a bare `node` runs). */
+  prefix?: string[];
   /** Extra environment of the launched process. */
   env?: NodeJS.ProcessEnv;
 }
@@ -70,6 +72,11 @@ export interface Launched {
   qmp: Socket;
   /** ms from spawn to the `OK little` reply to the first `endianness`. */
   firstReplyMs: number;
+  /**
+   * CPU ms the launched process (all its threads) had used when the first reply arrived: the
+   * start-up cost that stays meaningful when the machine is loaded and wall-clock times are not.
+   */
+  firstReplyCpuMs: number;
   stop(): Promise<number | null>;
 }
 
@@ -82,6 +89,7 @@ export async function launch(target: Target, extra: string[] = [], mem = '512'):
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
     argv: (qpath, mpath) => [
+      ...(target.prefix ?? []),
       '-qtest',
       `unix:${qpath}`,
       '-qtest-log',
@@ -120,6 +128,7 @@ export async function launch(target: Target, extra: string[] = [], mem = '512'):
   qtest.write('endianness\n');
   await reply;
   const firstReplyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const firstReplyCpuMs = cpuUs(child.pid!) / 1000;
   const qmp = await d.qmp;
   qmp.on('data', () => {});
   return {
@@ -127,6 +136,7 @@ export async function launch(target: Target, extra: string[] = [], mem = '512'):
     qtest,
     qmp,
     firstReplyMs,
+    firstReplyCpuMs,
     stop: async () => {
       const { code } = await d.child.stop('SIGTERM', 60_000);
       qtest.destroy();

@@ -1,0 +1,104 @@
+/**
+ * Transfer-size sweep: `read`, `b64read`, `write`, `b64write` of 4 KiB … 16 MiB (powers of two)
+ * against each target's one session, interleaved (each size and op: one batch per target per
+ * round), median ms per request and ns per byte. A cliff is the per-byte cost rising more than
+ * 1.3× from one size to the next.
+ */
+import { launch, LineClient, median } from './targets.js';
+import type { Target } from './targets.js';
+
+export const SWEEP_OPS = ['read', 'b64read', 'write', 'b64write'] as const;
+export const SWEEP_SIZES = Array.from({ length: 13 }, (_, i) => 4096 * 2 ** i);
+const ADDR = 0x40100000;
+
+export interface SweepRow {
+  op: string;
+  size: number;
+  /** target → median ms per request */
+  ms: Record<string, number>;
+}
+
+export interface Cliff {
+  target: string;
+  op: string;
+  from: number;
+  to: number;
+  rise: number;
+}
+
+function request(op: string, size: number, payload: Map<number, { hex: string; b64: string }>): string {
+  const a = `0x${ADDR.toString(16)} 0x${size.toString(16)}`;
+  if (op === 'read' || op === 'b64read') return `${op} ${a}`;
+  const p = payload.get(size)!;
+  return op === 'write' ? `write ${a} 0x${p.hex}` : `b64write ${a} ${p.b64}`;
+}
+
+export async function sweep(list: Target[], rounds: number): Promise<{ rows: SweepRow[]; cliffs: Cliff[] }> {
+  const payload = new Map<number, { hex: string; b64: string }>();
+  for (const size of SWEEP_SIZES) {
+    const b = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 7 + 3) & 0xff;
+    payload.set(size, { hex: b.toString('hex'), b64: b.toString('base64') });
+  }
+  const sessions = [];
+  for (const t of list) {
+    const l = await launch(t, [], '512');
+    sessions.push({ t, l, c: new LineClient(l.qtest) });
+  }
+  const rows: SweepRow[] = [];
+  try {
+    for (const size of SWEEP_SIZES) {
+      const k = Math.max(1, Math.min(16, Math.round((1 << 20) / size)));
+      for (const op of SWEEP_OPS) {
+        const line = request(op, size, payload);
+        const times: Record<string, number[]> = {};
+        for (let r = 0; r < rounds; r++) {
+          for (const s of sessions) {
+            await s.c.request(line); // touch the pages / warm the path once
+            const t0 = process.hrtime.bigint();
+            for (let i = 0; i < k; i++) {
+              const reply = await s.c.request(line);
+              if (!reply.startsWith('OK'))
+                throw new Error(`${s.t.name}: ${op} 0x${size.toString(16)}: ${reply.slice(0, 80)}`);
+            }
+            (times[s.t.name] ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6 / k);
+          }
+        }
+        rows.push({ op, size, ms: Object.fromEntries(Object.entries(times).map(([n, v]) => [n, median(v)])) });
+      }
+    }
+  } finally {
+    for (const s of sessions) await s.l.stop();
+  }
+  const cliffs: Cliff[] = [];
+  for (const t of list) {
+    for (const op of SWEEP_OPS) {
+      const r = rows.filter((x) => x.op === op);
+      for (let i = 1; i < r.length; i++) {
+        const rise = r[i].ms[t.name] / r[i].size / (r[i - 1].ms[t.name] / r[i - 1].size);
+        if (rise > 1.3) cliffs.push({ target: t.name, op, from: r[i - 1].size, to: r[i].size, rise });
+      }
+    }
+  }
+  return { rows, cliffs };
+}
+
+export function kib(size: number): string {
+  return size >= 1 << 20 ? `${size >> 20} MiB` : `${size >> 10} KiB`;
+}
+
+/** The sweep as a text table: ms per request and ns/byte per target, and qtestd/QEMU. */
+export function sweepTable(rows: SweepRow[], names: string[]): string {
+  const head = ['op', 'size', ...names.map((n) => `${n} ms`), ...names.map((n) => `${n} ns/B`)];
+  if (names.includes('qemu')) head.push(...names.filter((n) => n !== 'qemu').map((n) => `${n}/qemu`));
+  const lines = [head.join(' | ')];
+  for (const r of rows) {
+    const cells = [r.op, kib(r.size)];
+    for (const n of names) cells.push(r.ms[n].toFixed(3));
+    for (const n of names) cells.push(((r.ms[n] * 1e6) / r.size).toFixed(2));
+    if (names.includes('qemu'))
+      for (const n of names.filter((x) => x !== 'qemu')) cells.push(`${(r.ms[n] / r.ms.qemu).toFixed(2)}×`);
+    lines.push(cells.join(' | '));
+  }
+  return lines.join('\n');
+}
