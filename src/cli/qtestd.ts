@@ -22,6 +22,7 @@ const USAGE = `usage: qtestd [options]
   --session-ram BYTES    guest RAM a session may touch (default 1 GiB)
   --max-line BYTES       longest qtest line (default 64 MiB)
   --idle-timeout SECONDS close idle connections (default 600; 0 = never)
+  --workers N            worker processes sessions run in (default: one per core; 0 = in this process)
   --log-level LEVEL      pino level (default info; debug traces every request)
 `;
 
@@ -79,6 +80,9 @@ export function parseServiceArgs(argv: string[], base: ServiceOptions): { opts: 
       case '--idle-timeout':
         opts.idleTimeoutMs = count() * 1000;
         break;
+      case '--workers':
+        opts.workers = count();
+        break;
       case '--log-level':
         logLevel = value();
         break;
@@ -128,7 +132,8 @@ async function main(): Promise<void> {
   try {
     await service.start();
   } catch (e) {
-    process.stderr.write(`qtestd: cannot listen: ${(e as Error).message}\n`);
+    const err = e as Error;
+    process.stderr.write(`qtestd: ${err.name === 'StartupError' ? '' : 'cannot listen: '}${err.message}\n`);
     process.exit(1);
   }
   const a = service.addresses;

@@ -1,4 +1,5 @@
 /** What a QtestdService is started with, and the defaults of `qtestd` without flags. */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_LIMITS } from '../base/limits.js';
@@ -21,6 +22,8 @@ export interface ServiceOptions {
   maxSessions: number;
   /** Close a connection that sent nothing for this long (0 = never). */
   idleTimeoutMs: number;
+  /** Worker processes sessions run in (0: in this process). The worker uses the default plugins. */
+  workers: number;
   plugins: MachinePlugins;
   log: Logger;
 }
@@ -37,6 +40,7 @@ export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): Ser
     limits: { ...DEFAULT_LIMITS, maxTouchedRamBytes: 1024 * 1024 * 1024 },
     maxSessions: 1000,
     idleTimeoutMs: 10 * 60 * 1000,
+    workers: availableParallelism(),
     plugins,
     log,
   };
