@@ -159,7 +159,13 @@ export class Listeners {
     this.track(conn);
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     void this.registry
-      .create(words, 'websocket', peer, () => conn.shutdown(), () => open && ws.readyState === ws.OPEN)
+      .create(
+        words,
+        'websocket',
+        peer,
+        () => conn.shutdown(),
+        () => open && ws.readyState === ws.OPEN,
+      )
       .then((r) => {
         if (!r.ok) return this.refuseWebSocket(ws, r.reason);
         const live = r.live;

@@ -27,7 +27,10 @@ function main(): void {
   // The accepting process went away (it exits once its workers were told to stop, or it died):
   // finish the stop, so that what was answered reaches the peers whole.
   const channel = new WorkerChannel(() => void stop(STOP_GRACE_MS));
-  const log = pino({ level: raw.logLevel, base: { pid: process.pid, worker: channel.index } }, pino.destination({ fd: 2, sync: false }));
+  const log = pino(
+    { level: raw.logLevel, base: { pid: process.pid, worker: channel.index } },
+    pino.destination({ fd: 2, sync: false }),
+  );
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (ignored)'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (ignored)'));
   // the accepting process handles signals (a terminal's Ctrl-C reaches the whole group): it sends 'stop'

@@ -212,8 +212,11 @@ export class WorkerPool {
     await Promise.race([Promise.all(exits), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     if (this.slots.every((s) => !s.alive)) return;
-    setTimeout(() => {
-      for (const s of this.slots) if (s.alive) s.child.kill('SIGKILL');
-    }, Math.max(0, killAfterMs - graceMs)).unref();
+    setTimeout(
+      () => {
+        for (const s of this.slots) if (s.alive) s.child.kill('SIGKILL');
+      },
+      Math.max(0, killAfterMs - graceMs),
+    ).unref();
   }
 }
