@@ -5,11 +5,11 @@
  * launches end, then exit). Each shim connection is handed (its descriptor) to a worker process
  * of the pool, where it is a LaunchConnection (launch-daemon-worker.ts).
  */
-import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../base/log.js';
 import { WorkerPool } from '../service/worker-pool.js';
@@ -59,6 +59,17 @@ function listenOn(server: Server, path: string): Promise<void> {
     server.once('listening', onListening);
     server.listen(path);
   });
+}
+
+/**
+ * The worker's entry point: next to this file when it runs from dist/src (or from the sources
+ * under a loader), else (bundled) the install's dist/src copy.
+ */
+function workerModule(root: string): string {
+  const here = fileURLToPath(import.meta.url);
+  const sibling = here.replace(/launch-daemon-server\.(ts|js)$/, 'launch-daemon-worker.$1');
+  if (sibling !== here && existsSync(sibling)) return sibling;
+  return join(root, 'dist', 'src', 'cli', 'launch-daemon-worker.js');
 }
 
 /** Make the runtime dir (0700) and refuse one that is not ours or is open to others. */
@@ -112,7 +123,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     settle();
   };
   const pool = new WorkerPool({
-    module: fileURLToPath(import.meta.url).replace(/launch-daemon-server\.(ts|js)$/, 'launch-daemon-worker.$1'),
+    module: workerModule(opts.root),
     size: opts.workers,
     env: {
       QTESTD_DAEMON_ROOT: opts.root,

@@ -14,7 +14,7 @@ import type { Link } from '../protocol/link.js';
 import { queryToWords, splitWords } from '../config/session-options.js';
 import { Greeter } from './greeter.js';
 import { bindWebSocket } from './websocket-link.js';
-import { gated, withActivity } from './endpoint-wrappers.js';
+import { gated, lineWatch } from './endpoint-wrappers.js';
 import type { LiveSession, SessionRegistry } from './session-registry.js';
 import type { ServiceOptions } from './service-options.js';
 
@@ -96,10 +96,25 @@ export class Listeners {
     }
     let live: LiveSession | undefined;
     const peer = transport === 'tcp' ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
-    const idle = this.registry.idleTimer(() => {
-      socket.write(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing\n`);
+    const fatal = (why: string): void => {
+      if (!open) return;
+      this.log.info({ event: 'connection-timeout', transport, peer, session: live?.id, why }, 'closing a connection');
+      socket.write(`FAIL ${why}; closing\n`);
       conn.shutdown();
-    });
+    };
+    const idle = this.registry.idleTimer(() =>
+      fatal(`idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`),
+    );
+    // Deadlines that bytes do not reset: the session must start, and every line must end, in time.
+    const greeting = this.opts.greetingTimeoutMs
+      ? setTimeout(
+          () => fatal(`no session started within ${this.opts.greetingTimeoutMs / 1000} s of connecting`),
+          this.opts.greetingTimeoutMs,
+        ).unref()
+      : undefined;
+    const lines = lineWatch(this.opts.lineTimeoutMs, idle.touch, () =>
+      fatal(`line not finished within ${this.opts.lineTimeoutMs / 1000} s of its first byte`),
+    );
     bindSocket(
       socket,
       (link) =>
@@ -117,10 +132,8 @@ export class Listeners {
               );
               if (!r.ok) return r;
               live = r.live;
-              return {
-                ok: true,
-                endpoint: (l: Link) => withActivity(this.registry.attachQtestEndpoint(r.live, l), idle.touch),
-              };
+              clearTimeout(greeting);
+              return { ok: true, endpoint: (l: Link) => this.registry.attachQtestEndpoint(r.live, l) };
             },
             this.opts.limits.maxLineBytes,
           ),
@@ -130,11 +143,13 @@ export class Listeners {
         log: this.log,
         onClose: () => {
           idle.stop();
+          lines.stop();
+          clearTimeout(greeting);
           if (live) this.registry.close(live, 'client disconnected');
         },
       },
     );
-    socket.on('data', idle.touch);
+    socket.on('data', (chunk: Buffer) => open && lines.input(chunk));
     socket.resume(); // handed over paused (nothing was read by the accepting process)
   }
 

@@ -276,8 +276,9 @@ export class QtestdService {
       }
     }
     if (this.inline) await this.inline.stop(graceMs);
-    // the workers get the grace period plus a little to exit on their own
-    else await this.pool!.stop({ t: 'stop', graceMs }, graceMs + 250, graceMs + 5000);
+    // the workers get the grace period plus a little to exit on their own; one still busy then
+    // (a request that does not yield) is killed, so that nothing outlives the service
+    else await this.pool!.stop({ t: 'stop', graceMs }, graceMs + 250);
     for (const server of this.servers) (server as HttpServer).closeAllConnections?.();
     for (const lock of this.locks) lock.close();
   }
