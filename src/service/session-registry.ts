@@ -83,6 +83,8 @@ export interface SessionInfo {
   createdAt: string;
   qmp: string;
   ramTouchedBytes: number;
+  /** The process the session runs in (a worker's pid). */
+  pid: number;
 }
 
 export interface IdleTimer {
@@ -143,6 +145,7 @@ export class SessionRegistry {
       createdAt: new Date(s.createdAt).toISOString(),
       qmp: s.qmpSocketPath,
       ramTouchedBytes: s.session.machine.ram?.touchedBytes ?? 0,
+      pid: process.pid,
     }));
   }
 
