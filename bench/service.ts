@@ -105,6 +105,9 @@ export async function serviceBenchmarks(qemu?: Target): Promise<Record<string, n
   const dir = mkdtempSync(join(tmpdir(), 'qtestd-bench-service-'));
   const service = await startService(dir);
   try {
+    // one session first, so that the workers are up before the baseline is taken
+    const first = new LineClient(await dial(service.sock));
+    if ((await first.request('endianness')) !== 'OK little') throw new Error('no first session');
     await sleep(300);
     const rss0 = treeRssKiB(service.pid);
     const sockets: Socket[] = [];

@@ -13,6 +13,10 @@ import type { IdClaims } from './session-registry.js';
 import type { ServiceOptions } from './service-options.js';
 import { WorkerChannel } from './worker-channel.js';
 
+/** Automatic ids a worker keeps in reserve: asks for a batch when fewer than the low mark are left. */
+const AUTO_IDS_BATCH = 16;
+const AUTO_IDS_LOW = 4;
+
 /** The part of ServiceOptions a worker needs, as JSON. */
 export type WorkerServiceOptions = Omit<ServiceOptions, 'log' | 'plugins'> & { logLevel: string };
 
@@ -36,15 +40,31 @@ function main(): void {
   // the accepting process handles signals (a terminal's Ctrl-C reaches the whole group): it sends 'stop'
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => {});
 
+  // Ids: chosen ones are claimed from the accepting process (one round trip); automatic ones come
+  // from a few it reserved for this worker ahead of time, so that most sessions start without
+  // waiting for it.
   let nextClaim = 1;
   const claims = new Map<number, (r: { ok: true; id: string } | { ok: false; reason: string }) => void>();
+  const spare: string[] = [];
+  let refilling = false;
+  const refill = (): void => {
+    if (refilling || spare.length >= AUTO_IDS_LOW) return;
+    refilling = true;
+    channel.send({ t: 'reserve', count: AUTO_IDS_BATCH });
+  };
   const ids: IdClaims = {
-    claim: (requested) =>
-      new Promise((resolve) => {
+    claim: (requested) => {
+      if (requested === undefined && spare.length) {
+        const id = spare.shift()!;
+        refill();
+        return Promise.resolve({ ok: true, id });
+      }
+      return new Promise((resolve) => {
         const rid = nextClaim++;
         claims.set(rid, resolve);
         channel.send({ t: 'claim', rid, id: requested ?? null });
-      }),
+      });
+    },
     release: (id) => channel.send({ t: 'release', id }),
   };
   const opts: ServiceOptions = { ...raw, log, plugins: DEFAULT_PLUGINS };
@@ -53,6 +73,10 @@ function main(): void {
   const closed = (qtest: boolean) => (): void => channel.send({ t: 'closed', qtest });
 
   channel
+    .on('reserved', (msg) => {
+      refilling = false;
+      spare.push(...(msg.ids as string[]));
+    })
     .on('claimed', (msg) => {
       const done = claims.get(msg.rid as number);
       claims.delete(msg.rid as number);
@@ -70,6 +94,7 @@ function main(): void {
     .on('stop', (msg) => void stop(msg.graceMs as number))
     .answer('stats', () => host.stats())
     .answer('sessions', () => host.sessions());
+  refill();
   channel.ready();
 }
 

@@ -161,6 +161,15 @@ export class QtestdService {
           index,
         );
         return;
+      case 'reserve': {
+        const ids: string[] = [];
+        for (let i = 0; i < (msg.count as number); i++) {
+          const r = this.ids.claim(undefined, index);
+          if (r.ok) ids.push(r.id);
+        }
+        this.pool!.post({ t: 'reserved', ids }, index);
+        return;
+      }
       case 'release':
         this.ids.release(msg.id as string, index);
         return;
