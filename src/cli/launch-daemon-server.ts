@@ -208,7 +208,10 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     lock.close();
     settle();
   };
-  armIdle();
+  // idle from when the workers can serve (their start-up is not idleness)
+  void pool.ready().then(() => {
+    if (!draining && active === 0) armIdle();
+  });
   log.info({ socket: opts.socketPath, idleMs: opts.idleMs }, 'launch daemon listening');
   return {
     server,
