@@ -6,10 +6,13 @@
  *   - memory: the service's RSS growth per idle session with 1,000 sessions live;
  *   - aggregate pipelined readl requests/s over 100 concurrent sessions: 100 connections to one
  *     service, next to 100 QEMU processes (one per session) driven the same way.
+ *   - serial RTT: one session, one readl per round trip (`--serial-rtt ROOT N`: the service of the
+ *     install at ROOT, so that an interleaved A/B of two builds can run this file twice).
+ * The service's RSS is its accepting process plus its worker processes.
  * `node dist/bench/service.js` runs it alone; bench/run.ts calls serviceBenchmarks() too.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -33,12 +36,30 @@ function dial(path: string): Promise<Socket> {
   });
 }
 
-async function startService(dir: string): Promise<{ pid: number; sock: string; stop: () => Promise<void> }> {
+/** RSS of `pid` and of its child processes (the service's workers), KiB. */
+function treeRssKiB(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    // gone, or no /proc: the process's own figure is all there is
+  }
+  return rssKiB(pid) + children.reduce((sum, c) => sum + rssKiB(c), 0);
+}
+
+async function startService(
+  dir: string,
+  root = '.',
+): Promise<{ pid: number; sock: string; stop: () => Promise<void> }> {
   const sock = join(dir, 'qtest.sock');
   const child = spawn(
     process.execPath,
     [
-      resolve('dist/src/cli/qtestd.js'),
+      resolve(root, 'dist/src/cli/qtestd.js'),
       ...['--tcp', 'off', '--http', 'off', '--unix', sock, '--run-dir', join(dir, 'run')],
       ...[
         '--machine-args',
@@ -84,8 +105,11 @@ export async function serviceBenchmarks(qemu?: Target): Promise<Record<string, n
   const dir = mkdtempSync(join(tmpdir(), 'qtestd-bench-service-'));
   const service = await startService(dir);
   try {
+    // one session first, so that the workers are up before the baseline is taken
+    const first = new LineClient(await dial(service.sock));
+    if ((await first.request('endianness')) !== 'OK little') throw new Error('no first session');
     await sleep(300);
-    const rss0 = rssKiB(service.pid);
+    const rss0 = treeRssKiB(service.pid);
     const sockets: Socket[] = [];
     const clients: LineClient[] = [];
     const setup: number[] = [];
@@ -103,7 +127,7 @@ export async function serviceBenchmarks(qemu?: Target): Promise<Record<string, n
     out.serviceSessionSetupMs = median(setup);
     out.serviceSessionsPerSec = SESSIONS / (Number(process.hrtime.bigint() - t0) / 1e9);
     await sleep(500);
-    const rss1 = rssKiB(service.pid);
+    const rss1 = treeRssKiB(service.pid);
     out[`serviceRssMiB_${SESSIONS}Sessions`] = rss1 / 1024;
     out.serviceIdleKiBPerSession = (rss1 - rss0) / SESSIONS;
     // Warm up, then measure the aggregate over CONCURRENT sessions.
@@ -137,8 +161,42 @@ export async function serviceBenchmarks(qemu?: Target): Promise<Record<string, n
   return out;
 }
 
+/** Median and mean µs of `n` serial readl round trips on one session of the service at `root`. */
+export async function serialRtt(root: string, n: number): Promise<{ medianUs: number; meanUs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'qtestd-bench-rtt-'));
+  const service = await startService(dir, root);
+  try {
+    const c = new LineClient(await dial(service.sock));
+    if ((await c.request('endianness')) !== 'OK little') throw new Error('no session');
+    for (let i = 0; i < 2000; i++) await c.request('readl 0x40001000');
+    const rtts: number[] = [];
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const s0 = process.hrtime.bigint();
+      await c.request('readl 0x40001000');
+      rtts.push(Number(process.hrtime.bigint() - s0) / 1e3);
+    }
+    const meanUs = Number(process.hrtime.bigint() - t0) / 1e3 / n;
+    return { medianUs: median(rtts), meanUs };
+  } finally {
+    await service.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const isMain = process.argv[1] && resolve(process.argv[1]) === resolve('dist/bench/service.js');
-if (isMain) {
+if (isMain && process.argv[2] === '--serial-rtt') {
+  serialRtt(process.argv[3] ?? '.', Number(process.argv[4] ?? 20_000)).then(
+    (r) => {
+      process.stderr.write(`serialRttMedianUs | ${r.medianUs.toFixed(2)}\nserialRttMeanUs | ${r.meanUs.toFixed(2)}\n`);
+      process.exit(0);
+    },
+    (e: Error) => {
+      process.stderr.write(`bench serial RTT failed: ${e.stack}\n`);
+      process.exit(1);
+    },
+  );
+} else if (isMain) {
   serviceBenchmarks(targets().find((t) => t.name === 'qemu'))
     .then((r) => {
       for (const [k, v] of Object.entries(r)) process.stderr.write(`${k} | ${v.toFixed(2)}\n`);

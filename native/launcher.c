@@ -3,7 +3,7 @@
  * qtestd launch daemon (node, already warm) instead of starting node itself.
  *
  *   shim ──connect──▶ <runtime>/qtestd-<uid>/launch-<hash>.sock   (one write: argv, cwd, QTESTD_* env)
- *        ◀── frames ── 'E' stderr text, 'O' stdout text, 'X' exit code, 'C' go cold
+ *        ◀── frames ── 'S' launch started, 'E' stderr text, 'O' stdout text, 'X' exit code, 'C' go cold
  *        ──── 'T' ───▶ on SIGTERM/SIGINT/SIGHUP (daemon emits SHUTDOWN, closes, answers 'X')
  *
  * The shim stays the process libqtest spawned (sh -c "exec shim ..."), so the PID, the exit
@@ -417,6 +417,7 @@ int main(int argc, char **argv) {
   char small[64];
   size_t small_len = 0;
   int got_frame = 0;
+  int started = 0; /* 'S' came: the daemon runs this launch; never re-run it cold */
   for (;;) {
     ssize_t n = read(sock_fd, rbuf, sizeof rbuf);
     if (n < 0) {
@@ -455,6 +456,7 @@ int main(int argc, char **argv) {
       remaining -= (uint32_t)take;
       if (remaining == 0) {
         small[small_len] = '\0';
+        if (type == 'S') started = 1;
         if (type == 'X') _exit(atoi(small) & 0xff);
         if (type == 'C') exec_cold(argc, argv, strcmp(small, "respawn") == 0);
         have_header = 0;
@@ -463,8 +465,12 @@ int main(int argc, char **argv) {
   }
   /* The daemon closed the connection without an exit frame. */
   if (term_flag) _exit(0);
-  /* Nothing at all came back: the daemon stopped listening before it took the launch
-     (idle exit / replacement race), so the launch never started; run it cold. */
+  /* The daemon went away while it ran this launch (killed, crashed): as for a QEMU that died,
+     its sockets are closed and the launch is over. Running it again cold would dial the test's
+     sockets a second time and truncate its -qtest-log, so say why and fail. */
+  if (started) die("the qtestd launch daemon died during this launch; its sockets are closed");
+  /* Nothing came back: the daemon stopped listening before it took the launch (idle exit /
+     replacement race), so the launch never started; run it cold. */
   if (!got_frame) exec_cold(argc, argv, 1);
   die("lost the connection to the qtestd launch daemon");
   return 1;

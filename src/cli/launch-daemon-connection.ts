@@ -1,7 +1,7 @@
 /**
  * One shim connection of the warm-launch daemon = at most one launch: the 'L' request runs
- * `startLaunch` with its own Session (or answers 'C' for the cold path / 'C respawn' after a
- * rebuild), stderr text and the exit code go back as 'E' / 'O' / 'X' frames, and a 'T' frame or
+ * `startLaunch` with its own Session, announced by an 'S' frame (or answers 'C' for the cold
+ * path / 'C respawn' after a rebuild), stderr text and the exit code go back as 'E' / 'O' / 'X' frames, and a 'T' frame or
  * the shim going away terminates the launch as the signal does in the cold launcher.
  */
 import type { Socket } from 'node:net';
@@ -110,6 +110,8 @@ export class LaunchConnection {
       plugins: DEFAULT_PLUGINS,
     };
     this.log.debug({ pid: req.pid, argv: req.argv }, 'launch');
+    // From here on the launch is ours: if this process dies, the shim must not re-run it cold.
+    this.send('S');
     this.launch = startLaunch(req.argv, host);
   }
 

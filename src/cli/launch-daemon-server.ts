@@ -2,15 +2,17 @@
  * The warm-launch daemon's server side: the lock (an abstract-namespace UNIX socket named after
  * the socket path; the kernel releases it when the holder dies), the private runtime dir, the
  * listening socket and its pid file, the idle timer, and draining (stop listening, let running
- * launches end, then exit). Each shim connection is a LaunchConnection.
+ * launches end, then exit). Each shim connection is handed (its descriptor) to a worker process
+ * of the pool, where it is a LaunchConnection (launch-daemon-worker.ts).
  */
-import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../base/log.js';
-import { LaunchConnection } from './launch-daemon-connection.js';
+import { WorkerPool } from '../service/worker-pool.js';
 
 export interface DaemonOptions {
   socketPath: string;
@@ -18,12 +20,19 @@ export interface DaemonOptions {
   log: Logger;
   /** Returns a value that changes when qtestd is rebuilt. */
   stamp: () => string;
+  /** The install root (the workers compute the stamp from it). */
+  root: string;
+  /** The daemon's log file (the workers append to it). */
+  logPath?: string;
+  workers: number;
   /** Called once the daemon has stopped listening and every launch has ended. */
   onExit: (code: number) => void;
 }
 
 export interface Daemon {
   readonly server: Server;
+  /** The worker pids. */
+  workerPids(): number[];
   /** Number of shim connections being served. */
   active(): number;
   /** Stop listening (unlink the socket, release the lock), finish the running launches, exit. */
@@ -50,6 +59,17 @@ function listenOn(server: Server, path: string): Promise<void> {
     server.once('listening', onListening);
     server.listen(path);
   });
+}
+
+/**
+ * The worker's entry point: next to this file when it runs from dist/src (or from the sources
+ * under a loader), else (bundled) the install's dist/src copy.
+ */
+function workerModule(root: string): string {
+  const here = fileURLToPath(import.meta.url);
+  const sibling = here.replace(/launch-daemon-server\.(ts|js)$/, 'launch-daemon-worker.$1');
+  if (sibling !== here && existsSync(sibling)) return sibling;
+  return join(root, 'dist', 'src', 'cli', 'launch-daemon-worker.js');
 }
 
 /** Make the runtime dir (0700) and refuse one that is not ours or is open to others. */
@@ -93,26 +113,54 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
   } catch {
     // nothing stale to remove; a real problem with the path shows in listenOn() below
   }
-  const connections = new Set<LaunchConnection>();
+  /** Shim connections handed to a worker and not reported closed. */
+  let active = 0;
   const startStamp = opts.stamp();
   let draining = false;
   let idleTimer: NodeJS.Timeout | undefined;
+  const closed = (): void => {
+    active = Math.max(0, active - 1);
+    settle();
+  };
+  const pool = new WorkerPool({
+    module: workerModule(opts.root),
+    size: opts.workers,
+    env: {
+      QTESTD_DAEMON_ROOT: opts.root,
+      QTESTD_DAEMON_STAMP: startStamp,
+      ...(opts.logPath ? { QTESTD_DAEMON_LOG: opts.logPath } : {}),
+    },
+    log,
+    onMessage: (index, msg) => {
+      if (msg.t === 'closed') {
+        perWorker[index] = Math.max(0, perWorker[index]! - 1);
+        closed();
+      } else if (msg.t === 'stale') drain('qtestd was rebuilt');
+    },
+    onExit: (index, code, signal) => {
+      // its launches ended with it (their shims saw the connection close after 'S')
+      const lost = perWorker[index] ?? 0;
+      perWorker[index] = 0;
+      for (let i = 0; i < lost; i++) closed();
+      if (!draining) log.error({ worker: index, code, signal, launches: lost }, 'launch worker died');
+    },
+  });
+  const perWorker = new Array<number>(opts.workers).fill(0);
 
-  const server = createServer({ allowHalfOpen: false }, (socket) => {
+  const server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (socket) => {
     if (draining) {
       socket.destroy(); // closed before a request was taken: the shim goes cold
       return;
     }
     clearTimeout(idleTimer);
-    const c = new LaunchConnection(socket, log, {
-      isStale: () => opts.stamp() !== startStamp,
-      onStale: () => drain('qtestd was rebuilt'),
-      onClosed: () => {
-        connections.delete(c);
-        settle();
-      },
-    });
-    connections.add(c);
+    const index = pool.pick();
+    active++;
+    perWorker[index]!++;
+    if (pool.hand({ t: 'conn' }, socket, index) < 0) {
+      perWorker[index]!--;
+      socket.destroy(); // no worker: nothing was read, the shim goes cold
+      closed();
+    }
   });
   server.on('error', (err) => log.error({ err }, 'launch socket error'));
   const oldMask = process.umask(0o077);
@@ -135,7 +183,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     idleTimer.unref?.();
   };
   const settle = (): void => {
-    if (connections.size > 0) return;
+    if (active > 0) return;
     if (draining) opts.onExit(0);
     else armIdle();
   };
@@ -143,7 +191,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     if (draining) return;
     draining = true;
     clearTimeout(idleTimer);
-    log.info({ reason, running: connections.size }, 'launch daemon stops listening');
+    log.info({ reason, running: active }, 'launch daemon stops listening');
     // Unlink first, while we still hold the lock: a successor binds only after the lock is free.
     try {
       const st = statSync(opts.socketPath);
@@ -160,15 +208,19 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     lock.close();
     settle();
   };
-  armIdle();
+  // idle from when the workers can serve (their start-up is not idleness)
+  void pool.ready().then(() => {
+    if (!draining && active === 0) armIdle();
+  });
   log.info({ socket: opts.socketPath, idleMs: opts.idleMs }, 'launch daemon listening');
   return {
     server,
-    active: () => connections.size,
+    workerPids: () => pool.pids(),
+    active: () => active,
     drain,
     shutdown: () => {
       drain('signal');
-      for (const c of connections) c.terminate('host-signal');
+      pool.post({ t: 'terminate' });
     },
   };
 }

@@ -22,6 +22,9 @@ const USAGE = `usage: qtestd [options]
   --session-ram BYTES    guest RAM a session may touch (default 1 GiB)
   --max-line BYTES       longest qtest line (default 64 MiB)
   --idle-timeout SECONDS close idle connections (default 600; 0 = never)
+  --greeting-timeout S   close a connection whose session has not started S seconds after connecting (default 30; 0 = never)
+  --line-timeout S       close a connection whose line is unfinished S seconds after its first byte (default 60; 0 = never)
+  --workers N            worker processes sessions run in (default: one per core; 0 = in this process)
   --log-level LEVEL      pino level (default info; debug traces every request)
 `;
 
@@ -79,6 +82,15 @@ export function parseServiceArgs(argv: string[], base: ServiceOptions): { opts: 
       case '--idle-timeout':
         opts.idleTimeoutMs = count() * 1000;
         break;
+      case '--greeting-timeout':
+        opts.greetingTimeoutMs = count() * 1000;
+        break;
+      case '--line-timeout':
+        opts.lineTimeoutMs = count() * 1000;
+        break;
+      case '--workers':
+        opts.workers = count();
+        break;
       case '--log-level':
         logLevel = value();
         break;
@@ -128,7 +140,8 @@ async function main(): Promise<void> {
   try {
     await service.start();
   } catch (e) {
-    process.stderr.write(`qtestd: cannot listen: ${(e as Error).message}\n`);
+    const err = e as Error;
+    process.stderr.write(`qtestd: ${err.name === 'StartupError' ? '' : 'cannot listen: '}${err.message}\n`);
     process.exit(1);
   }
   const a = service.addresses;

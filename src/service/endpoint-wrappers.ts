@@ -1,6 +1,6 @@
 /**
  * Small wrappers the service puts around endpoints and servers: input gating after shutdown,
- * idle-timer activity, and awaiting `listen`.
+ * line deadlines and idle-timer activity, and awaiting `listen`.
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
@@ -19,14 +19,39 @@ export function gated(open: () => boolean, endpoint: Endpoint): Endpoint {
   };
 }
 
-export function withActivity(endpoint: Endpoint, touch: () => void): Endpoint {
+/**
+ * Watches the lines of a byte stream (slowloris defence): `request` is called for every chunk
+ * that completes a line (activity for the idle timer: stray bytes are not activity), and
+ * `expired` once a line stays unfinished for `ms` after its first byte — more bytes of the same
+ * line do not reset that deadline. `stop` clears it (the connection is over).
+ */
+export function lineWatch(
+  ms: number,
+  request: () => void,
+  expired: () => void,
+): { input: (chunk: Buffer) => void; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  const start = (): void => {
+    if (!ms) return;
+    timer = setTimeout(expired, ms);
+    timer.unref();
+  };
   return {
-    input: (c) => {
-      touch();
-      endpoint.input(c);
+    input: (chunk) => {
+      const nl = chunk.lastIndexOf(0x0a);
+      if (nl < 0) {
+        if (!timer) start(); // an unfinished line begins (or goes on: its deadline stands)
+        return;
+      }
+      request();
+      stop();
+      if (nl < chunk.length - 1) start(); // the chunk ends inside a new line
     },
-    drained: () => endpoint.drained(),
-    end: () => endpoint.end(),
+    stop,
   };
 }
 

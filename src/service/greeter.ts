@@ -6,9 +6,10 @@
  */
 import type { Endpoint, Link } from '../protocol/link.js';
 
-export type SessionStarter = (
-  optionsLine: string | undefined,
-) => { ok: true; endpoint: (link: Link) => Endpoint } | { ok: false; reason: string };
+export type StartResult = { ok: true; endpoint: (link: Link) => Endpoint } | { ok: false; reason: string };
+
+/** Starting a session may wait (the id is claimed from the accepting process). */
+export type SessionStarter = (optionsLine: string | undefined) => Promise<StartResult>;
 
 const MAGIC = '#!qtestd';
 
@@ -16,6 +17,8 @@ export class Greeter implements Endpoint {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
   private inner?: Endpoint;
+  /** A session is being started: input waits in `buffered`. */
+  private starting = false;
   /** No more input is taken (the peer closed, or we closed after a fatal FAIL). */
   private ended = false;
   private innerEnded = false;
@@ -29,57 +32,75 @@ export class Greeter implements Endpoint {
   input(chunk: Buffer): void {
     if (this.inner) return this.inner.input(chunk);
     if (this.ended) return; // closed after a fatal FAIL: what follows is discarded
+    this.buffered.push(chunk);
+    this.bufferedBytes += chunk.length;
+    if (this.starting) return;
     // Linear in the bytes received: only the new chunk is searched for the end of the line, and
     // the pieces are joined once, when it arrives (a long first line must not cost O(n²)).
     if (chunk.indexOf(0x0a) < 0) {
-      this.buffered.push(chunk);
-      this.bufferedBytes += chunk.length;
-      if (this.bufferedBytes > this.maxLineBytes) {
-        this.link.write(`FAIL first line longer than ${this.maxLineBytes} bytes\n`);
-        this.ended = true;
-        this.link.close();
-        this.buffered = [];
-        this.bufferedBytes = 0;
-      }
+      if (this.bufferedBytes > this.maxLineBytes) this.tooLong();
       return;
     }
-    let all = this.buffered.length ? Buffer.concat([...this.buffered, chunk]) : chunk;
+    this.greet();
+  }
+
+  private tooLong(): void {
+    this.link.write(`FAIL first line longer than ${this.maxLineBytes} bytes\n`);
+    this.ended = true;
+    this.link.close();
     this.buffered = [];
     this.bufferedBytes = 0;
-    for (;;) {
-      const nl = all.indexOf(0x0a);
-      if (nl < 0) {
-        if (all.length) {
-          this.buffered = [all];
-          this.bufferedBytes = all.length;
-        }
-        return;
-      }
-      const first = all.subarray(0, nl).toString('latin1');
-      if (first === MAGIC || first.startsWith(MAGIC + ' ')) {
-        const r = this.start(first.slice(MAGIC.length).trim());
-        const rest = all.subarray(nl + 1);
-        if (!r.ok) {
-          this.link.write(`FAIL ${r.reason}\n`);
-          all = rest;
-          continue;
-        }
-        this.link.write('OK\n');
-        this.inner = r.endpoint(this.link);
-        if (rest.length) this.inner.input(rest);
-        return;
-      }
-      const r = this.start(undefined);
-      if (!r.ok) {
-        this.link.write(`FAIL ${r.reason}\n`);
+  }
+
+  /** Take the first complete line in `buffered` and start a session for it. */
+  private greet(): void {
+    const all = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
+    const nl = all.indexOf(0x0a);
+    if (nl < 0) {
+      this.buffered = [all];
+      if (this.bufferedBytes > this.maxLineBytes) this.tooLong();
+      return;
+    }
+    const first = all.subarray(0, nl).toString('latin1');
+    const magic = first === MAGIC || first.startsWith(MAGIC + ' ');
+    // the options line is consumed; any other first line is the session's first command
+    const rest = magic ? all.subarray(nl + 1) : all;
+    this.buffered = rest.length ? [rest] : [];
+    this.bufferedBytes = rest.length;
+    this.starting = true;
+    this.start(magic ? first.slice(MAGIC.length).trim() : undefined).then(
+      (r) => this.started(r, magic),
+      (err: Error) => this.started({ ok: false, reason: `internal error: ${err.message}` }, magic),
+    );
+  }
+
+  private started(r: StartResult, magic: boolean): void {
+    this.starting = false;
+    if (this.ended) {
+      // the peer went away while the session was being made: it ends with the connection
+      if (r.ok) r.endpoint(this.link).end();
+      return;
+    }
+    if (!r.ok) {
+      this.link.write(`FAIL ${r.reason}\n`);
+      if (!magic) {
+        // the default machine could not start: nothing else can be tried on this connection
         this.ended = true;
+        this.buffered = [];
         this.link.close();
         return;
       }
-      this.inner = r.endpoint(this.link);
-      this.inner.input(all);
+      // a bad options line: the next line may try again
+      if (this.bufferedBytes && this.buffered.some((b) => b.indexOf(0x0a) >= 0)) this.greet();
+      else if (this.bufferedBytes > this.maxLineBytes) this.tooLong();
       return;
     }
+    if (magic) this.link.write('OK\n');
+    this.inner = r.endpoint(this.link);
+    const pending = this.buffered;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    for (const b of pending) this.inner.input(b);
   }
 
   drained(): void {
@@ -90,6 +111,7 @@ export class Greeter implements Endpoint {
     if (this.innerEnded) return;
     this.innerEnded = true;
     this.ended = true;
+    this.buffered = [];
     this.inner?.end();
   }
 }

@@ -1,67 +1,68 @@
 /**
- * The service's HTTP side: /healthz, /readyz, /metrics (Prometheus), /sessions (JSON), and
- * WebSocket upgrades — /qtest opens a session (handed to the listeners), /qmp?session=ID reaches
- * an open session's QMP.
+ * The service's HTTP side, in the accepting process: /healthz, /readyz, /metrics (Prometheus),
+ * /sessions (JSON), and WebSocket upgrades, which it parses and hands on (to the worker a
+ * /qtest session is placed on, or the worker that owns the session of /qmp?session=ID). /healthz
+ * and /readyz answer from the accepting process's own state; /metrics and /sessions ask the
+ * workers with a deadline, so no busy session can hold them up.
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { WebSocketServer } from 'ws';
-import type { Metrics } from './metrics.js';
-import { bindWebSocket } from './websocket-link.js';
-import type { Listeners } from './listeners.js';
-import type { SessionRegistry } from './session-registry.js';
-import type { ServiceOptions } from './service-options.js';
+import type { Logger } from '../base/log.js';
+
+/** What the HTTP side needs from the service. */
+export interface HttpBackend {
+  log: Logger;
+  /** Why a new session would be refused now, or undefined. */
+  refuse(): string | undefined;
+  metrics(): Promise<string>;
+  sessions(): Promise<unknown[]>;
+  /** Take over an upgrade request for /qtest or /qmp. */
+  upgrade(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'qtest' | 'qmp'): void;
+}
 
 export class HttpFrontEnd {
   readonly server: HttpServer;
-  private readonly wss: WebSocketServer;
 
-  constructor(
-    private readonly opts: ServiceOptions,
-    private readonly registry: SessionRegistry,
-    private readonly metrics: Metrics,
-    private readonly listeners: Listeners,
-  ) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.limits.maxLineBytes });
+  constructor(private readonly backend: HttpBackend) {
     this.server = createHttpServer((req, res) => this.handleHttp(req, res));
     this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket as Socket, head));
-  }
-
-  /** Close the WebSocket server (its connections are shut down by the listeners and registry). */
-  close(): void {
-    this.wss.close();
+    // a client that resets mid-request: nothing to answer any more
+    this.server.on('clientError', (err, socket) => {
+      backend.log.debug({ err }, 'HTTP client error');
+      socket.destroy();
+    });
   }
 
   private handleHttp(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (status: number, type: string, body: string): void => {
+      if (res.destroyed) return;
       res.writeHead(status, { 'content-type': type });
       res.end(body);
+    };
+    const later = (body: Promise<string>, type: string): void => {
+      body.then(
+        (b) => send(200, type, b),
+        (err: Error) => {
+          this.backend.log.warn({ err }, 'HTTP handler failed');
+          send(500, 'text/plain', `internal error: ${err.message}\n`);
+        },
+      );
     };
     switch (url.pathname) {
       case '/healthz':
         return send(200, 'text/plain', 'ok\n');
-      case '/readyz':
-        return this.registry.refuse()
-          ? send(503, 'text/plain', `not ready: ${this.registry.refuse()}\n`)
-          : send(200, 'text/plain', 'ready\n');
+      case '/readyz': {
+        const refusal = this.backend.refuse();
+        return refusal ? send(503, 'text/plain', `not ready: ${refusal}\n`) : send(200, 'text/plain', 'ready\n');
+      }
       case '/metrics':
-        return send(200, 'text/plain; version=0.0.4', this.metrics.render());
+        return later(this.backend.metrics(), 'text/plain; version=0.0.4');
       case '/sessions':
-        return send(
-          200,
+        return later(
+          this.backend.sessions().then((s) => JSON.stringify(s) + '\n'),
           'application/json',
-          JSON.stringify(
-            this.registry.list().map((s) => ({
-              id: s.id,
-              transport: s.transport,
-              peer: s.peer,
-              createdAt: new Date(s.createdAt).toISOString(),
-              qmp: s.qmpSocketPath,
-              ramTouchedBytes: s.session.machine.ram?.touchedBytes ?? 0,
-            })),
-          ) + '\n',
         );
       default:
         return send(
@@ -74,24 +75,9 @@ export class HttpFrontEnd {
 
   private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // ECONNRESET / EPIPE from a client that went away mid-upgrade: nothing to serve any more
-    socket.on('error', (err) => this.opts.log.debug({ err }, 'upgrade connection error'));
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const wss = this.wss;
-    if (url.pathname === '/qmp') {
-      const live = this.registry.get(url.searchParams.get('session') ?? '');
-      if (!live) {
-        socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno such session\n');
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (ws) =>
-        bindWebSocket(ws, (link) => this.registry.attachQmpEndpoint(live, link), 'qmp', undefined, this.opts.log),
-      );
-      return;
-    }
-    if (url.pathname !== '/qtest') {
-      socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nuse /qtest or /qmp?session=ID\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => this.listeners.acceptWebSocket(ws, url.searchParams, req));
+    socket.on('error', (err) => this.backend.log.debug({ err }, 'upgrade connection error'));
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/qmp' || path === '/qtest') return this.backend.upgrade(req, socket, head, path.slice(1) as 'qtest');
+    socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nuse /qtest or /qmp?session=ID\n');
   }
 }

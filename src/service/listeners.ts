@@ -1,8 +1,9 @@
 /**
- * Accepting qtest connections: raw TCP / UNIX sockets (greeted for an optional `#!qtestd` line)
- * and WebSocket upgrades on /qtest (options in the URL query). Each is checked against the
- * limits, handed a session from the registry, watched by an idle timer, and tracked so that
- * stop() can shut every connection down in an orderly way.
+ * Serving qtest connections in a worker (or the in-process host): raw TCP / UNIX sockets (greeted
+ * for an optional `#!qtestd` line) and WebSocket upgrades on /qtest (options in the URL query),
+ * as the accepting process handed them over after checking the limits. Each gets a session from
+ * the registry, an idle timer, and is tracked so that stop() can shut every connection down in
+ * an orderly way; `done` tells the accepting process the connection is over.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -12,9 +13,8 @@ import { bindSocket } from '../transport/socket-link.js';
 import type { Link } from '../protocol/link.js';
 import { queryToWords, splitWords } from '../config/session-options.js';
 import { Greeter } from './greeter.js';
-import type { Metrics } from './metrics.js';
 import { bindWebSocket } from './websocket-link.js';
-import { gated, withActivity } from './endpoint-wrappers.js';
+import { gated, lineWatch } from './endpoint-wrappers.js';
 import type { LiveSession, SessionRegistry } from './session-registry.js';
 import type { ServiceOptions } from './service-options.js';
 
@@ -36,7 +36,8 @@ export class Listeners {
   constructor(
     private readonly opts: ServiceOptions,
     private readonly registry: SessionRegistry,
-    private readonly metrics: Metrics,
+    /** Why new connections are turned away now (this host is stopping), or undefined. */
+    private readonly refuse: () => string | undefined,
   ) {}
 
   private get log(): Logger {
@@ -70,10 +71,11 @@ export class Listeners {
     for (const c of this.connections) c.destroy();
   }
 
-  acceptRaw(socket: Socket, transport: 'tcp' | 'unix'): void {
+  acceptRaw(socket: Socket, transport: 'tcp' | 'unix', done: () => void = () => {}): void {
     // ECONNRESET / EPIPE from a peer that went away: 'close' follows and ends the session
     socket.on('error', (err) => this.log.debug({ err, transport }, 'qtest connection error'));
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    void closed.then(done);
     let open = true;
     const conn = this.track({
       shutdown: () => {
@@ -85,22 +87,34 @@ export class Listeners {
       destroy: () => socket.destroy(),
       closed,
     });
-    const refusal = this.registry.refuse();
+    const refusal = this.refuse();
     if (refusal) {
-      this.metrics.sessionsRefused++;
-      this.log.warn({ event: 'session-refused', transport, reason: refusal }, 'connection refused');
       open = false;
       socket.resume(); // discard whatever the peer sends, so that the close is orderly
       socket.end(`FAIL ${refusal}\n`);
       return;
     }
-    const uncount = this.registry.holdPending();
     let live: LiveSession | undefined;
     const peer = transport === 'tcp' ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
-    const idle = this.registry.idleTimer(() => {
-      socket.write(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing\n`);
+    const fatal = (why: string): void => {
+      if (!open) return;
+      this.log.info({ event: 'connection-timeout', transport, peer, session: live?.id, why }, 'closing a connection');
+      socket.write(`FAIL ${why}; closing\n`);
       conn.shutdown();
-    });
+    };
+    const idle = this.registry.idleTimer(() =>
+      fatal(`idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`),
+    );
+    // Deadlines that bytes do not reset: the session must start, and every line must end, in time.
+    const greeting = this.opts.greetingTimeoutMs
+      ? setTimeout(
+          () => fatal(`no session started within ${this.opts.greetingTimeoutMs / 1000} s of connecting`),
+          this.opts.greetingTimeoutMs,
+        ).unref()
+      : undefined;
+    const lines = lineWatch(this.opts.lineTimeoutMs, idle.touch, () =>
+      fatal(`line not finished within ${this.opts.lineTimeoutMs / 1000} s of its first byte`),
+    );
     bindSocket(
       socket,
       (link) =>
@@ -108,17 +122,18 @@ export class Listeners {
           () => open,
           new Greeter(
             link,
-            (line) => {
-              const r = this.registry.create(line === undefined ? [] : splitWords(line), transport, peer, () =>
-                conn.shutdown(),
+            async (line) => {
+              const r = await this.registry.create(
+                line === undefined ? [] : splitWords(line),
+                transport,
+                peer,
+                () => conn.shutdown(),
+                () => open && !socket.destroyed,
               );
               if (!r.ok) return r;
-              uncount();
               live = r.live;
-              return {
-                ok: true,
-                endpoint: (l: Link) => withActivity(this.registry.attachQtestEndpoint(r.live, l), idle.touch),
-              };
+              clearTimeout(greeting);
+              return { ok: true, endpoint: (l: Link) => this.registry.attachQtestEndpoint(r.live, l) };
             },
             this.opts.limits.maxLineBytes,
           ),
@@ -127,19 +142,23 @@ export class Listeners {
         encoding: 'latin1',
         log: this.log,
         onClose: () => {
-          uncount();
           idle.stop();
+          lines.stop();
+          clearTimeout(greeting);
           if (live) this.registry.close(live, 'client disconnected');
         },
       },
     );
-    socket.on('data', idle.touch);
+    socket.on('data', (chunk: Buffer) => open && lines.input(chunk));
+    socket.resume(); // handed over paused (nothing was read by the accepting process)
   }
 
-  acceptWebSocket(ws: WebSocket, query: URLSearchParams, req: IncomingMessage): void {
-    const refusal = this.registry.refuse();
+  acceptWebSocket(ws: WebSocket, query: URLSearchParams, req: IncomingMessage, done: () => void = () => {}): void {
+    const refusal = this.refuse();
     const words = queryToWords(query);
     let open = true;
+    const closed = new Promise<void>((r) => ws.once('close', () => r()));
+    void closed.then(done);
     const conn: Connection = {
       shutdown: (code = 1000) => {
         if (!open) return;
@@ -148,35 +167,46 @@ export class Listeners {
         ws.close(code);
       },
       destroy: () => ws.terminate(),
-      closed: new Promise<void>((r) => ws.once('close', () => r())),
+      closed,
     };
-    const r = refusal
-      ? { ok: false as const, reason: refusal }
-      : this.registry.create(words, 'websocket', `${req.socket.remoteAddress}:${req.socket.remotePort}`, () =>
-          conn.shutdown(),
-        );
-    if (!r.ok) {
-      if (refusal) this.metrics.sessionsRefused++;
-      ws.send(`FAIL ${r.reason}`);
-      ws.close(1008, r.reason.slice(0, 120));
-      return;
-    }
-    const live = r.live;
+    if (refusal) return this.refuseWebSocket(ws, refusal);
+    ws.pause(); // messages wait in the socket until the session exists
     this.track(conn);
-    const idle = this.registry.idleTimer(() => {
-      ws.send(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing`);
-      conn.shutdown();
-    });
-    ws.on('message', idle.touch);
-    bindWebSocket(
-      ws,
-      (link) => gated(() => open, this.registry.attachQtestEndpoint(live, link)),
-      'qtest',
-      () => {
-        idle.stop();
-        this.registry.close(live, 'client disconnected');
-      },
-      this.log,
-    );
+    const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    void this.registry
+      .create(
+        words,
+        'websocket',
+        peer,
+        () => conn.shutdown(),
+        () => open && ws.readyState === ws.OPEN,
+      )
+      .then((r) => {
+        if (!r.ok) return this.refuseWebSocket(ws, r.reason);
+        const live = r.live;
+        const idle = this.registry.idleTimer(() => {
+          ws.send(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing`);
+          conn.shutdown();
+        });
+        ws.on('message', idle.touch);
+        bindWebSocket(
+          ws,
+          (link) => gated(() => open, this.registry.attachQtestEndpoint(live, link)),
+          'qtest',
+          () => {
+            idle.stop();
+            this.registry.close(live, 'client disconnected');
+          },
+          this.log,
+        );
+        ws.resume();
+      });
+  }
+
+  /** One `FAIL <reason>` message, then close 1008 (policy violation). */
+  refuseWebSocket(ws: WebSocket, reason: string): void {
+    ws.resume();
+    ws.send(`FAIL ${reason}`);
+    ws.close(1008, reason.slice(0, 120));
   }
 }

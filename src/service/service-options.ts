@@ -1,4 +1,5 @@
 /** What a QtestdService is started with, and the defaults of `qtestd` without flags. */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_LIMITS } from '../base/limits.js';
@@ -19,8 +20,14 @@ export interface ServiceOptions {
   defaults: string[];
   limits: Limits;
   maxSessions: number;
-  /** Close a connection that sent nothing for this long (0 = never). */
+  /** Close a connection that sent no request (complete line) for this long (0 = never). */
   idleTimeoutMs: number;
+  /** Close a raw connection whose session has not started this long after connecting (0 = never); bytes do not reset it. */
+  greetingTimeoutMs: number;
+  /** Close a connection whose line stays unfinished this long after its first byte (0 = never). */
+  lineTimeoutMs: number;
+  /** Worker processes sessions run in (0: in this process). The worker uses the default plugins. */
+  workers: number;
   plugins: MachinePlugins;
   log: Logger;
 }
@@ -37,6 +44,9 @@ export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): Ser
     limits: { ...DEFAULT_LIMITS, maxTouchedRamBytes: 1024 * 1024 * 1024 },
     maxSessions: 1000,
     idleTimeoutMs: 10 * 60 * 1000,
+    greetingTimeoutMs: 30 * 1000,
+    lineTimeoutMs: 60 * 1000,
+    workers: availableParallelism(),
     plugins,
     log,
   };

@@ -2,76 +2,270 @@
  * QtestdService: qtestd as a shared service. Every qtest connection (TCP, UNIX socket or
  * WebSocket) gets its own Session — its own machine, RAM, PCI, SMMU, devices and clock — chosen
  * by the defaults or by the connection's `#!qtestd` line / URL query. Each session's QMP is
- * reachable on its own UNIX socket (<runDir>/<id>.qmp) and at ws://…/qmp?session=<id>. Enforces
- * the limits (sessions, RAM, line length, idle time), exposes health, readiness, Prometheus
- * metrics and a session list over HTTP, and drains on stop().
+ * reachable on its own UNIX socket (<runDir>/<id>.qmp) and at ws://…/qmp?session=<id>.
  *
- * This class only composes the parts: the listeners (accept and hand-off, listeners.ts), the
- * session registry (ids, limits, idle timers, QMP sockets, session-registry.ts) and the HTTP
- * front end (http.ts).
+ * This process accepts: it checks the run dir and takes the one-instance locks, listens, enforces
+ * `--max-sessions`, answers health, readiness, metrics and the session list, handles signals, and
+ * hands every connection's descriptor to a worker process (`--workers`, default one per core;
+ * worker-pool.ts) where its session runs (session-host.ts, service-worker.ts). It never runs a
+ * session itself, so nothing a session does can stall it. With `--workers 0` the sessions run in
+ * this process instead (as before the pool; kept for comparison and debugging).
  */
-import type { Server as HttpServer } from 'node:http';
-import { createServer, type Server } from 'node:net';
-import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
-import { Metrics } from './metrics.js';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { chmodSync, unlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer } from 'ws';
+import { addStats, emptyStats, renderMetrics } from './metrics.js';
+import type { WorkerStats } from './metrics.js';
 import { listen } from './endpoint-wrappers.js';
 import { HttpFrontEnd } from './http.js';
-import { Listeners } from './listeners.js';
-import { SessionRegistry } from './session-registry.js';
+import { IdTable } from './session-registry.js';
+import type { SessionInfo } from './session-registry.js';
+import { SessionHost, STOP_GRACE_MS } from './session-host.js';
+import type { UpgradeRequest } from './session-host.js';
 import type { ServiceOptions } from './service-options.js';
+import type { WorkerServiceOptions } from './service-worker.js';
+import { acquireLock, prepareRunDir } from './run-dir.js';
+import { WorkerPool } from './worker-pool.js';
+import type { WorkerMessage } from './worker-pool.js';
 
 export { defaultServiceOptions } from './service-options.js';
 export type { ServiceOptions } from './service-options.js';
+export { StartupError } from './run-dir.js';
 
-/** How long stop() waits for connections to close after telling them to, before dropping them. */
-const STOP_GRACE_MS = 500;
+/** How long /metrics and /sessions wait for a worker's answer before using its previous one. */
+const ASK_DEADLINE_MS = 250;
+
+function workerModule(): string {
+  const self = fileURLToPath(import.meta.url);
+  return self.replace(/service\.(ts|js)$/, 'service-worker.$1');
+}
+
+function upgradeRequest(req: IncomingMessage): UpgradeRequest {
+  return { method: req.method ?? 'GET', url: req.url ?? '/', headers: { ...req.headers } };
+}
 
 export class QtestdService {
-  readonly metrics: Metrics;
-  private readonly registry: SessionRegistry;
-  private readonly listeners: Listeners;
+  private readonly ids = new IdTable();
+  private pool?: WorkerPool;
+  private inline?: SessionHost;
   private http?: HttpFrontEnd;
+  private readonly refusals = new WebSocketServer({ noServer: true });
   private servers: Array<Server | HttpServer> = [];
+  private locks: Server[] = [];
+  private accepting = false;
+  /** qtest connections handed out and not reported closed (the `--max-sessions` count). */
+  private connections = 0;
+  /** …per worker, to forget a dead worker's share. */
+  private perWorker: number[] = [];
+  private sessionsRefused = 0;
+  private workerRestarts = 0;
+  /** Counters of workers that died (a counter must not go down). */
+  private readonly retired: WorkerStats = emptyStats();
   readonly addresses: { tcpPort?: number; httpPort?: number; unixPath?: string } = {};
 
-  constructor(readonly opts: ServiceOptions) {
-    this.metrics = new Metrics(() => this.registry.gauges());
-    this.registry = new SessionRegistry(opts, this.metrics);
-    this.listeners = new Listeners(opts, this.registry, this.metrics);
-  }
+  constructor(readonly opts: ServiceOptions) {}
 
   get sessionCount(): number {
-    return this.registry.size;
+    return this.inline ? this.inline.sessionCount : this.connections;
+  }
+
+  /** The worker pids (empty with `--workers 0`). */
+  workerPids(): number[] {
+    return this.pool?.pids() ?? [];
+  }
+
+  /** Why a new qtest connection must be turned away now, or undefined. */
+  refuse(): string | undefined {
+    if (!this.accepting) return 'server is shutting down';
+    if (this.connections >= this.opts.maxSessions) return `too many sessions (limit ${this.opts.maxSessions})`;
+    return undefined;
   }
 
   async start(): Promise<void> {
     const { opts } = this;
-    mkdirSync(opts.runDir, { recursive: true, mode: 0o700 });
+    prepareRunDir(opts.runDir);
+    this.locks.push(await acquireLock('rundir', opts.runDir, 'the run dir'));
+    if (opts.unixPath) this.locks.push(await acquireLock('socket', opts.unixPath, 'the qtest socket'));
     if (opts.tcp) {
-      const server = createServer((socket) => this.listeners.acceptRaw(socket, 'tcp'));
+      const server = createServer({ pauseOnConnect: true }, (socket) => this.acceptRaw(socket, 'tcp'));
       await listen(server, () => server.listen(opts.tcp!.port, opts.tcp!.host));
       this.addresses.tcpPort = (server.address() as { port: number }).port;
       this.servers.push(server);
     }
     if (opts.unixPath) {
       try {
-        unlinkSync(opts.unixPath);
+        unlinkSync(opts.unixPath); // stale: we hold its lock, so no live instance serves it
       } catch {
         // no stale socket to remove; a real problem with the path shows in listen() below
       }
-      const server = createServer((socket) => this.listeners.acceptRaw(socket, 'unix'));
+      const server = createServer({ pauseOnConnect: true }, (socket) => this.acceptRaw(socket, 'unix'));
       await listen(server, () => server.listen(opts.unixPath!));
       chmodSync(opts.unixPath, 0o600);
       this.addresses.unixPath = opts.unixPath;
       this.servers.push(server);
     }
     if (opts.http) {
-      const http = (this.http = new HttpFrontEnd(opts, this.registry, this.metrics, this.listeners));
+      const http = (this.http = new HttpFrontEnd({
+        log: opts.log,
+        refuse: () => this.refuse(),
+        metrics: () => this.metrics(),
+        sessions: () => this.sessions(),
+        upgrade: (req, socket, head, kind) => this.acceptUpgrade(req, socket, head, kind),
+      }));
       await listen(http.server, () => http.server.listen(opts.http!.port, opts.http!.host));
       this.addresses.httpPort = (http.server.address() as { port: number }).port;
       this.servers.push(http.server);
     }
-    this.registry.accepting = true;
+    // started last, so that their start-up does not delay listening; connections that arrive
+    // before a worker is ready wait for it (worker-pool.ts)
+    this.startSessions();
+    this.accepting = true;
+  }
+
+  private startSessions(): void {
+    const { opts } = this;
+    if (opts.workers <= 0) {
+      this.inline = new SessionHost(opts, {
+        claim: async (id) => this.ids.claim(id, 0),
+        release: (id) => this.ids.release(id, 0),
+      });
+      return;
+    }
+    const { log, plugins: _plugins, ...rest } = opts;
+    const workerOpts: WorkerServiceOptions = { ...rest, logLevel: log.level };
+    this.perWorker = new Array<number>(opts.workers).fill(0);
+    this.pool = new WorkerPool({
+      module: workerModule(),
+      size: opts.workers,
+      env: { QTESTD_SERVICE_OPTIONS: JSON.stringify(workerOpts) },
+      log,
+      onMessage: (index, msg) => this.fromWorker(index, msg),
+      onExit: (index) => {
+        this.ids.releaseAll(index);
+        this.connections -= this.perWorker[index]!;
+        this.perWorker[index] = 0;
+        const last = this.pool!.lastAnswer<WorkerStats>(index, 'stats');
+        if (last) addStats(this.retired, { ...last, sessionsActive: 0, touchedRamBytes: 0 });
+        if (this.accepting) this.workerRestarts++;
+      },
+    });
+  }
+
+  private fromWorker(index: number, msg: WorkerMessage): void {
+    switch (msg.t) {
+      case 'claim':
+        this.pool!.post(
+          { t: 'claimed', rid: msg.rid, result: this.ids.claim((msg.id as string | null) ?? undefined, index) },
+          index,
+        );
+        return;
+      case 'reserve': {
+        const ids: string[] = [];
+        for (let i = 0; i < (msg.count as number); i++) {
+          const r = this.ids.claim(undefined, index);
+          if (r.ok) ids.push(r.id);
+        }
+        this.pool!.post({ t: 'reserved', ids }, index);
+        return;
+      }
+      case 'release':
+        this.ids.release(msg.id as string, index);
+        return;
+      case 'closed':
+        if (msg.qtest) this.connectionClosed(index);
+        return;
+    }
+  }
+
+  private connectionClosed(index: number): void {
+    this.connections--;
+    this.perWorker[index] = Math.max(0, (this.perWorker[index] ?? 0) - 1);
+  }
+
+  /** Count a qtest connection for worker `index`; returns its `done`. */
+  private countConnection(index: number): () => void {
+    this.connections++;
+    if (this.perWorker.length) this.perWorker[index]!++;
+    let once = false;
+    return () => {
+      if (once) return;
+      once = true;
+      this.connectionClosed(index);
+    };
+  }
+
+  private refuseRaw(socket: Socket, transport: string, reason: string): void {
+    this.sessionsRefused++;
+    this.opts.log.warn({ event: 'session-refused', transport, reason }, 'connection refused');
+    socket.on('error', (err) => this.opts.log.debug({ err }, 'refused connection error'));
+    socket.resume(); // discard whatever the peer sends, so that the close is orderly
+    socket.end(`FAIL ${reason}\n`);
+  }
+
+  private acceptRaw(socket: Socket, transport: 'tcp' | 'unix'): void {
+    const refusal = this.refuse();
+    if (refusal) return this.refuseRaw(socket, transport, refusal);
+    if (this.inline) return this.inline.acceptRaw(socket, transport, this.countConnection(0));
+    const index = this.pool!.pick();
+    const done = this.countConnection(index);
+    if (this.pool!.hand({ t: 'conn', transport }, socket, index) < 0) {
+      done();
+      this.refuseRaw(socket, transport, 'no worker available');
+    }
+  }
+
+  private acceptUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'qtest' | 'qmp'): void {
+    const upgrade = upgradeRequest(req);
+    if (kind === 'qmp') {
+      const id = new URL(upgrade.url, 'http://localhost').searchParams.get('session') ?? '';
+      const owner = this.ids.ownerOf(id);
+      if (owner === undefined) {
+        socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno such session\n');
+        return;
+      }
+      if (this.inline) return this.inline.acceptUpgrade(upgrade, socket, head);
+      if (this.pool!.hand({ t: 'upgrade', kind, req: upgrade, head: head.toString('base64') }, socket, owner) < 0)
+        socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\nworker unavailable\n');
+      return;
+    }
+    const refusal = this.refuse();
+    if (refusal) {
+      this.sessionsRefused++;
+      this.refusals.handleUpgrade(req, socket, head, (ws) => {
+        ws.send(`FAIL ${refusal}`);
+        ws.close(1008, refusal.slice(0, 120));
+      });
+      return;
+    }
+    if (this.inline) return this.inline.acceptUpgrade(upgrade, socket, head, this.countConnection(0));
+    const index = this.pool!.pick();
+    const done = this.countConnection(index);
+    if (this.pool!.hand({ t: 'upgrade', kind, req: upgrade, head: head.toString('base64') }, socket, index) < 0) {
+      done();
+      socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\nworker unavailable\n');
+    }
+  }
+
+  private async stats(): Promise<WorkerStats> {
+    const sum = addStats(emptyStats(), this.retired);
+    if (this.inline) return addStats(sum, this.inline.stats());
+    for (const s of await this.pool!.ask<WorkerStats>('stats', ASK_DEADLINE_MS)) addStats(sum, s);
+    return sum;
+  }
+
+  async metrics(): Promise<string> {
+    return renderMetrics(
+      { sessionsRefused: this.sessionsRefused, workers: this.pool?.size ?? 0, workerRestarts: this.workerRestarts },
+      await this.stats(),
+    );
+  }
+
+  async sessions(): Promise<SessionInfo[]> {
+    if (this.inline) return this.inline.sessions();
+    const lists = await this.pool!.ask<SessionInfo[]>('sessions', ASK_DEADLINE_MS);
+    return lists.flat().sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   /**
@@ -80,11 +274,9 @@ export class QtestdService {
    * (Waiting for net.Server#close callbacks would wait for the very connections we are closing.)
    */
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
-    this.registry.accepting = false;
+    this.accepting = false;
     for (const server of this.servers) server.close();
-    this.listeners.shutdownAll(1001);
-    this.registry.closeAll('server shutting down');
-    this.http?.close();
+    this.refusals.close();
     if (this.opts.unixPath) {
       try {
         unlinkSync(this.opts.unixPath);
@@ -92,7 +284,11 @@ export class QtestdService {
         // already gone: nothing left to clean up
       }
     }
-    await this.listeners.settle(graceMs);
+    if (this.inline) await this.inline.stop(graceMs);
+    // the workers get the grace period plus a little to exit on their own; one still busy then
+    // (a request that does not yield) is killed, so that nothing outlives the service
+    else await this.pool!.stop({ t: 'stop', graceMs }, graceMs + 250);
     for (const server of this.servers) (server as HttpServer).closeAllConnections?.();
+    for (const lock of this.locks) lock.close();
   }
 }

@@ -1,7 +1,9 @@
 /**
- * The service's open sessions: ids, the `--max-sessions` limit (greeting connections count too),
- * idle timers, lookup by id, and each session's QMP bookkeeping (its UNIX socket under the run
- * dir, its monitors and its QMP connections, all closed with the session).
+ * The sessions one worker (or the in-process host) serves: ids (claimed from the accepting
+ * process, which sees every worker, so ids stay unique across them), idle timers, lookup by id,
+ * and each session's QMP bookkeeping (its UNIX socket under the run dir, its monitors and its QMP
+ * connections, all closed with the session). The `--max-sessions` limit is the accepting
+ * process's: it counts connections before handing them out.
  */
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +15,7 @@ import { openChardev } from '../transport/chardev-open.js';
 import type { OpenedChardev } from '../transport/chardev-open.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 import { parseSessionOptions } from '../config/session-options.js';
-import type { Metrics } from './metrics.js';
+import type { WorkerCounters, WorkerStats } from './metrics.js';
 import type { ServiceOptions } from './service-options.js';
 
 export type SessionTransport = 'tcp' | 'unix' | 'websocket';
@@ -34,6 +36,57 @@ export interface LiveSession {
 
 export type CreateResult = { ok: true; live: LiveSession } | { ok: false; reason: string };
 
+/** Session ids are claimed from whoever sees every session (the accepting process). */
+export interface IdClaims {
+  /** Claim `requested`, or a fresh `s<N>` when undefined. */
+  claim(requested: string | undefined): Promise<{ ok: true; id: string } | { ok: false; reason: string }>;
+  release(id: string): void;
+}
+
+/** The id table of the accepting process (or of an in-process host). */
+export class IdTable {
+  private readonly owners = new Map<string, number>();
+  private nextId = 1;
+
+  claim(requested: string | undefined, owner: number): { ok: true; id: string } | { ok: false; reason: string } {
+    if (requested !== undefined) {
+      if (this.owners.has(requested)) return { ok: false, reason: `session id '${requested}' is in use` };
+      this.owners.set(requested, owner);
+      return { ok: true, id: requested };
+    }
+    let id: string;
+    do id = `s${this.nextId++}`;
+    while (this.owners.has(id));
+    this.owners.set(id, owner);
+    return { ok: true, id };
+  }
+
+  release(id: string, owner: number): void {
+    if (this.owners.get(id) === owner) this.owners.delete(id);
+  }
+
+  ownerOf(id: string): number | undefined {
+    return this.owners.get(id);
+  }
+
+  /** Forget every id of `owner` (a worker that died). */
+  releaseAll(owner: number): void {
+    for (const [id, o] of this.owners) if (o === owner) this.owners.delete(id);
+  }
+}
+
+/** One entry of /sessions. */
+export interface SessionInfo {
+  id: string;
+  transport: SessionTransport;
+  peer: string;
+  createdAt: string;
+  qmp: string;
+  ramTouchedBytes: number;
+  /** The process the session runs in (a worker's pid). */
+  pid: number;
+}
+
 export interface IdleTimer {
   touch: () => void;
   stop: () => void;
@@ -43,15 +96,11 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, LiveSession>();
   /** SMMU translations of sessions already closed (qtestd_smmu_translations_total is a counter). */
   private closedSmmuTranslations = 0;
-  private nextId = 1;
-  /** Connections being greeted (no session yet), counted against the limit too. */
-  private pendingConnections = 0;
-  /** False before start() and from stop() on: every new connection is refused. */
-  accepting = false;
 
   constructor(
     private readonly opts: ServiceOptions,
-    private readonly metrics: Metrics,
+    private readonly metrics: WorkerCounters,
+    private readonly ids: IdClaims,
   ) {}
 
   get size(): number {
@@ -66,8 +115,8 @@ export class SessionRegistry {
     return [...this.sessions.values()];
   }
 
-  /** The gauges /metrics reads at scrape time. */
-  gauges(): { sessionsActive: number; touchedRamBytes: number; smmuTranslations: number } {
+  /** This host's counters and gauges, as /metrics adds them up. */
+  stats(): WorkerStats {
     let touched = 0;
     // a counter: what closed sessions did stays counted (else it would drop when they close)
     let translations = this.closedSmmuTranslations;
@@ -75,28 +124,29 @@ export class SessionRegistry {
       touched += s.session.machine.ram?.touchedBytes ?? 0;
       translations += smmuTranslations(s.session);
     }
-    return { sessionsActive: this.sessions.size, touchedRamBytes: touched, smmuTranslations: translations };
-  }
-
-  /** Why a new connection must be turned away now, or undefined. */
-  refuse(): string | undefined {
-    if (!this.accepting) return 'server is shutting down';
-    if (this.sessions.size + this.pendingConnections >= this.opts.maxSessions) {
-      return `too many sessions (limit ${this.opts.maxSessions})`;
-    }
-    return undefined;
-  }
-
-  /** Count a connection still being greeted against the limit; the returned function (idempotent) uncounts it. */
-  holdPending(): () => void {
-    this.pendingConnections++;
-    let counted = true;
-    return () => {
-      if (counted) {
-        counted = false;
-        this.pendingConnections--;
-      }
+    const m = this.metrics;
+    return {
+      sessionsTotal: m.sessionsTotal,
+      qtestRequests: { ...m.qtestRequests },
+      qmpCommands: m.qmpCommands,
+      errors: m.errors,
+      sessionsActive: this.sessions.size,
+      touchedRamBytes: touched,
+      smmuTranslations: translations,
     };
+  }
+
+  /** The /sessions entries of this host. */
+  infos(): SessionInfo[] {
+    return this.list().map((s) => ({
+      id: s.id,
+      transport: s.transport,
+      peer: s.peer,
+      createdAt: new Date(s.createdAt).toISOString(),
+      qmp: s.qmpSocketPath,
+      ramTouchedBytes: s.session.machine.ram?.touchedBytes ?? 0,
+      pid: process.pid,
+    }));
   }
 
   /** Calls `onIdle` once nothing touched the timer for `--idle-timeout` (never when it is 0). */
@@ -115,20 +165,36 @@ export class SessionRegistry {
     return { touch, stop: () => timer && clearTimeout(timer) };
   }
 
-  create(words: string[], transport: SessionTransport, peer: string, closeConnection: () => void): CreateResult {
+  /**
+   * Parse the options, claim the id, build the machine. `stillWanted` is asked once the id is
+   * claimed: a connection that went away meanwhile gets no session (and frees the id).
+   */
+  async create(
+    words: string[],
+    transport: SessionTransport,
+    peer: string,
+    closeConnection: () => void,
+    stillWanted: () => boolean = () => true,
+  ): Promise<CreateResult> {
     let request;
     try {
       request = parseSessionOptions(words, this.opts.defaults);
     } catch (e) {
       return { ok: false, reason: (e as Error).message };
     }
-    const id = request.id ?? `s${this.nextId++}`;
-    if (this.sessions.has(id)) return { ok: false, reason: `session id '${id}' is in use` };
+    const claim = await this.ids.claim(request.id);
+    if (!claim.ok) return claim;
+    const id = claim.id;
+    if (!stillWanted()) {
+      this.ids.release(id);
+      return { ok: false, reason: 'client disconnected' };
+    }
     let session: Session;
     const log = this.opts.log.child({ session: id });
     try {
       session = new Session(request.config, { log, limits: this.opts.limits, plugins: this.opts.plugins });
     } catch (e) {
+      this.ids.release(id);
       return { ok: false, reason: (e as Error).message.split('\n')[0] };
     }
     const live: LiveSession = {
@@ -206,6 +272,7 @@ export class SessionRegistry {
     } catch {
       // already gone (or never bound: the QMP socket's failure was logged when it happened)
     }
+    this.ids.release(live.id); // after the unlink: the next owner of the id binds the path afresh
     live.closeConnection();
     this.closedSmmuTranslations += smmuTranslations(live.session);
     live.session.dispose();

@@ -28,9 +28,10 @@ const BASE = RAM_BASE + 0x100000n; // same guest addresses in every session
 const DMA_SRC = RAM_BASE + 0x200000n;
 const DMA_DST = RAM_BASE + 0x300000n;
 
-t.setTimeout(30000);
+// a safety net only (minutes): several services start at once, each with its worker processes
+t.setTimeout(5 * 60_000);
 
-const q: QtestdProcess = await startQtestd({ args: ['--max-line', String(1 << 20)] });
+const q: QtestdProcess = await startQtestd({ args: ['--max-line', String(1 << 20)], startTimeoutMs: 120_000 });
 t.teardown(() => q.dispose());
 const edu = await probeEdu(q);
 if (!edu.ok)

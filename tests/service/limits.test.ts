@@ -9,13 +9,14 @@ import { WebSocket } from 'ws';
 import { parsePrometheus, sleep, startQtestd } from './fixtures/harness.js';
 import type { LineClient } from './fixtures/harness.js';
 
-t.setTimeout(20000);
+// a safety net only (minutes): several services start at once, each with its worker processes
+t.setTimeout(5 * 60_000);
 
 const [full, lines, idle, ram] = await Promise.all([
-  startQtestd({ args: ['--max-sessions', '3'] }),
-  startQtestd({ args: ['--max-line', '4096'] }),
-  startQtestd({ args: ['--idle-timeout', '0.4'] }),
-  startQtestd({ args: ['--session-ram', String(1 << 20)] }),
+  startQtestd({ args: ['--max-sessions', '3'], startTimeoutMs: 120_000 }),
+  startQtestd({ args: ['--max-line', '4096'], startTimeoutMs: 120_000 }),
+  startQtestd({ args: ['--idle-timeout', '0.4'], startTimeoutMs: 120_000 }),
+  startQtestd({ args: ['--session-ram', String(1 << 20)], startTimeoutMs: 120_000 }),
 ]);
 t.teardown(() => Promise.all([full, lines, idle, ram].map((q) => q.dispose())));
 

@@ -1,0 +1,134 @@
+/**
+ * A worker process of the warm-launch daemon (forked by launch-daemon-server.ts through a
+ * WorkerPool): it is handed shim connections (their descriptors, not their bytes) and runs each
+ * as a LaunchConnection, so launches in different workers never wait on each other and the
+ * accepting process (lock, socket, idle timer, signals) never waits on a launch. 'terminate'
+ * (the daemon got SIGTERM) ends every launch as the signal does in the cold launcher. If the
+ * accepting process dies, so does the daemon: the worker exits at once and its launches' sockets
+ * close, as a QEMU that died (the shims say so and exit non-zero: native/launcher.c).
+ *
+ * Environment: QTESTD_DAEMON_ROOT (the install), QTESTD_DAEMON_STAMP (its build stamp when the
+ * daemon started), QTESTD_DAEMON_LOG (the daemon's log file), QTESTD_DAEMON_LOG_LEVEL.
+ */
+import type { Socket } from 'node:net';
+import { pino } from 'pino';
+import type { Logger } from '../base/log.js';
+import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
+import { Session } from '../session/session.js';
+import { parseArgv } from '../config/argv.js';
+import { WorkerChannel } from '../service/worker-channel.js';
+import { coldReason } from './launch-cold-path.js';
+import { LaunchConnection } from './launch-daemon-connection.js';
+import { buildStamp } from './launch-stamp.js';
+import { installProcessGuards } from './process-guard.js';
+
+/** Run a few launches' worth of parsing and machine building so the first real launch is JIT-warm. */
+function warmUp(log: Logger): void {
+  const silent = pino({ level: 'silent' });
+  const machines = [
+    ['-machine', 'virt'],
+    ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-cpu', 'max', '-device', 'iommu-testdev'],
+    ['-machine', 'none'],
+  ];
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) {
+    for (const m of machines) {
+      try {
+        const opts = parseArgv(['-qtest', 'unix:/nonexistent/q.sock', '-display', 'none', ...m, '-accel', 'qtest']);
+        coldReason(['-qtest', 'unix:/nonexistent/q.sock', ...m]);
+        new Session(opts.machine, { log: silent, plugins: DEFAULT_PLUGINS }).dispose();
+      } catch (err) {
+        log.debug({ err }, 'warm-up launch failed');
+        return;
+      }
+    }
+  }
+  log.info({ ms: Math.round(performance.now() - t0) }, 'warmed up');
+  setImmediate(() => warmRequests(log, silent, 0));
+}
+
+/** The qtest requests libqtest sends most, run through one session to warm the request path. */
+const WARM_REQUESTS = Buffer.from(
+  [
+    'readl 0x40001000',
+    'writel 0x40001000 0x12345678',
+    'readq 0x40001000',
+    'writeq 0x40001000 0x1122334455667788',
+    'readb 0x40001000',
+    'writew 0x40001000 0x1234',
+    'read 0x40001000 0x100',
+    'write 0x40001000 0x4 0x01020304',
+    'b64read 0x40001000 0x100',
+    'b64write 0x40001000 0x4 AQIDBA==',
+    'memset 0x40001000 0x100 0x5a',
+    'readl 0x4010000000',
+    'clock_step 100',
+    'endianness',
+  ].join('\n') + '\n',
+);
+
+/**
+ * Run WARM_REQUESTS through a session in slices of 20 rounds, one slice per event-loop turn (a
+ * launch arriving meanwhile waits for one slice at most), so that the first launch's requests run
+ * JIT-compiled code. Stops after 600 rounds (8,400 requests) or at the first failure.
+ */
+function warmRequests(log: Logger, silent: Logger, round: number, session?: Session): void {
+  try {
+    session ??= new Session(
+      parseArgv(['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-accel', 'qtest']).machine,
+      { log: silent, plugins: DEFAULT_PLUGINS },
+    );
+    const endpoint = session.attachQtest({ write: () => true, pause: () => {}, resume: () => {}, close: () => {} });
+    for (let i = 0; i < 20; i++) endpoint.input(WARM_REQUESTS);
+    endpoint.end();
+  } catch (err) {
+    log.debug({ err }, 'request warm-up failed');
+    session?.dispose();
+    return;
+  }
+  if (round + 20 < 600) setImmediate(() => warmRequests(log, silent, round + 20, session));
+  else {
+    session.dispose();
+    log.info('request path warmed up');
+  }
+}
+
+function main(): void {
+  const env = process.env;
+  const root = env.QTESTD_DAEMON_ROOT ?? '/';
+  const startStamp = env.QTESTD_DAEMON_STAMP ?? '';
+  const channel = new WorkerChannel(() => process.exit(1));
+  const log: Logger = env.QTESTD_DAEMON_LOG
+    ? pino(
+        { level: env.QTESTD_DAEMON_LOG_LEVEL ?? 'info', base: { pid: process.pid, worker: channel.index } },
+        pino.destination({ dest: env.QTESTD_DAEMON_LOG, sync: true, append: true, mode: 0o600 }),
+      )
+    : pino({ level: 'silent' });
+  installProcessGuards(() => log);
+  // signals are the accepting process's (it sends 'terminate'); a group-wide one must not kill us
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => {});
+  const connections = new Set<LaunchConnection>();
+  let terminating = false;
+  channel
+    .on('conn', (_msg, socket) => {
+      if (!socket) return channel.send({ t: 'closed' });
+      const c = new LaunchConnection(socket as Socket, log, {
+        isStale: () => buildStamp(root) !== startStamp,
+        onStale: () => channel.send({ t: 'stale' }),
+        onClosed: () => {
+          connections.delete(c);
+          channel.send({ t: 'closed' });
+        },
+      });
+      connections.add(c);
+      if (terminating) c.terminate('host-signal');
+    })
+    .on('terminate', () => {
+      terminating = true;
+      for (const c of connections) c.terminate('host-signal');
+    });
+  channel.ready();
+  setImmediate(() => warmUp(log));
+}
+
+main();

@@ -1,0 +1,105 @@
+/**
+ * Where sessions run: one per worker process (or one in the accepting process with
+ * `--workers 0`). Takes over connections the accepting process accepted and checked — raw
+ * TCP/UNIX sockets, and HTTP upgrades it parsed (the WebSocket handshake is completed here, with
+ * the request line, headers and any bytes read past them handed over too) — and answers its
+ * questions: counters and gauges, the session list.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { WorkerCounters } from './metrics.js';
+import type { WorkerStats } from './metrics.js';
+import { Listeners } from './listeners.js';
+import { SessionRegistry } from './session-registry.js';
+import type { IdClaims, SessionInfo } from './session-registry.js';
+import type { ServiceOptions } from './service-options.js';
+import { bindWebSocket } from './websocket-link.js';
+
+/** An HTTP upgrade request as it travels to a worker. */
+export interface UpgradeRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** How long stop() waits for connections to close after telling them to, before dropping them. */
+export const STOP_GRACE_MS = 500;
+
+export class SessionHost {
+  readonly counters = new WorkerCounters();
+  private readonly registry: SessionRegistry;
+  private readonly listeners: Listeners;
+  private readonly wss: WebSocketServer;
+  private stopping = false;
+
+  constructor(
+    private readonly opts: ServiceOptions,
+    ids: IdClaims,
+  ) {
+    this.registry = new SessionRegistry(opts, this.counters, ids);
+    this.listeners = new Listeners(opts, this.registry, () => (this.stopping ? 'server is shutting down' : undefined));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.limits.maxLineBytes });
+  }
+
+  get sessionCount(): number {
+    return this.registry.size;
+  }
+
+  stats(): WorkerStats {
+    return this.registry.stats();
+  }
+
+  sessions(): SessionInfo[] {
+    return this.registry.infos();
+  }
+
+  hasSession(id: string): boolean {
+    return this.registry.get(id) !== undefined;
+  }
+
+  acceptRaw(socket: Socket, transport: 'tcp' | 'unix', done?: () => void): void {
+    this.listeners.acceptRaw(socket, transport, done);
+  }
+
+  /** Complete a WebSocket upgrade the accepting process parsed: /qtest opens a session, /qmp attaches. */
+  acceptUpgrade(req: UpgradeRequest, socket: Socket, head: Buffer, done: () => void = () => {}): void {
+    // ECONNRESET / EPIPE from a client that went away mid-upgrade: nothing to serve any more
+    socket.on('error', (err) => this.opts.log.debug({ err }, 'upgrade connection error'));
+    const url = new URL(req.url, 'http://localhost');
+    const fakeReq = { ...req, socket } as unknown as IncomingMessage;
+    if (url.pathname === '/qmp') {
+      void new Promise<void>((r) => socket.once('close', () => r())).then(done);
+      const live = this.registry.get(url.searchParams.get('session') ?? '');
+      if (!live) {
+        socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno such session\n');
+        return;
+      }
+      this.wss.handleUpgrade(fakeReq, socket, head, (ws) =>
+        bindWebSocket(ws, (link) => this.registry.attachQmpEndpoint(live, link), 'qmp', undefined, this.opts.log),
+      );
+      return;
+    }
+    let handled = false;
+    socket.once('close', () => {
+      if (!handled) done();
+    });
+    this.wss.handleUpgrade(fakeReq, socket, head, (ws) => {
+      handled = true;
+      this.listeners.acceptWebSocket(ws, url.searchParams, fakeReq, done);
+    });
+  }
+
+  /**
+   * Stop: refuse what still arrives, let every connection flush the replies to what it already
+   * processed, close every session, and wait (at most `graceMs`) for the peers to close; then
+   * drop the rest.
+   */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    this.stopping = true;
+    this.listeners.shutdownAll(1001);
+    this.registry.closeAll('server shutting down');
+    this.wss.close();
+    await this.listeners.settle(graceMs);
+  }
+}
