@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../base/log.js';
 import type { IrqLine } from '../sim/irq.js';
-import type { Addr, AccessSize, MemTxResult } from '../memory/types.js';
+import type { Addr, AccessSize, MemTxAttrs, MemTxResult } from '../memory/types.js';
 import { RegisterFile } from '../memory/register-file.js';
 import type { RegisterWrite } from '../memory/register-file.js';
 import { deposit64, hex } from './bits.js';
@@ -76,6 +76,31 @@ export interface BankOptions {
   execute?: (cmd: CommandFields, target: CommandTarget) => CommandError;
   /** S_INIT.INV_ALL accepted. */
   onInitInvalidate?: () => void;
+}
+
+/** Offsets at or above this (in a 64 KiB page) are the Secure bank. */
+const SECURE_BANK = 0x8000;
+/** IIDR, AIDR and STATUSR exist once, shared by both banks. */
+const SHARED: ReadonlySet<number> = new Set([0x018, 0x01c, 0x040]);
+
+/**
+ * Which bank an MMIO access reaches and at which bank-relative offset (docs/secure-smmu.md
+ * "Register banks"). Without the Secure interface: the one bank, offset as is (QEMU 10.2.2).
+ * With it: page 1 aliases page 0, 0x8000+ is the Secure bank, each bank repeats every 0x1000,
+ * IIDR/AIDR/STATUSR are shared; null when the Secure-bank gate refuses the access (an access
+ * without attributes has space 0, Secure, and passes).
+ */
+export function decodeBankOffset(
+  offset: bigint,
+  attrs: MemTxAttrs,
+  secureImpl: boolean,
+): { sec: SecSid; rel: bigint } | null {
+  const off = Number(offset & 0xffffn);
+  if (!secureImpl) return { sec: SEC_SID_NS, rel: BigInt(off) };
+  const rel = off & 0xfff;
+  if (off < SECURE_BANK) return { sec: SEC_SID_NS, rel: BigInt(rel) };
+  if ((attrs.space ?? 0) !== 0 && attrs.secure !== true) return null;
+  return { sec: SHARED.has(rel) ? SEC_SID_NS : SEC_SID_S, rel: BigInt(rel) };
 }
 
 const GBPA_UPDATE = 0x8000_0000n;

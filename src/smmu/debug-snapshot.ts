@@ -5,6 +5,7 @@
  */
 import { extract64, hex } from './bits.js';
 import type { ConfigCache } from './config-cache.js';
+import type { SmmuBank } from './bank.js';
 import { describeConfig, describeTrace, permName, toJson } from './debug-json.js';
 import type { JsonValue } from './debug-json.js';
 import { EVENT_TYPES } from './faults.js';
@@ -149,4 +150,17 @@ export function streamDecodeJson(
       : { ok: false, reason: r.reason, event: r.event ?? null },
     cached,
   });
+}
+
+/** The snapshot's view of one bank and its world's caches. */
+export function bankDebugState(bank: SmmuBank, configCache: ConfigCache, iotlb: Iotlb): SmmuBankDebugState {
+  return {
+    regs: bank.registerValues() as Record<SmmuRegName, bigint>,
+    cmdqLog2size: bank.cmdqLog2size,
+    eventqLog2size: bank.eventqLog2size,
+    strtab: bank.strtab(),
+    configCache,
+    iotlb,
+    recent: bank.recent,
+  };
 }

@@ -159,6 +159,10 @@ export const SMMU_FIELDS = {
   CMDQ_CONS: { ERR: [24, 7] },
 } as const satisfies Record<string, Record<string, readonly [number, number]>>;
 
+/** S_IDR1.SECURE_IMPL (bit 31) and the StreamID size both banks advertise (docs/secure-smmu.md). */
+export const S_IDR1_SECURE_IMPL = 0x8000_0000;
+export const SMMU_SIDSIZE = 16;
+
 /** Bits of CR0 that CR0ACK never reflects (QEMU SMMU_CR0_RESERVED). */
 export const CR0_RESERVED = 0xfffffc20;
 

@@ -10,24 +10,29 @@ import type { Logger } from '../base/log.js';
 import type { IrqLine } from '../sim/irq.js';
 import type { Iommu, IommuResult } from '../memory/dma-view.js';
 import type { AccessSize, Addr, BusAccess, IoRegion, MemTxAttrs } from '../memory/types.js';
-import { hex, U64_MASK } from './bits.js';
-import { SmmuBank, SEC_SID_NS } from './bank.js';
-import type { BankMemory, SmmuStats } from './bank.js';
+import { hex } from './bits.js';
+import { decodeBankOffset, SmmuBank, SEC_SID_NS, SEC_SID_S } from './bank.js';
+import type { BankRules, SecSid, SmmuStats } from './bank.js';
+import { dualReader, GuardedMemory } from './guarded-memory.js';
+import type { ReentryGuard } from './guarded-memory.js';
+import { CR0_RESERVED_SERIES, quirkSet, S_CR0_RESERVED } from './quirks.js';
+import type { SmmuQuirks } from './quirks.js';
+import { worldCommandExecutor } from './secure-commands.js';
 import { ConfigCache } from './config-cache.js';
 import { Iotlb } from './iotlb.js';
 import type { CommandTarget } from './command-queue.js';
 import { PERM } from './faults.js';
 import type { EventInfo } from './faults.js';
 import { accessPerm, entryOutput, walkForStage } from './nested.js';
-import { CR0_RESERVED, field, idrValues } from './registers.js';
+import { CR0_RESERVED, field, idrValues, S_IDR1_SECURE_IMPL, SMMU_SIDSIZE } from './registers.js';
 import type { SmmuRegName, SmmuStageSupport } from './registers.js';
 import { decodeConfig } from './translation-config.js';
 import type { ConfigDecodeDeps, SmmuFeatures, TransCfg, TranslateIpa } from './translation-config.js';
 import type { JsonValue } from './debug-json.js';
-import { smmuDebugSnapshot, streamDecodeJson } from './debug-snapshot.js';
-import type { SmmuBankDebugState } from './debug-snapshot.js';
+import { bankDebugState, smmuDebugSnapshot, streamDecodeJson } from './debug-snapshot.js';
+import { makeWorld } from './world.js';
+import type { World } from './world.js';
 import { doTranslate } from './translation.js';
-import type { TranslationContext } from './translation.js';
 
 export interface SmmuV3Irqs {
   eventq: IrqLine;
@@ -37,12 +42,20 @@ export interface SmmuV3Irqs {
 }
 
 export interface SmmuV3Options {
-  /** System memory: STE/CD/PTE fetches, queue reads, event writes. */
+  /** System memory (the Non-secure view): STE/CD/PTE fetches, queue reads, event writes. */
   memory: BusAccess;
   irqs: SmmuV3Irqs;
   log: Logger;
   /** Implemented stages (QEMU `stage` property); virt ≥ 9.2 uses 'nested'. Default 'nested'. */
   stage?: SmmuStageSupport;
+  /** `secure-impl`: add the Secure programming interface (docs/secure-smmu.md). Default false. */
+  secureImpl?: boolean;
+  /** The Secure view of the machine (`-machine virt,secure=on`), if any. */
+  secureMemory?: BusAccess;
+  /** Quirk switches (secure-impl only); default all on (the series' behaviour). */
+  quirks?: Partial<SmmuQuirks>;
+  /** The `sec-sid` of the PCI function with this requester ID (1 = secure). Default: all 0. */
+  secSidOf?: (requesterId: number) => number;
 }
 
 /** Bypass/disabled translations cover one target page (QEMU ~TARGET_PAGE_MASK, 4 KiB). */
@@ -58,17 +71,25 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   readonly stage: SmmuStageSupport;
   readonly features: SmmuFeatures;
-  readonly configCache = new ConfigCache();
-  readonly iotlb = new Iotlb();
-  /** The Non-secure programming interface. */
+  readonly secureImpl: boolean;
+  readonly quirks: SmmuQuirks;
+  /** Translations name their output view (the Secure interface is implemented). */
+  readonly outputViews: boolean;
+  /** The Non-secure world's caches (QEMU 10.2.2 has only these). */
+  readonly configCache: ConfigCache;
+  readonly iotlb: Iotlb;
+  /** The Non-secure programming interface, and the Secure one with secure-impl. */
   readonly ns: SmmuBank;
+  readonly s?: SmmuBank;
 
-  private readonly memory: BusAccess;
-  private readonly irqs: SmmuV3Irqs;
   private readonly log: Logger;
+  private readonly nsWorld: World;
+  private readonly sWorld?: World;
+  private readonly secureMemory?: BusAccess;
+  private readonly secSidOf: (requesterId: number) => number;
   /** Re-entrancy guard (QEMU mem_reentrancy_guard): our own MMIO touched while in MMIO. */
   private mmioDepth = 0;
-  private reentryBlocked = false;
+  private readonly guard: ReentryGuard = { blocked: false };
   private readonly stats: SmmuStats = {
     translations: 0,
     faults: 0,
@@ -85,51 +106,120 @@ export class SmmuV3 implements IoRegion, Iommu {
   }
 
   constructor(opts: SmmuV3Options) {
-    this.memory = opts.memory;
-    this.irqs = opts.irqs;
     this.log = opts.log;
     this.stage = opts.stage ?? 'nested';
+    this.secureImpl = opts.secureImpl ?? false;
+    this.outputViews = this.secureImpl;
+    this.quirks = { ...quirkSet(this.secureImpl ? 'rfc' : 'architectural'), ...(this.secureImpl ? opts.quirks : {}) };
+    this.secureMemory = opts.secureMemory;
+    this.secSidOf = opts.secSidOf ?? (() => 0);
     const idr = idrValues(this.stage);
     this.features = {
       s1p: field('IDR0', 'S1P', idr.IDR0) === 1,
       s2p: field('IDR0', 'S2P', idr.IDR0) === 1,
       oasField: field('IDR5', 'OAS', idr.IDR5),
     };
-    const commands: CommandTarget = {
+    const q = this.quirks;
+    const nsMem = new GuardedMemory(opts.memory, this.guard);
+    const sMem = new GuardedMemory(opts.secureMemory, this.guard);
+    const walkRead = this.secureImpl ? dualReader(nsMem, sMem) : nsMem.readDescriptor;
+    const target = (configCache: ConfigCache, iotlb: Iotlb): CommandTarget => ({
       s1p: this.features.s1p,
       s2p: this.features.s2p,
-      configCache: this.configCache,
-      iotlb: this.iotlb,
-      signalSync: () => this.irqs.cmdSync.pulse(),
+      configCache,
+      iotlb,
+      signalSync: () => opts.irqs.cmdSync.pulse(),
       unhandled: (name) => this.log.debug({ unimp: true }, `smmuv3: unhandled command ${name}`),
-    };
-    this.ns = new SmmuBank({
-      sec: SEC_SID_NS,
-      idr: idr as Partial<Record<SmmuRegName, number>>,
-      rules: { cr0AckReserved: CR0_RESERVED, accessChecks: false, init: false },
-      memory: this.bankMemory,
-      irqs: this.irqs,
-      log: this.log,
-      stats: this.stats,
-      commands,
     });
+    const caches = [0, 1].map(() => ({ configCache: new ConfigCache(), iotlb: new Iotlb() }));
+    const targets = caches.map((c) => target(c.configCache, c.iotlb)) as [CommandTarget, CommandTarget];
+    const bankOf = (
+      sec: SecSid,
+      rules: BankRules,
+      queues: GuardedMemory,
+      bankIdr: Partial<Record<SmmuRegName, number>>,
+    ) =>
+      new SmmuBank({
+        sec,
+        idr: bankIdr,
+        rules,
+        memory: queues.queues,
+        irqs: opts.irqs,
+        log: this.log,
+        stats: this.stats,
+        commands: targets[sec],
+        execute: this.secureImpl ? worldCommandExecutor(sec, targets, q) : undefined,
+        onInitInvalidate: () => this.invalidateAll(),
+      });
+    this.ns = bankOf(
+      SEC_SID_NS,
+      this.secureImpl
+        ? { cr0AckReserved: CR0_RESERVED_SERIES, accessChecks: q['access-checks'], init: q['ns-init-alias'] }
+        : { cr0AckReserved: CR0_RESERVED, accessChecks: false, init: false },
+      nsMem,
+      idr as Partial<Record<SmmuRegName, number>>,
+    );
+    this.nsWorld = makeWorld(SEC_SID_NS, this.ns, caches[SEC_SID_NS], walkRead, nsMem);
+    if (this.secureImpl) {
+      this.s = bankOf(
+        SEC_SID_S,
+        {
+          cr0AckReserved: q['cr0ack-mask'] ? CR0_RESERVED_SERIES : S_CR0_RESERVED,
+          accessChecks: q['access-checks'],
+          init: true,
+        },
+        q['queues-ns-memory'] ? nsMem : sMem,
+        { IDR0: 0, IDR1: S_IDR1_SECURE_IMPL | SMMU_SIDSIZE, IDR2: 0, IDR3: 0, IDR4: 0, IDR5: 0 },
+      );
+      this.sWorld = makeWorld(
+        SEC_SID_S,
+        this.s,
+        caches[SEC_SID_S],
+        walkRead,
+        sMem,
+        q['bypass-ns-output'] ? undefined : opts.secureMemory,
+      );
+    }
+    this.configCache = this.nsWorld.configCache;
+    this.iotlb = this.nsWorld.iotlb;
     this.reset();
+  }
+
+  /** Every world's configurations and IOTLB entries (reset, S_INIT.INV_ALL). */
+  private invalidateAll(): void {
+    for (const w of this.worlds()) {
+      w.configCache.clear();
+      w.iotlb.invalidateAll();
+    }
+  }
+
+  private worlds(): World[] {
+    return this.sWorld ? [this.nsWorld, this.sWorld] : [this.nsWorld];
+  }
+
+  /** The Secure world's caches (absent without secure-impl). */
+  get secureCaches(): { configCache: ConfigCache; iotlb: Iotlb } | undefined {
+    return this.sWorld;
   }
 
   /** Device reset (QEMU smmu_base_reset_exit + smmuv3_init_regs). */
   reset(): void {
-    this.configCache.clear();
-    this.iotlb.invalidateAll();
-    this.ns.reset();
+    this.invalidateAll();
+    for (const w of this.worlds()) w.bank.reset();
   }
 
   // ---------------------------------------------------------------- MMIO
 
-  read(offset: bigint, size: AccessSize, _attrs: MemTxAttrs): bigint {
+  private bank(sec: SecSid | undefined): SmmuBank | undefined {
+    return sec === undefined ? undefined : sec === SEC_SID_S ? this.s : this.ns;
+  }
+
+  read(offset: bigint, size: AccessSize, attrs: MemTxAttrs): bigint {
     if (this.mmioDepth > 0) return this.blockReentry('read', offset);
     this.mmioDepth++;
     try {
-      return this.ns.read(offset & 0xffffn, size);
+      const d = decodeBankOffset(offset, attrs, this.secureImpl);
+      return d ? this.bank(d.sec)!.read(d.rel, size) : 0n;
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO read');
       return 0n;
@@ -138,14 +228,15 @@ export class SmmuV3 implements IoRegion, Iommu {
     }
   }
 
-  write(offset: bigint, size: AccessSize, value: bigint, _attrs: MemTxAttrs): void {
+  write(offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): void {
     if (this.mmioDepth > 0) {
       this.blockReentry('write', offset);
       return;
     }
     this.mmioDepth++;
     try {
-      this.ns.write(offset & 0xffffn, size, value);
+      const d = decodeBankOffset(offset, attrs, this.secureImpl);
+      if (d) this.bank(d.sec)!.write(d.rel, size, value);
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO write');
     } finally {
@@ -154,78 +245,50 @@ export class SmmuV3 implements IoRegion, Iommu {
   }
 
   private blockReentry(what: string, offset: bigint): bigint {
-    this.reentryBlocked = true;
+    this.guard.blocked = true;
     this.log.warn({ guestError: true }, `smmuv3: blocked re-entrant IO (${what} at ${hex(offset)})`);
     return 0n;
   }
 
-  // ---------------------------------------------------------------- memory access
-
-  /** Read through system memory; null if any part failed or hit our own MMIO re-entrantly. */
-  private readonly readBlock = (pa: bigint, length: number): Uint8Array | null => {
-    const buf = new Uint8Array(length);
-    const before = this.reentryBlocked;
-    this.reentryBlocked = false;
-    const r = this.memory.readBytes(pa & U64_MASK, buf);
-    const blocked = this.reentryBlocked;
-    this.reentryBlocked = before;
-    return r === 'ok' && !blocked ? buf : null;
-  };
-
-  private readonly readDescriptor = (pa: bigint): bigint | null => {
-    // Plain RAM (the usual case): no buffer, no dispatch; anything else takes readBlock's path.
-    const fast = this.memory.readU64LE?.(BigInt.asUintN(64, pa));
-    if (fast !== undefined) return fast;
-    const b = this.readBlock(pa, 8);
-    if (!b) return null;
-    let v = 0n;
-    for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-    return v;
-  };
-
-  private readonly writeBlock = {
-    writeBytes: (addr: Addr, data: Uint8Array) => {
-      const before = this.reentryBlocked;
-      this.reentryBlocked = false;
-      const r = this.memory.writeBytes(addr & U64_MASK, data);
-      const blocked = this.reentryBlocked;
-      this.reentryBlocked = before;
-      return blocked ? ('error' as const) : r;
-    },
-    readBytes: (addr: Addr, out: Uint8Array) => this.memory.readBytes(addr, out),
-  };
-
-  /** Queue DMA of the banks. */
-  private readonly bankMemory: BankMemory = { read: this.readBlock, write: this.writeBlock };
-
   // ---------------------------------------------------------------- translation
 
-  private readonly ctx: TranslationContext = { iotlb: this.iotlb, read: this.readDescriptor };
-
-  private decodeDeps(translateIpa: TranslateIpa): ConfigDecodeDeps {
-    return { features: this.features, strtab: this.ns.strtab(), read: this.readBlock, translateIpa };
+  private decodeDeps(w: World, translateIpa: TranslateIpa): ConfigDecodeDeps {
+    const deps: ConfigDecodeDeps = {
+      features: this.features,
+      strtab: w.bank.strtab(),
+      read: w.structures.readBlock,
+      translateIpa,
+    };
+    if (this.secureImpl)
+      deps.security = { secure: w.sec === SEC_SID_S, rule: this.quirks['walk-security'] ? 'rfc' : 'architectural' };
+    return deps;
   }
 
-  /** Nested CD/TTB IPAs through stage 2 with the IOTLB, as QEMU does during decode. */
-  private readonly cachedIpaTranslate: TranslateIpa = (cfg, ipa, cls) => {
-    const r = doTranslate(this.ctx, cfg, ipa, PERM.RO, cls);
-    return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: r.event };
-  };
-
   /** QEMU smmuv3_get_config after a config-cache miss: decode (and cache on success). */
-  private decodeAndCache(sid: number): { cfg: TransCfg } | { event: EventInfo | null } {
-    const r = decodeConfig(sid, this.decodeDeps(this.cachedIpaTranslate));
+  private decodeAndCache(w: World, sid: number): { cfg: TransCfg } | { event: EventInfo | null } {
+    const r = decodeConfig(sid, this.decodeDeps(w, w.cachedIpaTranslate));
     if (!r.ok) {
       this.log.warn({ guestError: true }, `smmuv3: config for sid ${hex(sid)}: ${r.reason}`);
       return { event: r.event };
     }
-    this.configCache.insert(sid, r.cfg);
+    w.configCache.insert(sid, r.cfg);
     return { cfg: r.cfg };
   }
 
-  translate(requesterId: number, iova: Addr, isWrite: boolean, _attrs: MemTxAttrs): IommuResult {
+  /**
+   * SEC_SID of a transaction: Secure only for a `sec-sid=secure` function whose access has
+   * space Secure (attribute-less accesses have space 0), with secure-impl.
+   */
+  private worldFor(requesterId: number, attrs: MemTxAttrs): World {
+    const s = this.sWorld;
+    if (s && (attrs.space ?? 0) === 0 && this.secSidOf(requesterId) === 1) return s;
+    return this.nsWorld;
+  }
+
+  translate(requesterId: number, iova: Addr, isWrite: boolean, attrs: MemTxAttrs): IommuResult {
     try {
-      return this.translateOrFault(requesterId & 0xffff, BigInt.asUintN(64, iova), isWrite);
+      const w = this.sWorld ? this.worldFor(requesterId & 0xffff, attrs) : this.nsWorld;
+      return this.translateOrFault(w, requesterId & 0xffff, BigInt.asUintN(64, iova), isWrite);
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in translate');
       return { ok: false };
@@ -236,24 +299,28 @@ export class SmmuV3 implements IoRegion, Iommu {
   private outMask = 0n;
   private outNotMask = -1n;
 
-  private translateOrFault(sid: number, iova: bigint, isWrite: boolean): IommuResult {
+  private bypass(w: World, iova: bigint): IommuResult {
+    return w.bypassTarget
+      ? { ok: true, pa: iova, mask: TARGET_PAGE_MASK, target: w.bypassTarget }
+      : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
+  }
+
+  private translateOrFault(w: World, sid: number, iova: bigint, isWrite: boolean): IommuResult {
     this.stats.translations++;
-    const bank = this.ns;
-    if (!bank.enabled) {
-      return bank.gbpaAbort() ? { ok: false } : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
-    }
-    let cfg = this.configCache.lookup(sid);
+    const bank = w.bank;
+    if (!bank.enabled) return bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova);
+    let cfg = w.configCache.lookup(sid);
     let event: EventInfo | null = null;
     if (!cfg) {
-      const got = this.decodeAndCache(sid);
+      const got = this.decodeAndCache(w, sid);
       if ('cfg' in got) cfg = got.cfg;
       else event = got.event;
     }
     if (cfg) {
       if (cfg.aborted) return { ok: false };
-      if (cfg.bypassed) return { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
+      if (cfg.bypassed) return this.bypass(w, iova);
       const perm = accessPerm(isWrite);
-      const r = doTranslate(this.ctx, cfg, iova, perm, 'IN');
+      const r = doTranslate(w.ctx, cfg, iova, perm, 'IN');
       if (r.ok) {
         const e = r.entry;
         // The memory core refuses a translation whose permission lacks the access (no event).
@@ -265,11 +332,10 @@ export class SmmuV3 implements IoRegion, Iommu {
         }
         // ((out & ~mask) | (iova & mask)) & U64_MASK with out = entryOutput(e, iova), written so
         // that V8 computes it in 64-bit integers (asUintN(64, …) of +, &, | is exact mod 2^64).
-        return {
-          ok: true,
-          pa: BigInt.asUintN(64, ((e.translatedAddr + (iova & mask)) & this.outNotMask) | (iova & mask)),
-          mask,
-        };
+        const pa = BigInt.asUintN(64, ((e.translatedAddr + (iova & mask)) & this.outNotMask) | (iova & mask));
+        if (e.secureOut === undefined) return { ok: true, pa, mask };
+        // Secure output space without a Secure view: the transaction aborts.
+        return this.secureMemory ? { ok: true, pa, mask, target: this.secureMemory } : { ok: false };
       }
       event = r.event;
     }
@@ -290,10 +356,12 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   /** Everything observable about the SMMU as plain JSON (bigints as hex strings). */
   debugSnapshot(): JsonValue {
+    const sw = this.sWorld;
     return smmuDebugSnapshot({
       stage: this.stage,
       ...bankDebugState(this.ns, this.configCache, this.iotlb),
       stats: { ...this.stats },
+      ...(sw ? { secure: bankDebugState(sw.bank, sw.configCache, sw.iotlb) } : {}),
     });
   }
 
@@ -302,33 +370,22 @@ export class SmmuV3 implements IoRegion, Iommu {
    * filling or counting caches (nested IPAs are walked directly, not through the IOTLB). Memory is
    * read through the system address space, so only RAM-resident structures are side-effect free.
    */
-  decodeStreamForDebug(sid: number): JsonValue {
+  decodeStreamForDebug(sid: number, secSid: SecSid = SEC_SID_NS): JsonValue {
+    const w = secSid === SEC_SID_S && this.sWorld ? this.sWorld : this.nsWorld;
     const walkIpa: TranslateIpa = (cfg, ipa) => {
-      const r = walkForStage('s2', cfg, ipa, PERM.RO, this.readDescriptor);
+      const r = walkForStage('s2', cfg, ipa, PERM.RO, w.ctx.read);
       return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: null };
     };
     const s = sid & 0xffff;
-    const r = decodeConfig(s, this.decodeDeps(walkIpa));
+    const r = decodeConfig(s, this.decodeDeps(w, walkIpa));
     return streamDecodeJson(
       s,
-      this.ns.cr0('SMMUEN'),
-      this.ns.strtab(),
+      w.bank.cr0('SMMUEN'),
+      w.bank.strtab(),
       r,
-      this.configCache.entries().some(([k]) => k === s),
+      w.configCache.entries().some(([k]) => k === s),
     );
   }
-}
-
-function bankDebugState(bank: SmmuBank, configCache: ConfigCache, iotlb: Iotlb): SmmuBankDebugState {
-  return {
-    regs: bank.registerValues() as Record<SmmuRegName, bigint>,
-    cmdqLog2size: bank.cmdqLog2size,
-    eventqLog2size: bank.eventqLog2size,
-    strtab: bank.strtab(),
-    configCache,
-    iotlb,
-    recent: bank.recent,
-  };
 }
 
 export type { JsonValue as SmmuDebugJson };
