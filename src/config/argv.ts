@@ -14,6 +14,7 @@ import {
   defaultMachineConfig,
 } from '../machine/config.js';
 import type { MachineConfig } from '../machine/config.js';
+import { isSecureSmmuGlobal } from '../machine/secure-smmu-options.js';
 import { lookup, parseBool, parseKeyVal } from '../base/keyval.js';
 import { ChardevError, parseLegacyChardev, parseSocketChardev } from './chardev-address.js';
 import type { ChardevAddress } from './chardev-address.js';
@@ -95,7 +96,6 @@ const IGNORED_WITH_ARG = [
   'bios',
   'uuid',
   'rtc',
-  'global',
   'icount',
   'overcommit',
   'msg',
@@ -247,6 +247,11 @@ const OPTIONS: readonly OptionRow[] = [
   }),
   withArg(['name'], (st, o) => {
     st.out.name = parseKeyVal(o.value, 'guest').implied;
+  }),
+  withArg(['global'], (st, o) => {
+    const m = /^([^.=,]+)\.([^=,]+)=(.*)$/.exec(o.value);
+    if (m) st.machine.globals.push({ driver: m[1], prop: m[2], value: m[3] });
+    if (!m || !isSecureSmmuGlobal(m[1], m[2])) notModelled(st, o);
   }),
   withArg(['trace'], () => {}), // accepted without a warning: libqtest generations pass it
   withArg(IGNORED_WITH_ARG, notModelled),

@@ -133,10 +133,18 @@ export class IommuTestdev extends PciDevice {
       if (iommu.writeBytes(addr, buf, attrs) !== 'ok') ok = false;
     });
     if (!ok) return IOMMU_TESTDEV_RESULT.TX_FAIL;
+    // With a Secure SMMU the RFC device reads GPA back through the view the translation of GVA
+    // outputs to (docs/secure-smmu.md "iommu-testdev"); QEMU 10.2.2 reads system memory.
+    let readView: BusAccess = this.ctx.memory;
+    if (this.ctx.translate) {
+      const t = this.ctx.translate(this.iova, false, attrs);
+      if (!t.ok) return IOMMU_TESTDEV_RESULT.RD_FAIL;
+      if (t.target) readView = t.target;
+    }
     let mismatch = false;
     forEachChunk(this.gpa, length, (addr, done, n) => {
       const buf = new Uint8Array(n);
-      if (this.ctx.memory.readBytes(addr, buf, attrs) !== 'ok') ok = false;
+      if (readView.readBytes(addr, buf, attrs) !== 'ok') ok = false;
       for (let i = 0; i < n && !mismatch; i++) if (buf[i] !== patternByte(done + BigInt(i))) mismatch = true;
     });
     if (!ok) return IOMMU_TESTDEV_RESULT.RD_FAIL;

@@ -67,6 +67,18 @@ export const ABSTRACT_DEVICE_TYPES: ReadonlySet<string> = new Set(['device', 'pc
 /** Option keys handled by qdev_device_add itself, not by the device's properties. */
 export const RESERVED_OPTION_KEYS: ReadonlySet<string> = new Set(['driver', 'bus', 'id']);
 
+/**
+ * `sec-sid` on every PCI function (docs/secure-smmu.md "sec-sid"): accepted always, hidden from
+ * help and introspection (protocol/deviations-smmu.md). `non-secure`/`secure`, also 0/1.
+ */
+export const SEC_SID_PROPERTY = 'sec-sid';
+
+function parseSecSid(raw: unknown): 0 | 1 | undefined {
+  if (raw === 'non-secure' || raw === '0' || raw === 0) return 0;
+  if (raw === 'secure' || raw === '1' || raw === 1) return 1;
+  return undefined;
+}
+
 export function findDeviceType(name: string): DeviceTypeInfo | undefined {
   return BY_NAME.get(name);
 }
@@ -116,8 +128,15 @@ export function createDevice(
   const info = driver.info;
   const schema = new Map(propertiesOf(info).map((p) => [p.name, p]));
   const props = new Map<string, PropValue>();
+  let secSid: 0 | 1 = 0;
   for (const [key, raw] of options) {
     if (RESERVED_OPTION_KEYS.has(key)) continue;
+    if (key === SEC_SID_PROPERTY) {
+      const v = parseSecSid(raw);
+      if (v === undefined) return { ok: false, error: `Parameter '${key}' does not accept value '${String(raw)}'` };
+      secSid = v;
+      continue;
+    }
     const prop = schema.get(key);
     if (!prop) return { ok: false, error: `Property '${info.name}.${key}' not found` };
     const parsed: ParseResult =
@@ -128,10 +147,9 @@ export function createDevice(
   const valid = info.validate?.(props);
   if (valid) return { ok: false, error: valid };
   const devfn = props.get('addr') as number | undefined;
-  return {
-    ok: true,
-    created: { device: info.create(props), props, devfn: devfn === undefined || devfn < 0 ? undefined : devfn },
-  };
+  const device = info.create(props);
+  device.secSid = secSid;
+  return { ok: true, created: { device, props, devfn: devfn === undefined || devfn < 0 ? undefined : devfn } };
 }
 
 /** `-device help` lines for our types: `name "edu", bus PCI[, desc "…"]`, grouped by category. */

@@ -28,6 +28,10 @@ export interface MachineConfig {
   /** Default NIC wanted (no -net none / -nodefaults); we never create one, but slots shift. */
   defaultNic: boolean;
   devices: DeviceSpec[];
+  /** -machine secure=on: a Secure view (machine/secure-view.ts). */
+  secure: boolean;
+  /** -global DRIVER.PROP=VALUE, in order. */
+  globals: Array<{ driver: string; prop: string; value: string }>;
 }
 
 export class ConfigError extends Error {
@@ -55,6 +59,8 @@ export function defaultMachineConfig(): MachineConfig {
     ramBytes: 128n << 20n,
     defaultNic: true,
     devices: [],
+    secure: false,
+    globals: [],
   };
 }
 
@@ -156,6 +162,12 @@ export function applyMachineOption(cfg: MachineConfig, text: string, warn: (msg:
       }
       case 'accel':
         break;
+      case 'secure': {
+        const b = parseBool(v);
+        if (b === undefined) throw new ConfigError(`Parameter '${k}' expects 'on' or 'off'`);
+        cfg.secure = b;
+        break;
+      }
       default:
         warn(`-machine ${k}=${v}: accepted but not modelled`);
     }

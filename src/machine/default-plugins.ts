@@ -5,11 +5,21 @@
 import { checkDriver, createDevice } from '../devices/registry.js';
 import { SmmuV3 } from '../smmu/smmu-v3.js';
 import { ConfigError } from './config.js';
+import { secureSmmuOptions } from './secure-smmu-options.js';
 import type { MachinePlugins } from './machine.js';
 
 export const DEFAULT_PLUGINS: MachinePlugins = {
   createSmmu(deps) {
-    return new SmmuV3({ memory: deps.memory, irqs: deps.irqs, log: deps.log });
+    const sec = secureSmmuOptions(deps.globals ?? []);
+    return new SmmuV3({
+      memory: deps.memory,
+      irqs: deps.irqs,
+      log: deps.log,
+      secureImpl: sec.secureImpl,
+      quirks: sec.quirks,
+      secureMemory: deps.secureMemory,
+      secSidOf: deps.secSidOf,
+    });
   },
   checkDriver(name) {
     const r = checkDriver(name);

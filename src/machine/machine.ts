@@ -12,12 +12,14 @@ import { AddressSpace } from '../memory/address-space.js';
 import type { AliasRegion } from '../memory/address-space.js';
 import type { Iommu } from '../memory/dma-view.js';
 import { SparseRam } from '../memory/sparse-ram.js';
-import type { IoRegion } from '../memory/types.js';
+import type { IoRegion, MemTxAttrs } from '../memory/types.js';
 import { allOnesRegion } from '../pci/bar-mapping.js';
 import { PciHost, PlugError } from '../pci/host-bridge.js';
 import type { PciBus } from '../pci/host-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
 import type { SmmuV3Irqs } from '../smmu/smmu-v3.js';
+import { buildSecureView, viewForAttrs } from './secure-view.js';
+import type { AccessAttrs } from './secure-view.js';
 import { BOARD_STUBS, GicInputs } from './board-devices.js';
 import { VirtualClock } from '../sim/clock.js';
 import { ConfigError, validateMachineConfig } from './config.js';
@@ -40,7 +42,15 @@ export interface SmmuModel extends IoRegion, Iommu {
 
 /** Factories for the pluggable models (devices/registry.ts and smmu/ provide the real ones). */
 export interface MachinePlugins {
-  createSmmu(deps: { memory: BusAccess; irqs: SmmuV3Irqs; log: Logger }): SmmuModel;
+  createSmmu(deps: {
+    memory: BusAccess;
+    irqs: SmmuV3Irqs;
+    log: Logger;
+    /** The Secure view (secure=on), the -global list and each requester's sec-sid (secure-smmu-options.ts). */
+    secureMemory?: BusAccess;
+    globals?: MachineConfig['globals'];
+    secSidOf?: (requesterId: number) => number;
+  }): SmmuModel;
   /** QEMU's first check of a -device/device_add driver name: an error text, or undefined. */
   checkDriver(name: string): string | undefined;
   /** Build a PCI device from a spec (driver already checked); throws ConfigError with QEMU's text. */
@@ -73,6 +83,8 @@ export class Machine {
   readonly pci?: PciHost;
   readonly smmu?: SmmuModel;
   readonly gic?: GicInputs;
+  /** The Secure view with `-machine secure=on` (secure-view.ts). */
+  readonly secureView?: AddressSpace;
   /** Devices created from -device or device_add, with their QOM nodes. */
   readonly userDevices = new Map<PciDevice, QomNode>();
   readonly log: Logger;
@@ -126,6 +138,7 @@ export class Machine {
     );
     this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3-its' : 'arm-gicv2m' });
     this.mapBoard();
+    if (config.secure) this.secureView = buildSecureView(this.system, limits.maxTouchedRamBytes);
     this.unattached.addIndexed({ typeName: 'pl011' });
     this.unattached.addIndexed({ typeName: 'pl031' });
 
@@ -145,7 +158,14 @@ export class Machine {
       [irqs.eventq, irqs.priq, irqs.cmdSync, irqs.gerror].forEach((l, i) =>
         l.connectTo(this.gic!.spi(VIRT_SPI.SMMU + i)),
       );
-      this.smmu = deps.plugins.createSmmu({ memory: this.system, irqs, log: this.log.child({ component: 'smmuv3' }) });
+      this.smmu = deps.plugins.createSmmu({
+        memory: this.system,
+        irqs,
+        log: this.log.child({ component: 'smmuv3' }),
+        secureMemory: this.secureView,
+        globals: config.globals,
+        secSidOf: (rid) => [...this.userDevices.keys()].find((d) => d.requesterId() === rid)?.secSid ?? 0,
+      });
       this.system.map(VIRT_MAP.SMMU.base, this.smmu);
       const smmuNode = this.unattached.addIndexed({ typeName: 'arm-smmuv3' });
       smmuNode.gpioOut.set('sysbus-irq', [irqs.eventq, irqs.priq, irqs.cmdSync, irqs.gerror]);
@@ -180,9 +200,14 @@ export class Machine {
     this.pci.reset();
   }
 
+  /** The memory view and attributes a qtest access with `attrs` uses; undefined: no such view. */
+  viewFor(attrs?: AccessAttrs): { view: BusAccess; attrs: MemTxAttrs } | undefined {
+    return viewForAttrs(this.system, this.secureView, attrs);
+  }
+
   private mapBoard(): void {
     const s = this.system;
-    s.map(VIRT_MAP.FLASH0.base, BOARD_STUBS.flash('virt.flash0', VIRT_MAP.FLASH0.size));
+    if (!this.config.secure) s.map(VIRT_MAP.FLASH0.base, BOARD_STUBS.flash('virt.flash0', VIRT_MAP.FLASH0.size));
     s.map(VIRT_MAP.FLASH1.base, BOARD_STUBS.flash('virt.flash1', VIRT_MAP.FLASH1.size));
     if (this.config.gicVersion === 3) {
       s.map(VIRT_MAP.GIC_DIST.base, BOARD_STUBS.gicv3Dist());

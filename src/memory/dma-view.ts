@@ -17,12 +17,16 @@ export type IommuResult =
       pa: Addr;
       /** addr_mask of the mapping: the mapping covers `iova & ~mask` … `iova | mask`. */
       mask: bigint;
+      /** The output's memory view when it is not the default one (a Secure PA space). */
+      target?: BusAccess;
     }
   | { ok: false };
 
 /** What an IOMMU offers to the DMA path. Faults are recorded by the IOMMU itself. */
 export interface Iommu {
   translate(requesterId: number, iova: Addr, isWrite: boolean, attrs: MemTxAttrs): IommuResult;
+  /** Translations may name an output view (`target`); devices then read back through it. */
+  readonly outputViews?: boolean;
 }
 
 export interface DmaViewOptions {
@@ -66,7 +70,8 @@ export class DmaView implements BusAccess {
         const inPage = t.mask - (iova & t.mask) + 1n;
         n = inPage < BigInt(remaining) ? Number(inPage) : remaining;
         const piece = buf.subarray(pos, pos + n);
-        const r = isWrite ? memory.writeBytes(t.pa, piece, attrs) : memory.readBytes(t.pa, piece, attrs);
+        const out = t.target ?? memory;
+        const r = isWrite ? out.writeBytes(t.pa, piece, attrs) : out.readBytes(t.pa, piece, attrs);
         if (r !== 'ok') result = r;
       } else {
         n = accessSizeFor(UNASSIGNED_RULE, UNASSIGNED_RULE, iova, remaining);

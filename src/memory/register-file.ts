@@ -31,6 +31,8 @@ export interface RegisterSpec {
   readonly read?: string;
   /** Name of a write hook deciding what a write stores and doing its side effects. */
   readonly write?: string;
+  /** Name of a hook run after the store (side effects that must see the new value). */
+  readonly after?: string;
 }
 
 export type RegisterTable = Readonly<Record<string, RegisterSpec>>;
@@ -57,8 +59,10 @@ export interface RegisterWrite<K extends string> {
 export type WriteHook<K extends string> = (w: RegisterWrite<K>) => bigint | void;
 /** Returns the whole register's value as read (the file extracts the accessed bytes). */
 export type ReadHook<K extends string> = (name: K, stored: bigint) => bigint;
+/** Runs after a write was stored; told the register and the access. */
+export type AfterHook<K extends string> = (w: RegisterWrite<K>) => void;
 
-type HookNamesOf<T, P extends 'read' | 'write'> = {
+type HookNamesOf<T, P extends 'read' | 'write' | 'after'> = {
   [K in keyof T]: T[K] extends { readonly [Q in P]: infer H } ? (H extends string ? H : never) : never;
 }[keyof T];
 
@@ -66,6 +70,8 @@ type HookNamesOf<T, P extends 'read' | 'write'> = {
 export interface RegisterHooks<T extends RegisterTable> {
   read: Record<HookNamesOf<T, 'read'>, ReadHook<keyof T & string>>;
   write: Record<HookNamesOf<T, 'write'>, WriteHook<keyof T & string>>;
+  /** Needed only when the table names `after` hooks. */
+  after?: Record<HookNamesOf<T, 'after'>, AfterHook<keyof T & string>>;
 }
 
 /** What offsets without a register do: read as zero (RAZ/WI) or as all ones of the access size. */
@@ -193,11 +199,21 @@ export class RegisterFile<T extends RegisterTable> implements IoRegion {
       default:
         next = (previous & ~writable) | (data & writable);
     }
+    if (spec.write === undefined && spec.after === undefined) {
+      this.values.set(name, next & widthMask);
+      return;
+    }
+    const w = { name, previous, next, data, accessMask, size };
     if (spec.write !== undefined) {
       const hook = (this.opts.hooks.write as Record<string, WriteHook<keyof T & string>>)[spec.write];
-      const stored = hook({ name, previous, next, data, accessMask, size });
+      const stored = hook(w);
       if (stored !== undefined) next = stored;
     }
     this.values.set(name, next & widthMask);
+    if (spec.after !== undefined) {
+      const hook = (this.opts.hooks.after as Record<string, AfterHook<keyof T & string>> | undefined)?.[spec.after];
+      if (!hook) throw new Error(`${this.opts.name}: no after hook ${spec.after}`);
+      hook(w);
+    }
   }
 }

@@ -158,9 +158,11 @@ export class PciHost {
           busMasterEnabled: () => true,
         })
       : this.opts.memory;
+    const iommu = this.opts.iommu;
     device.attach({
       dma,
       iommu: iommuView,
+      translate: iommu?.outputViews ? (iova, w, a) => iommu.translate(device.requesterId(), iova, w, a) : undefined,
       memory: this.opts.memory,
       clock: this.opts.clock,
       log: this.opts.log.child({ device: device.id ?? device.typeName, devfn: at }),

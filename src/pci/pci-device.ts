@@ -6,7 +6,8 @@
  */
 import type { VirtualClock } from '../sim/clock.js';
 import type { Logger } from '../base/log.js';
-import type { BusAccess, IoRegion, RamRegion } from '../memory/types.js';
+import type { BusAccess, IoRegion, MemTxAttrs, RamRegion } from '../memory/types.js';
+import type { IommuResult } from '../memory/dma-view.js';
 import { ConfigSpace, PCI_CFG, PCI_COMMAND, PCI_CONFIG_SPACE_SIZE } from './config-space.js';
 import { requesterIdOf } from './requester-id.js';
 
@@ -32,6 +33,11 @@ export interface PciDeviceContext {
    * used by the SMMU test devices. Absent: devices fall back to `dma`.
    */
   iommu?: BusAccess;
+  /**
+   * One translation of the function's IOMMU, only where translations name their output view
+   * (a Secure SMMU): the RFC iommu-testdev reads back through it.
+   */
+  translate?: (iova: bigint, isWrite: boolean, attrs: MemTxAttrs) => IommuResult;
   clock: VirtualClock;
   log: Logger;
   /** Drive the device's INTx pin (the bridge applies INTX_DISABLE and the swizzle). */
@@ -49,6 +55,8 @@ export abstract class PciDevice {
   devfn = -1;
   /** QOM id (`-device edu,id=X`), if any. */
   id?: string;
+  /** `sec-sid`: 1 when the function may issue Secure DMA (docs/secure-smmu.md); default 0. */
+  secSid: 0 | 1 = 0;
   private context?: PciDeviceContext;
 
   constructor(configSize: number = PCI_CONFIG_SPACE_SIZE) {

@@ -285,6 +285,8 @@ export interface ConsumeDeps {
   /** GERROR.CMDQ_ERR is pending (GERROR ^ GERRORN bit 0). */
   cmdqErrorPending(): boolean;
   target: CommandTarget;
+  /** Runs one command (default executeCommand; a bank with security rules passes its own). */
+  execute?(cmd: CommandFields, target: CommandTarget): CommandError;
   /** Told about each command before it runs (for tracing). */
   onCommand?(cmd: CommandFields, addr: bigint): void;
 }
@@ -310,7 +312,7 @@ export function consumeCommands(q: CommandQueueState, deps: ConsumeDeps): Consum
     if (!raw) return { executed, error: CERROR.ABT };
     const cmd = decodeCommand(raw);
     deps.onCommand?.(cmd, addr);
-    const error = executeCommand(cmd, deps.target);
+    const error = deps.execute ? deps.execute(cmd, deps.target) : executeCommand(cmd, deps.target);
     if (error !== CERROR.NONE) return { executed, error, failedOpcode: cmd.Opcode };
     q.cons = consIncrement(q.cons, q.log2size);
     executed++;

@@ -5,6 +5,7 @@
  */
 import { extract64, hex } from './bits.js';
 import type { ConfigCache } from './config-cache.js';
+import type { SmmuBank } from './bank.js';
 import { describeConfig, describeTrace, permName, toJson } from './debug-json.js';
 import type { JsonValue } from './debug-json.js';
 import { EVENT_TYPES } from './faults.js';
@@ -12,23 +13,28 @@ import type { SmmuEvent } from './faults.js';
 import { IOTLB_MAX_ENTRIES } from './iotlb.js';
 import type { Iotlb } from './iotlb.js';
 import { isEmpty, isFull, occupancy, queueIndex, queueWrap } from './queue-index.js';
-import { field, SMMU_REGISTERS } from './registers.js';
+import { field } from './registers.js';
 import type { SmmuRegName, SmmuStageSupport } from './registers.js';
 import { SMMU_BASE_ADDR_MASK } from './stream-table.js';
 import type { StreamTableConfig } from './stream-table.js';
 import type { ConfigDecodeResult } from './translation-config.js';
 
-/** What the snapshot reads of an SmmuV3 (its own fields, not copies). */
-export interface SmmuDebugState {
-  stage: SmmuStageSupport;
+/** What the snapshot reads of one bank and its world's caches (their own fields, not copies). */
+export interface SmmuBankDebugState {
   regs: Readonly<Record<SmmuRegName, bigint>>;
   cmdqLog2size: number;
   eventqLog2size: number;
   strtab: StreamTableConfig;
   configCache: ConfigCache;
   iotlb: Iotlb;
-  stats: Readonly<Record<string, number>>;
   recent: readonly SmmuEvent[];
+}
+
+/** What the snapshot reads of an SmmuV3: the Non-secure bank, and the Secure one when implemented. */
+export interface SmmuDebugState extends SmmuBankDebugState {
+  stage: SmmuStageSupport;
+  stats: Readonly<Record<string, number>>;
+  secure?: SmmuBankDebugState;
 }
 
 const streamTableJson = (st: StreamTableConfig) => ({
@@ -55,18 +61,14 @@ function queueJson(base: bigint, prod: number, cons: number, log2size: number, e
   };
 }
 
-/** Everything observable about the SMMU. */
-export function smmuDebugSnapshot(s: SmmuDebugState): JsonValue {
+/** One bank: registers, state, queues, its world's caches and recent events. */
+function bankJson(s: SmmuBankDebugState) {
   const { regs, configCache, iotlb } = s;
   const cr0 = (name: 'SMMUEN' | 'EVENTQEN' | 'CMDQEN') => field('CR0', name, Number(regs.CR0)) === 1;
   const registers: Record<string, string> = {};
-  for (const name of Object.keys(SMMU_REGISTERS) as SmmuRegName[]) {
-    registers[name] = hex(name === 'IRQ_CTRLACK' ? regs.IRQ_CTRL : regs[name]);
-  }
+  for (const [name, v] of Object.entries(regs)) registers[name] = hex(v);
   const cfgCounters = new Map(configCache.counterEntries());
-  return toJson({
-    model: 'arm-smmuv3 (QEMU 10.2.2)',
-    stage: s.stage,
+  return {
     registers,
     state: {
       smmuEnabled: cr0('SMMUEN'),
@@ -109,8 +111,24 @@ export function smmuDebugSnapshot(s: SmmuDebugState): JsonValue {
         parentPerm: permName(entry.parentPerm),
       })),
     },
-    counters: { ...s.stats },
     recentEvents: s.recent.map((e) => ({ ...e, code: EVENT_TYPES[e.type] })),
+  };
+}
+
+/** Everything observable about the SMMU (the Secure bank under `secureBank` when implemented). */
+export function smmuDebugSnapshot(s: SmmuDebugState): JsonValue {
+  const ns = bankJson(s);
+  return toJson({
+    model: 'arm-smmuv3 (QEMU 10.2.2)',
+    stage: s.stage,
+    registers: ns.registers,
+    state: ns.state,
+    queues: ns.queues,
+    configCache: ns.configCache,
+    iotlb: ns.iotlb,
+    counters: { ...s.stats },
+    recentEvents: ns.recentEvents,
+    ...(s.secure ? { secureBank: bankJson(s.secure) } : {}),
   });
 }
 
@@ -132,4 +150,17 @@ export function streamDecodeJson(
       : { ok: false, reason: r.reason, event: r.event ?? null },
     cached,
   });
+}
+
+/** The snapshot's view of one bank and its world's caches. */
+export function bankDebugState(bank: SmmuBank, configCache: ConfigCache, iotlb: Iotlb): SmmuBankDebugState {
+  return {
+    regs: bank.registerValues() as Record<SmmuRegName, bigint>,
+    cmdqLog2size: bank.cmdqLog2size,
+    eventqLog2size: bank.eventqLog2size,
+    strtab: bank.strtab(),
+    configCache,
+    iotlb,
+    recent: bank.recent,
+  };
 }

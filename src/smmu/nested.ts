@@ -53,6 +53,9 @@ export function walkForStage(
   }
   const s1 = walkStage1(cfg, addr, perm, read, translateTable);
   if (!s1.ok) return s1;
+  // Stage 2 is Non-secure only (S_IDR1.SEL2 = 0): a Secure stage-1 output cannot go on.
+  if (s1.entry.secureOut)
+    return { ok: false, fault: { kind: 'translation', stage: 1, addr: 0n, isIpaDescriptor: false } };
   const s2 = walkStage2(cfg.s2, entryOutput(s1.entry, addr), perm, read);
   if (!s2.ok) return s2;
   return { ok: true, entry: combineEntries(s1.entry, s2.entry, addr) };

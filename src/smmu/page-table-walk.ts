@@ -11,10 +11,15 @@ import type { Perm, PtwFault, PtwFaultKind } from './faults.js';
 import { PERM } from './faults.js';
 import { levelShift, stage1StartLevel, stage2StartLevel, startTableBits, VMSA_LEVELS } from './granules.js';
 import type { GranuleShift } from './granules.js';
-import type { S2Cfg, TtInfo } from './translation-config.js';
+import type { S2Cfg, TtInfo, WalkSecurity } from './translation-config.js';
 
-/** Reads one little-endian 64-bit descriptor; null = external abort. */
-export type ReadDescriptor = (pa: bigint) => bigint | null;
+export type { WalkSecurity } from './translation-config.js';
+
+/**
+ * Reads one little-endian 64-bit descriptor; null = external abort. `ns` is given only by walks
+ * of a Secure-capable SMMU (docs/secure-smmu.md "Walks"): false reads the Secure view.
+ */
+export type ReadDescriptor = (pa: bigint, ns?: boolean) => bigint | null;
 
 /** A translation result as QEMU caches it (SMMUTLBEntry). */
 export interface TlbEntry {
@@ -30,6 +35,8 @@ export interface TlbEntry {
   parentPerm: Perm;
   level: number;
   granuleShift: GranuleShift;
+  /** Set only when the output is in the Secure PA space (Secure-capable SMMU). */
+  secureOut?: true;
 }
 
 export type WalkResult = { ok: true; entry: TlbEntry } | { ok: false; fault: PtwFault };
@@ -40,7 +47,11 @@ export interface Stage1Params {
   tbi: number;
   oas: number;
   affd: boolean;
+  security?: WalkSecurity;
 }
+
+const NS_TABLE = 1n << 63n;
+const NS_LEAF = 1n << 5n;
 
 /** Translate a stage-1 table address (an IPA) through stage 2; nested mode only. */
 export type TranslateTableIpa = (ipa: bigint) => { ok: true; pa: bigint } | { ok: false; fault: PtwFault };
@@ -229,10 +240,13 @@ export function walkStage1(
   const isWrite = (perm & PERM.WO) !== 0;
   const addr = iova & geo.inputMask;
   const levels = geo.levels;
+  const sec = p.security;
+  let ns = sec ? sec.startNs[sel!] : true;
+  let sticky = false;
   for (let i = 0; i < levels.length; i++) {
     const lv = levels[i];
     const pteAddr = base + ((addr >> lv.indexShift) & lv.indexMask8);
-    const pte = read(pteAddr);
+    const pte = sec ? read(pteAddr, ns) : read(pteAddr);
     if (pte === null) return fault('walk-eabt', 1, pteAddr);
     // Invalid: V = 0, or a level-3 descriptor that is not a page (type 3).
     if ((pte & 1n) === 0n) break;
@@ -243,6 +257,14 @@ export function walkStage1(
       // Table: APTable[1] (bit 62) write-protects unless HAD.
       if (isWrite && (pte & AP_TABLE_WRITE_PROTECT) !== 0n && !tt.had) return fault('permission', 1);
       base = pte & geo.tableMask;
+      if (sec) {
+        const nsTable = (pte & NS_TABLE) !== 0n;
+        if (sec.rule === 'architectural') ns = ns || nsTable;
+        else if (!sticky) {
+          if (!ns && nsTable) sticky = true;
+          ns = nsTable;
+        }
+      }
       if (translateTable) {
         // A stage-2 fault on the table IPA is reported with that IPA, flagged as an IPA descriptor,
         // and (QEMU quirk) attributed to stage 1.
@@ -259,18 +281,21 @@ export function walkStage1(
     if (isWrite && readOnly) return fault('permission', 1);
     if (out >= limitOf(p.oas)) return fault('addr-size', 1);
     const s1perm = PERM.RO | (readOnly ? 0 : PERM.WO);
-    return {
-      ok: true,
-      entry: {
-        iova: iova & lv.notMask,
-        translatedAddr: out,
-        addrMask: lv.mask,
-        perm: s1perm,
-        parentPerm: s1perm,
-        level: lv.level,
-        granuleShift: g,
-      },
+    const entry: TlbEntry = {
+      iova: iova & lv.notMask,
+      translatedAddr: out,
+      addrMask: lv.mask,
+      perm: s1perm,
+      parentPerm: s1perm,
+      level: lv.level,
+      granuleShift: g,
     };
+    if (sec) {
+      const leafNs = (pte & NS_LEAF) !== 0n;
+      const outNs = sec.rule === 'rfc' ? leafNs : ns || leafNs;
+      if (!outNs) entry.secureOut = true;
+    }
+    return { ok: true, entry };
   }
   return fault('translation', 1);
 }

@@ -1,41 +1,46 @@
 /**
- * The SMMUv3 page-0 register map as data (IHI 0070 6.3; QEMU 10.2.2 smmuv3-internal.h and
- * smmu_readl/readll/writel/writell): offset, width, access behaviour, which registers honour
- * 8-byte accesses, reset behaviour, the fields the model uses, the advertised ID register values
- * and the Peripheral/Component ID bytes. Plus a pure decoder from an MMIO offset and size to the
- * register it hits (page 1 aliases page 0). Behaviour on write is named here and attached in
- * smmu-v3.ts. Does not include a secure bank, PRIQ or ECMDQ registers (RAZ/WI, as in QEMU).
+ * The SMMUv3 register bank as data (IHI 0070 6.3; QEMU 10.2.2 smmuv3-internal.h and
+ * smmu_readl/readll/writel/writell): one bank-relative table (offset, width, access behaviour,
+ * reset behaviour, named hooks) for the memory/register-file.ts engine, the fields the model
+ * uses, the advertised ID register values and the Peripheral/Component ID bytes. Which bank an
+ * MMIO offset reaches is decoded in smmu-v3.ts; behaviour is attached in bank.ts. PRIQ and ECMDQ
+ * registers are not included (RAZ/WI, as in QEMU).
  */
+import type { RegisterAccess, RegisterSpec } from '../memory/register-file.js';
 
-export type RegAccess =
-  /** Stored, read back. */
-  | 'rw'
-  /** Read only; writes ignored. */
-  | 'ro'
-  /** Write stored, but every read returns 0 (QEMU has no read case: EVENTQ_IRQ_CFGn). */
-  | 'wo';
-
-export interface SmmuRegSpec {
-  readonly offset: number;
-  readonly width: 32 | 64;
-  readonly access: RegAccess;
-  /** 8-byte accesses honoured: 'rw', 'w' (write only) or absent (RAZ/WI). 64-bit regs only. */
-  readonly wide?: 'rw' | 'w';
-  /** Value set by device reset, or 'keep' when QEMU's reset leaves it alone. */
-  readonly reset: bigint | 'keep';
-}
-
-const r = (
-  offset: number,
-  width: 32 | 64,
-  access: RegAccess,
-  reset: bigint | 'keep',
-  wide?: 'rw' | 'w',
-): SmmuRegSpec => (wide ? { offset, width, access, reset, wide } : { offset, width, access, reset });
+/** Peripheral/Component ID registers at 0xFD0..0xFFC, one byte value each (an Arm MMU-600). */
+export const ID_REGS_OFFSET = 0xfd0;
+export const PERIPHERAL_IDS: readonly number[] = [
+  0x04, 0x00, 0x00, 0x00, 0x84, 0xb4, 0xf0, 0x10, 0x0d, 0xf0, 0x05, 0xb1,
+];
 
 /**
- * Registers in offset order. IDRn/IIDR/AIDR reset values are computed (idrValues). CMDQ_BASE and
- * EVENTQ_BASE reset only their LOG2SIZE (to 19), keeping the other bits.
+ * A register of a bank: the register-file spec (memory/register-file.ts) plus what device reset
+ * does with it (`keep`: QEMU's reset leaves it alone) and whether it exists only when the
+ * Secure programming interface is implemented (S_INIT).
+ */
+export interface SmmuRegSpec extends RegisterSpec {
+  readonly keep?: true;
+  readonly secureOnly?: true;
+}
+
+type Hooks = { read?: string; write?: string; after?: string };
+const r = <const H extends Hooks = Record<never, never>>(
+  offset: number,
+  width: 32 | 64,
+  access: RegisterAccess,
+  reset: bigint | 'keep',
+  hooks?: H,
+): SmmuRegSpec & H =>
+  ({ offset, width, access, ...(reset === 'keep' ? { keep: true } : { reset }), ...hooks }) as SmmuRegSpec & H;
+
+/**
+ * One bank's registers, relative to the bank's base (0x0 Non-secure, 0x8000 Secure; see
+ * docs/secure-smmu.md). In offset order. IDRn/IIDR/AIDR are set per bank (idrValues). CMDQ_BASE
+ * and EVENTQ_BASE reset only their LOG2SIZE (to 19), keeping the other bits. An 8-byte access
+ * reaches only a 64-bit register (the register file treats anything else as RAZ/WI), which is
+ * exactly where QEMU's smmu_readll/writell have cases; EVENTQ_IRQ_CFGn read as zero ('wo').
+ * Behaviour on write is named here and attached in bank.ts.
  */
 export const SMMU_REGISTERS = {
   IDR0: r(0x000, 32, 'ro', 'keep'),
@@ -46,32 +51,44 @@ export const SMMU_REGISTERS = {
   IDR5: r(0x014, 32, 'ro', 'keep'),
   IIDR: r(0x018, 32, 'ro', 'keep'),
   AIDR: r(0x01c, 32, 'ro', 'keep'),
-  CR0: r(0x020, 32, 'rw', 0n),
+  CR0: r(0x020, 32, 'rw', 0n, { after: 'cr0' }),
   CR0ACK: r(0x024, 32, 'ro', 0n),
   CR1: r(0x028, 32, 'rw', 'keep'),
-  CR2: r(0x02c, 32, 'rw', 'keep'),
+  CR2: r(0x02c, 32, 'rw', 'keep', { write: 'cr2' }),
+  INIT: { ...r(0x03c, 32, 'wo', 0n, { write: 'init' }), secureOnly: true },
   STATUSR: r(0x040, 32, 'ro', 0n),
-  GBPA: r(0x044, 32, 'rw', 0x1000n),
+  GBPA: r(0x044, 32, 'rw', 0x1000n, { write: 'gbpa' }),
   IRQ_CTRL: r(0x050, 32, 'rw', 0n),
-  IRQ_CTRLACK: r(0x054, 32, 'ro', 0n),
+  IRQ_CTRLACK: r(0x054, 32, 'ro', 0n, { read: 'irqCtrlAck' }),
   GERROR: r(0x060, 32, 'ro', 0n),
-  GERRORN: r(0x064, 32, 'rw', 0n),
-  GERROR_IRQ_CFG0: r(0x068, 64, 'rw', 'keep', 'rw'),
-  GERROR_IRQ_CFG1: r(0x070, 32, 'rw', 'keep'),
-  GERROR_IRQ_CFG2: r(0x074, 32, 'rw', 'keep'),
-  STRTAB_BASE: r(0x080, 64, 'rw', 'keep', 'rw'),
-  STRTAB_BASE_CFG: r(0x088, 32, 'rw', 'keep'),
-  CMDQ_BASE: r(0x090, 64, 'rw', 'keep', 'rw'),
-  CMDQ_PROD: r(0x098, 32, 'rw', 0n),
-  CMDQ_CONS: r(0x09c, 32, 'rw', 0n),
-  EVENTQ_BASE: r(0x0a0, 64, 'rw', 'keep', 'rw'),
-  EVENTQ_PROD: r(0x0a8, 32, 'rw', 0n),
+  GERRORN: r(0x064, 32, 'rw', 0n, { write: 'gerrorn', after: 'cmdq' }),
+  GERROR_IRQ_CFG0: r(0x068, 64, 'rw', 'keep', { write: 'msiCfg', read: 'msiCfg' }),
+  GERROR_IRQ_CFG1: r(0x070, 32, 'rw', 'keep', { write: 'msiCfg', read: 'msiCfg' }),
+  GERROR_IRQ_CFG2: r(0x074, 32, 'rw', 'keep', { read: 'msiCfg' }),
+  STRTAB_BASE: r(0x080, 64, 'rw', 'keep', { write: 'strtabBase' }),
+  STRTAB_BASE_CFG: r(0x088, 32, 'rw', 'keep', { write: 'strtabBase', after: 'strtabCfg' }),
+  CMDQ_BASE: r(0x090, 64, 'rw', 'keep', { write: 'cmdqBase', after: 'cmdqBase' }),
+  CMDQ_PROD: r(0x098, 32, 'rw', 0n, { after: 'cmdq' }),
+  CMDQ_CONS: r(0x09c, 32, 'rw', 0n, { write: 'cmdqBase' }),
+  EVENTQ_BASE: r(0x0a0, 64, 'rw', 'keep', { write: 'eventqBase', after: 'eventqBase' }),
+  EVENTQ_PROD: r(0x0a8, 32, 'rw', 0n, { write: 'eventqBase' }),
   EVENTQ_CONS: r(0x0ac, 32, 'rw', 0n),
-  EVENTQ_IRQ_CFG0: r(0x0b0, 64, 'wo', 'keep', 'w'),
+  EVENTQ_IRQ_CFG0: r(0x0b0, 64, 'wo', 'keep'),
   EVENTQ_IRQ_CFG1: r(0x0b8, 32, 'wo', 'keep'),
   EVENTQ_IRQ_CFG2: r(0x0bc, 32, 'wo', 'keep'),
+  ...peripheralIdRegisters(),
 } as const satisfies Record<string, SmmuRegSpec>;
 
+/** Peripheral/Component ID registers at 0xFD0..0xFFC as read-only registers (PIDR4..CIDR3). */
+function peripheralIdRegisters(): Record<`ID_${number}`, SmmuRegSpec> {
+  const out: Record<string, SmmuRegSpec> = {};
+  PERIPHERAL_IDS.forEach(
+    (v, i) => (out[`ID_${ID_REGS_OFFSET + 4 * i}`] = r(ID_REGS_OFFSET + 4 * i, 32, 'ro', BigInt(v))),
+  );
+  return out as Record<`ID_${number}`, SmmuRegSpec>;
+}
+
+/** The registers a bank has (names without the Secure bank's S_ prefix). */
 export type SmmuRegName = keyof typeof SMMU_REGISTERS;
 
 /** Fields the model reads or writes: [lsb, width]. */
@@ -142,14 +159,12 @@ export const SMMU_FIELDS = {
   CMDQ_CONS: { ERR: [24, 7] },
 } as const satisfies Record<string, Record<string, readonly [number, number]>>;
 
+/** S_IDR1.SECURE_IMPL (bit 31) and the StreamID size both banks advertise (docs/secure-smmu.md). */
+export const S_IDR1_SECURE_IMPL = 0x8000_0000;
+export const SMMU_SIDSIZE = 16;
+
 /** Bits of CR0 that CR0ACK never reflects (QEMU SMMU_CR0_RESERVED). */
 export const CR0_RESERVED = 0xfffffc20;
-
-/** Peripheral/Component ID registers at 0xFD0..0xFFC, one byte value each (an Arm MMU-600). */
-export const ID_REGS_OFFSET = 0xfd0;
-export const PERIPHERAL_IDS: readonly number[] = [
-  0x04, 0x00, 0x00, 0x00, 0x84, 0xb4, 0xf0, 0x10, 0x0d, 0xf0, 0x05, 0xb1,
-];
 
 /** Which stages the SMMU implements (QEMU `stage` property: "1" default, "2", "nested"). */
 export type SmmuStageSupport = '1' | '2' | 'nested';
@@ -204,47 +219,4 @@ export function idrValues(
     IIDR: 0,
     AIDR: 1, // SMMUv3.1
   };
-}
-
-/** What an access at an offset hits. */
-export type RegisterHit =
-  | { kind: 'reg'; name: SmmuRegName; spec: SmmuRegSpec; part: 'full' | 'lo' | 'hi' }
-  | { kind: 'id'; value: number }
-  | { kind: 'none' };
-
-const BY_OFFSET = new Map<number, { name: SmmuRegName; spec: SmmuRegSpec; part: 'full' | 'lo' | 'hi' }>();
-for (const [name, spec] of Object.entries(SMMU_REGISTERS) as Array<[SmmuRegName, SmmuRegSpec]>) {
-  if (spec.width === 64) {
-    BY_OFFSET.set(spec.offset, { name, spec, part: 'lo' });
-    BY_OFFSET.set(spec.offset + 4, { name, spec, part: 'hi' });
-  } else {
-    BY_OFFSET.set(spec.offset, { name, spec, part: 'full' });
-  }
-}
-
-/** Page 1 is an exact alias of page 0 (QEMU clears offset bit 16). */
-export function pageOffset(offset: bigint): number {
-  return Number(offset & 0xffffn);
-}
-
-/**
- * Decode a 4- or 8-byte access. 8-byte accesses reach only 64-bit registers that honour them
- * (`wide`); everything else is RAZ/WI ('none').
- */
-export function decodeAccess(offset: bigint, size: number, isWrite: boolean): RegisterHit {
-  const off = pageOffset(offset);
-  if (size === 4) {
-    if (off >= ID_REGS_OFFSET && off < ID_REGS_OFFSET + 0x30) {
-      return isWrite ? { kind: 'none' } : { kind: 'id', value: PERIPHERAL_IDS[Math.floor((off - ID_REGS_OFFSET) / 4)] };
-    }
-    const hit = BY_OFFSET.get(off);
-    return hit ? { kind: 'reg', ...hit } : { kind: 'none' };
-  }
-  if (size === 8) {
-    const hit = BY_OFFSET.get(off);
-    if (!hit || hit.part !== 'lo' || !hit.spec.wide) return { kind: 'none' };
-    if (!isWrite && hit.spec.wide !== 'rw') return { kind: 'none' };
-    return { kind: 'reg', name: hit.name, spec: hit.spec, part: 'full' };
-  }
-  return { kind: 'none' };
 }

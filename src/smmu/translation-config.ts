@@ -40,6 +40,22 @@ export interface TtInfo {
   had: boolean;
 }
 
+/**
+ * How a stage-1 walk of a Secure-capable SMMU picks the PA space per level (docs/secure-smmu.md
+ * "Walks"). Absent on an SMMU without the Secure interface: every access is Non-secure.
+ */
+export interface WalkSecurity {
+  /** The walk of TTB0/TTB1 starts in Non-secure space (CD NSCFG0/NSCFG1). */
+  readonly startNs: readonly [boolean, boolean];
+  /**
+   * 'rfc': the RFC's rule for every stream (NSTable of a walk that is NS and never went S→NS
+   * selects the next level's space; the leaf NS bit selects the output space). 'architectural':
+   * a walk in Secure state goes NS on NSTable=1 and stays there, the output is NS when the walk
+   * is NS or the leaf's NS bit is set.
+   */
+  readonly rule: 'rfc' | 'architectural';
+}
+
 /** Stage-2 parameters (QEMU SMMUS2Cfg). */
 export interface S2Cfg {
   /** S2VMID if the SMMU implements stage 2, else −1 (wildcard). */
@@ -75,6 +91,8 @@ export interface TransCfg {
   /** IOTLB hit/miss counters of this configuration (QEMU keeps them in the config). */
   iotlbHits: number;
   iotlbMisses: number;
+  /** Per-level PA space choice of stage-1 walks; only on a Secure-capable SMMU. */
+  security?: WalkSecurity;
 }
 
 /** What the SMMU advertises that decoding depends on (IDR0.S1P/S2P, IDR5.OAS). */
@@ -236,6 +254,11 @@ export interface ConfigDecodeDeps {
   read: ReadBlock;
   /** Nested mode: CD address and TTBx through stage 2. */
   translateIpa: TranslateIpa;
+  /**
+   * Only on an SMMU with the Secure interface (docs/secure-smmu.md): the stream's security state
+   * and the walk rule. A Secure stream with stage 2 is C_BAD_STE (S_IDR1.SEL2 = 0).
+   */
+  security?: { secure: boolean; rule: WalkSecurity['rule'] };
 }
 
 /** The intermediate results, for introspection. */
@@ -277,6 +300,9 @@ export function decodeConfig(sid: number, deps: ConfigDecodeDeps): ConfigDecodeR
   trace.ste = ste;
   const steCheck = decodeSteConfig(cfg, ste, deps.features);
   if (!steCheck.ok) return fail({ type: 'C_BAD_STE' }, steCheck.reason);
+  const sec = deps.security;
+  if (sec?.secure && (cfg.stage === 's2' || cfg.stage === 'nested'))
+    return fail({ type: 'C_BAD_STE' }, 'Secure stream with stage 2 (S_IDR1.SEL2 = 0)');
   if (cfg.aborted || cfg.bypassed || cfg.stage === 's2') return { ok: true, cfg, trace };
 
   let cdAddr = ste.S1ContextPtr;
@@ -293,5 +319,12 @@ export function decodeConfig(sid: number, deps: ConfigDecodeDeps): ConfigDecodeR
   trace.cd = cd;
   const cdCheck = decodeCdConfig(cfg, cd, deps.features, deps.translateIpa);
   if (!cdCheck.ok) return fail(cdCheck.event, cdCheck.reason);
+  if (sec) {
+    const honour = sec.secure || sec.rule === 'rfc';
+    cfg.security = {
+      startNs: honour ? [cd.NSCFG0 === 1, cd.NSCFG1 === 1] : [true, true],
+      rule: sec.rule,
+    };
+  }
   return { ok: true, cfg, trace };
 }

@@ -57,6 +57,24 @@ const TESTS: CTest[] = [
     oracle: false,
   },
   { name: 'iommu-smmuv3', args: [...SMMU_MACHINE, '-device', 'iommu-testdev'], cases: 3, oracle: false },
+  {
+    name: 'secure-ns-flows',
+    args: [...SMMU_MACHINE, '-device', 'iommu-testdev,sec-sid=non-secure'],
+    cases: 3,
+    oracle: false,
+  },
+  {
+    name: 'secure-impl-ns-flows',
+    args: [
+      ...SMMU_MACHINE.map((a) => (a.startsWith('virt,') ? `${a},secure=on` : a)),
+      '-global',
+      'arm-smmuv3.secure-impl=true',
+      '-device',
+      'iommu-testdev,sec-sid=non-secure',
+    ],
+    cases: 3,
+    oracle: false,
+  },
 ];
 
 function run(

@@ -40,8 +40,10 @@
 #define S2T0SZ           0x14
 #define DMA_LEN_BYTES    4
 
+#ifndef ARGS /* secure-*.c reuse these flows with other argv */
 #define ARGS "-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -smp 1 -m 512 -cpu max " \
              "-net none -device iommu-testdev"
+#endif
 
 typedef enum { MODE_S1 = 5, MODE_S2 = 6, MODE_NESTED = 7 } StreamConfig;
 

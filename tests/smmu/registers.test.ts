@@ -1,6 +1,6 @@
 import t from 'tap';
 import { AddressSpace } from '../../src/memory/address-space.js';
-import { decodeAccess, idrValues, SMMU_REGISTERS } from '../../src/smmu/registers.js';
+import { idrValues, SMMU_REGISTERS } from '../../src/smmu/registers.js';
 import { Harness, REG } from './fixtures.js';
 
 t.test('ID registers match QEMU 10.2.2 for each stage property', async (t) => {
@@ -123,13 +123,18 @@ t.test('1- and 2-byte accesses are rejected by the bus (valid 4..8)', async (t) 
   t.equal(h.smmu.size, 0x20000n);
 });
 
-t.test('decodeAccess: 8-byte reads only where QEMU has readll cases', async (t) => {
-  t.equal(decodeAccess(0xb0n, 8, true).kind, 'reg');
-  t.equal(decodeAccess(0xb0n, 8, false).kind, 'none');
-  t.equal(decodeAccess(0x84n, 8, false).kind, 'none', 'not at the high half');
-  t.equal(decodeAccess(0x10080n, 8, false).kind, 'reg', 'page 1');
-  t.equal(decodeAccess(0xc0n, 4, false).kind, 'none', 'PRIQ is RAZ/WI');
-  t.equal(decodeAccess(0x8000n, 4, false).kind, 'none', 'no secure bank');
+t.test('bank decode: 8-byte reads only where QEMU has readll cases', async (t) => {
+  const h = new Harness();
+  h.wq(0xb0, 0x55n);
+  t.equal(h.rq(0xb0), 0n, '8-byte write to EVENTQ_IRQ_CFG0 is taken, the read is RAZ');
+  h.wq(0x80, 0x4010_0000n);
+  t.equal(h.rq(0x84), 0n, 'not at the high half');
+  t.equal(h.rq(0x10080), 0x4010_0000n, 'page 1');
+  h.wl(0xc0, 0xffffffff);
+  t.equal(h.rl(0xc0), 0, 'PRIQ is RAZ/WI');
+  h.wl(0x8020, 1);
+  t.equal(h.rl(0x8020), 0, 'no secure bank without secure-impl');
+  t.equal(h.rl(0x1020), 0, 'no alias of the bank below 0x8000 without secure-impl');
   t.ok(Object.keys(SMMU_REGISTERS).includes('EVENTQ_IRQ_CFG2'));
 });
 

@@ -1,0 +1,341 @@
+/**
+ * One programming interface of the SMMUv3 (a "bank"): its register file (the bank-relative table
+ * of registers.ts on the memory/register-file.ts engine), its command queue, event queue, GERROR,
+ * IRQ gating and stream-table base. QEMU 10.2.2 has one bank (Non-secure); the Secure bank of
+ * docs/secure-smmu.md is a second instance of the same class. The front end (smmu-v3.ts) decodes
+ * MMIO to a bank and runs translations; a bank never translates.
+ */
+import type { Logger } from '../base/log.js';
+import type { IrqLine } from '../sim/irq.js';
+import type { Addr, AccessSize, MemTxAttrs, MemTxResult } from '../memory/types.js';
+import { RegisterFile } from '../memory/register-file.js';
+import type { RegisterWrite } from '../memory/register-file.js';
+import { deposit64, hex } from './bits.js';
+import { CERROR, consumeCommands, executeCommand } from './command-queue.js';
+import type { CommandError, CommandFields, CommandTarget } from './command-queue.js';
+import { encodeEventRecord, writeEvent } from './event-queue.js';
+import type { SmmuEvent } from './faults.js';
+import { queueLog2Size, SMMU_CMDQS, SMMU_EVENTQS } from './queue-index.js';
+import { field, SMMU_REGISTERS } from './registers.js';
+import type { SmmuRegName, SmmuRegSpec } from './registers.js';
+import type { StreamTableConfig } from './stream-table.js';
+
+/** The security state a bank (and a stream) belongs to: 0 Non-secure, 1 Secure (RFC SEC_SID). */
+export type SecSid = 0 | 1;
+export const SEC_SID_NS: SecSid = 0;
+export const SEC_SID_S: SecSid = 1;
+
+export interface BankIrqs {
+  eventq: IrqLine;
+  cmdSync: IrqLine;
+  gerror: IrqLine;
+}
+
+/** How a bank reaches memory for its queues (the front end adds the re-entrancy guard). */
+export interface BankMemory {
+  read(pa: bigint, length: number): Uint8Array | null;
+  write: {
+    writeBytes(addr: Addr, data: Uint8Array): MemTxResult;
+    readBytes(addr: Addr, out: Uint8Array): MemTxResult;
+  };
+}
+
+/** Counters shared by the banks of one SMMU. */
+export interface SmmuStats {
+  translations: number;
+  faults: number;
+  eventsRecorded: number;
+  eventsDropped: number;
+  eventqAborts: number;
+  commandsExecuted: number;
+  commandErrors: number;
+}
+
+/** Register-write rules that differ between QEMU 10.2.2 and the Secure series (see quirks.ts). */
+export interface BankRules {
+  /** Bits of CR0 that CR0ACK never reflects. */
+  cr0AckReserved: number;
+  /** Registers whose write is refused while a unit is enabled (§1.3 of docs/secure-smmu.md). */
+  accessChecks: boolean;
+  /** S_INIT is decoded in this bank. */
+  init: boolean;
+}
+
+export interface BankOptions {
+  sec: SecSid;
+  /** Values of IDR0..5, IIDR, AIDR for this bank. */
+  idr: Partial<Record<SmmuRegName, number>>;
+  rules: BankRules;
+  memory: BankMemory;
+  irqs: BankIrqs;
+  log: Logger;
+  stats: SmmuStats;
+  /** What commands of this bank's queue act on. */
+  commands: CommandTarget;
+  /** Runs one command (default: the QEMU 10.2.2 opcode table against `commands`). */
+  execute?: (cmd: CommandFields, target: CommandTarget) => CommandError;
+  /** S_INIT.INV_ALL accepted. */
+  onInitInvalidate?: () => void;
+}
+
+/** Offsets at or above this (in a 64 KiB page) are the Secure bank. */
+const SECURE_BANK = 0x8000;
+/** IIDR, AIDR and STATUSR exist once, shared by both banks. */
+const SHARED: ReadonlySet<number> = new Set([0x018, 0x01c, 0x040]);
+
+/**
+ * Which bank an MMIO access reaches and at which bank-relative offset (docs/secure-smmu.md
+ * "Register banks"). Without the Secure interface: the one bank, offset as is (QEMU 10.2.2).
+ * With it: page 1 aliases page 0, 0x8000+ is the Secure bank, each bank repeats every 0x1000,
+ * IIDR/AIDR/STATUSR are shared; null when the Secure-bank gate refuses the access (an access
+ * without attributes has space 0, Secure, and passes).
+ */
+export function decodeBankOffset(
+  offset: bigint,
+  attrs: MemTxAttrs,
+  secureImpl: boolean,
+): { sec: SecSid; rel: bigint } | null {
+  const off = Number(offset & 0xffffn);
+  if (!secureImpl) return { sec: SEC_SID_NS, rel: BigInt(off) };
+  const rel = off & 0xfff;
+  if (off < SECURE_BANK) return { sec: SEC_SID_NS, rel: BigInt(rel) };
+  if ((attrs.space ?? 0) !== 0 && attrs.secure !== true) return null;
+  return { sec: SHARED.has(rel) ? SEC_SID_NS : SEC_SID_S, rel: BigInt(rel) };
+}
+
+const GBPA_UPDATE = 0x8000_0000n;
+const GERROR_CMDQ_ERR = 1 << 0;
+const GERROR_EVENTQ_ABT_ERR = 1 << 2;
+const RECENT_EVENTS = 16;
+const HIGH_WORD = 0xffff_ffff_0000_0000n;
+
+type Table = typeof SMMU_REGISTERS;
+
+/** The table a bank decodes: S_INIT only where the rules have it. */
+function bankTable(rules: BankRules): Table {
+  if (rules.init) return SMMU_REGISTERS;
+  const t: Record<string, SmmuRegSpec> = {};
+  for (const [name, spec] of Object.entries(SMMU_REGISTERS) as Array<[string, SmmuRegSpec]>)
+    if (!spec.secureOnly) t[name] = spec;
+  return t as Table;
+}
+
+export class SmmuBank {
+  readonly sec: SecSid;
+  readonly file: RegisterFile<Table>;
+  /** CR0.SMMUEN, kept in step with CR0 (written only by reset() and the CR0 hook). */
+  enabled = false;
+  /** Effective queue sizes: set by *_BASE writes only, never by reset (QEMU). */
+  cmdqLog2size = 0;
+  eventqLog2size = 0;
+  /** STRTAB_BASE_CFG.FMT = 1 seen since reset (sticky) and the SPLIT latched then. */
+  private twoLevel = false;
+  private sidSplit = 0;
+  readonly recent: SmmuEvent[] = [];
+  private readonly opts: BankOptions;
+
+  constructor(opts: BankOptions) {
+    this.opts = opts;
+    this.sec = opts.sec;
+    const rules = opts.rules;
+    this.file = new RegisterFile<Table>({
+      name: opts.sec ? 'smmuv3-secure-bank' : 'smmuv3-bank',
+      size: 0x1000n,
+      registers: bankTable(rules),
+      unknown: 'raz',
+      onUnknown: (offset, size, isWrite, value) =>
+        this.opts.log.debug(
+          { unimp: true },
+          isWrite
+            ? `smmuv3: ${size * 8}-bit write of ${hex(value ?? 0n)} to ${hex(offset)} (WI)`
+            : `smmuv3: ${size * 8}-bit read of ${hex(offset)} (RAZ)`,
+        ),
+      hooks: {
+        read: {
+          irqCtrlAck: () => this.file.get('IRQ_CTRL'),
+          msiCfg: (_n, stored) => (rules.accessChecks ? 0n : stored),
+        },
+        write: {
+          gbpa: (w) => (w.next & GBPA_UPDATE ? w.next & ~GBPA_UPDATE : w.previous),
+          gerrorn: (w) => {
+            const pending = Number(this.file.get('GERROR') ^ w.previous);
+            const toggled = Number(w.previous ^ w.next);
+            if (toggled & ~pending)
+              this.opts.log.warn(
+                { guestError: true },
+                `smmuv3: guest toggles non pending errors ${hex(toggled & ~pending)}`,
+              );
+          },
+          cr2: (w) => (rules.accessChecks && this.smmuenSet() ? w.previous : undefined),
+          init: (w) => {
+            if ((w.next & 1n) !== 0n && !this.smmuenSet()) this.opts.onInitInvalidate?.();
+            return 0n;
+          },
+          msiCfg: (w) => (rules.accessChecks ? w.previous : undefined),
+          strtabBase: (w) => (rules.accessChecks && this.smmuenSet() ? w.previous : undefined),
+          cmdqBase: (w) => (rules.accessChecks && this.cr0AndAck('CMDQEN') ? w.previous : undefined),
+          eventqBase: (w) => (rules.accessChecks && this.cr0AndAck('EVENTQEN') ? w.previous : undefined),
+        },
+        after: {
+          cr0: () => {
+            const cr0 = this.file.get('CR0');
+            this.enabled = this.cr0('SMMUEN');
+            this.file.set('CR0ACK', cr0 & ~BigInt(rules.cr0AckReserved) & 0xffff_ffffn);
+            this.processCommandQueue();
+          },
+          cmdq: () => this.processCommandQueue(),
+          strtabCfg: () => {
+            const n = Number(this.file.get('STRTAB_BASE_CFG'));
+            if (field('STRTAB_BASE_CFG', 'FMT', n) === 1) {
+              this.sidSplit = field('STRTAB_BASE_CFG', 'SPLIT', n);
+              this.twoLevel = true;
+            }
+          },
+          cmdqBase: (w) => {
+            if (isHighWord(w)) return;
+            this.cmdqLog2size = queueLog2Size(this.file.get('CMDQ_BASE'), SMMU_CMDQS);
+          },
+          eventqBase: (w) => {
+            if (isHighWord(w)) return;
+            this.eventqLog2size = queueLog2Size(this.file.get('EVENTQ_BASE'), SMMU_EVENTQS);
+          },
+        },
+      },
+    });
+    for (const [name, v] of Object.entries(opts.idr)) this.file.set(name as SmmuRegName, BigInt(v));
+    this.reset();
+  }
+
+  /** Device reset (QEMU smmuv3_init_regs): registers without `keep` to their reset value. */
+  reset(): void {
+    for (const [name, spec] of Object.entries(SMMU_REGISTERS) as Array<[SmmuRegName, SmmuRegSpec]>) {
+      if (!spec.keep && (!spec.secureOnly || this.opts.rules.init)) this.file.set(name, spec.reset ?? 0n);
+    }
+    this.file.set('CMDQ_BASE', deposit64(this.file.get('CMDQ_BASE'), 0, 5, BigInt(SMMU_CMDQS)));
+    this.file.set('EVENTQ_BASE', deposit64(this.file.get('EVENTQ_BASE'), 0, 5, BigInt(SMMU_EVENTQS)));
+    this.twoLevel = false;
+    this.sidSplit = 0;
+    this.enabled = this.cr0('SMMUEN');
+  }
+
+  read(offset: bigint, size: AccessSize): bigint {
+    return this.file.read(offset, size, {});
+  }
+
+  write(offset: bigint, size: AccessSize, value: bigint): void {
+    this.file.write(offset, size, value, {});
+  }
+
+  get(name: SmmuRegName): bigint {
+    return this.file.get(name);
+  }
+
+  cr0(name: 'SMMUEN' | 'EVENTQEN' | 'CMDQEN'): boolean {
+    return field('CR0', name, Number(this.file.get('CR0'))) === 1;
+  }
+
+  private cr0AndAck(name: 'SMMUEN' | 'EVENTQEN' | 'CMDQEN'): boolean {
+    return this.cr0(name) || field('CR0', name, Number(this.file.get('CR0ACK'))) === 1;
+  }
+
+  /** SMMUEN set in CR0 or CR0ACK (the Secure series' "unit enabled" test). */
+  private smmuenSet(): boolean {
+    return this.cr0AndAck('SMMUEN');
+  }
+
+  /** GBPA.ABORT: what a disabled bank does with a transaction. */
+  gbpaAbort(): boolean {
+    return field('GBPA', 'ABORT', Number(this.file.get('GBPA'))) === 1;
+  }
+
+  private irqEnabled(name: 'GERROR_IRQEN' | 'EVENTQ_IRQEN'): boolean {
+    return field('IRQ_CTRL', name, Number(this.file.get('IRQ_CTRL'))) === 1;
+  }
+
+  /** Toggle the GERROR bits in `mask` that are not already pending; pulse if enabled. */
+  raiseGerror(mask: number): void {
+    const gerror = this.file.get('GERROR');
+    const pending = Number(gerror ^ this.file.get('GERRORN'));
+    const fresh = ~pending & mask;
+    if (!fresh) return;
+    this.file.set('GERROR', gerror ^ BigInt(fresh));
+    if (this.irqEnabled('GERROR_IRQEN')) this.opts.irqs.gerror.pulse();
+  }
+
+  strtab(): StreamTableConfig {
+    return {
+      base: this.file.get('STRTAB_BASE'),
+      log2size: field('STRTAB_BASE_CFG', 'LOG2SIZE', Number(this.file.get('STRTAB_BASE_CFG'))),
+      twoLevel: this.twoLevel,
+      split: this.sidSplit,
+    };
+  }
+
+  /** QEMU smmuv3_cmdq_consume, run after CR0, GERRORN and CMDQ_PROD writes. */
+  processCommandQueue(): void {
+    if (!this.cr0('CMDQEN')) return;
+    const q = {
+      base: this.file.get('CMDQ_BASE'),
+      prod: Number(this.file.get('CMDQ_PROD')),
+      cons: Number(this.file.get('CMDQ_CONS')),
+      log2size: this.cmdqLog2size,
+    };
+    const stats = this.opts.stats;
+    const result = consumeCommands(q, {
+      read: this.opts.memory.read,
+      cmdqErrorPending: () => (Number(this.file.get('GERROR') ^ this.file.get('GERRORN')) & GERROR_CMDQ_ERR) !== 0,
+      target: this.opts.commands,
+      execute: this.opts.execute ?? executeCommand,
+    });
+    this.file.set('CMDQ_CONS', BigInt(q.cons));
+    stats.commandsExecuted += result.executed;
+    if (result.error !== CERROR.NONE) {
+      stats.commandErrors++;
+      if (result.error === CERROR.ILL)
+        this.opts.log.warn({ guestError: true }, `smmuv3: illegal command type ${result.failedOpcode}`);
+      this.file.set('CMDQ_CONS', deposit64(this.file.get('CMDQ_CONS'), 24, 7, BigInt(result.error)));
+      this.raiseGerror(GERROR_CMDQ_ERR);
+    }
+  }
+
+  /** QEMU smmuv3_record_event: drop if EVENTQEN = 0, else write; full or failed write → EVENTQ_ABT_ERR. */
+  recordEvent(ev: SmmuEvent): void {
+    const stats = this.opts.stats;
+    if (!this.cr0('EVENTQEN')) {
+      stats.eventsDropped++;
+      return;
+    }
+    this.recent.push(ev);
+    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
+    const q = {
+      base: this.file.get('EVENTQ_BASE'),
+      prod: Number(this.file.get('EVENTQ_PROD')),
+      cons: Number(this.file.get('EVENTQ_CONS')),
+      log2size: this.eventqLog2size,
+    };
+    const out = writeEvent(q, this.opts.memory.write, encodeEventRecord(ev));
+    if (out.kind === 'written') {
+      this.file.set('EVENTQ_PROD', BigInt(q.prod));
+      stats.eventsRecorded++;
+      if (out.irq && this.irqEnabled('EVENTQ_IRQEN')) this.opts.irqs.eventq.pulse();
+      return;
+    }
+    stats.eventqAborts++;
+    this.raiseGerror(GERROR_EVENTQ_ABT_ERR);
+  }
+
+  /** Every register's stored value (IRQ_CTRLACK as read), for the debug snapshot. */
+  registerValues(): Record<string, bigint> {
+    const out: Record<string, bigint> = {};
+    for (const [name, spec] of Object.entries(SMMU_REGISTERS) as Array<[SmmuRegName, SmmuRegSpec]>) {
+      if (name.startsWith('ID_') || (spec.secureOnly && !this.opts.rules.init)) continue;
+      out[name] = name === 'IRQ_CTRLACK' ? this.file.get('IRQ_CTRL') : this.file.get(name);
+    }
+    return out;
+  }
+}
+
+/** A 4-byte write to the upper word of a 64-bit register. */
+function isHighWord(w: RegisterWrite<string>): boolean {
+  return w.accessMask === HIGH_WORD;
+}

@@ -1,0 +1,48 @@
+/**
+ * One security state of the SMMU (a "world", RFC SEC_SID): its bank, its own config cache and
+ * IOTLB (so a Secure entry never serves a Non-secure lookup), how it reads its STE/CD/L1STD and
+ * walks, and where its bypass output goes. Built by smmu-v3.ts, one per implemented bank.
+ */
+import type { BusAccess } from '../memory/types.js';
+import type { SecSid, SmmuBank } from './bank.js';
+import type { ConfigCache } from './config-cache.js';
+import type { GuardedMemory } from './guarded-memory.js';
+import type { Iotlb } from './iotlb.js';
+import { PERM } from './faults.js';
+import { entryOutput } from './nested.js';
+import type { ReadDescriptor } from './page-table-walk.js';
+import type { TranslateIpa } from './translation-config.js';
+import { doTranslate } from './translation.js';
+import type { TranslationContext } from './translation.js';
+
+/** One security state: its bank, its caches and how it reads its structures. */
+export interface World {
+  readonly sec: SecSid;
+  readonly bank: SmmuBank;
+  readonly configCache: ConfigCache;
+  readonly iotlb: Iotlb;
+  readonly ctx: TranslationContext;
+  /** STE, CD and L1STD fetches. */
+  readonly structures: GuardedMemory;
+  /** Where bypass output goes (undefined: the Non-secure view). */
+  readonly bypassTarget?: BusAccess;
+  readonly cachedIpaTranslate: TranslateIpa;
+}
+
+export function makeWorld(
+  sec: SecSid,
+  bank: SmmuBank,
+  caches: { configCache: ConfigCache; iotlb: Iotlb },
+  walkRead: ReadDescriptor,
+  structures: GuardedMemory,
+  bypassTarget?: BusAccess,
+): World {
+  const { configCache, iotlb } = caches;
+  const ctx: TranslationContext = { iotlb, read: walkRead };
+  /** Nested CD/TTB IPAs through stage 2 with the IOTLB, as QEMU does during decode. */
+  const cachedIpaTranslate: TranslateIpa = (cfg, ipa, cls) => {
+    const r = doTranslate(ctx, cfg, ipa, PERM.RO, cls);
+    return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: r.event };
+  };
+  return { sec, bank, configCache, iotlb, ctx, structures, bypassTarget, cachedIpaTranslate };
+}
