@@ -104,6 +104,15 @@ function machinePropsText(machine: 'virt' | 'none'): string {
   return `${machine === 'virt' ? 'virt-10.2' : 'none'}-machine options:\n${lines.map((l) => l + '\n').join('')}`;
 }
 
+/** The -chardev backends config/argv.ts opens (an entry line per backend in QEMU's help). */
+const CHARDEV_BACKENDS = new Set(['null', 'socket', 'stdio']);
+
+function acceptsEntry(line: string): boolean {
+  const name = line.slice(1).split(/[ =]/)[0];
+  if (name === 'chardev') return CHARDEV_BACKENDS.has(line.slice('-chardev '.length).split(',')[0]);
+  return acceptsOption(name);
+}
+
 /**
  * QEMU's --help with only the options the drop-in accepts: an option's entry is its first line
  * (`-name …`) and the indented lines after it; a section heading stays when an entry under it does.
@@ -123,7 +132,7 @@ export function helpText(): string {
       heading = [];
       keep = false;
     } else {
-      if (isEntry(l)) keep = acceptsOption(l.slice(1).split(/[ =]/)[0]);
+      if (isEntry(l)) keep = acceptsEntry(l);
       if (keep) {
         out.push(...heading);
         heading = [];
