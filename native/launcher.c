@@ -164,8 +164,25 @@ static uint32_t fnv1a(const char *s) {
   return h;
 }
 
-/* Returns 0 and fills sock_path/dir; the runtime dir may not exist yet. */
+/*
+ * Returns 0 and fills sock_path/dir; the runtime dir may not exist yet. QTESTD_DAEMON_SOCKET (an
+ * absolute path) names the socket instead; its directory is then the runtime dir, held to the
+ * same rules (ours, mode 0700), and a daemon this shim starts listens there too.
+ */
 static int socket_path(char *dir, size_t dirlen) {
+  const char *own = getenv("QTESTD_DAEMON_SOCKET");
+  if (own && own[0] != '\0') {
+    if (own[0] != '/') return -1;
+    size_t len = strlen(own);
+    if (len >= sizeof sock_path) return -1;
+    memcpy(sock_path, own, len + 1);
+    const char *slash = strrchr(sock_path, '/');
+    size_t dlen = slash == sock_path ? 1 : (size_t)(slash - sock_path);
+    if (dlen >= dirlen || slash[1] == '\0') return -1;
+    memcpy(dir, sock_path, dlen);
+    dir[dlen] = '\0';
+    return 0;
+  }
   const char *base = getenv("XDG_RUNTIME_DIR");
   if (!base || base[0] != '/') base = "/tmp";
   int n = snprintf(dir, dirlen, "%s/qtestd-%u", base, (unsigned)getuid());

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { ChardevAddress } from '../config/chardev-address.js';
-import { parseArgv } from '../config/argv.js';
+import { ArgvError, parseLaunchArgv } from '../config/argv.js';
 import type { LaunchOptions } from '../config/argv.js';
 
 /** -qtest-log values that mean the launching process's stderr / stdout (relayed by the daemon). */
@@ -28,13 +28,14 @@ function needsOwnProcess(a: ChardevAddress): boolean {
 export function coldReason(argv: string[]): string | undefined {
   let opts: LaunchOptions;
   try {
-    opts = parseArgv(argv);
-  } catch {
-    return undefined; // startLaunch reports it, with the same text the cold path prints
+    opts = parseLaunchArgv(argv);
+  } catch (e) {
+    if (e instanceof ArgvError) return undefined; // startLaunch reports it, with the same text the cold path prints
+    throw e;
   }
-  if (opts.info) return `-${opts.info} prints to stdout`;
-  const all = [...(opts.qtest ? [opts.qtest] : []), ...opts.qmp, ...opts.otherSockets];
-  for (const c of all) if (needsOwnProcess(c.address)) return `chardev ${c.spec} needs the launching process`;
+  if (opts.info) return `-${opts.info.what} prints to stdout`;
+  for (const c of opts.sockets)
+    if (c.address && needsOwnProcess(c.address)) return `chardev ${c.spec} needs the launching process`;
   const log = opts.qtestLog;
   if (
     log !== undefined &&

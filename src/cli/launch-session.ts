@@ -10,12 +10,14 @@ import { ConfigError } from '../machine/config.js';
 import type { MachinePlugins } from '../machine/machine.js';
 import { QtestLog } from '../protocol/qtest/qtest-log.js';
 import { Session } from '../session/session.js';
-import { openChardev } from '../transport/chardev-open.js';
+import type { Socket } from 'node:net';
+import { describeOpenError, openChardev } from '../transport/chardev-open.js';
 import type { OpenedChardev } from '../transport/chardev-open.js';
-import type { ChardevAddress } from '../config/chardev-address.js';
 import { bindSocket } from '../transport/socket-link.js';
-import { ArgvError, parseArgv } from '../config/argv.js';
-import type { LaunchOptions } from '../config/argv.js';
+import { ArgvError, parseLaunchArgv } from '../config/argv.js';
+import type { InfoRequest, LaunchOptions } from '../config/argv.js';
+import { PHASES } from '../config/launch-plan.js';
+import type { DeferredError, PlannedSocket } from '../config/launch-plan.js';
 import { announceShutdown, attachQmp } from '../session/qmp-attach.js';
 
 export interface LaunchHost {
@@ -33,35 +35,35 @@ export interface LaunchHost {
 
 export interface RunningLaunch {
   options: LaunchOptions;
-  session: Session;
+  /** Undefined for a launch that is failing (it opens sockets, then exits 1). */
+  session?: Session;
   /** SIGTERM: emit SHUTDOWN on every QMP monitor, close the sockets. */
   terminate(reason: string): Promise<void>;
 }
 
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  ECONNREFUSED: 'Connection refused',
-  EACCES: 'Permission denied',
-  ENOTDIR: 'Not a directory',
-  ETIMEDOUT: 'Connection timed out',
-  EHOSTUNREACH: 'No route to host',
-};
-
-/** QEMU's wording for a client-mode chardev that cannot connect. */
-function connectError(address: ChardevAddress, err: Error): string {
-  const where =
-    address.kind === 'unix' ? address.path : address.kind === 'tcp' ? `${address.host}:${address.port}` : address.kind;
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  return `Failed to connect to '${where}': ${ERRNO_TEXT[code] ?? err.message}`;
-}
-
 export const PROGRAM = process.env.QTESTD_ARGV0 ? basename(process.env.QTESTD_ARGV0) : 'qemu-system-aarch64';
 
-/** Start a launch; returns undefined when it already ended (error or -version etc.). */
+/** The text QEMU prints when a planned backend cannot be opened. */
+function openFailure(sock: PlannedSocket, err: Error): string {
+  const why = describeOpenError(sock.address!, err);
+  if (sock.failure === 'qtest') return `${why}\n${PROGRAM}: Failed to initialize device for qtest: "${sock.spec}"`;
+  if (sock.failure === 'serial') {
+    const value = sock.spec.replace(/^-+serial /, '');
+    return `${sock.spec}: ${why}\n${PROGRAM}: ${sock.spec}: could not connect serial device to character backend '${value}'`;
+  }
+  return `${sock.spec}: ${why}`;
+}
+
+/**
+ * Start a launch; returns undefined when it already ended (an option error, -version …). The
+ * sockets are opened in QEMU's start-up order (config/launch-plan.ts), one after the other; a
+ * launch that fails in a later phase (a bad -device) first opens what QEMU opens before that
+ * phase, so libqtest's sockets see a connection and then EOF, never a connect timeout.
+ */
 export function startLaunch(
   argv: string[],
   host: LaunchHost,
-  onInfo?: (info: NonNullable<LaunchOptions['info']>) => void,
+  onInfo?: (info: InfoRequest) => void,
 ): RunningLaunch | undefined {
   const fail = (message: string, hint?: string): undefined => {
     host.stderr(`${PROGRAM}: ${message}\n${hint ? hint + '\n' : ''}`);
@@ -70,7 +72,7 @@ export function startLaunch(
   };
   let opts: LaunchOptions;
   try {
-    opts = parseArgv(argv);
+    opts = parseLaunchArgv(argv);
   } catch (e) {
     if (e instanceof ArgvError) return fail(e.message, e.hint);
     throw e;
@@ -80,25 +82,32 @@ export function startLaunch(
     host.exit(0);
     return undefined;
   }
+  let failure: DeferredError | undefined = opts.deferred;
+  if (failure?.phase === 'machine-type') return fail(failure.message, failure.hint);
   for (const w of opts.warnings) host.stderr(`${PROGRAM}: warning: ${w}\n`);
-  let session: Session;
-  try {
-    session = new Session(opts.machine, { log: host.log, plugins: host.plugins });
-  } catch (e) {
-    if (e instanceof ConfigError) return fail(e.message, e.hint);
-    throw e;
+  let session: Session | undefined;
+  if (!failure) {
+    try {
+      session = new Session(opts.machine, { log: host.log, plugins: host.plugins });
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      failure = { phase: e.phase ?? 'board', message: e.message, hint: e.hint };
+    }
   }
-  if (opts.startStopped) session.pause(); // -S: paused before any monitor exists, so no event
+  if (opts.startStopped) session?.pause(); // -S: paused before any monitor exists, so no event
 
   let qtestLog: QtestLog | undefined;
-  try {
-    const spec =
-      opts.qtestLog && opts.qtestLog !== 'none' && !opts.qtestLog.startsWith('/dev/')
-        ? resolvePath(host.cwd, opts.qtestLog)
-        : opts.qtestLog;
-    qtestLog = host.openQtestLog(spec);
-  } catch (e) {
-    return fail(`-qtest-log ${opts.qtestLog}: ${(e as Error).message}`);
+  if (session) {
+    try {
+      const spec =
+        opts.qtestLog && opts.qtestLog !== 'none' && !opts.qtestLog.startsWith('/dev/')
+          ? resolvePath(host.cwd, opts.qtestLog)
+          : opts.qtestLog;
+      qtestLog = host.openQtestLog(spec);
+    } catch (e) {
+      session.dispose();
+      return fail(`-qtest-log ${opts.qtestLog}: ${(e as Error).message}`);
+    }
   }
 
   const opened: OpenedChardev[] = [];
@@ -108,59 +117,72 @@ export function startLaunch(
     ended = true;
     for (const c of opened) c.close();
     qtestLog?.close();
-    session.dispose();
+    session?.dispose();
     host.exit(code);
   };
-  if (opts.qtest) {
-    const spec = opts.qtest.spec;
-    opened.push(
-      openChardev(
-        opts.qtest.address,
-        (socket) =>
-          bindSocket(socket, (link) => session.attachQtest(link, { log: qtestLog }), {
-            encoding: 'latin1',
-            log: host.log,
-          }),
-        (err) => {
-          host.stderr(
-            `${PROGRAM}: ${connectError(opts.qtest!.address, err)}\n${PROGRAM}: Failed to initialize device for qtest: "${spec}"\n`,
-          );
-          end(1);
-        },
-      ),
-    );
-  }
-  for (const q of opts.qmp) {
-    opened.push(
-      openChardev(
-        q.address,
-        (socket) =>
-          bindSocket(socket, (link) => attachQmp(session, link, () => end(0)), { encoding: 'utf8', log: host.log }),
-        (err) => {
-          host.stderr(`${PROGRAM}: ${q.spec}: ${connectError(q.address, err)}\n`);
-          end(1);
-        },
-      ),
-    );
-  }
-  for (const o of opts.otherSockets) {
-    opened.push(
-      openChardev(
-        o.address,
-        (socket) => {
-          socket.on('data', () => {}); // nothing is modelled behind it: input is discarded
-          socket.on('error', (err) => host.log.debug({ err, chardev: o.spec }, 'unmodelled chardev socket error'));
-        },
-        // as QEMU's chardev, whose peer we only connect to: a failed dial does not end the launch
-        (err) => host.log.debug({ err, chardev: o.spec }, 'unmodelled chardev socket did not connect'),
-      ),
-    );
-  }
+  const failNow = (text: string, hint?: string): void => {
+    if (ended) return;
+    host.stderr(`${PROGRAM}: ${text}\n${hint ? hint + '\n' : ''}`);
+    end(1);
+  };
+
+  /** What a connection does: the role's protocol, or (no role, or a launch about to fail) nothing. */
+  const serve = (sock: PlannedSocket, socket: Socket): void => {
+    const role = session ? sock.roles[0] : undefined;
+    if (role === 'qtest')
+      bindSocket(socket, (link) => session!.attachQtest(link, { log: qtestLog }), {
+        encoding: 'latin1',
+        log: host.log,
+      });
+    else if (role === 'qmp')
+      bindSocket(socket, (link) => attachQmp(session!, link, () => end(0)), { encoding: 'utf8', log: host.log });
+    else if (session) {
+      socket.on('data', () => {}); // nothing is modelled behind it: input is discarded
+      socket.on('error', (err) => host.log.debug({ err, chardev: sock.spec }, 'unmodelled chardev socket error'));
+    } else socket.on('error', (err) => host.log.debug({ err, chardev: sock.spec }, 'socket error before exit'));
+  };
+  /** Open one backend; resolves once it is up, or with the text QEMU prints when it cannot be. */
+  const open = (sock: PlannedSocket): Promise<string | undefined> =>
+    new Promise((resolve) => {
+      let settled = false;
+      const settle = (text?: string): void => {
+        if (settled) {
+          if (text) failNow(text); // a server socket failing after it listened
+          return;
+        }
+        settled = true;
+        resolve(text);
+      };
+      opened.push(
+        openChardev(
+          sock.address!,
+          (socket) => serve(sock, socket),
+          (err) => settle(openFailure(sock, err)),
+          { onReady: () => settle() },
+        ),
+      );
+    });
+
+  const run = async (): Promise<void> => {
+    for (const phase of PHASES) {
+      for (const sock of opts.sockets.filter((s) => s.phase === phase)) {
+        if (sock.error !== undefined) return failNow(sock.error);
+        const why = await open(sock);
+        if (ended) return;
+        if (why !== undefined) return failNow(why);
+      }
+      if (failure?.phase === phase) return failNow(failure.message, failure.hint);
+    }
+  };
+  run().catch((err) => {
+    host.log.error({ err }, 'launch start-up failed');
+    failNow(`qtestd: ${(err as Error).message}`);
+  });
   return {
     options: opts,
     session,
     terminate: async (reason: string) => {
-      await announceShutdown(session, reason);
+      if (session) await announceShutdown(session, reason);
       end(0);
     },
   };

@@ -13,80 +13,55 @@ import {
   ConfigError,
   defaultMachineConfig,
 } from '../machine/config.js';
-import type { MachineConfig } from '../machine/config.js';
 import { isSecureSmmuGlobal } from '../machine/secure-smmu-options.js';
 import { lookup, parseBool, parseKeyVal } from '../base/keyval.js';
-import { ChardevError, parseLegacyChardev, parseSocketChardev } from './chardev-address.js';
-import type { ChardevAddress } from './chardev-address.js';
+import { ChardevError, parseSocketChardev } from './chardev-address.js';
+import {
+  addChardev,
+  ArgvError,
+  hasHelpPart,
+  hmpWarning,
+  InfoNow,
+  isHelp,
+  monitorOption,
+  resolveLateBackends,
+} from './argv-state.js';
+import type { LaunchOptions, Occurrence, ParseState } from './argv-state.js';
+import { ARM_CPU_MODELS } from './cpu-models.js';
+import { earlier } from './launch-plan.js';
+import type { PlannedSocket, SocketRole, StartPhase } from './launch-plan.js';
 
-export interface LaunchOptions {
-  machine: MachineConfig;
-  /** The qtest chardev (from -qtest or -object qtest,chardev=); `spec` is the -qtest value. */
-  qtest?: { address: ChardevAddress; spec: string };
-  /** -qtest-log value; undefined = stderr (QEMU's default). */
-  qtestLog?: string;
-  /** QMP monitors (from -qmp, -mon mode=control, -object monitor-qmp); `spec` is the option that defines the socket, e.g. `-chardev socket,…`. */
-  qmp: Array<{ address: ChardevAddress; spec: string }>;
-  /** Other client-mode sockets that must be connected (e.g. -serial chardev:s0). */
-  otherSockets: Array<{ address: ChardevAddress; spec: string }>;
-  exitWithParent: boolean;
-  startStopped: boolean;
-  name?: string;
-  warnings: string[];
-  /** -version / -help / -machine help / -device help were asked for. */
-  info?: 'version' | 'help' | 'machine-help' | 'device-help' | 'cpu-help';
-}
-
-export class ArgvError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The state one parse builds up; option rows act on it. */
-interface ParseState {
-  out: LaunchOptions;
-  machine: MachineConfig;
-  chardevs: Map<string, { address: ChardevAddress; spec: string }>;
-  monitorRefs: Array<{ id: string; spec: string }>;
-  qtestChardevId?: string;
-  qtestLegacy?: string;
-  warn: (m: string) => void;
-}
-
-/** One occurrence of an option: its name as spelled (without dashes), its value, and `where` for messages. */
-interface Occurrence {
-  name: string;
-  /** The argument (for options without one: only what `--opt=value` gave, usually undefined). */
-  value: string;
-  /** `-opt value` as written, for error and warning texts. */
-  where: string;
-}
+export { ArgvError } from './argv-state.js';
+export type { InfoRequest, LaunchOptions } from './argv-state.js';
 
 interface OptionRow {
   names: readonly string[];
   takesArg: boolean;
-  /** A machine ConfigError from this option is prefixed with `where` (QEMU locates only these). */
-  locatesConfigErrors?: boolean;
+  /**
+   * When QEMU reports a machine ConfigError from this option (unless the error names its own
+   * phase): `options` = at once, located (`-m 9Z: …`); later phases unlocated, after the sockets
+   * opened before them.
+   */
+  configPhase: StartPhase;
   apply(st: ParseState, o: Occurrence): void;
 }
 
-const withArg = (names: string[], apply: OptionRow['apply'], locatesConfigErrors = false): OptionRow => ({
+const withArg = (names: string[], apply: OptionRow['apply'], configPhase: StartPhase = 'machine-props'): OptionRow => ({
   names,
   takesArg: true,
   apply,
-  locatesConfigErrors,
+  configPhase,
 });
-const flag = (names: string[], apply: OptionRow['apply']): OptionRow => ({ names, takesArg: false, apply });
+const flag = (names: string[], apply: OptionRow['apply']): OptionRow => ({
+  names,
+  takesArg: false,
+  apply,
+  configPhase: 'machine-props',
+});
 const notModelled: OptionRow['apply'] = (st, o) => st.warn(`${o.where}: accepted but not modelled`);
 
 /** Options that take an argument and that we accept without modelling them (one warning each). */
 const IGNORED_WITH_ARG = [
-  'vga',
-  'monitor',
   'parallel',
   'boot',
   'k',
@@ -141,51 +116,77 @@ const IGNORED_FLAGS = [
 /** Every option we accept, one row each; parseArgv below is the generic loop that drives them. */
 const OPTIONS: readonly OptionRow[] = [
   withArg(['qtest'], (st, o) => {
-    st.qtestLegacy = o.value;
+    st.qtest = { spec: o.value };
   }),
   withArg(['qtest-log'], (st, o) => {
     st.out.qtestLog = o.value;
   }),
-  withArg(['machine', 'M'], (st, o) => applyMachineOption(st.machine, o.value, st.warn)),
+  withArg(['machine', 'M'], (st, o) => {
+    const kv = parseKeyVal(o.value, 'type');
+    const type = kv.implied || lookup(kv, 'type');
+    if (type) st.machineType = type;
+    if ((type !== undefined && isHelp(type)) || hasHelpPart(o.value)) {
+      // `-machine virt,help` lists the properties of the type chosen so far; otherwise the machines
+      const t = st.machineType;
+      const machine = t === 'virt' || t === 'virt-10.2' ? 'virt' : t === 'none' ? 'none' : undefined;
+      throw new InfoNow(machine ? { what: 'machine-props', machine } : { what: 'machine-help' });
+    }
+    applyMachineOption(st.machine, o.value, st.warn);
+  }),
   withArg(['accel'], (st, o) => {
     const accel = parseKeyVal(o.value, 'accel').implied ?? '';
     if (accel !== 'qtest') st.warn(`${o.where}: qtestd always acts as -accel qtest`);
   }),
-  withArg(['m'], (st, o) => applyMemoryOption(st.machine, o.value), true),
+  withArg(['m'], (st, o) => applyMemoryOption(st.machine, o.value), 'options'),
   withArg(['smp'], (st, o) => applySmpOption(st.machine, o.value)),
-  withArg(['cpu'], (st, o) => applyCpuOption(st.machine, o.value)),
-  withArg(
-    ['device'],
-    (st, o) => {
-      if (o.value === 'help' || o.value === '?') st.out.info = 'device-help';
-      else addDeviceOption(st.machine, o.value);
-    },
-    true,
-  ),
+  withArg(['cpu'], (st, o) => {
+    if (isHelp(o.value)) st.cpuHelp = true;
+    else applyCpuOption(st.machine, o.value);
+  }),
+  withArg(['device'], (st, o) => {
+    const kv = parseKeyVal(o.value, 'driver');
+    const driver = kv.implied ?? lookup(kv, 'driver') ?? '';
+    if (isHelp(driver)) st.deviceHelp ??= { what: 'device-help' };
+    else if (hasHelpPart(o.value)) st.deviceHelp ??= { what: 'device-props', driver, where: o.where };
+    else addDeviceOption(st.machine, o.value);
+  }),
   withArg(['chardev'], (st, o) => {
     const kv = parseKeyVal(o.value, 'backend');
     const id = lookup(kv, 'id');
     if (!id) throw new ArgvError(`${o.where}: chardev: no id specified`);
     const backend = kv.implied ?? '';
-    let address: ChardevAddress;
-    if (backend === 'socket') address = parseSocketChardev(kv);
-    else if (backend === 'stdio') address = { kind: 'stdio' };
-    else if (backend === 'null') address = { kind: 'null' };
+    const sock: PlannedSocket = { spec: o.where, phase: 'chardevs', roles: [], failure: 'located' };
+    if (backend === 'socket') {
+      try {
+        sock.address = parseSocketChardev(kv);
+      } catch (e) {
+        if (!(e instanceof ChardevError)) throw e;
+        sock.error = `${o.where}: ${e.message}`; // reported when QEMU creates it, after the ones before
+      }
+    } else if (backend === 'stdio') sock.address = { kind: 'stdio' };
+    else if (backend === 'null') sock.address = { kind: 'null' };
     else throw new ArgvError(`${o.where}: '${backend}' is not a valid char driver name`);
-    if (st.chardevs.has(id))
-      throw new ArgvError(`${o.where}: attempt to add duplicate property '${id}' to object (type 'container')`);
-    st.chardevs.set(id, { address, spec: `-chardev ${o.value}` });
+    addChardev(st, id, sock, o.where);
   }),
   withArg(['mon'], (st, o) => {
     const kv = parseKeyVal(o.value, 'chardev');
     const id = kv.implied ?? lookup(kv, 'chardev');
     if (!id) throw new ArgvError(`${o.where}: Parameter 'chardev' is missing`);
     const mode = lookup(kv, 'mode') ?? 'readline';
-    if (mode === 'control') st.monitorRefs.push({ id, spec: o.where });
-    else st.warn(`${o.where}: HMP monitors are not provided; use QMP human-monitor-command`);
+    if (mode !== 'control' && mode !== 'readline') {
+      st.defer({ phase: 'late-backends', message: `${o.where}: Parameter 'mode' does not accept value '${mode}'` });
+      return;
+    }
+    st.monitors.push({
+      id,
+      role: mode === 'control' ? 'qmp' : 'other',
+      notFound: `${o.where}: chardev "${id}" not found`,
+      warning: mode === 'control' ? undefined : hmpWarning(o.where),
+    });
   }),
-  withArg(['qmp', 'qmp-pretty'], (st, o) => {
-    st.out.qmp.push({ address: parseLegacyChardev(o.value), spec: `-${o.name} ${o.value}` });
+  withArg(['qmp', 'qmp-pretty'], (st, o) => monitorOption(st, o, 'qmp')),
+  withArg(['monitor'], (st, o) => {
+    if (o.value !== 'none' && o.value !== 'null') monitorOption(st, o, 'other');
   }),
   withArg(['object'], (st, o) => {
     const kv = parseKeyVal(o.value, 'qom-type');
@@ -193,10 +194,13 @@ const OPTIONS: readonly OptionRow[] = [
     if (type === 'monitor-qmp') {
       const id = lookup(kv, 'chardev');
       if (!id) throw new ArgvError(`${o.where}: Parameter 'chardev' is missing`);
-      st.monitorRefs.push({ id, spec: o.where });
+      st.monitors.push({ id, role: 'qmp', notFound: `${o.where}: chardev "${id}" not found` });
     } else if (type === 'qtest') {
-      if (st.qtestChardevId !== undefined) throw new ArgvError(`${o.where}: Only one instance of qtest can be created`);
-      st.qtestChardevId = lookup(kv, 'chardev');
+      if (lookup(kv, 'id') === undefined) throw new ArgvError(`${o.where}: Parameter 'id' is missing`);
+      const id = lookup(kv, 'chardev');
+      if (id === undefined) throw new ArgvError(`${o.where}: Parameter 'chardev' is missing`);
+      if (st.qtestObject) throw new ArgvError(`${o.where}: Only one instance of qtest can be created`);
+      st.qtestObject = { id, role: 'qtest', notFound: `Cannot find character device '${id}'` };
       const log = lookup(kv, 'log');
       if (log !== undefined) st.out.qtestLog = log;
     } else st.warn(`${o.where}: object type '${type}' is not modelled; ignored`);
@@ -204,6 +208,13 @@ const OPTIONS: readonly OptionRow[] = [
   withArg(['display'], (_st, o) => {
     const t = parseKeyVal(o.value, 'type').implied ?? '';
     if (t !== 'none') throw new ArgvError(`${o.where}: Parameter 'type' does not accept value '${t}'`);
+  }),
+  withArg(['vga'], (st, o) => {
+    // virt and none have no VGA: QEMU warns once the machine exists, except for `none`
+    if (o.value !== 'none')
+      st.warn(
+        'A -vga option was passed but this machine type does not use that option; No VGA device has been created',
+      );
   }),
   withArg(['audio'], (st, o) => {
     const kv = parseKeyVal(o.value, 'driver');
@@ -231,19 +242,13 @@ const OPTIONS: readonly OptionRow[] = [
     for (const [k] of kv.pairs) if (k !== 'exit-with-parent') st.warn(`${o.where}: run-with ${k} is not modelled`);
   }),
   withArg(['serial'], (st, o) => {
-    const value = o.value;
-    if (value.startsWith('chardev:')) st.monitorRefs.push({ id: value.slice(8), spec: `serial:${o.where}` });
-    else if (value !== 'none' && value !== 'null') {
-      const addr = parseLegacyChardev(value);
-      if (addr.kind === 'unix' || addr.kind === 'tcp')
-        st.out.otherSockets.push({ address: addr, spec: `-serial ${value}` });
-    }
+    if (o.value !== 'none' && o.value !== 'null') st.serials.push({ spec: o.value, where: o.where });
   }),
-  flag(['version'], (st) => {
-    st.out.info = 'version';
+  flag(['version'], () => {
+    throw new InfoNow({ what: 'version' });
   }),
-  flag(['help', 'h'], (st) => {
-    st.out.info = 'help';
+  flag(['help', 'h'], () => {
+    throw new InfoNow({ what: 'help' });
   }),
   withArg(['name'], (st, o) => {
     st.out.name = parseKeyVal(o.value, 'guest').implied;
@@ -260,12 +265,16 @@ const OPTIONS: readonly OptionRow[] = [
 
 const BY_NAME = new Map<string, OptionRow>(OPTIONS.flatMap((row) => row.names.map((n) => [n, row] as const)));
 
-export function parseArgv(argv: string[]): LaunchOptions {
+/**
+ * Parse a launch's argv. Errors of the option loop throw ArgvError; errors QEMU reports later
+ * (after it opened some sockets) are returned in `deferred`, with the sockets in `sockets`.
+ * `defaultMachine`: no -machine means `virt` (the service's sessions) instead of QEMU's error.
+ */
+export function parseLaunchArgv(argv: string[], { defaultMachine = false } = {}): LaunchOptions {
   const machine = defaultMachineConfig();
   const out: LaunchOptions = {
     machine,
-    qmp: [],
-    otherSockets: [],
+    sockets: [],
     exitWithParent: false,
     startStopped: false,
     warnings: [],
@@ -274,8 +283,11 @@ export function parseArgv(argv: string[]): LaunchOptions {
     out,
     machine,
     chardevs: new Map(),
-    monitorRefs: [],
+    monitors: [],
+    serials: [],
+    cpuHelp: false,
     warn: (m: string) => out.warnings.push(m),
+    defer: (e) => (out.deferred = earlier(out.deferred, e)),
   };
 
   for (let i = 0; i < argv.length; i++) {
@@ -299,37 +311,53 @@ export function parseArgv(argv: string[]): LaunchOptions {
       // options without an argument never read `value`
       row.apply(st, { name, value: value!, where });
     } catch (e) {
+      if (e instanceof InfoNow) {
+        out.info = e.info;
+        return out;
+      }
       if (e instanceof ConfigError) {
-        if (e.hint === 'machine-help') {
-          out.info = 'machine-help';
-          continue;
-        }
-        // QEMU prints location-free messages for machine-level errors.
-        throw new ArgvError(row.locatesConfigErrors ? `${where}: ${e.message}` : e.message, e.hint);
+        const phase = e.phase ?? row.configPhase;
+        if (phase === 'options') throw new ArgvError(`${where}: ${e.message}`, e.hint);
+        st.defer({ phase, message: e.message, hint: e.hint });
+        continue;
       }
       if (e instanceof ChardevError) throw new ArgvError(`${where}: ${e.message}`);
       throw e;
     }
   }
+  // QEMU answers -cpu help and -device …,help before it chooses the board
+  if (st.cpuHelp) out.info = { what: 'cpu-help' };
+  else if (st.deviceHelp) out.info = st.deviceHelp;
+  if (out.info) return out;
 
-  const { chardevs, qtestLegacy, qtestChardevId } = st;
-  if (qtestLegacy !== undefined) {
-    try {
-      out.qtest = { address: parseLegacyChardev(qtestLegacy), spec: qtestLegacy };
-    } catch {
-      // QEMU reports any bad -qtest address with this one line, whatever the parser's reason
-      throw new ArgvError(`Failed to initialize device for qtest: "${qtestLegacy}"`);
-    }
-  } else if (qtestChardevId !== undefined) {
-    const c = chardevs.get(qtestChardevId);
-    if (!c) throw new ArgvError(`chardev "${qtestChardevId}" not found`);
-    out.qtest = c;
-  }
-  for (const ref of st.monitorRefs) {
-    const c = chardevs.get(ref.id);
-    if (!c) throw new ArgvError(`${ref.spec.replace(/^serial:/, '')}: chardev "${ref.id}" not found`);
-    if (ref.spec.startsWith('serial:')) out.otherSockets.push(c);
-    else out.qmp.push(c);
-  }
+  if (st.machineType === undefined && !defaultMachine)
+    st.defer({
+      phase: 'machine-type',
+      message: 'No machine specified, and there is no default',
+      hint: 'Use -machine help to list supported machines',
+    });
+  resolveLateBackends(st);
+  const cpu = machine.cpu.split(',')[0];
+  if (!(ARM_CPU_MODELS as readonly string[]).includes(cpu))
+    st.defer({ phase: 'board', message: `unable to find CPU model '${cpu}'` });
   return out;
+}
+
+/** parseLaunchArgv, with any deferred error thrown as ArgvError (for callers that open no sockets). */
+export function parseArgv(argv: string[], options: { defaultMachine?: boolean } = {}): LaunchOptions {
+  const out = parseLaunchArgv(argv, options);
+  if (out.deferred && !out.info) throw new ArgvError(out.deferred.message, out.deferred.hint);
+  const bad = out.sockets.find((s) => s.error !== undefined);
+  if (bad && !out.info) throw new ArgvError(bad.error!);
+  return out;
+}
+
+/** The socket serving `role`, if any (the first one, as QEMU has one qtest server). */
+export function socketFor(opts: LaunchOptions, role: SocketRole): PlannedSocket | undefined {
+  return opts.sockets.find((s) => s.roles.includes(role));
+}
+
+/** Whether the drop-in accepts option `-name` (used to list only those in --help). */
+export function acceptsOption(name: string): boolean {
+  return BY_NAME.has(name);
 }

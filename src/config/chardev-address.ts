@@ -58,6 +58,8 @@ export function parseSocketChardev(kv: ReturnType<typeof parseKeyVal>): ChardevA
   const fd = lookup(kv, 'fd');
   const host = lookup(kv, 'host');
   const port = lookup(kv, 'port');
+  if ([path, fd, host].filter((v) => v !== undefined).length > 1)
+    throw new ChardevError(`None or one of 'path', 'fd' or 'host' option required.`);
   if (path !== undefined) return { kind: 'unix', path, ...flags(kv) };
   if (port !== undefined) {
     const p = Number(port);

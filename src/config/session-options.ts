@@ -67,7 +67,7 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
   // A machine given by the client replaces the default machine *and* its default devices.
   const base = opts.some((o) => o === '-machine' || o === '-M') ? [] : defaults;
   try {
-    const parsed = parseArgv([...base, ...opts]);
+    const parsed = parseArgv([...base, ...opts], { defaultMachine: true });
     return { config: parsed.machine, id };
   } catch (e) {
     if (e instanceof ArgvError)

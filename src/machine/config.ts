@@ -34,11 +34,15 @@ export interface MachineConfig {
   globals: Array<{ driver: string; prop: string; value: string }>;
 }
 
+/** When in QEMU's start-up a check fails, where that differs from its option's (cli/launch-session.ts). */
+export type ConfigPhase = 'machine-type' | 'machine-props';
+
 export class ConfigError extends Error {
   /** Extra lines QEMU prints after the main message. */
   constructor(
     message: string,
     readonly hint?: string,
+    readonly phase?: ConfigPhase,
   ) {
     super(message);
   }
@@ -116,7 +120,12 @@ export function applyMachineOption(cfg: MachineConfig, text: string, warn: (msg:
     if (t === 'virt' || t === 'virt-10.2') cfg.machine = 'virt';
     else if (t === 'none') cfg.machine = 'none';
     else if (t === 'help' || t === '?') throw new ConfigError('help', 'machine-help');
-    else throw new ConfigError(`unsupported machine type: "${t}"`, 'Use -machine help to list supported machines');
+    else
+      throw new ConfigError(
+        `unsupported machine type: "${t}"`,
+        'Use -machine help to list supported machines',
+        'machine-type',
+      );
   }
   const typeName = cfg.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine';
   for (const [k, v] of kv.pairs) {
@@ -221,5 +230,9 @@ export function validateMachineConfig(cfg: MachineConfig): void {
     throw new ConfigError(`cannot set up guest memory 'mach-virt.ram': Cannot allocate memory`);
   }
   if (cfg.smp > 512)
-    throw new ConfigError(`Invalid SMP CPUs ${cfg.smp}. The max CPUs supported by machine 'virt-10.2' is 512`);
+    throw new ConfigError(
+      `Invalid SMP CPUs ${cfg.smp}. The max CPUs supported by machine 'virt-10.2' is 512`,
+      undefined,
+      'machine-props',
+    );
 }

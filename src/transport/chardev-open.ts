@@ -2,11 +2,13 @@
  * Opens the sockets named by chardev addresses the way QEMU does: client mode dials once at
  * start-up (libqtest listens first); server mode listens and serves one connection at a time,
  * queueing later ones until the current one closes (QEMU's socket chardev has one peer). stdio
- * uses the process's stdin/stdout. Each connection is handed to `onConnection`.
+ * uses the process's stdin/stdout; `fd` wraps an inherited, connected socket (QEMU's Python
+ * library passes one end of a socketpair). Each connection is handed to `onConnection`;
+ * `onReady` says the backend is up (dialled, listening, wrapped), `onError` that it cannot be.
  */
 import { createServer, connect, Socket } from 'node:net';
 import type { Server } from 'node:net';
-import { chmodSync, unlinkSync } from 'node:fs';
+import { chmodSync, fstatSync, unlinkSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import type { ChardevAddress } from '../config/chardev-address.js';
 
@@ -17,6 +19,39 @@ export interface OpenedChardev {
 export interface OpenOptions {
   /** File mode for a listening UNIX socket (the service uses 0600; QEMU leaves the umask's). */
   unixMode?: number;
+  /** The backend is up: a client dial connected, a server listens, an fd is wrapped. */
+  onReady?: () => void;
+}
+
+/** A backend QEMU refuses before any I/O, with QEMU's text (e.g. an fd that is no socket). */
+export class ChardevOpenError extends Error {}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  ECONNREFUSED: 'Connection refused',
+  EACCES: 'Permission denied',
+  ENOTDIR: 'Not a directory',
+  ETIMEDOUT: 'Connection timed out',
+  EHOSTUNREACH: 'No route to host',
+};
+
+/** QEMU's wording for a backend that could not be opened (`Failed to connect to '/x': …`). */
+export function describeOpenError(address: ChardevAddress, err: Error): string {
+  if (err instanceof ChardevOpenError) return err.message;
+  const where =
+    address.kind === 'unix' ? address.path : address.kind === 'tcp' ? `${address.host}:${address.port}` : address.kind;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return `Failed to connect to '${where}': ${ERRNO_TEXT[code] ?? err.message}`;
+}
+
+function isSocketFd(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket();
+  } catch (e) {
+    // EBADF (not open) and the like: QEMU says "not a socket" for those too
+    if ((e as NodeJS.ErrnoException).code) return false;
+    throw e;
+  }
 }
 
 export function openChardev(
@@ -27,14 +62,21 @@ export function openChardev(
 ): OpenedChardev {
   switch (address.kind) {
     case 'null':
+      options.onReady?.();
       return { close() {} };
     case 'stdio': {
       const duplex = Duplex.from({ readable: process.stdin, writable: process.stdout });
+      options.onReady?.();
       onConnection(duplex as unknown as Socket);
       return { close: () => duplex.destroy() };
     }
     case 'fd': {
+      if (!isSocketFd(address.fd)) {
+        onError(new ChardevOpenError(`File descriptor '${address.fd}' is not a socket`));
+        return { close() {} };
+      }
       const socket = new Socket({ fd: address.fd, readable: true, writable: true });
+      options.onReady?.();
       onConnection(socket);
       return { close: () => socket.destroy() };
     }
@@ -51,6 +93,7 @@ export function openChardev(
         });
         socket.once('connect', () => {
           connected = true;
+          options.onReady?.();
           onConnection(socket);
         });
         return { close: () => socket.destroy() };
@@ -85,6 +128,7 @@ function serveOneAtATime(
     next();
   });
   server.on('error', onError);
+  server.once('listening', () => options.onReady?.());
   if (address.kind === 'unix') {
     try {
       unlinkSync(address.path);

@@ -80,10 +80,18 @@ t.test('server-mode qtest socket for people with nc', async (t) => {
   const child = spawn(BIN, ['-machine', 'virt', '-qtest', `unix:${sock},server=on,wait=off`, '-qtest-log', 'none'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  let gone = false;
+  const exited = new Promise<number | null>((r) =>
+    child.on('exit', (c) => {
+      gone = true;
+      r(c);
+    }),
+  );
   const { connect } = await import('node:net');
   let s: Socket | undefined;
-  for (let i = 0; i < 100 && !s; i++) {
+  // until the socket listens (node's start-up on a busy machine) or the launcher is gone; 2 min net
+  const until = Date.now() + 120_000;
+  while (!s && !gone && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 20));
     s = await new Promise<Socket | undefined>((res) => {
       const c = connect(sock);

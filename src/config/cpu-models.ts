@@ -1,0 +1,43 @@
+/**
+ * The CPU model names qemu-system-aarch64 10.2.2 knows (its `-cpu help` list, captured from the
+ * oracle). A name outside this list fails as QEMU fails ("unable to find CPU model"); a known
+ * name the virt board does not take fails as the board does (machine/config.ts, VALID_CPUS).
+ */
+export const ARM_CPU_MODELS = [
+  'a64fx',
+  'arm1026',
+  'arm1136',
+  'arm1136-r2',
+  'arm1176',
+  'arm11mpcore',
+  'arm926',
+  'arm946',
+  'cortex-a15',
+  'cortex-a35',
+  'cortex-a53',
+  'cortex-a55',
+  'cortex-a57',
+  'cortex-a7',
+  'cortex-a710',
+  'cortex-a72',
+  'cortex-a76',
+  'cortex-a78ae',
+  'cortex-a8',
+  'cortex-a9',
+  'cortex-m0',
+  'cortex-m3',
+  'cortex-m33',
+  'cortex-m4',
+  'cortex-m55',
+  'cortex-m7',
+  'cortex-r5',
+  'cortex-r52',
+  'cortex-r5f',
+  'max',
+  'neoverse-n1',
+  'neoverse-n2',
+  'neoverse-v1',
+  'sa1100',
+  'sa1110',
+  'ti925t',
+] as const;
