@@ -28,6 +28,7 @@ import type {
 import type { JsonObject, JsonValue } from '../protocol/qmp/json-value.js';
 import { QmpError } from '../protocol/qmp/messages.js';
 import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js';
+import { declaredTypeProperties } from './qmp-type-properties.js';
 
 /**
  * What the QMP host needs from its session (Session implements it; naming the interface here
@@ -139,6 +140,10 @@ export class SessionQmpHost implements QmpHost {
 
   qomTypes() {
     return QOM_TYPES;
+  }
+
+  declaredTypeProperties(typename: string) {
+    return declaredTypeProperties(typename);
   }
 
   cpus(): readonly CpuInfoFast[] {

@@ -10,6 +10,7 @@ import { machineStateCommands } from './machine-state.js';
 import { negotiationCommands } from './negotiation.js';
 import { qomCommands } from './qom.js';
 import { runStateCommands } from './run-state.js';
+import { typePropertyCommands } from './type-properties.js';
 
 export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...negotiationCommands,
@@ -20,6 +21,7 @@ export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...hmpCommands,
   ...introspectionCommands,
   ...machineStateCommands,
+  ...typePropertyCommands,
 ];
 
 let fixed: readonly QmpCommand[] | undefined;
