@@ -30,6 +30,8 @@ export interface LaunchOptions {
   otherSockets: Array<{ address: ChardevAddress; spec: string }>;
   exitWithParent: boolean;
   startStopped: boolean;
+  /** --preconfig: QMP only (allow-preconfig commands) until x-exit-preconfig. */
+  preconfig?: boolean;
   name?: string;
   warnings: string[];
   /** -version / -help / -machine help / -device help were asked for. */
@@ -133,7 +135,6 @@ const IGNORED_FLAGS = [
   'mem-prealloc',
   'daemonize',
   'only-migratable',
-  'preconfig',
   'semihosting',
   'no-hpet',
 ];
@@ -219,6 +220,9 @@ const OPTIONS: readonly OptionRow[] = [
   }),
   flag(['S'], (st) => {
     st.out.startStopped = true;
+  }),
+  flag(['preconfig'], (st) => {
+    st.out.preconfig = true;
   }),
   withArg(['run-with'], (st, o) => {
     const kv = parseKeyVal(o.value);

@@ -90,6 +90,7 @@ export class SessionQmpHost implements QmpHost {
   }
 
   runState(): RunState {
+    if (this.prelaunch) return 'prelaunch';
     return this.session.runState;
   }
 
@@ -98,6 +99,7 @@ export class SessionQmpHost implements QmpHost {
   }
 
   cont(): HostOutcome {
+    this.started = true;
     if (this.session.resume()) this.emit({ event: 'RESUME' });
     return { ok: true };
   }
@@ -116,6 +118,26 @@ export class SessionQmpHost implements QmpHost {
   powerdown(): void {
     this.emit({ event: 'POWERDOWN' });
   }
+
+  /** `--preconfig`: set by the launcher; cleared by x-exit-preconfig. */
+  preconfig = false;
+  /** -S: what x-exit-preconfig leaves the machine in (paused: no RESUME). */
+  startStopped = false;
+
+  inPreconfig(): boolean {
+    return this.preconfig;
+  }
+
+  exitPreconfig(): void {
+    this.preconfig = false;
+    if (!this.startStopped) this.cont();
+  }
+
+  /** Never started yet (-S or --preconfig): QEMU reports `prelaunch` until the first `cont`. */
+  private get prelaunch(): boolean {
+    return this.preconfig || (this.startStopped && !this.started);
+  }
+  private started = false;
 
   /** `-name`, when the launcher knows it. */
   guestName: string | undefined;

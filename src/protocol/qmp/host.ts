@@ -132,6 +132,11 @@ export interface QmpHost {
    */
   afterReply?(): void;
 
+  /** Whether the machine waits in `--preconfig` (before initialization) for x-exit-preconfig. */
+  inPreconfig?(): boolean;
+  /** x-exit-preconfig: initialize the machine; emits RESUME unless started with -S. */
+  exitPreconfig?(): void;
+
   /** system_powerdown: emit POWERDOWN (no guest reacts under qtest). */
   powerdown(): void;
 
