@@ -1,6 +1,7 @@
 /** The built-in QMP command set, in the order query-commands lists it. */
 import { CommandRegistry, type QmpCommand, type QmpExtension } from '../registry.js';
 import { catalogueCommands } from './catalogue.js';
+import { cpuModelCommands } from './cpu-model.js';
 import { deviceCommands } from './devices.js';
 import { fixedReplyCommands } from './fixed.js';
 import { introspectionCommands } from './introspection.js';
@@ -22,6 +23,7 @@ export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...introspectionCommands,
   ...machineStateCommands,
   ...typePropertyCommands,
+  ...cpuModelCommands,
 ];
 
 let fixed: readonly QmpCommand[] | undefined;
