@@ -89,7 +89,11 @@ export function startLaunch(
     throw e;
   }
   if (opts.startStopped) session.pause(); // -S: paused before any monitor exists, so no event
-  Object.assign(session.qmpHost, { guestName: opts.name, preconfig: opts.preconfig === true, startStopped: opts.startStopped });
+  Object.assign(session.qmpHost, {
+    guestName: opts.name,
+    preconfig: opts.preconfig === true,
+    startStopped: opts.startStopped,
+  });
   if (opts.preconfig === true) session.pause(); // x-exit-preconfig resumes it (RESUME) unless -S
 
   let qtestLog: QtestLog | undefined;
