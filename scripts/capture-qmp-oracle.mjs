@@ -8,7 +8,11 @@
  *                           `-nodefaults -machine none` and on the virt board qtestd models
  *                           (an answer about a subsystem qtestd does not have either: jobs, NBD,
  *                           migration state, SEV, ...). Commands in COMPUTED are answered by code.
- * Usage: QTEST_ORACLE_PREFIX=/var/tmp/qemu-oracle node scripts/capture-qmp-oracle.mjs
+ *   type-properties.json    {"device-list-properties": {type: reply line}, "qom-list-properties":
+ *                           {type: reply line}} for every QOM type qtestd lists (dist/ must be built);
+ *                           types the oracle lacks are left out (qtestd answers them from declarations)
+ * Usage: QTEST_ORACLE_PREFIX=/var/tmp/qemu-oracle node scripts/capture-qmp-oracle.mjs [types]
+ *        (`types` captures type-properties.json only)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -185,4 +189,28 @@ async function main() {
   virt.stop();
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+/** device-list-properties / qom-list-properties of every type qtestd lists, from the oracle. */
+async function captureTypes() {
+  const { QOM_TYPES } = await import(join(OUT, '..', '..', '..', '..', 'dist', 'src', 'machine', 'qom-types.js'));
+  const none = await Oracle.start(['-nodefaults', '-machine', 'none', '-accel', 'qtest']);
+  const virt = await Oracle.start(['-nodefaults', '-machine', 'virt', '-accel', 'qtest']);
+  for (const o of [none, virt]) await o.call('{"execute": "qmp_capabilities"}');
+  const out = { 'device-list-properties': {}, 'qom-list-properties': {} };
+  for (const cmd of Object.keys(out)) {
+    for (const t of QOM_TYPES) {
+      const req = JSON.stringify({ execute: cmd, arguments: { typename: t.name } });
+      const a = await none.call(req);
+      if (a.startsWith('{"error"')) {
+        process.stderr.write(`${cmd} ${t.name}: ${a}`);
+        continue;
+      }
+      if ((await virt.call(req)) !== a) throw new Error(`${cmd} ${t.name} differs between none and virt`);
+      out[cmd][t.name] = a;
+    }
+  }
+  writeFileSync(join(OUT, 'type-properties.json'), JSON.stringify(out, null, 1) + '\n');
+  none.stop();
+  virt.stop();
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await (process.argv[2] === 'types' ? captureTypes() : main());

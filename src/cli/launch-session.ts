@@ -94,7 +94,15 @@ export function startLaunch(
       failure = { phase: e.phase ?? 'board', message: e.message, hint: e.hint };
     }
   }
-  if (opts.startStopped) session?.pause(); // -S: paused before any monitor exists, so no event
+  if (session) {
+    if (opts.startStopped) session.pause(); // -S: paused before any monitor exists, so no event
+    Object.assign(session.qmpHost, {
+      guestName: opts.name,
+      preconfig: opts.preconfig === true,
+      startStopped: opts.startStopped,
+    });
+    if (opts.preconfig === true) session.pause(); // x-exit-preconfig resumes it (RESUME) unless -S
+  }
 
   let qtestLog: QtestLog | undefined;
   if (session) {

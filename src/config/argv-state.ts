@@ -23,6 +23,8 @@ export interface LaunchOptions {
   qtestLog?: string;
   exitWithParent: boolean;
   startStopped: boolean;
+  /** --preconfig: QMP only (allow-preconfig commands) until x-exit-preconfig. */
+  preconfig?: boolean;
   name?: string;
   warnings: string[];
   info?: InfoRequest;

@@ -108,7 +108,6 @@ const IGNORED_FLAGS = [
   'mem-prealloc',
   'daemonize',
   'only-migratable',
-  'preconfig',
   'semihosting',
   'no-hpet',
 ];
@@ -230,6 +229,9 @@ const OPTIONS: readonly OptionRow[] = [
   }),
   flag(['S'], (st) => {
     st.out.startStopped = true;
+  }),
+  flag(['preconfig'], (st) => {
+    st.out.preconfig = true;
   }),
   withArg(['run-with'], (st, o) => {
     const kv = parseKeyVal(o.value);

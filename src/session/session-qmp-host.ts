@@ -28,6 +28,7 @@ import type {
 import type { JsonObject, JsonValue } from '../protocol/qmp/json-value.js';
 import { QmpError } from '../protocol/qmp/messages.js';
 import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js';
+import { declaredTypeProperties } from './qmp-type-properties.js';
 
 /**
  * What the QMP host needs from its session (Session implements it; naming the interface here
@@ -89,6 +90,7 @@ export class SessionQmpHost implements QmpHost {
   }
 
   runState(): RunState {
+    if (this.prelaunch) return 'prelaunch';
     return this.session.runState;
   }
 
@@ -97,6 +99,7 @@ export class SessionQmpHost implements QmpHost {
   }
 
   cont(): HostOutcome {
+    this.started = true;
     if (this.session.resume()) this.emit({ event: 'RESUME' });
     return { ok: true };
   }
@@ -115,6 +118,26 @@ export class SessionQmpHost implements QmpHost {
   powerdown(): void {
     this.emit({ event: 'POWERDOWN' });
   }
+
+  /** `--preconfig`: set by the launcher; cleared by x-exit-preconfig. */
+  preconfig = false;
+  /** -S: what x-exit-preconfig leaves the machine in (paused: no RESUME). */
+  startStopped = false;
+
+  inPreconfig(): boolean {
+    return this.preconfig;
+  }
+
+  exitPreconfig(): void {
+    this.preconfig = false;
+    if (!this.startStopped) this.cont();
+  }
+
+  /** Never started yet (-S or --preconfig): QEMU reports `prelaunch` until the first `cont`. */
+  private get prelaunch(): boolean {
+    return this.preconfig || (this.startStopped && !this.started);
+  }
+  private started = false;
 
   /** `-name`, when the launcher knows it. */
   guestName: string | undefined;
@@ -139,6 +162,10 @@ export class SessionQmpHost implements QmpHost {
 
   qomTypes() {
     return QOM_TYPES;
+  }
+
+  declaredTypeProperties(typename: string) {
+    return declaredTypeProperties(typename);
   }
 
   cpus(): readonly CpuInfoFast[] {

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { LimitError, DEFAULT_LIMITS, type Limits } from '../../base/limits.js';
 import { builtinRegistry } from './commands/index.js';
+import { PRECONFIG_COMMANDS } from './data/preconfig.js';
 import { QEMU_VERSION, QMP_CAPABILITIES } from './data/version.js';
 import type { QmpErrorBody, QmpEvent, QmpHost } from './host.js';
 import { JsonStream, QEMU_JSON_LIMITS, type JsonStreamItem } from './json-stream.js';
@@ -120,6 +121,9 @@ export class QmpEndpoint {
     const allowOob = declared !== undefined ? declared['allow-oob'] === true : (command?.allowOob ?? false);
     if (request.oob && !allowOob) {
       throw QmpError.generic(`The command ${request.name} does not support OOB`);
+    }
+    if (this.host.inPreconfig?.() === true && !PRECONFIG_COMMANDS.has(request.name)) {
+      throw QmpError.generic(`The command '${request.name}' is permitted only after machine initialization has completed`);
     }
     // Commands QEMU declares `'gen': false` (device_add) check their arguments by hand.
     if (declared !== undefined && this.visitor !== undefined && command?.openArgs !== true) {

@@ -67,6 +67,24 @@ export interface QomTypeInfo {
   readonly interfaces?: readonly string[];
 }
 
+/** One property of a type as device-list-properties / qom-list-properties print it. */
+export interface TypePropertyInfo {
+  readonly name: string;
+  readonly type: string;
+  readonly description?: string;
+  readonly defaultValue?: JsonValue;
+}
+
+/**
+ * The properties of a type the oracle does not have: those of the type `like` (an oracle type with
+ * the same ancestry) without `like`'s own ones (`likeOwn`), then `own`.
+ */
+export interface DeclaredTypeProperties {
+  readonly like: string;
+  readonly likeOwn: readonly string[];
+  readonly own: readonly TypePropertyInfo[];
+}
+
 /** One vCPU for query-cpus-fast. */
 export interface CpuInfoFast {
   readonly cpuIndex: number;
@@ -114,6 +132,11 @@ export interface QmpHost {
    */
   afterReply?(): void;
 
+  /** Whether the machine waits in `--preconfig` (before initialization) for x-exit-preconfig. */
+  inPreconfig?(): boolean;
+  /** x-exit-preconfig: initialize the machine; emits RESUME unless started with -S. */
+  exitPreconfig?(): void;
+
   /** system_powerdown: emit POWERDOWN (no guest reacts under qtest). */
   powerdown(): void;
 
@@ -126,6 +149,8 @@ export interface QmpHost {
   /** Every QOM type we model (devices, buses, machines, interfaces, abstract bases). */
   qomTypes(): readonly QomTypeInfo[];
   cpus(): readonly CpuInfoFast[];
+  /** Property lists of the types only qtestd has (device types from their declarations). */
+  declaredTypeProperties?(typename: string): DeclaredTypeProperties | undefined;
   pci(): readonly PciInfo[];
   hmpInfo(topic: HmpInfoTopic): string;
 

@@ -1,6 +1,7 @@
 /** The built-in QMP command set, in the order query-commands lists it. */
 import { CommandRegistry, type QmpCommand, type QmpExtension } from '../registry.js';
 import { catalogueCommands } from './catalogue.js';
+import { cpuModelCommands } from './cpu-model.js';
 import { deviceCommands } from './devices.js';
 import { fixedReplyCommands } from './fixed.js';
 import { introspectionCommands } from './introspection.js';
@@ -10,6 +11,7 @@ import { machineStateCommands } from './machine-state.js';
 import { negotiationCommands } from './negotiation.js';
 import { qomCommands } from './qom.js';
 import { runStateCommands } from './run-state.js';
+import { typePropertyCommands } from './type-properties.js';
 
 export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...negotiationCommands,
@@ -20,6 +22,8 @@ export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...hmpCommands,
   ...introspectionCommands,
   ...machineStateCommands,
+  ...typePropertyCommands,
+  ...cpuModelCommands,
 ];
 
 let fixed: readonly QmpCommand[] | undefined;

@@ -103,9 +103,10 @@ export const machineStateCommands = [
   defineCommand({
     name: 'x-exit-preconfig',
     args: {},
-    run() {
-      // qtestd starts every machine at once (no --preconfig).
-      throw QmpError.generic('The command is permitted only before machine initialization');
+    run(_args, { host }) {
+      if (host.inPreconfig?.() !== true) throw QmpError.generic('The command is permitted only before machine initialization');
+      host.exitPreconfig?.();
+      return emptyJsonObject();
     },
   }),
   defineCommand({

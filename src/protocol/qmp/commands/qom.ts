@@ -1,4 +1,4 @@
-/** qom-list, qom-get, qom-set over the host's QOM tree, with QEMU 10.2.2's error texts. */
+/** qom-list, qom-list-get, qom-get, qom-set over the host's QOM tree, with QEMU 10.2.2's error texts. */
 import { arg } from '../args.js';
 import type { QomNode, QomProperty } from '../host.js';
 import { emptyJsonObject, type JsonObject } from '../json-value.js';
@@ -23,22 +23,46 @@ function findProperty(node: QomNode, name: string): QomProperty {
   return prop;
 }
 
+/** qom-list/qom-list-get resolution: an ambiguous path is a GenericError, a missing one DeviceNotFound. */
+function resolveListing(root: QomNode, path: string): QomNode {
+  const r = resolveQomPath(root, path);
+  if (r.node === undefined) {
+    if (r.ambiguous) throw QmpError.generic(`Path '${path}' is ambiguous`);
+    throw notFound(path);
+  }
+  return r.node;
+}
+
 export const qomCommands = [
   defineCommand({
     name: 'qom-list',
     args: { path: arg.str() },
     run(args, { host }) {
-      const r = resolveQomPath(host.qomRoot(), args.path);
-      if (r.node === undefined) {
-        if (r.ambiguous) throw QmpError.generic(`Path '${args.path}' is ambiguous`);
-        throw notFound(args.path);
-      }
-      return r.node.properties().map((p): JsonObject => {
+      return resolveListing(host.qomRoot(), args.path).properties().map((p): JsonObject => {
         const info: JsonObject = { name: p.name, type: p.type };
         if (p.description !== undefined) info.description = p.description;
         if (p.defaultValue !== undefined) info['default-value'] = p.defaultValue;
         return info;
       });
+    },
+  }),
+  defineCommand({
+    // Per path, in qom-list order: name, type and the value (left out where reading fails, as QEMU).
+    // The schema visitor has checked `paths` is a list of strings; the first bad path fails it all.
+    name: 'qom-list-get',
+    args: { paths: arg.any() },
+    run(args, { host }) {
+      const root = host.qomRoot();
+      return (args.paths as string[]).map((path): JsonObject => ({
+        properties: resolveListing(root, path)
+          .properties()
+          .map((p): JsonObject => {
+            const item: JsonObject = { name: p.name, type: p.type };
+            const r = p.get?.();
+            if (r?.ok === true) item.value = r.value;
+            return item;
+          }),
+      }));
     },
   }),
   defineCommand({
