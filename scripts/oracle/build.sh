@@ -116,7 +116,7 @@ meson_version() { # the meson /usr/bin/python3 sees (with DIR: the one unpacked 
     PYTHONPATH=$pp /usr/bin/python3 -c 'import mesonbuild.coredata as c; print(c.version)' 2>/dev/null || true
 }
 version_ge() { [ -n "$1" ] && dpkg --compare-versions "$1" ge "$2"; }
-source_ok() { [ -f "$SRC/VERSION" ] && [ "$(cat "$SRC/VERSION")" = "$QEMU_VERSION" ] && head -n1 "$SRC/debian/changelog" 2>/dev/null | grep -qF "($DEB_VERSION)"; }
+source_ok() { [ -f "$SRC/VERSION" ] && [ "$(cat "$SRC/VERSION")" = "$QEMU_VERSION" ] && head -n1 "$SRC/debian/changelog" 2>/dev/null | grep -F "($DEB_VERSION)" >/dev/null; }
 
 need_meson=0; need_source=0
 if ! version_ge "$(meson_version)" $MESON_MIN && ! version_ge "$(meson_version "$MESON_DIR")" $MESON_MIN; then need_meson=1; fi
@@ -153,7 +153,7 @@ say "meson $MESON"
 # ------------------------------------------------------------------ source
 step "qemu $DEB_VERSION source"
 if [ $need_source = 1 ]; then
-    apt-cache "${APT[@]}" showsrc qemu | grep -qx "Version: $DEB_VERSION" \
+    apt-cache "${APT[@]}" showsrc qemu | grep -x "Version: $DEB_VERSION" >/dev/null \
         || fail "the mirror's sid no longer offers qemu $DEB_VERSION; the oracle must be exactly QEMU $QEMU_VERSION"
     rm -rf "$WORK/dl" "$SRC" && mkdir -p "$WORK/dl"
     (cd "$WORK/dl" && apt-get "${APT[@]}" source --download-only "qemu=$DEB_VERSION")
@@ -223,7 +223,7 @@ install -m 0644 "$HERE/smoke.c" "$PREFIX/share/qemu-oracle/smoke.c"
 # ------------------------------------------------------------------ self-test
 step "self-test"
 Q=$PREFIX/bin/qemu-system-aarch64
-"$Q" --version | head -n1 | grep -qF "version $QEMU_VERSION" || fail "$Q is not QEMU $QEMU_VERSION"
+"$Q" --version | grep -F "version $QEMU_VERSION" >/dev/null || fail "$Q is not QEMU $QEMU_VERSION"
 printf '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n' \
     | timeout 120 "$Q" -machine virt -accel qtest -display none -qmp stdio >/dev/null || fail "virt does not start under -accel qtest"
 T=$WORK/self-test && rm -rf "$T" && mkdir -p "$T"
