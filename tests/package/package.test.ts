@@ -193,7 +193,9 @@ for (const [name, module, resolution, type] of [
           module,
           moduleResolution: resolution,
           types: ['node'],
-          ...(resolution === 'node10' ? { ignoreDeprecations: '5.0' } : {}),
+          // CommonJS consumers need esModuleInterop (tsc --init turns it on): `ws` and pino's own
+          // typings are CommonJS modules imported with a default import
+          ...(resolution === 'node10' ? { ignoreDeprecations: '5.0', esModuleInterop: true } : {}),
         },
         files: ['consumer.ts'],
       }),
