@@ -1,3 +1,4 @@
+// Over 400 lines: libqtest's whole request API on one class (one method per qtest verb) around one request queue.
 /**
  * Typed qtest client (protocol/qtest.md): formats requests as libqtest does (docs/libqtest.md),
  * pipelines any number of them and matches replies in order, consumes `IRQ raise|lower N` lines
