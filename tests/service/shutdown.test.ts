@@ -101,10 +101,12 @@ async function scenario(t: Test, pairs: number, stall: boolean): Promise<void> {
   t.comment(
     `replies before the close: ${busy.map((c, i) => `${c.received.length}/${programs[i].lines.length}`).join(', ')}`,
   );
+  // The stream sockets stop reading, so the server blocks on their full pipes and the signal comes
+  // mid-pipeline whatever the machine's speed; a WebSocket client may buffer everything first.
   if (stall)
     t.ok(
-      busy.every((c, i) => c.received.length < programs[i].lines.length),
-      'the signal came in the middle of every pipeline',
+      busy.slice(0, 2).every((c, i) => c.received.length < programs[i].lines.length),
+      'the signal came in the middle of the TCP and UNIX pipelines',
     );
   for (const [what, c] of [
     ['idle TCP', idleTcp],
