@@ -89,16 +89,18 @@ const REFUSED: Array<[string, string[], NodeJS.ProcessEnv, RegExp]> = [
   ['an option sessions may not use', ['--machine-args', '-qmp stdio'], {}, /--machine-args: option '-qmp'/],
 ];
 
-for (const [what, args, env, message] of REFUSED) {
-  t.test(`refused at start: ${what}`, async (t) => {
-    const r = await qtestd([...LOOPBACK, ...args], env);
-    t.equal(r.listened, false, 'never listened');
-    t.equal(r.code, 2, 'exit status 2');
-    t.match(r.stderr, message);
-    t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
-    t.equal(r.stdout, '', 'nothing on stdout');
+t.test('refused at start, before listening: exit 2, one line on stderr', async (t) => {
+  // all at once: each is a process start, and they do not share anything
+  const runs = await Promise.all(REFUSED.map(([, args, env]) => qtestd([...LOOPBACK, ...args], env)));
+  REFUSED.forEach(([what, , , message], k) => {
+    const r = runs[k];
+    t.equal(r.listened, false, `${what}: never listened`);
+    t.equal(r.code, 2, `${what}: exit status 2`);
+    t.match(r.stderr, message, `${what}: says why`);
+    t.equal(r.stderr.trim().split('\n').length, 1, `${what}: one line`);
+    t.equal(r.stdout, '', `${what}: nothing on stdout`);
   });
-}
+});
 
 t.test('--flag=VALUE forms, a good --machine-args and --log-format json start the service', async (t) => {
   const r = await qtestd([
