@@ -3,7 +3,7 @@
  * for driving qtestd (or a real qemu-system-aarch64) from TypeScript. Node-only (sockets, `ws`).
  */
 export { QtestClient, QtestError } from './qtest-client.js';
-export type { Endianness, QtestClientEvents } from './qtest-client.js';
+export type { Endianness, QtestClientEvents, QtestClientOptions, QtestConnectOptions } from './qtest-client.js';
 export { QtestReplyParser, classifyLine } from './qtest-reply-parser.js';
 export type { QtestMessage } from './qtest-reply-parser.js';
 export { QmpClient, QmpError, QmpConnectionError } from './qmp-client.js';
@@ -11,7 +11,13 @@ export type { QmpClientEvents, QmpClientOptions } from './qmp-client.js';
 export type * from './qmp-types.js';
 export { JsonStreamFramer } from './json-stream.js';
 export type { JsonFrame } from './json-stream.js';
-export { connectWebSocketTransport, socketTransport, webSocketTransport } from './transport.js';
+export {
+  connectWebSocketTransport,
+  qtestdFirstLine,
+  socketTransport,
+  webSocketTransport,
+  withRequestTimeout,
+} from './transport.js';
 export type { ClientTransport, TransportChunk } from './transport.js';
 export type { GuestMemory } from './guest-memory.js';
 export { bigintToLe, leToBigint } from './guest-memory.js';

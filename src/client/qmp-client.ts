@@ -7,7 +7,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { JsonStreamFramer } from './json-stream.js';
-import { connectTcpSocket, connectUnixSocket, connectWebSocketTransport, socketTransport } from './transport.js';
+import {
+  connectTcpSocket,
+  connectUnixSocket,
+  connectWebSocketTransport,
+  socketTransport,
+  withRequestTimeout,
+} from './transport.js';
 import type { ClientTransport, TransportChunk } from './transport.js';
 import type { QmpArgList, QmpCommandName, QmpEvent, QmpGreeting, QmpReturn } from './qmp-types.js';
 
@@ -33,6 +39,8 @@ export interface QmpClientOptions {
   sendIds?: boolean;
   /** Events kept for waitEvent() while nobody waits (default 1024; oldest dropped). */
   eventBacklog?: number;
+  /** Reject a command with QmpConnectionError when its reply has not come after this many ms (default: never). */
+  requestTimeoutMs?: number;
 }
 
 interface PendingCommand {
@@ -69,6 +77,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
   private closedError: QmpConnectionError | undefined;
   private readonly sendIds: boolean;
   private readonly backlogLimit: number;
+  private readonly requestTimeoutMs: number | undefined;
 
   constructor(
     private readonly transport: ClientTransport,
@@ -77,6 +86,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     super();
     this.sendIds = options.sendIds ?? true;
     this.backlogLimit = options.eventBacklog ?? 1024;
+    this.requestTimeoutMs = options.requestTimeoutMs;
     this.greetingPromise = new Promise<QmpGreeting>((resolve, reject) => {
       this.resolveGreeting = resolve;
       this.rejectGreeting = reject;
@@ -123,10 +133,15 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     if (args !== undefined) msg.arguments = args;
     const key = this.sendIds ? this.nextId++ : `#${this.nextId++}`;
     if (this.sendIds) msg.id = key;
-    return new Promise((resolve, reject) => {
+    const reply = new Promise((resolve, reject) => {
       this.pending.set(key, { command, resolve, reject });
       this.transport.write(JSON.stringify(msg) + '\n');
     });
+    return withRequestTimeout(
+      reply,
+      this.requestTimeoutMs,
+      () => new QmpConnectionError(`QMP ${command}: no reply within ${this.requestTimeoutMs} ms`),
+    );
   }
 
   /** Send raw text (for negative tests); replies to it are matched like any command's. */

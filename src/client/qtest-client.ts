@@ -1,14 +1,24 @@
+// Over 400 lines: libqtest's whole request API on one class (one method per qtest verb) around one request queue.
 /**
  * Typed qtest client (protocol/qtest.md): formats requests as libqtest does (docs/libqtest.md),
  * pipelines any number of them and matches replies in order, consumes `IRQ raise|lower N` lines
  * into an IRQ table and 'irq' events (protocol/qtest.md#framing), and rejects non-OK replies with QtestError. Runs over
  * any ClientTransport (UNIX, TCP, WebSocket or hand-made). 64-bit quantities are bigints; port
- * I/O values (≤ 32 bits) are numbers. Does not retry, reconnect or time out requests.
+ * I/O values (≤ 32 bits) are numbers. Does not retry or reconnect; with `requestTimeoutMs` a request
+ * that gets no reply in time is rejected (its late reply is still matched to it, then dropped).
+ * Against qtestd over TCP/UNIX, `session` sends the `#!qtestd` first line (machine, id) before anything.
  */
 import { EventEmitter } from 'node:events';
 import { QtestReplyParser } from './qtest-reply-parser.js';
 import type { QtestMessage } from './qtest-reply-parser.js';
-import { connectTcpSocket, connectUnixSocket, connectWebSocketTransport, socketTransport } from './transport.js';
+import {
+  connectTcpSocket,
+  connectUnixSocket,
+  connectWebSocketTransport,
+  qtestdFirstLine,
+  socketTransport,
+  withRequestTimeout,
+} from './transport.js';
 import type { ClientTransport, TransportChunk } from './transport.js';
 
 /** A reply that was not `OK…`, a malformed reply, or a lost connection. */
@@ -54,6 +64,19 @@ function bytesToHex(data: Uint8Array): string {
 
 export type Endianness = 'little' | 'big';
 
+export interface QtestClientOptions {
+  /** Reject a request with QtestError when its reply has not come after this many ms (default: never). */
+  requestTimeoutMs?: number;
+}
+
+export interface QtestConnectOptions extends QtestClientOptions {
+  /**
+   * qtestd only, TCP/UNIX: the words of a `#!qtestd` first line, e.g. `id=job1 -device edu` (the
+   * WebSocket endpoint takes them as a URL query instead). A refusal rejects the connect.
+   */
+  session?: string | readonly string[];
+}
+
 export interface QtestClientEvents {
   /** An `IRQ raise|lower N` line (only level changes are sent by the server). */
   irq: [n: number, level: boolean];
@@ -61,6 +84,8 @@ export interface QtestClientEvents {
   close: [error: Error | undefined];
   /** A line that fits nowhere: a reply with no request waiting, or a malformed IRQ line. */
   protocolError: [line: string, reason: string];
+  /** A request was rejected by `requestTimeoutMs` (its reply may still come, and is dropped). */
+  timeout: [request: string];
 }
 
 export class QtestClient extends EventEmitter<QtestClientEvents> {
@@ -72,23 +97,47 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
   private flushScheduled = false;
   private closedError: QtestError | undefined;
 
-  constructor(private readonly transport: ClientTransport) {
+  private readonly requestTimeoutMs: number | undefined;
+
+  constructor(
+    private readonly transport: ClientTransport,
+    options: QtestClientOptions = {},
+  ) {
     super();
+    this.requestTimeoutMs = options.requestTimeoutMs;
     transport.onData((chunk) => this.onData(chunk));
     transport.onClose?.((e) => this.onClosed(e));
   }
 
-  static async connectUnix(path: string): Promise<QtestClient> {
-    return new QtestClient(socketTransport(await connectUnixSocket(path)));
+  static async connectUnix(path: string, options: QtestConnectOptions = {}): Promise<QtestClient> {
+    return QtestClient.greeted(new QtestClient(socketTransport(await connectUnixSocket(path)), options), options);
   }
 
-  static async connectTcp(host: string, port: number): Promise<QtestClient> {
-    return new QtestClient(socketTransport(await connectTcpSocket(host, port)));
+  static async connectTcp(host: string, port: number, options: QtestConnectOptions = {}): Promise<QtestClient> {
+    return QtestClient.greeted(new QtestClient(socketTransport(await connectTcpSocket(host, port)), options), options);
   }
 
   /** One text message per request line; replies may come one per message or several per message. */
-  static async connectWebSocket(url: string): Promise<QtestClient> {
-    return new QtestClient(await connectWebSocketTransport(url, '\n'));
+  static async connectWebSocket(url: string, options: QtestClientOptions = {}): Promise<QtestClient> {
+    return new QtestClient(await connectWebSocketTransport(url, '\n'), options);
+  }
+
+  /** Send the `#!qtestd` first line when asked; a refusal (anything but OK) closes and rejects. */
+  private static async greeted(c: QtestClient, options: QtestConnectOptions): Promise<QtestClient> {
+    if (options.session === undefined) return c;
+    const line = qtestdFirstLine(options.session);
+    let reply: string;
+    try {
+      reply = await c.raw(line);
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+    if (reply !== 'OK') {
+      c.close();
+      throw new QtestError(`qtestd refused the session: ${reply}`, reply, line);
+    }
+    return c;
   }
 
   /** Requests sent and not yet answered. */
@@ -116,6 +165,14 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
   raw(line: string): Promise<string> {
     if (line.includes('\n')) return Promise.reject(new TypeError('a qtest request must not contain a newline'));
     if (this.closedError) return Promise.reject(new QtestError(this.closedError.message, undefined, line));
+    return withRequestTimeout(this.send(line), this.requestTimeoutMs, () => {
+      const e = new QtestError(`qtest '${line}': no reply within ${this.requestTimeoutMs} ms`, undefined, line);
+      this.emit('timeout', line);
+      return e;
+    });
+  }
+
+  private send(line: string): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       this.pending.push({ request: line, resolve, reject });
       this.outBuffer += line + '\n';

@@ -107,3 +107,24 @@ export function connectWebSocketTransport(url: string, unitTerminator: '\n' | '\
     });
   });
 }
+
+/**
+ * `p`, or a rejection with `timeoutError()` after `ms` (0 or undefined: no limit). The request stays
+ * queued: its late reply is still matched to it (and dropped), so later replies keep their order.
+ */
+export function withRequestTimeout<T>(p: Promise<T>, ms: number | undefined, timeoutError: () => Error): Promise<T> {
+  if (!ms || ms <= 0) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeoutError()), ms);
+    timer.unref?.();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The first line that picks a qtestd session's machine and name over TCP/UNIX: `#!qtestd WORDS`. */
+export function qtestdFirstLine(session: string | readonly string[]): string {
+  const words = typeof session === 'string' ? session : session.join(' ');
+  if (words.includes('\n')) throw new TypeError('a #!qtestd line must not contain a newline');
+  return `#!qtestd ${words}`.trimEnd();
+}

@@ -5,9 +5,11 @@
  * real Dockerfile, run it the way deploy/kubernetes.yaml does (non-root, read-only root file
  * system, no capabilities) with published ports, drive a qtest session through the published TCP
  * port, check the health endpoints and the image's HEALTHCHECK, then `podman stop` (SIGTERM) and
- * expect exit code 0 well within the grace period.
+ * expect exit code 0 (not killed). Then `podman kube play deploy/kubernetes.yaml` (tests/container/kube.ts).
+ * Progress goes to stderr as it happens (a cold run takes minutes).
  *
- * Without podman: skipped (loudly) — except under CI=true, where podman is required.
+ * Without podman, or with QTESTD_CONTAINER_TESTS=0: skipped (one line) — except under CI=true,
+ * where podman is required.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { httpGet, LineClient, parsePrometheus, REPO_ROOT, sleep } from '../service/fixtures/harness.js';
+import { within } from '../helpers/processes.js';
+import { KUBE_IMAGE, kubePlay } from './kube.js';
 
 const CI = process.env.CI === 'true';
 const CACHE = process.env.QTESTD_CONTAINER_CACHE ?? '/var/tmp/qtestd-container';
@@ -58,6 +62,10 @@ function podmanEnv(): NodeJS.ProcessEnv {
   return { ...process.env, CONTAINERS_CONF: confPath };
 }
 
+/** A progress line on stderr, as it happens (tap's comments only show once a subtest ends). */
+const progress = (what: string): void => {
+  process.stderr.write(`# container: ${what}\n`);
+};
 const tail = (s: string, n = 30): string => s.trimEnd().split('\n').slice(-n).join('\n');
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -75,6 +83,7 @@ async function main(): Promise<void> {
   let ok = true;
 
   await t.test('stand-in base image node:20-bookworm-slim', async (t) => {
+    progress('stand-in base image (debootstrap once, ~1 min)');
     const r = await run('bash', [join(REPO_ROOT, 'tests', 'container', 'make-node-base.sh')], 8 * 60 * 1000);
     timings.push(`base ${secs(r.ms)}`);
     t.equal(r.code, 0, `make-node-base.sh (${secs(r.ms)}): ${tail(r.stderr, 3)}`);
@@ -86,6 +95,7 @@ async function main(): Promise<void> {
   if (!ok) return;
 
   await t.test('podman build of the Dockerfile', async (t) => {
+    progress('podman build (npm ci inside, a few minutes when cold)');
     const r = await run(
       'podman',
       [
@@ -142,6 +152,7 @@ async function main(): Promise<void> {
   });
 
   await t.test('the container serves qtest, health and metrics, and stops on SIGTERM', async (t) => {
+    progress('podman run');
     const start = await run('podman', [
       'run',
       '-d',
@@ -179,7 +190,8 @@ async function main(): Promise<void> {
 
     let health = { status: 0, type: '', body: '' };
     const tReady = performance.now();
-    for (let k = 0; k < 100; k++) {
+    for (let k = 0; k < 1200; k++) {
+      // safety net: 2 min
       health = await httpGet(httpPort, '/healthz').catch(() => health);
       if (health.status === 200) break;
       await sleep(100);
@@ -231,8 +243,8 @@ async function main(): Promise<void> {
     const stop = await run('podman', ['stop', '--time', String(GRACE_S), NAME], 60000);
     timings.push(`stop ${secs(stop.ms)}`);
     t.equal(stop.code, 0, 'podman stop');
-    t.ok(stop.ms < GRACE_S * 1000, `stopped in ${Math.round(stop.ms)} ms (grace ${GRACE_S} s: not killed)`);
-    const closed = await Promise.race([c.closed, sleep(2000).then(() => undefined)]);
+    t.comment(`stopped in ${Math.round(stop.ms)} ms (grace ${GRACE_S} s)`);
+    const closed = await within(c.closed, 120000);
     t.equal(closed?.kind, 'end', 'the open session saw an orderly close');
     const state = JSON.parse((await run('podman', ['inspect', '--format', '{{json .State}}', NAME])).stdout) as {
       ExitCode: number;
@@ -243,16 +255,29 @@ async function main(): Promise<void> {
     t.match(logs.stdout + logs.stderr, /"event":"shutdown"/, 'logged its shutdown');
   });
 
+  await t.test('podman kube play deploy/kubernetes.yaml', async (t) => {
+    progress('podman kube play deploy/kubernetes.yaml');
+    const tag = await run('podman', ['tag', IMAGE, KUBE_IMAGE]);
+    t.equal(tag.code, 0, `tagged ${KUBE_IMAGE}`);
+    const k0 = performance.now();
+    await kubePlay(t, run);
+    timings.push(`kube ${secs(performance.now() - k0)}`);
+  });
+
   t.comment(`container test: ${timings.join(', ')}; total ${secs(performance.now() - t0)}`);
+  progress(`done: ${timings.join(', ')}; total ${secs(performance.now() - t0)}`);
 }
 
 const missing = ['podman', 'runc', 'debootstrap'].filter((c) => !have(c));
-if (missing.length) {
+if (process.env.QTESTD_CONTAINER_TESTS === '0') {
+  process.stderr.write('# SKIP container tests: QTESTD_CONTAINER_TESTS=0\n');
+  t.plan(0, 'skip: QTESTD_CONTAINER_TESTS=0');
+} else if (missing.length) {
   const why = `container test needs ${missing.join(', ')} (apt-get install -y podman runc debootstrap)`;
   if (CI) {
     t.fail(`${why}: required under CI=true`);
   } else {
-    process.stderr.write(`\n*** SKIPPING the container test: ${why} ***\n\n`);
+    process.stderr.write(`# SKIP container tests: ${why}\n`);
     t.comment(`SKIPPING: ${why}`);
     t.plan(0, `skip: ${why}`);
   }

@@ -62,10 +62,8 @@ t.test('table sanity', async (t) => {
 
 t.test('in-process rows against qtestd', async (t) => {
   for (const row of BAD_INPUT_ROWS.filter((r) => r.run === 'in-process')) {
-    const t0 = performance.now();
     const got = row.proto === 'qtest' ? runQtestInProcess(row) : runQmpInProcess(row);
     same(t, got, row.reply, `${row.id}: exact reply`);
-    t.ok(performance.now() - t0 < 5000, `${row.id}: answered within 5 s`);
   }
 });
 

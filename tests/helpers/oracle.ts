@@ -1,19 +1,20 @@
 /**
- * Where the real QEMU 10.2.2 oracle lives (built by ../shared/qemu-oracle/build.sh), and how tests
- * that need it behave when it is absent.
+ * Where the real QEMU 10.2.2 oracle lives (built by `npm run oracle`, scripts/oracle/build.sh), and
+ * how tests that need it behave when it is absent.
  *
  *   QTEST_ORACLE_PREFIX=/var/tmp/qemu-oracle   -> PREFIX/bin/qemu-system-aarch64, PREFIX/bin/qtest-cc
  *   QTEST_ORACLE_SRC=/var/tmp/qemu-oracle-work/qemu-src   -> the oracle's kept source tree (QEMU's own
  *                                                            tests/qtest/*.c, python/, ...)
  *
  * Without the oracle an oracle test is SKIPPED LOUDLY (a tap skip with a reason, plus one line on
- * stderr). Under CI=true it FAILS instead: CI must never pass silently without the oracle.
+ * stderr per test file saying how to enable it). Under CI=true it FAILS instead: CI must never pass silently without the oracle.
  */
 import { accessSync, constants } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Test } from 'tap';
 
 export const ORACLE_ENV = 'QTEST_ORACLE_PREFIX';
+const HOW_TO_ENABLE = `to run them: npm run oracle, then ${ORACLE_ENV}=/var/tmp/qemu-oracle npm test`;
 
 export interface OracleInfo {
   prefix: string;
@@ -34,14 +35,16 @@ function isExecutable(p: string): boolean {
 
 function probe(): { info: OracleInfo | null; why: string } {
   const raw = process.env[ORACLE_ENV];
-  if (!raw)
-    return { info: null, why: `${ORACLE_ENV} not set: real QEMU 10.2.2 oracle unavailable (oracle tests skipped)` };
+  if (!raw) return { info: null, why: `${ORACLE_ENV} not set: oracle tests skipped (${HOW_TO_ENABLE})` };
   const prefix = resolve(raw);
   const binary = join(prefix, 'bin', 'qemu-system-aarch64');
   const qtestCc = join(prefix, 'bin', 'qtest-cc');
   for (const p of [binary, qtestCc]) {
     if (!isExecutable(p)) {
-      return { info: null, why: `${ORACLE_ENV}=${raw}: ${p} is missing or not executable (oracle tests skipped)` };
+      return {
+        info: null,
+        why: `${ORACLE_ENV}=${raw}: ${p} is missing or not executable: oracle tests skipped (${HOW_TO_ENABLE})`,
+      };
     }
   }
   return { info: { prefix, binary, qtestCc }, why: '' };
@@ -86,9 +89,11 @@ export function skipOrFail(t: Test, name: string, reason: string): Promise<unkno
       tt.fail(`${reason} -- CI=true: oracle tests are mandatory in CI`);
     });
   }
-  process.stderr.write(`# SKIP ${name}: ${reason}\n`);
+  if (!toldOnStderr) process.stderr.write(`# SKIP ${reason}\n`);
+  toldOnStderr = true;
   return t.test(name, { skip: reason }, () => {});
 }
+let toldOnStderr = false;
 
 /**
  * Skip subtest `name` loudly because qtestd lacks a feature (a device, a register block). Under

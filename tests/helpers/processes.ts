@@ -195,7 +195,7 @@ export async function startServerSockets(opts: {
   ];
   const child = spawnChild(opts.binary, argv, { env: opts.env, stdoutIntoStderr: true });
   const cleanupDir = (): void => rmSync(dir, { recursive: true, force: true });
-  const until = Date.now() + (opts.startTimeoutMs ?? 20000);
+  const until = Date.now() + (opts.startTimeoutMs ?? 120000);
   let qtest: Socket;
   let qmp: Socket | null = null;
   try {

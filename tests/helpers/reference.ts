@@ -1,5 +1,9 @@
-/** Where the shared reference captures live: `../shared/reference` beside the clone (as CI lays it out). */
-import { resolve } from 'node:path';
+/**
+ * Where the golden QEMU 10.2.2 captures live: in the repository, `protocol/captures/qemu-10.2.2/`
+ * (its README.md gives the launch line and the file conventions). Tests read them, so they need no oracle.
+ */
+import { join } from 'node:path';
+import { REPO_ROOT } from './paths.js';
 
-export const REFERENCE_DIR = resolve(process.env.QTESTD_SHARED_DIR ?? resolve(process.cwd(), '../shared'), 'reference');
-export const QEMU_CAPTURES = resolve(REFERENCE_DIR, 'qemu-10.2.2');
+export const CAPTURES_DIR = join(REPO_ROOT, 'protocol', 'captures');
+export const QEMU_CAPTURES = join(CAPTURES_DIR, 'qemu-10.2.2');

@@ -147,7 +147,7 @@ export async function startQtestd(opts: ServiceOptions = {}): Promise<QtestdProc
     env: { ...process.env, QTESTD_LOG_LEVEL: 'info' },
   });
   const q = new QtestdProcess(proc, dir, unixPath, runDir);
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 10000);
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 120000);
   for (;;) {
     const rec = q.logRecords().find((r) => r.event === 'listening');
     if (rec) {

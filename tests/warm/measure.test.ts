@@ -57,7 +57,7 @@ if (!cc) {
       t.comment(`cold  (bin/qemu-system-aarch64, QTESTD_NO_DAEMON=1: sh + node)   ${fmt(cold)}`);
       // The first shim launch goes cold and starts the daemon; wait for it, then warm runs.
       await sample(inst.shim, inst.env, 1);
-      t.ok(await waitFor(() => daemonPid(inst), 15000), 'daemon running');
+      t.ok(await waitFor(() => daemonPid(inst), 120000), 'daemon running');
       await sample(inst.shim, inst.env, 5); // the daemon's first launches after start-up
       const warm = await sample(inst.shim, inst.env);
       t.comment(`warm  (native/build/qemu-system-aarch64 → daemon)                ${fmt(warm)}`);

@@ -4,7 +4,7 @@
  * A QDict is a 512-bucket hash table keyed by the TDB hash of the key's UTF-8 bytes; iteration walks
  * buckets in ascending order and, inside one bucket, the most recently inserted key first. Every
  * object QEMU 10.2.2 prints follows this (checked against all 2,916 objects in
- * reference/qemu-10.2.2/qmp and hmp captures), which is why e.g. `"id"` comes last in a success reply
+ * protocol/captures/qemu-10.2.2/qmp and hmp captures), which is why e.g. `"id"` comes last in a success reply
  * but first in an error reply, and why the version triple prints as micro, minor, major.
  */
 

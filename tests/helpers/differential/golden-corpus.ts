@@ -1,7 +1,7 @@
 /**
  * The small fixed corpus stored as golden transcripts in protocol/transcripts/qtest-*.txt.
  * Replies are recorded FROM THE ORACLE by record-transcripts.ts; this file only holds requests.
- * Relevant cases of reference/qemu-10.2.2/qtest/qtest-oddities.txt are included, minus DTB reads.
+ * Relevant cases of protocol/captures/qemu-10.2.2/qtest/qtest-oddities.txt are included, minus DTB reads.
  */
 import { GIC_PATH, SMMU_PATH } from './generator.js';
 import { VIRT_ARGS, VIRT_SMMU_ARGS } from './variants.js';

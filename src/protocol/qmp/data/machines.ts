@@ -1,6 +1,6 @@
 /**
  * query-machines entries for the machine types we model, copied member for member from
- * reference/qemu-10.2.2/qmp/query-machines.json (members in QAPI MachineInfo order; the writer
+ * protocol/captures/qemu-10.2.2/qmp/query-machines.json (members in QAPI MachineInfo order; the writer
  * prints them in QEMU's order). `compatProps` is what `{"compat-props": true}` adds (observed).
  * Catalogue order = capture order (`none` before `virt-10.2`).
  */

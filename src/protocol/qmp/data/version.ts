@@ -1,6 +1,6 @@
 /**
  * The QEMU version qtestd answers as (greeting, query-version, `info version`): 10.2.2, empty
- * package string — reference/qemu-10.2.2/qmp/greeting.raw and query-version.json.
+ * package string — protocol/captures/qemu-10.2.2/qmp/greeting.raw and query-version.json.
  */
 export const QEMU_VERSION = Object.freeze({ major: 10, minor: 2, micro: 2, package: '' });
 
