@@ -3,6 +3,8 @@
  * that need it behave when it is absent.
  *
  *   QTEST_ORACLE_PREFIX=/var/tmp/qemu-oracle   -> PREFIX/bin/qemu-system-aarch64, PREFIX/bin/qtest-cc
+ *   QTEST_ORACLE_SRC=/var/tmp/qemu-oracle-work/qemu-src   -> the oracle's kept source tree (QEMU's own
+ *                                                            tests/qtest/*.c, python/, ...)
  *
  * Without the oracle an oracle test is SKIPPED LOUDLY (a tap skip with a reason, plus one line on
  * stderr). Under CI=true it FAILS instead: CI must never pass silently without the oracle.
@@ -100,4 +102,42 @@ export function skipMissingFeature(t: Test, name: string, reason: string): Promi
   }
   process.stderr.write(`# SKIP ${name}: ${reason}\n`);
   return t.test(name, { skip: reason }, () => {});
+}
+
+export const ORACLE_SRC_ENV = 'QTEST_ORACLE_SRC';
+
+function probeSrc(): { src: string | null; why: string } {
+  const raw = process.env[ORACLE_SRC_ENV];
+  if (!raw) return { src: null, why: `${ORACLE_SRC_ENV} not set: the oracle's QEMU source tree is unavailable` };
+  const src = resolve(raw);
+  try {
+    accessSync(join(src, 'tests', 'qtest', 'libqtest.c'), constants.R_OK);
+  } catch {
+    return { src: null, why: `${ORACLE_SRC_ENV}=${raw}: no tests/qtest/libqtest.c there (not a QEMU source tree)` };
+  }
+  return { src, why: '' };
+}
+
+const probedSrc = probeSrc();
+
+/** The oracle's QEMU source tree (QTEST_ORACLE_SRC), or null. */
+export const oracleSrc: string | null = probedSrc.src;
+/** Why the source tree is unavailable ('' when it is). */
+export const oracleSrcMissingReason: string = probedSrc.why;
+
+/**
+ * Like withOracle, but also needs the oracle's source tree (QTEST_ORACLE_SRC): a loud skip without
+ * either, a failure under CI=true.
+ */
+export function withOracleSrc(
+  t: Test,
+  name: string,
+  fn: (t: Test, oracle: OracleInfo, src: string) => Promise<void> | void,
+): Promise<unknown> {
+  if (oracle && oracleSrc) {
+    const o = oracle;
+    const s = oracleSrc;
+    return t.test(name, (tt) => fn(tt, o, s));
+  }
+  return skipOrFail(t, name, oracle ? oracleSrcMissingReason : oracleMissingReason);
 }
