@@ -26,6 +26,12 @@ import { ConfigError, validateMachineConfig } from './config.js';
 import type { DeviceSpec, MachineConfig } from './config.js';
 import { IrqLine } from '../sim/irq.js';
 import { QomNode, QomTree } from './qom-tree.js';
+import { machineLayout, objectLayout, ramBackendId } from './machine-props.js';
+import type { QomLayout } from './machine-props.js';
+import type { ObjectSpec } from './config.js';
+import { objectSize } from './config.js';
+import { formatInfoNuma, possibleCpus } from './topology.js';
+import type { CpuProps } from './topology.js';
 import { VIRT_MAP, VIRT_NUM_SPIS, VIRT_SPI } from './virt-map.js';
 import type { BusAccess } from '../memory/types.js';
 
@@ -63,6 +69,20 @@ export interface DeletedDevice {
   path: string;
 }
 
+/** GPIO inputs of an Arm CPU (arm_cpu_set_irq's lines) and its generic-timer outputs (NUM_GTIMERS). */
+const CPU_GPIO_IN = 6;
+const CPU_GT_TIMERS = 7;
+
+const lines = (prefix: string, n: number): IrqLine[] =>
+  Array.from({ length: n }, (_, i) => new IrqLine(`${prefix}[${i}]`));
+
+/** Give `node` a layout's properties, order and (empty) children. */
+function applyLayout(node: QomNode, l: QomLayout): void {
+  node.order = l.order;
+  node.properties.push(...l.properties);
+  for (const [name, type] of l.children) node.add(new QomNode(name, type));
+}
+
 /** QEMU's pending_deleted_expires_ms: a repeated device_del is refused for 5 s of virtual time. */
 const UNPLUG_PENDING_MS = 5000n;
 
@@ -92,6 +112,8 @@ export class Machine {
   private readonly peripheral: QomNode;
   private readonly peripheralAnon: QomNode;
   private readonly unattached: QomNode;
+  /** /objects: user-created objects and the RAM backend. */
+  readonly objects: QomNode;
   /** device_del requests waiting for the guest: virtual-clock ms until which a repeat is refused. */
   private readonly pendingUnplug = new Map<PciDevice, bigint>();
   private readonly deletedListeners = new Set<(d: DeletedDevice) => void>();
@@ -110,9 +132,16 @@ export class Machine {
     this.machineNode = this.qom.root.add(
       new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'),
     );
-    this.unattached = this.machineNode.add(new QomNode('unattached', 'container'));
-    this.peripheral = this.machineNode.add(new QomNode('peripheral', 'container'));
-    this.peripheralAnon = this.machineNode.add(new QomNode('peripheral-anon', 'container'));
+    const machineProps = machineLayout(config);
+    applyLayout(this.machineNode, machineProps);
+    this.unattached = this.machineNode.children.get('unattached')!;
+    this.peripheral = this.machineNode.children.get('peripheral')!;
+    this.peripheralAnon = this.machineNode.children.get('peripheral-anon')!;
+    this.objects = this.qom.root.add(new QomNode('objects', 'container'));
+    const ramId = ramBackendId(config);
+    for (const o of config.objects) this.addObject(o);
+    if (ramId !== undefined)
+      this.addObject({ type: 'memory-backend-ram', id: ramId, props: [['size', String(config.ramBytes)]] });
     this.ioPorts.map(0n, allOnesRegion('io', 0x10000n), -1);
 
     if (config.machine === 'none') {
@@ -126,7 +155,14 @@ export class Machine {
 
     this.ram = new SparseRam('mach-virt.ram', config.ramBytes, limits.maxTouchedRamBytes);
     const cpuType = `${config.cpu}-arm-cpu`;
-    for (let i = 0; i < config.smp; i++) this.unattached.addIndexed({ typeName: cpuType });
+    for (let i = 0; i < config.smp; i++) {
+      const cpu = this.unattached.addIndexed({ typeName: cpuType });
+      // IRQ, FIQ, VIRQ, VFIQ, NMI, VINMI in; the generic timers, GICv3 maintenance and PMU out.
+      cpu.gpioIn.set('', lines(`cpu${i}-in`, CPU_GPIO_IN));
+      cpu.gpioOut.set('', lines(`cpu${i}-gt`, CPU_GT_TIMERS));
+      cpu.gpioOut.set('gicv3-maintenance-interrupt', lines(`cpu${i}-maint`, 1));
+      cpu.gpioOut.set('pmu-interrupt', lines(`cpu${i}-pmu`, 1));
+    }
 
     this.gic = new GicInputs(VIRT_NUM_SPIS, config.smp);
     const gicNode = this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3' : 'arm_gic' });
@@ -255,6 +291,29 @@ export class Machine {
         alias('pcie-mmio-high', VIRT_MAP.HIGH_PCIE_MMIO.size, pci.pciMemory, VIRT_MAP.HIGH_PCIE_MMIO.base),
       );
     }
+  }
+
+  /** Every possible CPU's ids and NUMA node (index = cpu-index; the first `config.smp` exist). */
+  possibleCpus(): CpuProps[] {
+    return possibleCpus(this.config.topology!, this.config.numa);
+  }
+
+  /** HMP `info numa` (LF line ends). */
+  infoNuma(): string {
+    const objects = this.config.objects;
+    return formatInfoNuma(this.config.topology!, this.config.numa, (node) => {
+      const o = objects.find((x) => x.id === node.memdev);
+      return o ? objectSize(o) : 0n;
+    });
+  }
+
+  /** Add a user object (memory backend, rng-builtin) under /objects. */
+  addObject(o: ObjectSpec): QomNode {
+    if (this.objects.children.has(o.id))
+      throw new ConfigError(`attempt to add duplicate property '${o.id}' to object (type 'container')`);
+    const node = this.objects.add(new QomNode(o.id, o.type));
+    applyLayout(node, objectLayout(o, this.config));
+    return node;
   }
 
   /** Create and plug a device (cold plug at start, or device_add). Throws ConfigError. */
