@@ -6,7 +6,10 @@
  */
 import type { MachineConfig, ObjectSpec } from './config.js';
 import { objectSize } from './config.js';
+import { IrqLine } from '../sim/irq.js';
+import { QomNode } from './qom-tree.js';
 import type { QomProperty } from './qom-tree.js';
+import { formatInfoNuma } from './topology.js';
 
 /** A property value, or how to compute it from the configuration. */
 type Value = unknown | ((c: MachineConfig) => unknown);
@@ -47,7 +50,7 @@ const VIRT: readonly Row[] = [
   ['mte', 'bool', false],
   ['x-oem-table-id', 'string', 'BXPC    '],
   ['dtb-randomness', 'bool', true],
-  ['secure', 'bool', false],
+  ['secure', 'bool', (c: MachineConfig) => c.secure],
   ['acpi', 'OnOffAuto', (c: MachineConfig) => c.acpi],
   ['highmem-mmio', 'bool', (c: MachineConfig) => c.highmem],
   ['compact-highmem', 'bool', true],
@@ -166,4 +169,37 @@ const OBJECT_ROWS: Record<string, (o: ObjectSpec, cfg: MachineConfig) => Row[]> 
 /** The properties and children of a user object (memory-backend-ram, rng-builtin). */
 export function objectLayout(o: ObjectSpec, cfg: MachineConfig): QomLayout {
   return layout(OBJECT_ROWS[o.type]?.(o, cfg) ?? [], cfg);
+}
+
+/** Give `node` a layout's properties, order and (empty) children. */
+export function applyLayout(node: QomNode, l: QomLayout): void {
+  node.order = l.order;
+  node.properties.push(...l.properties);
+  for (const [name, type] of l.children) node.add(new QomNode(name, type));
+}
+
+/** GPIO inputs of an Arm CPU (arm_cpu_set_irq's lines) and its generic-timer outputs (NUM_GTIMERS). */
+const CPU_GPIO_IN = 6;
+const CPU_GT_TIMERS = 7;
+
+const lines = (prefix: string, n: number): IrqLine[] =>
+  Array.from({ length: n }, (_, i) => new IrqLine(`${prefix}[${i}]`));
+
+/**
+ * CPU `i`'s GPIO lists as QEMU's Arm CPU has them: IRQ, FIQ, VIRQ, VFIQ, NMI, VINMI in (unnamed);
+ * the generic timers out (unnamed), `gicv3-maintenance-interrupt` and `pmu-interrupt` out.
+ */
+export function addCpuGpios(cpu: QomNode, i: number): void {
+  cpu.gpioIn.set('', lines(`cpu${i}-in`, CPU_GPIO_IN));
+  cpu.gpioOut.set('', lines(`cpu${i}-gt`, CPU_GT_TIMERS));
+  cpu.gpioOut.set('gicv3-maintenance-interrupt', lines(`cpu${i}-maint`, 1));
+  cpu.gpioOut.set('pmu-interrupt', lines(`cpu${i}-pmu`, 1));
+}
+
+/** HMP `info numa` of a machine: each node's memory is its memdev's size. */
+export function machineInfoNuma(cfg: MachineConfig): string {
+  return formatInfoNuma(cfg.topology!, cfg.numa, (node) => {
+    const o = cfg.objects.find((x) => x.id === node.memdev);
+    return o ? objectSize(o) : 0n;
+  });
 }

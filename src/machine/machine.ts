@@ -23,14 +23,11 @@ import type { AccessAttrs } from './secure-view.js';
 import { BOARD_STUBS, GicInputs } from './board-devices.js';
 import { VirtualClock } from '../sim/clock.js';
 import { ConfigError, validateMachineConfig } from './config.js';
-import type { DeviceSpec, MachineConfig } from './config.js';
+import type { DeviceSpec, MachineConfig, ObjectSpec } from './config.js';
 import { IrqLine } from '../sim/irq.js';
 import { QomNode, QomTree } from './qom-tree.js';
-import { machineLayout, objectLayout, ramBackendId } from './machine-props.js';
-import type { QomLayout } from './machine-props.js';
-import type { ObjectSpec } from './config.js';
-import { objectSize } from './config.js';
-import { formatInfoNuma, possibleCpus } from './topology.js';
+import { addCpuGpios, applyLayout, machineLayout, objectLayout, ramBackendId } from './machine-props.js';
+import { possibleCpus } from './topology.js';
 import type { CpuProps } from './topology.js';
 import { VIRT_MAP, VIRT_NUM_SPIS, VIRT_SPI } from './virt-map.js';
 import type { BusAccess } from '../memory/types.js';
@@ -67,20 +64,6 @@ export interface MachinePlugins {
 export interface DeletedDevice {
   id?: string;
   path: string;
-}
-
-/** GPIO inputs of an Arm CPU (arm_cpu_set_irq's lines) and its generic-timer outputs (NUM_GTIMERS). */
-const CPU_GPIO_IN = 6;
-const CPU_GT_TIMERS = 7;
-
-const lines = (prefix: string, n: number): IrqLine[] =>
-  Array.from({ length: n }, (_, i) => new IrqLine(`${prefix}[${i}]`));
-
-/** Give `node` a layout's properties, order and (empty) children. */
-function applyLayout(node: QomNode, l: QomLayout): void {
-  node.order = l.order;
-  node.properties.push(...l.properties);
-  for (const [name, type] of l.children) node.add(new QomNode(name, type));
 }
 
 /** QEMU's pending_deleted_expires_ms: a repeated device_del is refused for 5 s of virtual time. */
@@ -132,8 +115,7 @@ export class Machine {
     this.machineNode = this.qom.root.add(
       new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'),
     );
-    const machineProps = machineLayout(config);
-    applyLayout(this.machineNode, machineProps);
+    applyLayout(this.machineNode, machineLayout(config));
     this.unattached = this.machineNode.children.get('unattached')!;
     this.peripheral = this.machineNode.children.get('peripheral')!;
     this.peripheralAnon = this.machineNode.children.get('peripheral-anon')!;
@@ -155,14 +137,7 @@ export class Machine {
 
     this.ram = new SparseRam('mach-virt.ram', config.ramBytes, limits.maxTouchedRamBytes);
     const cpuType = `${config.cpu}-arm-cpu`;
-    for (let i = 0; i < config.smp; i++) {
-      const cpu = this.unattached.addIndexed({ typeName: cpuType });
-      // IRQ, FIQ, VIRQ, VFIQ, NMI, VINMI in; the generic timers, GICv3 maintenance and PMU out.
-      cpu.gpioIn.set('', lines(`cpu${i}-in`, CPU_GPIO_IN));
-      cpu.gpioOut.set('', lines(`cpu${i}-gt`, CPU_GT_TIMERS));
-      cpu.gpioOut.set('gicv3-maintenance-interrupt', lines(`cpu${i}-maint`, 1));
-      cpu.gpioOut.set('pmu-interrupt', lines(`cpu${i}-pmu`, 1));
-    }
+    for (let i = 0; i < config.smp; i++) addCpuGpios(this.unattached.addIndexed({ typeName: cpuType }), i);
 
     this.gic = new GicInputs(VIRT_NUM_SPIS, config.smp);
     const gicNode = this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3' : 'arm_gic' });
@@ -296,15 +271,6 @@ export class Machine {
   /** Every possible CPU's ids and NUMA node (index = cpu-index; the first `config.smp` exist). */
   possibleCpus(): CpuProps[] {
     return possibleCpus(this.config.topology!, this.config.numa);
-  }
-
-  /** HMP `info numa` (LF line ends). */
-  infoNuma(): string {
-    const objects = this.config.objects;
-    return formatInfoNuma(this.config.topology!, this.config.numa, (node) => {
-      const o = objects.find((x) => x.id === node.memdev);
-      return o ? objectSize(o) : 0n;
-    });
   }
 
   /** Add a user object (memory backend, rng-builtin) under /objects. */

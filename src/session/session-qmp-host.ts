@@ -6,6 +6,7 @@
  */
 import { ConfigError, VALID_CPUS } from '../machine/config.js';
 import type { DeviceSpec } from '../machine/config.js';
+import { machineInfoNuma } from '../machine/machine-props.js';
 import { formatInfoMtree, formatInfoPci, formatInfoQtree, pciInfo } from '../machine/introspection.js';
 import type { DeletedDevice, Machine } from '../machine/machine.js';
 import type { QomNode as MachineQomNode } from '../machine/qom-tree.js';
@@ -171,7 +172,7 @@ export class SessionQmpHost implements QmpHost {
     const m = this.session.machine;
     if (topic === 'pci') return m.pci ? formatInfoPci(m.pci) : '';
     if (topic === 'mtree') return formatInfoMtree(m);
-    if (topic === 'numa') return m.infoNuma();
+    if (topic === 'numa') return machineInfoNuma(m.config);
     return formatInfoQtree(m);
   }
 
