@@ -1,12 +1,15 @@
 /**
  * Command-line parsing for the drop-in `qemu-system-aarch64`: every argv the libqtest generations
  * produce plus the options people use by hand, with QEMU 10.2.2's error texts (checked against the
- * oracle). Options we accept but do not model produce one warning each. Pure: returns a
+ * oracle). Options we accept but do not model produce one warning each. Pure (but for reading a
+ * -readconfig file): returns a
  * LaunchOptions or throws ArgvError; the caller prints and exits.
  */
 import {
   addDeviceOption,
+  addObjectOption,
   applyCpuOption,
+  applyNumaOption,
   applyMachineOption,
   applyMemoryOption,
   applySmpOption,
@@ -14,6 +17,8 @@ import {
   defaultMachineConfig,
 } from '../machine/config.js';
 import { isSecureSmmuGlobal } from '../machine/secure-smmu-options.js';
+import { readFileSync } from 'node:fs';
+import { parseReadconfig, ReadconfigError } from './readconfig.js';
 import { lookup, parseBool, parseKeyVal } from '../base/keyval.js';
 import { ChardevError, parseSocketChardev } from './chardev-address.js';
 import {
@@ -84,13 +89,11 @@ const IGNORED_WITH_ARG = [
   'append',
   'dtb',
   'fw_cfg',
-  'numa',
   'incoming',
   'action',
   'compat',
   'semihosting-config',
   'add-fd',
-  'readconfig',
   'usbdevice',
   'watchdog-action',
   'mem-path',
@@ -202,7 +205,8 @@ const OPTIONS: readonly OptionRow[] = [
       st.qtestObject = { id, role: 'qtest', notFound: `Cannot find character device '${id}'` };
       const log = lookup(kv, 'log');
       if (log !== undefined) st.out.qtestLog = log;
-    } else st.warn(`${o.where}: object type '${type}' is not modelled; ignored`);
+    } else if (!addObjectOption(st.machine, type ?? '', kv.pairs))
+      st.warn(`${o.where}: object type '${type}' is not modelled; ignored`);
   }),
   withArg(['display'], (_st, o) => {
     const t = parseKeyVal(o.value, 'type').implied ?? '';
@@ -260,10 +264,38 @@ const OPTIONS: readonly OptionRow[] = [
     if (m) st.machine.globals.push({ driver: m[1], prop: m[2], value: m[3] });
     if (!m || !isSecureSmmuGlobal(m[1], m[2])) notModelled(st, o);
   }),
+  withArg(['numa'], (st, o) => applyNumaOption(st.machine, o.value)),
+  withArg(['readconfig'], (st, o) => {
+    let text: string;
+    try {
+      text = readFileSync(o.value, 'utf8');
+    } catch (e) {
+      throw new ArgvError(`${o.where}: Could not open '${o.value}': ${describeFsError(e)}`);
+    }
+    let sections;
+    try {
+      sections = parseReadconfig(text, o.value);
+    } catch (e) {
+      if (e instanceof ReadconfigError) throw new ArgvError(e.message);
+      throw e;
+    }
+    for (const sec of sections) {
+      const row = BY_NAME.get(sec.option);
+      if (!row) st.warn(`${o.where}: [${sec.option}] sections are not modelled; ignored`);
+      else row.apply(st, { name: sec.option, value: sec.value, where: `-${sec.option} ${sec.value}` });
+    }
+  }),
   withArg(['trace'], () => {}), // accepted without a warning: libqtest generations pass it
   withArg(IGNORED_WITH_ARG, notModelled),
   flag(IGNORED_FLAGS, notModelled),
 ];
+
+function describeFsError(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'No such file or directory';
+  if (code === 'EACCES') return 'Permission denied';
+  return (e as Error).message;
+}
 
 const BY_NAME = new Map<string, OptionRow>(OPTIONS.flatMap((row) => row.names.map((n) => [n, row] as const)));
 

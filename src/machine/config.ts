@@ -3,6 +3,9 @@
  * /-device option values with QEMU 10.2.2's error texts (checked against the oracle). Pure.
  */
 import { lookup, parseBool, parseKeyVal, parseSize } from '../base/keyval.js';
+import { ConfigError } from './config-error.js';
+import { parseCpuList, resolveSmp, SMP_KEYS } from './topology.js';
+import type { NumaConfig, SmpKey, SmpTopology } from './topology.js';
 import { VIRT_MAX_RAM_BYTES } from './virt-map.js';
 
 export interface DeviceSpec {
@@ -23,8 +26,18 @@ export interface MachineConfig {
   highmem: boolean;
   highmemEcam: boolean;
   cpu: string;
+  /** Number of CPUs started (the resolved smp.cpus; set by validateMachineConfig). */
   smp: number;
+  /** The smp values given (-smp, -machine smp.X=), unset ones absent. */
+  smpGiven: Partial<Record<SmpKey, number>>;
+  /** The resolved topology (validateMachineConfig). */
+  topology?: SmpTopology;
+  numa: NumaConfig;
+  /** Objects from -object / readconfig that the machine models (memory-backend-ram, rng-builtin, ...). */
+  objects: ObjectSpec[];
   ramBytes: bigint;
+  /** -m was given (the `none` machine has no RAM otherwise). */
+  ramExplicit?: boolean;
   /** Default NIC wanted (no -net none / -nodefaults); we never create one, but slots shift. */
   defaultNic: boolean;
   devices: DeviceSpec[];
@@ -34,18 +47,14 @@ export interface MachineConfig {
   globals: Array<{ driver: string; prop: string; value: string }>;
 }
 
-/** When in QEMU's start-up a check fails, where that differs from its option's (cli/launch-session.ts). */
-export type ConfigPhase = 'machine-type' | 'machine-props';
+export { ConfigError };
+export type { ConfigPhase } from './config-error.js';
 
-export class ConfigError extends Error {
-  /** Extra lines QEMU prints after the main message. */
-  constructor(
-    message: string,
-    readonly hint?: string,
-    readonly phase?: ConfigPhase,
-  ) {
-    super(message);
-  }
+/** A user-created object (-object, object-add, a readconfig [object] section). */
+export interface ObjectSpec {
+  type: string;
+  id: string;
+  props: Array<[string, string]>;
 }
 
 export const VALID_CPUS = ['cortex-a53', 'cortex-a57', 'max'] as const;
@@ -60,6 +69,9 @@ export function defaultMachineConfig(): MachineConfig {
     highmemEcam: true,
     cpu: 'max',
     smp: 1,
+    smpGiven: {},
+    numa: { nodes: [], cpus: [] },
+    objects: [],
     ramBytes: 128n << 20n,
     defaultNic: true,
     devices: [],
@@ -129,6 +141,10 @@ export function applyMachineOption(cfg: MachineConfig, text: string, warn: (msg:
   }
   const typeName = cfg.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine';
   for (const [k, v] of kv.pairs) {
+    if (k.startsWith('smp.') && (SMP_KEYS as readonly string[]).includes(k.slice(4))) {
+      setSmp(cfg, k.slice(4) as SmpKey, v);
+      continue;
+    }
     if (
       !MACHINE_PROPS.has(k) ||
       (cfg.machine === 'none' &&
@@ -194,15 +210,84 @@ export function applyMemoryOption(cfg: MachineConfig, text: string): void {
     );
   }
   cfg.ramBytes = bytes;
+  cfg.ramExplicit = true;
+}
+
+function setSmp(cfg: MachineConfig, k: SmpKey, v: string): void {
+  if (!/^[0-9]+$/.test(v)) throw new ConfigError(`Parameter 'smp.${k}' expects integer`);
+  cfg.smpGiven[k] = Number(v);
 }
 
 export function applySmpOption(cfg: MachineConfig, text: string): void {
   const kv = parseKeyVal(text, 'cpus');
-  const cpus = kv.implied ?? lookup(kv, 'cpus');
-  if (cpus === undefined) return;
-  if (!/^[0-9]+$/.test(cpus)) throw new ConfigError("Parameter 'smp.cpus' expects integer");
-  const n = Number(cpus);
-  cfg.smp = n === 0 ? 1 : n;
+  if (kv.implied !== undefined) setSmp(cfg, 'cpus', kv.implied);
+  for (const [k, v] of kv.pairs) {
+    if (!(SMP_KEYS as readonly string[]).includes(k)) throw new ConfigError(`Parameter 'smp.${k}' is unexpected`);
+    setSmp(cfg, k as SmpKey, v);
+  }
+}
+
+/** `-numa node,nodeid=N,memdev=ID,cpus=A-B` and `-numa cpu,node-id=N,socket-id=…`. */
+export function applyNumaOption(cfg: MachineConfig, text: string): void {
+  const kv = parseKeyVal(text, 'type');
+  const type = kv.implied ?? lookup(kv, 'type') ?? 'node';
+  const num = (k: string, v: string): number => {
+    if (!/^[0-9]+$/.test(v)) throw new ConfigError(`Parameter '${k}' expects uint16_t`);
+    return Number(v);
+  };
+  if (type === 'node') {
+    const node = { nodeid: cfg.numa.nodes.length, memdev: undefined as string | undefined, cpus: [] as number[] };
+    for (const [k, v] of kv.pairs) {
+      if (k === 'nodeid') node.nodeid = num(k, v);
+      else if (k === 'memdev') node.memdev = v;
+      else if (k === 'cpus') node.cpus.push(...parseCpuList(v));
+      else if (k !== 'type') throw new ConfigError(`Invalid parameter '${k}'`);
+    }
+    if (cfg.numa.nodes.some((n) => n.nodeid === node.nodeid))
+      throw new ConfigError(`Duplicate NUMA nodeid: ${node.nodeid}`);
+    cfg.numa.nodes.push(node);
+    cfg.numa.firstOption ??= `-numa ${text}`;
+  } else if (type === 'cpu') {
+    const spec: NumaConfig['cpus'][number] = { nodeId: -1, match: {} };
+    for (const [k, v] of kv.pairs) {
+      if (k === 'node-id') spec.nodeId = num(k, v);
+      else if (k === 'socket-id' || k === 'cluster-id' || k === 'core-id' || k === 'thread-id')
+        spec.match[k] = num(k, v);
+      else if (k !== 'type') throw new ConfigError(`Invalid parameter '${k}'`);
+    }
+    if (spec.nodeId < 0) throw new ConfigError('Missing mandatory node-id property');
+    cfg.numa.cpus.push(spec);
+    cfg.numa.firstOption ??= `-numa ${text}`;
+  } else throw new ConfigError(`-numa ${type}: not modelled by qtestd`);
+}
+
+/** `-object TYPE,id=ID,...` for the object types the machine models; false for others. */
+export function addObjectOption(cfg: MachineConfig, type: string, props: Array<[string, string]>): boolean {
+  if (!OBJECT_TYPES.has(type)) return false;
+  const id = props.find(([k]) => k === 'id')?.[1];
+  if (!id) throw new ConfigError(`Parameter 'id' is missing`);
+  if (cfg.objects.some((o) => o.id === id))
+    throw new ConfigError(`attempt to add duplicate property '${id}' to object (type 'container')`);
+  const rest = props.filter(([k]) => k !== 'id' && k !== 'qom-type');
+  if (type.startsWith('memory-backend-')) {
+    const size = rest.find(([k]) => k === 'size')?.[1];
+    if (size === undefined) throw new ConfigError("can't create backend with size 0");
+    if (parseSize(size, 'B') === undefined)
+      throw new ConfigError(
+        "Parameter 'size' expects a non-negative number below 2^64",
+        'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.',
+      );
+  }
+  cfg.objects.push({ type, id, props: rest });
+  return true;
+}
+
+/** Object types whose instances the machine holds under /objects. */
+export const OBJECT_TYPES = new Set(['memory-backend-ram', 'rng-builtin']);
+
+/** The size in bytes of a memory backend object. */
+export function objectSize(o: ObjectSpec): bigint {
+  return parseSize(o.props.find(([k]) => k === 'size')?.[1] ?? '0', 'B') ?? 0n;
 }
 
 export function applyCpuOption(cfg: MachineConfig, text: string): void {
@@ -222,17 +307,25 @@ export function addDeviceOption(cfg: MachineConfig, text: string): void {
 
 /** Checks that need the whole configuration (done when the machine is built). */
 export function validateMachineConfig(cfg: MachineConfig): void {
-  if (cfg.machine !== 'virt') return;
+  const virt = cfg.machine === 'virt';
+  cfg.topology = resolveSmp(cfg.smpGiven, {
+    name: virt ? 'virt-10.2' : 'none',
+    maxCpus: virt ? 512 : 1,
+    clustersSupported: virt,
+  });
+  cfg.smp = cfg.topology.cpus;
+  if (cfg.numa.nodes.length || cfg.numa.cpus.length) {
+    if (!virt) throw new ConfigError(`${cfg.numa.firstOption}: NUMA is not supported by this machine-type`);
+    for (const n of cfg.numa.nodes) {
+      if (n.memdev !== undefined && !cfg.objects.some((o) => o.id === n.memdev && o.type.startsWith('memory-backend-')))
+        throw new ConfigError(`Device '${n.memdev}' not found`);
+    }
+  }
+  if (!virt) return;
   if (!(VALID_CPUS as readonly string[]).includes(cfg.cpu)) {
     throw new ConfigError(`Invalid CPU model: ${cfg.cpu}`, `The valid models are: ${VALID_CPUS.join(', ')}`);
   }
   if (cfg.ramBytes > VIRT_MAX_RAM_BYTES) {
     throw new ConfigError(`cannot set up guest memory 'mach-virt.ram': Cannot allocate memory`);
   }
-  if (cfg.smp > 512)
-    throw new ConfigError(
-      `Invalid SMP CPUs ${cfg.smp}. The max CPUs supported by machine 'virt-10.2' is 512`,
-      undefined,
-      'machine-props',
-    );
 }

@@ -23,9 +23,12 @@ import type { AccessAttrs } from './secure-view.js';
 import { BOARD_STUBS, GicInputs } from './board-devices.js';
 import { VirtualClock } from '../sim/clock.js';
 import { ConfigError, validateMachineConfig } from './config.js';
-import type { DeviceSpec, MachineConfig } from './config.js';
+import type { DeviceSpec, MachineConfig, ObjectSpec } from './config.js';
 import { IrqLine } from '../sim/irq.js';
 import { QomNode, QomTree } from './qom-tree.js';
+import { addCpuGpios, applyLayout, machineLayout, objectLayout, ramBackendId } from './machine-props.js';
+import { possibleCpus } from './topology.js';
+import type { CpuProps } from './topology.js';
 import { VIRT_MAP, VIRT_NUM_SPIS, VIRT_SPI } from './virt-map.js';
 import type { BusAccess } from '../memory/types.js';
 
@@ -92,6 +95,8 @@ export class Machine {
   private readonly peripheral: QomNode;
   private readonly peripheralAnon: QomNode;
   private readonly unattached: QomNode;
+  /** /objects: user-created objects and the RAM backend. */
+  readonly objects: QomNode;
   /** device_del requests waiting for the guest: virtual-clock ms until which a repeat is refused. */
   private readonly pendingUnplug = new Map<PciDevice, bigint>();
   private readonly deletedListeners = new Set<(d: DeletedDevice) => void>();
@@ -110,9 +115,15 @@ export class Machine {
     this.machineNode = this.qom.root.add(
       new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'),
     );
-    this.unattached = this.machineNode.add(new QomNode('unattached', 'container'));
-    this.peripheral = this.machineNode.add(new QomNode('peripheral', 'container'));
-    this.peripheralAnon = this.machineNode.add(new QomNode('peripheral-anon', 'container'));
+    applyLayout(this.machineNode, machineLayout(config));
+    this.unattached = this.machineNode.children.get('unattached')!;
+    this.peripheral = this.machineNode.children.get('peripheral')!;
+    this.peripheralAnon = this.machineNode.children.get('peripheral-anon')!;
+    this.objects = this.qom.root.add(new QomNode('objects', 'container'));
+    const ramId = ramBackendId(config);
+    for (const o of config.objects) this.addObject(o);
+    if (ramId !== undefined)
+      this.addObject({ type: 'memory-backend-ram', id: ramId, props: [['size', String(config.ramBytes)]] });
     this.ioPorts.map(0n, allOnesRegion('io', 0x10000n), -1);
 
     if (config.machine === 'none') {
@@ -126,7 +137,7 @@ export class Machine {
 
     this.ram = new SparseRam('mach-virt.ram', config.ramBytes, limits.maxTouchedRamBytes);
     const cpuType = `${config.cpu}-arm-cpu`;
-    for (let i = 0; i < config.smp; i++) this.unattached.addIndexed({ typeName: cpuType });
+    for (let i = 0; i < config.smp; i++) addCpuGpios(this.unattached.addIndexed({ typeName: cpuType }), i);
 
     this.gic = new GicInputs(VIRT_NUM_SPIS, config.smp);
     const gicNode = this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3' : 'arm_gic' });
@@ -255,6 +266,20 @@ export class Machine {
         alias('pcie-mmio-high', VIRT_MAP.HIGH_PCIE_MMIO.size, pci.pciMemory, VIRT_MAP.HIGH_PCIE_MMIO.base),
       );
     }
+  }
+
+  /** Every possible CPU's ids and NUMA node (index = cpu-index; the first `config.smp` exist). */
+  possibleCpus(): CpuProps[] {
+    return possibleCpus(this.config.topology!, this.config.numa);
+  }
+
+  /** Add a user object (memory backend, rng-builtin) under /objects. */
+  addObject(o: ObjectSpec): QomNode {
+    if (this.objects.children.has(o.id))
+      throw new ConfigError(`attempt to add duplicate property '${o.id}' to object (type 'container')`);
+    const node = this.objects.add(new QomNode(o.id, o.type));
+    applyLayout(node, objectLayout(o, this.config));
+    return node;
   }
 
   /** Create and plug a device (cold plug at start, or device_add). Throws ConfigError. */

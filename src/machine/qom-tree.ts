@@ -24,6 +24,11 @@ export class QomNode {
   /** Named GPIO output lists (e.g. `sysbus-irq`); the unnamed list has the key ''. */
   readonly gpioOut = new Map<string, IrqLine[]>();
   parent?: QomNode;
+  /**
+   * Property and child names in QEMU's qom-list order (`type` first), when known; names not in it
+   * come after, in insertion order.
+   */
+  order?: readonly string[];
 
   constructor(
     readonly name: string,

@@ -6,6 +6,7 @@
  */
 import { ConfigError, VALID_CPUS } from '../machine/config.js';
 import type { DeviceSpec } from '../machine/config.js';
+import { machineInfoNuma } from '../machine/machine-props.js';
 import { formatInfoMtree, formatInfoPci, formatInfoQtree, pciInfo } from '../machine/introspection.js';
 import type { DeletedDevice, Machine } from '../machine/machine.js';
 import type { QomNode as MachineQomNode } from '../machine/qom-tree.js';
@@ -171,13 +172,22 @@ export class SessionQmpHost implements QmpHost {
   cpus(): readonly CpuInfoFast[] {
     const m = this.session.machine;
     if (m.config.machine === 'none') return [];
-    return Array.from({ length: m.config.smp }, (_, i) => ({
-      cpuIndex: i,
-      qomPath: `/machine/unattached/device[${i}]`,
-      qomType: `${m.config.cpu}-arm-cpu`,
-      threadId: process.pid,
-      props: { coreId: i, threadId: 0, socketId: 0, clusterId: 0 },
-    }));
+    return m
+      .possibleCpus()
+      .slice(0, m.config.smp)
+      .map((p, i) => ({
+        cpuIndex: i,
+        qomPath: `/machine/unattached/device[${i}]`,
+        qomType: `${m.config.cpu}-arm-cpu`,
+        threadId: process.pid,
+        props: {
+          nodeId: p['node-id'],
+          socketId: p['socket-id'],
+          clusterId: p['cluster-id'],
+          coreId: p['core-id'],
+          threadId: p['thread-id'],
+        },
+      }));
   }
 
   pci(): readonly PciInfo[] {
@@ -189,6 +199,7 @@ export class SessionQmpHost implements QmpHost {
     const m = this.session.machine;
     if (topic === 'pci') return m.pci ? formatInfoPci(m.pci) : '';
     if (topic === 'mtree') return formatInfoMtree(m);
+    if (topic === 'numa') return machineInfoNuma(m.config);
     return formatInfoQtree(m);
   }
 
@@ -320,7 +331,15 @@ function qomView(node: MachineQomNode): QomNode {
             : undefined,
         });
       }
+      // QEMU's qom-list order where the machine knows it
+      const order = node.order;
+      if (order) props.sort((a, b) => rank(order, a.name) - rank(order, b.name));
       return props;
     },
   };
 }
+
+const rank = (order: readonly string[], name: string): number => {
+  const i = order.indexOf(name);
+  return i < 0 ? order.length : i;
+};

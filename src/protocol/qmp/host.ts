@@ -93,11 +93,11 @@ export interface CpuInfoFast {
   readonly qomType: string;
   /** Host thread id QEMU would report (the session may use its pid). */
   readonly threadId: number;
-  readonly props: { socketId?: number; clusterId?: number; coreId?: number; threadId?: number };
+  readonly props: { nodeId?: number; socketId?: number; clusterId?: number; coreId?: number; threadId?: number };
 }
 
 /** `info <topic>` texts the host renders (LF line ends; the QMP layer turns them into CRLF). */
-export type HmpInfoTopic = 'mtree' | 'pci' | 'qtree';
+export type HmpInfoTopic = 'mtree' | 'pci' | 'qtree' | 'numa';
 
 /** Facts about the machine some queries report (query-memdev, query-name, ...). */
 export interface MachineSummary {

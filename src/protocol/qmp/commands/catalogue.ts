@@ -79,6 +79,7 @@ export const catalogueCommands = [
     run(_args, { host }) {
       return host.cpus().map((cpu): JsonObject => {
         const props: JsonObject = {};
+        if (cpu.props.nodeId !== undefined) props['node-id'] = cpu.props.nodeId;
         if (cpu.props.socketId !== undefined) props['socket-id'] = cpu.props.socketId;
         if (cpu.props.clusterId !== undefined) props['cluster-id'] = cpu.props.clusterId;
         if (cpu.props.coreId !== undefined) props['core-id'] = cpu.props.coreId;

@@ -32,6 +32,7 @@ const INFO_TOPICS: Readonly<Record<string, InfoTopic>> = {
     flags: ['f', 'd', 'o', 'D'],
     render: hostInfo('mtree'),
   },
+  numa: { help: 'info numa  -- show NUMA information', flags: [], render: hostInfo('numa') },
   pci: { help: 'info pci  -- show PCI info', flags: [], render: hostInfo('pci') },
   qtree: { help: 'info qtree [-b] -- show device tree (-b: brief, omit properties)', flags: ['b'], render: hostInfo('qtree') },
   status: {
