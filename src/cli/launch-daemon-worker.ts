@@ -93,17 +93,29 @@ function warmRequests(log: Logger, silent: Logger, round: number, session?: Sess
   }
 }
 
+/**
+ * The daemon's log file, shared with the accepting process. A worker forked while the daemon's
+ * directory is being removed (the daemon is going away) cannot open it: it then runs silent rather
+ * than dying on start-up, because the accepting process already logs why the daemon stops.
+ */
+function openDaemonLog(path: string | undefined, level: string | undefined, worker: number): Logger {
+  if (!path) return pino({ level: 'silent' });
+  try {
+    return pino(
+      { level: level ?? 'info', base: { pid: process.pid, worker } },
+      pino.destination({ dest: path, sync: true, append: true, mode: 0o600 }),
+    );
+  } catch {
+    return pino({ level: 'silent' }); // see above: nothing to log to, and nobody left to tell
+  }
+}
+
 function main(): void {
   const env = process.env;
   const root = env.QTESTD_DAEMON_ROOT ?? '/';
   const startStamp = env.QTESTD_DAEMON_STAMP ?? '';
   const channel = new WorkerChannel(() => process.exit(1));
-  const log: Logger = env.QTESTD_DAEMON_LOG
-    ? pino(
-        { level: env.QTESTD_DAEMON_LOG_LEVEL ?? 'info', base: { pid: process.pid, worker: channel.index } },
-        pino.destination({ dest: env.QTESTD_DAEMON_LOG, sync: true, append: true, mode: 0o600 }),
-      )
-    : pino({ level: 'silent' });
+  const log: Logger = openDaemonLog(env.QTESTD_DAEMON_LOG, env.QTESTD_DAEMON_LOG_LEVEL, channel.index);
   installProcessGuards(() => log);
   // signals are the accepting process's (it sends 'terminate'); a group-wide one must not kill us
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => {});
