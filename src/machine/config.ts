@@ -32,6 +32,8 @@ export interface MachineConfig {
   secure: boolean;
   /** -global DRIVER.PROP=VALUE, in order. */
   globals: Array<{ driver: string; prop: string; value: string }>;
+  /** `x-qtestd-memtx-errors=on`: plain qtest memory commands report failed accesses (protocol/qtest.md). */
+  qtestMemTxErrors?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -106,6 +108,7 @@ const MACHINE_PROPS = new Set([
   'graphics',
   'kernel-irqchip',
   'dtb-randomness',
+  'x-qtestd-memtx-errors',
 ]);
 
 /** Apply a -machine/-M value. */
@@ -166,6 +169,12 @@ export function applyMachineOption(cfg: MachineConfig, text: string, warn: (msg:
         const b = parseBool(v);
         if (b === undefined) throw new ConfigError(`Parameter '${k}' expects 'on' or 'off'`);
         cfg.secure = b;
+        break;
+      }
+      case 'x-qtestd-memtx-errors': {
+        const b = parseBool(v);
+        if (b === undefined) throw new ConfigError(`Parameter '${k}' expects 'on' or 'off'`);
+        cfg.qtestMemTxErrors = b;
         break;
       }
       default:
