@@ -3,7 +3,7 @@
  * for driving qtestd (or a real qemu-system-aarch64) from TypeScript. Node-only (sockets, `ws`).
  */
 export { QtestClient, QtestError } from './qtest-client.js';
-export type { Endianness, QtestClientEvents } from './qtest-client.js';
+export type { Endianness, QtestAttrs, QtestClientEvents } from './qtest-client.js';
 export { QtestReplyParser, classifyLine } from './qtest-reply-parser.js';
 export type { QtestMessage } from './qtest-reply-parser.js';
 export { QmpClient, QmpError, QmpConnectionError } from './qmp-client.js';

@@ -278,7 +278,8 @@ function fillChecked(mem: QtestMemory, addr: bigint, size: bigint, byte: number,
 function memsetCmd(a: Args, s: QtestSessionState): Reply {
   const addr = a.big(0);
   const size = a.big(1);
-  const pattern = a.num(2) % 256;
+  const r = a.nums[2];
+  const pattern = r.big === undefined ? r.small % 256 : Number(r.big & 0xffn);
   const mem = a.memory;
   const ram = mem.isRam?.(addr, size) ?? false;
   // A fill of RAM is cheap (page by page, no buffer): any size QEMU accepts. Over device memory
@@ -386,7 +387,7 @@ export const QTEST_ROWS: CommandRow[] = [
   ...MEMORY_ROWS.map(withSpaceArg),
   ...MEMORY_ROWS.map(withSecureArg),
   { name: 'endianness', args: [], run: (_a, s) => (s.target.bigEndian ? 'OK big' : 'OK little') },
-  { name: 'clock_step', args: [arg('ns', 'time (ns)', true)], run: clockStep },
+  { name: 'clock_step', args: [arg('ns', 'argument 1', true)], run: clockStep },
   { name: 'module_load', args: [arg('text', 'prefix'), arg('text', 'library')], run: () => 'OK' },
   { name: 'clock_set', args: [arg('ns', 'time (ns)')], run: clockSet },
 ];

@@ -159,23 +159,24 @@ function spaceAttrs(space: number): MemTxAttrs {
   return { space, secure: space === 0 || space === 2 };
 }
 
-/** The optional trailing attribute word (after the row's arguments): attrs, none, or an ERR line. */
+/**
+ * The optional trailing attribute word (after the row's arguments): attrs, none, or an ERR line.
+ * A word is an attribute word when it is `secure` or has the form NAME=VALUE; any other extra
+ * words are ignored, as 10.2.2 ignores them (so every line 10.2.2 answers keeps its answer unless
+ * its first extra word looks like an attribute).
+ */
 function attrWord(row: CommandRow, line: QtestLine): MemTxAttrs | undefined | string {
   const first = row.args.length + 1;
   if (first >= line.count) return undefined;
-  let lastNonEmpty = -1;
-  for (let i = first; i < line.count; i++) if (line.length(i) > 0) lastNonEmpty = i;
-  // Only empty words (trailing spaces): 10.2.2 ignores them, and so do we.
-  if (lastNonEmpty < 0) return undefined;
-  if (line.length(first) === 0) throw new QemuWouldAbort(`${row.name}: empty attrs word (two spaces in a row?)`);
-  if (lastNonEmpty > first) return 'ERR too many arguments';
-  if (line.wordIs(first, 'secure')) return { secure: true, space: 0 };
-  const word = line.word(first);
+  const isSecure = line.wordIs(first, 'secure');
+  const word = isSecure ? 'secure' : line.word(first);
+  if (!isSecure && !word.includes('=')) return undefined;
+  for (let i = first + 1; i < line.count; i++) if (line.length(i) > 0) return 'ERR too many arguments';
+  if (isSecure) return { secure: true, space: 0 };
   if (!word.startsWith('space=')) return 'ERR invalid attrs argument';
-  const space = SPACE_WORDS[word.slice(6)];
-  if (space === undefined || !Object.hasOwn(SPACE_WORDS, word.slice(6)))
-    return 'ERR invalid space value. Valid space: secure/non-secure/root/realm';
-  return spaceAttrs(space);
+  const name = word.slice(6);
+  if (!Object.hasOwn(SPACE_WORDS, name)) return 'ERR invalid space value. Valid space: secure/non-secure/root/realm';
+  return spaceAttrs(SPACE_WORDS[name]);
 }
 
 /**
