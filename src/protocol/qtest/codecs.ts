@@ -81,7 +81,7 @@ export function decodeBase64InPlace(
   let v = 0;
   let n = 0;
   let last0 = 0;
-  let last1 = 0;
+  let last1: number;
   for (let i = 0; i < len; i++) {
     const c = buffer[i];
     const rank = B64_RANK[c];
