@@ -107,8 +107,9 @@ function bulkRequests(size: number): Record<string, Buffer> {
   };
 }
 
-/** Repetitions so one measurement moves about 32 MiB (at least 3). */
-const repsFor = (size: number): number => Math.max(3, Math.floor((32 << 20) / size));
+/** Repetitions so one measurement moves about BENCH_WIRE_SWEEP_MIB (8) MiB (at least 3). */
+const SWEEP_BYTES = Number(process.env.BENCH_WIRE_SWEEP_MIB ?? 8) << 20;
+const repsFor = (size: number): number => Math.max(3, Math.floor(SWEEP_BYTES / size));
 
 export async function qtestWireBenchmarks(list: Target[] = targets()): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
