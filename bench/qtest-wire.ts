@@ -6,6 +6,7 @@
  *   - the transfer-size sweep 4 KiB … 16 MiB for read/b64read/write/b64write: ns per byte, and
  *     the largest rise between adjacent sizes (a cliff is > 1.3×);
  *   - serial `readl` round trip, µs, vs QEMU and vs the echo floor.
+ * Each also as the server's own CPU time per request/byte (meaningful on a loaded machine).
  * The client reads replies as Buffers (no strings), so it is not what is measured.
  * `node dist/bench/qtest-wire.js` runs it alone; bench/run.ts calls qtestWireBenchmarks() too.
  */
@@ -16,7 +17,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { disposeTargets, launch, median, targets } from './targets.js';
+import { cpuUs, disposeTargets, launch, median, targets } from './targets.js';
 import type { Launched, Target } from './targets.js';
 
 const ROUNDS = Number(process.env.BENCH_WIRE_ROUNDS ?? 5);
@@ -114,11 +115,11 @@ const repsFor = (size: number): number => Math.max(3, Math.floor(SWEEP_BYTES / s
 export async function qtestWireBenchmarks(list: Target[] = targets()): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   const servers = list.filter((t) => t.name !== 'qtestd-warm');
-  const launched: Array<{ t: Target; l: Launched; c: ByteClient }> = [];
+  const launched: Array<{ t: Target; l: Launched; c: ByteClient; pid: number }> = [];
   for (const t of servers) {
     const l = await launch(t, [], '1G');
     l.qtest.removeAllListeners('data');
-    launched.push({ t, l, c: new ByteClient(l.qtest) });
+    launched.push({ t, l, c: new ByteClient(l.qtest), pid: l.child.pid! });
   }
   const dir = mkdtempSync(join(tmpdir(), 'qtestd-wire-'));
   const echo = await startEcho(dir);
@@ -136,11 +137,18 @@ export async function qtestWireBenchmarks(list: Target[] = targets()): Promise<R
     const samples: Record<string, number[]> = {};
     const add = (k: string, v: number) => (samples[k] ??= []).push(v);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const { t, c } of launched) {
+      // Wall-clock figures, and the server's own CPU per request (robust on a loaded machine).
+      for (const { t, c, pid } of launched) {
+        let c0 = cpuUs(pid);
         add(`wire.hexRead64KiB_MBps.${t.name}`, 65536 / 1e6 / ((await timeSerial(c, hex64, 300)) / 1e3));
+        add(`wire.hexRead64KiB_serverCpuUs.${t.name}`, (cpuUs(pid) - c0) / 300);
+        c0 = cpuUs(pid);
         add(`wire.serialReadlUs.${t.name}`, (await timeSerial(c, readl, 3000)) * 1e3);
+        add(`wire.serialReadl_serverCpuUs.${t.name}`, (cpuUs(pid) - c0) / 3000);
       }
+      const e0 = cpuUs(echo.child.pid!);
       add('wire.serialReadlUs.echo', (await timeSerial(echoClient, readl, 3000)) * 1e3);
+      add('wire.serialReadl_serverCpuUs.echo', (cpuUs(echo.child.pid!) - e0) / 3000);
     }
     for (const [k, v] of Object.entries(samples)) out[k] = median(v);
 
@@ -148,29 +156,42 @@ export async function qtestWireBenchmarks(list: Target[] = targets()): Promise<R
     for (const size of SIZES) {
       const reqs = bulkRequests(size);
       for (const cmd of Object.keys(reqs)) {
-        for (const { t, c } of launched) {
+        for (const { t, c, pid } of launched) {
           const per: number[] = [];
-          for (let r = 0; r < 3; r++) per.push(((await timeSerial(c, reqs[cmd], repsFor(size))) * 1e6) / size);
+          const cpu: number[] = [];
+          for (let r = 0; r < 3; r++) {
+            const c0 = cpuUs(pid);
+            const reps = repsFor(size);
+            per.push(((await timeSerial(c, reqs[cmd], reps)) * 1e6) / size);
+            cpu.push(((cpuUs(pid) - c0) * 1e3) / reps / size);
+          }
           out[`wire.sweep.${cmd}.${size >> 10}KiB_nsPerByte.${t.name}`] = median(per);
+          out[`wire.sweep.${cmd}.${size >> 10}KiB_serverCpuNsPerByte.${t.name}`] = median(cpu);
         }
       }
     }
     for (const { t } of launched) {
       for (const cmd of ['read', 'b64read', 'write', 'b64write']) {
-        let worst = 0;
-        for (let i = 1; i < SIZES.length; i++) {
-          const a = out[`wire.sweep.${cmd}.${SIZES[i - 1] >> 10}KiB_nsPerByte.${t.name}`];
-          const b = out[`wire.sweep.${cmd}.${SIZES[i] >> 10}KiB_nsPerByte.${t.name}`];
-          worst = Math.max(worst, b / a);
+        for (const fig of ['nsPerByte', 'serverCpuNsPerByte']) {
+          let worst = 0;
+          for (let i = 1; i < SIZES.length; i++) {
+            const a = out[`wire.sweep.${cmd}.${SIZES[i - 1] >> 10}KiB_${fig}.${t.name}`];
+            const b = out[`wire.sweep.${cmd}.${SIZES[i] >> 10}KiB_${fig}.${t.name}`];
+            worst = Math.max(worst, b / a);
+          }
+          out[`wire.sweep.${cmd}.worstAdjacentRise_${fig}.${t.name}`] = worst;
         }
-        out[`wire.sweep.${cmd}.worstAdjacentRise.${t.name}`] = worst;
       }
     }
     if (out['wire.hexRead64KiB_MBps.qemu'] !== undefined) {
       out['wire.hexRead64KiB.qtestd/qemu'] = out['wire.hexRead64KiB_MBps.qtestd'] / out['wire.hexRead64KiB_MBps.qemu'];
       out['wire.serialReadl.qtestd/qemu'] = out['wire.serialReadlUs.qtestd'] / out['wire.serialReadlUs.qemu'];
+      out['wire.hexRead64KiB_serverCpu.qtestd/qemu'] =
+        out['wire.hexRead64KiB_serverCpuUs.qtestd'] / out['wire.hexRead64KiB_serverCpuUs.qemu'];
     }
     out['wire.serialReadl.qtestd/echo'] = out['wire.serialReadlUs.qtestd'] / out['wire.serialReadlUs.echo'];
+    out['wire.serialReadl_serverCpu.qtestd/echo'] =
+      out['wire.serialReadl_serverCpuUs.qtestd'] / out['wire.serialReadl_serverCpuUs.echo'];
   } finally {
     echo.socket.destroy();
     echo.child.kill('SIGTERM');
