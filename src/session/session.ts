@@ -15,7 +15,7 @@ import type { RunState } from '../protocol/qmp/host.js';
 import type { QtestSessionState } from '../protocol/qtest/commands.js';
 import { QtestEndpoint } from '../protocol/qtest/endpoint.js';
 import type { QtestLog } from '../protocol/qtest/qtest-log.js';
-import type { QtestDevice, QtestMemory, QtestTarget } from '../protocol/qtest/target.js';
+import type { QtestDevice, QtestTarget } from '../protocol/qtest/target.js';
 import type { Link } from '../protocol/link.js';
 import { SessionQmpHost } from './session-qmp-host.js';
 
@@ -51,9 +51,10 @@ export class Session {
       gpioIn: (name) => node.gpioIn.get(name) ?? [],
       gpioOut: (name) => node.gpioOut.get(name) ?? [],
     });
-    // The Secure view exists only on a machine with `-machine secure=on`; the Machine offers it as
-    // `secureView` (undefined otherwise). A Secure attribute picks it, anything else the NS view.
-    const secureView = (m as { readonly secureView?: QtestMemory }).secureView;
+    // The Secure view exists only with `-machine secure=on` (undefined otherwise). A Secure
+    // attribute (secure, or space Secure/Root) picks it, anything else the Non-secure view — the
+    // rule of Machine.viewFor, here as whole QtestMemory views (fill, isRam).
+    const secureView = m.secureView;
     return {
       memory: m.system,
       memoryFor: (attrs) => (attrs.secure ? secureView : m.system),

@@ -136,3 +136,23 @@ t.test('on a machine without a Secure view (the session)', async (t) => {
   const optIn = [...PLAIN_VIRT.slice(0, 1), 'virt,acpi=off,gic-version=3,x-qtestd-memtx-errors=on', ...PLAIN_VIRT.slice(2)];
   t.equal(run(optIn, 'readl 0x7f000000\nreadl 0x40000000\n'), 'ERR memory access failed 0x2\nOK 0x0000000000000000\n');
 });
+
+t.test('on a machine with -machine secure=on (the session)', async (t) => {
+  const argv = ['-machine', 'virt,acpi=off,gic-version=3,secure=on', ...PLAIN_VIRT.slice(2)];
+  const link = new RecordingLink();
+  makeSession(argv)
+    .attachQtest(link)
+    .input(
+      Buffer.from(
+        'writel 0x0e000010 0xfeedf00d secure\nreadl 0x0e000010 space=secure\nreadl_space 0x0e000010 2\n' +
+          'readl_secure 0x0e000010 1\nreadl 0x0e000010\nreadl 0x0e000010 space=non-secure\n' +
+          'b64read 0x0e000010 4 space=root\nwritel 0x40000000 0x5 secure\nreadl 0x40000000\n',
+      ),
+    );
+  t.equal(
+    link.out,
+    'OK\nOK 0x00000000feedf00d\nOK 0x00000000feedf00d\nOK 0x00000000feedf00d\n' +
+      'OK 0x0000000000000000\nERR memory access failed 0x2\nOK DfDt/g==\nOK\nOK 0x0000000000000005\n',
+    'Secure RAM only through the Secure view; the Secure view also sees Non-secure RAM',
+  );
+});
