@@ -30,7 +30,9 @@ import type { Target } from './targets.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 11);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'launch,rtt,memory,protocol,sweep,ctest,engine,wire,service').split(','));
+const ONLY = new Set(
+  (process.env.BENCH_ONLY ?? 'launch,rtt,memory,protocol,sweep,ctest,engine,wire,service').split(','),
+);
 
 /** Node-client figures: serial and pipelined readl, 1 MiB b64 round trip (one session each). */
 async function protocolFigures(t: Target): Promise<Figures> {
