@@ -5,7 +5,7 @@
  * transfer-size sweep and issue 12's targets (met / not met), and saves bench/results/latest.json
  * and latest.md. A benchmark, not a test: nothing is asserted.
  *
- * BENCH_ONLY=launch,rtt,memory,protocol,sweep,ctest,engine,service runs a subset (default: all);
+ * BENCH_ONLY=launch,rtt,memory,protocol,sweep,ctest,engine,wire,service runs a subset (default: all);
  * BENCH_RUNS (launch rounds, default 11), BENCH_ROUNDS (other rounds, default 3).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ import { figureTable, markdown, targetRows } from './report.js';
 import { memoryFigures, rttFigures } from './rtt.js';
 import { serviceBenchmarks } from './service.js';
 import { smmuBenchmarks } from './smmu.js';
+import { qtestWireBenchmarks } from './qtest-wire.js';
 import { sweep, sweepTable } from './sweep.js';
 import type { Cliff, SweepRow } from './sweep.js';
 import { cpuUs, disposeTargets, launch, LineClient, median, rssKiB, targets, warmDaemonPid } from './targets.js';
@@ -29,7 +30,9 @@ import type { Target } from './targets.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 11);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'launch,rtt,memory,protocol,sweep,ctest,engine,service').split(','));
+const ONLY = new Set(
+  (process.env.BENCH_ONLY ?? 'launch,rtt,memory,protocol,sweep,ctest,engine,wire,service').split(','),
+);
 
 /** Node-client figures: serial and pipelined readl, 1 MiB b64 round trip (one session each). */
 async function protocolFigures(t: Target): Promise<Figures> {
@@ -145,6 +148,7 @@ async function main(): Promise<void> {
     step('in-process engine');
     Object.assign(engine, await engineBenchmarks(), await smmuBenchmarks());
   }
+  if (ONLY.has('wire')) Object.assign(engine, await qtestWireBenchmarks(core)); // bench/qtest-wire.ts
   if (ONLY.has('service')) {
     step('service (sessions in one process vs one QEMU per session)');
     Object.assign(engine, await serviceBenchmarks(byName('qemu')));

@@ -78,7 +78,13 @@ function warmRequests(log: Logger, silent: Logger, round: number, session?: Sess
       parseArgv(['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-accel', 'qtest']).machine,
       { log: silent, plugins: DEFAULT_PLUGINS },
     );
-    const endpoint = session.attachQtest({ write: () => true, pause: () => {}, resume: () => {}, close: () => {} });
+    const endpoint = session.attachQtest({
+      write: () => true,
+      writeBytes: () => true,
+      pause: () => {},
+      resume: () => {},
+      close: () => {},
+    });
     for (let i = 0; i < 20; i++) endpoint.input(WARM_REQUESTS);
     endpoint.end();
   } catch (err) {

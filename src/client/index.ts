@@ -3,7 +3,13 @@
  * for driving qtestd (or a real qemu-system-aarch64) from TypeScript. Node-only (sockets, `ws`).
  */
 export { QtestClient, QtestError } from './qtest-client.js';
-export type { Endianness, QtestClientEvents, QtestClientOptions, QtestConnectOptions } from './qtest-client.js';
+export type {
+  Endianness,
+  QtestAttrs,
+  QtestClientEvents,
+  QtestClientOptions,
+  QtestConnectOptions,
+} from './qtest-client.js';
 export { QtestReplyParser, classifyLine } from './qtest-reply-parser.js';
 export type { QtestMessage } from './qtest-reply-parser.js';
 export { QmpClient, QmpError, QmpConnectionError } from './qmp-client.js';

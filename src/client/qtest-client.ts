@@ -77,6 +77,23 @@ export interface QtestConnectOptions extends QtestClientOptions {
   session?: string | readonly string[];
 }
 
+/**
+ * Memory attributes of an access (qtestd's qtest extension, protocol/qtest.md "Memory
+ * attributes"): sent as a trailing word. `secure` and `space=secure`/`space=root` use the
+ * machine's Secure view (`-machine virt,secure=on`); the server answers `ERR …` (a QtestError here)
+ * when the access fails or the view does not exist.
+ */
+export type QtestAttrs = 'secure' | 'space=non-secure' | 'space=secure' | 'space=root' | 'space=realm';
+
+const ATTRS = new Set<string>(['secure', 'space=non-secure', 'space=secure', 'space=root', 'space=realm']);
+
+/** ' ATTRS' or '' (checked: a wrong word would be a different request). */
+function sfx(attrs: QtestAttrs | undefined): string {
+  if (attrs === undefined) return '';
+  if (!ATTRS.has(attrs)) throw new RangeError(`attrs '${attrs}' is not one of ${[...ATTRS].join(', ')}`);
+  return ' ' + attrs;
+}
+
 export interface QtestClientEvents {
   /** An `IRQ raise|lower N` line (only level changes are sent by the server). */
   irq: [n: number, level: boolean];
@@ -268,39 +285,39 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
 
   // ---- memory ----------------------------------------------------------------------------
 
-  async readb(addr: bigint): Promise<bigint> {
-    return (await this.okValue(`readb ${hex(checkU64('addr', addr))}`)) & 0xffn;
+  async readb(addr: bigint, attrs?: QtestAttrs): Promise<bigint> {
+    return (await this.okValue(`readb ${hex(checkU64('addr', addr))}${sfx(attrs)}`)) & 0xffn;
   }
-  async readw(addr: bigint): Promise<bigint> {
-    return (await this.okValue(`readw ${hex(checkU64('addr', addr))}`)) & 0xffffn;
+  async readw(addr: bigint, attrs?: QtestAttrs): Promise<bigint> {
+    return (await this.okValue(`readw ${hex(checkU64('addr', addr))}${sfx(attrs)}`)) & 0xffffn;
   }
-  async readl(addr: bigint): Promise<bigint> {
-    return (await this.okValue(`readl ${hex(checkU64('addr', addr))}`)) & 0xffffffffn;
+  async readl(addr: bigint, attrs?: QtestAttrs): Promise<bigint> {
+    return (await this.okValue(`readl ${hex(checkU64('addr', addr))}${sfx(attrs)}`)) & 0xffffffffn;
   }
-  async readq(addr: bigint): Promise<bigint> {
-    return (await this.okValue(`readq ${hex(checkU64('addr', addr))}`)) & U64_MAX;
+  async readq(addr: bigint, attrs?: QtestAttrs): Promise<bigint> {
+    return (await this.okValue(`readq ${hex(checkU64('addr', addr))}${sfx(attrs)}`)) & U64_MAX;
   }
 
   /** Values are truncated to the access width, as libqtest's C parameter types do. */
-  async writeb(addr: bigint, value: bigint): Promise<void> {
-    await this.ok(`writeb ${hex(checkU64('addr', addr))} ${hex(BigInt.asUintN(8, value))}`);
+  async writeb(addr: bigint, value: bigint, attrs?: QtestAttrs): Promise<void> {
+    await this.ok(`writeb ${hex(checkU64('addr', addr))} ${hex(BigInt.asUintN(8, value))}${sfx(attrs)}`);
   }
-  async writew(addr: bigint, value: bigint): Promise<void> {
-    await this.ok(`writew ${hex(checkU64('addr', addr))} ${hex(BigInt.asUintN(16, value))}`);
+  async writew(addr: bigint, value: bigint, attrs?: QtestAttrs): Promise<void> {
+    await this.ok(`writew ${hex(checkU64('addr', addr))} ${hex(BigInt.asUintN(16, value))}${sfx(attrs)}`);
   }
-  async writel(addr: bigint, value: bigint): Promise<void> {
-    await this.ok(`writel ${hex(checkU64('addr', addr))} ${hex(BigInt.asUintN(32, value))}`);
+  async writel(addr: bigint, value: bigint, attrs?: QtestAttrs): Promise<void> {
+    await this.ok(`writel ${hex(checkU64('addr', addr))} ${hex(BigInt.asUintN(32, value))}${sfx(attrs)}`);
   }
-  async writeq(addr: bigint, value: bigint): Promise<void> {
-    await this.ok(`writeq ${hex(checkU64('addr', addr))} ${hex(BigInt.asUintN(64, value))}`);
+  async writeq(addr: bigint, value: bigint, attrs?: QtestAttrs): Promise<void> {
+    await this.ok(`writeq ${hex(checkU64('addr', addr))} ${hex(BigInt.asUintN(64, value))}${sfx(attrs)}`);
   }
 
   /** `read ADDR SIZE` (hex reply). Size 0 sends nothing, as libqtest. */
-  async read(addr: bigint, size: number): Promise<Uint8Array> {
+  async read(addr: bigint, size: number, attrs?: QtestAttrs): Promise<Uint8Array> {
     checkU64('addr', addr);
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`size ${size} is not a non-negative integer`);
     if (size === 0) return new Uint8Array(0);
-    const line = `read ${hex(addr)} ${hex(size)}`;
+    const line = `read ${hex(addr)} ${hex(size)}${sfx(attrs)}`;
     const [word] = await this.ok(line, 1);
     if (!/^0x[0-9a-fA-F]*$/.test(word) || word.length !== 2 + 2 * size) {
       throw new QtestError(`qtest '${line}': expected 0x + ${2 * size} hex digits, got '${word}'`, `OK ${word}`, line);
@@ -309,32 +326,32 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
   }
 
   /** `write ADDR SIZE 0xHEX`. Empty data sends nothing, as libqtest. */
-  async write(addr: bigint, data: Uint8Array): Promise<void> {
+  async write(addr: bigint, data: Uint8Array, attrs?: QtestAttrs): Promise<void> {
     checkU64('addr', addr);
     if (data.length === 0) return;
-    await this.ok(`write ${hex(addr)} ${hex(data.length)} 0x${bytesToHex(data)}`);
+    await this.ok(`write ${hex(addr)} ${hex(data.length)} 0x${bytesToHex(data)}${sfx(attrs)}`);
   }
 
-  async b64read(addr: bigint, size: number): Promise<Uint8Array> {
+  async b64read(addr: bigint, size: number, attrs?: QtestAttrs): Promise<Uint8Array> {
     checkU64('addr', addr);
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`size ${size} is not a non-negative integer`);
-    const line = `b64read ${hex(addr)} ${hex(size)}`;
+    const line = `b64read ${hex(addr)} ${hex(size)}${sfx(attrs)}`;
     const [word] = await this.ok(line, 1);
     const out = new Uint8Array(Buffer.from(word, 'base64'));
     if (out.length !== size) throw new QtestError(`qtest '${line}': decoded ${out.length} bytes`, `OK ${word}`, line);
     return out;
   }
 
-  async b64write(addr: bigint, data: Uint8Array): Promise<void> {
+  async b64write(addr: bigint, data: Uint8Array, attrs?: QtestAttrs): Promise<void> {
     checkU64('addr', addr);
     const b64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
-    await this.ok(`b64write ${hex(addr)} ${hex(data.length)} ${b64}`);
+    await this.ok(`b64write ${hex(addr)} ${hex(data.length)} ${b64}${sfx(attrs)}`);
   }
 
-  async memset(addr: bigint, size: number, byte: number): Promise<void> {
+  async memset(addr: bigint, size: number, byte: number, attrs?: QtestAttrs): Promise<void> {
     checkU64('addr', addr);
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`size ${size} is not a non-negative integer`);
-    await this.ok(`memset ${hex(addr)} ${hex(size)} 0x${(byte & 0xff).toString(16).padStart(2, '0')}`);
+    await this.ok(`memset ${hex(addr)} ${hex(size)} 0x${(byte & 0xff).toString(16).padStart(2, '0')}${sfx(attrs)}`);
   }
 
   // ---- clock -----------------------------------------------------------------------------

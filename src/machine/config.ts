@@ -45,6 +45,8 @@ export interface MachineConfig {
   secure: boolean;
   /** -global DRIVER.PROP=VALUE, in order. */
   globals: Array<{ driver: string; prop: string; value: string }>;
+  /** `x-qtestd-memtx-errors=on`: plain qtest memory commands report failed accesses (protocol/qtest.md). */
+  qtestMemTxErrors?: boolean;
 }
 
 export { ConfigError };
@@ -122,6 +124,7 @@ const MACHINE_PROPS = new Set([
   'graphics',
   'kernel-irqchip',
   'dtb-randomness',
+  'x-qtestd-memtx-errors',
 ]);
 
 /** Apply a -machine/-M value. */
@@ -191,6 +194,12 @@ export function applyMachineOption(cfg: MachineConfig, text: string, warn: (msg:
         const b = parseBool(v);
         if (b === undefined) throw new ConfigError(`Parameter '${k}' expects 'on' or 'off'`);
         cfg.secure = b;
+        break;
+      }
+      case 'x-qtestd-memtx-errors': {
+        const b = parseBool(v);
+        if (b === undefined) throw new ConfigError(`Parameter '${k}' expects 'on' or 'off'`);
+        cfg.qtestMemTxErrors = b;
         break;
       }
       default:

@@ -1,12 +1,18 @@
 /**
  * The contract between a transport (UNIX/TCP socket, WebSocket, in-process) and a protocol
- * endpoint. The endpoint writes through `write` (false = the peer is not draining: stop producing
- * until `drained()`), and asks the transport to stop/restart reading with pause/resume.
+ * endpoint. The endpoint writes through `write`/`writeBytes` (false = the peer is not draining:
+ * stop producing until `drained()`), and asks the transport to stop/restart reading with
+ * pause/resume.
  */
 
 export interface Link {
   /** Send text (latin1 for qtest, UTF-8 for QMP is the transport's choice per endpoint). */
   write(text: string): boolean;
+  /**
+   * Send bytes as they are (qtest replies). The link owns `data` from now on: the caller never
+   * writes into it again. A qtest reply may arrive in several pieces; its LF ends it.
+   */
+  writeBytes(data: Buffer): boolean;
   /** Stop delivering input until resume(). */
   pause(): void;
   resume(): void;

@@ -1,8 +1,9 @@
 /**
  * Adapts a `ws` WebSocket to an Endpoint: each text message is one protocol unit (a qtest line,
  * or a QMP JSON object); each unit written by the endpoint becomes one message without its line
- * terminator. Backpressure follows the socket's bufferedAmount.
+ * terminator (a qtest reply written in several pieces becomes one fragmented message). Backpressure follows the socket's bufferedAmount.
  */
+import { isAscii } from 'node:buffer';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../base/log.js';
 import type { Endpoint, Link } from '../protocol/link.js';
@@ -18,21 +19,43 @@ export function bindWebSocket(
 ): Endpoint {
   let closed = false;
   let waitingForDrain = false;
+  const afterSend = (): void => {
+    if (waitingForDrain && ws.bufferedAmount < HIGH_WATER_BYTES / 2) {
+      waitingForDrain = false;
+      endpoint.drained();
+    }
+  };
+  const backedUp = (): boolean => {
+    if (ws.bufferedAmount > HIGH_WATER_BYTES) {
+      waitingForDrain = true;
+      return false;
+    }
+    return true;
+  };
   const link: Link = {
     write(text: string): boolean {
       if (closed) return true;
       const unit = kind === 'qtest' ? text.replace(/\n$/, '') : text.replace(/\r\n$/, '');
-      ws.send(unit, { binary: false }, () => {
-        if (waitingForDrain && ws.bufferedAmount < HIGH_WATER_BYTES / 2) {
-          waitingForDrain = false;
-          endpoint.drained();
+      ws.send(unit, { binary: false }, afterSend);
+      return backedUp();
+    },
+    writeBytes(bytes: Buffer): boolean {
+      if (closed) return true;
+      // Text messages are UTF-8: latin1 bytes above 0x7f (an echoed unknown word) are transcoded.
+      const data = isAscii(bytes) ? bytes : Buffer.from(bytes.toString('latin1'), 'utf8');
+      // Each LF ends one text message; bytes after the last LF start a message that the next
+      // piece continues (a large qtest reply arrives in pieces, sent as fragments of one message).
+      let from = 0;
+      for (;;) {
+        const nl = data.indexOf(0x0a, from);
+        if (nl < 0) {
+          if (from < data.length) ws.send(data.subarray(from), { binary: false, fin: false }, afterSend);
+          break;
         }
-      });
-      if (ws.bufferedAmount > HIGH_WATER_BYTES) {
-        waitingForDrain = true;
-        return false;
+        ws.send(data.subarray(from, nl), { binary: false, fin: true }, afterSend);
+        from = nl + 1;
       }
-      return true;
+      return backedUp();
     },
     pause: () => ws.pause(),
     resume: () => ws.resume(),

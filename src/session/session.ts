@@ -51,8 +51,14 @@ export class Session {
       gpioIn: (name) => node.gpioIn.get(name) ?? [],
       gpioOut: (name) => node.gpioOut.get(name) ?? [],
     });
+    // The Secure view exists only with `-machine secure=on` (undefined otherwise). A Secure
+    // attribute (secure, or space Secure/Root) picks it, anything else the Non-secure view — the
+    // rule of Machine.viewFor, here as whole QtestMemory views (fill, isRam).
+    const secureView = m.secureView;
     return {
       memory: m.system,
+      memoryFor: (attrs) => (attrs.secure ? secureView : m.system),
+      reportMemTxErrors: m.config.qtestMemTxErrors ?? false,
       ioPorts: m.ioPorts,
       clock: m.clock,
       bigEndian: false,

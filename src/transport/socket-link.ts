@@ -5,8 +5,8 @@
  * end the endpoint; nothing here can throw into the event loop.
  *
  * Batching (on by default for qtest): the replies an endpoint produces while handling one input
- * chunk (or one 'drain') are gathered and written with one socket write when the handler returns,
- * instead of one write (one syscall) per reply. Order is unchanged: everything written during the
+ * chunk (or one 'drain') are gathered as Buffers and written when the handler returns — one
+ * write, or one corked writev for several pieces — instead of one write (one syscall) per reply. Order is unchanged: everything written during the
  * handler goes out in write order, before anything written later (IRQ lines raised by a timer,
  * for instance, are written directly). Backpressure is unchanged too: write() returns false only
  * when the socket itself is backed up (so a 'drain' is sure to follow), and a final flush the
@@ -26,8 +26,8 @@ export interface SocketLinkOptions {
   log?: Logger;
 }
 
-/** Gathered text is written early once it grows past this many characters. */
-const BATCH_FLUSH_CHARS = 64 * 1024;
+/** Gathered output is written early once it grows past this many bytes. */
+const BATCH_FLUSH_BYTES = 64 * 1024;
 
 export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoint, opts: SocketLinkOptions): Endpoint {
   const encoding = opts.encoding;
@@ -44,22 +44,46 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     if (want) socket.pause();
     else socket.resume();
   };
-  /** Inside an input/drain handler: writes are gathered in `pending`. */
+  /** Inside an input/drain handler: writes are gathered in `pending` (Buffers, in order). */
   let gathering = false;
-  let pending = '';
+  const pending: Buffer[] = [];
+  let pendingBytes = 0;
   const flush = (): boolean => {
-    const text = pending;
-    pending = '';
-    if (closed || socket.destroyed) return true;
-    return socket.write(text, encoding);
+    const n = pending.length;
+    pendingBytes = 0;
+    if (closed || socket.destroyed || n === 0) {
+      pending.length = 0;
+      return true;
+    }
+    if (n === 1) {
+      const only = pending[0];
+      pending.length = 0;
+      return socket.write(only);
+    }
+    // Several pieces: one writev while the socket is corked.
+    socket.cork();
+    let ok = true;
+    for (let i = 0; i < n; i++) ok = socket.write(pending[i]);
+    pending.length = 0;
+    socket.uncork();
+    return ok;
+  };
+  const gather = (data: Buffer): boolean => {
+    pending.push(data);
+    pendingBytes += data.length;
+    if (pendingBytes >= BATCH_FLUSH_BYTES) return flush();
+    return !socket.writableNeedDrain;
   };
   const link: Link = {
     write(text: string): boolean {
       if (closed || socket.destroyed) return true;
       if (!gathering) return socket.write(text, encoding);
-      pending += text;
-      if (pending.length >= BATCH_FLUSH_CHARS) return flush();
-      return !socket.writableNeedDrain;
+      return gather(Buffer.from(text, encoding));
+    },
+    writeBytes(data: Buffer): boolean {
+      if (closed || socket.destroyed) return true;
+      if (!gathering) return socket.write(data);
+      return gather(data);
     },
     pause(): void {
       endpointPaused = true;
@@ -70,7 +94,7 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       updatePause();
     },
     close(): void {
-      if (pending !== '') flush();
+      if (pending.length) flush();
       if (!closed) socket.end();
     },
   };
@@ -79,7 +103,8 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
   const finish = (): void => {
     if (closed) return;
     closed = true;
-    pending = '';
+    pending.length = 0;
+    pendingBytes = 0;
     endpoint.end();
     opts.onClose?.();
   };
@@ -93,7 +118,7 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       opts.log?.warn({ err }, 'endpoint threw past its error boundary');
     } finally {
       gathering = false;
-      if (pending !== '' && !flush()) {
+      if (pending.length && !flush()) {
         flushPaused = true;
         updatePause();
       }

@@ -38,6 +38,10 @@ export class RecordingLink implements Link {
     this.out += text;
     return this.accept();
   }
+  writeBytes(data: Buffer): boolean {
+    this.out += data.toString('latin1');
+    return this.accept();
+  }
   pause(): void {
     this.paused = true;
   }

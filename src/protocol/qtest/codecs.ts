@@ -2,29 +2,42 @@
  * Payload codecs of the qtest protocol with QEMU 10.2.2's exact leniency: the `write` hex decoder
  * (hex2nib: two characters skipped unconditionally, invalid digits count as -1) and glib's base64
  * (g_base64_encode, and g_base64_decode_inplace, which skips characters outside the alphabet and
- * leaves the undecoded tail of the text in the buffer). Pure.
+ * leaves the undecoded tail of the text in the buffer). They read the payload as bytes, in place
+ * in the received line. Pure.
  */
 
-function hex2nib(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  if (code >= 97 && code <= 102) return code - 87;
-  if (code >= 65 && code <= 70) return code - 55;
-  return -1;
+/** hex2nib of every byte value (-1 for a non-digit). */
+const NIB = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let c = 48; c <= 57; c++) t[c] = c - 48;
+  for (let c = 97; c <= 102; c++) t[c] = c - 87;
+  for (let c = 65; c <= 70; c++) t[c] = c - 55;
+  return t;
+})();
+
+/**
+ * Bytes [offset, offset+out.length) of `write ADDR LEN DATA`, DATA being src[start, end): byte i
+ * comes from DATA[2+2i], DATA[3+2i]; bytes with no two digits left are 0.
+ */
+export function decodeWriteHexInto(src: Uint8Array, start: number, end: number, offset: number, out: Uint8Array): void {
+  const len = end - start;
+  const n = out.length;
+  // Byte i exists while 2i+4 <= len.
+  const avail = Math.max(0, Math.min(n, Math.floor((len - 4) / 2) + 1 - offset));
+  let p = start + 2 + offset * 2;
+  for (let i = 0; i < avail; i++, p += 2) out[i] = ((NIB[src[p]] << 4) & 0xff) | (NIB[src[p + 1]] & 0xff);
+  if (avail < n) out.fill(0, avail, n);
 }
 
-/** Bytes of `write ADDR LEN DATA`: byte i from DATA[2+2i], DATA[3+2i]; missing bytes are 0. */
+/** Bytes of `write ADDR LEN DATA` (DATA as a latin1 string). */
 export function decodeWriteHex(data: string, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  for (let i = 0; i < length && i * 2 + 4 <= data.length; i++) {
-    const hi = hex2nib(data.charCodeAt(i * 2 + 2));
-    const lo = hex2nib(data.charCodeAt(i * 2 + 3));
-    out[i] = ((hi << 4) & 0xff) | (lo & 0xff);
-  }
+  const src = Buffer.from(data, 'latin1');
+  decodeWriteHexInto(src, 0, src.length, 0, out);
   return out;
 }
 
-const CANONICAL_B64 = /^[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
+/** Base64 alphabet rank of every byte value ('=' counts 0), -1 outside it. */
 const B64_RANK = (() => {
   const table = new Int16Array(256).fill(-1);
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -32,29 +45,44 @@ const B64_RANK = (() => {
   table['='.charCodeAt(0)] = 0;
   return table;
 })();
+const EQ = 61;
 
 /**
- * glib's in-place base64 decode of `text` (latin1 string). Returns the decoded length and the
- * buffer as it stands afterwards: decoded bytes, then the untouched rest of the text, then a NUL.
+ * src[start, end) is canonical base64: only the alphabet, a length that is a multiple of 4, and
+ * `=` only as one or two final padding characters. Such text decodes identically by glib and by
+ * Node, and independently per group of 4 characters.
  */
-export function decodeBase64InPlace(text: string): { decodedLength: number; buffer: Uint8Array } {
-  if (text.length % 4 === 0 && CANONICAL_B64.test(text)) {
-    // Canonical text: glib and Node decode it identically, and natively is much faster. The
-    // buffer holds the text (latin1), then its decoded bytes are written over the front.
-    const buffer = Buffer.allocUnsafe(text.length + 1);
-    buffer.write(text, 0, text.length, 'latin1');
-    buffer[text.length] = 0;
-    const decodedLength = buffer.write(text, 0, text.length, 'base64');
-    return { decodedLength, buffer };
+export function isCanonicalBase64(src: Uint8Array, start: number, end: number): boolean {
+  const len = end - start;
+  if (len % 4 !== 0) return false;
+  let stop = end;
+  if (len >= 4 && src[end - 1] === EQ) stop = src[end - 2] === EQ ? end - 2 : end - 1;
+  for (let i = start; i < stop; i++) {
+    const c = src[i];
+    if (c === EQ || B64_RANK[c] < 0) return false;
   }
-  const buffer = new Uint8Array(text.length + 1);
-  for (let i = 0; i < text.length; i++) buffer[i] = text.charCodeAt(i) & 0xff;
+  return true;
+}
+
+/**
+ * glib's in-place base64 decode of src[start, end). Returns the decoded length and the buffer as
+ * it stands afterwards: decoded bytes, then the untouched rest of the text, then a NUL.
+ */
+export function decodeBase64InPlace(
+  src: Uint8Array | string,
+  start = 0,
+  end = typeof src === 'string' ? src.length : src.length,
+): { decodedLength: number; buffer: Uint8Array } {
+  const bytes = typeof src === 'string' ? Buffer.from(src, 'latin1') : src;
+  const len = end - start;
+  const buffer = new Uint8Array(len + 1);
+  buffer.set(bytes.subarray(start, end));
   let out = 0;
   let v = 0;
   let n = 0;
   let last0 = 0;
   let last1: number;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; i < len; i++) {
     const c = buffer[i];
     const rank = B64_RANK[c];
     if (rank < 0) continue;
@@ -63,8 +91,8 @@ export function decodeBase64InPlace(text: string): { decodedLength: number; buff
     v = ((v << 6) | rank) & 0xffffff;
     if (++n === 4) {
       buffer[out++] = (v >> 16) & 0xff;
-      if (last1 !== 61) buffer[out++] = (v >> 8) & 0xff;
-      if (last0 !== 61) buffer[out++] = v & 0xff;
+      if (last1 !== EQ) buffer[out++] = (v >> 8) & 0xff;
+      if (last0 !== EQ) buffer[out++] = v & 0xff;
       n = 0;
     }
   }

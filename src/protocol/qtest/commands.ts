@@ -1,129 +1,63 @@
 /**
- * The qtest command table (QEMU 10.2.2 system/qtest.c semantics), one row per command: which
- * arguments it needs, how they parse, what it does and how it answers. Where QEMU would assert
- * and die on an argument, the row throws QemuWouldAbort with a readable reason instead; the
- * endpoint turns that into a `FAIL …` line (protocol/deviations.md, "qtest input that aborts QEMU").
+ * The qtest command table (QEMU 10.2.2 system/qtest.c semantics): one row per command with its
+ * typed arguments (grammar.ts parses them), and the handlers that act on them. Replies are
+ * QEMU's, byte for byte; bulk replies and the readX fast path write their bytes into the reply
+ * writer themselves (no string per reply), everything else returns its line.
  */
-import { encodeBase64, decodeBase64InPlace, decodeWriteHex } from './codecs.js';
-import { parseQemuNumber } from './numbers.js';
-import type { NumberKind } from './numbers.js';
-import type { QtestDevice, QtestTarget } from './target.js';
-import { LimitError } from '../../base/limits.js';
+import { memsetCmd, readBase64, readHex, txFailed, writeBase64, writeHex } from './bulk.js';
+import { Args, CommandTable, QemuWouldAbort, WROTE, parseArgs, withSecureArg, withSpaceArg } from './grammar.js';
+import type { ArgSpec, CommandRow, QtestSessionState, Reply } from './grammar.js';
+import type { QtestLine } from './line.js';
+import type { ReplyWriter } from './reply.js';
 import { loadLE, toLE } from '../../memory/bytes.js';
 
-/** QEMU would hit g_assert() on this input; carries our explanation. */
-export class QemuWouldAbort extends Error {}
-
-export interface QtestSessionState {
-  target: QtestTarget;
-  /** Emit an asynchronous line (IRQ raise/lower) before the current reply. */
-  emit(line: string): void;
-  /** Device whose GPIOs are intercepted (one per session, for its lifetime). */
-  interceptedDevice?: QtestDevice;
-  /** Last reported level per intercepted index (reset on connection open). */
-  irqLevels: Map<number, number>;
-  /** qtest-log hook for the b64write mismatch note. */
-  logNote(text: string): void;
-  maxTransferBytes: number;
-  /** The start of a line a closed connection left unfinished; QEMU keeps it for the next one. */
-  partialLine?: Buffer;
-}
-
-type Handler = (words: string[], s: QtestSessionState) => string;
-
-const ARG_NAMES: Record<string, string[]> = {
-  irq_intercept_in: ['QOM path'],
-  irq_intercept_out: ['QOM path'],
-  set_irq_in: ['QOM path', 'GPIO name', 'line number', 'level'],
-  outb: ['port', 'value'],
-  outw: ['port', 'value'],
-  outl: ['port', 'value'],
-  inb: ['port'],
-  inw: ['port'],
-  inl: ['port'],
-  read: ['address', 'size'],
-  b64read: ['address', 'size'],
-  write: ['address', 'size', 'data'],
-  b64write: ['address', 'size', 'data'],
-  memset: ['address', 'size', 'byte'],
-  clock_set: ['time (ns)'],
-  module_load: ['prefix', 'library'],
-};
-for (const w of ['b', 'w', 'l', 'q']) {
-  ARG_NAMES[`read${w}`] = ['address'];
-  ARG_NAMES[`write${w}`] = ['address', 'value'];
-}
-
-/** QEMU's g_assert(words[1] && …): every listed argument must be present. */
-function need(words: string[], count: number): void {
-  for (let i = 1; i <= count; i++) {
-    if (words[i] === undefined) {
-      const name = ARG_NAMES[words[0]]?.[i - 1] ?? `argument ${i}`;
-      throw new QemuWouldAbort(`${words[0]}: missing ${name}`);
-    }
-  }
-}
-
-function num(words: string[], index: number, kind: NumberKind): bigint {
-  const token = words[index];
-  const r = parseQemuNumber(token, kind);
-  if (r.ok) return r.value;
-  const name = ARG_NAMES[words[0]]?.[index - 1] ?? `argument ${index}`;
-  const shown = JSON.stringify(token);
-  if (r.reason === 'range') throw new QemuWouldAbort(`${words[0]}: ${name} ${shown} is out of range`);
-  if (token === '') throw new QemuWouldAbort(`${words[0]}: empty ${name} (two spaces in a row?)`);
-  if (token.includes('\r')) throw new QemuWouldAbort(`${words[0]}: invalid ${name} ${shown} (carriage return before newline)`);
-  throw new QemuWouldAbort(`${words[0]}: invalid ${name} ${shown}`);
-}
-
-function transferSize(words: string[], index: number, s: QtestSessionState): number {
-  const size = num(words, index, 'u64');
-  if (size > BigInt(s.maxTransferBytes)) {
-    throw new LimitError(`${words[0]}: size ${size} exceeds the limit of ${s.maxTransferBytes} bytes`);
-  }
-  return Number(size);
-}
+export { QemuWouldAbort } from './grammar.js';
+export type { QtestSessionState } from './grammar.js';
 
 /** Scratch buffers of readX/writeX (one per width; the memory system copies out of them at once). */
-const SCRATCH: Record<number, Uint8Array> = { 1: new Uint8Array(1), 2: new Uint8Array(2), 4: new Uint8Array(4), 8: new Uint8Array(8) };
+const SCRATCH: Record<number, Uint8Array> = {
+  1: new Uint8Array(1),
+  2: new Uint8Array(2),
+  4: new Uint8Array(4),
+  8: new Uint8Array(8),
+};
 
-/** `0x` + 16 hex digits of a little-endian value of 1, 2, 4 or 8 bytes (the bigint value's hex, zero-padded, without bigints). */
-function hex16LE(buf: Uint8Array): string {
-  const lo = buf.length >= 4 ? (buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24)) >>> 0 : buf.length === 2 ? buf[0] | (buf[1] << 8) : buf[0];
-  if (buf.length < 8) return '0x00000000' + lo.toString(16).padStart(8, '0');
-  const hi = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
-  return '0x' + hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
-}
+const TWO32 = 2 ** 32;
 
-/** storeLE into the scratch buffer of that width. */
-function storeScratchLE(value: bigint, size: number): Uint8Array {
+/** Argument `i` (a u64) stored little-endian into the scratch buffer of `size` bytes. */
+function storeScratchLE(a: Args, i: number, size: number): Uint8Array {
   const out = SCRATCH[size];
-  let lo = Number(value & 0xffff_ffffn);
-  for (let i = 0; i < size && i < 4; i++) {
-    out[i] = lo & 0xff;
+  const r = a.nums[i];
+  let lo: number;
+  let hi: number;
+  if (r.big === undefined) {
+    lo = r.small % TWO32 >>> 0;
+    hi = Math.floor(r.small / TWO32) >>> 0;
+  } else {
+    lo = Number(r.big & 0xffff_ffffn);
+    hi = Number((r.big >> 32n) & 0xffff_ffffn);
+  }
+  for (let k = 0; k < size && k < 4; k++) {
+    out[k] = lo & 0xff;
     lo >>>= 8;
   }
-  if (size === 8) {
-    let hi = Number((value >> 32n) & 0xffff_ffffn);
-    for (let i = 4; i < 8; i++) {
-      out[i] = hi & 0xff;
-      hi >>>= 8;
-    }
+  for (let k = 4; k < size; k++) {
+    out[k] = hi & 0xff;
+    hi >>>= 8;
   }
   return out;
 }
 
-const WIDTH: Record<string, number> = { b: 1, w: 2, l: 4, q: 8 };
 
+const arg = (kind: ArgSpec['kind'], label: string, optional = false): ArgSpec => ({ kind, label, optional });
 
-function intercept(words: string[], s: QtestSessionState): string {
-  need(words, 1);
-  const isNamed = words[2] !== undefined;
-  const outbound = words[0] === 'irq_intercept_out';
-  const dev = s.target.resolveDevice(words[1]);
-  if (!dev) return 'FAIL Unknown device';
+function intercept(a: Args, s: QtestSessionState): Reply {
+  const outbound = a.row.name === 'irq_intercept_out';
+  const isNamed = a.has(1);
+  const dev = a.device!;
   if (isNamed && !outbound) return 'FAIL Interception of named in-GPIOs not yet supported';
   if (s.interceptedDevice) return s.interceptedDevice.key === dev.key ? 'OK' : 'FAIL IRQ intercept already enabled';
+  const wanted = isNamed ? a.str(1) : '';
   let installed = false;
   const report = (n: number) => (level: number) => {
     if ((s.irqLevels.get(n) ?? 0) !== level) {
@@ -133,7 +67,7 @@ function intercept(words: string[], s: QtestSessionState): string {
   };
   for (const name of dev.gpioListNames()) {
     if (outbound) {
-      if (name === (words[2] ?? '')) {
+      if (name === wanted) {
         dev.gpioOut(name).forEach((line, n) => line.listen(report(n)));
         installed = true;
       }
@@ -147,110 +81,46 @@ function intercept(words: string[], s: QtestSessionState): string {
   return 'OK';
 }
 
-function setIrqIn(words: string[], s: QtestSessionState): string {
-  need(words, 4);
-  const dev = s.target.resolveDevice(words[1]);
-  if (!dev) return 'FAIL Unknown device';
-  const name = words[2] === 'unnamed-gpio-in' ? '' : words[2];
-  const n = Number(num(words, 3, 'i32'));
-  const level = Number(num(words, 4, 'i32'));
-  const lines = dev.gpioIn(name);
+function setIrqIn(a: Args): Reply {
+  const listName = a.str(1);
+  const name = listName === 'unnamed-gpio-in' ? '' : listName;
+  const n = a.num(2);
+  const lines = a.device!.gpioIn(name);
   if (n < 0 || n >= lines.length) {
-    throw new QemuWouldAbort(`set_irq_in: ${words[1]} has no input ${n} in GPIO list ${JSON.stringify(words[2])} (it has ${lines.length})`);
+    throw new QemuWouldAbort(
+      `set_irq_in: ${a.str(0)} has no input ${n} in GPIO list ${JSON.stringify(listName)} (it has ${lines.length})`,
+    );
   }
-  lines[n].set(level);
+  lines[n].set(a.num(3));
   return 'OK';
 }
 
-function portAccess(words: string[], s: QtestSessionState): string {
-  const isOut = words[0].startsWith('out');
-  need(words, isOut ? 2 : 1);
-  const port = num(words, 1, 'u64');
-  const value = isOut ? num(words, 2, 'u64') : 0n;
-  if (port > 0xffffn) throw new QemuWouldAbort(`${words[0]}: port ${words[1]} is above 0xffff`);
-  const size = WIDTH[words[0][isOut ? 3 : 2]];
-  if (isOut) {
-    s.target.ioPorts.writeBytes(port, toLE(value, size));
-    return 'OK';
-  }
-  const buf = new Uint8Array(size);
+function portOut(a: Args, s: QtestSessionState): Reply {
+  const port = a.big(0);
+  if (port > 0xffffn) throw new QemuWouldAbort(`${a.row.name}: port ${a.str(0)} is above 0xffff`);
+  s.target.ioPorts.writeBytes(port, toLE(a.big(1), a.width));
+  return 'OK';
+}
+
+function portIn(a: Args, s: QtestSessionState): Reply {
+  const port = a.big(0);
+  if (port > 0xffffn) throw new QemuWouldAbort(`${a.row.name}: port ${a.str(0)} is above 0xffff`);
+  const buf = new Uint8Array(a.width);
   s.target.ioPorts.readBytes(port, buf);
   return 'OK 0x' + loadLE(buf).toString(16).padStart(4, '0');
 }
 
-function memWrite(words: string[], s: QtestSessionState): string {
-  need(words, 2);
-  const addr = num(words, 1, 'u64');
-  const value = num(words, 2, 'u64');
-  s.target.memory.writeBytes(addr, storeScratchLE(value, WIDTH[words[0][5]]));
-  return 'OK';
+function memWrite(a: Args): Reply {
+  const r = a.memory.writeBytes(a.big(0), storeScratchLE(a, 1, a.width), a.attrs);
+  return a.checkTx && r !== 'ok' ? txFailed(r) : 'OK';
 }
 
-function memRead(words: string[], s: QtestSessionState): string {
-  need(words, 1);
-  const addr = num(words, 1, 'u64');
-  const buf = SCRATCH[WIDTH[words[0][4]]].fill(0);
-  s.target.memory.readBytes(addr, buf);
-  return 'OK ' + hex16LE(buf);
-}
-
-function readHex(words: string[], s: QtestSessionState): string {
-  need(words, 2);
-  const addr = num(words, 1, 'u64');
-  const size = transferSize(words, 2, s);
-  if (size === 0) throw new QemuWouldAbort('read: size must not be 0');
-  const buf = new Uint8Array(size);
-  s.target.memory.readBytes(addr, buf);
-  return 'OK 0x' + Buffer.from(buf.buffer, 0, size).toString('hex');
-}
-
-function readBase64(words: string[], s: QtestSessionState): string {
-  need(words, 2);
-  const addr = num(words, 1, 'u64');
-  const size = transferSize(words, 2, s);
-  const buf = new Uint8Array(size);
-  s.target.memory.readBytes(addr, buf);
-  return 'OK ' + encodeBase64(buf);
-}
-
-function writeHex(words: string[], s: QtestSessionState): string {
-  need(words, 3);
-  const addr = num(words, 1, 'u64');
-  const size = transferSize(words, 2, s);
-  if (words[3].length < 3) return 'ERR invalid argument size';
-  s.target.memory.writeBytes(addr, decodeWriteHex(words[3], size));
-  return 'OK';
-}
-
-function writeBase64(words: string[], s: QtestSessionState): string {
-  need(words, 3);
-  const addr = num(words, 1, 'u64');
-  const size = transferSize(words, 2, s);
-  if (words[3].length < 3) return 'ERR invalid argument size';
-  const { decodedLength, buffer } = decodeBase64InPlace(words[3]);
-  if (decodedLength !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decodedLength})\n`);
-  // QEMU writes SIZE bytes from its buffer; past what the buffer holds it writes host heap
-  // contents, which we replace by zeros (protocol/deviations.md).
-  let data: Uint8Array;
-  if (buffer.length >= size) data = buffer.subarray(0, size);
-  else {
-    data = new Uint8Array(size);
-    data.set(buffer);
-  }
-  s.target.memory.writeBytes(addr, data);
-  return 'OK';
-}
-
-function memsetCmd(words: string[], s: QtestSessionState): string {
-  need(words, 3);
-  const addr = num(words, 1, 'u64');
-  const size = num(words, 2, 'u64');
-  const pattern = num(words, 3, 'u64');
-  // A fill of RAM is cheap (page by page, no buffer): any size QEMU accepts. Over device memory
-  // every byte is a device access, so the transfer limit applies.
-  if (size > BigInt(s.maxTransferBytes) && !s.target.memory.isRam?.(addr, size)) transferSize(words, 2, s);
-  if (size > 0n) s.target.memory.fill(addr, size, Number(pattern & 0xffn));
-  return 'OK';
+function memRead(a: Args, _s: QtestSessionState, out: ReplyWriter): Reply {
+  const buf = SCRATCH[a.width].fill(0);
+  const r = a.memory.readBytes(a.big(0), buf, a.attrs);
+  if (a.checkTx && r !== 'ok') return txFailed(r);
+  out.okHex16LE(buf, a.width);
+  return WROTE;
 }
 
 /** qemu_clock_advance_virtual_time(): never moves backwards; returns the new time. */
@@ -260,64 +130,105 @@ function advanceTo(s: QtestSessionState, dest: bigint): bigint {
   return clock.nowNs;
 }
 
-function clockStep(words: string[], s: QtestSessionState): string {
+function clockStep(a: Args, s: QtestSessionState): Reply {
   const old = s.target.clock.nowNs;
   let ns: bigint;
-  if (words[1] !== undefined) ns = num(words, 1, 'i64');
+  if (a.has(0)) ns = a.big(0);
   else {
     const next = s.target.clock.nextDeadlineNs();
-    if (next === undefined) return 'FAIL cannot advance clock to the next deadline because there is no pending deadline';
+    if (next === undefined)
+      return 'FAIL cannot advance clock to the next deadline because there is no pending deadline';
     ns = next > old ? next - old : 0n;
   }
   const updated = advanceTo(s, BigInt.asIntN(64, old + ns));
   return updated > old ? `OK ${updated}` : 'FAIL could not advance time';
 }
 
-function clockSet(words: string[], s: QtestSessionState): string {
-  need(words, 1);
-  const ns = num(words, 1, 'i64');
+function clockSet(a: Args, s: QtestSessionState): Reply {
+  const ns = a.big(0);
   const updated = advanceTo(s, ns);
   return `${updated === ns ? 'OK' : 'FAIL'} ${updated}`;
 }
 
-export const QTEST_COMMANDS: Record<string, Handler> = {
-  irq_intercept_out: intercept,
-  irq_intercept_in: intercept,
-  set_irq_in: setIrqIn,
-  outb: portAccess,
-  outw: portAccess,
-  outl: portAccess,
-  inb: portAccess,
-  inw: portAccess,
-  inl: portAccess,
-  writeb: memWrite,
-  writew: memWrite,
-  writel: memWrite,
-  writeq: memWrite,
-  readb: memRead,
-  readw: memRead,
-  readl: memRead,
-  readq: memRead,
-  read: readHex,
-  b64read: readBase64,
-  write: writeHex,
-  memset: memsetCmd,
-  b64write: writeBase64,
-  endianness: (_w, s) => (s.target.bigEndian ? 'OK big' : 'OK little'),
-  clock_step: clockStep,
-  module_load: (words) => {
-    need(words, 2);
-    return 'OK';
+const WIDTHS: Array<[string, number]> = [
+  ['b', 1],
+  ['w', 2],
+  ['l', 4],
+  ['q', 8],
+];
+
+/** Memory rows that take attributes (the trailing word, and the `_space`/`_secure` forms). */
+const MEMORY_ROWS: CommandRow[] = [
+  ...WIDTHS.map(
+    ([w, width]): CommandRow => ({ name: `read${w}`, args: [arg('address', 'address')], width, attrs: 'word', run: memRead }),
+  ),
+  ...WIDTHS.map(
+    ([w, width]): CommandRow => ({
+      name: `write${w}`,
+      args: [arg('address', 'address'), arg('value', 'value')],
+      width,
+      attrs: 'word',
+      run: memWrite,
+    }),
+  ),
+  { name: 'read', args: [arg('address', 'address'), arg('size', 'size')], attrs: 'word', run: readHex },
+  {
+    name: 'write',
+    args: [arg('address', 'address'), arg('size', 'size'), arg('data', 'data')],
+    attrs: 'word',
+    run: writeHex,
   },
-  clock_set: clockSet,
-};
+  {
+    name: 'memset',
+    args: [arg('address', 'address'), arg('length', 'size'), arg('byte', 'byte')],
+    attrs: 'word',
+    run: memsetCmd,
+  },
+];
 
-/** QTEST_COMMANDS as a Map: a faster lookup by a freshly sliced name, and no prototype keys. */
-const COMMAND_MAP = new Map<string, Handler>(Object.entries(QTEST_COMMANDS));
+/** The `_space`/`_secure` forms exist for these (not for b64read/b64write). */
+const BASE64_ROWS: CommandRow[] = [
+  { name: 'b64read', args: [arg('address', 'address'), arg('size', 'size')], attrs: 'word', run: readBase64 },
+  {
+    name: 'b64write',
+    args: [arg('address', 'address'), arg('size', 'size'), arg('data', 'data')],
+    attrs: 'word',
+    run: writeBase64,
+  },
+];
 
-/** Run one tokenized command; returns the reply line without its newline. */
-export function runQtestCommand(words: string[], s: QtestSessionState): string {
-  const handler = COMMAND_MAP.get(words[0]);
-  if (!handler) return `FAIL Unknown command '${words[0]}'`;
-  return handler(words, s);
+export const QTEST_ROWS: CommandRow[] = [
+  { name: 'irq_intercept_out', args: [arg('device', 'QOM path'), arg('text', 'GPIO name', true)], run: intercept },
+  { name: 'irq_intercept_in', args: [arg('device', 'QOM path'), arg('text', 'GPIO name', true)], run: intercept },
+  {
+    name: 'set_irq_in',
+    args: [arg('device', 'QOM path'), arg('text', 'GPIO name'), arg('index', 'line number'), arg('level', 'level')],
+    run: setIrqIn,
+  },
+  ...WIDTHS.slice(0, 3).map(
+    ([w, width]): CommandRow => ({ name: `out${w}`, args: [arg('port', 'port'), arg('value', 'value')], width, run: portOut }),
+  ),
+  ...WIDTHS.slice(0, 3).map(([w, width]): CommandRow => ({ name: `in${w}`, args: [arg('port', 'port')], width, run: portIn })),
+  ...MEMORY_ROWS,
+  ...BASE64_ROWS,
+  ...MEMORY_ROWS.map(withSpaceArg),
+  ...MEMORY_ROWS.map(withSecureArg),
+  { name: 'endianness', args: [], run: (_a, s) => (s.target.bigEndian ? 'OK big' : 'OK little') },
+  { name: 'clock_step', args: [arg('ns', 'argument 1', true)], run: clockStep },
+  { name: 'module_load', args: [arg('text', 'prefix'), arg('text', 'library')], run: () => 'OK' },
+  { name: 'clock_set', args: [arg('ns', 'time (ns)')], run: clockSet },
+];
+
+export const QTEST_TABLE = new CommandTable(QTEST_ROWS);
+
+/**
+ * Run one split line: the one place a qtest command runs. Returns the reply line without its
+ * newline, or WROTE when the handler wrote its OK reply into `out`.
+ */
+export function runQtestCommand(line: QtestLine, s: QtestSessionState, a: Args, out: ReplyWriter): Reply {
+  const row = QTEST_TABLE.lookup(line);
+  if (!row) return `FAIL Unknown command '${line.word(0)}'`;
+  const early = parseArgs(row, line, s, a);
+  if (early !== undefined) return early;
+  return row.run(a, s, out);
 }

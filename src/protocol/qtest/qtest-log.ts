@@ -65,6 +65,21 @@ export class QtestLog {
     this.put(`[R +${this.stamp()}]${line === '' ? '' : ' ' + line}\n`);
   }
 
+  /** The `[S +s.us] ` prefix of a line sent as bytes (sentBytes follows with the line). */
+  sentStamp(): void {
+    if (this.opened) this.put(`[S +${this.stamp()}] `);
+  }
+
+  /** Bytes of a line sent (reply or IRQ), after sentStamp(); the last piece ends with its newline. */
+  sentBytes(bytes: Buffer): void {
+    if (!this.opened) return;
+    try {
+      this.sink(bytes);
+    } catch {
+      // As in put(): a failing log must never take the session down, so the bytes are dropped.
+    }
+  }
+
   /** A line sent (reply or IRQ), including its newline. */
   sent(text: string): void {
     if (this.opened) this.put(`[S +${this.stamp()}] ${text}`);

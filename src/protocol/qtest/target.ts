@@ -1,16 +1,18 @@
 /**
- * What the qtest protocol needs from a machine, and nothing more: the CPU's memory and I/O port
- * views, the virtual clock, and devices' GPIO lists for IRQ interception. The session adapts a
- * Machine to this; the protocol layer never sees a device model.
+ * What the qtest protocol needs from a machine, and nothing more: the CPU's memory views (the
+ * plain one, and the one for a set of memory attributes), the I/O port view, the virtual clock,
+ * and devices' GPIO lists for IRQ interception. The session adapts a Machine to this; the
+ * protocol layer never sees a device model.
  */
 import type { IrqLine } from '../../sim/irq.js';
-import type { Addr, MemTxResult } from '../../memory/types.js';
+import type { Addr, MemTxAttrs, MemTxResult } from '../../memory/types.js';
 
 export interface QtestMemory {
-  readBytes(addr: Addr, out: Uint8Array): MemTxResult;
-  writeBytes(addr: Addr, data: Uint8Array): MemTxResult;
+  /** Accesses carry `attrs` when the command gave attributes; undefined = unspecified. */
+  readBytes(addr: Addr, out: Uint8Array, attrs?: MemTxAttrs): MemTxResult;
+  writeBytes(addr: Addr, data: Uint8Array, attrs?: MemTxAttrs): MemTxResult;
   /** memset: fill `length` bytes (may be large; implementations avoid a buffer that big). */
-  fill(addr: Addr, length: bigint, byte: number): void;
+  fill(addr: Addr, length: bigint, byte: number, attrs?: MemTxAttrs): void;
   /** True when [addr, addr+length) is plain RAM (a fill there costs no device accesses). */
   isRam?(addr: Addr, length: bigint): boolean;
 }
@@ -32,7 +34,19 @@ export interface QtestClock {
 }
 
 export interface QtestTarget {
+  /** The first CPU's Non-secure view: what plain commands use (QEMU: first_cpu->as). */
   memory: QtestMemory;
+  /**
+   * The CPU view for accesses with these attributes (QEMU: cpu_asidx_from_attrs — the Secure
+   * view when attrs.secure, else the Non-secure one), or undefined when the machine has no such
+   * view (a Secure access without `-machine secure=on`).
+   */
+  memoryFor(attrs: MemTxAttrs): QtestMemory | undefined;
+  /**
+   * Plain and `*_space`/`*_secure` commands answer `ERR memory access failed 0x%x` when an access
+   * fails (the `x-qtestd-memtx-errors=on` opt-in); 10.2.2 answers OK (the default).
+   */
+  reportMemTxErrors: boolean;
   ioPorts: QtestMemory;
   clock: QtestClock;
   bigEndian: boolean;

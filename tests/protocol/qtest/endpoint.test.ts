@@ -112,12 +112,30 @@ t.test('stops reading requests while the peer does not read replies', async (t) 
   let budget = 3;
   link.accept = () => --budget > 0;
   const ep = session.attachQtest(link);
-  ep.input(Buffer.from('endianness\n'.repeat(10)));
+  // Each 32 KiB-plus reply is handed to the link on its own; small ones are gathered per input.
+  ep.input(Buffer.from('read 0x40000000 0x4000\n'.repeat(10)));
   t.equal(link.out.split('\n').length - 1, 3, 'three replies, then it waits');
   t.ok(link.paused, 'asked the transport to pause');
   budget = 1000;
   ep.drained();
   t.equal(link.out.split('\n').length - 1, 10);
+  t.notOk(link.paused);
+});
+
+t.test('small replies to one input are handed over together; a refusal pauses reading', async (t) => {
+  const session = makeSession();
+  const link = new RecordingLink();
+  let writes = 0;
+  link.accept = () => ++writes > 1;
+  const ep = session.attachQtest(link);
+  ep.input(Buffer.from('endianness\n'.repeat(10)));
+  t.equal(writes, 1, 'one write for the whole input');
+  t.equal(link.out, 'OK little\n'.repeat(10));
+  t.ok(link.paused, 'the refused write paused reading');
+  ep.input(Buffer.from('endianness\n'));
+  t.equal(link.out.split('\n').length - 1, 10, 'nothing more runs until drained()');
+  ep.drained();
+  t.equal(link.out.split('\n').length - 1, 11);
   t.notOk(link.paused);
 });
 

@@ -1,0 +1,187 @@
+/**
+ * The bulk qtest commands — `read`, `b64read`, `write`, `b64write`, `memset` — moving data between
+ * guest memory and the line's bytes in pieces of 48 KiB: RAM is read, encoded, decoded and
+ * written piece by piece (the cost per byte does not depend on the size, and no payload becomes
+ * one string); device memory is read or written in one access, as QEMU does, so device accesses
+ * split exactly as there.
+ */
+import { decodeBase64InPlace, decodeWriteHexInto, isCanonicalBase64 } from './codecs.js';
+import { QemuWouldAbort, WROTE } from './grammar.js';
+import type { Args, QtestSessionState, Reply } from './grammar.js';
+import type { ReplyWriter } from './reply.js';
+import type { QtestMemory } from './target.js';
+import type { MemTxAttrs, MemTxResult } from '../../memory/types.js';
+
+/** Bulk transfers go through pieces of this size (a multiple of 3 and of 8). */
+const PIECE = 48 * 1024;
+const PIECE_BIG = BigInt(PIECE);
+
+/** The reply to a failed access when the command reports them (attributes, or the opt-in). */
+export function txFailed(r: MemTxResult): string {
+  // QEMU's MemTxResult bits: MEMTX_ERROR 0x1, MEMTX_DECODE_ERROR 0x2.
+  return `ERR memory access failed 0x${r === 'decode-error' ? 2 : 1}`;
+}
+
+/** The piece buffer bulk transfers stage guest memory in. */
+const PIECE_BUF = Buffer.allocUnsafeSlow(PIECE);
+
+/**
+ * Read [addr, addr+size) and hand it to `emit` in pieces. RAM is staged piece by piece (a RAM read
+ * cannot fail and has no side effects, so pieces are exact); anything else is read in one access,
+ * as QEMU does, so device accesses split exactly as they would there. Returns the access result.
+ */
+function readInPieces(a: Args, addr: bigint, size: number, emit: (buf: Buffer, n: number) => void, piece = PIECE): MemTxResult | undefined {
+  const mem = a.memory;
+  if (mem.isRam?.(addr, BigInt(size))) {
+    for (let off = 0; off < size; off += piece) {
+      const n = Math.min(piece, size - off);
+      mem.readBytes(addr + BigInt(off), PIECE_BUF.subarray(0, n), a.attrs);
+      emit(PIECE_BUF, n);
+    }
+    return undefined;
+  }
+  const whole = Buffer.alloc(size);
+  const r = mem.readBytes(addr, whole, a.attrs);
+  if (a.checkTx && r !== 'ok') return r;
+  for (let off = 0; off < size; off += piece) {
+    const n = Math.min(piece, size - off);
+    emit(whole.subarray(off, off + n), n);
+  }
+  return undefined;
+}
+
+export function readHex(a: Args, _s: QtestSessionState, out: ReplyWriter): Reply {
+  const addr = a.big(0);
+  const size = a.num(1);
+  if (size === 0) throw new QemuWouldAbort('read: size must not be 0');
+  // The reply starts only once a failed non-RAM access can still be answered with ERR.
+  let started = false;
+  const r = readInPieces(a, addr, size, (buf, n) => {
+    if (!started) out.text('OK 0x');
+    started = true;
+    out.hex(buf, 0, n);
+  });
+  if (r !== undefined) return txFailed(r);
+  return WROTE;
+}
+
+export function readBase64(a: Args, _s: QtestSessionState, out: ReplyWriter): Reply {
+  const addr = a.big(0);
+  const size = a.num(1);
+  if (size === 0) return 'OK ';
+  let started = false;
+  const r = readInPieces(a, addr, size, (buf, n) => {
+    if (!started) out.text('OK ');
+    started = true;
+    out.base64(buf, 0, n);
+  });
+  if (r !== undefined) return txFailed(r);
+  return WROTE;
+}
+
+/** Write `size` bytes produced piece by piece by `fill(piece, offset, n)`; RAM in pieces, else at once. */
+function writeInPieces(a: Args, addr: bigint, size: number, fill: (buf: Uint8Array, offset: number, n: number) => void): Reply {
+  const mem = a.memory;
+  if (mem.isRam?.(addr, BigInt(size))) {
+    for (let off = 0; off < size; off += PIECE) {
+      const n = Math.min(PIECE, size - off);
+      const buf = PIECE_BUF.subarray(0, n);
+      fill(buf, off, n);
+      mem.writeBytes(addr + BigInt(off), buf, a.attrs);
+    }
+    return 'OK';
+  }
+  const whole = new Uint8Array(size);
+  fill(whole, 0, size);
+  const r = mem.writeBytes(addr, whole, a.attrs);
+  return a.checkTx && r !== 'ok' ? txFailed(r) : 'OK';
+}
+
+export function writeHex(a: Args): Reply {
+  const addr = a.big(0);
+  const size = a.num(1);
+  const buf = a.line.buf;
+  const ds = a.start(2);
+  const de = a.end(2);
+  return writeInPieces(a, addr, size, (out, offset, n) => decodeWriteHexInto(buf, ds, de, offset, out.subarray(0, n)));
+}
+
+export function writeBase64(a: Args, s: QtestSessionState): Reply {
+  const addr = a.big(0);
+  const size = a.num(1);
+  const text = a.line.buf;
+  const ds = a.start(2);
+  const de = a.end(2);
+  const len = de - ds;
+  if (len % 4 === 0 && isCanonicalBase64(text, ds, de)) {
+    // Canonical text decodes 4 characters to 3 bytes everywhere: piece k of the data is
+    // characters [4k·PIECE/3, …) of the text, decoded on its own.
+    const pad = (text[de - 1] === 61 ? 1 : 0) + (text[de - 2] === 61 ? 1 : 0);
+    const decoded = (len / 4) * 3 - pad;
+    if (decoded !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decoded})\n`);
+    return writeInPieces(a, addr, size, (out, offset, n) => {
+      let have = 0;
+      if (offset < decoded) {
+        have = Math.min(n, decoded - offset);
+        const from = ds + (offset / 3) * 4;
+        const to = Math.min(de, from + Math.ceil(n / 3) * 4);
+        // At most PIECE/3·4 characters: a short-lived string well below V8's large-object
+        // size, decoded natively.
+        Buffer.from(out.buffer, out.byteOffset, n).write(text.toString('latin1', from, to), 0, have, 'base64');
+      }
+      // Past the decoded bytes QEMU's buffer holds the rest of the text, a NUL, then heap
+      // bytes (protocol/deviations.md: zeros here).
+      for (let k = have; k < n; k++) {
+        const at = ds + offset + k;
+        out[k] = at < de ? text[at] : 0;
+      }
+    });
+  }
+  const { decodedLength, buffer } = decodeBase64InPlace(text, ds, de);
+  if (decodedLength !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decodedLength})\n`);
+  return writeInPieces(a, addr, size, (out, offset, n) => {
+    const avail = Math.max(0, Math.min(n, buffer.length - offset));
+    out.set(buffer.subarray(offset, offset + avail));
+    out.fill(0, avail, n);
+  });
+}
+
+/** A fill over anything but plain RAM whose access result matters: ordinary writes in pieces. */
+function fillChecked(mem: QtestMemory, addr: bigint, size: bigint, byte: number, attrs: MemTxAttrs | undefined): MemTxResult {
+  const buf = Buffer.alloc(PIECE, byte);
+  let result: MemTxResult = 'ok';
+  let cur = addr;
+  let left = size;
+  while (left > 0n) {
+    // Pieces end at PIECE-aligned addresses, as the memory system's own fill splits them.
+    const toBoundary = PIECE_BIG - (cur % PIECE_BIG);
+    const n = left < toBoundary ? left : toBoundary;
+    const r = mem.writeBytes(cur, buf.subarray(0, Number(n)), attrs);
+    if (r !== 'ok' && result === 'ok') result = r;
+    left -= n;
+    cur = BigInt.asUintN(64, cur + n);
+  }
+  return result;
+}
+
+export function memsetCmd(a: Args, s: QtestSessionState): Reply {
+  const addr = a.big(0);
+  const size = a.big(1);
+  const r = a.nums[2];
+  const pattern = r.big === undefined ? r.small % 256 : Number(r.big & 0xffn);
+  const mem = a.memory;
+  const ram = mem.isRam?.(addr, size) ?? false;
+  // A fill of RAM is cheap (page by page, no buffer): any size QEMU accepts. Over device memory
+  // every byte is a device access, so the transfer limit applies.
+  if (size > BigInt(s.maxTransferBytes) && !ram) {
+    throw new QemuWouldAbort(`memset: size ${size} exceeds the limit of ${s.maxTransferBytes} bytes`);
+  }
+  if (size === 0n) return 'OK';
+  if (a.checkTx && !ram) {
+    const r = fillChecked(mem, addr, size, pattern, a.attrs);
+    return r === 'ok' ? 'OK' : txFailed(r);
+  }
+  mem.fill(addr, size, pattern, a.attrs);
+  return 'OK';
+}
+

@@ -1,0 +1,114 @@
+/**
+ * ReplyWriter: qtest replies are written as bytes into a slab (64 KiB, reused until full) and
+ * handed to the transport as Buffers — one per flush, not one string per reply. Bulk payloads
+ * (hex, base64) are encoded straight into the slab piece by piece, so a reply of any size costs
+ * the same per byte and never becomes one big string. A flushed piece is never written again:
+ * the next reply continues after it, and a full slab is replaced by a fresh one.
+ */
+
+const SLAB_BYTES = 64 * 1024;
+
+/** Lowercase hex digits of every byte value: HEX[2b], HEX[2b+1]. */
+const HEX = (() => {
+  const t = new Uint8Array(512);
+  const digits = '0123456789abcdef';
+  for (let b = 0; b < 256; b++) {
+    t[2 * b] = digits.charCodeAt(b >> 4);
+    t[2 * b + 1] = digits.charCodeAt(b & 15);
+  }
+  return t;
+})();
+
+export class ReplyWriter {
+  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private pos = 0;
+  /** Start of the bytes not yet flushed. */
+  private from = 0;
+
+  constructor(private readonly sink: (piece: Buffer) => void) {}
+
+  /** Bytes written and not yet flushed. */
+  get pending(): number {
+    return this.pos - this.from;
+  }
+
+  /** Hand what was written since the last flush to the sink. */
+  flush(): void {
+    if (this.pos === this.from) return;
+    const piece = this.slab.subarray(this.from, this.pos);
+    this.from = this.pos;
+    this.sink(piece);
+  }
+
+  /** Make `n` contiguous bytes available (n ≤ the slab size). */
+  private room(n: number): void {
+    if (this.slab.length - this.pos >= n) return;
+    this.flush();
+    this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, n));
+    this.pos = 0;
+    this.from = 0;
+  }
+
+  byte(c: number): void {
+    this.room(1);
+    this.slab[this.pos++] = c;
+  }
+
+  /** Latin1 text (short: protocol words and error lines; any length is accepted). */
+  text(s: string): void {
+    if (s.length > SLAB_BYTES) {
+      for (let i = 0; i < s.length; i += SLAB_BYTES) this.text(s.slice(i, i + SLAB_BYTES));
+      return;
+    }
+    this.room(s.length);
+    if (s.length > 64) {
+      this.pos += this.slab.write(s, this.pos, 'latin1');
+      return;
+    }
+    // Short protocol words: a byte loop is cheaper than a call into the native string writer.
+    const slab = this.slab;
+    let p = this.pos;
+    for (let i = 0; i < s.length; i++) slab[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  /** `OK 0x` + 16 hex digits of the little-endian value in bytes[0..width). */
+  okHex16LE(bytes: Uint8Array, width: number): void {
+    this.room(21);
+    const s = this.slab;
+    let p = this.pos;
+    s[p++] = 0x4f; // O
+    s[p++] = 0x4b; // K
+    s[p++] = 0x20;
+    s[p++] = 0x30; // 0
+    s[p++] = 0x78; // x
+    for (let i = 7; i >= 0; i--) {
+      const b = i < width ? bytes[i] : 0;
+      s[p++] = HEX[2 * b];
+      s[p++] = HEX[2 * b + 1];
+    }
+    this.pos = p;
+  }
+
+  /** Lowercase hex of src[start, end), in memory order, in slab-sized pieces. */
+  hex(src: Uint8Array, start: number, end: number): void {
+    let i = start;
+    while (i < end) {
+      this.room(2);
+      const s = this.slab;
+      let p = this.pos;
+      const stop = Math.min(end, i + ((s.length - p) >> 1));
+      for (; i < stop; i++) {
+        const b = src[i];
+        s[p++] = HEX[2 * b];
+        s[p++] = HEX[2 * b + 1];
+      }
+      this.pos = p;
+    }
+  }
+
+  /** Base64 of src[start, end) (the caller cuts a long payload at multiples of 3 bytes). */
+  base64(src: Buffer, start: number, end: number): void {
+    this.text(src.toString('base64', start, end));
+  }
+}
