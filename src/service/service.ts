@@ -36,6 +36,8 @@ export { StartupError } from './run-dir.js';
 
 /** How long /metrics and /sessions wait for a worker's answer before using its previous one. */
 const ASK_DEADLINE_MS = 250;
+/** How long a QMP attach waits for its session's id to be claimed (see acceptUpgrade). */
+const QMP_ATTACH_WAIT_MS = 2000;
 
 function workerModule(): string {
   const self = fileURLToPath(import.meta.url);
@@ -216,18 +218,39 @@ export class QtestdService {
     }
   }
 
+  /** The worker owning session `id`, waiting up to `ms` for a claim in flight. */
+  private async ownerWithin(id: string, ms: number): Promise<number | undefined> {
+    for (let waited = 0; ; waited += 10) {
+      const owner = this.ids.ownerOf(id);
+      if (owner !== undefined || waited >= ms || id === '') return owner;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  private handQmpUpgrade(
+    upgrade: ReturnType<typeof upgradeRequest>,
+    socket: Socket,
+    head: Buffer,
+    owner: number,
+  ): void {
+    if (this.inline) return this.inline.acceptUpgrade(upgrade, socket, head);
+    if (this.pool!.hand({ t: 'upgrade', kind: 'qmp', req: upgrade, head: head.toString('base64') }, socket, owner) < 0)
+      socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\nworker unavailable\n');
+  }
+
   private acceptUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, kind: 'qtest' | 'qmp'): void {
     const upgrade = upgradeRequest(req);
     if (kind === 'qmp') {
       const id = new URL(upgrade.url, 'http://localhost').searchParams.get('session') ?? '';
-      const owner = this.ids.ownerOf(id);
-      if (owner === undefined) {
-        socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno such session\n');
-        return;
-      }
-      if (this.inline) return this.inline.acceptUpgrade(upgrade, socket, head);
-      if (this.pool!.hand({ t: 'upgrade', kind, req: upgrade, head: head.toString('base64') }, socket, owner) < 0)
-        socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\nworker unavailable\n');
+      // A /qtest session claims its id in its worker after the client has seen the 101, so a client
+      // that attaches its QMP right away can be a moment ahead of the claim: wait for it, bounded.
+      void this.ownerWithin(id, QMP_ATTACH_WAIT_MS).then((owner) => {
+        if (owner === undefined) {
+          socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno such session\n');
+          return;
+        }
+        this.handQmpUpgrade(upgrade, socket, head, owner);
+      });
       return;
     }
     const refusal = this.refuse();
