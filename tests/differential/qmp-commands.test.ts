@@ -12,12 +12,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { BASE_ARGS, binaryFor } from '../helpers/launch.js';
+import { BASE_ARGS } from '../helpers/launch.js';
 import { withOracle } from '../helpers/oracle.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-import { startServerSockets, type ServerSockets } from '../helpers/processes.js';
+import { call, startPeer } from '../protocol/qmp/peer.js';
 
 const SCHEMA = JSON.parse(
   readFileSync(join(REPO_ROOT, 'protocol', 'captures', 'qemu-10.2.2', 'qmp', 'query-qmp-schema.reply'), 'latin1'),
@@ -32,58 +31,6 @@ const CHANGING: Record<string, string> = {
 const FILTERED = new Set(['query-machines', 'query-cpu-definitions', 'qom-list-types']);
 const QTESTD_ONLY_TYPES = new Set(['iommu-testdev', 'smmu-testdev']);
 const APPENDED = new Set(['query-qmp-schema', 'query-commands']);
-
-class Lines {
-  private buf = '';
-  private waiters: Array<(l: string) => void> = [];
-  private queue: string[] = [];
-  constructor(sock: Socket) {
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => {
-      this.buf += d;
-      for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
-        const line = this.buf.slice(0, i + 1);
-        this.buf = this.buf.slice(i + 1);
-        const w = this.waiters.shift();
-        if (w) w(line);
-        else this.queue.push(line);
-      }
-    });
-  }
-  next(): Promise<string> {
-    const l = this.queue.shift();
-    return l !== undefined ? Promise.resolve(l) : new Promise((r) => this.waiters.push(r));
-  }
-}
-
-interface Peer {
-  s: ServerSockets;
-  lines: Lines;
-}
-
-async function start(target: 'qtestd' | 'oracle', args: readonly string[]): Promise<Peer> {
-  const s = await startServerSockets({ binary: binaryFor(target), args, name: target });
-  const lines = new Lines(s.qmp!);
-  await lines.next();
-  const p = { s, lines };
-  await call(p, '{"execute": "qmp_capabilities"}');
-  return p;
-}
-
-/** Send one request; the events before its reply and the reply, normalised. */
-async function call(p: Peer, req: string): Promise<string> {
-  p.s.qmp!.write(req + '\n');
-  let out = '';
-  for (;;) {
-    const l = await p.lines.next();
-    out += l;
-    if (l.startsWith('{"return"') || l.startsWith('{"error"')) break;
-  }
-  return out
-    .replace(/"seconds": \d+, "microseconds": \d+/g, 'TIME')
-    .replace(/\/tmp\/qtestd-launch-\w+/g, 'TMP')
-    .replace(/"thread-id": \d{3,}/g, '"thread-id": PID');
-}
 
 function sameFiltered(t: Test, name: string, q: string, o: string): void {
   const qv = JSON.parse(q).return as Array<{ name: string }>;
@@ -102,8 +49,8 @@ const VARIANTS: Array<[string, string[]]> = [
 
 for (const [variant, args] of VARIANTS) {
   await withOracle(t, `QMP commands on ${variant}`, async (tv) => {
-    const q = await start('qtestd', args);
-    const o = await start('oracle', args);
+    const q = await startPeer('qtestd', args);
+    const o = await startPeer('oracle', args);
     tv.teardown(async () => {
       await q.s.teardown();
       await o.s.teardown();
