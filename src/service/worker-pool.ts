@@ -43,6 +43,23 @@ interface Slot {
   last: Map<string, unknown>;
 }
 
+/**
+ * Stop reading from a socket that is about to be handed over. An HTTP upgrade's socket is still
+ * reading in this process (the HTTP parser had it flowing), and this process keeps its descriptor
+ * until the hand-over message is written: a WebSocket frame the client sends as soon as the worker
+ * answered 101 could be read here in that window, and would be lost when this copy is closed.
+ * `pause()` alone keeps the handle reading into the stream's buffer, so the handle is stopped too
+ * (net.Socket offers no public call for that; `reading` is what its own _read() consults).
+ */
+function stopReading(socket: Socket): void {
+  socket.pause();
+  const handle = (socket as Socket & { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
+  if (handle?.readStop && handle.reading !== false) {
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private stopping = false;
@@ -130,6 +147,7 @@ export class WorkerPool {
   hand(msg: WorkerMessage, socket: Socket, index = this.pick()): number {
     const slot = this.slots[index];
     if (!slot?.alive || !slot.child.connected) return -1;
+    stopReading(socket);
     slot.load++;
     if (!slot.isReady) {
       // a handle sent before the worker listens would be lost: hold the connection until then
