@@ -18,6 +18,8 @@ import { skipMissingFeature, withOracle } from '../helpers/oracle.js';
 import type { OracleInfo } from '../helpers/oracle.js';
 import { qtestdMissingFeature } from '../helpers/differential/compare.js';
 
+t.setTimeout(15 * 60_000); // a safety net only: 8 C qtest binaries, ~25 launches on a busy 2-core machine
+
 const SRC_DIR = join(REPO_ROOT, 'tests', 'c');
 const SMMU_MACHINE = [
   '-machine',
@@ -75,6 +77,21 @@ const TESTS: CTest[] = [
     cases: 3,
     oracle: false,
   },
+  {
+    // the Secure SMMU author's flows through *_space (docs/secure-smmu.md); its NS cases start without secure=on
+    name: 'secure-smmuv3',
+    args: [
+      ...SMMU_MACHINE.map((a) => (a.startsWith('virt,') ? `${a},secure=on` : a)),
+      '-global',
+      'arm-smmuv3.secure-impl=true',
+      '-device',
+      'iommu-testdev,sec-sid=secure',
+    ],
+    cases: 4,
+    oracle: false,
+  },
+  // qtest memory attributes, both syntaxes, every error (protocol/qtest.md "Memory attributes")
+  { name: 'qtest-attrs', args: ['-machine', 'virt,secure=on', '-cpu', 'cortex-a57'], cases: 6, oracle: false },
 ];
 
 function run(
