@@ -49,6 +49,7 @@ export {
   strtabBaseCfg,
   writeCd,
   writeSte,
+  VIRT_SECURE_RAM,
 } from './smmu-builder.js';
 export type {
   CdFields,
@@ -58,6 +59,7 @@ export type {
   Perms,
   SteFields,
   StreamTableRegisters,
+  TableSpace,
 } from './smmu-builder.js';
 export {
   CMD,
@@ -67,12 +69,17 @@ export {
   EVENT_TYPES,
   EventQueue,
   IRQ_CTRL_BITS,
+  SMMU_BANK_OFFSET,
   SMMU_REG,
+  SMMU_S_REG,
   VIRT_SMMU_BASE,
+  smmuBankBase,
   decodeEventRecord,
   enableSmmu,
   encodeCommandByName,
   linearStrtabRegisters,
   queueBaseValue,
 } from './smmu-queues.js';
-export type { EnableSmmuOptions, EnabledSmmu, EventRecord, QueueConfig, TlbiRange } from './smmu-queues.js';
+export type { EnableSmmuOptions, EnabledSmmu, EventRecord, QueueConfig, SmmuBank, TlbiRange } from './smmu-queues.js';
+export { withAttrs } from './attrs-memory.js';
+export type { AttributedGuestMemory } from './attrs-memory.js';

@@ -3,7 +3,9 @@
  * Builds SMMUv3 in-memory structures in guest RAM through a GuestMemory (a QtestClient): STEs and
  * CDs by field name (layouts from src/smmu/structures.ts, IHI 0070 5.2/5.4, docs/smmu.md),
  * linear and 2-level stream tables (§2.1–2.2), and VMSAv8-64 stage-1/stage-2 page tables at
- * 4K/16K/64K with intermediate levels allocated on demand (§4). Keeps a shadow of what it wrote
+ * 4K/16K/64K with intermediate levels allocated on demand (§4), Secure ones included (NSTable per
+ * level, lower tables in another security space's memory, leaf NS; write through
+ * `withAttrs(client, 'secure')` to reach Secure RAM, docs/secure-smmu.md). Keeps a shadow of what it wrote
  * instead of reading tables back, so it assumes it is the only writer of its tables. No
  * AArch32, big-endian, LPA2 or contiguous-hint support.
  */
@@ -17,6 +19,9 @@ export { STE_CONFIG };
 export type { CdFields, SteFields };
 
 // ---- allocation ------------------------------------------------------------------------
+
+/** Secure-only RAM of `virt` with `secure=on` (docs/secure-smmu.md "Machine"). */
+export const VIRT_SECURE_RAM = { base: 0x0e00_0000n, size: 0x0100_0000n } as const;
 
 /** Bump allocator over a guest-physical range [start, end). */
 export class GuestAllocator {
@@ -292,10 +297,26 @@ export interface PageTableOptions {
   sl0?: number;
   /** Use this root instead of allocating one. */
   root?: bigint;
-  /** Bits ORed into every table descriptor (e.g. DESC.NSTABLE). */
-  tableBits?: bigint;
+  /**
+   * Bits ORed into every table descriptor (e.g. DESC.NSTABLE), or chosen per level of the
+   * descriptor (`(level) => bits`), e.g. a Secure walk that goes Non-secure below level 1.
+   */
+  tableBits?: bigint | ((level: number) => bigint);
+  /**
+   * Where the next-level table of a level-`level` table descriptor is allocated and written
+   * (default: the builder's memory and allocator). With NSTable a walk changes security space
+   * (docs/secure-smmu.md "Walks"), so its lower tables live in another memory view. Table
+   * addresses of the different memories must not overlap (on virt, Secure RAM is Secure-only).
+   */
+  tableSpace?: (level: number) => TableSpace | undefined;
   /** Defaults for every leaf. */
   leafDefaults?: LeafOptions;
+}
+
+/** A memory view and an allocator in it, for tables of one security space. */
+export interface TableSpace {
+  mem: GuestMemory;
+  allocator: GuestAllocator;
 }
 
 /** A stage-1 or stage-2 translation table tree built by map() calls. */
@@ -309,6 +330,8 @@ export class PageTableBuilder {
   /** Descriptor address → next-level table, for table descriptors this builder wrote. */
   private readonly tables = new Map<bigint, bigint>();
   private readonly leaves = new Map<bigint, number>();
+  /** Table address → the memory it lives in (when not the builder's own). */
+  private readonly tableMem = new Map<bigint, GuestMemory>();
   private chain: Promise<unknown> = Promise.resolve();
   private rootZeroed = false;
 
@@ -381,19 +404,24 @@ export class PageTableBuilder {
 
   /** Write an invalid descriptor over the leaf for `ia` (at `level`); returns its address or undefined. */
   async unmap(ia: bigint, level = 3): Promise<bigint | undefined> {
-    const addr = await this.chain.then(() => this.locate(ia, level, false));
-    if (addr === undefined) return undefined;
-    await this.mem.writeq(addr, 0n);
+    const found = await this.chain.then(() => this.locate(ia, level, false));
+    if (found === undefined) return undefined;
+    const { addr, mem } = found;
+    await mem.writeq(addr, 0n);
     this.leaves.delete(addr);
     return addr;
   }
 
   /** Address of the descriptor for `ia` at `level`, if the walk down to it exists. */
   descriptorAddress(ia: bigint, level = 3): Promise<bigint | undefined> {
-    return this.chain.then(() => this.locate(ia, level, false));
+    return this.chain.then(async () => (await this.locate(ia, level, false))?.addr);
   }
 
-  private async locate(ia: bigint, leafLevel: number, create: boolean): Promise<bigint | undefined> {
+  private async locate(
+    ia: bigint,
+    leafLevel: number,
+    create: boolean,
+  ): Promise<{ addr: bigint; mem: GuestMemory } | undefined> {
     if (ia < 0n || ia >= 1n << BigInt(this.options.inputBits)) {
       throw new RangeError(`address 0x${ia.toString(16)} is outside the ${this.options.inputBits}-bit input range`);
     }
@@ -404,23 +432,29 @@ export class PageTableBuilder {
       await this.mem.memset(this.root, Number(this.rootBytes), 0);
     }
     let table = this.root;
+    let mem = this.mem;
     for (let level = this.startLevel; ; level++) {
       const descAddr = table + 8n * this.index(ia, level);
-      if (level === leafLevel) return descAddr;
+      if (level === leafLevel) return { addr: descAddr, mem };
       const next = this.tables.get(descAddr);
       if (next !== undefined) {
         table = next;
+        mem = this.tableMem.get(next) ?? this.mem;
         continue;
       }
       if (this.leaves.has(descAddr))
         throw new Error(`0x${ia.toString(16)}: a level-${level} block already maps this range`);
       if (!create) return undefined;
       const bytes = this.pageBytes;
-      const fresh = this.allocator.alloc(bytes, bytes);
-      await this.mem.memset(fresh, Number(bytes), 0);
-      await this.mem.writeq(descAddr, tableDescriptor(fresh, this.options.tableBits ?? 0n));
+      const space = this.options.tableSpace?.(level);
+      const fresh = (space?.allocator ?? this.allocator).alloc(bytes, bytes);
+      const bits = this.options.tableBits;
+      await (space?.mem ?? this.mem).memset(fresh, Number(bytes), 0);
+      await mem.writeq(descAddr, tableDescriptor(fresh, typeof bits === 'function' ? bits(level) : (bits ?? 0n)));
       this.tables.set(descAddr, fresh);
+      if (space) this.tableMem.set(fresh, space.mem);
       table = fresh;
+      mem = space?.mem ?? this.mem;
     }
   }
 
@@ -432,9 +466,9 @@ export class PageTableBuilder {
         `map 0x${ia.toString(16)} → 0x${pa.toString(16)}: not aligned to the level-${level} size 0x${size.toString(16)}`,
       );
     }
-    const descAddr = (await this.locate(ia, level, true))!;
+    const { addr: descAddr, mem } = (await this.locate(ia, level, true))!;
     if (this.tables.has(descAddr)) throw new Error(`0x${ia.toString(16)}: a table already exists at level ${level}`);
-    await this.mem.writeq(descAddr, leafDescriptor(this.options.stage, pa, perms, opts));
+    await mem.writeq(descAddr, leafDescriptor(this.options.stage, pa, perms, opts));
     this.leaves.set(descAddr, level);
     return descAddr;
   }

@@ -3,7 +3,8 @@
  * by name (IHI 0070 4.x; layout from src/smmu/command-queue.ts, docs/smmu.md), a command queue
  * that writes 16-byte entries at PROD and bumps CMDQ_PROD, an event-queue reader that decodes the
  * 32-byte records between CONS and PROD (docs/smmu.md#commands-and-events), and enableSmmu(), the register sequence
- * of iommu-smmuv3-test (docs/smmu.md#the-upstream-test-sequence). No PRI queue, MSIs or secure bank.
+ * of iommu-smmuv3-test (docs/smmu.md#the-upstream-test-sequence), on either register bank (the
+ * Secure bank at +0x8000 with `secure-impl`, docs/secure-smmu.md). No PRI queue or MSIs.
  */
 import { CMD_OPCODES, encodeCommand } from '../smmu/command-queue.js';
 import type { CommandFields, CommandName } from '../smmu/command-queue.js';
@@ -52,6 +53,17 @@ export const SMMU_REG = {
   EVENTQ_CONS: 0x0ac,
   EVENTQ_IRQ_CFG0: 0x0b0,
 } as const satisfies Record<string, number>;
+
+/** Register banks: the Secure one repeats the page-0 layout at +0x8000 (docs/secure-smmu.md). */
+export type SmmuBank = 'non-secure' | 'secure';
+export const SMMU_BANK_OFFSET: Record<SmmuBank, bigint> = { 'non-secure': 0n, secure: 0x8000n };
+/** Secure-bank-only registers, bank-relative (S_IDR1 0x80000010 with secure-impl; S_INIT bit 0 INV_ALL). */
+export const SMMU_S_REG = { S_IDR0: 0x000, S_IDR1: 0x004, S_INIT: 0x03c } as const;
+
+/** Base of one register bank of the SMMU at `smmuBase`. */
+export function smmuBankBase(bank: SmmuBank, smmuBase: bigint = VIRT_SMMU_BASE): bigint {
+  return smmuBase + SMMU_BANK_OFFSET[bank];
+}
 
 export const CR0_BITS = { SMMUEN: 1 << 0, PRIQEN: 1 << 1, EVENTQEN: 1 << 2, CMDQEN: 1 << 3 } as const;
 export const IRQ_CTRL_BITS = { GERROR_IRQEN: 1 << 0, PRIQ_IRQEN: 1 << 1, EVENTQ_IRQEN: 1 << 2 } as const;
@@ -275,6 +287,12 @@ export class EventQueue {
 export interface EnableSmmuOptions {
   /** Default VIRT_SMMU_BASE. */
   smmuBase?: bigint;
+  /**
+   * Which register bank to program (default 'non-secure'). For the Secure bank pass a `mem` that
+   * reaches the Secure queues/tables (`withAttrs(client, 'secure')`); its attribute-less or Secure
+   * MMIO passes the Secure-bank gate either way.
+   */
+  bank?: SmmuBank;
   cmdq: QueueConfig;
   eventq: QueueConfig;
   strtab: StreamTableRegisters;
@@ -290,6 +308,8 @@ export interface EnableSmmuOptions {
 
 export interface EnabledSmmu {
   smmuBase: bigint;
+  /** Base of the programmed bank (smmuBase, or smmuBase + 0x8000 for the Secure bank). */
+  bankBase: bigint;
   cmdq: CommandQueue;
   eventq: EventQueue;
 }
@@ -306,9 +326,10 @@ export function linearStrtabRegisters(base: bigint, log2size: number): StreamTab
  */
 export async function enableSmmu(mem: GuestMemory, opts: EnableSmmuOptions): Promise<EnabledSmmu> {
   const smmuBase = opts.smmuBase ?? VIRT_SMMU_BASE;
-  const reg = (name: keyof typeof SMMU_REG) => smmuBase + BigInt(SMMU_REG[name]);
-  const cmdq = new CommandQueue(mem, smmuBase, opts.cmdq);
-  const eventq = new EventQueue(mem, smmuBase, opts.eventq);
+  const bankBase = smmuBankBase(opts.bank ?? 'non-secure', smmuBase);
+  const reg = (name: keyof typeof SMMU_REG) => bankBase + BigInt(SMMU_REG[name]);
+  const cmdq = new CommandQueue(mem, bankBase, opts.cmdq);
+  const eventq = new EventQueue(mem, bankBase, opts.eventq);
   const w: Promise<void>[] = [
     mem.writel(reg('GBPA'), BigInt(opts.gbpa ?? GBPA_UPDATE)),
     mem.writel(reg('CR0'), 0n),
@@ -325,7 +346,7 @@ export async function enableSmmu(mem: GuestMemory, opts: EnableSmmuOptions): Pro
   if (opts.irqCtrl !== undefined) w.push(mem.writel(reg('IRQ_CTRL'), BigInt(opts.irqCtrl)));
   w.push(mem.writel(reg('CR0'), BigInt(opts.cr0 ?? CR0_BITS.SMMUEN | CR0_BITS.EVENTQEN | CR0_BITS.CMDQEN)));
   await Promise.all(w);
-  return { smmuBase, cmdq, eventq };
+  return { smmuBase, bankBase, cmdq, eventq };
 }
 
 /** Read a 64-bit little-endian value out of a byte block (helper for tests of queue memory). */
