@@ -134,9 +134,14 @@ function layout(rows: readonly Row[], cfg: MachineConfig): QomLayout {
   return out;
 }
 
+/** With `secure=on` the machine owns the Secure view's container, listed after `cxl-fmw`. */
+const VIRT_SECURE: readonly Row[] = VIRT.flatMap((r): Row[] =>
+  r[0] === 'cxl-fmw' ? [r, ['secure-memory[0]', 'child<memory-region>']] : [r],
+);
+
 /** /machine's properties and child names for this configuration. */
 export function machineLayout(cfg: MachineConfig): QomLayout {
-  return layout(cfg.machine === 'virt' ? VIRT : NONE, cfg);
+  return layout(cfg.machine === 'virt' ? (cfg.secure ? VIRT_SECURE : VIRT) : NONE, cfg);
 }
 
 const BACKEND_RAM = (o: ObjectSpec, cfg: MachineConfig): Row[] => {

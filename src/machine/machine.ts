@@ -151,6 +151,12 @@ export class Machine {
     this.mapBoard();
     if (config.secure) this.secureView = buildSecureView(this.system, limits.maxTouchedRamBytes);
     this.unattached.addIndexed({ typeName: 'pl011' });
+    if (config.secure) {
+      // QEMU's creation order (docs/secure-smmu.md "Machine"): the Secure UART right after UART0;
+      // the Secure RAM region has no owner, so it is a child of /machine/unattached
+      this.unattached.addIndexed({ typeName: 'pl011' });
+      this.unattached.add(new QomNode('virt.secure-ram[0]', 'memory-region'));
+    }
     this.unattached.addIndexed({ typeName: 'pl031' });
 
     // PCIe host: INTA..INTD → SPIs 3..6.
@@ -194,6 +200,10 @@ export class Machine {
 
     this.unattached.addIndexed({ typeName: 'pl061' });
     this.unattached.addIndexed({ typeName: 'gpio-key' });
+    if (config.secure) {
+      this.unattached.addIndexed({ typeName: 'pl061' }); // the Secure GPIO and its power-off/reset device
+      this.unattached.addIndexed({ typeName: 'gpio-pwr' });
+    }
     for (let i = 0; i < VIRT_MAP.VIRTIO_MMIO.count; i++) this.unattached.addIndexed({ typeName: 'virtio-mmio' });
     this.unattached.addIndexed({ typeName: 'platform-bus-device' });
 
