@@ -37,8 +37,10 @@ export interface SmmuModel extends IoRegion, Iommu {
   reset(): void;
   /** Registers, queues, caches and counters as plain JSON (x-qtestd-smmu-state). */
   debugSnapshot(): unknown;
-  /** Decode the STE/CD of a StreamID without side effects (x-qtestd-smmu-decode-stream). */
-  decodeStreamForDebug(sid: number): unknown;
+  /** Decode the STE/CD of a StreamID without side effects (x-qtestd-smmu-decode-stream); secSid 1: the Secure world. */
+  decodeStreamForDebug(sid: number, secSid?: 0 | 1): unknown;
+  /** Whether the SMMU has the Secure programming interface (docs/secure-smmu.md). */
+  readonly secureImpl?: boolean;
   /** Activity counters; `translations` feeds the service's metrics. */
   readonly counters: { readonly translations: number };
 }

@@ -265,7 +265,15 @@ export class SessionQmpHost implements QmpHost {
         const sid = raw.sid;
         if (typeof sid !== 'bigint' || sid < 0n || sid > 0xffffffffn)
           throw QmpError.generic("Parameter 'sid' expects an unsigned 32-bit integer");
-        return toJson(smmu.decodeStreamForDebug(Number(sid)));
+        // optional `sec-sid` (docs/secure-smmu.md): which world's stream table to decode
+        const secSid = raw['sec-sid'];
+        let sec: 0 | 1 = 0;
+        if (secSid === 'secure' || secSid === 1n) sec = 1;
+        else if (secSid !== undefined && secSid !== 'non-secure' && secSid !== 0n)
+          throw QmpError.generic("Parameter 'sec-sid' expects 'non-secure' or 'secure'");
+        if (sec === 1 && !smmu.secureImpl)
+          throw QmpError.generic('The SMMU has no Secure bank (-global arm-smmuv3.secure-impl=true)');
+        return toJson(smmu.decodeStreamForDebug(Number(sid), sec));
       },
     }),
     defineExtension({

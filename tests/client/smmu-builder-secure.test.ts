@@ -215,6 +215,19 @@ t.test('secure-s1-only built with the builder (live)', (t) =>
         t.ok(st.registers && sb?.registers, 'x-qtestd-smmu-state shows both banks');
         t.equal(sb?.configCache?.size, 1, 'the Secure world cached the STE');
         t.equal((st.configCache as { size: number }).size, 0, 'the Non-secure world cached nothing');
+        const decode = async (args: Record<string, unknown>) =>
+          (await qmp.execute('x-qtestd-smmu-decode-stream', args)) as {
+            smmuEnabled: boolean;
+            streamTable: unknown;
+            result: { ok: boolean; reason?: string };
+            cached: boolean;
+          };
+        const sd = await decode({ sid: 8, 'sec-sid': 'secure' });
+        t.match(sd, { smmuEnabled: true, result: { ok: true }, cached: true }, 'decode-stream sec-sid=secure');
+        t.match(JSON.stringify(sd.streamTable), /0xe179000|236425216/, 'the Secure stream table');
+        const nd = await decode({ sid: 8 });
+        t.match(nd, { smmuEnabled: true, result: { ok: false }, cached: false }, 'the NS STE 8 is all zeros');
+        await t.rejects(decode({ sid: 8, 'sec-sid': 'both' }), /Parameter 'sec-sid' expects 'non-secure' or 'secure'/);
       } finally {
         qmp.close();
       }

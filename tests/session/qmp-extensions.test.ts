@@ -67,6 +67,16 @@ t.test('x-qtestd-smmu-decode-stream argument checks', async (t) => {
   t.same(send('{"execute": "x-qtestd-smmu-decode-stream", "arguments": {"sid": 1.0}}'), [BAD_SID]);
   const ok = send('{"execute": "x-qtestd-smmu-decode-stream", "arguments": {"sid": 4294967295, "other": 1}, "id": 7}');
   t.match(ok[0], /^\{"return": \{"streamTable": .*, "id": 7\}$/);
+  t.same(send('{"execute": "x-qtestd-smmu-decode-stream", "arguments": {"sid": 1, "sec-sid": "secure"}}'), [
+    '{"error": {"class": "GenericError", "desc": "The SMMU has no Secure bank (-global arm-smmuv3.secure-impl=true)"}}',
+  ]);
+  t.same(send('{"execute": "x-qtestd-smmu-decode-stream", "arguments": {"sid": 1, "sec-sid": 2}}'), [
+    '{"error": {"class": "GenericError", "desc": "Parameter \'sec-sid\' expects \'non-secure\' or \'secure\'"}}',
+  ]);
+  t.match(
+    send('{"execute": "x-qtestd-smmu-decode-stream", "arguments": {"sid": 1, "sec-sid": "non-secure"}}')[0],
+    /^\{"return"/,
+  );
   const state = send('{"execute": "x-qtestd-smmu-state", "arguments": {"zz": 1}}');
   t.match(state[0], /^\{"return": \{.*\}\}$/);
   t.same(send('{"execute": "x-qtestd-smmu-state", "arguments": []}'), [
