@@ -18,7 +18,7 @@ import { PciHost, PlugError } from '../pci/host-bridge.js';
 import type { PciBus } from '../pci/host-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
 import type { SmmuV3Irqs } from '../smmu/smmu-v3.js';
-import { buildSecureView, viewForAttrs } from './secure-view.js';
+import { buildSecureView, SECURE_QOM, viewForAttrs } from './secure-view.js';
 import type { AccessAttrs } from './secure-view.js';
 import { BOARD_STUBS, GicInputs } from './board-devices.js';
 import { VirtualClock } from '../sim/clock.js';
@@ -153,12 +153,7 @@ export class Machine {
     this.mapBoard();
     if (config.secure) this.secureView = buildSecureView(this.system, limits.maxTouchedRamBytes);
     this.unattached.addIndexed({ typeName: 'pl011' });
-    if (config.secure) {
-      // QEMU's creation order (docs/secure-smmu.md "Machine"): the Secure UART right after UART0;
-      // the Secure RAM region has no owner, so it is a child of /machine/unattached
-      this.unattached.addIndexed({ typeName: 'pl011' });
-      this.unattached.add(new QomNode('virt.secure-ram[0]', 'memory-region'));
-    }
+    if (config.secure) SECURE_QOM.afterUart(this.unattached);
     this.unattached.addIndexed({ typeName: 'pl031' });
 
     // PCIe host: INTA..INTD → SPIs 3..6.
@@ -202,10 +197,7 @@ export class Machine {
 
     this.unattached.addIndexed({ typeName: 'pl061' });
     this.unattached.addIndexed({ typeName: 'gpio-key' });
-    if (config.secure) {
-      this.unattached.addIndexed({ typeName: 'pl061' }); // the Secure GPIO and its power-off/reset device
-      this.unattached.addIndexed({ typeName: 'gpio-pwr' });
-    }
+    if (config.secure) SECURE_QOM.afterGpio(this.unattached);
     for (let i = 0; i < VIRT_MAP.VIRTIO_MMIO.count; i++) this.unattached.addIndexed({ typeName: 'virtio-mmio' });
     this.unattached.addIndexed({ typeName: 'platform-bus-device' });
 

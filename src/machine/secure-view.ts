@@ -9,6 +9,7 @@ import { AddressSpace } from '../memory/address-space.js';
 import { SparseRam } from '../memory/sparse-ram.js';
 import type { BusAccess, MemTxAttrs } from '../memory/types.js';
 import { BOARD_STUBS } from './board-devices.js';
+import { QomNode } from './qom-tree.js';
 import { VIRT_MAP } from './virt-map.js';
 
 export const SECURE_MAP = {
@@ -16,6 +17,22 @@ export const SECURE_MAP = {
   SECURE_UART: { base: 0x0904_0000n, size: 0x1000n },
   SECURE_GPIO: { base: 0x090b_0000n, size: 0x1000n },
 } as const;
+
+/**
+ * The /machine/unattached entries `secure=on` adds, at the two points of QEMU's creation order
+ * where they appear (docs/secure-smmu.md "QOM with secure=on"): after UART0 the Secure UART (and
+ * the Secure RAM region, which has no owner); after gpio-key the Secure GPIO and its gpio-pwr.
+ */
+export const SECURE_QOM = {
+  afterUart(unattached: QomNode): void {
+    unattached.addIndexed({ typeName: 'pl011' });
+    unattached.add(new QomNode('virt.secure-ram[0]', 'memory-region'));
+  },
+  afterGpio(unattached: QomNode): void {
+    unattached.addIndexed({ typeName: 'pl061' });
+    unattached.addIndexed({ typeName: 'gpio-pwr' });
+  },
+};
 
 /** Build the Secure view over `system` (the Non-secure view). */
 export function buildSecureView(system: AddressSpace, maxTouchedRamBytes?: number): AddressSpace {
