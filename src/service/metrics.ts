@@ -1,88 +1,159 @@
 /**
- * Service counters and gauges, rendered in the Prometheus text exposition format (version 0.0.4).
- * Each worker keeps its own `WorkerCounters` and reports a `WorkerStats` snapshot when asked; the
- * accepting process adds them up (plus its own refusals) at scrape time.
+ * Service metrics with prom-client (Prometheus text exposition format 0.0.4). Every worker (or the
+ * in-process host) keeps a `WorkerMetrics` registry — its sessions, requests, request latency,
+ * QMP commands — and, in a worker process, prom-client's process and Node metrics. When asked
+ * ('metrics'), it answers its registry as JSON; the accepting process adds its own registry
+ * (refusals, workers, its own process metrics) and merges them all with prom-client's
+ * aggregator: counters and histograms are summed, process metrics are kept apart by a `role`
+ * label (`accept`: the accepting process; `worker`: the workers, summed or averaged as
+ * prom-client defines for each). Counters of workers that died stay counted (`Retired`).
  */
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** What one worker (or the in-process host) reports. */
-export interface WorkerStats {
-  sessionsTotal: number;
-  qtestRequests: { ok: number; fail: number; err: number };
-  qmpCommands: number;
-  errors: number;
-  sessionsActive: number;
-  touchedRamBytes: number;
-  smmuTranslations: number;
+/** What `Registry#getMetricsAsJSON` gives: what a worker sends, and what the aggregator takes. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** What the metrics of a worker read from its sessions at scrape time. */
+export interface SessionGauges {
+  sessionsActive(): number;
+  touchedRamBytes(): number;
+  /** SMMU translations so far, closed sessions included (a counter). */
+  smmuTranslations(): number;
 }
 
-/** The counters a worker increments as it serves sessions. */
-export class WorkerCounters {
-  sessionsTotal = 0;
-  qtestRequests = { ok: 0, fail: 0, err: 0 };
-  qmpCommands = 0;
-  errors = 0;
+/** Why a session closed, as the bounded label set of qtestd_sessions_closed_total. */
+export type CloseReason = 'client' | 'idle-timeout' | 'line-timeout' | 'qmp-quit' | 'shutdown' | 'other';
+
+/** Latency buckets (seconds): a register access takes microseconds, a bulk transfer seconds. */
+const LATENCY_BUCKETS = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30];
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly sessionsTotal: Counter;
+  readonly sessionsClosed: Counter<'reason'>;
+  /** Pre-bound per reply kind: no label lookup per request. */
+  readonly qtestRequests: Record<'ok' | 'fail' | 'err', Counter.Internal>;
+  readonly qtestLatency: Histogram;
+  readonly qmpCommands: Record<'return' | 'error', Counter.Internal>;
+  readonly errors: Counter;
+
+  /** `processMetrics`: also Node's and the process's (a worker process; not the in-process host). */
+  constructor(gauges: SessionGauges, processMetrics: boolean) {
+    const registers = [this.registry];
+    if (processMetrics) collectDefaultMetrics({ register: this.registry, labels: { role: 'worker' } });
+    this.sessionsTotal = new Counter({
+      name: 'qtestd_sessions_total',
+      help: 'Sessions created since start.',
+      registers,
+    });
+    this.sessionsClosed = new Counter({
+      name: 'qtestd_sessions_closed_total',
+      help: 'Sessions closed, by reason (client, idle-timeout, line-timeout, qmp-quit, shutdown, other).',
+      labelNames: ['reason'],
+      registers,
+    });
+    new Gauge({
+      name: 'qtestd_sessions_active',
+      help: 'Sessions currently open.',
+      registers,
+      collect() {
+        this.set(gauges.sessionsActive());
+      },
+    });
+    const requests = new Counter({
+      name: 'qtestd_qtest_requests_total',
+      help: 'qtest requests answered, by reply kind.',
+      labelNames: ['reply'],
+      registers,
+    });
+    this.qtestRequests = { ok: requests.labels('ok'), fail: requests.labels('fail'), err: requests.labels('err') };
+    this.qtestLatency = new Histogram({
+      name: 'qtestd_qtest_request_duration_seconds',
+      help: 'Time to run one qtest request (from its line to its reply; waiting in the queue or on the network excluded).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    const qmp = new Counter({
+      name: 'qtestd_qmp_commands_total',
+      help: 'QMP commands answered, by reply kind (return, error).',
+      labelNames: ['reply'],
+      registers,
+    });
+    this.qmpCommands = { return: qmp.labels('return'), error: qmp.labels('error') };
+    this.errors = new Counter({
+      name: 'qtestd_errors_total',
+      help: 'Internal errors caught at a protocol boundary.',
+      registers,
+    });
+    new Gauge({
+      name: 'qtestd_guest_ram_touched_bytes',
+      help: 'Guest RAM allocated across open sessions.',
+      registers,
+      collect() {
+        this.set(gauges.touchedRamBytes());
+      },
+    });
+    new Counter({
+      name: 'qtestd_smmu_translations_total',
+      help: 'SMMU translations performed by sessions.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(gauges.smmuTranslations());
+      },
+    });
+    for (const r of ['ok', 'fail', 'err'] as const) this.qtestRequests[r].inc(0);
+    for (const r of ['return', 'error'] as const) this.qmpCommands[r].inc(0);
+  }
+
+  json(): Promise<MetricsJson> {
+    return this.registry.getMetricsAsJSON();
+  }
 }
 
-export function emptyStats(): WorkerStats {
-  return {
-    sessionsTotal: 0,
-    qtestRequests: { ok: 0, fail: 0, err: 0 },
-    qmpCommands: 0,
-    errors: 0,
-    sessionsActive: 0,
-    touchedRamBytes: 0,
-    smmuTranslations: 0,
-  };
-}
+/** The accepting process's own metrics. */
+export class FrontMetrics {
+  readonly registry = new Registry();
+  readonly sessionsRefused: Counter;
+  readonly workerRestarts: Counter;
+  /** Counters and histograms of workers that died (a counter never goes down). */
+  private retired: MetricsJson = [];
 
-/** Add `b` into `a` (counters and gauges alike). */
-export function addStats(a: WorkerStats, b: WorkerStats): WorkerStats {
-  a.sessionsTotal += b.sessionsTotal;
-  a.qtestRequests.ok += b.qtestRequests.ok;
-  a.qtestRequests.fail += b.qtestRequests.fail;
-  a.qtestRequests.err += b.qtestRequests.err;
-  a.qmpCommands += b.qmpCommands;
-  a.errors += b.errors;
-  a.sessionsActive += b.sessionsActive;
-  a.touchedRamBytes += b.touchedRamBytes;
-  a.smmuTranslations += b.smmuTranslations;
-  return a;
-}
+  constructor(workers: number) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, labels: { role: 'accept' } });
+    this.sessionsRefused = new Counter({
+      name: 'qtestd_sessions_refused_total',
+      help: 'Connections refused by a limit.',
+      registers,
+    });
+    new Gauge({
+      name: 'qtestd_workers',
+      help: 'Worker processes serving sessions (0: sessions run in the accepting process).',
+      registers,
+    }).set(workers);
+    this.workerRestarts = new Counter({
+      name: 'qtestd_worker_restarts_total',
+      help: 'Worker processes that died and were replaced.',
+      registers,
+    });
+  }
 
-/** What the accepting process itself counts. */
-export interface FrontStats {
-  sessionsRefused: number;
-  workers: number;
-  workerRestarts: number;
-}
+  /** Keep what a dead worker had counted (its last answer): its counters and histograms. */
+  async retire(last: MetricsJson): Promise<void> {
+    const kept = last.filter(
+      (m) => ['counter', 'histogram'].includes(m.type as unknown as string) && m.name.startsWith('qtestd_'),
+    ) as MetricsJson;
+    this.retired = await AggregatorRegistry.aggregate([this.retired, kept]).getMetricsAsJSON();
+  }
 
-export function renderMetrics(front: FrontStats, g: WorkerStats): string {
-  const lines: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[string, number]>): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
-  };
-  metric('qtestd_sessions_total', 'counter', 'Sessions created since start.', [['', g.sessionsTotal]]);
-  metric('qtestd_sessions_refused_total', 'counter', 'Connections refused by a limit.', [['', front.sessionsRefused]]);
-  metric('qtestd_sessions_active', 'gauge', 'Sessions currently open.', [['', g.sessionsActive]]);
-  metric('qtestd_qtest_requests_total', 'counter', 'qtest requests answered, by reply kind.', [
-    ['{reply="ok"}', g.qtestRequests.ok],
-    ['{reply="fail"}', g.qtestRequests.fail],
-    ['{reply="err"}', g.qtestRequests.err],
-  ]);
-  metric('qtestd_qmp_commands_total', 'counter', 'QMP commands handled.', [['', g.qmpCommands]]);
-  metric('qtestd_errors_total', 'counter', 'Internal errors caught at a protocol boundary.', [['', g.errors]]);
-  metric('qtestd_guest_ram_touched_bytes', 'gauge', 'Guest RAM allocated across open sessions.', [
-    ['', g.touchedRamBytes],
-  ]);
-  metric('qtestd_smmu_translations_total', 'counter', 'SMMU translations performed by open sessions.', [
-    ['', g.smmuTranslations],
-  ]);
-  metric('qtestd_workers', 'gauge', 'Worker processes serving sessions (0: sessions run in the accepting process).', [
-    ['', front.workers],
-  ]);
-  metric('qtestd_worker_restarts_total', 'counter', 'Worker processes that died and were replaced.', [
-    ['', front.workerRestarts],
-  ]);
-  return lines.join('\n') + '\n';
+  /** The exposition text: this process's metrics plus every worker's, merged. */
+  async render(workers: MetricsJson[]): Promise<string> {
+    const own = await this.registry.getMetricsAsJSON();
+    return AggregatorRegistry.aggregate([own, this.retired, ...workers]).metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 }

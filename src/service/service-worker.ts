@@ -1,13 +1,13 @@
 /**
  * Entry point of a service worker process (forked by QtestdService through a WorkerPool): a
  * SessionHost that takes the connections the accepting process hands over, claims session ids
- * from it, answers its questions (stats, sessions), and on `stop` closes its sessions and exits 0.
+ * from it, answers its questions (metrics, sessions), and on `stop` closes its sessions and exits 0.
  * Options arrive in QTESTD_SERVICE_OPTIONS (JSON of the serialisable part of ServiceOptions).
  */
 import { pino } from 'pino';
 import type { Socket } from 'node:net';
 import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
-import { SessionHost, STOP_GRACE_MS } from './session-host.js';
+import { SessionHost } from './session-host.js';
 import type { UpgradeRequest } from './session-host.js';
 import type { IdClaims } from './session-registry.js';
 import type { ServiceOptions } from './service-options.js';
@@ -30,7 +30,7 @@ function main(): void {
     }));
   // The accepting process went away (it exits once its workers were told to stop, or it died):
   // finish the stop, so that what was answered reaches the peers whole.
-  const channel = new WorkerChannel(() => void stop(STOP_GRACE_MS));
+  const channel = new WorkerChannel(() => void stop(raw.shutdownGraceMs));
   const log = pino(
     { level: raw.logLevel, base: { pid: process.pid, worker: channel.index } },
     pino.destination({ fd: 2, sync: false }),
@@ -68,7 +68,7 @@ function main(): void {
     release: (id) => channel.send({ t: 'release', id }),
   };
   const opts: ServiceOptions = { ...raw, log, plugins: DEFAULT_PLUGINS };
-  const host = new SessionHost(opts, ids);
+  const host = new SessionHost(opts, ids, true);
   /** A handed connection is over (`qtest`: it counted against --max-sessions). */
   const closed = (qtest: boolean) => (): void => channel.send({ t: 'closed', qtest });
 
@@ -92,7 +92,7 @@ function main(): void {
       host.acceptUpgrade(msg.req as UpgradeRequest, socket as Socket, Buffer.from(msg.head as string, 'base64'), done);
     })
     .on('stop', (msg) => void stop(msg.graceMs as number))
-    .answer('stats', () => host.stats())
+    .answer('metrics', () => host.metrics())
     .answer('sessions', () => host.sessions());
   refill();
   channel.ready();

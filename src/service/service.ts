@@ -16,13 +16,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
-import { addStats, emptyStats, renderMetrics } from './metrics.js';
-import type { WorkerStats } from './metrics.js';
+import { FrontMetrics } from './metrics.js';
+import type { MetricsJson } from './metrics.js';
 import { listen } from './endpoint-wrappers.js';
 import { HttpFrontEnd } from './http.js';
 import { IdTable } from './session-registry.js';
 import type { SessionInfo } from './session-registry.js';
-import { SessionHost, STOP_GRACE_MS } from './session-host.js';
+import { SessionHost } from './session-host.js';
 import type { UpgradeRequest } from './session-host.js';
 import type { ServiceOptions } from './service-options.js';
 import type { WorkerServiceOptions } from './service-worker.js';
@@ -61,13 +61,12 @@ export class QtestdService {
   private connections = 0;
   /** …per worker, to forget a dead worker's share. */
   private perWorker: number[] = [];
-  private sessionsRefused = 0;
-  private workerRestarts = 0;
-  /** Counters of workers that died (a counter must not go down). */
-  private readonly retired: WorkerStats = emptyStats();
+  private readonly front: FrontMetrics;
   readonly addresses: { tcpPort?: number; httpPort?: number; unixPath?: string } = {};
 
-  constructor(readonly opts: ServiceOptions) {}
+  constructor(readonly opts: ServiceOptions) {
+    this.front = new FrontMetrics(Math.max(0, opts.workers));
+  }
 
   get sessionCount(): number {
     return this.inline ? this.inline.sessionCount : this.connections;
@@ -148,9 +147,10 @@ export class QtestdService {
         this.ids.releaseAll(index);
         this.connections -= this.perWorker[index]!;
         this.perWorker[index] = 0;
-        const last = this.pool!.lastAnswer<WorkerStats>(index, 'stats');
-        if (last) addStats(this.retired, { ...last, sessionsActive: 0, touchedRamBytes: 0 });
-        if (this.accepting) this.workerRestarts++;
+        const last = this.pool!.lastAnswer<MetricsJson>(index, 'metrics');
+        if (last)
+          this.front.retire(last).catch((err: Error) => log.warn({ err }, "cannot keep a dead worker's counters"));
+        if (this.accepting) this.front.workerRestarts.inc();
       },
     });
   }
@@ -199,7 +199,7 @@ export class QtestdService {
   }
 
   private refuseRaw(socket: Socket, transport: string, reason: string): void {
-    this.sessionsRefused++;
+    this.front.sessionsRefused.inc();
     this.opts.log.warn({ event: 'session-refused', transport, reason }, 'connection refused');
     socket.on('error', (err) => this.opts.log.debug({ err }, 'refused connection error'));
     socket.resume(); // discard whatever the peer sends, so that the close is orderly
@@ -255,7 +255,7 @@ export class QtestdService {
     }
     const refusal = this.refuse();
     if (refusal) {
-      this.sessionsRefused++;
+      this.front.sessionsRefused.inc();
       this.refusals.handleUpgrade(req, socket, head, (ws) => {
         ws.send(`FAIL ${refusal}`);
         ws.close(1008, refusal.slice(0, 120));
@@ -271,18 +271,12 @@ export class QtestdService {
     }
   }
 
-  private async stats(): Promise<WorkerStats> {
-    const sum = addStats(emptyStats(), this.retired);
-    if (this.inline) return addStats(sum, this.inline.stats());
-    for (const s of await this.pool!.ask<WorkerStats>('stats', ASK_DEADLINE_MS)) addStats(sum, s);
-    return sum;
-  }
-
+  /** The Prometheus text of /metrics: this process's metrics and every worker's, merged. */
   async metrics(): Promise<string> {
-    return renderMetrics(
-      { sessionsRefused: this.sessionsRefused, workers: this.pool?.size ?? 0, workerRestarts: this.workerRestarts },
-      await this.stats(),
-    );
+    const workers = this.inline
+      ? [await this.inline.metrics()]
+      : await this.pool!.ask<MetricsJson>('metrics', ASK_DEADLINE_MS);
+    return this.front.render(workers);
   }
 
   async sessions(): Promise<SessionInfo[]> {
@@ -292,11 +286,12 @@ export class QtestdService {
   }
 
   /**
-   * Stop accepting, let every connection flush the replies to what it already processed, close
-   * every session, and wait (at most `graceMs`) for the peers to close; then drop the rest.
+   * Stop accepting; every open qtest connection gets the replies to what it already ran, then
+   * `FAIL shutting down`, and is closed; QMP monitors get QEMU's SHUTDOWN event (session-host.ts).
+   * Wait (at most `graceMs`) for the peers to close; then drop the rest.
    * (Waiting for net.Server#close callbacks would wait for the very connections we are closing.)
    */
-  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+  async stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     this.accepting = false;
     for (const server of this.servers) server.close();
     this.refusals.close();

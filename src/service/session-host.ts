@@ -8,8 +8,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { WorkerCounters } from './metrics.js';
-import type { WorkerStats } from './metrics.js';
+import { announceShutdown } from '../session/qmp-attach.js';
+import type { MetricsJson } from './metrics.js';
 import { Listeners } from './listeners.js';
 import { SessionRegistry } from './session-registry.js';
 import type { IdClaims, SessionInfo } from './session-registry.js';
@@ -23,21 +23,22 @@ export interface UpgradeRequest {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** How long stop() waits for connections to close after telling them to, before dropping them. */
-export const STOP_GRACE_MS = 500;
+/** The line every open qtest connection gets when the service stops. */
+export const SHUTDOWN_LINE = 'FAIL shutting down';
 
 export class SessionHost {
-  readonly counters = new WorkerCounters();
   private readonly registry: SessionRegistry;
   private readonly listeners: Listeners;
   private readonly wss: WebSocketServer;
   private stopping = false;
 
+  /** `processMetrics`: this host is a worker process (its metrics include the process's). */
   constructor(
     private readonly opts: ServiceOptions,
     ids: IdClaims,
+    processMetrics = false,
   ) {
-    this.registry = new SessionRegistry(opts, this.counters, ids);
+    this.registry = new SessionRegistry(opts, ids, processMetrics);
     this.listeners = new Listeners(opts, this.registry, () => (this.stopping ? 'server is shutting down' : undefined));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.limits.maxLineBytes });
   }
@@ -46,8 +47,9 @@ export class SessionHost {
     return this.registry.size;
   }
 
-  stats(): WorkerStats {
-    return this.registry.stats();
+  /** This host's metrics (prom-client JSON, for the accepting process to merge). */
+  metrics(): Promise<MetricsJson> {
+    return this.registry.metrics.json();
   }
 
   sessions(): SessionInfo[] {
@@ -91,14 +93,17 @@ export class SessionHost {
   }
 
   /**
-   * Stop: refuse what still arrives, let every connection flush the replies to what it already
-   * processed, close every session, and wait (at most `graceMs`) for the peers to close; then
-   * drop the rest.
+   * Stop: refuse what still arrives; every qtest connection stops taking requests, and after the
+   * replies to what it already ran gets `FAIL shutting down` and is closed (a request runs to its
+   * end before this is called: requests do not interleave with it); every QMP monitor gets what
+   * QEMU sends on SIGTERM (the SHUTDOWN event, `host-signal`) and is closed. Then wait at most
+   * `graceMs` for the peers to read that and close; drop the rest.
    */
-  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+  async stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     this.stopping = true;
-    this.listeners.shutdownAll(1001);
-    this.registry.closeAll('server shutting down');
+    this.listeners.shutdownAll(1001, SHUTDOWN_LINE);
+    await Promise.all(this.registry.list().map((live) => announceShutdown(live.session, 'host-signal')));
+    this.registry.closeAll('server shutting down', 'shutdown');
     this.wss.close();
     await this.listeners.settle(graceMs);
   }

@@ -15,7 +15,10 @@ import { openChardev } from '../transport/chardev-open.js';
 import type { OpenedChardev } from '../transport/chardev-open.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 import { parseSessionOptions } from '../config/session-options.js';
-import type { WorkerCounters, WorkerStats } from './metrics.js';
+import { QtestLog } from '../protocol/qtest/qtest-log.js';
+import type { Logger } from '../base/log.js';
+import { WorkerMetrics } from './metrics.js';
+import type { CloseReason } from './metrics.js';
 import type { ServiceOptions } from './service-options.js';
 
 export type SessionTransport = 'tcp' | 'unix' | 'websocket';
@@ -97,11 +100,32 @@ export class SessionRegistry {
   /** SMMU translations of sessions already closed (qtestd_smmu_translations_total is a counter). */
   private closedSmmuTranslations = 0;
 
+  readonly metrics: WorkerMetrics;
+
+  /** `processMetrics`: this registry is a worker process's (its metrics include Node's and the process's). */
   constructor(
     private readonly opts: ServiceOptions,
-    private readonly metrics: WorkerCounters,
     private readonly ids: IdClaims,
-  ) {}
+    processMetrics = false,
+  ) {
+    this.metrics = new WorkerMetrics(
+      {
+        sessionsActive: () => this.sessions.size,
+        touchedRamBytes: () => {
+          let touched = 0;
+          for (const s of this.sessions.values()) touched += s.session.machine.ram?.touchedBytes ?? 0;
+          return touched;
+        },
+        smmuTranslations: () => {
+          // a counter: what closed sessions did stays counted (else it would drop when they close)
+          let n = this.closedSmmuTranslations;
+          for (const s of this.sessions.values()) n += smmuTranslations(s.session);
+          return n;
+        },
+      },
+      processMetrics,
+    );
+  }
 
   get size(): number {
     return this.sessions.size;
@@ -113,27 +137,6 @@ export class SessionRegistry {
 
   list(): LiveSession[] {
     return [...this.sessions.values()];
-  }
-
-  /** This host's counters and gauges, as /metrics adds them up. */
-  stats(): WorkerStats {
-    let touched = 0;
-    // a counter: what closed sessions did stays counted (else it would drop when they close)
-    let translations = this.closedSmmuTranslations;
-    for (const s of this.sessions.values()) {
-      touched += s.session.machine.ram?.touchedBytes ?? 0;
-      translations += smmuTranslations(s.session);
-    }
-    const m = this.metrics;
-    return {
-      sessionsTotal: m.sessionsTotal,
-      qtestRequests: { ...m.qtestRequests },
-      qmpCommands: m.qmpCommands,
-      errors: m.errors,
-      sessionsActive: this.sessions.size,
-      touchedRamBytes: touched,
-      smmuTranslations: translations,
-    };
   }
 
   /** The /sessions entries of this host. */
@@ -215,7 +218,7 @@ export class SessionRegistry {
       { unixMode: 0o600 },
     );
     this.sessions.set(id, live);
-    this.metrics.sessionsTotal++;
+    this.metrics.sessionsTotal.inc();
     log.info(
       {
         event: 'session-open',
@@ -230,10 +233,15 @@ export class SessionRegistry {
   }
 
   attachQtestEndpoint(live: LiveSession, link: Link): Endpoint {
+    const { qtestRequests, qtestLatency, errors } = this.metrics;
     return live.session.attachQtest(link, {
-      onRequest: (kind) => {
-        this.metrics.qtestRequests[kind]++;
+      onRequest: (kind, seconds) => {
+        qtestRequests[kind].inc();
+        if (seconds >= 0) qtestLatency.observe(seconds);
       },
+      onInternalError: () => errors.inc(),
+      // the level is checked once per connection: above debug, requests cost nothing more
+      log: live.session.log.isLevelEnabled('debug') ? debugQtestLog(live.session.log) : undefined,
     });
   }
 
@@ -243,12 +251,26 @@ export class SessionRegistry {
       link.close();
       return { input: () => {}, drained: () => {}, end: () => {} };
     }
-    const monitor = attachQmp(live.session, link, () => this.close(live, 'QMP quit'));
+    const log = live.session.log;
+    const debug = log.isLevelEnabled('debug');
+    const { qmpCommands } = this.metrics;
+    // Every command gets exactly one reply, `{"return": …}` or `{"error": …}` (QEMU's framing:
+    // events start with "timestamp", the greeting with "QMP"); counting replies counts commands.
+    const counted: Link = {
+      ...link,
+      write: (text) => {
+        if (text.startsWith('{"return"')) qmpCommands.return.inc();
+        else if (text.startsWith('{"error"')) qmpCommands.error.inc();
+        if (debug) log.debug({ event: 'qmp-send', text: clip(text.trimEnd()) }, 'QMP sent');
+        return link.write(text);
+      },
+    };
+    const monitor = attachQmp(live.session, counted, () => this.close(live, 'QMP quit', 'qmp-quit'));
     live.qmpMonitors.add(monitor);
     live.qmpLinks.add(link);
     return {
       input: (c) => {
-        this.metrics.qmpCommands++;
+        if (debug) log.debug({ event: 'qmp-receive', text: clip(c.toString('utf8').trimEnd()) }, 'QMP received');
         monitor.input(c);
       },
       drained: () => monitor.drained(),
@@ -260,7 +282,8 @@ export class SessionRegistry {
     };
   }
 
-  close(live: LiveSession, reason: string): void {
+  /** Close a session: `reason` for the log, `kind` for the metrics. */
+  close(live: LiveSession, reason: string, kind: CloseReason = 'other'): void {
     if (this.sessions.get(live.id) !== live) return;
     this.sessions.delete(live.id);
     live.qmpServer?.close();
@@ -276,6 +299,7 @@ export class SessionRegistry {
     live.closeConnection();
     this.closedSmmuTranslations += smmuTranslations(live.session);
     live.session.dispose();
+    this.metrics.sessionsClosed.inc({ reason: kind });
     this.opts.log.info(
       {
         event: 'session-close',
@@ -288,12 +312,50 @@ export class SessionRegistry {
     );
   }
 
-  closeAll(reason: string): void {
-    for (const s of [...this.sessions.values()]) this.close(s, reason);
+  closeAll(reason: string, kind: CloseReason): void {
+    for (const s of [...this.sessions.values()]) this.close(s, reason, kind);
   }
 }
 
 /** Translations a session's SMMU performed so far (0 without an SMMU or without counters). */
 function smmuTranslations(session: Session): number {
   return session.machine.smmu?.counters.translations ?? 0;
+}
+
+/** Longest text of one debug log entry (a bulk transfer's reply is megabytes of hex). */
+const DEBUG_TEXT_CHARS = 240;
+
+function clip(text: string): string {
+  return text.length > DEBUG_TEXT_CHARS ? `${text.slice(0, DEBUG_TEXT_CHARS)}… (${text.length} chars)` : text;
+}
+
+/**
+ * A qtest log (QEMU's -qtest-log lines: `[R +s.us] request`, `[S +s.us] reply`, `[I …] OPENED`)
+ * that becomes one debug entry per line on the session's logger (which carries the session id).
+ */
+function debugQtestLog(log: Logger): QtestLog {
+  let line = '';
+  let length = 0;
+  return QtestLog.toSink((bytes) => {
+    let from = 0;
+    for (;;) {
+      const nl = bytes.indexOf(0x0a, from);
+      const end = nl < 0 ? bytes.length : nl;
+      if (line.length < DEBUG_TEXT_CHARS + 32)
+        line += bytes.toString('latin1', from, Math.min(end, from + DEBUG_TEXT_CHARS + 32));
+      length += end - from;
+      if (nl < 0) return;
+      const m = /^\[([RSI]) [^\]]*\] ?/.exec(line);
+      const text = m ? line.slice(m[0].length) : line;
+      const total = m ? length - m[0].length : length;
+      const what = m?.[1] === 'R' ? 'qtest-request' : m?.[1] === 'S' ? 'qtest-reply' : 'qtest-connection';
+      log.debug(
+        { event: what, text: total > DEBUG_TEXT_CHARS ? `${text.slice(0, DEBUG_TEXT_CHARS)}… (${total} chars)` : text },
+        what,
+      );
+      line = '';
+      length = 0;
+      from = nl + 1;
+    }
+  });
 }

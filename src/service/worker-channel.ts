@@ -20,7 +20,12 @@ export class WorkerChannel {
       if (!msg || typeof msg !== 'object') return;
       if (msg.t === 'ask') {
         const answer = this.questions.get(msg.question as string);
-        this.send({ t: 'answer', ask: msg.ask, value: answer ? answer(msg) : undefined });
+        // an answer may be a promise (metrics are gathered asynchronously)
+        void Promise.resolve(answer?.(msg)).then(
+          (value) => this.send({ t: 'answer', ask: msg.ask, value }),
+          (err: Error) =>
+            process.stderr.write(`qtestd worker: cannot answer ${String(msg.question)}: ${err.message}\n`),
+        );
         return;
       }
       this.handlers.get(msg.t)?.(msg, socket);

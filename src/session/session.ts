@@ -14,6 +14,7 @@ import type { QomNode } from '../machine/qom-tree.js';
 import type { RunState } from '../protocol/qmp/host.js';
 import type { QtestSessionState } from '../protocol/qtest/commands.js';
 import { QtestEndpoint } from '../protocol/qtest/endpoint.js';
+import type { QtestEndpointOptions } from '../protocol/qtest/endpoint.js';
 import type { QtestLog } from '../protocol/qtest/qtest-log.js';
 import type { QtestDevice, QtestTarget } from '../protocol/qtest/target.js';
 import type { Link } from '../protocol/link.js';
@@ -74,7 +75,7 @@ export class Session {
   /** Attach a qtest connection. IRQ interception state carries over between connections. */
   attachQtest(
     link: Link,
-    opts: { log?: QtestLog; onRequest?: (kind: 'ok' | 'fail' | 'err') => void } = {},
+    opts: { log?: QtestLog } & Pick<QtestEndpointOptions, 'onRequest' | 'onInternalError'> = {},
   ): QtestEndpoint {
     const endpoint = new QtestEndpoint({
       target: this.target,
@@ -85,6 +86,7 @@ export class Session {
       maxTransferBytes: this.limits.maxTransferBytes,
       shared: this.qtestShared,
       onRequest: opts.onRequest,
+      onInternalError: opts.onInternalError,
     });
     // The endpoint created the shared state if there was none; keep it for reconnections.
     this.qtestShared ??= endpoint.sharedState;

@@ -29,8 +29,13 @@ export interface QtestEndpointOptions {
   logger?: Logger;
   maxLineBytes: number;
   maxTransferBytes: number;
-  /** Called once per processed line with the reply kind (metrics). */
-  onRequest?: (kind: 'ok' | 'fail' | 'err') => void;
+  /**
+   * Called once per processed line with the reply kind and the seconds it took to run (-1 for a
+   * line refused before it ran) — the service's metrics; the clock is read only when it is set.
+   */
+  onRequest?: (kind: 'ok' | 'fail' | 'err', seconds: number) => void;
+  /** An internal error (a bug, not bad input) was caught and answered `FAIL internal error`. */
+  onInternalError?: () => void;
   /**
    * Interception state that outlives one connection (QEMU keeps the intercepted device for the
    * life of the process; a reconnecting client only gets its IRQ levels reset). The endpoint
@@ -208,8 +213,8 @@ export class QtestEndpoint implements Endpoint {
     }
   }
 
-  private replyText(line: string): void {
-    this.opts.onRequest?.(kindOf(line));
+  private replyText(line: string, startedAt = -1): void {
+    this.opts.onRequest?.(kindOf(line), startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
     this.out.text(line);
     this.out.byte(NL);
     this.lineDone();
@@ -220,6 +225,7 @@ export class QtestEndpoint implements Endpoint {
     this.opts.log?.received(line.text());
     // QEMU 10.2.2: a blank line produces no reply.
     if (start === end) return;
+    const startedAt = this.opts.onRequest ? performance.now() : -1;
     let reply: Reply;
     try {
       reply = this.run();
@@ -227,14 +233,15 @@ export class QtestEndpoint implements Endpoint {
       if (e instanceof QemuWouldAbort || e instanceof LimitError) reply = `FAIL ${e.message}`;
       else {
         this.opts.logger?.error({ err: e, line: line.text().slice(0, 200) }, 'internal error while running a qtest command');
+        this.opts.onInternalError?.();
         reply = `FAIL internal error: ${(e as Error)?.message ?? String(e)}`;
       }
     }
     if (reply === WROTE) {
-      this.opts.onRequest?.('ok');
+      this.opts.onRequest?.('ok', startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
       this.out.byte(NL);
       this.lineDone();
-    } else this.replyText(reply);
+    } else this.replyText(reply, startedAt);
   }
 
   private run(): Reply {
