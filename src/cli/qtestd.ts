@@ -2,8 +2,9 @@
  * Entry point of `qtestd` (what `npm start` runs): the multi-session service on loopback. Parses
  * its own flags (service-flags.ts: bad flags, levels or machine options end it before it listens),
  * prints a banner for people on stderr, logs with pino (pretty on a terminal, or --log-format),
- * and on SIGTERM/SIGINT stops accepting, lets open sessions finish the request in flight, and
- * exits 0.
+ * and on SIGTERM/SIGINT stops accepting, gives every open qtest connection the replies to what it
+ * sent and then `FAIL shutting down` (QMP: QEMU's SHUTDOWN event), waits up to --shutdown-grace
+ * for the peers, and exits 0.
  */
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
@@ -18,6 +19,9 @@ import { FlagError, parseServiceArgs, usage } from './service-flags.js';
 import type { LogFormat } from './service-flags.js';
 
 export { parseServiceArgs } from './service-flags.js';
+
+/** Past the grace period, what stopping may still take (workers exiting) before we exit anyway. */
+const SHUTDOWN_MARGIN_MS = 1000;
 
 /** The package version (package.json is three levels above dist/src/cli/). */
 function packageVersion(): string {
@@ -89,7 +93,7 @@ async function main(): Promise<void> {
   onTerminationSignals(async (signal) => {
     log?.info({ event: 'shutdown', signal, sessions: service.sessionCount }, 'stopping');
     await service.stop();
-  }, 900);
+  }, parsed.opts.shutdownGraceMs + SHUTDOWN_MARGIN_MS);
   try {
     await service.start();
   } catch (e) {

@@ -51,6 +51,11 @@ const FLAGS: Record<string, FlagSpec> = {
     arg: 'SECONDS',
     help: 'close a connection whose line is unfinished that long after its first byte (default 60; 0 = never)',
   },
+  'shutdown-grace': {
+    type: 'string',
+    arg: 'SECONDS',
+    help: 'on SIGTERM/SIGINT: how long open connections get to take their last replies and "FAIL shutting down" (default 1)',
+  },
   workers: {
     type: 'string',
     arg: 'N',
@@ -200,6 +205,8 @@ export function parseServiceArgs(argv: string[], base: ServiceOptions, env = pro
   if (str('greeting-timeout') !== undefined)
     opts.greetingTimeoutMs = count('greeting-timeout', str('greeting-timeout')!) * 1000;
   if (str('line-timeout') !== undefined) opts.lineTimeoutMs = count('line-timeout', str('line-timeout')!) * 1000;
+  if (str('shutdown-grace') !== undefined)
+    opts.shutdownGraceMs = count('shutdown-grace', str('shutdown-grace')!) * 1000;
   if (str('workers') !== undefined) opts.workers = count('workers', str('workers')!);
   if (str('machine-args') !== undefined) {
     opts.defaults = splitWords(str('machine-args')!);

@@ -1,8 +1,10 @@
 /**
  * The first moments of a service connection: waits for the first line; a `#!qtestd <options>`
- * line selects the machine and gets exactly one reply (`OK`, or `FAIL <reason>` and the next line
- * may try again); any other first line starts the default machine and is processed as a command.
- * Then every byte goes to the session's QtestEndpoint.
+ * line selects the machine and gets exactly one reply: `OK`, or `FAIL <reason>` and the
+ * connection closes (as a WebSocket whose URL query is refused does: what follows was written for
+ * the session that line asked for, so it must not run in another one); any other first line
+ * starts the default machine and is processed as a command. Then every byte goes to the
+ * session's QtestEndpoint.
  */
 import type { Endpoint, Link } from '../protocol/link.js';
 
@@ -82,17 +84,13 @@ export class Greeter implements Endpoint {
       return;
     }
     if (!r.ok) {
+      // a refused options line (or a default machine that cannot start): the connection ends;
+      // what the client sent after it is discarded
       this.link.write(`FAIL ${r.reason}\n`);
-      if (!magic) {
-        // the default machine could not start: nothing else can be tried on this connection
-        this.ended = true;
-        this.buffered = [];
-        this.link.close();
-        return;
-      }
-      // a bad options line: the next line may try again
-      if (this.bufferedBytes && this.buffered.some((b) => b.indexOf(0x0a) >= 0)) this.greet();
-      else if (this.bufferedBytes > this.maxLineBytes) this.tooLong();
+      this.ended = true;
+      this.buffered = [];
+      this.bufferedBytes = 0;
+      this.link.close();
       return;
     }
     if (magic) this.link.write('OK\n');

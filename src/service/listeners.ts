@@ -16,6 +16,7 @@ import { Greeter } from './greeter.js';
 import { bindWebSocket } from './websocket-link.js';
 import { gated, lineWatch } from './endpoint-wrappers.js';
 import type { LiveSession, SessionRegistry } from './session-registry.js';
+import type { CloseReason } from './metrics.js';
 import type { ServiceOptions } from './service-options.js';
 
 /**
@@ -25,7 +26,8 @@ import type { ServiceOptions } from './service-options.js';
  * closes our side; `closed` settles when the peer is gone; `destroy` is the last resort.
  */
 interface Connection {
-  shutdown(code?: number): void;
+  /** `line`: a last line (qtest: `FAIL …`) sent after what was already answered. */
+  shutdown(code?: number, line?: string): void;
   destroy(): void;
   closed: Promise<void>;
 }
@@ -50,9 +52,9 @@ export class Listeners {
     return conn;
   }
 
-  /** Tell every connection to shut down (`code` is the WebSocket close code). */
-  shutdownAll(code: number): void {
-    for (const c of this.connections) c.shutdown(code);
+  /** Tell every connection to shut down with a last `line` (`code` is the WebSocket close code). */
+  shutdownAll(code: number, line: string): void {
+    for (const c of this.connections) c.shutdown(code, line);
   }
 
   /** Wait at most `graceMs` for every connection to close, then drop the rest. */
@@ -78,9 +80,10 @@ export class Listeners {
     void closed.then(done);
     let open = true;
     const conn = this.track({
-      shutdown: () => {
+      shutdown: (_code, line) => {
         if (!open) return;
         open = false;
+        if (line !== undefined) socket.write(`${line}\n`);
         socket.resume(); // keep reading (and discarding) until the peer closes too
         socket.end();
       },
@@ -96,24 +99,24 @@ export class Listeners {
     }
     let live: LiveSession | undefined;
     const peer = transport === 'tcp' ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
-    const fatal = (why: string): void => {
+    const fatal = (why: string, kind: CloseReason): void => {
       if (!open) return;
       this.log.info({ event: 'connection-timeout', transport, peer, session: live?.id, why }, 'closing a connection');
-      socket.write(`FAIL ${why}; closing\n`);
-      conn.shutdown();
+      conn.shutdown(undefined, `FAIL ${why}; closing`);
+      if (live) this.registry.close(live, why, kind); // now, with the reason: not when the peer closes
     };
     const idle = this.registry.idleTimer(() =>
-      fatal(`idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`),
+      fatal(`idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`, 'idle-timeout'),
     );
     // Deadlines that bytes do not reset: the session must start, and every line must end, in time.
     const greeting = this.opts.greetingTimeoutMs
       ? setTimeout(
-          () => fatal(`no session started within ${this.opts.greetingTimeoutMs / 1000} s of connecting`),
+          () => fatal(`no session started within ${this.opts.greetingTimeoutMs / 1000} s of connecting`, 'other'),
           this.opts.greetingTimeoutMs,
         ).unref()
       : undefined;
     const lines = lineWatch(this.opts.lineTimeoutMs, idle.touch, () =>
-      fatal(`line not finished within ${this.opts.lineTimeoutMs / 1000} s of its first byte`),
+      fatal(`line not finished within ${this.opts.lineTimeoutMs / 1000} s of its first byte`, 'line-timeout'),
     );
     bindSocket(
       socket,
@@ -145,7 +148,7 @@ export class Listeners {
           idle.stop();
           lines.stop();
           clearTimeout(greeting);
-          if (live) this.registry.close(live, 'client disconnected');
+          if (live) this.registry.close(live, 'client disconnected', 'client');
         },
       },
     );
@@ -160,9 +163,10 @@ export class Listeners {
     const closed = new Promise<void>((r) => ws.once('close', () => r()));
     void closed.then(done);
     const conn: Connection = {
-      shutdown: (code = 1000) => {
+      shutdown: (code = 1000, line) => {
         if (!open) return;
         open = false;
+        if (line !== undefined) ws.send(line);
         ws.resume(); // the endpoint may have paused it; the peer's close frame must get through
         ws.close(code);
       },
@@ -185,8 +189,13 @@ export class Listeners {
         if (!r.ok) return this.refuseWebSocket(ws, r.reason);
         const live = r.live;
         const idle = this.registry.idleTimer(() => {
-          ws.send(`FAIL idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s; closing`);
-          conn.shutdown();
+          const why = `idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`;
+          this.log.info(
+            { event: 'connection-timeout', transport: 'websocket', peer, session: live.id, why },
+            'closing a connection',
+          );
+          conn.shutdown(undefined, `FAIL ${why}; closing`);
+          this.registry.close(live, why, 'idle-timeout');
         });
         ws.on('message', idle.touch);
         bindWebSocket(
@@ -195,7 +204,7 @@ export class Listeners {
           'qtest',
           () => {
             idle.stop();
-            this.registry.close(live, 'client disconnected');
+            this.registry.close(live, 'client disconnected', 'client');
           },
           this.log,
         );

@@ -26,6 +26,11 @@ export interface ServiceOptions {
   greetingTimeoutMs: number;
   /** Close a connection whose line stays unfinished this long after its first byte (0 = never). */
   lineTimeoutMs: number;
+  /**
+   * On SIGTERM: how long connections get to take their last replies (and `FAIL shutting down`)
+   * and close before they are dropped, and the service exits.
+   */
+  shutdownGraceMs: number;
   /** Worker processes sessions run in (0: in this process). The worker uses the default plugins. */
   workers: number;
   plugins: MachinePlugins;
@@ -46,6 +51,7 @@ export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): Ser
     idleTimeoutMs: 10 * 60 * 1000,
     greetingTimeoutMs: 30 * 1000,
     lineTimeoutMs: 60 * 1000,
+    shutdownGraceMs: 1000,
     workers: availableParallelism(),
     plugins,
     log,
