@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
-import { defaultServiceOptions, QtestdService } from '../service/service.js';
+import { defaultServiceOptions, QtestdService, WORKER_EXIT_MARGIN_MS } from '../service/service.js';
 import type { ServiceOptions } from '../service/service.js';
 import { parseSessionOptions } from '../config/session-options.js';
 import { Session } from '../session/session.js';
@@ -20,8 +20,8 @@ import type { LogFormat } from './service-flags.js';
 
 export { parseServiceArgs } from './service-flags.js';
 
-/** Past the grace period, what stopping may still take (workers exiting) before we exit anyway. */
-const SHUTDOWN_MARGIN_MS = 1000;
+/** Past the grace period and the workers' exit margin, when we exit whatever is left. */
+const SHUTDOWN_MARGIN_MS = WORKER_EXIT_MARGIN_MS + 1000;
 
 /** The package version (package.json is three levels above dist/src/cli/). */
 function packageVersion(): string {

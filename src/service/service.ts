@@ -36,6 +36,8 @@ export { StartupError } from './run-dir.js';
 
 /** How long /metrics and /sessions wait for a worker's answer before using its previous one. */
 const ASK_DEADLINE_MS = 250;
+/** Past the shutdown grace period, how long a worker may take to exit before it is killed. */
+export const WORKER_EXIT_MARGIN_MS = 1000;
 /** How long a QMP attach waits for its session's id to be claimed (see acceptUpgrade). */
 const QMP_ATTACH_WAIT_MS = 2000;
 
@@ -303,9 +305,10 @@ export class QtestdService {
       }
     }
     if (this.inline) await this.inline.stop(graceMs);
-    // the workers get the grace period plus a little to exit on their own; one still busy then
-    // (a request that does not yield) is killed, so that nothing outlives the service
-    else await this.pool!.stop({ t: 'stop', graceMs }, graceMs + 250);
+    // the workers get the grace period plus a margin to exit on their own (a busy machine may be
+    // slow to schedule them); one still there then (a request that does not yield) is killed, so
+    // that nothing outlives the service
+    else await this.pool!.stop({ t: 'stop', graceMs }, graceMs + WORKER_EXIT_MARGIN_MS);
     for (const server of this.servers) (server as HttpServer).closeAllConnections?.();
     for (const lock of this.locks) lock.close();
   }

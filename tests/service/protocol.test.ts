@@ -1,12 +1,13 @@
 /**
  * The service's front door on a real qtestd process: the `#!qtestd` first line (exactly one OK,
- * or FAIL and the connection stays open for a corrected line), the default machine for a plain
+ * or FAIL <reason> and the connection closes, on every transport), the default machine for a plain
  * first line, WebSocket qtest with options in the URL, per-session QMP on `<runDir>/<id>.qmp`
  * and `ws://…/qmp?session=ID`, and the HTTP endpoints (/healthz, /readyz, /metrics, /sessions).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import type { Test } from 'tap';
 import { WebSocket } from 'ws';
 import { ECAM_BASE, hex, LineClient, parsePrometheus, sleep, startQtestd } from './fixtures/harness.js';
 
@@ -28,13 +29,37 @@ t.test('#!qtestd: exactly one OK, then every line is qtest', async (t) => {
   await c.closed;
 });
 
-t.test('#!qtestd FAIL leaves the connection open for a corrected line', async (t) => {
+/** qtestd_sessions_total now. */
+async function sessionsTotal(): Promise<number> {
+  return parsePrometheus((await q.http('/metrics')).body).samples.get('qtestd_sessions_total') ?? NaN;
+}
+
+/**
+ * Send a first line and a script after it in one write; expect exactly one `FAIL …` line matching
+ * `reason`, then an orderly close: what followed the refused line ran nowhere.
+ */
+async function refusedFirstLine(t: Test, c: LineClient, line: string, reason: RegExp): Promise<void> {
+  c.write(`${line}\nwritel 0x40000000 0x1\nendianness\n`);
+  const how = await c.closed;
+  t.equal(c.received.length, 1, `${line}: one line, then the connection closes`);
+  t.match(c.received[0], reason, `${line}: ${c.received[0]}`);
+  t.equal(how.kind, 'end', `${line}: closed in order (not reset)`);
+}
+
+t.test('a refused #!qtestd line gets FAIL <reason> and the connection closes (TCP and UNIX)', async (t) => {
+  const before = await sessionsTotal();
+  for (const [line, reason] of [
+    ['#!qtestd -qmp tcp:127.0.0.1:1', /^FAIL option '-qmp' is not allowed here/],
+    ['#!qtestd -device no-such-device', /^FAIL .*no-such-device/],
+    ['#!qtestd id=bad/id', /^FAIL invalid session id/],
+    ['#!qtestd -m', /^FAIL /],
+  ] as const) {
+    await refusedFirstLine(t, await q.tcp(), line, reason);
+    await refusedFirstLine(t, await q.unix(), line, reason);
+  }
+  t.equal(await sessionsTotal(), before, 'no session was made for any of them');
   const c = await q.unix();
-  t.match(await c.request('#!qtestd -qmp tcp:127.0.0.1:1'), /^FAIL option '-qmp' is not allowed here/);
-  t.match(await c.request('#!qtestd -device no-such-device'), /^FAIL .*no-such-device/);
-  t.match(await c.request('#!qtestd id=bad/id'), /^FAIL invalid session id/);
-  t.match(await c.request('#!qtestd -m'), /^FAIL/);
-  t.equal(await c.request('#!qtestd id=fixed -m 256'), 'OK', 'the corrected line starts the session');
+  t.equal(await c.request('#!qtestd id=fixed -m 256'), 'OK', 'a new connection with a good line starts the session');
   t.equal(await c.request('writel 0x40000000 0x12345678'), 'OK');
   t.equal(await c.request('readl 0x40000000'), 'OK 0x0000000012345678');
   c.end();
@@ -65,27 +90,30 @@ t.test('the first line may arrive in pieces, byte by byte or megabytes long', as
   d.destroy();
 });
 
-t.test('a session id in use is refused until its connection closes', async (t) => {
+t.test('a session id in use is refused (the script after it runs nowhere) until its connection closes', async (t) => {
   const a = await q.tcp();
   t.equal(await a.request('#!qtestd id=dup'), 'OK');
-  const b = await q.tcp();
-  t.equal(await b.request('#!qtestd id=dup'), "FAIL session id 'dup' is in use");
-  t.equal(await b.request('#!qtestd id=dup2'), 'OK', 'retry with another id');
+  const before = await sessionsTotal();
+  await refusedFirstLine(t, await q.tcp(), '#!qtestd id=dup', /^FAIL session id 'dup' is in use$/);
+  await refusedFirstLine(t, await q.unix(), '#!qtestd id=dup', /^FAIL session id 'dup' is in use$/);
+  t.equal(await sessionsTotal(), before, 'no anonymous session ran the rest of the script');
+  t.equal(await a.request('readl 0x40000000'), 'OK 0x0000000000000000', "the refused scripts did not touch dup's RAM");
   a.end();
   await a.closed;
-  const c = await q.tcp();
+  let c: LineClient | undefined;
   for (let k = 0; k < 50; k++) {
-    const r = await c.request('#!qtestd id=dup');
+    // the id is released when the worker has seen the close: retry on a new connection
+    c = await q.tcp();
+    c.write('#!qtestd id=dup\n');
+    const r = await c.next().catch(() => 'closed');
     if (r === 'OK') break;
+    c.destroy();
+    c = undefined;
     await sleep(20);
   }
-  t.same(
-    await c.pipeline(['readl 0x40000000']),
-    ['OK 0x0000000000000000'],
-    'the id is free again, with a fresh machine',
-  );
-  b.destroy();
-  c.destroy();
+  t.ok(c, 'the id is free again');
+  t.same(await c!.pipeline(['readl 0x40000000']), ['OK 0x0000000000000000'], 'with a fresh machine');
+  c!.destroy();
 });
 
 t.test('a first line that is not #!qtestd starts the default machine and is a command', async (t) => {
@@ -245,6 +273,41 @@ t.test('HTTP: /healthz, /readyz, /metrics (Prometheus text), /sessions (JSON)', 
 
   const nf = await q.http('/nope');
   t.equal(nf.status, 404);
+});
+
+t.test('/metrics: QMP commands counted one by one, request latency histogram, process metrics', async (t) => {
+  const c = await q.tcp();
+  t.equal(await c.request('#!qtestd id=mq'), 'OK');
+  const before = parsePrometheus((await q.http('/metrics')).body);
+  const qm = await q.qmpSocket('mq');
+  await qmpHandshake(qm);
+  // three commands in one write (one chunk), then one in two pieces, then one that fails
+  qm.write('{"execute": "query-status"}{"execute": "query-name"}\n{"execute": "query-version"}\n');
+  for (let k = 0; k < 3; k++) t.match(JSON.parse(await qm.next()), { return: Object });
+  qm.write('{"execute": "query-');
+  await sleep(20);
+  qm.write('status"}\n');
+  t.match(JSON.parse(await qm.next()), { return: Object });
+  t.match(await qmp(qm, 'no-such-command'), { error: { class: 'CommandNotFound' } });
+  await c.pipeline(['readl 0x40000000', 'readl 0x40000000', 'nonsense']);
+  const after = parsePrometheus((await q.http('/metrics')).body);
+  const delta = (name: string): number => (after.samples.get(name) ?? 0) - (before.samples.get(name) ?? 0);
+  // qmp_capabilities, 4 queries: 5 returns; 1 error
+  t.equal(delta('qtestd_qmp_commands_total{reply="return"}'), 5, 'each QMP command that returned counted once');
+  t.equal(delta('qtestd_qmp_commands_total{reply="error"}'), 1, 'the failed command counted once');
+  t.equal(after.types.get('qtestd_qtest_request_duration_seconds'), 'histogram');
+  t.ok(delta('qtestd_qtest_request_duration_seconds_count') >= 3, 'each qtest request observed');
+  t.equal(
+    after.samples.get('qtestd_qtest_request_duration_seconds_bucket{le="+Inf"}'),
+    after.samples.get('qtestd_qtest_request_duration_seconds_count'),
+    'the +Inf bucket holds every observation',
+  );
+  t.ok((after.samples.get('process_resident_memory_bytes{role="accept"}') ?? 0) > 0, "the accepting process's RSS");
+  t.ok((after.samples.get('process_resident_memory_bytes{role="worker"}') ?? 0) > 0, "the workers' RSS");
+  t.ok(after.types.has('nodejs_eventloop_lag_seconds'), 'Node metrics');
+  qm.end();
+  c.end();
+  await c.closed;
 });
 
 t.test('stdout stays empty; stderr carries the banner and JSON logs', async (t) => {

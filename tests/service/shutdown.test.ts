@@ -1,7 +1,9 @@
 /**
  * SIGTERM on a real qtestd with sessions open on every transport, some idle, some in the middle
  * of a long pipeline: every reply that arrives is the right one, in order and whole (no line cut
- * short), every connection then closes cleanly (EOF / WebSocket close, not a reset), the process
+ * short), followed by one `FAIL shutting down` line on every open qtest connection (a session's
+ * QMP monitor gets QEMU's SHUTDOWN event, reason host-signal), every connection then closes
+ * cleanly (EOF / WebSocket close, not a reset), the process
  * exits 0 (without waiting for the stuck reader: the file's minute-scale timeout is the safety net,
  * no wall-clock bound), removes its UNIX socket and never wrote to stdout.
  */
@@ -36,8 +38,12 @@ function bigProgram(seed: number, pairs: number): { lines: string[]; expect: str
   return { lines, expect };
 }
 
+const SHUTDOWN_LINE = 'FAIL shutting down';
+
 function checkPrefix(t: Test, what: string, c: LineClient, expect: string[]): void {
-  const got = c.received.filter((l) => !l.startsWith('IRQ '));
+  const all = c.received.filter((l) => !l.startsWith('IRQ '));
+  t.equal(all[all.length - 1], SHUTDOWN_LINE, `${what}: the last line is '${SHUTDOWN_LINE}'`);
+  const got = all.slice(0, -1);
   let firstBad = -1;
   for (let k = 0; k < got.length; k++) {
     if (got[k] !== expect[k]) {
@@ -60,7 +66,10 @@ function checkPrefix(t: Test, what: string, c: LineClient, expect: string[]): vo
 }
 
 async function scenario(t: Test, pairs: number, stall: boolean): Promise<void> {
-  const q = await startQtestd();
+  // A grace period (minutes: a safety net) that a slow reader on a busy machine stays within, so
+  // that every reply can arrive; the process exits as soon as every peer closed. The grace
+  // running out is the last test's subject.
+  const q = await startQtestd({ args: ['--shutdown-grace', '240'] });
   t.teardown(() => q.dispose());
   const idleTcp = await q.tcp();
   t.equal(await idleTcp.request('#!qtestd id=idle'), 'OK');
@@ -69,13 +78,17 @@ async function scenario(t: Test, pairs: number, stall: boolean): Promise<void> {
   const idleWs = await q.ws('id=idlews');
   t.equal(await idleWs.request('endianness'), 'OK little');
   const greeting = await q.tcp(); // connected, nothing sent yet
+  const qmp = await q.qmpSocket('idle');
+  const qmpGreeting = await qmp.next();
+  qmp.write('{"execute": "qmp_capabilities"}\n');
+  t.equal((await qmp.next()).trimEnd(), '{"return": {}}', 'QMP monitor of session idle negotiated');
 
   const busy = [await q.tcp(), await q.unix(), await q.ws()];
   const programs = busy.map((_, i) => bigProgram(i + 1, pairs));
   // The whole program goes out at once while the clients do not read their replies, so the
   // server fills the pipe, blocks, and still holds requests it received and has not run when
-  // the signal comes. The clients start reading again shortly after the signal.
-  // and one that never reads again: the server gives up on it in time
+  // the signal comes. The clients start reading again shortly after the signal; one never reads
+  // again and goes away once the others are done (the service waits for it until then).
   const stuck = stall ? await q.tcp() : undefined;
   if (stuck) {
     stuck.pauseReading();
@@ -91,12 +104,13 @@ async function scenario(t: Test, pairs: number, stall: boolean): Promise<void> {
     await sleep(50);
     for (const c of busy) c.resumeReading();
   }
+  await Promise.all([idleTcp, idleUnix, idleWs, greeting, qmp, ...busy].map((c) => within(c.closed, 120000)));
+  stuck?.destroy();
   const exit = await exited;
   t.equal(exit.code, 0, 'exit code 0');
   t.equal(exit.signal, null, 'not killed by the signal');
   t.comment(`exited ${Math.round(exit.ms)} ms after SIGTERM`);
 
-  await Promise.all([idleTcp, idleUnix, idleWs, greeting, ...busy].map((c) => within(c.closed, 120000)));
   busy.forEach((c, i) => checkPrefix(t, ['TCP', 'UNIX', 'WebSocket'][i] + ' pipeline', c, programs[i].expect));
   t.comment(
     `replies before the close: ${busy.map((c, i) => `${c.received.length}/${programs[i].lines.length}`).join(', ')}`,
@@ -116,11 +130,20 @@ async function scenario(t: Test, pairs: number, stall: boolean): Promise<void> {
     ['idle WebSocket', idleWs],
     ['greeting', greeting],
   ] as const) {
+    t.equal(c.received[c.received.length - 1], SHUTDOWN_LINE, `${what}: got '${SHUTDOWN_LINE}'`);
     t.equal(c.closedHow?.kind, 'end', `${what}: closed cleanly`);
     t.equal(c.closedHow?.partial, '', `${what}: nothing cut short`);
   }
+  t.match(JSON.parse(qmpGreeting), { QMP: Object });
+  const events = qmp.received.slice(2).map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.equal(events.length, 1, 'QMP: one message after the handshake');
+  t.match(
+    events[0],
+    { event: 'SHUTDOWN', data: { guest: false, reason: 'host-signal' }, timestamp: { seconds: Number } },
+    'QMP: the SHUTDOWN event QEMU sends on SIGTERM, then the close',
+  );
+  t.equal(qmp.closedHow?.kind, 'end', 'QMP: closed cleanly');
   t.notOk(existsSync(q.unixPath), 'the UNIX socket is removed');
-  stuck?.destroy();
   t.equal(q.stdout, '', 'nothing on stdout');
 }
 
@@ -129,3 +152,26 @@ t.test('SIGTERM with open sessions in the middle of long pipelines, server block
 );
 t.test('SIGTERM while the server is busy answering', (t) => scenario(t, 2000, false));
 t.test('SIGTERM with short pipelines that may finish first', (t) => scenario(t, 50, false));
+
+t.test('SIGTERM with a client that never reads: the grace period (default) runs out, exit 0', async (t) => {
+  const q = await startQtestd();
+  t.teardown(() => q.dispose());
+  const ok = await q.tcp();
+  t.equal(await ok.request('endianness'), 'OK little');
+  const stuck = await q.unix();
+  stuck.pauseReading();
+  // 64 KiB reads of RAM, 128 KiB replies each: the UNIX socket's buffers fill, the server blocks
+  const lines = Array.from({ length: 64 }, () => `read 0x40200000 ${hex(BigInt(BIG))}`);
+  stuck.pipeline(lines, 240000).catch(() => {});
+  await sleep(200);
+  const exit = await q.signal('SIGTERM');
+  t.equal(exit.code, 0, 'exit code 0');
+  t.equal(exit.signal, null, 'not killed by the signal');
+  await within(ok.closed, 120000);
+  t.same(ok.received, ['OK little', SHUTDOWN_LINE], 'the reading client got its FAIL line');
+  stuck.resumeReading();
+  const how = await within(stuck.closed, 120000);
+  t.ok(how, `the stuck client's connection is gone (${how?.kind})`);
+  t.ok(stuck.received.length < lines.length, 'it did not get every reply');
+  t.equal(q.stdout, '', 'nothing on stdout');
+});
