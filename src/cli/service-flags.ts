@@ -209,9 +209,9 @@ export function parseServiceArgs(argv: string[], base: ServiceOptions, env = pro
     opts.shutdownGraceMs = count('shutdown-grace', str('shutdown-grace')!) * 1000;
   if (str('workers') !== undefined) opts.workers = count('workers', str('workers')!);
   if (str('machine-args') !== undefined) {
-    opts.defaults = splitWords(str('machine-args')!);
     let id: string | undefined;
     try {
+      opts.defaults = splitWords(str('machine-args')!);
       // as if a session's first line said it: only machine options; the machine is built by the caller
       id = parseSessionOptions(opts.defaults, []).id;
     } catch (e) {

@@ -3,6 +3,7 @@
  * WebSocket URL query, in QEMU's syntax (-machine, -m, -smp, -cpu, -device, -net, -nodefaults,
  * -accel) plus `id=NAME` to name the session. Anything that would open sockets or files is refused.
  */
+import { parse as parseShellWords } from 'shell-quote';
 import { parseArgv, ArgvError } from './argv.js';
 import type { MachineConfig } from '../machine/config.js';
 
@@ -28,12 +29,19 @@ const MACHINE_OPTIONS = new Set([
   '-name',
 ]);
 
-/** Split like a shell would for simple words and single/double quotes (no expansion). */
+/**
+ * Split into words as a POSIX shell does (quotes, backslashes), with shell-quote, but without
+ * expansion: `$NAME` and glob characters stay as written. A shell operator (`;`, `|`, `&`, `<`,
+ * `>`, parentheses) or a `#` comment has no meaning here and is refused (Error: quote it).
+ */
 export function splitWords(text: string): string[] {
   const out: string[] = [];
-  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text))) out.push(m[1] ?? m[2] ?? m[3]);
+  for (const entry of parseShellWords(text, (name) => `$${name}`)) {
+    if (typeof entry === 'string') out.push(entry);
+    else if ('pattern' in entry) out.push(entry.pattern);
+    else if ('op' in entry) throw new Error(`unexpected '${entry.op}' in the options (quote it)`);
+    else throw new Error(`unexpected '#${entry.comment}' in the options (quote the '#')`);
+  }
   return out;
 }
 

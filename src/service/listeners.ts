@@ -126,8 +126,14 @@ export class Listeners {
           new Greeter(
             link,
             async (line) => {
+              let words: string[];
+              try {
+                words = line === undefined ? [] : splitWords(line);
+              } catch (e) {
+                return { ok: false, reason: (e as Error).message };
+              }
               const r = await this.registry.create(
-                line === undefined ? [] : splitWords(line),
+                words,
                 transport,
                 peer,
                 () => conn.shutdown(),

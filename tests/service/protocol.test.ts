@@ -53,6 +53,7 @@ t.test('a refused #!qtestd line gets FAIL <reason> and the connection closes (TC
     ['#!qtestd -device no-such-device', /^FAIL .*no-such-device/],
     ['#!qtestd id=bad/id', /^FAIL invalid session id/],
     ['#!qtestd -m', /^FAIL /],
+    ['#!qtestd -m 256 ; ls', /^FAIL unexpected ';' in the options \(quote it\)$/],
   ] as const) {
     await refusedFirstLine(t, await q.tcp(), line, reason);
     await refusedFirstLine(t, await q.unix(), line, reason);
