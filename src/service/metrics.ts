@@ -6,9 +6,14 @@
  * (refusals, workers, its own process metrics) and merges them all with prom-client's
  * aggregator: counters and histograms are summed, process metrics are kept apart by a `role`
  * label (`accept`: the accepting process; `worker`: the workers, summed or averaged as
- * prom-client defines for each). Counters of workers that died stay counted (`Retired`).
+ * prom-client defines for each). Counters of workers that died stay counted (FrontMetrics.retire).
+ *
+ * The per-request path (one qtest request, one QMP reply) only adds to plain numbers
+ * (`request`, `qmpReply`); they become prom-client samples when a scrape collects them, so
+ * metrics cost a request a few nanoseconds, not a prom-client call.
  */
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Metric } from 'prom-client';
 
 /** What `Registry#getMetricsAsJSON` gives: what a worker sends, and what the aggregator takes. */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -27,15 +32,57 @@ export type CloseReason = 'client' | 'idle-timeout' | 'line-timeout' | 'qmp-quit
 /** Latency buckets (seconds): a register access takes microseconds, a bulk transfer seconds. */
 const LATENCY_BUCKETS = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30];
 
+type QtestReply = 'ok' | 'fail' | 'err';
+type QmpReply = 'return' | 'error';
+
+/** One latency histogram as plain numbers: counts per bucket (not cumulative), sum, count. */
+class PlainHistogram {
+  readonly counts = new Float64Array(LATENCY_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    this.counts[i]!++;
+    this.sum += seconds;
+    this.count++;
+  }
+
+  /** The histogram as prom-client's JSON values (cumulative buckets, `le="+Inf"`, _sum, _count). */
+  values(name: string): Array<{ value: number; labels: Record<string, string | number>; metricName: string }> {
+    const out = [];
+    let cumulative = 0;
+    for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
+      cumulative += this.counts[i]!;
+      const le = i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i]! : '+Inf';
+      out.push({ value: cumulative, labels: { le }, metricName: `${name}_bucket` });
+    }
+    out.push({ value: this.sum, labels: {}, metricName: `${name}_sum` });
+    out.push({ value: this.count, labels: {}, metricName: `${name}_count` });
+    return out;
+  }
+}
+
 export class WorkerMetrics {
   readonly registry = new Registry();
   readonly sessionsTotal: Counter;
   readonly sessionsClosed: Counter<'reason'>;
-  /** Pre-bound per reply kind: no label lookup per request. */
-  readonly qtestRequests: Record<'ok' | 'fail' | 'err', Counter.Internal>;
-  readonly qtestLatency: Histogram;
-  readonly qmpCommands: Record<'return' | 'error', Counter.Internal>;
   readonly errors: Counter;
+  private readonly qtestCounts: Record<QtestReply, number> = { ok: 0, fail: 0, err: 0 };
+  private readonly qmpCounts: Record<QmpReply, number> = { return: 0, error: 0 };
+  private readonly latency = new PlainHistogram();
+
+  /** One qtest request answered (`seconds` it took to run; < 0: not timed). */
+  request(kind: QtestReply, seconds: number): void {
+    this.qtestCounts[kind]++;
+    if (seconds >= 0) this.latency.observe(seconds);
+  }
+
+  /** One QMP command answered. */
+  qmpReply(kind: QmpReply): void {
+    this.qmpCounts[kind]++;
+  }
 
   /** `processMetrics`: also Node's and the process's (a worker process; not the in-process host). */
   constructor(gauges: SessionGauges, processMetrics: boolean) {
@@ -60,26 +107,44 @@ export class WorkerMetrics {
         this.set(gauges.sessionsActive());
       },
     });
-    const requests = new Counter({
+    const { qtestCounts, qmpCounts, latency } = this;
+    new Counter({
       name: 'qtestd_qtest_requests_total',
       help: 'qtest requests answered, by reply kind.',
       labelNames: ['reply'],
       registers,
+      collect() {
+        this.reset();
+        for (const [reply, n] of Object.entries(qtestCounts)) this.inc({ reply }, n);
+      },
     });
-    this.qtestRequests = { ok: requests.labels('ok'), fail: requests.labels('fail'), err: requests.labels('err') };
-    this.qtestLatency = new Histogram({
-      name: 'qtestd_qtest_request_duration_seconds',
-      help: 'Time to run one qtest request (from its line to its reply; waiting in the queue or on the network excluded).',
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    const qmp = new Counter({
+    const latencyName = 'qtestd_qtest_request_duration_seconds';
+    const latencyHelp =
+      'Time to run one qtest request (from its line to its reply; waiting in the queue or on the network excluded).';
+    const latencyMetric = {
+      name: latencyName,
+      help: latencyHelp,
+      type: 'histogram',
+      aggregator: 'sum',
+      get: () => ({
+        name: latencyName,
+        help: latencyHelp,
+        type: 'histogram',
+        aggregator: 'sum',
+        values: latency.values(latencyName),
+      }),
+    };
+    this.registry.registerMetric(latencyMetric as unknown as Metric);
+    new Counter({
       name: 'qtestd_qmp_commands_total',
       help: 'QMP commands answered, by reply kind (return, error).',
       labelNames: ['reply'],
       registers,
+      collect() {
+        this.reset();
+        for (const [reply, n] of Object.entries(qmpCounts)) this.inc({ reply }, n);
+      },
     });
-    this.qmpCommands = { return: qmp.labels('return'), error: qmp.labels('error') };
     this.errors = new Counter({
       name: 'qtestd_errors_total',
       help: 'Internal errors caught at a protocol boundary.',
@@ -102,8 +167,6 @@ export class WorkerMetrics {
         this.inc(gauges.smmuTranslations());
       },
     });
-    for (const r of ['ok', 'fail', 'err'] as const) this.qtestRequests[r].inc(0);
-    for (const r of ['return', 'error'] as const) this.qmpCommands[r].inc(0);
   }
 
   json(): Promise<MetricsJson> {

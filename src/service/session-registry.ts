@@ -233,13 +233,10 @@ export class SessionRegistry {
   }
 
   attachQtestEndpoint(live: LiveSession, link: Link): Endpoint {
-    const { qtestRequests, qtestLatency, errors } = this.metrics;
+    const metrics = this.metrics;
     return live.session.attachQtest(link, {
-      onRequest: (kind, seconds) => {
-        qtestRequests[kind].inc();
-        if (seconds >= 0) qtestLatency.observe(seconds);
-      },
-      onInternalError: () => errors.inc(),
+      onRequest: (kind, seconds) => metrics.request(kind, seconds),
+      onInternalError: () => metrics.errors.inc(),
       // the level is checked once per connection: above debug, requests cost nothing more
       log: live.session.log.isLevelEnabled('debug') ? debugQtestLog(live.session.log) : undefined,
     });
@@ -253,14 +250,14 @@ export class SessionRegistry {
     }
     const log = live.session.log;
     const debug = log.isLevelEnabled('debug');
-    const { qmpCommands } = this.metrics;
+    const metrics = this.metrics;
     // Every command gets exactly one reply, `{"return": …}` or `{"error": …}` (QEMU's framing:
     // events start with "timestamp", the greeting with "QMP"); counting replies counts commands.
     const counted: Link = {
       ...link,
       write: (text) => {
-        if (text.startsWith('{"return"')) qmpCommands.return.inc();
-        else if (text.startsWith('{"error"')) qmpCommands.error.inc();
+        if (text.startsWith('{"return"')) metrics.qmpReply('return');
+        else if (text.startsWith('{"error"')) metrics.qmpReply('error');
         if (debug) log.debug({ event: 'qmp-send', text: clip(text.trimEnd()) }, 'QMP sent');
         return link.write(text);
       },
