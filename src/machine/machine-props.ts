@@ -149,12 +149,13 @@ const BACKEND_RAM = (o: ObjectSpec, cfg: MachineConfig): Row[] => {
     const v = o.props.find(([key]) => key === k)?.[1];
     return v === undefined ? dflt : v === 'on' || v === 'true' || v === 'yes';
   };
+  const threads = o.props.find(([key]) => key === 'prealloc-threads')?.[1];
   return [
     ['share', 'bool', bool('share', false)],
     ['size', 'int', objectSize(o)],
     ['dump', 'bool', bool('dump', true)],
     // objects are completed after the machine: the default is its number of CPUs
-    ['prealloc-threads', 'int', cfg.smp],
+    ['prealloc-threads', 'int', threads === undefined ? cfg.smp : BigInt(threads)],
     ['x-use-canonical-path-for-ramblock-id', 'bool', false],
     ['policy', 'HostMemPolicy', 'default'],
     ['prealloc-context', 'link<thread-context>', ''],

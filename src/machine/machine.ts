@@ -26,6 +26,7 @@ import { ConfigError, validateMachineConfig } from './config.js';
 import type { DeviceSpec, MachineConfig, ObjectSpec } from './config.js';
 import { IrqLine } from '../sim/irq.js';
 import { QomNode, QomTree } from './qom-tree.js';
+import { GHashOrder } from '../base/ghash-order.js';
 import { addCpuGpios, applyLayout, machineLayout, objectLayout, ramBackendId } from './machine-props.js';
 import { possibleCpus } from './topology.js';
 import type { CpuProps } from './topology.js';
@@ -99,6 +100,8 @@ export class Machine {
   private readonly unattached: QomNode;
   /** /objects: user-created objects and the RAM backend. */
   readonly objects: QomNode;
+  /** /objects is a GLib hash table in QEMU: its children list in that table's order. */
+  private readonly objectOrder = new GHashOrder();
   /** device_del requests waiting for the guest: virtual-clock ms until which a repeat is refused. */
   private readonly pendingUnplug = new Map<PciDevice, bigint>();
   private readonly deletedListeners = new Set<(d: DeletedDevice) => void>();
@@ -123,7 +126,9 @@ export class Machine {
     this.peripheralAnon = this.machineNode.children.get('peripheral-anon')!;
     this.objects = this.qom.root.add(new QomNode('objects', 'container'));
     const ramId = ramBackendId(config);
-    for (const o of config.objects) this.addObject(o);
+    // QEMU creates memory backends after the other -object ones (object_create_early).
+    const late = (o: ObjectSpec) => o.type.startsWith('memory-backend-');
+    for (const o of [...config.objects.filter((o) => !late(o)), ...config.objects.filter(late)]) this.addObject(o);
     if (ramId !== undefined)
       this.addObject({ type: 'memory-backend-ram', id: ramId, props: [['size', String(config.ramBytes)]] });
     this.ioPorts.map(0n, allOnesRegion('io', 0x10000n), -1);
@@ -283,7 +288,20 @@ export class Machine {
       throw new ConfigError(`attempt to add duplicate property '${o.id}' to object (type 'container')`);
     const node = this.objects.add(new QomNode(o.id, o.type));
     applyLayout(node, objectLayout(o, this.config));
+    this.objectOrder.insert(o.id);
+    this.objects.order = ['type', ...this.objectOrder.keysInOrder().reverse()];
     return node;
+  }
+
+  /** object-del: QEMU's texts for an unknown id and for a backend the machine uses. */
+  removeObject(id: string): void {
+    const node = this.objects.children.get(id);
+    if (node === undefined) throw new ConfigError(`object '${id}' not found`);
+    const inUse = id === ramBackendId(this.config) || this.config.numa.nodes.some((n) => n.memdev === id);
+    if (inUse) throw new ConfigError(`object '${id}' is in use, can not be deleted`);
+    this.objects.remove(node);
+    this.objectOrder.remove(id);
+    this.objects.order = ['type', ...this.objectOrder.keysInOrder().reverse()];
   }
 
   /** Create and plug a device (cold plug at start, or device_add). Throws ConfigError. */

@@ -30,6 +30,7 @@ import type { JsonObject, JsonValue } from '../protocol/qmp/json-value.js';
 import { QmpError } from '../protocol/qmp/messages.js';
 import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js';
 import { declaredTypeProperties } from './qmp-type-properties.js';
+import { USER_OBJECT_TYPES, userObjectSpec } from '../machine/user-objects.js';
 
 /**
  * What the QMP host needs from its session (Session implements it; naming the interface here
@@ -62,6 +63,16 @@ function toJson(v: unknown): JsonValue {
     return out;
   }
   return String(v);
+}
+
+function configOutcome(f: () => unknown): HostOutcome {
+  try {
+    f();
+    return { ok: true };
+  } catch (e) {
+    if (e instanceof ConfigError) return genericError(e.message);
+    throw e;
+  }
 }
 
 export class SessionQmpHost implements QmpHost {
@@ -205,6 +216,40 @@ export class SessionQmpHost implements QmpHost {
 
   qomRoot(): QomNode {
     return qomView(this.session.machine.qom.root);
+  }
+
+  objectTypes(): readonly string[] {
+    return USER_OBJECT_TYPES;
+  }
+
+  objectAdd(type: string, id: string, props: JsonObject): HostOutcome {
+    return configOutcome(() => this.session.machine.addObject(userObjectSpec(type, id, Object.entries(props))));
+  }
+
+  objectDel(id: string): HostOutcome {
+    return configOutcome(() => this.session.machine.removeObject(id));
+  }
+
+  memdevs(): readonly JsonObject[] {
+    const objects = this.session.machine.objects;
+    const out: JsonObject[] = [];
+    for (const name of objects.order ?? [...objects.children.keys()]) {
+      const node = objects.children.get(name);
+      if (node === undefined || !node.typeName.startsWith('memory-backend-')) continue;
+      const get = (p: string): JsonValue => toJson(node.properties.find((x) => x.name === p)?.get?.());
+      out.push({
+        id: name,
+        size: get('size'),
+        merge: get('merge'),
+        dump: get('dump'),
+        prealloc: get('prealloc'),
+        share: get('share'),
+        reserve: get('reserve'),
+        'host-nodes': get('host-nodes'),
+        policy: get('policy'),
+      });
+    }
+    return out;
   }
 
   deviceAdd(opts: JsonObject): HostOutcome {

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { LimitError, DEFAULT_LIMITS, type Limits } from '../../base/limits.js';
 import { builtinRegistry } from './commands/index.js';
+import { C_INT_MEMBERS } from './data/c-int-types.js';
 import { PRECONFIG_COMMANDS } from './data/preconfig.js';
 import { QEMU_VERSION, QMP_CAPABILITIES } from './data/version.js';
 import type { QmpErrorBody, QmpEvent, QmpHost } from './host.js';
@@ -127,7 +128,7 @@ export class QmpEndpoint {
     }
     // Commands QEMU declares `'gen': false` (device_add) check their arguments by hand.
     if (declared !== undefined && this.visitor !== undefined && command?.openArgs !== true) {
-      this.visitor.checkArguments(declared['arg-type']!, request.args);
+      this.visitor.checkArguments(declared['arg-type']!, request.args, C_INT_MEMBERS[request.name]);
     }
     if (command === undefined) throw notSupported(request.name);
     return command.execute(request.args, this.context());

@@ -156,6 +156,17 @@ export interface QmpHost {
 
   // -- QOM and hot-plug --
   qomRoot(): QomNode;
+  /** The object-add types the host models (`memory-backend-ram`, `rng-builtin`). */
+  objectTypes?(): readonly string[];
+  /**
+   * object-add of a modelled type; `props` are its properties (schema-checked) without `qom-type`
+   * and `id`, in the order QEMU sets them. Errors carry QEMU's texts.
+   */
+  objectAdd?(type: string, id: string, props: JsonObject): HostOutcome;
+  /** object-del: `object 'X' not found`, `object 'X' is in use, can not be deleted`. */
+  objectDel?(id: string): HostOutcome;
+  /** query-memdev entries, in QEMU's order (the /objects container's). */
+  memdevs?(): readonly JsonObject[];
   /** `opts` is the whole argument object (`driver` is known to be a string). */
   deviceAdd(opts: JsonObject): HostOutcome;
   deviceDel(id: string): HostOutcome;

@@ -26,6 +26,11 @@ export interface QmpCommandDef<S extends ArgSchema> {
   readonly args: S;
   /** Members outside `args` are allowed and reach `run` through `raw` (QEMU `'gen': false`). */
   readonly openArgs?: boolean;
+  /**
+   * QEMU `'boxed': true` with a union argument type (object-add): the schema visitor checks all
+   * members; `args` names only those the handler reads, the others reach `run` through `raw`.
+   */
+  readonly boxed?: boolean;
   /** Whether `exec-oob` may run it (none of ours: QEMU's OOB commands are migration ones). */
   readonly allowOob?: boolean;
   run(args: ArgsOf<S>, ctx: CommandContext, raw: JsonObject): JsonValue;
@@ -44,7 +49,7 @@ export function defineCommand<S extends ArgSchema>(def: QmpCommandDef<S>): QmpCo
     name: def.name,
     allowOob: def.allowOob ?? false,
     openArgs: def.openArgs ?? false,
-    execute: (raw, ctx) => def.run(checkArgs(def.args, raw, def.openArgs ?? false), ctx, raw),
+    execute: (raw, ctx) => def.run(checkArgs(def.args, raw, (def.openArgs ?? false) || (def.boxed ?? false)), ctx, raw),
   };
 }
 

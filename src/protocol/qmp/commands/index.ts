@@ -9,6 +9,7 @@ import { qemuSchema } from '../schema/qapi-schema.js';
 import { hmpCommands } from './hmp.js';
 import { machineStateCommands } from './machine-state.js';
 import { negotiationCommands } from './negotiation.js';
+import { objectCommands } from './objects.js';
 import { qomCommands } from './qom.js';
 import { runStateCommands } from './run-state.js';
 import { typePropertyCommands } from './type-properties.js';
@@ -24,6 +25,7 @@ export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...machineStateCommands,
   ...typePropertyCommands,
   ...cpuModelCommands,
+  ...objectCommands,
 ];
 
 let fixed: readonly QmpCommand[] | undefined;

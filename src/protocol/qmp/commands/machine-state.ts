@@ -33,6 +33,7 @@ export const machineStateCommands = [
     name: 'query-memdev',
     args: {},
     run(_args, { host }) {
+      if (host.memdevs !== undefined) return host.memdevs().map((m) => ({ ...m }));
       const s = host.summary();
       if (s.board === 'none') return [];
       return [

@@ -7,14 +7,18 @@
  * `Parameter 'a.x' is unexpected`. Error paths: `outer.inner` for object members, `list[3]` for
  * list elements.
  *
- * The schema collapses QEMU's sized integer types into `int`, so range errors of uint8/int32/...
- * members (`Parameter 'x' expects uint8_t`) are not reproduced; an alternate matching no branch is
- * reported with the schema's (masked) type name where QEMU names the C type.
+ * The schema collapses QEMU's sized integer types into `int`; a command may name the C type of its
+ * integer members (data/c-int-types.ts): unsigned ones then take any integer in [-2^63, 2^64)
+ * (negatives wrap, as QEMU's visitor does) and answer `Parameter 'a.x' expects uint64` for other
+ * JSON, and sized ones answer `Parameter 'x' expects uint32_t` out of range (bare name, `null` for a
+ * list element). Without a C type, range errors are not reproduced. An alternate matching no branch
+ * is reported with the schema's (masked) type name where QEMU names the C type.
  */
 import { hasKey, isJsonObject, type JsonObject, type JsonValue } from '../json-value.js';
 import { QmpError } from '../messages.js';
 import { qdictKeyOrder } from '../qdict-order.js';
 import type { QapiSchema, SchemaEntity, SchemaMember } from './qapi-schema.js';
+import { C_INT_RANGE, type CIntMembers, type CIntType } from '../data/c-int-types.js';
 
 const INT_MIN = -(1n << 63n);
 const UINT_MAX = (1n << 64n) - 1n;
@@ -45,11 +49,32 @@ function memberPlace(parent: string, name: string): Place {
   return { path: parent === '' ? name : `${parent}.${name}`, name };
 }
 
+/** An integer member with a known C type (QEMU's visit_type_uintN / visit_type_intN). */
+function visitCInt(cInt: CIntType, value: JsonValue, place: Place): void {
+  const range = C_INT_RANGE[cInt];
+  if (range.unsigned) {
+    if (typeof value !== 'bigint' || value < INT_MIN || value > UINT_MAX) {
+      throw QmpError.generic(`Parameter '${place.path}' expects uint64`);
+    }
+    const wrapped = value < 0n ? value + (1n << 64n) : value;
+    if (wrapped > range.max) throw QmpError.generic(`Parameter '${place.name ?? 'null'}' expects ${range.cName}`);
+    return;
+  }
+  if (typeof value !== 'bigint' || value < INT_MIN || value > (1n << 63n) - 1n) throw typeError(place, 'integer');
+  if (value < range.min || value > range.max) {
+    throw QmpError.generic(`Parameter '${place.name ?? 'null'}' expects ${range.cName}`);
+  }
+}
+
 export class SchemaInputVisitor {
+  /** C types of the current command's integer members, by member name. */
+  private cInts: CIntMembers = {};
+
   constructor(private readonly schema: QapiSchema) {}
 
-  /** Check a command's `arguments` against its arg-type. */
-  checkArguments(argType: string, args: JsonObject): void {
+  /** Check a command's `arguments` against its arg-type (`cInts`: its integer members' C types). */
+  checkArguments(argType: string, args: JsonObject, cInts: CIntMembers = {}): void {
+    this.cInts = cInts;
     const visited = new Set<string>();
     this.visitMembers(this.entity(argType), args, '', visited);
     this.checkLeftovers(args, '', visited);
@@ -61,10 +86,11 @@ export class SchemaInputVisitor {
     return e;
   }
 
-  private visit(typeName: string, value: JsonValue, place: Place): void {
+  private visit(typeName: string, value: JsonValue, place: Place, cInt?: CIntType): void {
     const e = this.entity(typeName);
     switch (e['meta-type']) {
       case 'builtin':
+        if (cInt !== undefined && e['json-type'] === 'int') return visitCInt(cInt, value, place);
         return this.visitBuiltin(e['json-type'] ?? 'value', value, place);
       case 'enum':
         if (typeof value !== 'string') throw typeError(place, 'string');
@@ -74,7 +100,9 @@ export class SchemaInputVisitor {
         return;
       case 'array':
         if (!Array.isArray(value)) throw typeError(place, 'array');
-        value.forEach((element, i) => this.visit(e['element-type']!, element, { path: `${place.path}[${i}]`, name: null }));
+        value.forEach((element, i) =>
+          this.visit(e['element-type']!, element, { path: `${place.path}[${i}]`, name: null }, cInt),
+        );
         return;
       case 'object': {
         if (!isJsonObject(value)) throw typeError(place, 'object');
@@ -151,7 +179,8 @@ export class SchemaInputVisitor {
         if (Object.prototype.hasOwnProperty.call(m, 'default')) continue;
         throw QmpError.generic(`Parameter '${memberPlace(parent, m.name).path}' is missing`);
       }
-      this.visit(m.type, dict[m.name], memberPlace(parent, m.name));
+      const cInt = Object.prototype.hasOwnProperty.call(this.cInts, m.name) ? this.cInts[m.name] : undefined;
+      this.visit(m.type, dict[m.name], memberPlace(parent, m.name), cInt);
     }
     if (e.tag !== undefined && hasKey(dict, e.tag)) {
       const variant = (e.variants ?? []).find((v) => v.case === dict[e.tag!]);
