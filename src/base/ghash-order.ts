@@ -94,7 +94,7 @@ export class GHashOrder {
     if (hash < 2) hash = 2;
     let index = this.toIndex(hash);
     let tombstone = -1;
-    for (let step = 0; this.hashes[index] !== UNUSED; ) {
+    for (let step = 0; this.hashes[index] !== UNUSED;) {
       const h = this.hashes[index];
       if (h === hash && this.keys[index] === key) return { index, hash };
       if (h === TOMBSTONE && tombstone < 0) tombstone = index;
@@ -106,7 +106,10 @@ export class GHashOrder {
 
   private maybeResize(): void {
     const occupied = this.noccupied;
-    if ((this.size > this.nnodes * 4 && this.size > 1 << MIN_SHIFT) || this.size <= occupied + Math.floor(occupied / 16)) {
+    if (
+      (this.size > this.nnodes * 4 && this.size > 1 << MIN_SHIFT) ||
+      this.size <= occupied + Math.floor(occupied / 16)
+    ) {
       this.resize();
     }
   }
@@ -135,7 +138,7 @@ export class GHashOrder {
       this.keys[i] = undefined;
       for (;;) {
         let at = this.toIndex(hash);
-        for (let step = 0; moved[at]; ) {
+        for (let step = 0; moved[at];) {
           step++;
           at = (at + step) & this.mask;
         }

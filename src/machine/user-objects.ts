@@ -28,15 +28,18 @@ const BACKEND: Readonly<Record<string, Setter>> = {
     return String(v);
   },
   'prealloc-threads'(v) {
-    if (asUint(v) === 0n) throw new ConfigError("property 'prealloc-threads' of memory-backend-ram doesn't take value '0'");
+    if (asUint(v) === 0n)
+      throw new ConfigError("property 'prealloc-threads' of memory-backend-ram doesn't take value '0'");
     return String(asUint(v));
   },
   prealloc(v, state) {
-    if (v === true && state.get('reserve') === 'off') throw new ConfigError("'prealloc=on' and 'reserve=off' are incompatible");
+    if (v === true && state.get('reserve') === 'off')
+      throw new ConfigError("'prealloc=on' and 'reserve=off' are incompatible");
     return onOff(v);
   },
   reserve(v, state) {
-    if (v === false && state.get('prealloc') === 'on') throw new ConfigError("'prealloc=on' and 'reserve=off' are incompatible");
+    if (v === false && state.get('prealloc') === 'on')
+      throw new ConfigError("'prealloc=on' and 'reserve=off' are incompatible");
     return onOff(v);
   },
   'prealloc-context'() {

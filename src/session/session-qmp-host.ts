@@ -305,6 +305,8 @@ export class SessionQmpHost implements QmpHost {
       name: 'x-qtestd-smmu-decode-stream',
       args: {},
       openArgs: true,
+      // Mandatory in the schema (generic clients such as qmp-cmd-test do not call it bare).
+      introspect: [{ name: 'sid', type: 'int', optional: false }],
       run: (_args, _ctx, raw) => {
         const smmu = this.smmu();
         const sid = raw.sid;

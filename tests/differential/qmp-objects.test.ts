@@ -57,7 +57,9 @@ const SCRIPT: readonly string[] = [
   add(`${RAM}, "id": "a6", "size": 4096, "prealloc": true, "reserve": false`),
   add(`${RNG}, "id": "rng1", "opened": true`),
   // created objects, in the container's order
-  add(`${RAM}, "id": "r3", "size": 4096, "share": true, "prealloc": false, "merge": true, "dump": true, "policy": "default", "x-use-canonical-path-for-ramblock-id": false`),
+  add(
+    `${RAM}, "id": "r3", "size": 4096, "share": true, "prealloc": false, "merge": true, "dump": true, "policy": "default", "x-use-canonical-path-for-ramblock-id": false`,
+  ),
   add(`${RNG}, "id": "rng0"`),
   add(`${RAM}, "id": "b1", "size": 4096, "prealloc-threads": 3, "prealloc": true`),
   '{"execute": "qom-get", "arguments": {"path": "/objects/b1", "property": "prealloc-threads"}}',

@@ -51,6 +51,15 @@ export const machineStateCommands = [
       ];
     },
   }),
+  // OOB-capable; qtestd never migrates, so postcopy is never paused (the oracle's text).
+  defineCommand({
+    name: 'migrate-recover',
+    args: { uri: arg.str() },
+    allowOob: true,
+    run() {
+      throw QmpError.generic('Migrate recover can only be run when postcopy is paused.');
+    },
+  }),
   defineCommand({
     name: 'query-memory-size-summary',
     args: {},
