@@ -26,8 +26,8 @@ import { ConfigError, validateMachineConfig } from './config.js';
 import type { DeviceSpec, MachineConfig, ObjectSpec } from './config.js';
 import { IrqLine } from '../sim/irq.js';
 import { QomNode, QomTree } from './qom-tree.js';
-import { GHashOrder } from '../base/ghash-order.js';
 import { addCpuGpios, applyLayout, machineLayout, objectLayout, ramBackendId } from './machine-props.js';
+import { removeUserObject } from './user-objects.js';
 import { possibleCpus } from './topology.js';
 import type { CpuProps } from './topology.js';
 import { VIRT_MAP, VIRT_NUM_SPIS, VIRT_SPI } from './virt-map.js';
@@ -100,8 +100,6 @@ export class Machine {
   private readonly unattached: QomNode;
   /** /objects: user-created objects and the RAM backend. */
   readonly objects: QomNode;
-  /** /objects is a GLib hash table in QEMU: its children list in that table's order. */
-  private readonly objectOrder = new GHashOrder();
   /** device_del requests waiting for the guest: virtual-clock ms until which a repeat is refused. */
   private readonly pendingUnplug = new Map<PciDevice, bigint>();
   private readonly deletedListeners = new Set<(d: DeletedDevice) => void>();
@@ -124,7 +122,7 @@ export class Machine {
     this.unattached = this.machineNode.children.get('unattached')!;
     this.peripheral = this.machineNode.children.get('peripheral')!;
     this.peripheralAnon = this.machineNode.children.get('peripheral-anon')!;
-    this.objects = this.qom.root.add(new QomNode('objects', 'container'));
+    this.objects = this.qom.root.add(new QomNode('objects', 'container').hashOrdered());
     const ramId = ramBackendId(config);
     // QEMU creates memory backends after the other -object ones (object_create_early).
     const late = (o: ObjectSpec) => o.type.startsWith('memory-backend-');
@@ -288,20 +286,12 @@ export class Machine {
       throw new ConfigError(`attempt to add duplicate property '${o.id}' to object (type 'container')`);
     const node = this.objects.add(new QomNode(o.id, o.type));
     applyLayout(node, objectLayout(o, this.config));
-    this.objectOrder.insert(o.id);
-    this.objects.order = ['type', ...this.objectOrder.keysInOrder().reverse()];
     return node;
   }
 
-  /** object-del: QEMU's texts for an unknown id and for a backend the machine uses. */
+  /** object-del (QEMU's texts for an unknown id and for a backend the machine uses). */
   removeObject(id: string): void {
-    const node = this.objects.children.get(id);
-    if (node === undefined) throw new ConfigError(`object '${id}' not found`);
-    const inUse = id === ramBackendId(this.config) || this.config.numa.nodes.some((n) => n.memdev === id);
-    if (inUse) throw new ConfigError(`object '${id}' is in use, can not be deleted`);
-    this.objects.remove(node);
-    this.objectOrder.remove(id);
-    this.objects.order = ['type', ...this.objectOrder.keysInOrder().reverse()];
+    removeUserObject(this.objects, this.config, id);
   }
 
   /** Create and plug a device (cold plug at start, or device_add). Throws ConfigError. */

@@ -6,6 +6,7 @@
  */
 import { resolveQomPath, type QomPathNav } from '../base/qom-path.js';
 import type { IrqLine } from '../sim/irq.js';
+import { GHashOrder } from '../base/ghash-order.js';
 
 export interface QomProperty {
   name: string;
@@ -40,14 +41,34 @@ export class QomNode {
     return `${this.parent.path}/${this.name}`;
   }
 
+  /** A container QEMU keeps as a GLib hash table (/objects): qom-list shows that table's order. */
+  private hash?: GHashOrder;
+
+  hashOrdered(): this {
+    this.hash = new GHashOrder(this.children.keys());
+    this.syncHashOrder();
+    return this;
+  }
+
+  private syncHashOrder(): void {
+    // qom-list prepends while it iterates: the table's order reversed, `type` (a class property) first.
+    if (this.hash) this.order = ['type', ...this.hash.keysInOrder().reverse()];
+  }
+
   add(child: QomNode): QomNode {
     child.parent = this;
     this.children.set(child.name, child);
+    this.hash?.insert(child.name);
+    this.syncHashOrder();
     return child;
   }
 
   remove(child: QomNode): void {
-    if (this.children.get(child.name) === child) this.children.delete(child.name);
+    if (this.children.get(child.name) === child) {
+      this.children.delete(child.name);
+      this.hash?.remove(child.name);
+      this.syncHashOrder();
+    }
     child.parent = undefined;
   }
 

@@ -4,7 +4,9 @@
  * refuse (backends/hostmem.c, backends/rng.c behaviour on a build without NUMA support, as the
  * oracle answers). The result is the ObjectSpec Machine.addObject takes, values as `-object` text.
  */
-import { ConfigError, OBJECT_TYPES, type ObjectSpec } from './config.js';
+import { ConfigError, OBJECT_TYPES, type MachineConfig, type ObjectSpec } from './config.js';
+import { ramBackendId } from './machine-props.js';
+import type { QomNode } from './qom-tree.js';
 
 type Setter = (value: unknown, state: Map<string, string>) => string | undefined;
 
@@ -75,4 +77,13 @@ export function userObjectSpec(type: string, id: string, props: ReadonlyArray<re
     if (text !== undefined) state.set(name, text);
   }
   return { type, id, props: [...state] };
+}
+
+/** object-del from the /objects container: unknown ids, and backends the machine uses, refused. */
+export function removeUserObject(objects: QomNode, config: MachineConfig, id: string): void {
+  const node = objects.children.get(id);
+  if (node === undefined) throw new ConfigError(`object '${id}' not found`);
+  const inUse = id === ramBackendId(config) || config.numa.nodes.some((n) => n.memdev === id);
+  if (inUse) throw new ConfigError(`object '${id}' is in use, can not be deleted`);
+  objects.remove(node);
 }
