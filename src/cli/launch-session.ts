@@ -119,6 +119,16 @@ export function startLaunch(
   }
 
   const opened: OpenedChardev[] = [];
+  /** The chardevs by id, in creation order (query-chardev, query-yank). */
+  const chardevs: Array<{ sock: PlannedSocket; chardev: OpenedChardev }> = [];
+  if (session)
+    session.qmpHost.chardevs = () =>
+      chardevs.map(({ sock, chardev }) => ({
+        label: sock.id!,
+        filename: chardev.filename(),
+        frontendOpen: sock.roles.length > 0,
+        yank: sock.address!.kind !== 'null' && sock.address!.kind !== 'stdio',
+      }));
   let ended = false;
   const end = (code: number): void => {
     if (ended) return;
@@ -161,14 +171,14 @@ export function startLaunch(
         settled = true;
         resolve(text);
       };
-      opened.push(
-        openChardev(
-          sock.address!,
-          (socket) => serve(sock, socket),
-          (err) => settle(openFailure(sock, err)),
-          { onReady: () => settle() },
-        ),
+      const chardev = openChardev(
+        sock.address!,
+        (socket) => serve(sock, socket),
+        (err) => settle(openFailure(sock, err)),
+        { onReady: () => settle() },
       );
+      opened.push(chardev);
+      if (sock.id !== undefined) chardevs.push({ sock, chardev });
     });
 
   const run = async (): Promise<void> => {

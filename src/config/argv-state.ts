@@ -101,6 +101,7 @@ export interface Occurrence {
 export function addChardev(st: ParseState, id: string, sock: PlannedSocket, where: string): void {
   if (st.chardevs.has(id)) throw new ArgvError(`${where}: Duplicate ID '${id}' for chardev`);
   st.chardevs.set(id, sock);
+  sock.id = id;
   st.out.sockets.push(sock);
 }
 
@@ -144,7 +145,7 @@ export function resolveLateBackends(st: ParseState): void {
     else {
       try {
         const address = parseLegacyChardev(spec);
-        st.out.sockets.push({ spec, phase: 'late-backends', address, roles: ['qtest'], failure: 'qtest' });
+        st.out.sockets.push({ id: 'qtest', spec, phase: 'late-backends', address, roles: ['qtest'], failure: 'qtest' });
       } catch (e) {
         if (!(e instanceof ChardevError)) throw e;
         // QEMU reports any bad -qtest address with this one line, whatever the parser's reason
@@ -154,13 +155,20 @@ export function resolveLateBackends(st: ParseState): void {
   }
   if (st.qtestObject) use(st.qtestObject);
   for (const m of st.monitors) use(m);
-  for (const s of st.serials) {
+  for (const [n, s] of st.serials.entries()) {
     const unusable = `${s.where}: could not connect serial device to character backend '${s.spec}'`;
     if (s.spec.startsWith('chardev:')) use({ id: s.spec.slice(8), role: 'other', notFound: unusable });
     else {
       try {
         const address = parseLegacyChardev(s.spec);
-        st.out.sockets.push({ spec: s.where, phase: 'late-backends', address, roles: ['other'], failure: 'serial' });
+        st.out.sockets.push({
+          id: `serial${n}`,
+          spec: s.where,
+          phase: 'late-backends',
+          address,
+          roles: ['other'],
+          failure: 'serial',
+        });
       } catch (e) {
         if (!(e instanceof ChardevError)) throw e;
         st.defer({ phase: 'late-backends', message: unusable });

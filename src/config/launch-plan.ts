@@ -26,6 +26,8 @@ export type SocketRole = 'qtest' | 'qmp' | 'other';
 
 /** One backend QEMU opens at start-up. */
 export interface PlannedSocket {
+  /** Its chardev id (QEMU's label: `qtest` for -qtest, `compat_monitorN`, `serialN`). */
+  id?: string;
   /** The option text that names it, for messages: `-chardev socket,id=mon,fd=5`, `-qmp unix:…`. */
   spec: string;
   phase: 'chardevs' | 'late-backends';

@@ -12,6 +12,7 @@ import type { DeletedDevice, Machine } from '../machine/machine.js';
 import type { QomNode as MachineQomNode } from '../machine/qom-tree.js';
 import { QOM_TYPES } from '../machine/qom-types.js';
 import type {
+  ChardevInfo,
   CpuInfoFast,
   HmpInfoTopic,
   HostOutcome,
@@ -153,6 +154,9 @@ export class SessionQmpHost implements QmpHost {
 
   /** `-name`, when the launcher knows it. */
   guestName: string | undefined;
+
+  /** The launcher's character devices (query-chardev, query-yank); absent in a service session. */
+  chardevs: (() => readonly ChardevInfo[]) | undefined;
 
   summary(): MachineSummary {
     const c = this.session.machine.config;

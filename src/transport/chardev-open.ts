@@ -14,6 +14,11 @@ import type { ChardevAddress } from '../config/chardev-address.js';
 
 export interface OpenedChardev {
   close(): void;
+  /**
+   * QEMU's `filename` of the backend as it stands (query-chardev): `null`, `stdio`,
+   * `[disconnected:]unix:PATH,server=on`, `unix:PEER`, `tcp:L:P[,server=on] <-> R:P`, ...
+   */
+  filename(): string;
 }
 
 export interface OpenOptions {
@@ -63,22 +68,23 @@ export function openChardev(
   switch (address.kind) {
     case 'null':
       options.onReady?.();
-      return { close() {} };
+      return { close() {}, filename: () => 'null' };
     case 'stdio': {
       const duplex = Duplex.from({ readable: process.stdin, writable: process.stdout });
       options.onReady?.();
       onConnection(duplex as unknown as Socket);
-      return { close: () => duplex.destroy() };
+      return { close: () => duplex.destroy(), filename: () => 'stdio' };
     }
     case 'fd': {
       if (!isSocketFd(address.fd)) {
         onError(new ChardevOpenError(`File descriptor '${address.fd}' is not a socket`));
-        return { close() {} };
+        return { close() {}, filename: () => `disconnected:fd:${address.fd}` };
       }
       const socket = new Socket({ fd: address.fd, readable: true, writable: true });
       options.onReady?.();
       onConnection(socket);
-      return { close: () => socket.destroy() };
+      // QEMU's Python library passes a socketpair end: a UNIX socket with an unnamed peer.
+      return { close: () => socket.destroy(), filename: () => connectedName(socket, false, 'unix:') };
     }
     case 'unix':
     case 'tcp': {
@@ -96,7 +102,10 @@ export function openChardev(
           options.onReady?.();
           onConnection(socket);
         });
-        return { close: () => socket.destroy() };
+        return {
+          close: () => socket.destroy(),
+          filename: () => (address.kind === 'unix' ? `unix:${address.path}` : connectedName(socket, false, '')),
+        };
       }
       return serveOneAtATime(address, onConnection, onError, options);
     }
@@ -145,11 +154,28 @@ function serveOneAtATime(
       }
     });
   } else server.listen(address.port, address.host);
+  const listening = (): string => {
+    if (address.kind === 'unix') return `unix:${address.path},server=on`;
+    const bound = server.address();
+    const port = bound !== null && typeof bound === 'object' ? bound.port : address.port;
+    return `tcp:${address.host}:${port},server=on`;
+  };
   return {
     close: () => {
       server.close();
       active?.destroy();
       for (const s of waiting) s.destroy();
     },
+    filename: () => {
+      if (active === undefined) return `disconnected:${listening()}`;
+      return address.kind === 'unix' ? listening() : connectedName(active, true, '');
+    },
   };
+}
+
+/** QEMU's name of a connected TCP socket (`tcp:L:P[,server=on] <-> R:P`, IPv6 hosts bracketed); `unix` otherwise. */
+function connectedName(socket: Socket, listen: boolean, unix: string): string {
+  if (socket.remoteAddress === undefined || socket.localAddress === undefined) return unix;
+  const host = (h: string): string => (h.includes(':') ? `[${h}]` : h);
+  return `tcp:${host(socket.localAddress)}:${socket.localPort}${listen ? ',server=on' : ''} <-> ${host(socket.remoteAddress)}:${socket.remotePort}`;
 }

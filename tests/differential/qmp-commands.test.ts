@@ -8,7 +8,7 @@
  *   - query-qmp-schema and query-commands are QEMU's reply followed by the `x-qtestd-*` entries;
  *   - query-machines, query-cpu-definitions and qom-list-types list only what qtestd models
  *     (each entry identical to QEMU's);
- *   - query-chardev, query-yank, x-query-ramblock on virt (see CHANGING below).
+ *   - x-query-ramblock on virt (see CHANGING below).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,8 +24,6 @@ const SCHEMA = JSON.parse(
 
 /** Commands whose reply differs by design (deviations.md). */
 const CHANGING: Record<string, string> = {
-  'query-chardev': 'socket chardevs are not QEMU chardev objects in qtestd',
-  'query-yank': 'no yank instances for qtestd sockets',
   'x-query-ramblock': 'host addresses of RAM blocks',
 };
 const FILTERED = new Set(['query-machines', 'query-cpu-definitions', 'qom-list-types']);

@@ -99,6 +99,17 @@ export interface CpuInfoFast {
 /** `info <topic>` texts the host renders (LF line ends; the QMP layer turns them into CRLF). */
 export type HmpInfoTopic = 'mtree' | 'pci' | 'qtree' | 'numa';
 
+/** One character device of the launch, for query-chardev and query-yank. */
+export interface ChardevInfo {
+  readonly label: string;
+  /** QEMU's `filename` of the backend as it stands now. */
+  readonly filename: string;
+  /** A frontend (monitor, qtest, serial) uses it. */
+  readonly frontendOpen: boolean;
+  /** A socket chardev: it has a yank instance. */
+  readonly yank: boolean;
+}
+
 /** Facts about the machine some queries report (query-memdev, query-name, ...). */
 export interface MachineSummary {
   /** `virt` or `none`. */
@@ -165,6 +176,8 @@ export interface QmpHost {
   objectAdd?(type: string, id: string, props: JsonObject): HostOutcome;
   /** object-del: `object 'X' not found`, `object 'X' is in use, can not be deleted`. */
   objectDel?(id: string): HostOutcome;
+  /** The launch's character devices in creation order; absent when the host has no such table. */
+  chardevs?(): readonly ChardevInfo[];
   /** query-memdev entries, in QEMU's order (the /objects container's). */
   memdevs?(): readonly JsonObject[];
   /** `opts` is the whole argument object (`driver` is known to be a string). */

@@ -1,6 +1,7 @@
 /** The built-in QMP command set, in the order query-commands lists it. */
 import { CommandRegistry, type QmpCommand, type QmpExtension } from '../registry.js';
 import { catalogueCommands } from './catalogue.js';
+import { chardevCommands } from './chardevs.js';
 import { cpuModelCommands } from './cpu-model.js';
 import { deviceCommands } from './devices.js';
 import { fixedReplyCommands } from './fixed.js';
@@ -26,6 +27,7 @@ export const BUILTIN_COMMANDS: readonly QmpCommand[] = [
   ...typePropertyCommands,
   ...cpuModelCommands,
   ...objectCommands,
+  ...chardevCommands,
 ];
 
 let fixed: readonly QmpCommand[] | undefined;
