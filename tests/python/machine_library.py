@@ -45,6 +45,8 @@ def machine_mode(binary, tmp):
     out("readl empty slot", vm.qtest(f"readl {hex(ecam(0, 7, 0, 0))}"))
     out("query-status", vm.qmp("query-status"))
     out("query-pci", vm.qmp("query-pci"))
+    out("query-chardev", vm.qmp("query-chardev"))
+    out("query-yank", vm.qmp("query-yank"))
     # the root port's secondary bus number is 0 until firmware (here: us) assigns one
     vm.qtest(f"writeb {hex(ecam(0, 2, 0, 0x19))} 0x1")
     vm.qtest(f"writeb {hex(ecam(0, 2, 0, 0x1a))} 0x1")
