@@ -27,7 +27,7 @@ import type { DeviceSpec, MachineConfig, ObjectSpec } from './config.js';
 import { IrqLine } from '../sim/irq.js';
 import { QomNode, QomTree } from './qom-tree.js';
 import { addCpuGpios, applyLayout, machineLayout, objectLayout, ramBackendId } from './machine-props.js';
-import { removeUserObject } from './user-objects.js';
+import { creationOrder, removeUserObject } from './user-objects.js';
 import { possibleCpus } from './topology.js';
 import type { CpuProps } from './topology.js';
 import { VIRT_MAP, VIRT_NUM_SPIS, VIRT_SPI } from './virt-map.js';
@@ -124,9 +124,7 @@ export class Machine {
     this.peripheralAnon = this.machineNode.children.get('peripheral-anon')!;
     this.objects = this.qom.root.add(new QomNode('objects', 'container').hashOrdered());
     const ramId = ramBackendId(config);
-    // QEMU creates memory backends after the other -object ones (object_create_early).
-    const late = (o: ObjectSpec) => o.type.startsWith('memory-backend-');
-    for (const o of [...config.objects.filter((o) => !late(o)), ...config.objects.filter(late)]) this.addObject(o);
+    for (const o of creationOrder(config.objects)) this.addObject(o);
     if (ramId !== undefined)
       this.addObject({ type: 'memory-backend-ram', id: ramId, props: [['size', String(config.ramBytes)]] });
     this.ioPorts.map(0n, allOnesRegion('io', 0x10000n), -1);
@@ -290,9 +288,7 @@ export class Machine {
   }
 
   /** object-del (QEMU's texts for an unknown id and for a backend the machine uses). */
-  removeObject(id: string): void {
-    removeUserObject(this.objects, this.config, id);
-  }
+  removeObject = (id: string): void => removeUserObject(this.objects, this.config, id);
 
   /** Create and plug a device (cold plug at start, or device_add). Throws ConfigError. */
   addDevice(spec: DeviceSpec, hotplug: boolean): PciDevice {

@@ -87,3 +87,22 @@ export function removeUserObject(objects: QomNode, config: MachineConfig, id: st
   if (inUse) throw new ConfigError(`object '${id}' is in use, can not be deleted`);
   objects.remove(node);
 }
+
+/** query-memdev: each memory backend under /objects, in the container's (qom-list) order. */
+export function memoryBackends(objects: QomNode): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const name of objects.order ?? [...objects.children.keys()]) {
+    const node = objects.children.get(name);
+    if (node === undefined || !node.typeName.startsWith('memory-backend-')) continue;
+    const get = (p: string): unknown => node.properties.find((x) => x.name === p)?.get?.();
+    const props = ['size', 'merge', 'dump', 'prealloc', 'share', 'reserve', 'host-nodes', 'policy'];
+    out.push({ id: name, ...Object.fromEntries(props.map((p) => [p, get(p)])) });
+  }
+  return out;
+}
+
+/** The order QEMU creates `-object`s in: memory backends after the others (object_create_early). */
+export function creationOrder(objects: readonly ObjectSpec[]): ObjectSpec[] {
+  const late = (o: ObjectSpec): boolean => o.type.startsWith('memory-backend-');
+  return [...objects.filter((o) => !late(o)), ...objects.filter(late)];
+}

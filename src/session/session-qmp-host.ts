@@ -31,7 +31,7 @@ import type { JsonObject, JsonValue } from '../protocol/qmp/json-value.js';
 import { QmpError } from '../protocol/qmp/messages.js';
 import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js';
 import { declaredTypeProperties } from './qmp-type-properties.js';
-import { USER_OBJECT_TYPES, userObjectSpec } from '../machine/user-objects.js';
+import { memoryBackends, USER_OBJECT_TYPES, userObjectSpec } from '../machine/user-objects.js';
 
 /**
  * What the QMP host needs from its session (Session implements it; naming the interface here
@@ -235,25 +235,7 @@ export class SessionQmpHost implements QmpHost {
   }
 
   memdevs(): readonly JsonObject[] {
-    const objects = this.session.machine.objects;
-    const out: JsonObject[] = [];
-    for (const name of objects.order ?? [...objects.children.keys()]) {
-      const node = objects.children.get(name);
-      if (node === undefined || !node.typeName.startsWith('memory-backend-')) continue;
-      const get = (p: string): JsonValue => toJson(node.properties.find((x) => x.name === p)?.get?.());
-      out.push({
-        id: name,
-        size: get('size'),
-        merge: get('merge'),
-        dump: get('dump'),
-        prealloc: get('prealloc'),
-        share: get('share'),
-        reserve: get('reserve'),
-        'host-nodes': get('host-nodes'),
-        policy: get('policy'),
-      });
-    }
-    return out;
+    return memoryBackends(this.session.machine.objects).map((m) => toJson(m) as JsonObject);
   }
 
   deviceAdd(opts: JsonObject): HostOutcome {
@@ -310,7 +292,10 @@ export class SessionQmpHost implements QmpHost {
       args: {},
       openArgs: true,
       // Mandatory in the schema (generic clients such as qmp-cmd-test do not call it bare).
-      introspect: [{ name: 'sid', type: 'int', optional: false }],
+      introspect: [
+        { name: 'sid', type: 'int', optional: false },
+        { name: 'sec-sid', type: 'str', optional: true },
+      ],
       run: (_args, _ctx, raw) => {
         const smmu = this.smmu();
         const sid = raw.sid;
