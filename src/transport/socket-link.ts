@@ -85,6 +85,11 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       if (!gathering) return socket.write(data);
       return gather(data);
     },
+    sent(): boolean {
+      // A write the kernel took at once is finished when write() returns (Node runs its
+      // callback synchronously); anything it could not take stays counted in writableLength.
+      return pending.length === 0 && (closed || socket.destroyed || socket.writableLength === 0);
+    },
     pause(): void {
       endpointPaused = true;
       updatePause();

@@ -2,8 +2,11 @@
  * ReplyWriter: qtest replies are written as bytes into a slab (64 KiB, reused until full) and
  * handed to the transport as Buffers — one per flush, not one string per reply. Bulk payloads
  * (hex, base64) are encoded straight into the slab piece by piece, so a reply of any size costs
- * the same per byte and never becomes one big string. A flushed piece is never written again:
- * the next reply continues after it, and a full slab is replaced by a fresh one.
+ * the same per byte and never becomes one big string. A flushed piece is written again only
+ * once the sink says everything handed to it has left the process (`reusable`, e.g. a socket
+ * that took the bytes at once): the slab then starts over, so its pages stay mapped and warm;
+ * otherwise the next reply continues after it and a full slab is replaced by a fresh one (fresh
+ * memory per reply costs page faults and GC work several times the encoding itself).
  */
 
 const SLAB_BYTES = 64 * 1024;
@@ -19,13 +22,34 @@ const HEX = (() => {
   return t;
 })();
 
+/** The two hex digits of every byte value as one little-endian 16-bit word (first digit low). */
+const HEX16 = (() => {
+  const t = new Uint16Array(256);
+  for (let b = 0; b < 256; b++) t[b] = HEX[2 * b] | (HEX[2 * b + 1] << 8);
+  return t;
+})();
+
 export class ReplyWriter {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  /** The slab as a DataView: hex digits are stored two at a time, at any alignment. */
+  private view = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.length);
   private pos = 0;
   /** Start of the bytes not yet flushed. */
   private from = 0;
 
-  constructor(private readonly sink: (piece: Buffer) => void) {}
+  constructor(
+    private readonly sink: (piece: Buffer) => void,
+    /** Everything flushed so far has been consumed: the slab may be written from its start. */
+    private readonly reusable: () => boolean = () => false,
+  ) {}
+
+  /** With nothing pending and everything flushed consumed, start the slab over. */
+  rewind(): void {
+    if (this.pos === this.from && this.pos !== 0 && this.reusable()) {
+      this.pos = 0;
+      this.from = 0;
+    }
+  }
 
   /** Bytes written and not yet flushed. */
   get pending(): number {
@@ -44,7 +68,13 @@ export class ReplyWriter {
   private room(n: number): void {
     if (this.slab.length - this.pos >= n) return;
     this.flush();
+    if (this.slab.length >= n && this.reusable()) {
+      this.pos = 0;
+      this.from = 0;
+      return;
+    }
     this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, n));
+    this.view = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.length);
     this.pos = 0;
     this.from = 0;
   }
@@ -95,14 +125,10 @@ export class ReplyWriter {
     let i = start;
     while (i < end) {
       this.room(2);
-      const s = this.slab;
+      const v = this.view;
       let p = this.pos;
-      const stop = Math.min(end, i + ((s.length - p) >> 1));
-      for (; i < stop; i++) {
-        const b = src[i];
-        s[p++] = HEX[2 * b];
-        s[p++] = HEX[2 * b + 1];
-      }
+      const stop = Math.min(end, i + ((this.slab.length - p) >> 1));
+      for (; i < stop; i++, p += 2) v.setUint16(p, HEX16[src[i]], true);
       this.pos = p;
     }
   }
