@@ -26,8 +26,11 @@ export interface SocketLinkOptions {
   log?: Logger;
 }
 
-/** Gathered output is written early once it grows past this many bytes. */
-const BATCH_FLUSH_BYTES = 64 * 1024;
+/**
+ * Gathered output is written early once it grows past this many bytes: a bulk reply goes out
+ * slab by slab (the writer reuses a slab once the socket took it), small replies stay batched.
+ */
+const BATCH_FLUSH_BYTES = 32 * 1024;
 
 export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoint, opts: SocketLinkOptions): Endpoint {
   const encoding = opts.encoding;

@@ -43,9 +43,13 @@ export class ReplyWriter {
     private readonly reusable: () => boolean = () => false,
   ) {}
 
-  /** With nothing pending and everything flushed consumed, start the slab over. */
+  /**
+   * Between batches of input: with nothing pending and everything flushed consumed, start the
+   * slab over once it is half used (so a bulk reply finds whole slabs; short replies only ask
+   * now and then).
+   */
   rewind(): void {
-    if (this.pos === this.from && this.pos !== 0 && this.reusable()) {
+    if (this.pos === this.from && this.pos >= SLAB_BYTES / 2 && this.reusable()) {
       this.pos = 0;
       this.from = 0;
     }
@@ -86,15 +90,18 @@ export class ReplyWriter {
 
   /** Latin1 text (short: protocol words and error lines; any length is accepted). */
   text(s: string): void {
-    if (s.length > SLAB_BYTES) {
-      for (let i = 0; i < s.length; i += SLAB_BYTES) this.text(s.slice(i, i + SLAB_BYTES));
+    if (s.length > 64) {
+      // Long text fills the slab to its end and continues in the next.
+      let i = 0;
+      while (i < s.length) {
+        this.room(1);
+        const n = Math.min(s.length - i, this.slab.length - this.pos);
+        this.pos += this.slab.write(i === 0 && n === s.length ? s : s.slice(i, i + n), this.pos, 'latin1');
+        i += n;
+      }
       return;
     }
     this.room(s.length);
-    if (s.length > 64) {
-      this.pos += this.slab.write(s, this.pos, 'latin1');
-      return;
-    }
     // Short protocol words: a byte loop is cheaper than a call into the native string writer.
     const slab = this.slab;
     let p = this.pos;
@@ -133,8 +140,19 @@ export class ReplyWriter {
     }
   }
 
-  /** Base64 of src[start, end) (the caller cuts a long payload at multiples of 3 bytes). */
+  /**
+   * Base64 of src[start, end), encoded in runs of whole 3-byte groups that fit the slab's free
+   * space (each run a short-lived string of at most the slab's size); the caller cuts a long
+   * payload at multiples of 3 bytes.
+   */
   base64(src: Buffer, start: number, end: number): void {
-    this.text(src.toString('base64', start, end));
+    let i = start;
+    while (i < end) {
+      this.room(4);
+      const groups = (this.slab.length - this.pos) >> 2;
+      const stop = Math.min(end, i + groups * 3);
+      this.pos += this.slab.write(src.toString('base64', i, stop), this.pos, 'latin1');
+      i = stop;
+    }
   }
 }
