@@ -29,6 +29,20 @@ const HEX16 = (() => {
   return t;
 })();
 
+/**
+ * The four hex digits of every pair of bytes b0 | b1 << 8 as one little-endian 32-bit word: bulk
+ * hex is stored four digits at a time (twice the speed of two). 256 KiB, built on first use.
+ */
+let hex32: Uint32Array | undefined;
+function hex32Table(): Uint32Array {
+  if (hex32) return hex32;
+  const t = new Uint32Array(65536);
+  for (let w = 0; w < 65536; w++) t[w] = HEX16[w & 0xff] | (HEX16[w >> 8] << 16);
+  return (hex32 = t);
+}
+/** Runs shorter than this use the small table (a short read never builds the big one). */
+const HEX32_MIN = 512;
+
 export class ReplyWriter {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
   /** The slab as a DataView: hex digits are stored two at a time, at any alignment. */
@@ -135,6 +149,11 @@ export class ReplyWriter {
       const v = this.view;
       let p = this.pos;
       const stop = Math.min(end, i + ((this.slab.length - p) >> 1));
+      if (stop - i >= HEX32_MIN) {
+        const t = hex32Table();
+        const pairs = stop - ((stop - i) & 1);
+        for (; i < pairs; i += 2, p += 4) v.setUint32(p, t[src[i] | (src[i + 1] << 8)], true);
+      }
       for (; i < stop; i++, p += 2) v.setUint16(p, HEX16[src[i]], true);
       this.pos = p;
     }
