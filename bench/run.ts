@@ -93,8 +93,16 @@ async function main(): Promise<void> {
     prefix: [join(REPO_ROOT, 'bench', 'floor-echo.cjs')],
     env: { NODE_EXTRA_CA_CERTS: undefined },
   };
-  const step = (s: string): void =>
-    void process.stderr.write(`bench: ${s} … (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  /** Seconds each part took (in latest.json), to see where a run's time goes. */
+  const seconds: Record<string, number> = {};
+  let part = '';
+  let partT0 = Date.now();
+  const step = (s: string): void => {
+    if (part) seconds[part] = (Date.now() - partT0) / 1000;
+    part = s;
+    partT0 = Date.now();
+    process.stderr.write(`bench: ${s} … (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  };
   const warm = byName('qtestd-warm');
   if (warm) await primeWarm(warm);
 
@@ -148,11 +156,15 @@ async function main(): Promise<void> {
     step('in-process engine');
     Object.assign(engine, await engineBenchmarks(), await smmuBenchmarks());
   }
-  if (ONLY.has('wire')) Object.assign(engine, await qtestWireBenchmarks(core)); // bench/qtest-wire.ts
+  if (ONLY.has('wire')) {
+    step('qtest wire path (bulk, sweep, readl vs echo)');
+    Object.assign(engine, await qtestWireBenchmarks(core)); // bench/qtest-wire.ts
+  }
   if (ONLY.has('service')) {
     step('service (sessions in one process vs one QEMU per session)');
     Object.assign(engine, await serviceBenchmarks(byName('qemu')));
   }
+  step('done');
   disposeTargets();
   clients.dispose();
 
@@ -189,6 +201,7 @@ async function main(): Promise<void> {
     oracle: !!byName('qemu'),
     runs: RUNS,
     rounds: ROUNDS,
+    seconds,
     results,
     sweep: sweepRows,
     cliffs,
