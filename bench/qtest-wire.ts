@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { cpuUs, disposeTargets, launch, median, targets } from './targets.js';
 import type { Launched, Target } from './targets.js';
 
-const ROUNDS = Number(process.env.BENCH_WIRE_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_WIRE_ROUNDS ?? 3);
 const SIZES = [4, 16, 64, 256, 1024, 4096, 16384].map((k) => k * 1024);
 
 /** Sends request Buffers and waits for whole reply lines, counting bytes without keeping them. */
@@ -114,9 +114,9 @@ const repsFor = (size: number): number => Math.max(1, Math.floor(SWEEP_BYTES / s
 /**
  * QEMU's `write`/`b64write` cost grows faster than linearly past a few MiB (minutes for 16 MiB on
  * a busy machine): its points above this size are left out of the wire sweep (bench/sweep.ts
- * still times one of each).
+ * times them up to 4 MiB).
  */
-const QEMU_WRITE_MAX = 4 << 20;
+const QEMU_WRITE_MAX = 1 << 20;
 
 export async function qtestWireBenchmarks(list: Target[] = targets()): Promise<Record<string, number>> {
   const out: Record<string, number> = {};

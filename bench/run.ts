@@ -6,7 +6,7 @@
  * and latest.md. A benchmark, not a test: nothing is asserted.
  *
  * BENCH_ONLY=launch,rtt,memory,protocol,sweep,ctest,engine,wire,service runs a subset (default: all);
- * BENCH_RUNS (launch rounds, default 11), BENCH_ROUNDS (other rounds, default 3).
+ * BENCH_RUNS (launch rounds, default 7), BENCH_ROUNDS (other rounds, default 3).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -28,7 +28,7 @@ import type { Cliff, SweepRow } from './sweep.js';
 import { cpuUs, disposeTargets, launch, LineClient, median, rssKiB, targets, warmDaemonPid } from './targets.js';
 import type { Target } from './targets.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 11);
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ONLY = new Set(
   (process.env.BENCH_ONLY ?? 'launch,rtt,memory,protocol,sweep,ctest,engine,wire,service').split(','),
