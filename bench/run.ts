@@ -169,7 +169,7 @@ async function main(): Promise<void> {
   clients.dispose();
 
   const names = [...core.map((t) => t.name), ...Object.keys(results).filter((n) => !core.some((t) => t.name === n))];
-  const rows = targetRows(results, sweepRows, cliffs);
+  const rows = targetRows(results, sweepRows, cliffs, engine);
   const uptime = execFileSync('uptime', { encoding: 'utf8' }).trim();
   const machine = { nproc: cpus().length, model: cpus()[0]?.model, node: process.version, uptime, loadBefore: load0 };
   const md = [
