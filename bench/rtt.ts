@@ -2,7 +2,7 @@
  * Serial `readl` round trips from outside node (bench/clients.ts) and idle memory, interleaved
  * across targets (one launch of each per round), medians over rounds:
  *   - coldPyRttUs / coldCRttUs: mean over the first 3,000 requests of a fresh launch (JIT cold);
- *   - cRttUs / pyRttUs: after 20,000 warm-up requests; cServerCpuUsPerReq: the serving process's
+ *   - cRttUs / pyRttUs: after 5,000 warm-up requests (3,000 timed); cServerCpuUsPerReq: the serving process's
  *     CPU per request (for the warm target, the daemon's), which holds up on a busy machine;
  *   - idle memory at -m 4G, 300 ms after the first reply: VmRSS, private (Private_Clean +
  *     Private_Dirty) and anonymous memory from /proc/PID/smaps_rollup.
@@ -15,8 +15,8 @@ import type { Target } from './targets.js';
 
 const CMD = 'readl 0x40001000';
 const COLD = 3000;
-const WARMUP = 20_000;
-const N = 5000;
+const WARMUP = 5000;
+const N = 3000;
 
 function collect(into: Record<string, Record<string, number[]>>, target: string, figures: Figures): void {
   const t = (into[target] ??= {});

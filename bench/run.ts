@@ -6,7 +6,7 @@
  * and latest.md. A benchmark, not a test: nothing is asserted.
  *
  * BENCH_ONLY=launch,rtt,memory,protocol,sweep,ctest,engine,wire,service runs a subset (default: all);
- * BENCH_RUNS (launch rounds, default 11), BENCH_ROUNDS (other rounds, default 3).
+ * BENCH_RUNS (launch rounds, default 7), BENCH_ROUNDS (other rounds, default 3).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -28,7 +28,7 @@ import type { Cliff, SweepRow } from './sweep.js';
 import { cpuUs, disposeTargets, launch, LineClient, median, rssKiB, targets, warmDaemonPid } from './targets.js';
 import type { Target } from './targets.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 11);
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ONLY = new Set(
   (process.env.BENCH_ONLY ?? 'launch,rtt,memory,protocol,sweep,ctest,engine,wire,service').split(','),
@@ -93,8 +93,16 @@ async function main(): Promise<void> {
     prefix: [join(REPO_ROOT, 'bench', 'floor-echo.cjs')],
     env: { NODE_EXTRA_CA_CERTS: undefined },
   };
-  const step = (s: string): void =>
-    void process.stderr.write(`bench: ${s} … (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  /** Seconds each part took (in latest.json), to see where a run's time goes. */
+  const seconds: Record<string, number> = {};
+  let part = '';
+  let partT0 = Date.now();
+  const step = (s: string): void => {
+    if (part) seconds[part] = (Date.now() - partT0) / 1000;
+    part = s;
+    partT0 = Date.now();
+    process.stderr.write(`bench: ${s} … (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  };
   const warm = byName('qtestd-warm');
   if (warm) await primeWarm(warm);
 
@@ -148,16 +156,20 @@ async function main(): Promise<void> {
     step('in-process engine');
     Object.assign(engine, await engineBenchmarks(), await smmuBenchmarks());
   }
-  if (ONLY.has('wire')) Object.assign(engine, await qtestWireBenchmarks(core)); // bench/qtest-wire.ts
+  if (ONLY.has('wire')) {
+    step('qtest wire path (bulk, sweep, readl vs echo)');
+    Object.assign(engine, await qtestWireBenchmarks(core)); // bench/qtest-wire.ts
+  }
   if (ONLY.has('service')) {
     step('service (sessions in one process vs one QEMU per session)');
     Object.assign(engine, await serviceBenchmarks(byName('qemu')));
   }
+  step('done');
   disposeTargets();
   clients.dispose();
 
   const names = [...core.map((t) => t.name), ...Object.keys(results).filter((n) => !core.some((t) => t.name === n))];
-  const rows = targetRows(results, sweepRows, cliffs);
+  const rows = targetRows(results, sweepRows, cliffs, engine);
   const uptime = execFileSync('uptime', { encoding: 'utf8' }).trim();
   const machine = { nproc: cpus().length, model: cpus()[0]?.model, node: process.version, uptime, loadBefore: load0 };
   const md = [
@@ -189,6 +201,7 @@ async function main(): Promise<void> {
     oracle: !!byName('qemu'),
     runs: RUNS,
     rounds: ROUNDS,
+    seconds,
     results,
     sweep: sweepRows,
     cliffs,

@@ -13,6 +13,12 @@ export interface Link {
    * writes into it again. A qtest reply may arrive in several pieces; its LF ends it.
    */
   writeBytes(data: Buffer): boolean;
+  /**
+   * Optional: everything given to writeBytes so far has left the process (handed to the kernel),
+   * so the caller may write into those Buffers again. A link that cannot tell leaves it out (the
+   * caller then never reuses a Buffer it handed over).
+   */
+  sent?(): boolean;
   /** Stop delivering input until resume(). */
   pause(): void;
   resume(): void;

@@ -26,8 +26,11 @@ export interface SocketLinkOptions {
   log?: Logger;
 }
 
-/** Gathered output is written early once it grows past this many bytes. */
-const BATCH_FLUSH_BYTES = 64 * 1024;
+/**
+ * Gathered output is written early once it grows past this many bytes: a bulk reply goes out
+ * slab by slab (the writer reuses a slab once the socket took it), small replies stay batched.
+ */
+const BATCH_FLUSH_BYTES = 32 * 1024;
 
 export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoint, opts: SocketLinkOptions): Endpoint {
   const encoding = opts.encoding;
@@ -84,6 +87,11 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       if (closed || socket.destroyed) return true;
       if (!gathering) return socket.write(data);
       return gather(data);
+    },
+    sent(): boolean {
+      // A write the kernel took at once is finished when write() returns (Node runs its
+      // callback synchronously); anything it could not take stays counted in writableLength.
+      return pending.length === 0 && (closed || socket.destroyed || socket.writableLength === 0);
     },
     pause(): void {
       endpointPaused = true;

@@ -81,7 +81,11 @@ export class QtestEndpoint implements Endpoint {
       logNote: () => {},
       maxTransferBytes: opts.maxTransferBytes,
     };
-    this.out = new ReplyWriter((piece) => this.sendPiece(piece));
+    // A log sink may keep the Buffers it is given: with a log, slabs are never reused.
+    this.out = new ReplyWriter(
+      (piece) => this.sendPiece(piece),
+      () => !opts.log && !this.peerGone && (opts.link.sent?.() ?? false),
+    );
     this.state.emit = (line) => this.emitLine(line);
     this.state.logNote = (text) => opts.log?.sent(text);
     this.state.irqLevels.clear();
@@ -150,6 +154,7 @@ export class QtestEndpoint implements Endpoint {
   /** Process complete lines until input runs out or the peer stops reading. */
   private pump(): void {
     const nested = this.pumping;
+    if (!nested) this.out.rewind();
     this.pumping = true;
     try {
       this.pumpLines();

@@ -17,21 +17,27 @@ export function notSupported(name: string): QmpError {
   return QmpError.generic(`The command ${name} is not supported by qtestd`);
 }
 
-function fixedCommand(name: string, reply: JsonValue): QmpCommand {
+function answerOf(name: string, reply: JsonValue): () => JsonValue {
   if (!isJsonObject(reply)) throw new Error(`fixed reply of ${name} is not an object`);
   const error = reply.error;
   // The writer never mutates a value, so the parsed reply is returned as is on every call.
-  const answer = isJsonObject(error)
+  return isJsonObject(error)
     ? (): JsonValue => {
         throw new QmpError(error.class as QmpErrorClass, String(error.desc));
       }
     : (): JsonValue => reply.return;
+}
+
+/** The captured reply line is parsed on the first call (a launch parses none of them). */
+function fixedCommand(name: string, line: string): QmpCommand {
+  let answer: (() => JsonValue) | undefined;
   return {
     name,
     allowOob: false,
     openArgs: false,
     execute(raw) {
       if (Object.keys(raw).length > 0) throw notSupported(name);
+      answer ??= answerOf(name, parseQemuOutput(line));
       return answer();
     },
   };
@@ -40,5 +46,5 @@ function fixedCommand(name: string, reply: JsonValue): QmpCommand {
 /** One command per captured reply, in the capture's order. */
 export function fixedReplyCommands(): QmpCommand[] {
   const table = JSON.parse(readQmpCapture('fixed-replies.json')) as Record<string, string>;
-  return Object.entries(table).map(([name, line]) => fixedCommand(name, parseQemuOutput(line)));
+  return Object.entries(table).map(([name, line]) => fixedCommand(name, line));
 }

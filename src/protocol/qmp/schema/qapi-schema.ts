@@ -32,10 +32,13 @@ export interface SchemaEntity {
 export class QapiSchema {
   private readonly byName = new Map<string, SchemaEntity>();
 
-  /** `reply`: the entity list as parsed by parseQemuOutput (prints back as QEMU printed it). */
+  /**
+   * `reply`: the entity list as parsed by parseQemuOutput (prints back as QEMU printed it), or a
+   * function that parses it on first use (a launch that never asks for the schema skips it).
+   */
   constructor(
     readonly entities: readonly SchemaEntity[],
-    private readonly reply: JsonValue[],
+    private reply: JsonValue[] | (() => JsonValue[]),
   ) {
     for (const e of entities) this.byName.set(e.name, e);
   }
@@ -55,6 +58,7 @@ export class QapiSchema {
 
   /** The reply value, as plain JSON values (the writer prints members in QDict order). */
   toJson(): JsonValue[] {
+    if (typeof this.reply === 'function') this.reply = this.reply();
     return this.reply;
   }
 }
@@ -66,8 +70,7 @@ export function qemuSchema(): QapiSchema {
   if (loaded === undefined) {
     const text = readQmpCapture('query-qmp-schema.reply');
     const entities = (JSON.parse(text) as { return: SchemaEntity[] }).return;
-    const reply = (parseQemuOutput(text) as JsonObject).return as JsonValue[];
-    loaded = new QapiSchema(entities, reply);
+    loaded = new QapiSchema(entities, () => (parseQemuOutput(text) as JsonObject).return as JsonValue[]);
   }
   return loaded;
 }

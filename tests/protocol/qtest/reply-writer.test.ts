@@ -1,0 +1,50 @@
+import t from 'tap';
+import { ReplyWriter } from '../../../src/protocol/qtest/reply.js';
+
+// The reply writer's encoders against Node's own: hex (two and four digits at a time, any
+// alignment, runs across slab boundaries) and base64 (runs cut to the slab's free space), with
+// and without slab reuse.
+
+function pattern(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 73 + (i >> 8) + 5) & 0xff;
+  return b;
+}
+
+for (const reuse of [false, true]) {
+  t.test(`hex and base64 of many sizes and offsets (slab reuse ${reuse ? 'on' : 'off'})`, async (t) => {
+    let bad = 0;
+    let cases = 0;
+    for (const n of [1, 2, 3, 511, 512, 513, 1000, 48 * 1024, 65535, 65536, 65537, 200_001]) {
+      for (const off of [0, 1, 3]) {
+        const src = pattern(n + off);
+        const parts: Buffer[] = [];
+        // The sink copies: with reuse on, the writer may write into a flushed slab again.
+        const w = new ReplyWriter((p) => parts.push(Buffer.from(p)), () => reuse);
+        w.text('OK 0x');
+        w.hex(src, off, n + off);
+        w.byte(10);
+        w.text('OK ');
+        for (let i = off; i < n + off; i += 48 * 1024) w.base64(src, i, Math.min(n + off, i + 48 * 1024));
+        w.byte(10);
+        w.flush();
+        const body = src.subarray(off);
+        const want = `OK 0x${body.toString('hex')}\nOK ${body.toString('base64')}\n`;
+        cases++;
+        if (Buffer.concat(parts).toString('latin1') !== want) bad++;
+      }
+    }
+    t.equal(bad, 0, `${cases} cases`);
+  });
+}
+
+t.test('long text fills the slab to its end and continues', async (t) => {
+  const parts: Buffer[] = [];
+  const w = new ReplyWriter((p) => parts.push(Buffer.from(p)));
+  const long = 'x'.repeat(70_000) + 'y'.repeat(70_000);
+  w.text('OK ');
+  w.text(long);
+  w.byte(10);
+  w.flush();
+  t.equal(Buffer.concat(parts).toString('latin1'), `OK ${long}\n`);
+});
