@@ -46,6 +46,11 @@ export class ConfigCache {
     return cfg;
   }
 
+  /** The hit/miss counters of a StreamID (for trace events). */
+  countsOf(sid: number): { hits: number; misses: number } {
+    return this.counters.get(sid) ?? { hits: 0, misses: 0 };
+  }
+
   insert(sid: number, cfg: TransCfg): void {
     this.map.set(sid, cfg);
     this.generation++;

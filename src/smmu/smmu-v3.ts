@@ -7,6 +7,9 @@
  * SubstreamIDs (see docs/smmu.md#coverage).
  */
 import type { Logger } from '../base/log.js';
+import { TRACE_OFF } from '../base/trace.js';
+import type { Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
 import type { IrqLine } from '../sim/irq.js';
 import type { Iommu, IommuResult } from '../memory/dma-view.js';
 import type { AccessSize, Addr, BusAccess, IoRegion, MemTxAttrs } from '../memory/types.js';
@@ -56,6 +59,8 @@ export interface SmmuV3Options {
   quirks?: Partial<SmmuQuirks>;
   /** The `sec-sid` of the PCI function with this requester ID (1 = secure). Default: all 0. */
   secSidOf?: (requesterId: number) => number;
+  /** Trace events (smmu_*, smmuv3_*); default: all off. */
+  trace?: Tracer;
 }
 
 /** Bypass/disabled translations cover one target page (QEMU ~TARGET_PAGE_MASK, 4 KiB). */
@@ -83,6 +88,9 @@ export class SmmuV3 implements IoRegion, Iommu {
   readonly s?: SmmuBank;
 
   private readonly log: Logger;
+  private readonly trace: Tracer;
+  /** Names of the per-function IOMMU regions (smmu_add_mr), by requester ID when added. */
+  private readonly mrNames = new Map<number, string>();
   private readonly nsWorld: World;
   private readonly sWorld?: World;
   private readonly secureMemory?: BusAccess;
@@ -107,6 +115,7 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   constructor(opts: SmmuV3Options) {
     this.log = opts.log;
+    this.trace = opts.trace ?? TRACE_OFF;
     this.stage = opts.stage ?? 'nested';
     this.secureImpl = opts.secureImpl ?? false;
     this.outputViews = this.secureImpl;
@@ -182,7 +191,7 @@ export class SmmuV3 implements IoRegion, Iommu {
     }
     this.configCache = this.nsWorld.configCache;
     this.iotlb = this.nsWorld.iotlb;
-    this.reset();
+    this.resetState();
   }
 
   /** Every world's configurations and IOTLB entries (reset, S_INIT.INV_ALL). */
@@ -204,6 +213,11 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   /** Device reset (QEMU smmu_base_reset_exit + smmuv3_init_regs). */
   reset(): void {
+    if (this.trace.on[T.smmu_reset_exit]) this.trace.emit(T.smmu_reset_exit);
+    this.resetState();
+  }
+
+  private resetState(): void {
     this.invalidateAll();
     for (const w of this.worlds()) w.bank.reset();
   }
@@ -219,7 +233,9 @@ export class SmmuV3 implements IoRegion, Iommu {
     this.mmioDepth++;
     try {
       const d = decodeBankOffset(offset, attrs, this.secureImpl);
-      return d ? this.bank(d.sec)!.read(d.rel, size) : 0n;
+      const v = d ? this.bank(d.sec)!.read(d.rel, size) : 0n;
+      if (this.trace.on[T.smmuv3_read_mmio]) this.trace.emit(T.smmuv3_read_mmio, offset & ~0x10000n, v, size, 0);
+      return v;
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO read');
       return 0n;
@@ -237,6 +253,7 @@ export class SmmuV3 implements IoRegion, Iommu {
     try {
       const d = decodeBankOffset(offset, attrs, this.secureImpl);
       if (d) this.bank(d.sec)!.write(d.rel, size, value);
+      if (this.trace.on[T.smmuv3_write_mmio]) this.trace.emit(T.smmuv3_write_mmio, offset & ~0x10000n, value, size, 0);
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO write');
     } finally {
@@ -285,10 +302,19 @@ export class SmmuV3 implements IoRegion, Iommu {
     return this.nsWorld;
   }
 
+  deviceAdded(requesterId: number, devfn: number): void {
+    const name = `smmuv3-iommu-memory-region-${devfn}-${this.mrNames.size}`;
+    this.mrNames.set(requesterId, name);
+    if (this.trace.on[T.smmu_add_mr]) this.trace.emit(T.smmu_add_mr, name);
+  }
+
   translate(requesterId: number, iova: Addr, isWrite: boolean, attrs: MemTxAttrs): IommuResult {
     try {
       const w = this.sWorld ? this.worldFor(requesterId & 0xffff, attrs) : this.nsWorld;
-      return this.translateOrFault(w, requesterId & 0xffff, BigInt.asUintN(64, iova), isWrite);
+      const iova64 = BigInt.asUintN(64, iova);
+      const r = this.translateOrFault(w, requesterId & 0xffff, iova64, isWrite);
+      if (this.trace.any) this.traceOutcome(requesterId & 0xffff, iova64, r);
+      return r;
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in translate');
       return { ok: false };
@@ -305,11 +331,33 @@ export class SmmuV3 implements IoRegion, Iommu {
       : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
   }
 
+/** The status of the last translation, for its smmuv3_translate_* event (QEMU SMMUTranslationStatus). */
+  private outcome: 'disable' | 'bypass' | 'abort' | 'error' | 'success' = 'error';
+  private outcomeStage = 0;
+
+  private traceOutcome(sid: number, iova: bigint, r: IommuResult): void {
+    const tr = this.trace;
+    const name = this.mrNames.get(sid) ?? `smmuv3-iommu-memory-region-${sid & 0xff}-?`;
+    const o = this.outcome;
+    if (o === 'success' && r.ok && tr.on[T.smmuv3_translate_success])
+      tr.emit(T.smmuv3_translate_success, name, sid, iova, r.pa, this.lastPerm, this.outcomeStage);
+    else if (o === 'disable' && tr.on[T.smmuv3_translate_disable]) tr.emit(T.smmuv3_translate_disable, name, sid, iova, 1);
+    else if (o === 'bypass' && tr.on[T.smmuv3_translate_bypass]) tr.emit(T.smmuv3_translate_bypass, name, sid, iova, 1);
+    else if (o === 'abort' && tr.on[T.smmuv3_translate_abort]) tr.emit(T.smmuv3_translate_abort, name, sid, iova, 0);
+  }
+
+  private lastPerm = 0;
+
   private translateOrFault(w: World, sid: number, iova: bigint, isWrite: boolean): IommuResult {
     this.stats.translations++;
     const bank = w.bank;
-    if (!bank.enabled) return bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova);
+    this.outcome = 'error';
+    if (!bank.enabled) {
+      this.outcome = bank.gbpaAbort() ? 'abort' : 'disable';
+      return bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova);
+    }
     let cfg = w.configCache.lookup(sid);
+    if (this.trace.any) this.traceConfigLookup(w, sid, cfg !== undefined);
     let event: EventInfo | null = null;
     if (!cfg) {
       const got = this.decodeAndCache(w, sid);
@@ -317,12 +365,21 @@ export class SmmuV3 implements IoRegion, Iommu {
       else event = got.event;
     }
     if (cfg) {
-      if (cfg.aborted) return { ok: false };
-      if (cfg.bypassed) return this.bypass(w, iova);
+      if (cfg.aborted) {
+        this.outcome = 'abort';
+        return { ok: false };
+      }
+      if (cfg.bypassed) {
+        this.outcome = 'bypass';
+        return this.bypass(w, iova);
+      }
       const perm = accessPerm(isWrite);
       const r = doTranslate(w.ctx, cfg, iova, perm, 'IN');
       if (r.ok) {
         const e = r.entry;
+        this.outcome = 'success';
+        this.lastPerm = e.perm;
+        this.outcomeStage = cfg.stage === 's1' ? 1 : cfg.stage === 's2' ? 2 : 3;
         // The memory core refuses a translation whose permission lacks the access (no event).
         if ((e.perm & perm) === 0) return { ok: false };
         const mask = e.addrMask;
@@ -350,6 +407,13 @@ export class SmmuV3 implements IoRegion, Iommu {
       bank.recordEvent({ ...event, sid });
     }
     return { ok: false };
+  }
+
+  private traceConfigLookup(w: World, sid: number, hit: boolean): void {
+    const id = hit ? T.smmuv3_config_cache_hit : T.smmuv3_config_cache_miss;
+    if (!this.trace.on[id]) return;
+    const c = w.configCache.countsOf(sid);
+    this.trace.emit(id, sid, c.hits, c.misses, Math.floor((100 * c.hits) / (c.hits + c.misses)));
   }
 
   // ---------------------------------------------------------------- introspection
