@@ -11,7 +11,10 @@ import type { Addr, AccessSize, MemTxAttrs, MemTxResult } from '../memory/types.
 import { RegisterFile } from '../memory/register-file.js';
 import type { RegisterWrite } from '../memory/register-file.js';
 import { deposit64, hex } from './bits.js';
-import { CERROR, consumeCommands, executeCommand } from './command-queue.js';
+import { CERROR, commandTraceName, consumeCommands, executeCommand, queueTraceArgs } from './command-queue.js';
+import { TRACE_OFF } from '../base/trace.js';
+import type { Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
 import type { CommandError, CommandFields, CommandTarget } from './command-queue.js';
 import { encodeEventRecord, writeEvent } from './event-queue.js';
 import type { SmmuEvent } from './faults.js';
@@ -63,6 +66,8 @@ export interface BankRules {
 
 export interface BankOptions {
   sec: SecSid;
+  /** Trace events (smmuv3_cmdq_*); default: all off. */
+  trace?: Tracer;
   /** Values of IDR0..5, IIDR, AIDR for this bank. */
   idr: Partial<Record<SmmuRegName, number>>;
   rules: BankRules;
@@ -286,7 +291,12 @@ export class SmmuBank {
       cmdqErrorPending: () => (Number(this.file.get('GERROR') ^ this.file.get('GERRORN')) & GERROR_CMDQ_ERR) !== 0,
       target: this.opts.commands,
       execute: this.opts.execute ?? executeCommand,
+      trace: this.opts.trace,
     });
+    const tr = this.opts.trace ?? TRACE_OFF;
+    if (result.error !== CERROR.NONE && tr.on[T.smmuv3_cmdq_consume_error])
+      tr.emit(T.smmuv3_cmdq_consume_error, commandTraceName(result.failedOpcode ?? 0), result.error);
+    if (tr.on[T.smmuv3_cmdq_consume_out]) tr.emit(T.smmuv3_cmdq_consume_out, ...queueTraceArgs(q));
     this.file.set('CMDQ_CONS', BigInt(q.cons));
     stats.commandsExecuted += result.executed;
     if (result.error !== CERROR.NONE) {

@@ -6,6 +6,9 @@
  * applies the returned error to CMDQ_CONS.ERR and GERROR. Does not model ATS, PRI, stall or
  * secure commands (SSec = 1 on CFGI_* is illegal, other secure bits are ignored as in QEMU).
  */
+import { TRACE_OFF } from '../base/trace.js';
+import type { Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
 import { bytesOf, deposit32, extract32, U64_MASK, wordsOf } from './bits.js';
 import type { ConfigCache } from './config-cache.js';
 import type { Iotlb } from './iotlb.js';
@@ -271,6 +274,20 @@ export function executeCommand(cmd: CommandFields, t: CommandTarget): CommandErr
   return entry ? entry.run(cmd, t) : CERROR.ILL;
 }
 
+/** QEMU's name of a command type in trace events (smmu_cmd_string). */
+export function commandTraceName(opcode: number): string {
+  const e = COMMANDS[opcode];
+  if (e) return `SMMU_${e.name}`;
+  if (opcode === 0x07) return 'SMMU_CMD_CFGI_ALL'; // named by QEMU, illegal in its consumer
+  return opcode > 0 && opcode <= 0x46 ? 'UNKNOWN' : 'INVALID';
+}
+
+/** PROD and CONS indexes and wrap bits of a queue, as smmuv3_cmdq_consume* print them. */
+export function queueTraceArgs(q: CommandQueueState): [number, number, number, number] {
+  const mask = (1 << q.log2size) - 1;
+  return [q.prod & mask, q.cons & mask, (q.prod >> q.log2size) & 1, (q.cons >> q.log2size) & 1];
+}
+
 /** The command queue registers the consumer needs. */
 export interface CommandQueueState {
   base: bigint;
@@ -289,6 +306,8 @@ export interface ConsumeDeps {
   execute?(cmd: CommandFields, target: CommandTarget): CommandError;
   /** Told about each command before it runs (for tracing). */
   onCommand?(cmd: CommandFields, addr: bigint): void;
+  /** smmuv3_cmdq_consume / smmuv3_cmdq_opcode; default: off. */
+  trace?: Tracer;
 }
 
 export interface ConsumeResult {
@@ -305,12 +324,15 @@ export interface ConsumeResult {
  */
 export function consumeCommands(q: CommandQueueState, deps: ConsumeDeps): ConsumeResult {
   let executed = 0;
+  const tr = deps.trace ?? TRACE_OFF;
   while (!isEmpty(q.prod, q.cons, q.log2size)) {
+    if (tr.on[T.smmuv3_cmdq_consume]) tr.emit(T.smmuv3_cmdq_consume, ...queueTraceArgs(q));
     if (deps.cmdqErrorPending()) break;
     const addr = entryAddress(q.base, q.cons, q.log2size, CMD_ENTRY_BYTES);
     const raw = deps.read(addr, CMD_ENTRY_BYTES);
     if (!raw) return { executed, error: CERROR.ABT };
     const cmd = decodeCommand(raw);
+    if (tr.on[T.smmuv3_cmdq_opcode]) tr.emit(T.smmuv3_cmdq_opcode, commandTraceName(cmd.Opcode));
     deps.onCommand?.(cmd, addr);
     const error = deps.execute ? deps.execute(cmd, deps.target) : executeCommand(cmd, deps.target);
     if (error !== CERROR.NONE) return { executed, error, failedOpcode: cmd.Opcode };

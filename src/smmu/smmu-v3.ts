@@ -155,6 +155,7 @@ export class SmmuV3 implements IoRegion, Iommu {
         memory: queues.queues,
         irqs: opts.irqs,
         log: this.log,
+        trace: this.trace,
         stats: this.stats,
         commands: targets[sec],
         execute: this.secureImpl ? worldCommandExecutor(sec, targets, q) : undefined,
