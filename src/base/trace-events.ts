@@ -26,11 +26,7 @@ const ROWS = [
     'i32 i32 u64 usize u64 u32 u64',
     'stage=%d level=%d iova=0x%lx subpage_sz=0x%zx baseaddr=0x%lx offset=%d => pte=0x%lx',
   ],
-  [
-    'smmu_ptw_invalid_pte',
-    'i32 i32 u64 u64 u32 u64',
-    'stage=%d level=%d base@=0x%lx pte@=0x%lx offset=%d pte=0x%lx',
-  ],
+  ['smmu_ptw_invalid_pte', 'i32 i32 u64 u64 u32 u64', 'stage=%d level=%d base@=0x%lx pte@=0x%lx offset=%d pte=0x%lx'],
   [
     'smmu_ptw_page_pte',
     'i32 i32 u64 u64 u64 u64 u64',
@@ -83,27 +79,15 @@ const ROWS = [
   ['smmuv3_translate_disable', 'str u16 u64 bool', '%s sid=0x%x bypass (smmu disabled) iova:0x%lx is_write=%d'],
   ['smmuv3_translate_bypass', 'str u16 u64 bool', '%s sid=0x%x STE bypass iova:0x%lx is_write=%d'],
   ['smmuv3_translate_abort', 'str u16 u64 bool', '%s sid=0x%x abort on iova:0x%lx is_write=%d'],
-  [
-    'smmuv3_translate_success',
-    'str u16 u64 u64 i32 i32',
-    '%s sid=0x%x iova=0x%lx translated=0x%lx perm=0x%x stage=%d',
-  ],
+  ['smmuv3_translate_success', 'str u16 u64 u64 i32 i32', '%s sid=0x%x iova=0x%lx translated=0x%lx perm=0x%x stage=%d'],
   ['smmuv3_get_cd', 'u64', 'CD addr: 0x%lx'],
   ['smmuv3_decode_cd', 'u32', 'oas=%d'],
   ['smmuv3_decode_cd_tt', 'i32 u32 u64 u32 bool', 'TT[%d]:tsz:%d ttb:0x%lx granule_sz:%d had:%d'],
   ['smmuv3_cmdq_cfgi_ste', 'i32', 'streamid= 0x%x'],
   ['smmuv3_cmdq_cfgi_ste_range', 'i32 i32', 'start=0x%x - end=0x%x'],
   ['smmuv3_cmdq_cfgi_cd', 'u32', 'sid=0x%x'],
-  [
-    'smmuv3_config_cache_hit',
-    'u32 u32 u32 u32',
-    'Config cache HIT for sid=0x%x (hits=%d, misses=%d, hit rate=%d)',
-  ],
-  [
-    'smmuv3_config_cache_miss',
-    'u32 u32 u32 u32',
-    'Config cache MISS for sid=0x%x (hits=%d, misses=%d, hit rate=%d)',
-  ],
+  ['smmuv3_config_cache_hit', 'u32 u32 u32 u32', 'Config cache HIT for sid=0x%x (hits=%d, misses=%d, hit rate=%d)'],
+  ['smmuv3_config_cache_miss', 'u32 u32 u32 u32', 'Config cache MISS for sid=0x%x (hits=%d, misses=%d, hit rate=%d)'],
   [
     'smmuv3_range_inval',
     'i32 i32 u64 u8 u64 u8 bool i32',
@@ -145,4 +129,6 @@ export const TRACE_EVENTS: readonly TraceEventDef[] = ROWS.map(([name, args, for
 }));
 
 /** Event name → id (its index in TRACE_EVENTS): what trace points pass to Tracer.on / emit. */
-export const TRACE_IDS = Object.fromEntries(ROWS.map((r, i) => [r[0], i])) as { readonly [K in TraceEventName]: number };
+export const TRACE_IDS = Object.fromEntries(ROWS.map((r, i) => [r[0], i])) as {
+  readonly [K in TraceEventName]: number;
+};

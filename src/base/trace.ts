@@ -40,7 +40,10 @@ export interface TraceOutput {
 
 /** QEMU's g_pattern_match_simple: `*` any run, `?` one character. */
 export function traceGlob(pattern: string): RegExp {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`);
 }
 
@@ -91,7 +94,13 @@ function compile(format: string): Piece[] {
     const at = m.index ?? 0;
     if (at > last) out.push(format.slice(last, at));
     if (m[4] === '%') out.push('%');
-    else out.push({ flags: m[1], width: m[2] ? Number(m[2]) : 0, wide: m[3] !== undefined && m[3][0] !== 'h', conv: m[4] });
+    else
+      out.push({
+        flags: m[1],
+        width: m[2] ? Number(m[2]) : 0,
+        wide: m[3] !== undefined && m[3][0] !== 'h',
+        conv: m[4],
+      });
     last = at + m[0].length;
   }
   if (last < format.length) out.push(format.slice(last));

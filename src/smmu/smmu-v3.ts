@@ -1,3 +1,4 @@
+// Over 400 lines: the SMMU front end (MMIO, banks, worlds, translate, introspection) with its trace points; the pieces it composes live in this folder.
 /**
  * SmmuV3: the SMMUv3 device as QEMU 10.2.2 models it (hw/arm/smmuv3.c), as a front end over its
  * register banks (bank.ts): an MMIO region of 0x20000 bytes (page 1 aliases page 0) decoded to a
@@ -36,6 +37,7 @@ import { bankDebugState, smmuDebugSnapshot, streamDecodeJson } from './debug-sna
 import { makeWorld } from './world.js';
 import type { World } from './world.js';
 import { doTranslate } from './translation.js';
+import { SmmuTrace } from './smmu-trace.js';
 
 export interface SmmuV3Irqs {
   eventq: IrqLine;
@@ -89,8 +91,7 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   private readonly log: Logger;
   private readonly trace: Tracer;
-  /** Names of the per-function IOMMU regions (smmu_add_mr), by requester ID when added. */
-  private readonly mrNames = new Map<number, string>();
+  private readonly tt: SmmuTrace;
   private readonly nsWorld: World;
   private readonly sWorld?: World;
   private readonly secureMemory?: BusAccess;
@@ -116,6 +117,7 @@ export class SmmuV3 implements IoRegion, Iommu {
   constructor(opts: SmmuV3Options) {
     this.log = opts.log;
     this.trace = opts.trace ?? TRACE_OFF;
+    this.tt = new SmmuTrace(this.trace);
     this.stage = opts.stage ?? 'nested';
     this.secureImpl = opts.secureImpl ?? false;
     this.outputViews = this.secureImpl;
@@ -304,9 +306,7 @@ export class SmmuV3 implements IoRegion, Iommu {
   }
 
   deviceAdded(requesterId: number, devfn: number): void {
-    const name = `smmuv3-iommu-memory-region-${devfn}-${this.mrNames.size}`;
-    this.mrNames.set(requesterId, name);
-    if (this.trace.on[T.smmu_add_mr]) this.trace.emit(T.smmu_add_mr, name);
+    this.tt.deviceAdded(requesterId, devfn);
   }
 
   translate(requesterId: number, iova: Addr, isWrite: boolean, attrs: MemTxAttrs): IommuResult {
@@ -314,7 +314,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       const w = this.sWorld ? this.worldFor(requesterId & 0xffff, attrs) : this.nsWorld;
       const iova64 = BigInt.asUintN(64, iova);
       const r = this.translateOrFault(w, requesterId & 0xffff, iova64, isWrite);
-      if (this.trace.any) this.traceOutcome(requesterId & 0xffff, iova64, r);
+      if (this.trace.any) this.tt.outcome(requesterId & 0xffff, iova64, r);
       return r;
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in translate');
@@ -332,33 +332,17 @@ export class SmmuV3 implements IoRegion, Iommu {
       : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
   }
 
-/** The status of the last translation, for its smmuv3_translate_* event (QEMU SMMUTranslationStatus). */
-  private outcome: 'disable' | 'bypass' | 'abort' | 'error' | 'success' = 'error';
-  private outcomeStage = 0;
-
-  private traceOutcome(sid: number, iova: bigint, r: IommuResult): void {
-    const tr = this.trace;
-    const name = this.mrNames.get(sid) ?? `smmuv3-iommu-memory-region-${sid & 0xff}-?`;
-    const o = this.outcome;
-    if (o === 'success' && r.ok && tr.on[T.smmuv3_translate_success])
-      tr.emit(T.smmuv3_translate_success, name, sid, iova, r.pa, this.lastPerm, this.outcomeStage);
-    else if (o === 'disable' && tr.on[T.smmuv3_translate_disable]) tr.emit(T.smmuv3_translate_disable, name, sid, iova, 1);
-    else if (o === 'bypass' && tr.on[T.smmuv3_translate_bypass]) tr.emit(T.smmuv3_translate_bypass, name, sid, iova, 1);
-    else if (o === 'abort' && tr.on[T.smmuv3_translate_abort]) tr.emit(T.smmuv3_translate_abort, name, sid, iova, 0);
-  }
-
-  private lastPerm = 0;
-
   private translateOrFault(w: World, sid: number, iova: bigint, isWrite: boolean): IommuResult {
     this.stats.translations++;
     const bank = w.bank;
-    this.outcome = 'error';
-    if (!bank.enabled) {
-      this.outcome = bank.gbpaAbort() ? 'abort' : 'disable';
-      return bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova);
-    }
+    this.tt.status = 'error';
+    if (!bank.enabled)
+      return this.tt.set(
+        bank.gbpaAbort() ? 'abort' : 'disable',
+        bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova),
+      );
     let cfg = w.configCache.lookup(sid);
-    if (this.trace.any) this.traceConfigLookup(w, sid, cfg !== undefined);
+    if (this.trace.any) this.tt.configLookup(w.configCache, sid, cfg !== undefined);
     let event: EventInfo | null = null;
     if (!cfg) {
       const got = this.decodeAndCache(w, sid);
@@ -366,21 +350,13 @@ export class SmmuV3 implements IoRegion, Iommu {
       else event = got.event;
     }
     if (cfg) {
-      if (cfg.aborted) {
-        this.outcome = 'abort';
-        return { ok: false };
-      }
-      if (cfg.bypassed) {
-        this.outcome = 'bypass';
-        return this.bypass(w, iova);
-      }
+      if (cfg.aborted) return this.tt.set('abort', { ok: false });
+      if (cfg.bypassed) return this.tt.set('bypass', this.bypass(w, iova));
       const perm = accessPerm(isWrite);
       const r = doTranslate(w.ctx, cfg, iova, perm, 'IN');
       if (r.ok) {
         const e = r.entry;
-        this.outcome = 'success';
-        this.lastPerm = e.perm;
-        this.outcomeStage = cfg.stage === 's1' ? 1 : cfg.stage === 's2' ? 2 : 3;
+        this.tt.success(e.perm, cfg.stage);
         // The memory core refuses a translation whose permission lacks the access (no event).
         if ((e.perm & perm) === 0) return { ok: false };
         const mask = e.addrMask;
@@ -408,13 +384,6 @@ export class SmmuV3 implements IoRegion, Iommu {
       bank.recordEvent({ ...event, sid });
     }
     return { ok: false };
-  }
-
-  private traceConfigLookup(w: World, sid: number, hit: boolean): void {
-    const id = hit ? T.smmuv3_config_cache_hit : T.smmuv3_config_cache_miss;
-    if (!this.trace.on[id]) return;
-    const c = w.configCache.countsOf(sid);
-    this.trace.emit(id, sid, c.hits, c.misses, Math.floor((100 * c.hits) / (c.hits + c.misses)));
   }
 
   // ---------------------------------------------------------------- introspection
