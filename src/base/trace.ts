@@ -26,6 +26,8 @@ export interface TraceOptions {
   traceFile?: string;
   /** `-msg timestamp=on`: each line starts with the UTC time. */
   timestamp?: boolean;
+  /** `-trace …,x-qtestd-format=json` (named extension): pino records instead of text lines. */
+  format?: 'log' | 'json';
 }
 
 /** Where an enabled event goes. */

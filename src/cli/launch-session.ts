@@ -89,7 +89,7 @@ export function startLaunch(
   for (const w of opts.warnings) host.stderr(`${PROGRAM}: warning: ${w}\n`);
   let traceOut: TraceFile | undefined;
   try {
-    traceOut = opts.trace && openTraceOutput(opts.trace, host.cwd, (t) => host.stderr(t));
+    traceOut = opts.trace && openTraceOutput(opts.trace, host.cwd, (t) => host.stderr(t), host.log);
   } catch (e) {
     return fail(`${(e as Error).message}`);
   }

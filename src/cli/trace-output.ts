@@ -7,6 +7,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Tracer } from '../base/trace.js';
 import type { TraceOptions } from '../base/trace.js';
+import type { Logger } from '../base/log.js';
 
 export interface TraceFile {
   tracer: Tracer;
@@ -14,7 +15,13 @@ export interface TraceFile {
 }
 
 /** Throws Error with QEMU's text when the file cannot be opened. */
-export function openTraceOutput(opts: TraceOptions, cwd: string, stderr: (text: string) => void): TraceFile {
+export function openTraceOutput(
+  opts: TraceOptions,
+  cwd: string,
+  stderr: (text: string) => void,
+  log: Logger,
+): TraceFile {
+  if (opts.format === 'json') return { tracer: Tracer.fromPatterns(opts.patterns, { log }), close() {} };
   if (opts.file === undefined || opts.file === '/dev/stderr' || opts.file === '/dev/fd/2') {
     return { tracer: Tracer.fromPatterns(opts.patterns, { write: stderr, timestamp: opts.timestamp }), close() {} };
   }

@@ -37,6 +37,9 @@ export function applyTraceOption(st: ParseState, o: Occurrence): void {
     if (k === 'enable') enable = v;
     else if (k === 'events') events = v;
     else if (k === 'file') file = v;
+    else if (k === 'x-qtestd-format' && (v === 'log' || v === 'json')) tr.format = v;
+    else if (k === 'x-qtestd-format')
+      throw new ArgvError(`${o.where}: Parameter 'x-qtestd-format' expects 'log' or 'json'`);
     else throw new ArgvError(`${o.where}: Invalid parameter '${k}'`);
   }
   if (enable !== undefined) tr.patterns.push(enable);
