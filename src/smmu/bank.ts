@@ -170,6 +170,7 @@ export class SmmuBank {
                 { guestError: true },
                 `smmuv3: guest toggles non pending errors ${hex(toggled & ~pending)}`,
               );
+            if (this.tr.on[T.smmuv3_write_gerrorn]) this.tr.emit(T.smmuv3_write_gerrorn, toggled & pending, w.next);
           },
           cr2: (w) => (rules.accessChecks && this.smmuenSet() ? w.previous : undefined),
           init: (w) => {
@@ -253,6 +254,16 @@ export class SmmuBank {
     return field('GBPA', 'ABORT', Number(this.file.get('GBPA'))) === 1;
   }
 
+  private get tr(): Tracer {
+    return this.opts.trace ?? TRACE_OFF;
+  }
+
+  /** Pulse one of the SMMU's interrupts (QEMU SMMUIrq number `irq`: 0 EVTQ, 2 CMD_SYNC, 3 GERROR). */
+  pulse(irq: number, line: IrqLine): void {
+    if (this.tr.on[T.smmuv3_trigger_irq]) this.tr.emit(T.smmuv3_trigger_irq, irq);
+    line.pulse();
+  }
+
   private irqEnabled(name: 'GERROR_IRQEN' | 'EVENTQ_IRQEN'): boolean {
     return field('IRQ_CTRL', name, Number(this.file.get('IRQ_CTRL'))) === 1;
   }
@@ -264,7 +275,8 @@ export class SmmuBank {
     const fresh = ~pending & mask;
     if (!fresh) return;
     this.file.set('GERROR', gerror ^ BigInt(fresh));
-    if (this.irqEnabled('GERROR_IRQEN')) this.opts.irqs.gerror.pulse();
+    if (this.tr.on[T.smmuv3_write_gerror]) this.tr.emit(T.smmuv3_write_gerror, fresh, gerror ^ BigInt(fresh));
+    if (this.irqEnabled('GERROR_IRQEN')) this.pulse(3, this.opts.irqs.gerror);
   }
 
   strtab(): StreamTableConfig {
@@ -296,7 +308,6 @@ export class SmmuBank {
     const tr = this.opts.trace ?? TRACE_OFF;
     if (result.error !== CERROR.NONE && tr.on[T.smmuv3_cmdq_consume_error])
       tr.emit(T.smmuv3_cmdq_consume_error, commandTraceName(result.failedOpcode ?? 0), result.error);
-    if (tr.on[T.smmuv3_cmdq_consume_out]) tr.emit(T.smmuv3_cmdq_consume_out, ...queueTraceArgs(q));
     this.file.set('CMDQ_CONS', BigInt(q.cons));
     stats.commandsExecuted += result.executed;
     if (result.error !== CERROR.NONE) {
@@ -306,6 +317,7 @@ export class SmmuBank {
       this.file.set('CMDQ_CONS', deposit64(this.file.get('CMDQ_CONS'), 24, 7, BigInt(result.error)));
       this.raiseGerror(GERROR_CMDQ_ERR);
     }
+    if (tr.on[T.smmuv3_cmdq_consume_out]) tr.emit(T.smmuv3_cmdq_consume_out, ...queueTraceArgs(q));
   }
 
   /** QEMU smmuv3_record_event: drop if EVENTQEN = 0, else write; full or failed write → EVENTQ_ABT_ERR. */
@@ -323,11 +335,12 @@ export class SmmuBank {
       cons: Number(this.file.get('EVENTQ_CONS')),
       log2size: this.eventqLog2size,
     };
+    if (this.tr.on[T.smmuv3_record_event]) this.tr.emit(T.smmuv3_record_event, `SMMU_EVT_${ev.type}`, ev.sid);
     const out = writeEvent(q, this.opts.memory.write, encodeEventRecord(ev));
     if (out.kind === 'written') {
       this.file.set('EVENTQ_PROD', BigInt(q.prod));
       stats.eventsRecorded++;
-      if (out.irq && this.irqEnabled('EVENTQ_IRQEN')) this.opts.irqs.eventq.pulse();
+      if (out.irq && this.irqEnabled('EVENTQ_IRQEN')) this.pulse(0, this.opts.irqs.eventq);
       return;
     }
     stats.eventqAborts++;

@@ -7,7 +7,7 @@
  * secure commands (SSec = 1 on CFGI_* is illegal, other secure bits are ignored as in QEMU).
  */
 import { TRACE_OFF } from '../base/trace.js';
-import type { Tracer } from '../base/trace.js';
+import type { TraceArg, Tracer } from '../base/trace.js';
 import { TRACE_IDS as T } from '../base/trace-events.js';
 import { bytesOf, deposit32, extract32, U64_MASK, wordsOf } from './bits.js';
 import type { ConfigCache } from './config-cache.js';
@@ -107,6 +107,23 @@ export interface CommandTarget {
   signalSync(): void;
   /** Commands QEMU accepts but does nothing with (traced as unhandled). */
   unhandled?(name: CommandName): void;
+  /** Trace events of the commands (smmuv3_cmdq_cfgi_*, _tlbi_*, smmu_iotlb_inv_*); default: off. */
+  trace?: Tracer;
+  /** Whether a PCI function has this StreamID (QEMU smmu_find_sdev: CFGI_STE/CD trace only then). */
+  hasDevice?(sid: number): boolean;
+}
+
+/** Emit a command's trace event when it is enabled (commands are not a hot path). */
+function tc(t: CommandTarget, id: number, ...args: TraceArg[]): void {
+  if (t.trace?.on[id]) t.trace.emit(id, ...args);
+}
+
+/** CFGI_STE / CFGI_CD(_ALL) of a StreamID with a device: its event, then the flush's. */
+function traceCfgi(t: CommandTarget, id: number, cmdSid: number): void {
+  const sid = deviceSid(cmdSid);
+  if (!t.trace?.any || !t.hasDevice?.(sid)) return;
+  tc(t, id, cmdSid);
+  tc(t, T.smmu_config_cache_inv, sid);
 }
 
 type Handler = (cmd: CommandFields, t: CommandTarget) => CommandError;
@@ -114,7 +131,8 @@ type Handler = (cmd: CommandFields, t: CommandTarget) => CommandError;
 const done = (): CommandError => CERROR.NONE;
 const ignored =
   (name: CommandName): Handler =>
-  (_cmd, t) => {
+  (cmd, t) => {
+    tc(t, T.smmuv3_unhandled_cmd, cmd.Opcode);
     t.unhandled?.(name);
     return CERROR.NONE;
   };
@@ -137,6 +155,7 @@ export function rangeInvalidate(cmd: CommandFields, t: CommandTarget, stage: 1 |
   const vmid = t.s2p ? cmd.VMID : -1;
   const asid = cmd.Opcode === CMD_OPCODES.CMD_TLBI_NH_VA ? cmd.ASID : -1;
   const inv = (a: bigint, pages: bigint) => {
+    tc(t, T.smmuv3_range_inval, vmid, asid, a, cmd.TG, pages, cmd.TTL, cmd.Leaf, stage);
     if (stage === 1) t.iotlb.invalidateIova(asid, vmid, a, cmd.TG, pages, cmd.TTL);
     else t.iotlb.invalidateIpa(vmid, a, cmd.TG, pages, cmd.TTL);
   };
@@ -164,6 +183,7 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_CFGI_STE',
     run: (c, t) => {
       if (c.SSec) return CERROR.ILL;
+      traceCfgi(t, T.smmuv3_cmdq_cfgi_ste, c.SID);
       t.configCache.invalidateSid(deviceSid(c.SID));
       return CERROR.NONE;
     },
@@ -174,7 +194,9 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
       if (c.SSec) return CERROR.ILL;
       const mask = 2 ** (c.Range + 1) - 1; // Range 31: all StreamIDs (CFGI_ALL)
       const start = c.SID - (c.SID % (mask + 1));
-      t.configCache.invalidateRange(start, start + mask);
+      tc(t, T.smmuv3_cmdq_cfgi_ste_range, start, start + mask);
+      tc(t, T.smmu_configs_inv_sid_range, start, start + mask);
+      t.configCache.invalidateRange(start, start + mask, (sid) => tc(t, T.smmu_config_cache_inv, sid));
       return CERROR.NONE;
     },
   },
@@ -182,6 +204,7 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_CFGI_CD',
     run: (c, t) => {
       if (c.SSec) return CERROR.ILL;
+      traceCfgi(t, T.smmuv3_cmdq_cfgi_cd, c.SID);
       t.configCache.invalidateSid(deviceSid(c.SID));
       return CERROR.NONE;
     },
@@ -190,6 +213,7 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_CFGI_CD_ALL',
     run: (c, t) => {
       if (c.SSec) return CERROR.ILL;
+      traceCfgi(t, T.smmuv3_cmdq_cfgi_cd, c.SID);
       t.configCache.invalidateSid(deviceSid(c.SID));
       return CERROR.NONE;
     },
@@ -198,8 +222,15 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_TLBI_NH_ALL',
     run: (c, t) => {
       if (!t.s1p) return CERROR.ILL;
-      if (t.s2p) t.iotlb.invalidateVmidS1(c.VMID);
-      else t.iotlb.invalidateAll();
+      if (t.s2p) {
+        tc(t, T.smmuv3_cmdq_tlbi_nh, c.VMID);
+        tc(t, T.smmu_iotlb_inv_vmid_s1, c.VMID);
+        t.iotlb.invalidateVmidS1(c.VMID);
+      } else {
+        tc(t, T.smmuv3_cmdq_tlbi_nsnh);
+        tc(t, T.smmu_iotlb_inv_all);
+        t.iotlb.invalidateAll();
+      }
       return CERROR.NONE;
     },
   },
@@ -207,6 +238,8 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_TLBI_NH_ASID',
     run: (c, t) => {
       if (!t.s1p) return CERROR.ILL;
+      tc(t, T.smmuv3_cmdq_tlbi_nh_asid, c.ASID);
+      tc(t, T.smmu_iotlb_inv_asid_vmid, c.ASID, t.s2p ? c.VMID : -1);
       t.iotlb.invalidateAsidVmid(c.ASID, t.s2p ? c.VMID : -1);
       return CERROR.NONE;
     },
@@ -237,6 +270,8 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_TLBI_S12_VMALL',
     run: (c, t) => {
       if (!t.s2p) return CERROR.ILL;
+      tc(t, T.smmuv3_cmdq_tlbi_s12_vmid, c.VMID);
+      tc(t, T.smmu_iotlb_inv_vmid, c.VMID);
       t.iotlb.invalidateVmid(c.VMID);
       return CERROR.NONE;
     },
@@ -252,6 +287,8 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
   [CMD_OPCODES.CMD_TLBI_NSNH_ALL]: {
     name: 'CMD_TLBI_NSNH_ALL',
     run: (_c, t) => {
+      tc(t, T.smmuv3_cmdq_tlbi_nsnh);
+      tc(t, T.smmu_iotlb_inv_all);
       t.iotlb.invalidateAll();
       return CERROR.NONE;
     },

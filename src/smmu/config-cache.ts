@@ -63,12 +63,13 @@ export class ConfigCache {
   }
 
   /** CFGI_STE_RANGE: StreamIDs in [start, end]. */
-  invalidateRange(start: number, end: number): number {
+  invalidateRange(start: number, end: number, onRemoved?: (sid: number) => void): number {
     this.generation++;
     let n = 0;
     for (const sid of [...this.map.keys()]) {
       if (sid >= start && sid <= end) {
         this.map.delete(sid);
+        onRemoved?.(sid);
         n++;
       }
     }

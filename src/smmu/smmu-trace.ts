@@ -23,6 +23,10 @@ export class SmmuTrace {
 
   constructor(readonly tr: Tracer) {}
 
+  hasDevice(sid: number): boolean {
+    return this.mrNames.has(sid);
+  }
+
   deviceAdded(requesterId: number, devfn: number): void {
     const name = `smmuv3-iommu-memory-region-${devfn}-${this.mrNames.size}`;
     this.mrNames.set(requesterId, name);

@@ -139,7 +139,9 @@ export class SmmuV3 implements IoRegion, Iommu {
       s2p: this.features.s2p,
       configCache,
       iotlb,
-      signalSync: () => opts.irqs.cmdSync.pulse(),
+      signalSync: () => this.ns.pulse(2, opts.irqs.cmdSync), // QEMU SMMU_IRQ_CMD_SYNC
+      trace: this.trace,
+      hasDevice: (sid) => this.tt.hasDevice(sid),
       unhandled: (name) => this.log.debug({ unimp: true }, `smmuv3: unhandled command ${name}`),
     });
     const caches = [0, 1].map(() => ({ configCache: new ConfigCache(), iotlb: new Iotlb() }));
@@ -192,6 +194,7 @@ export class SmmuV3 implements IoRegion, Iommu {
         q['bypass-ns-output'] ? undefined : opts.secureMemory,
       );
     }
+    for (const w of this.worlds()) w.ctx.trace = opts.trace; // IOTLB trace events
     this.configCache = this.nsWorld.configCache;
     this.iotlb = this.nsWorld.iotlb;
     this.resetState();
@@ -278,6 +281,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       strtab: w.bank.strtab(),
       read: w.structures.readBlock,
       translateIpa,
+      trace: this.trace,
     };
     if (this.secureImpl)
       deps.security = { secure: w.sec === SEC_SID_S, rule: this.quirks['walk-security'] ? 'rfc' : 'architectural' };
@@ -411,7 +415,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: null };
     };
     const s = sid & 0xffff;
-    const r = decodeConfig(s, this.decodeDeps(w, walkIpa));
+    const r = decodeConfig(s, { ...this.decodeDeps(w, walkIpa), trace: undefined }); // no trace events
     return streamDecodeJson(
       s,
       w.bank.cr0('SMMUEN'),

@@ -37,8 +37,12 @@ export function traceLines(stderr: string, drop: ReadonlySet<string>): string[] 
     .filter((l) => !drop.has(l.slice(0, l.indexOf(' '))));
 }
 
-async function run(target: TargetName, pattern: string, programs: readonly SmmuProgram[]): Promise<string> {
-  const inst = await launch({ target, args: [...SMMU_PROGRAM_ARGS, '-trace', pattern], qmp: false });
+async function run(target: TargetName, patterns: string[], programs: readonly SmmuProgram[]): Promise<string> {
+  const inst = await launch({
+    target,
+    args: [...SMMU_PROGRAM_ARGS, ...patterns.flatMap((p) => ['-trace', p])],
+    qmp: false,
+  });
   await inst.qtest.batch(processHeader());
   let gerror: bigint | null = null;
   for (const p of programs) {
@@ -66,14 +70,27 @@ function firstDifference(a: string[], b: string[]): string {
 }
 
 void withOracle(t, 'trace events match QEMU 10.2.2', async (t) => {
-  // Linear stream tables only: one process runs every program, and the format is sticky.
-  const programs: SmmuProgram[] = [];
-  for (let i = 0; programs.length < COUNT && i < COUNT * 4; i++) {
-    const p = await generateSmmuProgram(programSeed(SEED, i), i, programs.length);
-    if (!p.twoLevel) programs.push(p);
+  // One process per run; linear and two-level stream tables in separate runs (FMT is sticky).
+  const linear: SmmuProgram[] = [];
+  const twoLevel: SmmuProgram[] = [];
+  for (let i = 0; (linear.length < COUNT || twoLevel.length < COUNT / 2) && i < COUNT * 8; i++) {
+    // The program's kind does not depend on its RAM slot: generate once to learn it, then in the
+    // next free slot of its process.
+    const kind = await generateSmmuProgram(programSeed(SEED, i), i, 0);
+    const list = kind.twoLevel ? twoLevel : linear;
+    if (list.length >= (kind.twoLevel ? COUNT / 2 : COUNT)) continue;
+    list.push(await generateSmmuProgram(programSeed(SEED, i), i, list.length));
   }
-  for (const pattern of ['smmu*', 'pci_cfg*', 'smmuv3_translate*']) {
-    const [ours, theirs] = await Promise.all([run('qtestd', pattern, programs), run('oracle', pattern, programs)]);
+  const runs: Array<[string[], SmmuProgram[]]> = [
+    [['smmu*'], linear],
+    [['smmu*', '-smmu_ptw_*', '-smmu_get_pte'], linear],
+    [['smmu*', '-smmu_ptw_*', '-smmu_get_pte'], twoLevel],
+    [['pci_cfg*'], linear],
+    [['smmuv3_translate*'], linear],
+  ];
+  for (const [patterns, programs] of runs) {
+    const pattern = `${patterns.join(' ')} (${programs === linear ? 'linear' : 'two-level'})`;
+    const [ours, theirs] = await Promise.all([run('qtestd', patterns, programs), run('oracle', patterns, programs)]);
     let a = traceLines(ours, new Set());
     let b = traceLines(theirs, NOT_EMITTED);
     // The process helper keeps the first MiB of stderr: compare what both sides kept whole.
