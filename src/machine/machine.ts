@@ -78,8 +78,7 @@ export interface MachineDeps {
   log: Logger;
   limits?: Limits;
   plugins: MachinePlugins;
-  /** Trace events (-trace); default: all off. */
-  trace?: Tracer;
+  trace?: Tracer; // trace events (-trace); default: all off
 }
 
 export class Machine {
@@ -219,8 +218,7 @@ export class Machine {
     }
     // QEMU resets the machine once everything is created: slots behind root ports get their power
     // state from what was cold-plugged into them.
-    this.pci.reset();
-    this.smmu?.reset();
+    this.reset();
   }
 
   /** The memory view and attributes a qtest access with `attrs` uses; undefined: no such view. */
