@@ -1,3 +1,4 @@
+// Over 400 lines: the whole board is assembled here (RAM, GIC, PCIe host, SMMU, devices, QOM, plug and reset paths).
 /**
  * Machine: one emulated `virt` (or `none`) board built from a MachineConfig — RAM, the system and
  * I/O-port address spaces, the board stand-ins, the GIC inputs, the PCIe host, the SMMUv3 and the
