@@ -22,6 +22,7 @@ import { figureTable, markdown, targetRows } from './report.js';
 import { memoryFigures, rttFigures } from './rtt.js';
 import { serviceBenchmarks } from './service.js';
 import { smmuBenchmarks } from './smmu.js';
+import { traceBenchmarks } from './trace.js';
 import { qtestWireBenchmarks } from './qtest-wire.js';
 import { sweep, sweepTable } from './sweep.js';
 import type { Cliff, SweepRow } from './sweep.js';
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
   const engine: Figures = {};
   if (ONLY.has('engine')) {
     step('in-process engine');
-    Object.assign(engine, await engineBenchmarks(), await smmuBenchmarks());
+    Object.assign(engine, await engineBenchmarks(), await smmuBenchmarks(), await traceBenchmarks());
   }
   if (ONLY.has('wire')) {
     step('qtest wire path (bulk, sweep, readl vs echo)');

@@ -18,6 +18,8 @@ import { ArgvError, parseLaunchArgv } from '../config/argv.js';
 import type { InfoRequest, LaunchOptions } from '../config/argv.js';
 import { PHASES } from '../config/launch-plan.js';
 import type { DeferredError, PlannedSocket } from '../config/launch-plan.js';
+import { openTraceOutput } from './trace-output.js';
+import type { TraceFile } from './trace-output.js';
 import { announceShutdown, attachQmp } from '../session/qmp-attach.js';
 
 export interface LaunchHost {
@@ -85,10 +87,16 @@ export function startLaunch(
   let failure: DeferredError | undefined = opts.deferred;
   if (failure?.phase === 'machine-type') return fail(failure.message, failure.hint);
   for (const w of opts.warnings) host.stderr(`${PROGRAM}: warning: ${w}\n`);
+  let traceOut: TraceFile | undefined;
+  try {
+    traceOut = opts.trace && openTraceOutput(opts.trace, host.cwd, (t) => host.stderr(t), host.log);
+  } catch (e) {
+    return fail(`${(e as Error).message}`);
+  }
   let session: Session | undefined;
   if (!failure) {
     try {
-      session = new Session(opts.machine, { log: host.log, plugins: host.plugins });
+      session = new Session(opts.machine, { log: host.log, plugins: host.plugins, trace: traceOut?.tracer });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       failure = { phase: e.phase ?? 'board', message: e.message, hint: e.hint };
@@ -136,6 +144,7 @@ export function startLaunch(
     for (const c of opened) c.close();
     qtestLog?.close();
     session?.dispose();
+    traceOut?.close();
     host.exit(code);
   };
   const failNow = (text: string, hint?: string): void => {

@@ -3,6 +3,7 @@
  * chardev wiring QEMU does after its option loop: backends by id, their users resolved in QEMU's
  * late-backends order, with QEMU 10.2.2's error texts. Pure.
  */
+import type { TraceOptions } from '../base/trace.js';
 import type { MachineConfig } from '../machine/config.js';
 import { ChardevError, parseLegacyChardev } from './chardev-address.js';
 import type { DeferredError, PlannedSocket, SocketRole } from './launch-plan.js';
@@ -26,6 +27,8 @@ export interface LaunchOptions {
   /** --preconfig: QMP only (allow-preconfig commands) until x-exit-preconfig. */
   preconfig?: boolean;
   name?: string;
+  /** -trace / -D / -msg timestamp (config/trace-options.ts); undefined = no tracing asked for. */
+  trace?: TraceOptions;
   warnings: string[];
   info?: InfoRequest;
 }

@@ -32,6 +32,7 @@ import {
   resolveLateBackends,
 } from './argv-state.js';
 import type { LaunchOptions, Occurrence, ParseState } from './argv-state.js';
+import { applyLogFileOption, applyMsgOption, applyTraceOption } from './trace-options.js';
 import { ARM_CPU_MODELS } from './cpu-models.js';
 import { earlier } from './launch-plan.js';
 import type { PlannedSocket, SocketRole, StartPhase } from './launch-plan.js';
@@ -71,14 +72,12 @@ const IGNORED_WITH_ARG = [
   'boot',
   'k',
   'd',
-  'D',
   'L',
   'bios',
   'uuid',
   'rtc',
   'icount',
   'overcommit',
-  'msg',
   'sandbox',
   'pidfile',
   'drive',
@@ -285,7 +284,9 @@ const OPTIONS: readonly OptionRow[] = [
       else row.apply(st, { name: sec.option, value: sec.value, where: `-${sec.option} ${sec.value}` });
     }
   }),
-  withArg(['trace'], () => {}), // accepted without a warning: libqtest generations pass it
+  withArg(['trace'], applyTraceOption),
+  withArg(['D'], applyLogFileOption),
+  withArg(['msg'], applyMsgOption),
   withArg(IGNORED_WITH_ARG, notModelled),
   flag(IGNORED_FLAGS, notModelled),
 ];

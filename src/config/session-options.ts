@@ -6,9 +6,20 @@
 import { parse as parseShellWords } from 'shell-quote';
 import { parseArgv, ArgvError } from './argv.js';
 import type { MachineConfig } from '../machine/config.js';
+import { parseKeyVal } from '../base/keyval.js';
+import type { TraceOptions } from '../base/trace.js';
+
+/** A session's -trace may name patterns only: events= and file= would open files on the server. */
+function refuseTraceFiles(value: string | undefined): void {
+  if (value === undefined) return;
+  for (const [k] of parseKeyVal(value, 'enable').pairs)
+    if (k === 'events' || k === 'file') throw new Error(`-trace ${value}: '${k}=' is not allowed in a session`);
+}
 
 export interface SessionRequest {
   config: MachineConfig;
+  /** `-trace PATTERN` (patterns only: no files); records go to the session's log. */
+  trace?: TraceOptions;
   /** Client-chosen session id (for the QMP path), if any. */
   id?: string;
 }
@@ -27,6 +38,7 @@ const MACHINE_OPTIONS = new Set([
   '-display',
   '-audio',
   '-name',
+  '-trace',
 ]);
 
 /**
@@ -66,6 +78,7 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
     if (!MACHINE_OPTIONS.has(flag))
       throw new Error(`option '${w}' is not allowed here (allowed: ${[...MACHINE_OPTIONS].join(' ')}, id=NAME)`);
     opts.push(flag);
+    if (flag === '-trace') refuseTraceFiles(words[i + 1]);
     if (flag !== '-nodefaults') {
       const v = words[++i];
       if (v === undefined) throw new Error(`${w}: requires an argument`);
@@ -76,7 +89,7 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
   const base = opts.some((o) => o === '-machine' || o === '-M') ? [] : defaults;
   try {
     const parsed = parseArgv([...base, ...opts], { defaultMachine: true });
-    return { config: parsed.machine, id };
+    return { config: parsed.machine, id, trace: parsed.trace };
   } catch (e) {
     if (e instanceof ArgvError)
       throw new Error(e.hint ? `${e.message} (${e.hint.split('\n')[0]})` : e.message, { cause: e });

@@ -4,6 +4,9 @@
  * it back from a GPA in system memory and reports a result code. Synchronous, 4-byte MMIO only.
  * Does not use the attributes for anything but the consistency check (the SMMU ignores them).
  */
+import { TRACE_OFF } from '../base/trace.js';
+import type { Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
 import type { RegisterFile } from '../memory/register-file.js';
 import type { RegisterTable } from '../memory/register-file.js';
 import type { BusAccess, MemTxAttrs } from '../memory/types.js';
@@ -83,10 +86,16 @@ export class IommuTestdev extends PciDevice {
         doorbell: (w) => {
           this.armed = (w.data & 1n) !== 0n;
           this.setResult(this.armed ? IOMMU_TESTDEV_RESULT.BUSY : IOMMU_TESTDEV_RESULT.IDLE);
+          if (this.tr.on[T.iommu_testdev_dma_armed]) this.tr.emit(T.iommu_testdev_dma_armed, this.armed);
         },
       },
     });
     this.addBar({ index: 0, size: TESTDEV_BAR0_BYTES, kind: 'mem32', region: this.regs });
+  }
+
+  /** The machine's trace events (iommu_testdev_*). */
+  private get tr(): Tracer {
+    return this.ctx.trace ?? TRACE_OFF;
   }
 
   private setResult(code: number): void {
@@ -105,9 +114,14 @@ export class IommuTestdev extends PciDevice {
   private runDma(): void {
     if (!this.armed) {
       this.setResult(IOMMU_TESTDEV_RESULT.NOT_ARMED);
+      if (this.tr.on[T.iommu_testdev_dma_result])
+        this.tr.emit(T.iommu_testdev_dma_result, IOMMU_TESTDEV_RESULT.NOT_ARMED);
       return;
     }
-    this.setResult(this.transfer());
+    if (this.tr.on[T.iommu_testdev_dma_start]) this.tr.emit(T.iommu_testdev_dma_start);
+    const result = this.transfer();
+    this.setResult(result);
+    if (this.tr.on[T.iommu_testdev_dma_result]) this.tr.emit(T.iommu_testdev_dma_result, result);
     this.armed = false;
   }
 
@@ -126,6 +140,7 @@ export class IommuTestdev extends PciDevice {
       return IOMMU_TESTDEV_RESULT.BAD_ATTRS;
     }
     const iommu: BusAccess = this.ctx.iommu ?? this.ctx.dma;
+    if (this.tr.on[T.iommu_testdev_dma_write]) this.tr.emit(T.iommu_testdev_dma_write, this.iova, length);
     let ok = true;
     forEachChunk(this.iova, length, (addr, done, n) => {
       const buf = new Uint8Array(n);
@@ -133,6 +148,7 @@ export class IommuTestdev extends PciDevice {
       if (iommu.writeBytes(addr, buf, attrs) !== 'ok') ok = false;
     });
     if (!ok) return IOMMU_TESTDEV_RESULT.TX_FAIL;
+    if (this.tr.on[T.iommu_testdev_dma_read]) this.tr.emit(T.iommu_testdev_dma_read, this.iova, length);
     // With a Secure SMMU the RFC device reads GPA back through the view the translation of GVA
     // outputs to (docs/secure-smmu.md "iommu-testdev"); QEMU 10.2.2 reads system memory.
     let readView: BusAccess = this.ctx.memory;

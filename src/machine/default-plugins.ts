@@ -19,6 +19,7 @@ export const DEFAULT_PLUGINS: MachinePlugins = {
       quirks: sec.quirks,
       secureMemory: deps.secureMemory,
       secSidOf: deps.secSidOf,
+      trace: deps.trace,
     });
   },
   checkDriver(name) {

@@ -1,3 +1,4 @@
+// Over 400 lines: the whole board is assembled here (RAM, GIC, PCIe host, SMMU, devices, QOM, plug and reset paths).
 /**
  * Machine: one emulated `virt` (or `none`) board built from a MachineConfig — RAM, the system and
  * I/O-port address spaces, the board stand-ins, the GIC inputs, the PCIe host, the SMMUv3 and the
@@ -6,6 +7,7 @@
  * MachinePlugins so that this file does not depend on any particular device.
  */
 import type { Logger } from '../base/log.js';
+import type { Tracer } from '../base/trace.js';
 import { DEFAULT_LIMITS } from '../base/limits.js';
 import type { Limits } from '../base/limits.js';
 import { AddressSpace } from '../memory/address-space.js';
@@ -56,6 +58,7 @@ export interface MachinePlugins {
     secureMemory?: BusAccess;
     globals?: MachineConfig['globals'];
     secSidOf?: (requesterId: number) => number;
+    trace?: Tracer;
   }): SmmuModel;
   /** QEMU's first check of a -device/device_add driver name: an error text, or undefined. */
   checkDriver(name: string): string | undefined;
@@ -76,6 +79,7 @@ export interface MachineDeps {
   log: Logger;
   limits?: Limits;
   plugins: MachinePlugins;
+  trace?: Tracer; // trace events (-trace); default: all off
 }
 
 export class Machine {
@@ -179,6 +183,7 @@ export class Machine {
         log: this.log.child({ component: 'smmuv3' }),
         secureMemory: this.secureView,
         globals: config.globals,
+        trace: deps.trace,
         secSidOf: (rid) => [...this.userDevices.keys()].find((d) => d.requesterId() === rid)?.secSid ?? 0,
       });
       this.system.map(VIRT_MAP.SMMU.base, this.smmu);
@@ -192,6 +197,7 @@ export class Machine {
       intxLines: intx,
       clock: this.clock,
       log: this.log.child({ component: 'pci' }),
+      trace: deps.trace,
     });
     this.pci.onRemoved = (device) => this.deviceGone(device);
     this.mapPci();
@@ -213,7 +219,7 @@ export class Machine {
     }
     // QEMU resets the machine once everything is created: slots behind root ports get their power
     // state from what was cold-plugged into them.
-    this.pci.reset();
+    this.reset();
   }
 
   /** The memory view and attributes a qtest access with `attrs` uses; undefined: no such view. */

@@ -27,6 +27,8 @@ export interface Iommu {
   translate(requesterId: number, iova: Addr, isWrite: boolean, attrs: MemTxAttrs): IommuResult;
   /** Translations may name an output view (`target`); devices then read back through it. */
   readonly outputViews?: boolean;
+  /** A function behind this IOMMU got its address space (QEMU pci_device_iommu_address_space). */
+  deviceAdded?(requesterId: number, devfn: number): void;
 }
 
 export interface DmaViewOptions {

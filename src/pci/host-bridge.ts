@@ -6,6 +6,8 @@
  * addr=S[.F]), each function's DMA view (through the IOMMU when one protects the bus), bridges'
  * secondary buses and their hot-plug slots, slot power gating, and system_reset.
  */
+import { TRACE_OFF } from '../base/trace.js';
+import type { Tracer } from '../base/trace.js';
 import type { VirtualClock } from '../sim/clock.js';
 import type { IrqLine } from '../sim/irq.js';
 import type { Logger } from '../base/log.js';
@@ -43,6 +45,8 @@ export interface PciHostOptions {
   intxLines: IrqLine[];
   clock: VirtualClock;
   log: Logger;
+  /** Trace events (pci_cfg_*; handed on to the devices); default: all off. */
+  trace?: Tracer;
 }
 
 export class PlugError extends Error {}
@@ -61,6 +65,7 @@ export class PciHost {
     this.intx = new IntxRouter(opts.intxLines, this.topology);
     this.ecam = makeEcamRegion({
       topology: this.topology,
+      trace: opts.trace ?? TRACE_OFF,
       intxDisabled: (entry) => this.intx.disabled(entry.device),
       afterConfigWrite: (entry, wasDisabled) => this.afterConfigWrite(entry, wasDisabled),
     });
@@ -159,6 +164,7 @@ export class PciHost {
         })
       : this.opts.memory;
     const iommu = this.opts.iommu;
+    iommu?.deviceAdded?.(device.requesterId(), at);
     device.attach({
       dma,
       iommu: iommuView,
@@ -168,6 +174,7 @@ export class PciHost {
       log: this.opts.log.child({ device: device.id ?? device.typeName, devfn: at }),
       setIntx: (level) => this.intx.set(entry, level),
       busNumber: () => entry.bus.number,
+      trace: this.opts.trace,
     });
     const bridge = bridgeOf(device);
     if (bridge) this.attachBridge(bridge, bus);

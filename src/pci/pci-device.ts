@@ -6,6 +6,7 @@
  */
 import type { VirtualClock } from '../sim/clock.js';
 import type { Logger } from '../base/log.js';
+import type { Tracer } from '../base/trace.js';
 import type { BusAccess, IoRegion, MemTxAttrs, RamRegion } from '../memory/types.js';
 import type { IommuResult } from '../memory/dma-view.js';
 import { ConfigSpace, PCI_CFG, PCI_COMMAND, PCI_CONFIG_SPACE_SIZE } from './config-space.js';
@@ -44,6 +45,8 @@ export interface PciDeviceContext {
   setIntx(level: number): void;
   /** The number of the bus the function sits on now (0 on pcie.0; a bridge's secondary bus number). */
   busNumber?(): number;
+  /** Trace events of the machine (-trace); absent: all off. */
+  trace?: Tracer;
 }
 
 export abstract class PciDevice {

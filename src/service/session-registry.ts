@@ -19,6 +19,7 @@ import { QtestLog } from '../protocol/qtest/qtest-log.js';
 import type { Logger } from '../base/log.js';
 import { WorkerMetrics } from './metrics.js';
 import type { CloseReason } from './metrics.js';
+import { Tracer } from '../base/trace.js';
 import type { ServiceOptions } from './service-options.js';
 
 export type SessionTransport = 'tcp' | 'unix' | 'websocket';
@@ -195,7 +196,8 @@ export class SessionRegistry {
     let session: Session;
     const log = this.opts.log.child({ session: id });
     try {
-      session = new Session(request.config, { log, limits: this.opts.limits, plugins: this.opts.plugins });
+      const trace = request.trace && Tracer.fromPatterns(request.trace.patterns, { log });
+      session = new Session(request.config, { log, limits: this.opts.limits, plugins: this.opts.plugins, trace });
     } catch (e) {
       this.ids.release(id);
       return { ok: false, reason: (e as Error).message.split('\n')[0] };

@@ -4,6 +4,7 @@
  * protocol code never touches a device. No sockets and no process-level state: the launcher and
  * the service create sessions and hand them links.
  */
+import type { Tracer } from '../base/trace.js';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_LIMITS } from '../base/limits.js';
 import type { Limits } from '../base/limits.js';
@@ -24,6 +25,8 @@ export interface SessionDeps {
   log: Logger;
   limits?: Limits;
   plugins: MachinePlugins;
+  /** Trace events (-trace); default: all off. */
+  trace?: Tracer;
 }
 
 export class Session {
@@ -40,7 +43,7 @@ export class Session {
   constructor(config: MachineConfig, deps: SessionDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.log = deps.log;
-    this.machine = new Machine(config, { log: deps.log, limits: this.limits, plugins: deps.plugins });
+    this.machine = new Machine(config, { log: deps.log, limits: this.limits, plugins: deps.plugins, trace: deps.trace });
     this.target = this.makeQtestTarget();
   }
 

@@ -11,7 +11,10 @@ import type { Addr, AccessSize, MemTxAttrs, MemTxResult } from '../memory/types.
 import { RegisterFile } from '../memory/register-file.js';
 import type { RegisterWrite } from '../memory/register-file.js';
 import { deposit64, hex } from './bits.js';
-import { CERROR, consumeCommands, executeCommand } from './command-queue.js';
+import { CERROR, commandTraceName, consumeCommands, executeCommand, queueTraceArgs } from './command-queue.js';
+import { TRACE_OFF } from '../base/trace.js';
+import type { Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
 import type { CommandError, CommandFields, CommandTarget } from './command-queue.js';
 import { encodeEventRecord, writeEvent } from './event-queue.js';
 import type { SmmuEvent } from './faults.js';
@@ -63,6 +66,8 @@ export interface BankRules {
 
 export interface BankOptions {
   sec: SecSid;
+  /** Trace events (smmuv3_cmdq_*); default: all off. */
+  trace?: Tracer;
   /** Values of IDR0..5, IIDR, AIDR for this bank. */
   idr: Partial<Record<SmmuRegName, number>>;
   rules: BankRules;
@@ -165,6 +170,7 @@ export class SmmuBank {
                 { guestError: true },
                 `smmuv3: guest toggles non pending errors ${hex(toggled & ~pending)}`,
               );
+            if (this.tr.on[T.smmuv3_write_gerrorn]) this.tr.emit(T.smmuv3_write_gerrorn, toggled & pending, w.next);
           },
           cr2: (w) => (rules.accessChecks && this.smmuenSet() ? w.previous : undefined),
           init: (w) => {
@@ -248,6 +254,16 @@ export class SmmuBank {
     return field('GBPA', 'ABORT', Number(this.file.get('GBPA'))) === 1;
   }
 
+  private get tr(): Tracer {
+    return this.opts.trace ?? TRACE_OFF;
+  }
+
+  /** Pulse one of the SMMU's interrupts (QEMU SMMUIrq number `irq`: 0 EVTQ, 2 CMD_SYNC, 3 GERROR). */
+  pulse(irq: number, line: IrqLine): void {
+    if (this.tr.on[T.smmuv3_trigger_irq]) this.tr.emit(T.smmuv3_trigger_irq, irq);
+    line.pulse();
+  }
+
   private irqEnabled(name: 'GERROR_IRQEN' | 'EVENTQ_IRQEN'): boolean {
     return field('IRQ_CTRL', name, Number(this.file.get('IRQ_CTRL'))) === 1;
   }
@@ -259,7 +275,8 @@ export class SmmuBank {
     const fresh = ~pending & mask;
     if (!fresh) return;
     this.file.set('GERROR', gerror ^ BigInt(fresh));
-    if (this.irqEnabled('GERROR_IRQEN')) this.opts.irqs.gerror.pulse();
+    if (this.tr.on[T.smmuv3_write_gerror]) this.tr.emit(T.smmuv3_write_gerror, fresh, gerror ^ BigInt(fresh));
+    if (this.irqEnabled('GERROR_IRQEN')) this.pulse(3, this.opts.irqs.gerror);
   }
 
   strtab(): StreamTableConfig {
@@ -286,7 +303,11 @@ export class SmmuBank {
       cmdqErrorPending: () => (Number(this.file.get('GERROR') ^ this.file.get('GERRORN')) & GERROR_CMDQ_ERR) !== 0,
       target: this.opts.commands,
       execute: this.opts.execute ?? executeCommand,
+      trace: this.opts.trace,
     });
+    const tr = this.opts.trace ?? TRACE_OFF;
+    if (result.error !== CERROR.NONE && tr.on[T.smmuv3_cmdq_consume_error])
+      tr.emit(T.smmuv3_cmdq_consume_error, commandTraceName(result.failedOpcode ?? 0), result.error);
     this.file.set('CMDQ_CONS', BigInt(q.cons));
     stats.commandsExecuted += result.executed;
     if (result.error !== CERROR.NONE) {
@@ -296,6 +317,7 @@ export class SmmuBank {
       this.file.set('CMDQ_CONS', deposit64(this.file.get('CMDQ_CONS'), 24, 7, BigInt(result.error)));
       this.raiseGerror(GERROR_CMDQ_ERR);
     }
+    if (tr.on[T.smmuv3_cmdq_consume_out]) tr.emit(T.smmuv3_cmdq_consume_out, ...queueTraceArgs(q));
   }
 
   /** QEMU smmuv3_record_event: drop if EVENTQEN = 0, else write; full or failed write → EVENTQ_ABT_ERR. */
@@ -313,11 +335,12 @@ export class SmmuBank {
       cons: Number(this.file.get('EVENTQ_CONS')),
       log2size: this.eventqLog2size,
     };
+    if (this.tr.on[T.smmuv3_record_event]) this.tr.emit(T.smmuv3_record_event, `SMMU_EVT_${ev.type}`, ev.sid);
     const out = writeEvent(q, this.opts.memory.write, encodeEventRecord(ev));
     if (out.kind === 'written') {
       this.file.set('EVENTQ_PROD', BigInt(q.prod));
       stats.eventsRecorded++;
-      if (out.irq && this.irqEnabled('EVENTQ_IRQEN')) this.opts.irqs.eventq.pulse();
+      if (out.irq && this.irqEnabled('EVENTQ_IRQEN')) this.pulse(0, this.opts.irqs.eventq);
       return;
     }
     stats.eventqAborts++;

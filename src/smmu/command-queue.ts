@@ -6,6 +6,9 @@
  * applies the returned error to CMDQ_CONS.ERR and GERROR. Does not model ATS, PRI, stall or
  * secure commands (SSec = 1 on CFGI_* is illegal, other secure bits are ignored as in QEMU).
  */
+import { TRACE_OFF } from '../base/trace.js';
+import type { TraceArg, Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
 import { bytesOf, deposit32, extract32, U64_MASK, wordsOf } from './bits.js';
 import type { ConfigCache } from './config-cache.js';
 import type { Iotlb } from './iotlb.js';
@@ -104,6 +107,23 @@ export interface CommandTarget {
   signalSync(): void;
   /** Commands QEMU accepts but does nothing with (traced as unhandled). */
   unhandled?(name: CommandName): void;
+  /** Trace events of the commands (smmuv3_cmdq_cfgi_*, _tlbi_*, smmu_iotlb_inv_*); default: off. */
+  trace?: Tracer;
+  /** Whether a PCI function has this StreamID (QEMU smmu_find_sdev: CFGI_STE/CD trace only then). */
+  hasDevice?(sid: number): boolean;
+}
+
+/** Emit a command's trace event when it is enabled (commands are not a hot path). */
+function tc(t: CommandTarget, id: number, ...args: TraceArg[]): void {
+  if (t.trace?.on[id]) t.trace.emit(id, ...args);
+}
+
+/** CFGI_STE / CFGI_CD(_ALL) of a StreamID with a device: its event, then the flush's. */
+function traceCfgi(t: CommandTarget, id: number, cmdSid: number): void {
+  const sid = deviceSid(cmdSid);
+  if (!t.trace?.any || !t.hasDevice?.(sid)) return;
+  tc(t, id, cmdSid);
+  tc(t, T.smmu_config_cache_inv, sid);
 }
 
 type Handler = (cmd: CommandFields, t: CommandTarget) => CommandError;
@@ -111,7 +131,8 @@ type Handler = (cmd: CommandFields, t: CommandTarget) => CommandError;
 const done = (): CommandError => CERROR.NONE;
 const ignored =
   (name: CommandName): Handler =>
-  (_cmd, t) => {
+  (cmd, t) => {
+    tc(t, T.smmuv3_unhandled_cmd, cmd.Opcode);
     t.unhandled?.(name);
     return CERROR.NONE;
   };
@@ -134,6 +155,7 @@ export function rangeInvalidate(cmd: CommandFields, t: CommandTarget, stage: 1 |
   const vmid = t.s2p ? cmd.VMID : -1;
   const asid = cmd.Opcode === CMD_OPCODES.CMD_TLBI_NH_VA ? cmd.ASID : -1;
   const inv = (a: bigint, pages: bigint) => {
+    tc(t, T.smmuv3_range_inval, vmid, asid, a, cmd.TG, pages, cmd.TTL, cmd.Leaf, stage);
     if (stage === 1) t.iotlb.invalidateIova(asid, vmid, a, cmd.TG, pages, cmd.TTL);
     else t.iotlb.invalidateIpa(vmid, a, cmd.TG, pages, cmd.TTL);
   };
@@ -161,6 +183,7 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_CFGI_STE',
     run: (c, t) => {
       if (c.SSec) return CERROR.ILL;
+      traceCfgi(t, T.smmuv3_cmdq_cfgi_ste, c.SID);
       t.configCache.invalidateSid(deviceSid(c.SID));
       return CERROR.NONE;
     },
@@ -171,7 +194,9 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
       if (c.SSec) return CERROR.ILL;
       const mask = 2 ** (c.Range + 1) - 1; // Range 31: all StreamIDs (CFGI_ALL)
       const start = c.SID - (c.SID % (mask + 1));
-      t.configCache.invalidateRange(start, start + mask);
+      tc(t, T.smmuv3_cmdq_cfgi_ste_range, start, start + mask);
+      tc(t, T.smmu_configs_inv_sid_range, start, start + mask);
+      t.configCache.invalidateRange(start, start + mask, (sid) => tc(t, T.smmu_config_cache_inv, sid));
       return CERROR.NONE;
     },
   },
@@ -179,6 +204,7 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_CFGI_CD',
     run: (c, t) => {
       if (c.SSec) return CERROR.ILL;
+      traceCfgi(t, T.smmuv3_cmdq_cfgi_cd, c.SID);
       t.configCache.invalidateSid(deviceSid(c.SID));
       return CERROR.NONE;
     },
@@ -187,6 +213,7 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_CFGI_CD_ALL',
     run: (c, t) => {
       if (c.SSec) return CERROR.ILL;
+      traceCfgi(t, T.smmuv3_cmdq_cfgi_cd, c.SID);
       t.configCache.invalidateSid(deviceSid(c.SID));
       return CERROR.NONE;
     },
@@ -195,8 +222,15 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_TLBI_NH_ALL',
     run: (c, t) => {
       if (!t.s1p) return CERROR.ILL;
-      if (t.s2p) t.iotlb.invalidateVmidS1(c.VMID);
-      else t.iotlb.invalidateAll();
+      if (t.s2p) {
+        tc(t, T.smmuv3_cmdq_tlbi_nh, c.VMID);
+        tc(t, T.smmu_iotlb_inv_vmid_s1, c.VMID);
+        t.iotlb.invalidateVmidS1(c.VMID);
+      } else {
+        tc(t, T.smmuv3_cmdq_tlbi_nsnh);
+        tc(t, T.smmu_iotlb_inv_all);
+        t.iotlb.invalidateAll();
+      }
       return CERROR.NONE;
     },
   },
@@ -204,6 +238,8 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_TLBI_NH_ASID',
     run: (c, t) => {
       if (!t.s1p) return CERROR.ILL;
+      tc(t, T.smmuv3_cmdq_tlbi_nh_asid, c.ASID);
+      tc(t, T.smmu_iotlb_inv_asid_vmid, c.ASID, t.s2p ? c.VMID : -1);
       t.iotlb.invalidateAsidVmid(c.ASID, t.s2p ? c.VMID : -1);
       return CERROR.NONE;
     },
@@ -234,6 +270,8 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
     name: 'CMD_TLBI_S12_VMALL',
     run: (c, t) => {
       if (!t.s2p) return CERROR.ILL;
+      tc(t, T.smmuv3_cmdq_tlbi_s12_vmid, c.VMID);
+      tc(t, T.smmu_iotlb_inv_vmid, c.VMID);
       t.iotlb.invalidateVmid(c.VMID);
       return CERROR.NONE;
     },
@@ -249,6 +287,8 @@ export const COMMANDS: Readonly<Record<number, { name: CommandName; run: Handler
   [CMD_OPCODES.CMD_TLBI_NSNH_ALL]: {
     name: 'CMD_TLBI_NSNH_ALL',
     run: (_c, t) => {
+      tc(t, T.smmuv3_cmdq_tlbi_nsnh);
+      tc(t, T.smmu_iotlb_inv_all);
       t.iotlb.invalidateAll();
       return CERROR.NONE;
     },
@@ -271,6 +311,20 @@ export function executeCommand(cmd: CommandFields, t: CommandTarget): CommandErr
   return entry ? entry.run(cmd, t) : CERROR.ILL;
 }
 
+/** QEMU's name of a command type in trace events (smmu_cmd_string). */
+export function commandTraceName(opcode: number): string {
+  const e = COMMANDS[opcode];
+  if (e) return `SMMU_${e.name}`;
+  if (opcode === 0x07) return 'SMMU_CMD_CFGI_ALL'; // named by QEMU, illegal in its consumer
+  return opcode > 0 && opcode <= 0x46 ? 'UNKNOWN' : 'INVALID';
+}
+
+/** PROD and CONS indexes and wrap bits of a queue, as smmuv3_cmdq_consume* print them. */
+export function queueTraceArgs(q: CommandQueueState): [number, number, number, number] {
+  const mask = (1 << q.log2size) - 1;
+  return [q.prod & mask, q.cons & mask, (q.prod >> q.log2size) & 1, (q.cons >> q.log2size) & 1];
+}
+
 /** The command queue registers the consumer needs. */
 export interface CommandQueueState {
   base: bigint;
@@ -289,6 +343,8 @@ export interface ConsumeDeps {
   execute?(cmd: CommandFields, target: CommandTarget): CommandError;
   /** Told about each command before it runs (for tracing). */
   onCommand?(cmd: CommandFields, addr: bigint): void;
+  /** smmuv3_cmdq_consume / smmuv3_cmdq_opcode; default: off. */
+  trace?: Tracer;
 }
 
 export interface ConsumeResult {
@@ -305,12 +361,15 @@ export interface ConsumeResult {
  */
 export function consumeCommands(q: CommandQueueState, deps: ConsumeDeps): ConsumeResult {
   let executed = 0;
+  const tr = deps.trace ?? TRACE_OFF;
   while (!isEmpty(q.prod, q.cons, q.log2size)) {
+    if (tr.on[T.smmuv3_cmdq_consume]) tr.emit(T.smmuv3_cmdq_consume, ...queueTraceArgs(q));
     if (deps.cmdqErrorPending()) break;
     const addr = entryAddress(q.base, q.cons, q.log2size, CMD_ENTRY_BYTES);
     const raw = deps.read(addr, CMD_ENTRY_BYTES);
     if (!raw) return { executed, error: CERROR.ABT };
     const cmd = decodeCommand(raw);
+    if (tr.on[T.smmuv3_cmdq_opcode]) tr.emit(T.smmuv3_cmdq_opcode, commandTraceName(cmd.Opcode));
     deps.onCommand?.(cmd, addr);
     const error = deps.execute ? deps.execute(cmd, deps.target) : executeCommand(cmd, deps.target);
     if (error !== CERROR.NONE) return { executed, error, failedOpcode: cmd.Opcode };

@@ -46,6 +46,11 @@ export class ConfigCache {
     return cfg;
   }
 
+  /** The hit/miss counters of a StreamID (for trace events). */
+  countsOf(sid: number): { hits: number; misses: number } {
+    return this.counters.get(sid) ?? { hits: 0, misses: 0 };
+  }
+
   insert(sid: number, cfg: TransCfg): void {
     this.map.set(sid, cfg);
     this.generation++;
@@ -58,12 +63,13 @@ export class ConfigCache {
   }
 
   /** CFGI_STE_RANGE: StreamIDs in [start, end]. */
-  invalidateRange(start: number, end: number): number {
+  invalidateRange(start: number, end: number, onRemoved?: (sid: number) => void): number {
     this.generation++;
     let n = 0;
     for (const sid of [...this.map.keys()]) {
       if (sid >= start && sid <= end) {
         this.map.delete(sid);
+        onRemoved?.(sid);
         n++;
       }
     }

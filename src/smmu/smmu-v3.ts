@@ -1,3 +1,4 @@
+// Over 400 lines: the SMMU front end (MMIO, banks, worlds, translate, introspection) with its trace points; the pieces it composes live in this folder.
 /**
  * SmmuV3: the SMMUv3 device as QEMU 10.2.2 models it (hw/arm/smmuv3.c), as a front end over its
  * register banks (bank.ts): an MMIO region of 0x20000 bytes (page 1 aliases page 0) decoded to a
@@ -7,6 +8,9 @@
  * SubstreamIDs (see docs/smmu.md#coverage).
  */
 import type { Logger } from '../base/log.js';
+import { TRACE_OFF } from '../base/trace.js';
+import type { Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
 import type { IrqLine } from '../sim/irq.js';
 import type { Iommu, IommuResult } from '../memory/dma-view.js';
 import type { AccessSize, Addr, BusAccess, IoRegion, MemTxAttrs } from '../memory/types.js';
@@ -33,6 +37,7 @@ import { bankDebugState, smmuDebugSnapshot, streamDecodeJson } from './debug-sna
 import { makeWorld } from './world.js';
 import type { World } from './world.js';
 import { doTranslate } from './translation.js';
+import { SmmuTrace } from './smmu-trace.js';
 
 export interface SmmuV3Irqs {
   eventq: IrqLine;
@@ -56,6 +61,8 @@ export interface SmmuV3Options {
   quirks?: Partial<SmmuQuirks>;
   /** The `sec-sid` of the PCI function with this requester ID (1 = secure). Default: all 0. */
   secSidOf?: (requesterId: number) => number;
+  /** Trace events (smmu_*, smmuv3_*); default: all off. */
+  trace?: Tracer;
 }
 
 /** Bypass/disabled translations cover one target page (QEMU ~TARGET_PAGE_MASK, 4 KiB). */
@@ -83,6 +90,8 @@ export class SmmuV3 implements IoRegion, Iommu {
   readonly s?: SmmuBank;
 
   private readonly log: Logger;
+  private readonly trace: Tracer;
+  private readonly tt: SmmuTrace;
   private readonly nsWorld: World;
   private readonly sWorld?: World;
   private readonly secureMemory?: BusAccess;
@@ -107,6 +116,8 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   constructor(opts: SmmuV3Options) {
     this.log = opts.log;
+    this.trace = opts.trace ?? TRACE_OFF;
+    this.tt = new SmmuTrace(this.trace);
     this.stage = opts.stage ?? 'nested';
     this.secureImpl = opts.secureImpl ?? false;
     this.outputViews = this.secureImpl;
@@ -128,7 +139,9 @@ export class SmmuV3 implements IoRegion, Iommu {
       s2p: this.features.s2p,
       configCache,
       iotlb,
-      signalSync: () => opts.irqs.cmdSync.pulse(),
+      signalSync: () => this.ns.pulse(2, opts.irqs.cmdSync), // QEMU SMMU_IRQ_CMD_SYNC
+      trace: this.trace,
+      hasDevice: (sid) => this.tt.hasDevice(sid),
       unhandled: (name) => this.log.debug({ unimp: true }, `smmuv3: unhandled command ${name}`),
     });
     const caches = [0, 1].map(() => ({ configCache: new ConfigCache(), iotlb: new Iotlb() }));
@@ -146,6 +159,7 @@ export class SmmuV3 implements IoRegion, Iommu {
         memory: queues.queues,
         irqs: opts.irqs,
         log: this.log,
+        trace: this.trace,
         stats: this.stats,
         commands: targets[sec],
         execute: this.secureImpl ? worldCommandExecutor(sec, targets, q) : undefined,
@@ -180,9 +194,10 @@ export class SmmuV3 implements IoRegion, Iommu {
         q['bypass-ns-output'] ? undefined : opts.secureMemory,
       );
     }
+    for (const w of this.worlds()) w.ctx.trace = opts.trace; // IOTLB trace events
     this.configCache = this.nsWorld.configCache;
     this.iotlb = this.nsWorld.iotlb;
-    this.reset();
+    this.resetState();
   }
 
   /** Every world's configurations and IOTLB entries (reset, S_INIT.INV_ALL). */
@@ -204,6 +219,11 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   /** Device reset (QEMU smmu_base_reset_exit + smmuv3_init_regs). */
   reset(): void {
+    if (this.trace.on[T.smmu_reset_exit]) this.trace.emit(T.smmu_reset_exit);
+    this.resetState();
+  }
+
+  private resetState(): void {
     this.invalidateAll();
     for (const w of this.worlds()) w.bank.reset();
   }
@@ -219,7 +239,9 @@ export class SmmuV3 implements IoRegion, Iommu {
     this.mmioDepth++;
     try {
       const d = decodeBankOffset(offset, attrs, this.secureImpl);
-      return d ? this.bank(d.sec)!.read(d.rel, size) : 0n;
+      const v = d ? this.bank(d.sec)!.read(d.rel, size) : 0n;
+      if (this.trace.on[T.smmuv3_read_mmio]) this.trace.emit(T.smmuv3_read_mmio, offset & ~0x10000n, v, size, 0);
+      return v;
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO read');
       return 0n;
@@ -237,6 +259,7 @@ export class SmmuV3 implements IoRegion, Iommu {
     try {
       const d = decodeBankOffset(offset, attrs, this.secureImpl);
       if (d) this.bank(d.sec)!.write(d.rel, size, value);
+      if (this.trace.on[T.smmuv3_write_mmio]) this.trace.emit(T.smmuv3_write_mmio, offset & ~0x10000n, value, size, 0);
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO write');
     } finally {
@@ -258,6 +281,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       strtab: w.bank.strtab(),
       read: w.structures.readBlock,
       translateIpa,
+      trace: this.trace,
     };
     if (this.secureImpl)
       deps.security = { secure: w.sec === SEC_SID_S, rule: this.quirks['walk-security'] ? 'rfc' : 'architectural' };
@@ -285,10 +309,17 @@ export class SmmuV3 implements IoRegion, Iommu {
     return this.nsWorld;
   }
 
+  deviceAdded(requesterId: number, devfn: number): void {
+    this.tt.deviceAdded(requesterId, devfn);
+  }
+
   translate(requesterId: number, iova: Addr, isWrite: boolean, attrs: MemTxAttrs): IommuResult {
     try {
       const w = this.sWorld ? this.worldFor(requesterId & 0xffff, attrs) : this.nsWorld;
-      return this.translateOrFault(w, requesterId & 0xffff, BigInt.asUintN(64, iova), isWrite);
+      const iova64 = BigInt.asUintN(64, iova);
+      const r = this.translateOrFault(w, requesterId & 0xffff, iova64, isWrite);
+      if (this.trace.any) this.tt.outcome(requesterId & 0xffff, iova64, r);
+      return r;
     } catch (e) {
       this.log.error({ err: e }, 'smmuv3: internal error in translate');
       return { ok: false };
@@ -308,8 +339,14 @@ export class SmmuV3 implements IoRegion, Iommu {
   private translateOrFault(w: World, sid: number, iova: bigint, isWrite: boolean): IommuResult {
     this.stats.translations++;
     const bank = w.bank;
-    if (!bank.enabled) return bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova);
+    this.tt.status = 'error';
+    if (!bank.enabled)
+      return this.tt.set(
+        bank.gbpaAbort() ? 'abort' : 'disable',
+        bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova),
+      );
     let cfg = w.configCache.lookup(sid);
+    if (this.trace.any) this.tt.configLookup(w.configCache, sid, cfg !== undefined);
     let event: EventInfo | null = null;
     if (!cfg) {
       const got = this.decodeAndCache(w, sid);
@@ -317,12 +354,13 @@ export class SmmuV3 implements IoRegion, Iommu {
       else event = got.event;
     }
     if (cfg) {
-      if (cfg.aborted) return { ok: false };
-      if (cfg.bypassed) return this.bypass(w, iova);
+      if (cfg.aborted) return this.tt.set('abort', { ok: false });
+      if (cfg.bypassed) return this.tt.set('bypass', this.bypass(w, iova));
       const perm = accessPerm(isWrite);
       const r = doTranslate(w.ctx, cfg, iova, perm, 'IN');
       if (r.ok) {
         const e = r.entry;
+        this.tt.success(e.perm, cfg.stage);
         // The memory core refuses a translation whose permission lacks the access (no event).
         if ((e.perm & perm) === 0) return { ok: false };
         const mask = e.addrMask;
@@ -377,7 +415,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: null };
     };
     const s = sid & 0xffff;
-    const r = decodeConfig(s, this.decodeDeps(w, walkIpa));
+    const r = decodeConfig(s, { ...this.decodeDeps(w, walkIpa), trace: undefined }); // no trace events
     return streamDecodeJson(
       s,
       w.bank.cr0('SMMUEN'),

@@ -32,7 +32,7 @@ export const SMMU_SIDSIZE = 16;
 export type SteLocation =
   | { ok: true; steAddr: bigint; l1Addr?: bigint; l2Index?: number }
   | { ok: false; event: 'C_BAD_STREAMID' | 'C_BAD_STE'; l1Addr?: bigint }
-  | { ok: false; event: 'F_STE_FETCH'; fetchAddr: bigint };
+  | { ok: false; event: 'F_STE_FETCH'; fetchAddr: bigint; /** the STE read itself failed */ ste?: true };
 
 export type SteFetch = { ok: true; steAddr: bigint; bytes: Uint8Array } | Exclude<SteLocation, { ok: true }>;
 
@@ -61,6 +61,6 @@ export function fetchSte(cfg: StreamTableConfig, sid: number, read: ReadBlock): 
   const loc = locateSte(cfg, sid, read);
   if (!loc.ok) return loc;
   const bytes = read(loc.steAddr, STE_BYTES);
-  if (!bytes) return { ok: false, event: 'F_STE_FETCH', fetchAddr: loc.steAddr };
+  if (!bytes) return { ok: false, event: 'F_STE_FETCH', fetchAddr: loc.steAddr, ste: true };
   return { ok: true, steAddr: loc.steAddr, bytes };
 }

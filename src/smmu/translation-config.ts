@@ -7,6 +7,9 @@
  * (protocol/deviations-smmu.md). Does not model SubstreamIDs, stall, HTTU, AArch32 or big-endian
  * tables.
  */
+import { TRACE_OFF } from '../base/trace.js';
+import type { Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
 import { lowMask } from './bits.js';
 import type { EventInfo, FaultClass } from './faults.js';
 import {
@@ -212,6 +215,7 @@ export function decodeCdConfig(
   cd: CdFields,
   features: SmmuFeatures,
   translateIpa?: TranslateIpa,
+  tr: Tracer = TRACE_OFF,
 ): CdDecodeResult {
   const badCd = (reason: string): CdDecodeResult => ({ ok: false, event: { type: 'C_BAD_CD' }, reason });
   if (!cd.V || !cd.AA64) return badCd(!cd.V ? 'CD.V = 0' : 'CD.AA64 = 0');
@@ -223,6 +227,7 @@ export function decodeCdConfig(
   cfg.tbi = cd.TBI;
   cfg.asid = cd.ASID;
   cfg.affd = cd.AFFD === 1;
+  if (tr.on[T.smmuv3_decode_cd]) tr.emit(T.smmuv3_decode_cd, cfg.oas);
   for (const i of [0, 1] as const) {
     const tt = cfg.tt[i];
     tt.disabled = (i === 0 ? cd.EPD0 : cd.EPD1) === 1;
@@ -242,6 +247,7 @@ export function decodeCdConfig(
       tt.ttb = r.pa;
     }
     tt.had = (i === 0 ? cd.HAD0 : cd.HAD1) === 1;
+    if (tr.on[T.smmuv3_decode_cd_tt]) tr.emit(T.smmuv3_decode_cd_tt, i, tt.tsz, tt.ttb, tt.granuleShift, tt.had);
   }
   cfg.recordFaults = cd.R === 1;
   return { ok: true };
@@ -259,6 +265,8 @@ export interface ConfigDecodeDeps {
    * and the walk rule. A Secure stream with stage 2 is C_BAD_STE (S_IDR1.SEL2 = 0).
    */
   security?: { secure: boolean; rule: WalkSecurity['rule'] };
+  /** smmuv3_find_ste, _get_ste, _get_cd, _decode_cd, _decode_cd_tt; default: off. */
+  trace?: Tracer;
 }
 
 /** The intermediate results, for introspection. */
@@ -286,7 +294,13 @@ export function decodeConfig(sid: number, deps: ConfigDecodeDeps): ConfigDecodeR
     cfg,
   });
 
+  const tr = deps.trace ?? TRACE_OFF;
+  const st = deps.strtab;
+  if (tr.on[T.smmuv3_find_ste]) tr.emit(T.smmuv3_find_ste, sid, st.twoLevel ? 1 : 0, st.twoLevel ? st.split : 0);
   const steFetch = fetchSte(deps.strtab, sid, deps.read);
+  const steRead = steFetch.ok || (steFetch.event === 'F_STE_FETCH' && steFetch.ste === true);
+  const steAt = steFetch.ok ? steFetch.steAddr : steFetch.event === 'F_STE_FETCH' ? steFetch.fetchAddr : 0n;
+  if (steRead && tr.on[T.smmuv3_get_ste]) tr.emit(T.smmuv3_get_ste, steAt);
   if (!steFetch.ok) {
     if (steFetch.event === 'F_STE_FETCH')
       return fail({ type: 'F_STE_FETCH', fetchAddr: steFetch.fetchAddr }, 'STE fetch failed');
@@ -306,6 +320,7 @@ export function decodeConfig(sid: number, deps: ConfigDecodeDeps): ConfigDecodeR
   if (cfg.aborted || cfg.bypassed || cfg.stage === 's2') return { ok: true, cfg, trace };
 
   let cdAddr = ste.S1ContextPtr;
+  if (tr.on[T.smmuv3_get_cd]) tr.emit(T.smmuv3_get_cd, cdAddr);
   trace.cdIpa = cdAddr;
   if (cfg.stage === 'nested') {
     const r = deps.translateIpa(cfg, cdAddr, 'CD');
@@ -317,7 +332,7 @@ export function decodeConfig(sid: number, deps: ConfigDecodeDeps): ConfigDecodeR
   if (!cdBytes) return fail({ type: 'F_CD_FETCH', fetchAddr: cdAddr }, 'CD fetch failed');
   const cd = decodeCd(cdBytes);
   trace.cd = cd;
-  const cdCheck = decodeCdConfig(cfg, cd, deps.features, deps.translateIpa);
+  const cdCheck = decodeCdConfig(cfg, cd, deps.features, deps.translateIpa, tr);
   if (!cdCheck.ok) return fail(cdCheck.event, cdCheck.reason);
   if (sec) {
     const honour = sec.secure || sec.rule === 'rfc';

@@ -5,6 +5,9 @@
  * S2 bit as QEMU derives them. CD/TT IPAs are translated "as stage 2 with ASID −1" and cached like
  * any entry. Stateful only through the IOTLB and the config's counters it is given.
  */
+import type { Tracer } from '../base/trace.js';
+import { TRACE_IDS as T } from '../base/trace-events.js';
+import { IOTLB_MAX_ENTRIES } from './iotlb.js';
 import type { Iotlb } from './iotlb.js';
 import { PERM, PTW_FAULT_EVENT } from './faults.js';
 import type { EventInfo, FaultClass, Perm, PtwFault } from './faults.js';
@@ -16,6 +19,8 @@ import type { Stage, TransCfg } from './translation-config.js';
 export interface TranslationContext {
   iotlb: Iotlb;
   read: ReadDescriptor;
+  /** smmu_iotlb_lookup_hit/miss, smmu_iotlb_insert (and its flush); default: off. */
+  trace?: Tracer;
 }
 
 /** The stage and ASID a translation runs under (QEMU temporarily rewrites cfg for CD/TT IPAs). */
@@ -76,6 +81,7 @@ function cachedTranslateAs(
     return r.ok ? { ok: true as const, pa: r.entry.translatedAddr + (ipa & r.entry.addrMask) } : r;
   };
   const walked = walkForStage(stage, cfg, addr, perm, ctx.read, translateTable);
+  if (walked.ok && ctx.trace?.any) traceInsert(ctx, asid, cfg.s2.vmid, walked.entry);
   if (walked.ok) ctx.iotlb.insert(asid, cfg.s2.vmid, walked.entry);
   return walked;
 }
@@ -102,7 +108,20 @@ function lookup(
     cfg.iotlbMisses++;
     ctx.iotlb.misses++;
   }
+  if (ctx.trace?.any) traceLookup(ctx.trace, entry !== undefined, asid, cfg, addr);
   return entry;
+}
+
+function traceLookup(tr: Tracer, hit: boolean, asid: number, cfg: TransCfg, addr: bigint): void {
+  const id = hit ? T.smmu_iotlb_lookup_hit : T.smmu_iotlb_lookup_miss;
+  const [h, m] = [cfg.iotlbHits, cfg.iotlbMisses];
+  if (tr.on[id]) tr.emit(id, asid, cfg.s2.vmid, addr, h, m, Math.floor((100 * h) / (h + m)));
+}
+
+function traceInsert(ctx: TranslationContext, asid: number, vmid: number, e: TlbEntry): void {
+  const tr = ctx.trace!;
+  if (ctx.iotlb.size >= IOTLB_MAX_ENTRIES && tr.on[T.smmu_iotlb_inv_all]) tr.emit(T.smmu_iotlb_inv_all);
+  if (tr.on[T.smmu_iotlb_insert]) tr.emit(T.smmu_iotlb_insert, asid, vmid, e.iova, (e.granuleShift - 10) / 2, e.level);
 }
 
 export type DoTranslateResult = { ok: true; entry: TlbEntry } | { ok: false; event: EventInfo | null; fault: PtwFault };

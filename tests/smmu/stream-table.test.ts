@@ -69,7 +69,7 @@ t.test('two-level: L1STD, span checks and fetch faults', async (t) => {
   m.w64(0x4050_0000n, 0x7000_0000n | 7n);
   t.same(
     fetchSte(cfg, 8, m.readBlock),
-    { ok: false, event: 'F_STE_FETCH', fetchAddr: 0x7000_0200n },
+    { ok: false, event: 'F_STE_FETCH', fetchAddr: 0x7000_0200n, ste: true },
     'STE fetch fails',
   );
   // base alignment: max(5, log2size − split + 2) low bits cleared
@@ -81,5 +81,5 @@ t.test('2-level with a huge L2Ptr wraps like dma_addr_t and fails to fetch', asy
   const m = mem();
   m.w64(0x4050_0000n, 0xffff_ffff_ffff_ffe0n | 1n);
   const r = fetchSte({ base: 0x4050_0000n, log2size: 8, twoLevel: true, split: 6 }, 1, m.readBlock);
-  t.same(r, { ok: false, event: 'F_STE_FETCH', fetchAddr: 0x20n });
+  t.same(r, { ok: false, event: 'F_STE_FETCH', fetchAddr: 0x20n, ste: true });
 });
