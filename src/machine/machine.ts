@@ -12,6 +12,7 @@ import { AddressSpace } from '../memory/address-space.js';
 import type { AliasRegion } from '../memory/address-space.js';
 import type { Iommu } from '../memory/dma-view.js';
 import { SparseRam } from '../memory/sparse-ram.js';
+import { WorkMeter } from '../memory/work-meter.js';
 import type { IoRegion, MemTxAttrs } from '../memory/types.js';
 import { allOnesRegion } from '../pci/bar-mapping.js';
 import { PciHost, PlugError } from '../pci/host-bridge.js';
@@ -41,8 +42,8 @@ export interface SmmuModel extends IoRegion, Iommu {
   decodeStreamForDebug(sid: number, secSid?: 0 | 1): unknown;
   /** Whether the SMMU has the Secure programming interface (docs/secure-smmu.md). */
   readonly secureImpl?: boolean;
-  /** Activity counters; `translations` feeds the service's metrics. */
-  readonly counters: { readonly translations: number };
+  /** Activity counters for the service's metrics (guest-caused faults are counted, not logged). */
+  readonly counters: { readonly translations: number; readonly faults: number; readonly eventsRecorded: number };
 }
 
 /** Factories for the pluggable models (devices/registry.ts and smmu/ provide the real ones). */
@@ -84,6 +85,8 @@ export class Machine {
   /** The CPU's I/O port space (inb/outb); empty on virt, reads all-ones. */
   readonly ioPorts = new AddressSpace('I/O');
   readonly qom = new QomTree();
+  /** The work count every access through the machine's own spaces charges (per-request budget). */
+  readonly work = new WorkMeter();
   readonly ram?: SparseRam;
   readonly pci?: PciHost;
   readonly smmu?: SmmuModel;
@@ -114,6 +117,8 @@ export class Machine {
     validateMachineConfig(config);
     this.log = deps.log;
     const limits = deps.limits ?? DEFAULT_LIMITS;
+    this.system.meter = this.work;
+    this.ioPorts.meter = this.work;
     this.machineNode = this.qom.root.add(
       new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'),
     );
@@ -152,6 +157,7 @@ export class Machine {
     this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3-its' : 'arm-gicv2m' });
     this.mapBoard();
     if (config.secure) this.secureView = buildSecureView(this.system, limits.maxTouchedRamBytes);
+    if (this.secureView) this.secureView.meter = this.work;
     this.unattached.addIndexed({ typeName: 'pl011' });
     if (config.secure) SECURE_QOM.afterUart(this.unattached);
     this.unattached.addIndexed({ typeName: 'pl031' });
@@ -253,6 +259,7 @@ export class Machine {
       targetBase,
     });
     const ecamSpace = new AddressSpace('pcie-mmcfg');
+    for (const space of [ecamSpace, pci.pciMemory, pci.pciIo]) space.meter = this.work;
     ecamSpace.map(0n, pci.ecam);
     this.system.map(
       VIRT_MAP.PCIE_MMIO.base,

@@ -6,6 +6,7 @@
  * queue. Composes the pure pieces of this folder. Not modelled: MSIs, PRI, ATS, stall,
  * SubstreamIDs (see docs/smmu.md#coverage).
  */
+import { LimitError } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
 import type { IrqLine } from '../sim/irq.js';
 import type { Iommu, IommuResult } from '../memory/dma-view.js';
@@ -150,6 +151,8 @@ export class SmmuV3 implements IoRegion, Iommu {
         commands: targets[sec],
         execute: this.secureImpl ? worldCommandExecutor(sec, targets, q) : undefined,
         onInitInvalidate: () => this.invalidateAll(),
+        work: opts.memory.meter,
+        mmio: { enter: () => this.mmioDepth++, exit: () => this.mmioDepth-- },
       });
     this.ns = bankOf(
       SEC_SID_NS,
@@ -221,6 +224,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       const d = decodeBankOffset(offset, attrs, this.secureImpl);
       return d ? this.bank(d.sec)!.read(d.rel, size) : 0n;
     } catch (e) {
+      if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO read');
       return 0n;
     } finally {
@@ -238,6 +242,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       const d = decodeBankOffset(offset, attrs, this.secureImpl);
       if (d) this.bank(d.sec)!.write(d.rel, size, value);
     } catch (e) {
+      if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO write');
     } finally {
       this.mmioDepth--;
@@ -246,7 +251,7 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   private blockReentry(what: string, offset: bigint): bigint {
     this.guard.blocked = true;
-    this.log.warn({ guestError: true }, `smmuv3: blocked re-entrant IO (${what} at ${hex(offset)})`);
+    this.log.debug({ guestError: true }, `smmuv3: blocked re-entrant IO (${what} at ${hex(offset)})`);
     return 0n;
   }
 
@@ -268,7 +273,7 @@ export class SmmuV3 implements IoRegion, Iommu {
   private decodeAndCache(w: World, sid: number): { cfg: TransCfg } | { event: EventInfo | null } {
     const r = decodeConfig(sid, this.decodeDeps(w, w.cachedIpaTranslate));
     if (!r.ok) {
-      this.log.warn({ guestError: true }, `smmuv3: config for sid ${hex(sid)}: ${r.reason}`);
+      this.log.debug({ guestError: true }, `smmuv3: config for sid ${hex(sid)}: ${r.reason}`);
       return { event: r.event };
     }
     w.configCache.insert(sid, r.cfg);
@@ -290,6 +295,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       const w = this.sWorld ? this.worldFor(requesterId & 0xffff, attrs) : this.nsWorld;
       return this.translateOrFault(w, requesterId & 0xffff, BigInt.asUintN(64, iova), isWrite);
     } catch (e) {
+      if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
       this.log.error({ err: e }, 'smmuv3: internal error in translate');
       return { ok: false };
     }
@@ -343,7 +349,7 @@ export class SmmuV3 implements IoRegion, Iommu {
     if (event) {
       // QEMU smmuv3_fixup_event: InputAddr of walk faults is the transaction address.
       if ('s2' in event) event = { ...event, inputAddr: iova };
-      this.log.warn(
+      this.log.debug(
         { guestError: true },
         `smmuv3: translation failed for sid ${hex(sid)} iova ${hex(iova)} (${event.type})`,
       );
