@@ -117,8 +117,7 @@ export class Machine {
     validateMachineConfig(config);
     this.log = deps.log;
     const limits = deps.limits ?? DEFAULT_LIMITS;
-    this.system.meter = this.work;
-    this.ioPorts.meter = this.work;
+    for (const space of [this.system, this.ioPorts]) space.meter = this.work;
     this.machineNode = this.qom.root.add(
       new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'),
     );
@@ -157,7 +156,6 @@ export class Machine {
     this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3-its' : 'arm-gicv2m' });
     this.mapBoard();
     if (config.secure) this.secureView = buildSecureView(this.system, limits.maxTouchedRamBytes);
-    if (this.secureView) this.secureView.meter = this.work;
     this.unattached.addIndexed({ typeName: 'pl011' });
     if (config.secure) SECURE_QOM.afterUart(this.unattached);
     this.unattached.addIndexed({ typeName: 'pl031' });
@@ -259,7 +257,7 @@ export class Machine {
       targetBase,
     });
     const ecamSpace = new AddressSpace('pcie-mmcfg');
-    for (const space of [ecamSpace, pci.pciMemory, pci.pciIo]) space.meter = this.work;
+    for (const space of [ecamSpace, pci.pciMemory, pci.pciIo, this.secureView]) if (space) space.meter = this.work;
     ecamSpace.map(0n, pci.ecam);
     this.system.map(
       VIRT_MAP.PCIE_MMIO.base,
