@@ -15,6 +15,13 @@ export interface Limits {
   maxQmpMessageBytes: number;
   /** Deepest JSON nesting accepted on QMP. */
   maxJsonDepth: number;
+  /**
+   * Work one request may make the machine do, in units of memory/work-meter.ts (bytes moved + a
+   * fixed cost per access, DMA and SMMU fetches included); 0 = no limit (as QEMU).
+   */
+  requestWorkUnits: number;
+  /** Wall time one request may run, in ms; 0 = no limit. */
+  requestWallMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -23,7 +30,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTransferBytes: 128 * 1024 * 1024,
   maxQmpMessageBytes: 16 * 1024 * 1024,
   maxJsonDepth: 64,
+  requestWorkUnits: 0,
+  requestWallMs: 0,
 });
+
+/** The service's per-request budget: far above any upstream qtest or differential input. */
+export const SERVICE_REQUEST_BUDGET = Object.freeze({ requestWorkUnits: 2 ** 32, requestWallMs: 120_000 });
 
 export class LimitError extends Error {
   constructor(message: string) {

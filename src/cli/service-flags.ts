@@ -56,6 +56,16 @@ const FLAGS: Record<string, FlagSpec> = {
     arg: 'SECONDS',
     help: 'on SIGTERM/SIGINT: how long open connections get to take their last replies and "FAIL shutting down" (default 1)',
   },
+  'work-budget': {
+    type: 'string',
+    arg: 'UNITS',
+    help: 'work one request may do: bytes moved + 64 per access, DMA and SMMU included (default 4294967296; 0 = no limit)',
+  },
+  'request-time': {
+    type: 'string',
+    arg: 'SECONDS',
+    help: 'wall time one request may run (default 120; 0 = no limit); past either: FAIL work budget exceeded',
+  },
   workers: {
     type: 'string',
     arg: 'N',
@@ -208,6 +218,8 @@ export function parseServiceArgs(argv: string[], base: ServiceOptions, env = pro
   if (str('shutdown-grace') !== undefined)
     opts.shutdownGraceMs = count('shutdown-grace', str('shutdown-grace')!) * 1000;
   if (str('workers') !== undefined) opts.workers = count('workers', str('workers')!);
+  if (str('work-budget') !== undefined) opts.limits.requestWorkUnits = count('work-budget', str('work-budget')!);
+  if (str('request-time') !== undefined) opts.limits.requestWallMs = count('request-time', str('request-time')!) * 1000;
   if (str('machine-args') !== undefined) {
     let id: string | undefined;
     try {

@@ -15,6 +15,7 @@ function refuseTraceFiles(value: string | undefined): void {
   for (const [k] of parseKeyVal(value, 'enable').pairs)
     if (k === 'events' || k === 'file') throw new Error(`-trace ${value}: '${k}=' is not allowed in a session`);
 }
+import type { Limits } from '../base/limits.js';
 
 export interface SessionRequest {
   config: MachineConfig;
@@ -22,6 +23,27 @@ export interface SessionRequest {
   trace?: TraceOptions;
   /** Client-chosen session id (for the QMP path), if any. */
   id?: string;
+  /** `work-budget=UNITS` / `request-time=SECONDS`: a smaller per-request budget than the service's. */
+  budget?: { requestWorkUnits?: number; requestWallMs?: number };
+}
+
+/** Words of a session line that set its budget, and the Limits field each sets (and its scale). */
+const BUDGET_WORDS = {
+  'work-budget': { field: 'requestWorkUnits', scale: 1 },
+  'request-time': { field: 'requestWallMs', scale: 1000 },
+} as const;
+
+/**
+ * The service's limits with a session's budget applied: a session may only lower the budget (0
+ * or a missing value keeps the service's).
+ */
+export function sessionLimits(service: Limits, budget: SessionRequest['budget']): Limits {
+  const narrow = (own: number | undefined, max: number): number => (!own ? max : !max ? own : Math.min(own, max));
+  return {
+    ...service,
+    requestWorkUnits: narrow(budget?.requestWorkUnits, service.requestWorkUnits),
+    requestWallMs: narrow(budget?.requestWallMs, service.requestWallMs),
+  };
 }
 
 const MACHINE_OPTIONS = new Set([
@@ -65,9 +87,20 @@ export const SESSION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
  */
 export function parseSessionOptions(words: string[], defaults: string[]): SessionRequest {
   let id: string | undefined;
+  const budget: NonNullable<SessionRequest['budget']> = {};
   const opts: string[] = [];
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
+    const eq = w.indexOf('=');
+    const budgetWord = eq > 0 ? BUDGET_WORDS[w.slice(0, eq) as keyof typeof BUDGET_WORDS] : undefined;
+    if (budgetWord) {
+      const text = w.slice(eq + 1);
+      const n = Number(text);
+      if (text.trim() === '' || !Number.isFinite(n) || n < 0)
+        throw new Error(`${w.slice(0, eq)}: expected a non-negative number, got '${text}'`);
+      budget[budgetWord.field] = n * budgetWord.scale;
+      continue;
+    }
     if (w.startsWith('id=')) {
       id = w.slice(3);
       if (!SESSION_ID_RE.test(id))
@@ -76,7 +109,9 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
     }
     const flag = w.startsWith('--') ? w.slice(1) : w;
     if (!MACHINE_OPTIONS.has(flag))
-      throw new Error(`option '${w}' is not allowed here (allowed: ${[...MACHINE_OPTIONS].join(' ')}, id=NAME)`);
+      throw new Error(
+        `option '${w}' is not allowed here (allowed: ${[...MACHINE_OPTIONS].join(' ')}, id=NAME, work-budget=UNITS, request-time=SECONDS)`,
+      );
     opts.push(flag);
     if (flag === '-trace') refuseTraceFiles(words[i + 1]);
     if (flag !== '-nodefaults') {
@@ -89,7 +124,9 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
   const base = opts.some((o) => o === '-machine' || o === '-M') ? [] : defaults;
   try {
     const parsed = parseArgv([...base, ...opts], { defaultMachine: true });
-    return { config: parsed.machine, id, trace: parsed.trace };
+    const request: SessionRequest = { config: parsed.machine, id, trace: parsed.trace };
+    if (Object.keys(budget).length) request.budget = budget;
+    return request;
   } catch (e) {
     if (e instanceof ArgvError)
       throw new Error(e.hint ? `${e.message} (${e.hint.split('\n')[0]})` : e.message, { cause: e });
@@ -101,7 +138,7 @@ export function parseSessionOptions(words: string[], defaults: string[]): Sessio
 export function queryToWords(q: URLSearchParams): string[] {
   const words: string[] = [];
   for (const [k, v] of q) {
-    if (k === 'id') words.push(`id=${v}`);
+    if (k === 'id' || k in BUDGET_WORDS) words.push(`${k}=${v}`);
     else if (SESSION_ID_RE.test(k)) words.push(`-${k}`, v);
   }
   return words;

@@ -14,6 +14,8 @@ import { PciDevice } from '../pci/pci-device.js';
 import type { PciDeviceContext } from '../pci/pci-device.js';
 import { prop } from './declaration.js';
 import type { DeviceDeclaration } from './declaration.js';
+import { settleOnLimit } from './work-limit.js';
+import { MmioGuard } from './reentrancy.js';
 
 export interface EduProps {
   /** Bus-side DMA addresses are ANDed with this (QOM `dma_mask`, default 28 bits). */
@@ -69,6 +71,8 @@ function hex16(v: bigint): string {
 }
 
 export class Edu extends PciDevice {
+  /** QEMU's re-entrancy guard over the BAR (reentrancy.ts). */
+  readonly mmioGuard = new MmioGuard(() => this.ctx.log);
   readonly typeName = 'edu';
   readonly regs: RegisterFile<typeof EDU_REGISTERS>;
   readonly msi: MsiCapability;
@@ -107,7 +111,7 @@ export class Edu extends PciDevice {
         },
       },
     });
-    this.addBar({ index: 0, size: BAR0_BYTES, kind: 'mem32', region: this.regs });
+    this.addBar({ index: 0, size: BAR0_BYTES, kind: 'mem32', region: this.mmioGuard.wrap(this.regs) });
   }
 
   override attach(context: PciDeviceContext): void {
@@ -158,7 +162,7 @@ export class Edu extends PciDevice {
   private clampDma(addr: bigint): bigint {
     const clamped = addr & this.dmaMask;
     if (clamped !== addr) {
-      this.ctx.log.warn({ guestError: true }, `EDU: clamping DMA ${hex16(addr)} to ${hex16(clamped)}!`);
+      this.ctx.log.debug({ guestError: true }, `EDU: clamping DMA ${hex16(addr)} to ${hex16(clamped)}!`);
     }
     return clamped;
   }
@@ -171,7 +175,7 @@ export class Edu extends PciDevice {
     const end = start + count; // unbounded: no 64-bit wrap
     const windowEnd = DMA_BUFFER_START + BigInt(DMA_BUFFER_BYTES);
     if (start < DMA_BUFFER_START || end > windowEnd) {
-      this.ctx.log.warn(
+      this.ctx.log.debug(
         { guestError: true },
         `EDU: DMA range ${hex16(start)}-${hex16(end - 1n)} out of bounds (${hex16(DMA_BUFFER_START)}-${hex16(windowEnd - 1n)})!`,
       );
@@ -186,6 +190,16 @@ export class Edu extends PciDevice {
   private dmaTimerFired(): void {
     const cmd = this.regs.get('DMA_CMD');
     if ((cmd & DMA_CMD_RUN) === 0n) return;
+    // Out of work budget mid-copy: RUN clears (idle), no completion interrupt.
+    settleOnLimit(
+      () => this.dmaCopy(cmd),
+      () => this.regs.set('DMA_CMD', cmd & ~DMA_CMD_RUN),
+    );
+    this.regs.set('DMA_CMD', cmd & ~DMA_CMD_RUN);
+    if (cmd & DMA_CMD_IRQ) this.raiseIrq(IRQ_DMA);
+  }
+
+  private dmaCopy(cmd: bigint): void {
     const count = this.regs.get('DMA_CNT');
     if (cmd & DMA_CMD_TO_BUS) {
       const w = this.bufferWindow(this.regs.get('DMA_SRC'), count);
@@ -198,8 +212,6 @@ export class Edu extends PciDevice {
       if (w.length > 0)
         this.ctx.dma.readBytes(bus + w.skip, this.buffer.subarray(w.bufferOffset, w.bufferOffset + w.length));
     }
-    this.regs.set('DMA_CMD', cmd & ~DMA_CMD_RUN);
-    if (cmd & DMA_CMD_IRQ) this.raiseIrq(IRQ_DMA);
   }
 
   override configWrite(off: number, len: 1 | 2 | 4, value: number): void {

@@ -13,6 +13,8 @@ import type { BusAccess, MemTxAttrs } from '../memory/types.js';
 import { PciDevice } from '../pci/pci-device.js';
 import { setTestdevIdentity, TESTDEV_BAR0_BYTES, testdevRegisterBar } from './testdev-bar.js';
 import type { DeviceDeclaration } from './declaration.js';
+import { MmioGuard } from './reentrancy.js';
+import { runWorkJob } from '../memory/work-meter.js';
 
 export const IOMMU_TESTDEV_RESULT = {
   OK: 0,
@@ -29,8 +31,8 @@ export const IOMMU_TESTDEV_RESULT = {
 const PATTERN_WORD = 0x12345678;
 const SPACE_SECURE = 0;
 const SPACE_NONSECURE = 1;
-/** DMA is done in pieces of this many bytes, aligned in IOVA space (see runChunked). */
-const CHUNK_BYTES = 0x10000n;
+/** DMA is done in pieces of this many bytes (the smallest page), aligned in IOVA space (see chunks). */
+const CHUNK_BYTES = 0x1000n;
 
 export const IOMMU_TESTDEV_REGISTERS = {
   DMA_TRIGGERING: { offset: 0x00, width: 32, access: 'ro', read: 'trigger' },
@@ -50,16 +52,16 @@ function patternByte(i: bigint): number {
 }
 
 /**
- * Visit [start, start+length) in pieces that end on CHUNK_BYTES-aligned addresses, so that the
- * DMA view splits (and faults) exactly as one big access would, without one huge buffer.
+ * [start, start+length) in pieces that end on CHUNK_BYTES-aligned addresses, so that the DMA view
+ * splits (and faults) exactly as one big access would, without one huge buffer.
  */
-function forEachChunk(start: bigint, length: bigint, fn: (addr: bigint, done: bigint, n: number) => void): void {
+function* chunks(start: bigint, length: bigint): Generator<[addr: bigint, done: bigint, n: number]> {
   let done = 0n;
   while (done < length) {
     const addr = BigInt.asUintN(64, start + done);
     const toBoundary = CHUNK_BYTES - (addr % CHUNK_BYTES);
     const n = toBoundary < length - done ? toBoundary : length - done;
-    fn(addr, done, Number(n));
+    yield [addr, done, Number(n)];
     done += n;
   }
 }
@@ -68,6 +70,8 @@ function forEachChunk(start: bigint, length: bigint, fn: (addr: bigint, done: bi
 export const MAX_DMA_BYTES = 16n << 20n;
 
 export class IommuTestdev extends PciDevice {
+  /** QEMU's re-entrancy guard over the BAR (reentrancy.ts). */
+  readonly mmioGuard = new MmioGuard(() => this.ctx.log);
   readonly typeName = 'iommu-testdev';
   readonly regs: RegisterFile<typeof IOMMU_TESTDEV_REGISTERS>;
   private armed = false;
@@ -90,7 +94,7 @@ export class IommuTestdev extends PciDevice {
         },
       },
     });
-    this.addBar({ index: 0, size: TESTDEV_BAR0_BYTES, kind: 'mem32', region: this.regs });
+    this.addBar({ index: 0, size: TESTDEV_BAR0_BYTES, kind: 'mem32', region: this.mmioGuard.wrap(this.regs) });
   }
 
   /** The machine's trace events (iommu_testdev_*). */
@@ -119,13 +123,22 @@ export class IommuTestdev extends PciDevice {
       return;
     }
     if (this.tr.on[T.iommu_testdev_dma_start]) this.tr.emit(T.iommu_testdev_dma_start);
-    const result = this.transfer();
-    this.setResult(result);
-    if (this.tr.on[T.iommu_testdev_dma_result]) this.tr.emit(T.iommu_testdev_dma_result, result);
-    this.armed = false;
+    // A long transfer may run in slices (memory/work-meter.ts): DMA_RESULT stays BUSY until it
+    // ends. Cut short by the work budget: disarmed, DMA_TX_FAIL (docs/devices.md#iommu-testdev).
+    const finish = (result: number): void => {
+      this.setResult(result);
+      if (this.tr.on[T.iommu_testdev_dma_result]) this.tr.emit(T.iommu_testdev_dma_result, result);
+      this.armed = false;
+    };
+    runWorkJob(this.ctx.memory.meter, {
+      steps: this.transfer(),
+      done: finish,
+      settle: () => finish(IOMMU_TESTDEV_RESULT.TX_FAIL),
+    });
   }
 
-  private transfer(): number {
+  /** The transfer, yielding after each piece; returns the result code. */
+  private *transfer(): Generator<void, number> {
     const length = this.regs.get('DMA_LEN');
     if (length === 0n) return IOMMU_TESTDEV_RESULT.BAD_LEN;
     // Upstream has no maximum; a 4 GiB DMA would take minutes to hours here and stall every
@@ -142,11 +155,12 @@ export class IommuTestdev extends PciDevice {
     const iommu: BusAccess = this.ctx.iommu ?? this.ctx.dma;
     if (this.tr.on[T.iommu_testdev_dma_write]) this.tr.emit(T.iommu_testdev_dma_write, this.iova, length);
     let ok = true;
-    forEachChunk(this.iova, length, (addr, done, n) => {
+    for (const [addr, done, n] of chunks(this.iova, length)) {
       const buf = new Uint8Array(n);
       for (let i = 0; i < n; i++) buf[i] = patternByte(done + BigInt(i));
       if (iommu.writeBytes(addr, buf, attrs) !== 'ok') ok = false;
-    });
+      yield;
+    }
     if (!ok) return IOMMU_TESTDEV_RESULT.TX_FAIL;
     if (this.tr.on[T.iommu_testdev_dma_read]) this.tr.emit(T.iommu_testdev_dma_read, this.iova, length);
     // With a Secure SMMU the RFC device reads GPA back through the view the translation of GVA
@@ -158,11 +172,12 @@ export class IommuTestdev extends PciDevice {
       if (t.target) readView = t.target;
     }
     let mismatch = false;
-    forEachChunk(this.gpa, length, (addr, done, n) => {
+    for (const [addr, done, n] of chunks(this.gpa, length)) {
       const buf = new Uint8Array(n);
       if (readView.readBytes(addr, buf, attrs) !== 'ok') ok = false;
       for (let i = 0; i < n && !mismatch; i++) if (buf[i] !== patternByte(done + BigInt(i))) mismatch = true;
-    });
+      yield;
+    }
     if (!ok) return IOMMU_TESTDEV_RESULT.RD_FAIL;
     return mismatch ? IOMMU_TESTDEV_RESULT.MISMATCH : IOMMU_TESTDEV_RESULT.OK;
   }

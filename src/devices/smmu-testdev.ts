@@ -14,6 +14,8 @@ import { PciDevice } from '../pci/pci-device.js';
 import { setTestdevIdentity, TESTDEV_BAR0_BYTES, testdevRegisterBar } from './testdev-bar.js';
 import { prop } from './declaration.js';
 import type { DeviceDeclaration } from './declaration.js';
+import { settleOnLimit } from './work-limit.js';
+import { MmioGuard } from './reentrancy.js';
 
 export interface SmmuTestdevProps {
   /** PCI device number used for the StreamID (0–31; default 0). */
@@ -136,6 +138,8 @@ const SMMU_REG = { CMDQ_BASE_LO: 0x90n, CMDQ_BASE_HI: 0x94n, CMDQ_PROD: 0x98n } 
 const CMDQ_BASE_ADDR_MASK = 0x000ffffffffffc0n;
 
 export class SmmuTestdev extends PciDevice {
+  /** QEMU's re-entrancy guard over the BAR (reentrancy.ts). */
+  readonly mmioGuard = new MmioGuard(() => this.ctx.log);
   readonly typeName = 'smmu-testdev';
   readonly regs: RegisterFile<typeof SMMU_TESTDEV_REGISTERS>;
   /** devfn the device claims for DMA and commands (props), independent of its bus slot. */
@@ -173,7 +177,7 @@ export class SmmuTestdev extends PciDevice {
         },
       },
     });
-    this.addBar({ index: 0, size: TESTDEV_BAR0_BYTES, kind: 'mem32', region: this.regs });
+    this.addBar({ index: 0, size: TESTDEV_BAR0_BYTES, kind: 'mem32', region: this.mmioGuard.wrap(this.regs) });
   }
 
   /** StreamID override: bus 0, devfn from the props (the config space stays at the bus slot). */
@@ -205,13 +209,13 @@ export class SmmuTestdev extends PciDevice {
       bus = unspecified ? this.ctx.memory : (this.ctx.iommu ?? this.ctx.dma);
     }
     const buf = new Uint8Array(Number(length));
-    let r;
-    if (this.regs.get('DMA_DIR') === 1n) {
-      r = bus.readBytes(iova, buf, attrs);
-    } else {
-      for (let i = 0; i < buf.length; i++) buf[i] = 0xa0 + (i & 0x1f);
-      r = bus.writeBytes(iova, buf, attrs);
-    }
+    const read = this.regs.get('DMA_DIR') === 1n;
+    if (!read) for (let i = 0; i < buf.length; i++) buf[i] = 0xa0 + (i & 0x1f);
+    // Out of work budget mid-transfer: idle, DMA_TX_FAIL (docs/devices.md#smmu-testdev).
+    const r = settleOnLimit(
+      () => (read ? bus.readBytes(iova, buf, attrs) : bus.writeBytes(iova, buf, attrs)),
+      () => this.setReg('DMA_RESULT', SMMU_TESTDEV_STATUS.DMA_TX_FAIL),
+    );
     this.setReg('DMA_RESULT', r === 'ok' ? 0 : SMMU_TESTDEV_STATUS.DMA_TX_FAIL);
   }
 

@@ -47,6 +47,13 @@ export interface MachineConfig {
   globals: Array<{ driver: string; prop: string; value: string }>;
   /** `x-qtestd-memtx-errors=on`: plain qtest memory commands report failed accesses (protocol/qtest.md). */
   qtestMemTxErrors?: boolean;
+  /**
+   * `x-qtestd-work-budget=UNITS`, `x-qtestd-request-time=SECONDS`: a per-request work budget
+   * (memory/work-meter.ts) — how the drop-in launcher gets one; in the service it can only lower
+   * the service's. Absent or 0: no limit (QEMU's behaviour).
+   */
+  requestWorkUnits?: number;
+  requestWallMs?: number;
 }
 
 export { ConfigError };
@@ -125,6 +132,8 @@ const MACHINE_PROPS = new Set([
   'kernel-irqchip',
   'dtb-randomness',
   'x-qtestd-memtx-errors',
+  'x-qtestd-work-budget',
+  'x-qtestd-request-time',
 ]);
 
 /** Apply a -machine/-M value. */
@@ -200,6 +209,14 @@ export function applyMachineOption(cfg: MachineConfig, text: string, warn: (msg:
         const b = parseBool(v);
         if (b === undefined) throw new ConfigError(`Parameter '${k}' expects 'on' or 'off'`);
         cfg.qtestMemTxErrors = b;
+        break;
+      }
+      case 'x-qtestd-work-budget':
+      case 'x-qtestd-request-time': {
+        const n = /^\d+$/.test(v) ? Number(v) : NaN;
+        if (!Number.isSafeInteger(n)) throw new ConfigError(`Parameter '${k}' expects a non-negative integer`);
+        if (k === 'x-qtestd-work-budget') cfg.requestWorkUnits = n;
+        else cfg.requestWallMs = n * 1000;
         break;
       }
       default:

@@ -14,6 +14,7 @@ import { AddressSpace } from '../memory/address-space.js';
 import type { AliasRegion } from '../memory/address-space.js';
 import type { Iommu } from '../memory/dma-view.js';
 import { SparseRam } from '../memory/sparse-ram.js';
+import { WorkMeter } from '../memory/work-meter.js';
 import type { IoRegion, MemTxAttrs } from '../memory/types.js';
 import { allOnesRegion } from '../pci/bar-mapping.js';
 import { PciHost, PlugError } from '../pci/host-bridge.js';
@@ -44,8 +45,8 @@ export interface SmmuModel extends IoRegion, Iommu {
   decodeStreamForDebug(sid: number, secSid?: 0 | 1): unknown;
   /** Whether the SMMU has the Secure programming interface (docs/secure-smmu.md). */
   readonly secureImpl?: boolean;
-  /** Activity counters; `translations` feeds the service's metrics. */
-  readonly counters: { readonly translations: number };
+  /** Activity counters for the service's metrics (guest-caused faults are counted, not logged). */
+  readonly counters: { readonly translations: number; readonly faults: number; readonly eventsRecorded: number };
 }
 
 /** Factories for the pluggable models (devices/registry.ts and smmu/ provide the real ones). */
@@ -89,6 +90,8 @@ export class Machine {
   /** The CPU's I/O port space (inb/outb); empty on virt, reads all-ones. */
   readonly ioPorts = new AddressSpace('I/O');
   readonly qom = new QomTree();
+  /** The work count every access through the machine's own spaces charges (per-request budget). */
+  readonly work = new WorkMeter();
   readonly ram?: SparseRam;
   readonly pci?: PciHost;
   readonly smmu?: SmmuModel;
@@ -119,6 +122,7 @@ export class Machine {
     validateMachineConfig(config);
     this.log = deps.log;
     const limits = deps.limits ?? DEFAULT_LIMITS;
+    for (const space of [this.system, this.ioPorts]) space.meter = this.work;
     this.machineNode = this.qom.root.add(
       new QomNode('machine', config.machine === 'virt' ? 'virt-10.2-machine' : 'none-machine'),
     );
@@ -260,6 +264,7 @@ export class Machine {
       targetBase,
     });
     const ecamSpace = new AddressSpace('pcie-mmcfg');
+    for (const space of [ecamSpace, pci.pciMemory, pci.pciIo, this.secureView]) if (space) space.meter = this.work;
     ecamSpace.map(0n, pci.ecam);
     this.system.map(
       VIRT_MAP.PCIE_MMIO.base,

@@ -6,6 +6,7 @@
  * widened or split to `impl`; unassigned space reads 0 and drops writes. Addresses wrap at 2^64.
  * Does not model IOMMUs (see dma-view.ts), ROM devices or access to the dirty log.
  */
+import type { WorkMeter } from './work-meter.js';
 import { ADDR_MASK, NO_ATTRS } from './types.js';
 import type {
   AccessRule,
@@ -75,6 +76,12 @@ export function accessSizeFor(valid: AccessRule, impl: AccessRule, offset: bigin
 export const UNASSIGNED_RULE: AccessRule = { minSize: 1, maxSize: 4, unaligned: false };
 
 export class AddressSpace implements BusAccess {
+  /**
+   * The machine's work count (work-meter.ts). Charged where an access ends — a RAM copy, one
+   * dispatch to an I/O region, an unassigned piece — never for the hop through an alias, so every
+   * space of a machine carries it without counting an access twice.
+   */
+  meter?: WorkMeter;
   private mappings: Mapping[] = [];
   private segmentCache: Segment[] = [];
   /** The flat view is rebuilt lazily, once after any number of map/unmap calls. */
@@ -223,6 +230,7 @@ export class AddressSpace implements BusAccess {
       this.u64Segments = this.segmentCache;
     }
     // Only RAM segments are remembered.
+    this.meter?.charge(8);
     return (seg.mapping.region as RamRegion).readU64LE!(a - seg.mapping.base);
   }
 
@@ -249,6 +257,8 @@ export class AddressSpace implements BusAccess {
       let n = end - cur < left ? end - cur : left;
       const region = seg?.mapping.region;
       if (region?.kind === 'ram') {
+        if (n > CHUNK) n = CHUNK;
+        this.meter?.charge(Number(n));
         region.fill(cur - seg!.mapping.base, n, byte);
       } else if (region?.kind === 'alias') {
         region.target.fill(region.targetBase + (cur - seg!.mapping.base), n, byte, attrs);
@@ -271,6 +281,7 @@ export class AddressSpace implements BusAccess {
       const seg = this.segmentAt(cur);
       const region = seg?.mapping.region;
       if (region?.kind === 'ram' && cur + BigInt(buf.length) <= seg!.end) {
+        this.meter?.charge(buf.length);
         if (isWrite) region.writeBytes(cur - seg!.mapping.base, buf);
         else region.readBytes(cur - seg!.mapping.base, buf);
         return 'ok';
@@ -285,12 +296,14 @@ export class AddressSpace implements BusAccess {
       const piece = buf.subarray(pos, pos + n);
       let r: MemTxResult = 'ok';
       if (!seg) {
+        this.meter?.charge(n);
         if (!isWrite) piece.fill(0);
         r = 'decode-error';
       } else {
         const region = seg.mapping.region;
         const off = cur - seg.mapping.base;
         if (region.kind === 'ram') {
+          this.meter?.charge(n);
           if (isWrite) region.writeBytes(off, piece);
           else region.readBytes(off, piece);
         } else if (region.kind === 'alias') {
@@ -298,7 +311,7 @@ export class AddressSpace implements BusAccess {
             ? region.target.writeBytes(region.targetBase + off, piece, attrs)
             : region.target.readBytes(region.targetBase + off, piece, attrs);
         } else {
-          r = ioAccess(region, off, piece, isWrite, attrs);
+          r = ioAccess(region, off, piece, isWrite, attrs, this.meter);
         }
       }
       if (r !== 'ok') result = r;
@@ -319,6 +332,7 @@ export function ioAccess(
   buf: Uint8Array,
   isWrite: boolean,
   attrs: MemTxAttrs,
+  meter?: WorkMeter,
 ): MemTxResult {
   const valid = rule(region.valid, DEFAULT_VALID);
   const impl = rule(region.impl, DEFAULT_IMPL);
@@ -327,6 +341,7 @@ export function ioAccess(
   let off = offset;
   while (pos < buf.length) {
     const l = accessSizeFor(valid, impl, off, buf.length - pos) as AccessSize;
+    meter?.charge(l);
     const acceptable = l >= valid.minSize && l <= valid.maxSize && (valid.unaligned || (off & BigInt(l - 1)) === 0n);
     if (!acceptable) {
       if (!isWrite) buf.fill(0, pos, pos + l);
@@ -335,8 +350,10 @@ export function ioAccess(
       let v = 0n;
       for (let i = l - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf[pos + i]);
       adjustedWrite(region, impl, off, l, v, attrs);
+      if (region.takeRefusal?.()) result = 'error';
     } else {
       let v = adjustedRead(region, impl, off, l, attrs);
+      if (region.takeRefusal?.()) result = 'error';
       for (let i = 0; i < l; i++) {
         buf[pos + i] = Number(v & 0xffn);
         v >>= 8n;

@@ -77,6 +77,8 @@ export class DmaView implements BusAccess {
         if (r !== 'ok') result = r;
       } else {
         n = accessSizeFor(UNASSIGNED_RULE, UNASSIGNED_RULE, iova, remaining);
+        // A failed translation touches no memory, but it is work all the same.
+        memory.meter?.charge(n);
         if (!isWrite) buf.fill(0, pos, pos + n);
         result = 'decode-error';
       }

@@ -3,6 +3,7 @@
  * Models QEMU's MemoryRegionOps contract (valid/impl access sizes) closely enough that the
  * splitting of odd-sized or unaligned accesses matches QEMU 10.2.2 byte for byte.
  */
+import type { WorkMeter } from './work-meter.js';
 
 /** A guest physical or bus address. Always a bigint in [0, 2^64). */
 export type Addr = bigint;
@@ -46,6 +47,8 @@ export interface IoRegion {
   read(offset: bigint, size: AccessSize, attrs: MemTxAttrs): bigint;
   /** Write `size` bytes at `offset` (already fitted to `impl`). */
   write(offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): void;
+  /** Whether the access just made was refused (an access error: the region's re-entrancy guard). */
+  takeRefusal?(): boolean;
 }
 
 /** Byte-addressable backing store (guest RAM). */
@@ -73,6 +76,8 @@ export interface BusAccess {
    * ('ok') without side effects (plain RAM), else undefined, and the caller uses readBytes.
    */
   readU64LE?(addr: Addr): bigint | undefined;
+  /** The work count accesses through this view are charged to (work-meter.ts), if any. */
+  readonly meter?: WorkMeter;
 }
 
 export const ADDR_MASK = (1n << 64n) - 1n;

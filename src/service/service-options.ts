@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../base/log.js';
-import { DEFAULT_LIMITS } from '../base/limits.js';
+import { DEFAULT_LIMITS, SERVICE_REQUEST_BUDGET } from '../base/limits.js';
 import type { Limits } from '../base/limits.js';
 import type { MachinePlugins } from '../machine/machine.js';
 import { DEFAULT_SERVICE_ARGV } from '../machine/config.js';
@@ -46,7 +46,7 @@ export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): Ser
     http: { host: '127.0.0.1', port: 3738 },
     runDir,
     defaults: DEFAULT_SERVICE_ARGV,
-    limits: { ...DEFAULT_LIMITS, maxTouchedRamBytes: 1024 * 1024 * 1024 },
+    limits: { ...DEFAULT_LIMITS, maxTouchedRamBytes: 1024 * 1024 * 1024, ...SERVICE_REQUEST_BUDGET },
     maxSessions: 1000,
     idleTimeoutMs: 10 * 60 * 1000,
     greetingTimeoutMs: 30 * 1000,

@@ -14,7 +14,7 @@ import { bindSocket } from '../transport/socket-link.js';
 import { openChardev } from '../transport/chardev-open.js';
 import type { OpenedChardev } from '../transport/chardev-open.js';
 import type { Endpoint, Link } from '../protocol/link.js';
-import { parseSessionOptions } from '../config/session-options.js';
+import { parseSessionOptions, sessionLimits } from '../config/session-options.js';
 import { QtestLog } from '../protocol/qtest/qtest-log.js';
 import type { Logger } from '../base/log.js';
 import { WorkerMetrics } from './metrics.js';
@@ -197,7 +197,13 @@ export class SessionRegistry {
     const log = this.opts.log.child({ session: id });
     try {
       const trace = request.trace && Tracer.fromPatterns(request.trace.patterns, { log });
-      session = new Session(request.config, { log, limits: this.opts.limits, plugins: this.opts.plugins, trace });
+      session = new Session(request.config, {
+        log,
+        limits: sessionLimits(this.opts.limits, request.budget),
+        plugins: this.opts.plugins,
+        slices: true,
+        trace,
+      });
     } catch (e) {
       this.ids.release(id);
       return { ok: false, reason: (e as Error).message.split('\n')[0] };

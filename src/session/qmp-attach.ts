@@ -31,9 +31,35 @@ export function attachQmp(session: Session, link: Link, quit: () => void): QmpMo
     limits: session.limits,
     logger: session.log,
   });
+  // Input waits while a qtest request's device work runs in slices (Session.whenIdle), in order.
+  const waiting: Buffer[] = [];
+  let gone = false;
+  const run = (): void => {
+    while (!gone && waiting.length > 0 && !session.machine.work.pending) {
+      endpoint.input(waiting.shift()!);
+      try {
+        // A command that started long work (none does today) finishes it before the next one.
+        session.machine.work.finishPending();
+      } catch (e) {
+        session.log.warn({ err: e }, 'work started by a QMP command was cut short');
+      }
+    }
+    if (!gone && waiting.length > 0) session.whenIdle(run);
+  };
   return {
-    input: (chunk) => endpoint.input(chunk),
+    input: (chunk) => {
+      waiting.push(chunk);
+      if (waiting.length === 1) run();
+    },
     drained: () => {},
-    end: () => endpoint.end(),
+    end: () => {
+      const flush = (): void => {
+        run();
+        gone = true;
+        endpoint.end();
+      };
+      if (waiting.length > 0) session.whenIdle(flush);
+      else flush();
+    },
   };
 }

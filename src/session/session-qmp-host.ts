@@ -256,6 +256,8 @@ export class SessionQmpHost implements QmpHost {
   }
 
   afterReply(): void {
+    // The next command starts with a fresh work count.
+    this.session.machine.work.begin();
     const events = this.afterReplyEvents;
     this.afterReplyEvents = [];
     for (const e of events) this.emit(e);

@@ -18,8 +18,9 @@ import { QtestEndpoint } from '../protocol/qtest/endpoint.js';
 import type { QtestEndpointOptions } from '../protocol/qtest/endpoint.js';
 import type { QtestLog } from '../protocol/qtest/qtest-log.js';
 import type { QtestDevice, QtestTarget } from '../protocol/qtest/target.js';
-import type { Link } from '../protocol/link.js';
+import type { Endpoint, Link } from '../protocol/link.js';
 import { SessionQmpHost } from './session-qmp-host.js';
+import { SlicedQtest } from './sliced-link.js';
 
 export interface SessionDeps {
   log: Logger;
@@ -27,6 +28,30 @@ export interface SessionDeps {
   plugins: MachinePlugins;
   /** Trace events (-trace); default: all off. */
   trace?: Tracer;
+  /**
+   * When the peer goes away, drop the requests it sent that were not run yet (the service). By
+   * default they still run, as QEMU does, and an unfinished line carries over to the next
+   * connection.
+   */
+  dropOnDisconnect?: boolean;
+  /**
+   * Run long device work in slices that let the event loop run (the service, where sessions share
+   * a process): the request's reply waits for its work, other sessions progress meanwhile. Implies
+   * dropOnDisconnect. Default: off, work runs at once as on QEMU.
+   */
+  slices?: boolean;
+}
+
+/** What a session counted (metrics, x-qtestd-smmu-state has the SMMU's own detail). */
+export interface SessionStats {
+  /** Work units (memory/work-meter.ts) all requests used. */
+  workUnits: number;
+  /** Requests that ran out of work budget. */
+  workBudgetExceeded: number;
+  smmuTranslations: number;
+  /** Guest-caused SMMU faults and the event records they produced (logged at debug level only). */
+  smmuFaults: number;
+  smmuEvents: number;
 }
 
 export class Session {
@@ -37,13 +62,32 @@ export class Session {
   private qtestShared?: QtestSessionState;
   private readonly target: QtestTarget;
   private quitHandler: () => void = () => {};
+  private readonly dropOnDisconnect: boolean;
+  private readonly slices: boolean;
+  /** Waiting for the pending job of a request to end (QMP input held meanwhile). */
+  private idleWaiters: Array<() => void> = [];
   /** The QMP host shared by every monitor of this session (events reach all of them). */
   readonly qmpHost = new SessionQmpHost(this, () => this.quitHandler());
 
   constructor(config: MachineConfig, deps: SessionDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.log = deps.log;
-    this.machine = new Machine(config, { log: deps.log, limits: this.limits, plugins: deps.plugins, trace: deps.trace });
+    this.machine = new Machine(config, {
+      log: deps.log,
+      limits: this.limits,
+      plugins: deps.plugins,
+      trace: deps.trace,
+    });
+    // Per-request work budget (memory/work-meter.ts): unlimited by default, as on QEMU.
+    // The tighter of the limits and the machine's x-qtestd-work-budget / x-qtestd-request-time.
+    const bound = (a = 0, b = 0): number => Math.min(a || Infinity, b || Infinity);
+    this.machine.work.setBudget({
+      units: bound(this.limits.requestWorkUnits, config.requestWorkUnits),
+      wallMs: bound(this.limits.requestWallMs, config.requestWallMs),
+    });
+    this.slices = deps.slices ?? false;
+    this.dropOnDisconnect = this.slices || (deps.dropOnDisconnect ?? false);
+    this.machine.work.slicing = this.slices;
     this.target = this.makeQtestTarget();
   }
 
@@ -79,21 +123,74 @@ export class Session {
   attachQtest(
     link: Link,
     opts: { log?: QtestLog } & Pick<QtestEndpointOptions, 'onRequest' | 'onInternalError'> = {},
-  ): QtestEndpoint {
+  ): Endpoint {
+    const work = this.machine.work;
+    work.begin();
+    const onRequest = opts.onRequest;
+    const sliced = this.slices
+      ? new SlicedQtest(link, work, this.log, () => {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
+        })
+      : undefined;
     const endpoint = new QtestEndpoint({
       target: this.target,
-      link,
+      link: sliced?.link ?? link,
       log: opts.log,
       logger: this.log,
       maxLineBytes: this.limits.maxLineBytes,
       maxTransferBytes: this.limits.maxTransferBytes,
       shared: this.qtestShared,
-      onRequest: opts.onRequest,
+      // Each request starts with a fresh work count (the reply of the last one was just made).
+      onRequest: (kind, seconds) => {
+        work.begin();
+        onRequest?.(kind, seconds);
+      },
       onInternalError: opts.onInternalError,
     });
     // The endpoint created the shared state if there was none; keep it for reconnections.
     this.qtestShared ??= endpoint.sharedState;
-    return endpoint;
+    if (sliced) {
+      sliced.attach(endpoint);
+      return sliced;
+    }
+    if (!this.dropOnDisconnect) return endpoint;
+    let gone = false;
+    return {
+      input: (chunk) => {
+        if (!gone) endpoint.input(chunk);
+      },
+      drained: () => {
+        if (!gone) endpoint.drained();
+      },
+      // The peer left: what it sent but was not run yet (held back while it did not read its
+      // replies) is dropped with the endpoint, not run for nobody.
+      end: () => {
+        gone = true;
+      },
+    };
+  }
+
+  /**
+   * Run `fn` once no request's work is pending (at once if none is): QMP commands wait for a
+   * qtest request whose device work runs in slices, so they never see it half-done.
+   */
+  whenIdle(fn: () => void): void {
+    if (this.machine.work.pending) this.idleWaiters.push(fn);
+    else fn();
+  }
+
+  /** Counters for metrics. */
+  stats(): SessionStats {
+    const smmu = this.machine.smmu?.counters;
+    return {
+      workUnits: this.machine.work.totalUnits,
+      workBudgetExceeded: this.machine.work.exceeded,
+      smmuTranslations: smmu?.translations ?? 0,
+      smmuFaults: smmu?.faults ?? 0,
+      smmuEvents: smmu?.eventsRecorded ?? 0,
+    };
   }
 
   /** What QMP `quit` does: exit the process (launcher) or end the session (service). */

@@ -9,6 +9,8 @@ import type { Logger } from '../base/log.js';
 import type { IrqLine } from '../sim/irq.js';
 import type { Addr, AccessSize, MemTxAttrs, MemTxResult } from '../memory/types.js';
 import { RegisterFile } from '../memory/register-file.js';
+import { runWorkJob } from '../memory/work-meter.js';
+import type { WorkMeter } from '../memory/work-meter.js';
 import type { RegisterWrite } from '../memory/register-file.js';
 import { deposit64, hex } from './bits.js';
 import { CERROR, commandTraceName, consumeCommands, executeCommand, queueTraceArgs } from './command-queue.js';
@@ -81,7 +83,14 @@ export interface BankOptions {
   execute?: (cmd: CommandFields, target: CommandTarget) => CommandError;
   /** S_INIT.INV_ALL accepted. */
   onInitInvalidate?: () => void;
+  /** The machine's work meter: long queues run as a job (memory/work-meter.ts). */
+  work?: WorkMeter;
+  /** Enter/leave this SMMU's MMIO (its re-entrancy guard), for queue steps run later. */
+  mmio?: { enter(): void; exit(): void };
 }
+
+/** Commands consumed per step of a long command queue. */
+const CMDQ_STEP_COMMANDS = 4096;
 
 /** Offsets at or above this (in a 64 KiB page) are the Secure bank. */
 const SECURE_BANK = 0x8000;
@@ -166,7 +175,7 @@ export class SmmuBank {
             const pending = Number(this.file.get('GERROR') ^ w.previous);
             const toggled = Number(w.previous ^ w.next);
             if (toggled & ~pending)
-              this.opts.log.warn(
+              this.opts.log.debug(
                 { guestError: true },
                 `smmuv3: guest toggles non pending errors ${hex(toggled & ~pending)}`,
               );
@@ -288,7 +297,10 @@ export class SmmuBank {
     };
   }
 
-  /** QEMU smmuv3_cmdq_consume, run after CR0, GERRORN and CMDQ_PROD writes. */
+  /**
+   * QEMU smmuv3_cmdq_consume, run after CR0, GERRORN and CMDQ_PROD writes. A long queue is
+   * consumed in steps of CMDQ_STEP_COMMANDS, which may run in slices (memory/work-meter.ts).
+   */
   processCommandQueue(): void {
     if (!this.cr0('CMDQEN')) return;
     const q = {
@@ -297,25 +309,55 @@ export class SmmuBank {
       cons: Number(this.file.get('CMDQ_CONS')),
       log2size: this.cmdqLog2size,
     };
-    const stats = this.opts.stats;
-    const result = consumeCommands(q, {
-      read: this.opts.memory.read,
-      cmdqErrorPending: () => (Number(this.file.get('GERROR') ^ this.file.get('GERRORN')) & GERROR_CMDQ_ERR) !== 0,
-      target: this.opts.commands,
-      execute: this.opts.execute ?? executeCommand,
-      trace: this.opts.trace,
+    runWorkJob(this.opts.work, {
+      steps: this.consumeInSteps(q),
+      done: () => {},
+      // Cut short (work budget): the queue stops where it is with CERROR_ABT, as an abort on a
+      // command fetch does, so the guest sees a defined error state; the request answers FAIL.
+      settle: () => {
+        this.file.set('CMDQ_CONS', deposit64(BigInt(q.cons), 24, 7, BigInt(CERROR.ABT)));
+        this.opts.stats.commandErrors++;
+        this.raiseGerror(GERROR_CMDQ_ERR);
+      },
     });
+  }
+
+  private *consumeInSteps(q: Parameters<typeof consumeCommands>[0]): Generator<void, void> {
+    const stats = this.opts.stats;
+    const errorPending = (): boolean =>
+      (Number(this.file.get('GERROR') ^ this.file.get('GERRORN')) & GERROR_CMDQ_ERR) !== 0;
+    const mmio = this.opts.mmio;
     const tr = this.opts.trace ?? TRACE_OFF;
-    if (result.error !== CERROR.NONE && tr.on[T.smmuv3_cmdq_consume_error])
-      tr.emit(T.smmuv3_cmdq_consume_error, commandTraceName(result.failedOpcode ?? 0), result.error);
-    this.file.set('CMDQ_CONS', BigInt(q.cons));
-    stats.commandsExecuted += result.executed;
-    if (result.error !== CERROR.NONE) {
-      stats.commandErrors++;
-      if (result.error === CERROR.ILL)
-        this.opts.log.warn({ guestError: true }, `smmuv3: illegal command type ${result.failedOpcode}`);
-      this.file.set('CMDQ_CONS', deposit64(this.file.get('CMDQ_CONS'), 24, 7, BigInt(result.error)));
-      this.raiseGerror(GERROR_CMDQ_ERR);
+    for (;;) {
+      let result: ReturnType<typeof consumeCommands>;
+      mmio?.enter();
+      try {
+        result = consumeCommands(q, {
+          read: this.opts.memory.read,
+          cmdqErrorPending: errorPending,
+          // where a step ends: the next step goes on from CONS
+          stepLimit: CMDQ_STEP_COMMANDS,
+          target: this.opts.commands,
+          execute: this.opts.execute ?? executeCommand,
+          trace: this.opts.trace,
+        });
+      } finally {
+        mmio?.exit();
+      }
+      if (result.error !== CERROR.NONE && tr.on[T.smmuv3_cmdq_consume_error])
+        tr.emit(T.smmuv3_cmdq_consume_error, commandTraceName(result.failedOpcode ?? 0), result.error);
+      this.file.set('CMDQ_CONS', BigInt(q.cons));
+      stats.commandsExecuted += result.executed;
+      if (result.error !== CERROR.NONE) {
+        stats.commandErrors++;
+        if (result.error === CERROR.ILL)
+          this.opts.log.debug({ guestError: true }, `smmuv3: illegal command type ${result.failedOpcode}`);
+        this.file.set('CMDQ_CONS', deposit64(this.file.get('CMDQ_CONS'), 24, 7, BigInt(result.error)));
+        this.raiseGerror(GERROR_CMDQ_ERR);
+        break;
+      }
+      if (!result.paused || errorPending()) break;
+      yield;
     }
     if (tr.on[T.smmuv3_cmdq_consume_out]) tr.emit(T.smmuv3_cmdq_consume_out, ...queueTraceArgs(q));
   }

@@ -334,6 +334,8 @@ export interface CommandQueueState {
 }
 
 export interface ConsumeDeps {
+  /** Run at most this many commands in this call (a step of a sliced queue); default: all. */
+  stepLimit?: number;
   /** Read a 16-byte command; null = the fetch failed. */
   read(addr: bigint, length: number): Uint8Array | null;
   /** GERROR.CMDQ_ERR is pending (GERROR ^ GERRORN bit 0). */
@@ -352,6 +354,8 @@ export interface ConsumeResult {
   error: CommandError;
   /** The command that failed (opcode), for logging. */
   failedOpcode?: number;
+  /** Stopped at `stepLimit` commands with more in the queue (the next call goes on). */
+  paused?: boolean;
 }
 
 /**
@@ -363,6 +367,8 @@ export function consumeCommands(q: CommandQueueState, deps: ConsumeDeps): Consum
   let executed = 0;
   const tr = deps.trace ?? TRACE_OFF;
   while (!isEmpty(q.prod, q.cons, q.log2size)) {
+    if (deps.stepLimit !== undefined && executed >= deps.stepLimit)
+      return { executed, error: CERROR.NONE, paused: true };
     if (tr.on[T.smmuv3_cmdq_consume]) tr.emit(T.smmuv3_cmdq_consume, ...queueTraceArgs(q));
     if (deps.cmdqErrorPending()) break;
     const addr = entryAddress(q.base, q.cons, q.log2size, CMD_ENTRY_BYTES);

@@ -7,6 +7,7 @@
  * queue. Composes the pure pieces of this folder. Not modelled: MSIs, PRI, ATS, stall,
  * SubstreamIDs (see docs/smmu.md#coverage).
  */
+import { LimitError } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
 import { TRACE_OFF } from '../base/trace.js';
 import type { Tracer } from '../base/trace.js';
@@ -164,6 +165,8 @@ export class SmmuV3 implements IoRegion, Iommu {
         commands: targets[sec],
         execute: this.secureImpl ? worldCommandExecutor(sec, targets, q) : undefined,
         onInitInvalidate: () => this.invalidateAll(),
+        work: opts.memory.meter,
+        mmio: { enter: () => this.mmioDepth++, exit: () => this.mmioDepth-- },
       });
     this.ns = bankOf(
       SEC_SID_NS,
@@ -243,6 +246,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       if (this.trace.on[T.smmuv3_read_mmio]) this.trace.emit(T.smmuv3_read_mmio, offset & ~0x10000n, v, size, 0);
       return v;
     } catch (e) {
+      if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO read');
       return 0n;
     } finally {
@@ -261,6 +265,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       if (d) this.bank(d.sec)!.write(d.rel, size, value);
       if (this.trace.on[T.smmuv3_write_mmio]) this.trace.emit(T.smmuv3_write_mmio, offset & ~0x10000n, value, size, 0);
     } catch (e) {
+      if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
       this.log.error({ err: e }, 'smmuv3: internal error in MMIO write');
     } finally {
       this.mmioDepth--;
@@ -269,7 +274,7 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   private blockReentry(what: string, offset: bigint): bigint {
     this.guard.blocked = true;
-    this.log.warn({ guestError: true }, `smmuv3: blocked re-entrant IO (${what} at ${hex(offset)})`);
+    this.log.debug({ guestError: true }, `smmuv3: blocked re-entrant IO (${what} at ${hex(offset)})`);
     return 0n;
   }
 
@@ -292,7 +297,7 @@ export class SmmuV3 implements IoRegion, Iommu {
   private decodeAndCache(w: World, sid: number): { cfg: TransCfg } | { event: EventInfo | null } {
     const r = decodeConfig(sid, this.decodeDeps(w, w.cachedIpaTranslate));
     if (!r.ok) {
-      this.log.warn({ guestError: true }, `smmuv3: config for sid ${hex(sid)}: ${r.reason}`);
+      this.log.debug({ guestError: true }, `smmuv3: config for sid ${hex(sid)}: ${r.reason}`);
       return { event: r.event };
     }
     w.configCache.insert(sid, r.cfg);
@@ -321,6 +326,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       if (this.trace.any) this.tt.outcome(requesterId & 0xffff, iova64, r);
       return r;
     } catch (e) {
+      if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
       this.log.error({ err: e }, 'smmuv3: internal error in translate');
       return { ok: false };
     }
@@ -381,7 +387,7 @@ export class SmmuV3 implements IoRegion, Iommu {
     if (event) {
       // QEMU smmuv3_fixup_event: InputAddr of walk faults is the transaction address.
       if ('s2' in event) event = { ...event, inputAddr: iova };
-      this.log.warn(
+      this.log.debug(
         { guestError: true },
         `smmuv3: translation failed for sid ${hex(sid)} iova ${hex(iova)} (${event.type})`,
       );

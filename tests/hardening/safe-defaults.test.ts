@@ -114,6 +114,29 @@ const CHECKS: Record<keyof Limits, { small: number; check: (limit: number) => { 
       return { got, want: new RegExp(`^${['read', 'b64read', 'memset', 'write', 'b64write'].map(line).join('')}$`) };
     },
   },
+  requestWorkUnits: {
+    small: 100_000,
+    check: (n) => {
+      const d = new Driver(undefined, { requestWorkUnits: n });
+      return {
+        got: d.raw('b64read 0x4010000000 0x100000\nendianness\n'),
+        want: new RegExp(
+          `^FAIL work budget exceeded: the request more than ${n} units of work [^\\n]*\\nOK little\\n$`,
+        ),
+      };
+    },
+  },
+  requestWallMs: {
+    small: 1,
+    check: (n) => {
+      // 16 MiB over ECAM: millions of register accesses, far longer than 1 ms
+      const d = new Driver(undefined, { requestWallMs: n });
+      return {
+        got: d.raw('b64read 0x4010000000 0x1000000\nendianness\n'),
+        want: new RegExp(`^FAIL work budget exceeded: the request ran longer than ${n} ms\\nOK little\\n$`),
+      };
+    },
+  },
   maxQmpMessageBytes: {
     small: 1024,
     check: (n) => {

@@ -5,7 +5,7 @@
  */
 import type { Limits } from '../../../src/base/limits.js';
 import type { Session } from '../../../src/session/session.js';
-import type { QtestEndpoint } from '../../../src/protocol/qtest/endpoint.js';
+import type { Endpoint } from '../../../src/protocol/link.js';
 import { makeSession, RecordingLink } from '../session.js';
 import { hexU64 as hex } from '../bytes.js';
 
@@ -59,7 +59,7 @@ export const REG = {
 export class Driver {
   readonly session: Session;
   readonly link = new RecordingLink();
-  readonly ep: QtestEndpoint;
+  readonly ep: Endpoint;
   /** requests sent, reply lines received (excluding IRQ lines) */
   requests = 0;
 
@@ -178,4 +178,42 @@ export class Driver {
 
 export function rssMiB(): number {
   return Math.round(process.memoryUsage().rss / 1048576);
+}
+
+const cfgAddr = (slot: number, off: number): bigint => ECAM + (BigInt(slot) << 15n) + BigInt(off);
+
+/**
+ * qtest lines for SMMU_ARGS: map every device's BAR0, enable it, and enable the SMMU over a
+ * 4-entry bypass stream table, so that iommu-testdev (StreamID 0x10, past the table) faults on
+ * every page.
+ */
+export function faultingSmmuLines(): string[] {
+  const lines: string[] = [];
+  for (const d of Object.values(DEVICES))
+    lines.push(`writel ${hex(cfgAddr(d.slot, 0x10))} ${hex(d.bar)}`, `writew ${hex(cfgAddr(d.slot, 0x04))} 0x6`);
+  for (let sid = 0; sid < 4; sid++) lines.push(`writeq ${hex(0x48000000n + BigInt(sid * 64))} 0x9`);
+  const smmu = (off: number): string => hex(SMMU + BigInt(off));
+  lines.push(
+    `writeq ${smmu(REG.STRTAB_BASE)} 0x48000000`,
+    `writel ${smmu(REG.STRTAB_BASE_CFG)} 0x2`,
+    `writeq ${smmu(REG.CMDQ_BASE)} 0x48100008`,
+    `writeq ${smmu(REG.EVENTQ_BASE)} 0x48200008`,
+    `writel ${smmu(REG.CR0)} 0xd`,
+  );
+  return lines;
+}
+
+/** iommu-testdev: arm a `len`-byte DMA at RAM, trigger it (`readl` of BAR0), read DMA_RESULT. */
+export function iommuDmaLines(len: number): string[] {
+  const b = DEVICES.iommu.bar;
+  const regs: Array<[bigint, bigint]> = [
+    [0x04n, RAM],
+    [0x08n, 0n],
+    [0x1cn, RAM],
+    [0x20n, 0n],
+    [0x0cn, BigInt(len)],
+    [0x18n, 0xan],
+    [0x14n, 1n],
+  ];
+  return [...regs.map(([off, v]) => `writel ${hex(b + off)} ${hex(v)}`), `readl ${hex(b)}`, `readl ${hex(b + 0x10n)}`];
 }

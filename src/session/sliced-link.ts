@@ -1,0 +1,174 @@
+/**
+ * SlicedQtest: what stands between a service connection and its qtest endpoint so that a request
+ * whose device work runs in slices (memory/work-meter.ts) neither blocks the process nor becomes
+ * observable half-done. Input goes to the endpoint a line at a time; when a line leaves a job
+ * pending, its reply (and the connection's later input) is held, the job runs a slice per turn of
+ * the event loop, and then the reply is released — or, if the job was cut short by the work
+ * budget, replaced by `FAIL …`. IRQ lines the job raises go out before the reply, as when it runs
+ * at once. The replies of the lines of one chunk are sent together, as the endpoint would.
+ *
+ * The peer leaving drops whatever it sent that has not run yet (the service never runs requests
+ * for nobody).
+ */
+import { LimitError } from '../base/limits.js';
+import type { Logger } from '../base/log.js';
+import type { WorkMeter } from '../memory/work-meter.js';
+import type { Endpoint, Link } from '../protocol/link.js';
+
+const NL = 0x0a;
+
+export class SlicedQtest implements Endpoint {
+  /** The link to give the endpoint: its output comes through here. */
+  readonly link: Link;
+  private endpoint?: Endpoint;
+  private readonly queue: Buffer[] = [];
+  /** Output of the lines of the current chunk, sent together; the line being run starts at lineStart. */
+  private batch: Buffer[] = [];
+  private lineStart = 0;
+  private realPaused = false;
+  /** Output of the line whose job is pending, and what the job wrote meanwhile (IRQ lines). */
+  private held?: { reply: Buffer[]; during: Buffer[] };
+  private peerFull = false;
+  private endpointPaused = false;
+  private gone = false;
+  private feeding = false;
+
+  constructor(
+    private readonly real: Link,
+    private readonly work: WorkMeter,
+    private readonly log: Logger,
+    /** Called once a held request completed (the session's other endpoints may go on). */
+    private readonly onIdle: () => void,
+  ) {
+    this.link = {
+      write: (text) => this.out(Buffer.from(text, 'latin1')),
+      writeBytes: (data) => this.out(data),
+      pause: () => {
+        this.endpointPaused = true;
+        this.setPaused(true);
+      },
+      resume: () => {
+        this.endpointPaused = false;
+        if (!this.holding) this.setPaused(false);
+      },
+      close: () => this.real.close(),
+    };
+  }
+
+  attach(endpoint: Endpoint): void {
+    this.endpoint = endpoint;
+  }
+
+  private get holding(): boolean {
+    return this.held !== undefined || this.peerFull || this.queue.length > 0;
+  }
+
+  private setPaused(paused: boolean): void {
+    if (paused === this.realPaused) return;
+    this.realPaused = paused;
+    if (paused) this.real.pause();
+    else this.real.resume();
+  }
+
+  private out(data: Buffer): boolean {
+    if (this.gone) return true;
+    if (this.held) this.held.during.push(data);
+    else if (this.feeding) this.batch.push(data);
+    else {
+      // written outside a line we handed over (a reply the endpoint finishes later)
+      this.batch.push(data);
+      this.flush();
+      return !this.peerFull;
+    }
+    return true;
+  }
+
+  input(chunk: Buffer): void {
+    if (this.gone || chunk.length === 0) return;
+    this.queue.push(chunk);
+    this.feed();
+  }
+
+  drained(): void {
+    this.peerFull = false;
+    this.endpoint?.drained();
+    this.feed();
+  }
+
+  end(): void {
+    this.gone = true;
+    this.queue.length = 0;
+    this.held = undefined;
+  }
+
+  /** Hand lines to the endpoint until input runs out, a job is pending or the peer is full. */
+  private feed(): void {
+    if (this.feeding) return;
+    this.feeding = true;
+    try {
+      while (!this.gone && !this.held && !this.peerFull && this.queue.length > 0) {
+        const chunk = this.queue[0]!;
+        const nl = chunk.indexOf(NL);
+        let piece = chunk;
+        if (nl >= 0 && nl < chunk.length - 1) {
+          piece = chunk.subarray(0, nl + 1);
+          this.queue[0] = chunk.subarray(nl + 1);
+        } else this.queue.shift();
+        this.lineStart = this.batch.length;
+        this.endpoint!.input(piece);
+        if (this.work.pending) {
+          this.held = { reply: this.batch.splice(this.lineStart), during: [] };
+          this.setPaused(true);
+          setImmediate(() => this.slice());
+        }
+        if (this.held || this.queue.length === 0 || this.batch.length > 64) this.flush();
+      }
+    } finally {
+      this.feeding = false;
+    }
+    this.setPaused(this.holding || this.endpointPaused);
+  }
+
+  private flush(): void {
+    const parts = this.batch;
+    if (parts.length === 0) return;
+    this.batch = [];
+    if (this.gone) return;
+    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (!this.real.writeBytes(data)) this.peerFull = true;
+  }
+
+  /** One slice of the pending job; when it ends, release (or replace) the held reply. */
+  private slice(): void {
+    const held = this.held;
+    if (this.gone || !held) return;
+    try {
+      this.work.runSlice();
+    } catch (e) {
+      // runSlice keeps the job's own errors; anything here is ours
+      this.log.error({ err: e }, 'internal error while running a job in slices');
+    }
+    if (this.work.pending) {
+      setImmediate(() => this.slice());
+      return;
+    }
+    this.held = undefined;
+    const failure = this.work.takeFailure();
+    this.work.begin();
+    const reply = Buffer.concat(held.reply);
+    // the reply is the last line of what the request wrote; IRQ lines the job raised go before it
+    const lastStart = reply.lastIndexOf(NL, reply.length - 2) + 1;
+    this.batch.push(reply.subarray(0, lastStart), ...held.during);
+    if (failure) {
+      let text = failure.message;
+      if (!(failure instanceof LimitError)) {
+        this.log.error({ err: failure }, 'internal error in a job run in slices');
+        text = `internal error: ${text}`;
+      }
+      this.batch.push(Buffer.from(`FAIL ${text}\n`, 'latin1'));
+    } else this.batch.push(reply.subarray(lastStart));
+    this.flush();
+    this.onIdle();
+    this.feed();
+  }
+}
