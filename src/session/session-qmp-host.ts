@@ -327,6 +327,7 @@ export class SessionQmpHost implements QmpHost {
             type: d.typeName,
             'qom-path': node.path,
             devfn: d.devfn,
+            command: d.config.get(4, 2),
           })),
         };
       },
