@@ -4,7 +4,8 @@
  * framework, no imports (tsc emits it as one ES module the browser loads as is). It lists the
  * service's sessions (/sessions) and, for the chosen one, opens a QMP monitor over the service's
  * WebSocket (/qmp?session=ID) and polls read-only commands only: query-pci, x-qtestd-session,
- * x-qtestd-smmu-state, x-qtestd-smmu-decode-stream, x-qtestd-smmu-translate (a dry run).
+ * x-qtestd-smmu-state, x-qtestd-smmu-decode-stream, x-qtestd-smmu-translate (a dry run) and
+ * x-qtestd-traffic (the live feed of the session's qtest lines).
  */
 
 type Obj = { [k: string]: unknown };
@@ -105,6 +106,7 @@ let qmp: Qmp | undefined;
 let current: string | undefined;
 const extraSids: number[] = [];
 let seenEvents = 0;
+let trafficSeq = 0;
 let lastTranslate: { sid: string; iova: string; access: string } | undefined;
 const feedLines: string[] = [];
 
@@ -151,6 +153,7 @@ function select(id: string): void {
   qmp?.close();
   current = id;
   seenEvents = 0;
+  trafficSeq = 0;
   feedLines.length = 0;
   lastTranslate = undefined;
   qmp = new Qmp(id);
@@ -212,12 +215,18 @@ function pciRows(bus: { devices: Obj[] }[], out: Array<Array<Node | string>>, se
 async function render(): Promise<void> {
   const q = qmp;
   if (!q || q.closed) return;
-  const [pci, session, state] = await Promise.all([
+  const [traffic, pci, session, state] = await Promise.all([
+    q.call('x-qtestd-traffic', `{"after": ${trafficSeq}}`),
     q.call('query-pci'),
     q.call('x-qtestd-session'),
     q.call('x-qtestd-smmu-state'),
   ]);
   if (q !== qmp) return;
+  const tr = traffic.return as { next: number; lines: Array<{ dir: string; text: string }> } | undefined;
+  if (tr) {
+    for (const l of tr.lines) feed(`qtest ${l.dir} ${l.text}`);
+    trafficSeq = tr.next;
+  }
   const view = $('view');
   const sections: HTMLElement[] = [];
   const sess = (session.return as Obj) ?? {};
@@ -332,7 +341,7 @@ async function render(): Promise<void> {
     el(
       'section',
       {},
-      el('h2', {}, 'Live feed (QMP events, SMMU events)'),
+      el('h2', {}, 'Live feed (qtest traffic, SMMU events, QMP events)'),
       el('div', { id: 'feed' }, feedLines.join('\n')),
     ),
   );

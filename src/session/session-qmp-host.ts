@@ -32,6 +32,7 @@ import { QmpError } from '../protocol/qmp/messages.js';
 import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js';
 import { declaredTypeProperties } from './qmp-type-properties.js';
 import { memoryBackends, USER_OBJECT_TYPES, userObjectSpec } from '../machine/user-objects.js';
+import type { TrafficTap } from './traffic-tap.js';
 
 /**
  * What the QMP host needs from its session (Session implements it; naming the interface here
@@ -45,6 +46,8 @@ export interface QmpHostSession {
   /** Returns whether the state changed. */
   resume(): boolean;
   reset(): void;
+  /** Recent qtest traffic (x-qtestd-traffic). */
+  readonly traffic: TrafficTap;
 }
 
 const ok = <T>(value: T): HostResult<T> => ({ ok: true, value });
@@ -337,6 +340,16 @@ export class SessionQmpHost implements QmpHost {
       args: {},
       openArgs: true,
       run: (_args, _ctx, raw) => toJson(dryRunTranslate(this.smmu(), raw)),
+    }),
+    defineExtension({
+      name: 'x-qtestd-traffic',
+      args: {},
+      openArgs: true,
+      run: (_args, _ctx, raw) => {
+        const after = raw.after ?? 0n;
+        if (typeof after !== 'bigint' || after < 0n) throw QmpError.generic("Parameter 'after' expects a line number");
+        return toJson(this.session.traffic.since(Number(after)));
+      },
     }),
   ];
 

@@ -4,11 +4,13 @@
  * S1, an S2 and a nested stream; the page runs the translate form for each and must draw the walk
  * level by level with the descriptors in guest memory and the right result; an edu DMA that faults
  * must show up decoded in the event view; the page's total transfer stays small. Screenshots go to
- * tests/artifacts/inspector/ (gitignored). Without chromium: one skip line, a failure under CI=true.
+ * tests/artifacts/inspector/ (gitignored). Without chromium or playwright-core (or PLAYWRIGHT_CORE_DIR):
+ * one skip line, a failure under CI=true.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { QtestClient } from '../../src/client/qtest-client.js';
 import { REPO_ROOT } from '../helpers/launch.js';
@@ -85,7 +87,9 @@ interface Playwright {
 const chromiumPath = findChromium();
 let playwright: Playwright | undefined;
 try {
-  const name = 'playwright-core';
+  // PLAYWRIGHT_CORE_DIR: a playwright-core installed elsewhere (e.g. outside a shared node_modules)
+  const dir = process.env.PLAYWRIGHT_CORE_DIR;
+  const name = dir ? pathToFileURL(join(dir, 'index.mjs')).href : 'playwright-core';
   playwright = (await import(name)) as Playwright;
 } catch (e) {
   void e; // reported below
@@ -218,6 +222,8 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
     t.match(text, new RegExp(`0x${EDU_SID.toString(16)}\\b`), 'StreamID');
     t.match(text, new RegExp(`0x${FAULT_IOVA.toString(16)}`), 'input address');
     await page.locator('#feed', { hasText: 'SMMU event F_TRANSLATION' }).waitFor();
+    await page.locator('#feed', { hasText: 'qtest > clock_step' }).waitFor();
+    t.pass('the live feed shows the qtest traffic and the event');
     await page.screenshot({ path: join(ARTIFACTS, 'event.png'), fullPage: true });
   });
 
