@@ -1,3 +1,4 @@
+// Over 400 lines: the whole page is one import-free module that the browser loads as tsc emits it.
 /// <reference lib="dom" />
 /**
  * The inspector page (served by src/service/inspector.ts, see docs/inspector.md): plain DOM, no
