@@ -74,6 +74,7 @@ interface Page {
   $$eval<R>(selector: string, fn: (els: Element[]) => R): Promise<R>;
   screenshot(options: { path: string; fullPage?: boolean }): Promise<unknown>;
   on(event: 'response', handler: (r: Response) => void): void;
+  setDefaultTimeout(ms: number): void;
 }
 interface Playwright {
   chromium: {
@@ -109,6 +110,7 @@ if (missing && process.env.CI === 'true') {
 }
 
 async function run(executablePath: string, pw: Playwright): Promise<void> {
+  t.setTimeout(15 * 60_000);
   mkdirSync(ARTIFACTS, { recursive: true });
   const svc = await startQtestd({ machineArgs: INSPECTOR_MACHINE });
   t.teardown(() => svc.dispose());
@@ -118,6 +120,8 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
   const browser = await pw.chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  // safety net only (a loaded machine can be slow; nothing here asserts a duration)
+  page.setDefaultTimeout(5 * 60_000);
   let transferred = 0;
   const urls: string[] = [];
   page.on('response', (r) => {

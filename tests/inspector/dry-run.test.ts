@@ -97,6 +97,8 @@ function instrument(session: ReturnType<typeof makeSession>, tally: Tally, label
   };
 }
 
+t.setTimeout(15 * 60_000); // safety net: 400 programs on a loaded machine
+
 t.test('dry-run translations predict every DMA translation of the seeded SMMU programs', async (t) => {
   const tally: Tally = { translations: 0, ok: 0, faults: 0, events: 0, mismatches: [], okBy: {} };
   const programs = [];
