@@ -33,6 +33,7 @@ import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js'
 import { declaredTypeProperties } from './qmp-type-properties.js';
 import { memoryBackends, USER_OBJECT_TYPES, userObjectSpec } from '../machine/user-objects.js';
 import type { TrafficTap } from './traffic-tap.js';
+import { dryRunTranslate } from './smmu-translate.js';
 
 /**
  * What the QMP host needs from its session (Session implements it; naming the interface here
@@ -407,35 +408,3 @@ const rank = (order: readonly string[], name: string): number => {
   const i = order.indexOf(name);
   return i < 0 ? order.length : i;
 };
-
-/**
- * x-qtestd-smmu-translate {sid, iova, access: "read"|"write", ssid?, attrs?: {space?}}: checks its
- * own arguments (after the SMMU check, like decode-stream). Only SSID 0 exists (no substreams).
- */
-function dryRunTranslate(smmu: NonNullable<Machine['smmu']>, raw: JsonObject): unknown {
-  const u = (name: string, max: bigint, optional = false): bigint | undefined => {
-    const v = raw[name];
-    if (v === undefined && optional) return undefined;
-    if (typeof v !== 'bigint' || v < 0n || v > max)
-      throw QmpError.generic(`Parameter '${name}' expects an unsigned ${max === 0xffffffffn ? 32 : 64}-bit integer`);
-    return v;
-  };
-  const sid = u('sid', 0xffffffffn)!;
-  const iova = u('iova', 0xffffffffffffffffn)!;
-  const ssid = u('ssid', 0xffffffffn, true);
-  if (ssid !== undefined && ssid !== 0n) throw QmpError.generic("Parameter 'ssid': only SubstreamID 0 is modelled");
-  const access = raw.access ?? 'read';
-  if (access !== 'read' && access !== 'write') throw QmpError.generic("Parameter 'access' expects 'read' or 'write'");
-  const attrs = raw.attrs ?? {};
-  if (typeof attrs !== 'object' || attrs === null || Array.isArray(attrs))
-    throw QmpError.generic("Parameter 'attrs' expects an object");
-  const space = (attrs as JsonObject).space;
-  if (space !== undefined && (typeof space !== 'bigint' || space < 0n || space > 3n))
-    throw QmpError.generic("Parameter 'attrs.space' expects 0..3");
-  return smmu.dryRunTranslate(
-    Number(sid),
-    iova,
-    access === 'write',
-    space === undefined ? {} : { space: Number(space) },
-  );
-}
