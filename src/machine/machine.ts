@@ -42,8 +42,7 @@ export interface SmmuModel extends IoRegion, Iommu {
   decodeStreamForDebug(sid: number, secSid?: 0 | 1): unknown;
   /** Whether the SMMU has the Secure programming interface (docs/secure-smmu.md). */
   readonly secureImpl?: boolean;
-  /** What a transaction would do right now, changing nothing (x-qtestd-smmu-translate). */
-  dryRunTranslate(requesterId: number, iova: bigint, isWrite: boolean, attrs?: { space?: number }): unknown;
+  dryRunTranslate(requesterId: number, iova: bigint, isWrite: boolean, attrs?: { space?: number }): unknown; // x-qtestd-smmu-translate
   /** Activity counters; `translations` feeds the service's metrics. */
   readonly counters: { readonly translations: number };
 }

@@ -1,3 +1,4 @@
+// Over 400 lines: the QMP host is one class for the whole host surface (run state, hot-plug, QOM, PCI, the x-qtestd-* rows).
 /**
  * The session's QmpHost: run state, events, resets, hot-plug and QOM/PCI/HMP introspection of one
  * Machine in the shapes the QMP layer asks for, plus the `x-qtestd-*` extensions (SMMU state and
