@@ -45,6 +45,7 @@ export interface SmmuModel extends IoRegion, Iommu {
   decodeStreamForDebug(sid: number, secSid?: 0 | 1): unknown;
   /** Whether the SMMU has the Secure programming interface (docs/secure-smmu.md). */
   readonly secureImpl?: boolean;
+  dryRunTranslate(requesterId: number, iova: bigint, isWrite: boolean, attrs?: { space?: number }): unknown; // x-qtestd-smmu-translate
   /** Activity counters for the service's metrics (guest-caused faults are counted, not logged). */
   readonly counters: { readonly translations: number; readonly faults: number; readonly eventsRecorded: number };
 }

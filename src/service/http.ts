@@ -9,6 +9,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../base/log.js';
+import { serveInspector } from './inspector.js';
 
 /** What the HTTP side needs from the service. */
 export interface HttpBackend {
@@ -50,6 +51,7 @@ export class HttpFrontEnd {
         },
       );
     };
+    if (serveInspector(url.pathname, req, res)) return;
     switch (url.pathname) {
       case '/healthz':
         return send(200, 'text/plain', 'ok\n');

@@ -21,6 +21,7 @@ import { WorkerMetrics } from './metrics.js';
 import type { CloseReason } from './metrics.js';
 import { Tracer } from '../base/trace.js';
 import type { ServiceOptions } from './service-options.js';
+import { tapEndpoint, tapLink } from '../session/traffic-tap.js';
 
 export type SessionTransport = 'tcp' | 'unix' | 'websocket';
 
@@ -242,12 +243,14 @@ export class SessionRegistry {
 
   attachQtestEndpoint(live: LiveSession, link: Link): Endpoint {
     const metrics = this.metrics;
-    return live.session.attachQtest(link, {
+    const tap = live.session.traffic;
+    const ep = live.session.attachQtest(tapLink(link, tap), {
       onRequest: (kind, seconds) => metrics.request(kind, seconds),
       onInternalError: () => metrics.errors.inc(),
       // the level is checked once per connection: above debug, requests cost nothing more
       log: live.session.log.isLevelEnabled('debug') ? debugQtestLog(live.session.log) : undefined,
     });
+    return tapEndpoint(ep, tap);
   }
 
   attachQmpEndpoint(live: LiveSession, link: Link): Endpoint {

@@ -1,3 +1,4 @@
+// Over 400 lines: the QMP host is one class for the whole host surface (run state, hot-plug, QOM, PCI, the x-qtestd-* rows).
 /**
  * The session's QmpHost: run state, events, resets, hot-plug and QOM/PCI/HMP introspection of one
  * Machine in the shapes the QMP layer asks for, plus the `x-qtestd-*` extensions (SMMU state and
@@ -32,6 +33,8 @@ import { QmpError } from '../protocol/qmp/messages.js';
 import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js';
 import { declaredTypeProperties } from './qmp-type-properties.js';
 import { memoryBackends, USER_OBJECT_TYPES, userObjectSpec } from '../machine/user-objects.js';
+import type { TrafficTap } from './traffic-tap.js';
+import { dryRunTranslate } from './smmu-translate.js';
 
 /**
  * What the QMP host needs from its session (Session implements it; naming the interface here
@@ -45,6 +48,8 @@ export interface QmpHostSession {
   /** Returns whether the state changed. */
   resume(): boolean;
   reset(): void;
+  /** Recent qtest traffic (x-qtestd-traffic). */
+  readonly traffic: TrafficTap;
 }
 
 const ok = <T>(value: T): HostResult<T> => ({ ok: true, value });
@@ -329,8 +334,25 @@ export class SessionQmpHost implements QmpHost {
             type: d.typeName,
             'qom-path': node.path,
             devfn: d.devfn,
+            command: d.config.get(4, 2),
           })),
         };
+      },
+    }),
+    defineExtension({
+      name: 'x-qtestd-smmu-translate',
+      args: {},
+      openArgs: true,
+      run: (_args, _ctx, raw) => toJson(dryRunTranslate(this.smmu(), raw)),
+    }),
+    defineExtension({
+      name: 'x-qtestd-traffic',
+      args: {},
+      openArgs: true,
+      run: (_args, _ctx, raw) => {
+        const after = raw.after ?? 0n;
+        if (typeof after !== 'bigint' || after < 0n) throw QmpError.generic("Parameter 'after' expects a line number");
+        return toJson(this.session.traffic.since(Number(after)));
       },
     }),
   ];

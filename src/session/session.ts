@@ -16,6 +16,7 @@ import type { RunState } from '../protocol/qmp/host.js';
 import type { QtestSessionState } from '../protocol/qtest/commands.js';
 import { QtestEndpoint } from '../protocol/qtest/endpoint.js';
 import type { QtestEndpointOptions } from '../protocol/qtest/endpoint.js';
+import { TrafficTap } from './traffic-tap.js';
 import type { QtestLog } from '../protocol/qtest/qtest-log.js';
 import type { QtestDevice, QtestTarget } from '../protocol/qtest/target.js';
 import type { Endpoint, Link } from '../protocol/link.js';
@@ -68,6 +69,8 @@ export class Session {
   private idleWaiters: Array<() => void> = [];
   /** The QMP host shared by every monitor of this session (events reach all of them). */
   readonly qmpHost = new SessionQmpHost(this, () => this.quitHandler());
+  /** Recent qtest lines for the inspector (x-qtestd-traffic); recording starts on its first read. */
+  readonly traffic = new TrafficTap();
 
   constructor(config: MachineConfig, deps: SessionDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;

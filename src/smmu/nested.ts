@@ -9,7 +9,7 @@
 import { PERM } from './faults.js';
 import type { Perm } from './faults.js';
 import { walkStage1, walkStage2 } from './page-table-walk.js';
-import type { ReadDescriptor, TlbEntry, TranslateTableIpa, WalkResult } from './page-table-walk.js';
+import type { ReadDescriptor, TlbEntry, TranslateTableIpa, WalkObserver, WalkResult } from './page-table-walk.js';
 import type { Stage, TransCfg } from './translation-config.js';
 
 /** Merge a stage-1 and a stage-2 entry for `iova` (QEMU combine_tlb). */
@@ -43,20 +43,21 @@ export function walkForStage(
   perm: Perm,
   read: ReadDescriptor,
   translateTable?: TranslateTableIpa,
+  obs?: WalkObserver,
 ): WalkResult {
-  if (stage === 's1') return walkStage1(cfg, addr, perm, read);
+  if (stage === 's1') return walkStage1(cfg, addr, perm, read, undefined, obs);
   if (stage === 's2') {
     // Stage 1 bypassed: the input must fit the IAS (= OAS for AArch64), else a stage-1 fault.
     if (addr >= 1n << BigInt(cfg.oas))
       return { ok: false, fault: { kind: 'addr-size', stage: 1, addr: 0n, isIpaDescriptor: false } };
-    return walkStage2(cfg.s2, addr, perm, read);
+    return walkStage2(cfg.s2, addr, perm, read, obs);
   }
-  const s1 = walkStage1(cfg, addr, perm, read, translateTable);
+  const s1 = walkStage1(cfg, addr, perm, read, translateTable, obs);
   if (!s1.ok) return s1;
   // Stage 2 is Non-secure only (S_IDR1.SEL2 = 0): a Secure stage-1 output cannot go on.
   if (s1.entry.secureOut)
     return { ok: false, fault: { kind: 'translation', stage: 1, addr: 0n, isIpaDescriptor: false } };
-  const s2 = walkStage2(cfg.s2, entryOutput(s1.entry, addr), perm, read);
+  const s2 = walkStage2(cfg.s2, entryOutput(s1.entry, addr), perm, read, obs);
   if (!s2.ok) return s2;
   return { ok: true, entry: combineEntries(s1.entry, s2.entry, addr) };
 }

@@ -41,6 +41,30 @@ export interface TlbEntry {
 
 export type WalkResult = { ok: true; entry: TlbEntry } | { ok: false; fault: PtwFault };
 
+/**
+ * Watches a walk without changing it (dry runs, src/smmu/dry-run.ts): one `walk` call when a
+ * stage's walk starts, one `descriptor` call per descriptor read (null: external abort). Absent
+ * on the DMA path, where the walks only test for it once per level.
+ */
+export interface WalkObserver {
+  walk(w: {
+    stage: 1 | 2;
+    input: bigint;
+    granuleShift: number;
+    inputBits: number;
+    startLevel: number;
+    tt?: 0 | 1;
+  }): void;
+  descriptor(d: {
+    stage: 1 | 2;
+    level: number;
+    tableBase: bigint;
+    index: number;
+    pteAddr: bigint;
+    pte: bigint | null;
+  }): void;
+}
+
 /** Stage-1 inputs: both table infos, TBI, output size and AFFD of the CD. */
 export interface Stage1Params {
   tt: readonly [TtInfo, TtInfo];
@@ -221,6 +245,19 @@ const AF = 1n << 10n;
 const AP_BIT0 = 1n << 6n;
 const AP_BIT1 = 1n << 7n;
 
+function observe(
+  obs: WalkObserver,
+  stage: 1 | 2,
+  lv: WalkLevel,
+  tableBase: bigint,
+  addr: bigint,
+  pteAddr: bigint,
+  pte: bigint | null,
+): void {
+  const index = Number(((addr >> lv.indexShift) & lv.indexMask8) >> 3n);
+  obs.descriptor({ stage, level: lv.level, tableBase, index, pteAddr, pte });
+}
+
 /** Stage-1 walk (IOVA → PA or IPA). `write` permission comes from `perm` & WO. */
 export function walkStage1(
   p: Stage1Params,
@@ -228,6 +265,7 @@ export function walkStage1(
   perm: Perm,
   read: ReadDescriptor,
   translateTable?: TranslateTableIpa,
+  obs?: WalkObserver,
 ): WalkResult {
   const sel = selectTt(p, iova);
   const tt = sel === null ? undefined : p.tt[sel];
@@ -235,6 +273,8 @@ export function walkStage1(
   const g = tt.granuleShift;
   const inputBits = 64 - tt.tsz;
   const geo = walkGeometry(g, inputBits, stage1StartLevel(inputBits, g));
+  if (obs)
+    obs.walk({ stage: 1, input: iova, granuleShift: g, inputBits, startLevel: geo.levels[0]?.level ?? 4, tt: sel! });
   // extract64(ttb, 0, oas) is ttb & lowMask(oas).
   let base = tt.ttb & lowMaskOf(p.oas) & geo.startAlign;
   const isWrite = (perm & PERM.WO) !== 0;
@@ -247,6 +287,7 @@ export function walkStage1(
     const lv = levels[i];
     const pteAddr = base + ((addr >> lv.indexShift) & lv.indexMask8);
     const pte = sec ? read(pteAddr, ns) : read(pteAddr);
+    if (obs) observe(obs, 1, lv, base, addr, pteAddr, pte);
     if (pte === null) return fault('walk-eabt', 1, pteAddr);
     // Invalid: V = 0, or a level-3 descriptor that is not a page (type 3).
     if ((pte & 1n) === 0n) break;
@@ -301,11 +342,12 @@ export function walkStage1(
 }
 
 /** Stage-2 walk (IPA → PA). Faults other than walk-eabt carry the IPA. */
-export function walkStage2(s2: S2Cfg, ipa: bigint, perm: Perm, read: ReadDescriptor): WalkResult {
+export function walkStage2(s2: S2Cfg, ipa: bigint, perm: Perm, read: ReadDescriptor, obs?: WalkObserver): WalkResult {
   const g = s2.granuleShift;
   if (g === 0) return fault('translation', 2, ipa);
   const inputBits = 64 - s2.tsz;
   const geo = walkGeometry(g, inputBits, stage2StartLevel(s2.sl0, g));
+  if (obs) obs.walk({ stage: 2, input: ipa, granuleShift: g, inputBits, startLevel: geo.levels[0]?.level ?? 4 });
   if (ipa >= geo.inputLimit) return fault('translation', 2, ipa);
   // QEMU adds the concatenated-table offset, then clears the start-table index bits, which
   // removes that offset again for real concatenation (IPAs alias onto the first table).
@@ -316,6 +358,7 @@ export function walkStage2(s2: S2Cfg, ipa: bigint, perm: Perm, read: ReadDescrip
     const lv = levels[i];
     const pteAddr = base + ((addr >> lv.indexShift) & lv.indexMask8);
     const pte = read(pteAddr);
+    if (obs) observe(obs, 2, lv, base, addr, pteAddr, pte);
     if (pte === null) return fault('walk-eabt', 2, pteAddr);
     if ((pte & 1n) === 0n) break;
     const type3 = (pte & 3n) === 3n;

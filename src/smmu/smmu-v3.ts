@@ -1,4 +1,4 @@
-// Over 400 lines: the SMMU front end (MMIO, banks, worlds, translate, introspection) with its trace points; the pieces it composes live in this folder.
+// Over 400 lines: the SMMU front end (MMIO, banks, worlds, translate, introspection) with its trace points, and the one transaction path (translateOrFault) that serves DMA and dry runs; the pieces it composes live in this folder.
 /**
  * SmmuV3: the SMMUv3 device as QEMU 10.2.2 models it (hw/arm/smmuv3.c), as a front end over its
  * register banks (bank.ts): an MMIO region of 0x20000 bytes (page 1 aliases page 0) decoded to a
@@ -39,6 +39,7 @@ import { makeWorld } from './world.js';
 import type { World } from './world.js';
 import { doTranslate } from './translation.js';
 import { SmmuTrace } from './smmu-trace.js';
+import { DryRunRecorder } from './dry-run.js';
 
 export interface SmmuV3Irqs {
   eventq: IrqLine;
@@ -342,33 +343,43 @@ export class SmmuV3 implements IoRegion, Iommu {
       : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
   }
 
-  private translateOrFault(w: World, sid: number, iova: bigint, isWrite: boolean): IommuResult {
-    this.stats.translations++;
+  /**
+   * One transaction (QEMU smmuv3_translate). With a recorder (dry run) every side effect is
+   * skipped and reported to it instead: counters, config-cache and IOTLB fills, logs, the event.
+   */
+  private translateOrFault(w: World, sid: number, iova: bigint, isWrite: boolean, rec?: DryRunRecorder): IommuResult {
+    if (!rec) this.stats.translations++;
     const bank = w.bank;
     this.tt.status = 'error';
-    if (!bank.enabled)
+    if (!bank.enabled) {
+      rec?.note(bank.gbpaAbort() ? 'SMMUEN = 0 and GBPA.ABORT = 1: abort' : 'SMMUEN = 0: bypass (GBPA)');
       return this.tt.set(
         bank.gbpaAbort() ? 'abort' : 'disable',
         bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova),
       );
-    let cfg = w.configCache.lookup(sid);
-    if (this.trace.any) this.tt.configLookup(w.configCache, sid, cfg !== undefined);
+    }
+    let cfg = rec ? rec.cachedConfig(w.configCache, sid) : w.configCache.lookup(sid);
+    if (this.trace.any && !rec) this.tt.configLookup(w.configCache, sid, cfg !== undefined);
     let event: EventInfo | null = null;
     if (!cfg) {
-      const got = this.decodeAndCache(w, sid);
+      const got = rec ? this.decodeForDryRun(w, sid, rec) : this.decodeAndCache(w, sid);
       if ('cfg' in got) cfg = got.cfg;
       else event = got.event;
     }
+    rec?.startTranslation();
     if (cfg) {
       if (cfg.aborted) return this.tt.set('abort', { ok: false });
       if (cfg.bypassed) return this.tt.set('bypass', this.bypass(w, iova));
       const perm = accessPerm(isWrite);
-      const r = doTranslate(w.ctx, cfg, iova, perm, 'IN');
+      const r = doTranslate(rec ? rec.context(w.ctx) : w.ctx, cfg, iova, perm, 'IN');
       if (r.ok) {
         const e = r.entry;
         this.tt.success(e.perm, cfg.stage);
         // The memory core refuses a translation whose permission lacks the access (no event).
-        if ((e.perm & perm) === 0) return { ok: false };
+        if ((e.perm & perm) === 0) {
+          rec?.note('the entry lacks the access permission: refused by the memory core, no event');
+          return { ok: false };
+        }
         const mask = e.addrMask;
         if (mask !== this.outMask) {
           this.outMask = mask;
@@ -383,17 +394,49 @@ export class SmmuV3 implements IoRegion, Iommu {
       }
       event = r.event;
     }
-    this.stats.faults++;
+    if (!rec) this.stats.faults++;
     if (event) {
       // QEMU smmuv3_fixup_event: InputAddr of walk faults is the transaction address.
       if ('s2' in event) event = { ...event, inputAddr: iova };
-      this.log.debug(
-        { guestError: true },
-        `smmuv3: translation failed for sid ${hex(sid)} iova ${hex(iova)} (${event.type})`,
-      );
-      bank.recordEvent({ ...event, sid });
+      if (rec) rec.wouldRecord({ ...event, sid }, bank);
+      else {
+        this.log.debug(
+          { guestError: true },
+          `smmuv3: translation failed for sid ${hex(sid)} iova ${hex(iova)} (${event.type})`,
+        );
+        bank.recordEvent({ ...event, sid });
+      }
     }
     return { ok: false };
+  }
+
+  /** decodeAndCache for a dry run: CD/TTB IPAs through the dry-run context, nothing cached. */
+  private decodeForDryRun(w: World, sid: number, rec: DryRunRecorder): { cfg: TransCfg } | { event: EventInfo | null } {
+    const ctx = rec.context(w.ctx);
+    const ipa: TranslateIpa = (cfg, addr, cls) => {
+      const r = doTranslate(ctx, cfg, addr, PERM.RO, cls);
+      return r.ok ? { ok: true, pa: entryOutput(r.entry, addr) } : { ok: false, event: r.event };
+    };
+    const r = decodeConfig(sid, this.decodeDeps(w, ipa));
+    rec.decoded(r);
+    return r.ok ? { cfg: r.cfg } : { event: r.event };
+  }
+
+  /**
+   * What translate() would do right now for this transaction, step by step, changing nothing
+   * (x-qtestd-smmu-translate). Descriptor reads go through the memory view like a real walk's,
+   * so only RAM-resident tables are read without side effects.
+   */
+  dryRunTranslate(requesterId: number, iova: bigint, isWrite: boolean, attrs: MemTxAttrs = {}): JsonValue {
+    const sid = requesterId & 0xffff;
+    const a = BigInt.asUintN(64, iova);
+    const w = this.sWorld ? this.worldFor(sid, attrs) : this.nsWorld;
+    const rec = new DryRunRecorder({ sid, iova: a, access: isWrite ? 'write' : 'read' });
+    const r = this.translateOrFault(w, sid, a, isWrite, rec);
+    return rec.toJson(w.sec === SEC_SID_S ? 'secure' : 'non-secure', w.bank.enabled, {
+      ok: r.ok,
+      ...(r.ok ? { pa: r.pa, mask: r.mask, secure: r.target !== undefined && r.target === this.secureMemory } : {}),
+    });
   }
 
   // ---------------------------------------------------------------- introspection

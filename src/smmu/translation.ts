@@ -13,7 +13,7 @@ import { PERM, PTW_FAULT_EVENT } from './faults.js';
 import type { EventInfo, FaultClass, Perm, PtwFault } from './faults.js';
 import { walkForStage } from './nested.js';
 import { selectTt } from './page-table-walk.js';
-import type { ReadDescriptor, TlbEntry, WalkResult } from './page-table-walk.js';
+import type { ReadDescriptor, TlbEntry, WalkObserver, WalkResult } from './page-table-walk.js';
 import type { Stage, TransCfg } from './translation-config.js';
 
 export interface TranslationContext {
@@ -21,6 +21,30 @@ export interface TranslationContext {
   read: ReadDescriptor;
   /** smmu_iotlb_lookup_hit/miss, smmu_iotlb_insert (and its flush); default: off. */
   trace?: Tracer;
+  /**
+   * A dry run (src/smmu/dry-run.ts): counters untouched, inserts go to `scratch` (looked up after
+   * the real IOTLB, so a later lookup of the same translation still hits as it would), and the
+   * observer sees every lookup, walk and descriptor.
+   */
+  dryRun?: { scratch: Iotlb; observer: TranslationObserver };
+}
+
+/** What a dry run sees of the cache layer, on top of the walks. */
+export interface TranslationObserver extends WalkObserver {
+  /** An IOTLB lookup and its hit (`from` says which cache: the IOTLB or an insert of this run). */
+  lookup(l: {
+    stage: Stage;
+    asid: number;
+    vmid: number;
+    addr: bigint;
+    perm: Perm;
+    hit?: TlbEntry;
+    from?: 'iotlb' | 'this-run';
+  }): void;
+  /** The entry a walk would insert. */
+  insert(asid: number, vmid: number, entry: TlbEntry): void;
+  /** The lookup's outcome (closes what `lookup` opened). */
+  done(r: WalkResult): void;
 }
 
 /** The stage and ASID a translation runs under (QEMU temporarily rewrites cfg for CD/TT IPAs). */
@@ -53,6 +77,23 @@ function cachedTranslateAs(
   addr: bigint,
   perm: Perm,
 ): WalkResult {
+  const dry = ctx.dryRun;
+  if (!dry) return cachedTranslateIn(ctx, cfg, stage, asid, addr, perm);
+  // The observer's lookup is announced by cachedTranslateIn; done() closes it whatever happened.
+  const r = cachedTranslateIn(ctx, cfg, stage, asid, addr, perm);
+  dry.observer.done(r);
+  return r;
+}
+
+function cachedTranslateIn(
+  ctx: TranslationContext,
+  cfg: TransCfg,
+  stage: Stage,
+  asid: number,
+  addr: bigint,
+  perm: Perm,
+): WalkResult {
+  const dry = ctx.dryRun;
   let granule: number;
   let tsz: number;
   if (stage === 's2') {
@@ -60,11 +101,24 @@ function cachedTranslateAs(
     tsz = cfg.s2.tsz;
   } else {
     const sel = selectTt(cfg, addr);
-    if (sel === null) return fail({ kind: 'translation', stage: 1, addr: 0n, isIpaDescriptor: false });
+    if (sel === null) {
+      dry?.observer.lookup({ stage, asid, vmid: cfg.s2.vmid, addr, perm });
+      return fail({ kind: 'translation', stage: 1, addr: 0n, isIpaDescriptor: false });
+    }
     granule = cfg.tt[sel].granuleShift;
     tsz = cfg.tt[sel].tsz;
   }
-  const entry = lookup(ctx, cfg, stage, asid, granule, tsz, addr);
+  let entry: TlbEntry | undefined;
+  if (!dry) entry = lookup(ctx, cfg, stage, asid, granule, tsz, addr);
+  else {
+    entry = peek(ctx.iotlb, cfg, stage, asid, granule, tsz, addr);
+    let from: 'iotlb' | 'this-run' | undefined = entry && 'iotlb';
+    if (!entry) {
+      entry = peek(dry.scratch, cfg, stage, asid, granule, tsz, addr);
+      if (entry) from = 'this-run';
+    }
+    dry.observer.lookup({ stage, asid, vmid: cfg.s2.vmid, addr, perm, hit: entry, from });
+  }
   if (entry) {
     if ((perm & PERM.WO) !== 0 && (entry.perm & entry.parentPerm & PERM.WO) === 0) {
       return fail({
@@ -80,10 +134,34 @@ function cachedTranslateAs(
     const r = cachedTranslate(ctx, cfg, DESCRIPTOR_VIEW, ipa, PERM.RO);
     return r.ok ? { ok: true as const, pa: r.entry.translatedAddr + (ipa & r.entry.addrMask) } : r;
   };
-  const walked = walkForStage(stage, cfg, addr, perm, ctx.read, translateTable);
-  if (walked.ok && ctx.trace?.any) traceInsert(ctx, asid, cfg.s2.vmid, walked.entry);
-  if (walked.ok) ctx.iotlb.insert(asid, cfg.s2.vmid, walked.entry);
+  const walked = walkForStage(stage, cfg, addr, perm, ctx.read, translateTable, dry?.observer);
+  if (walked.ok) {
+    if (!dry) {
+      if (ctx.trace?.any) traceInsert(ctx, asid, cfg.s2.vmid, walked.entry);
+      ctx.iotlb.insert(asid, cfg.s2.vmid, walked.entry);
+    } else {
+      dry.scratch.insert(asid, cfg.s2.vmid, walked.entry);
+      dry.observer.insert(asid, cfg.s2.vmid, walked.entry);
+    }
+  }
   return walked;
+}
+
+/** lookup without counting (dry runs). */
+function peek(
+  iotlb: Iotlb,
+  cfg: TransCfg,
+  stage: Stage,
+  asid: number,
+  granule: number,
+  tsz: number,
+  addr: bigint,
+): TlbEntry | undefined {
+  let entry: TlbEntry | undefined;
+  if (granule !== 0) entry = iotlb.lookupAllLevels(asid, cfg.s2.vmid, granule, tsz, addr);
+  if (!entry && stage === 'nested' && cfg.s2.granuleShift !== granule)
+    entry = iotlb.lookupAllLevels(asid, cfg.s2.vmid, cfg.s2.granuleShift, tsz, addr);
+  return entry;
 }
 
 /** QEMU smmu_iotlb_lookup: all levels, then (nested) again with the stage-2 granule. */

@@ -22,6 +22,7 @@ export const LAYERS = [
   'session', // one machine + its protocol endpoints
   'transport', // sockets, chardevs
   'service', // the multi-session server
+  'inspector', // the browser page the service serves (imports nothing)
   'cli', // entry points
 ] as const;
 

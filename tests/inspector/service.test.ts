@@ -1,0 +1,128 @@
+/**
+ * The inspector's HTTP routes and the dry run over the service's own WebSocket QMP, as the page
+ * uses them (no browser needed): `/` and its assets are served locally and small, the register
+ * layout is the model's, and x-qtestd-smmu-translate describes the S1, S2 and nested walks of a
+ * machine programmed through the typed client (tests/inspector/streams.ts).
+ */
+import t from 'tap';
+import { QtestClient } from '../../src/client/qtest-client.js';
+import { httpGet, startQtestd } from '../helpers/service-process.js';
+import { QmpClient, QmpError } from '../../src/client/qmp-client.js';
+import {
+  INSPECTOR_MACHINE,
+  NESTED_IOVA,
+  NESTED_PA,
+  NESTED_SID,
+  programStreams,
+  S1_IOVA,
+  S1_PA,
+  S1_SID,
+  S2_IPA,
+  S2_PA,
+  S2_SID,
+  walkDescriptors,
+} from './streams.js';
+
+type Obj = Record<string, unknown>;
+
+t.test('inspector routes and dry runs through the service', async (t) => {
+  const svc = await startQtestd({ machineArgs: INSPECTOR_MACHINE });
+  t.teardown(() => svc.dispose());
+
+  const page = await httpGet(svc.httpPort, '/');
+  t.equal(page.status, 200);
+  t.match(page.type, /^text\/html/);
+  t.match(page.body, /<script type="module" src="\/inspector\/page.js"><\/script>/);
+  t.notMatch(page.body, /https?:\/\/(?!localhost)/, 'no remote assets');
+  const js = await httpGet(svc.httpPort, '/inspector/page.js');
+  t.equal(js.status, 200);
+  t.match(js.type, /^text\/javascript/);
+  t.notMatch(js.body, /^\s*import\s/m, 'the page script imports nothing');
+  const layout = await httpGet(svc.httpPort, '/inspector/layout.json');
+  const regs = (JSON.parse(layout.body) as { registers: Record<string, Obj> }).registers;
+  t.same(regs.CR0, {
+    offset: 0x20,
+    width: 32,
+    fields: { SMMUEN: [0, 1], PRIQEN: [1, 1], EVENTQEN: [2, 1], CMDQEN: [3, 1], ATSCHK: [4, 1], VMW: [6, 3] },
+  });
+  const total = page.body.length + js.body.length + layout.body.length;
+  t.ok(total < 100_000, `page, script and layout: ${total} bytes`);
+  t.equal((await httpGet(svc.httpPort, '/healthz')).body, 'ok\n', 'the other routes are unchanged');
+
+  const q = await QtestClient.connectWebSocket(`ws://127.0.0.1:${svc.httpPort}/qtest?id=insp-svc`);
+  t.teardown(() => q.close());
+  const streams = await programStreams(q);
+  const qmp = await QmpClient.connectWebSocket(`ws://127.0.0.1:${svc.httpPort}/qmp?session=insp-svc`);
+  t.teardown(() => qmp.close());
+  await qmp.negotiate();
+
+  // stage 1: four levels, the descriptors the builder wrote, the PA
+  const s1 = await translate(qmp, S1_SID, S1_IOVA);
+  t.same(s1.result, { ok: true, pa: hex(S1_PA), mask: '0xfff' });
+  const s1walk = (s1.translation as Obj[])[0]!;
+  t.equal(s1walk.iotlb, 'miss');
+  t.same(
+    ((s1walk.walks as Obj[])[0]!.levels as Obj[]).map((l) => BigInt(l.pte as string)),
+    await walkDescriptors(q, streams.s1, S1_IOVA),
+  );
+  t.same((s1walk.wouldInsert as Obj).translatedAddr, hex(S1_PA));
+
+  // stage 2 only (40-bit IPA: levels 0..3)
+  const s2 = await translate(qmp, S2_SID, S2_IPA + 0x123n);
+  t.same(s2.result, { ok: true, pa: hex(S2_PA + 0x123n), mask: '0xfff' });
+  const s2levels = ((s2.translation as Obj[])[0]!.walks as Obj[])[0]!.levels as Obj[];
+  t.same(
+    s2levels.map((l) => l.level),
+    [0, 1, 2, 3],
+  );
+  t.same(
+    s2levels.map((l) => BigInt(l.pte as string)),
+    await walkDescriptors(q, streams.s2, S2_IPA),
+  );
+
+  // nested: the CD IPA through stage 2 during the config decode, every stage-1 table IPA through
+  // stage 2, then the stage-1 output through stage 2
+  const n = await translate(qmp, NESTED_SID, NESTED_IOVA + 8n);
+  t.same(n.result, { ok: true, pa: hex(NESTED_PA + 8n), mask: '0xfff' });
+  t.equal(((n.config as Obj).lookups as Obj[]).length, 2, 'CD IPA and TTB0 IPA through stage 2');
+  const nwalks = (n.translation as Obj[])[0]!.walks as Obj[];
+  t.same(
+    nwalks.map((w) => w.role),
+    ['stage 1', 'stage 2 of the stage-1 output'],
+  );
+  const tableLookups = (nwalks[0]!.levels as Obj[]).map((l) => l.tableIpaTranslation as Obj | undefined);
+  t.equal(tableLookups.filter(Boolean).length, 3, 'three table IPAs (levels 1..3) through stage 2');
+
+  // it changed nothing: the same dry run again still misses everything, no config cached
+  const again = await translate(qmp, S1_SID, S1_IOVA);
+  t.equal((again.translation as Obj[])[0]!.iotlb, 'miss');
+  t.equal((again.config as Obj).source, 'decode');
+  const state = (await call(qmp, 'x-qtestd-smmu-state')).return as Obj;
+  t.equal((state.iotlb as Obj).size, 0);
+  t.equal((state.configCache as Obj).size, 0);
+  t.equal((state.counters as Obj).translations, 0);
+
+  // argument errors
+  const bad = await call(qmp, 'x-qtestd-smmu-translate', '{"sid": 1, "iova": 0, "access": "rw"}');
+  t.same(bad.error, { class: 'GenericError', desc: "Parameter 'access' expects 'read' or 'write'" });
+  const ssid = await call(qmp, 'x-qtestd-smmu-translate', '{"sid": 1, "iova": 0, "ssid": 3}');
+  t.same(ssid.error, { class: 'GenericError', desc: "Parameter 'ssid': only SubstreamID 0 is modelled" });
+});
+
+const hex = (v: bigint): string => '0x' + v.toString(16);
+
+/** A command with its arguments as JSON text (64-bit integers exact); errors as {error}. */
+async function call(qmp: QmpClient, cmd: string, args?: string): Promise<Obj> {
+  try {
+    return { return: await qmp.sendRaw(`{"execute": "${cmd}"${args ? `, "arguments": ${args}` : ''}}\n`, cmd) };
+  } catch (e) {
+    if (e instanceof QmpError) return { error: { class: e.errorClass, desc: e.desc } };
+    throw e;
+  }
+}
+
+async function translate(qmp: QmpClient, sid: number, iova: bigint, access = 'read'): Promise<Obj> {
+  const r = await call(qmp, 'x-qtestd-smmu-translate', `{"sid": ${sid}, "iova": ${iova}, "access": "${access}"}`);
+  if (!r.return) throw new Error(`translate failed: ${JSON.stringify(r)}`);
+  return r.return as Obj;
+}
