@@ -15,6 +15,7 @@ import { queryToWords, splitWords } from '../config/session-options.js';
 import { Greeter } from './greeter.js';
 import { bindWebSocket } from './websocket-link.js';
 import { gated, lineWatch } from './endpoint-wrappers.js';
+import { QMP_TOKEN_HEADER, QMP_TOKEN_OPTION, QmpTokens, takeQmpToken } from './qmp-token.js';
 import type { LiveSession, SessionRegistry } from './session-registry.js';
 import type { CloseReason } from './metrics.js';
 import type { ServiceOptions } from './service-options.js';
@@ -34,6 +35,10 @@ interface Connection {
 
 export class Listeners {
   private readonly connections = new Set<Connection>();
+  /** The QMP tokens of this host's sessions (qmp-token.ts). */
+  readonly qmpTokens = new QmpTokens();
+  /** The token told in a /qtest WebSocket handshake, until its session exists (or why it is bad). */
+  private readonly handshakeTokens = new WeakMap<object, { token: string } | { error: string }>();
 
   constructor(
     private readonly opts: ServiceOptions,
@@ -71,6 +76,27 @@ export class Listeners {
         'dropping connections that did not close in time',
       );
     for (const c of this.connections) c.destroy();
+  }
+
+  /**
+   * A WebSocket handshake is about to be answered (the `ws` server's 'headers' event): a /qtest
+   * session's creator learns its QMP token in a response header (its own `qmp-token=` from the
+   * query, or a fresh one).
+   */
+  handshakeHeaders(headers: string[], req: IncomingMessage): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/qtest') return;
+    const chosen = url.searchParams.get(QMP_TOKEN_OPTION);
+    const taken = takeQmpToken(chosen === null ? [] : [`${QMP_TOKEN_OPTION}=${chosen}`]);
+    if ('error' in taken) return void this.handshakeTokens.set(req, taken);
+    const token = taken.token ?? this.qmpTokens.fresh();
+    this.handshakeTokens.set(req, { token });
+    headers.push(`${QMP_TOKEN_HEADER}: ${token}`);
+  }
+
+  /** May `token` attach to `live`'s QMP? */
+  qmpTokenOk(live: LiveSession, token: string | null): boolean {
+    return this.qmpTokens.check(live, token);
   }
 
   acceptRaw(socket: Socket, transport: 'tcp' | 'unix', done: () => void = () => {}): void {
@@ -132,8 +158,10 @@ export class Listeners {
               } catch (e) {
                 return { ok: false, reason: (e as Error).message };
               }
+              const taken = takeQmpToken(words);
+              if ('error' in taken) return { ok: false, reason: taken.error };
               const r = await this.registry.create(
-                words,
+                taken.words,
                 transport,
                 peer,
                 () => conn.shutdown(),
@@ -141,6 +169,8 @@ export class Listeners {
               );
               if (!r.ok) return r;
               live = r.live;
+              // without a chosen token nobody knows it: QMP over WebSocket stays closed to all
+              this.qmpTokens.issue(r.live, taken.token);
               clearTimeout(greeting);
               return { ok: true, endpoint: (l: Link) => this.registry.attachQtestEndpoint(r.live, l) };
             },
@@ -164,6 +194,8 @@ export class Listeners {
 
   acceptWebSocket(ws: WebSocket, query: URLSearchParams, req: IncomingMessage, done: () => void = () => {}): void {
     const refusal = this.refuse();
+    const handshake = this.handshakeTokens.get(req);
+    query.delete(QMP_TOKEN_OPTION);
     const words = queryToWords(query);
     let open = true;
     const closed = new Promise<void>((r) => ws.once('close', () => r()));
@@ -180,6 +212,7 @@ export class Listeners {
       closed,
     };
     if (refusal) return this.refuseWebSocket(ws, refusal);
+    if (handshake && 'error' in handshake) return this.refuseWebSocket(ws, handshake.error);
     ws.pause(); // messages wait in the socket until the session exists
     this.track(conn);
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
@@ -194,6 +227,7 @@ export class Listeners {
       .then((r) => {
         if (!r.ok) return this.refuseWebSocket(ws, r.reason);
         const live = r.live;
+        this.qmpTokens.issue(live, handshake && 'token' in handshake ? handshake.token : undefined);
         const idle = this.registry.idleTimer(() => {
           const why = `idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`;
           this.log.info(

@@ -35,6 +35,12 @@ export interface ServiceOptions {
   workers: number;
   plugins: MachinePlugins;
   log: Logger;
+  /** Listening on a non-loopback address is refused unless this says so (`--listen-all`). */
+  listenAll: boolean;
+  /** Host names HTTP requests may name besides loopback ones (`--allow-host`; web-guard.ts). */
+  allowedHosts: string[];
+  /** Origins browsers may send besides loopback ones (`--allow-origin`; web-guard.ts). */
+  allowedOrigins: string[];
 }
 
 export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): ServiceOptions {
@@ -55,5 +61,8 @@ export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): Ser
     workers: availableParallelism(),
     plugins,
     log,
+    listenAll: false,
+    allowedHosts: [],
+    allowedOrigins: [],
   };
 }

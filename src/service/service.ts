@@ -26,7 +26,8 @@ import { SessionHost } from './session-host.js';
 import type { UpgradeRequest } from './session-host.js';
 import type { ServiceOptions } from './service-options.js';
 import type { WorkerServiceOptions } from './service-worker.js';
-import { acquireLock, prepareRunDir } from './run-dir.js';
+import { acquireLock, prepareRunDir, StartupError } from './run-dir.js';
+import { listenRefusal } from './web-guard.js';
 import { WorkerPool } from './worker-pool.js';
 import type { WorkerMessage } from './worker-pool.js';
 
@@ -88,6 +89,8 @@ export class QtestdService {
 
   async start(): Promise<void> {
     const { opts } = this;
+    const exposed = listenRefusal(opts);
+    if (exposed) throw new StartupError(exposed);
     prepareRunDir(opts.runDir);
     this.locks.push(await acquireLock('rundir', opts.runDir, 'the run dir'));
     if (opts.unixPath) this.locks.push(await acquireLock('socket', opts.unixPath, 'the qtest socket'));
@@ -112,6 +115,7 @@ export class QtestdService {
     if (opts.http) {
       const http = (this.http = new HttpFrontEnd({
         log: opts.log,
+        web: opts,
         refuse: () => this.refuse(),
         metrics: () => this.metrics(),
         sessions: () => this.sessions(),
