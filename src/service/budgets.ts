@@ -1,9 +1,48 @@
 /**
- * Resource budgets of the service that no single session's limits cover: QMP WebSocket attaches
- * per session, and the HTTP refusals they share (a raw `HTTP/1.1 …` response on a socket that was
- * not upgraded).
+ * Resource budgets of the service that no single session's limits cover: open files (so that at a
+ * low `ulimit -n` new connections get a clean `FAIL …` instead of a reset, and /healthz keeps
+ * answering), QMP WebSocket attaches per session, and the refusals they share.
  */
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { LiveSession } from './session-registry.js';
+
+/** Descriptors a worker keeps for itself (node's own, the IPC channel, logs, a margin). */
+export const FD_RESERVE = 64;
+/** Descriptors one session may hold: its connection, its QMP socket, one QMP connection. */
+export const FDS_PER_SESSION = 3;
+/** How long a refused connection may stay open for its `FAIL …` to be read, before it is dropped. */
+export const REFUSED_LINGER_MS = 2000;
+
+/** The soft limit on open files of this process (Linux: /proc/self/limits), or undefined. */
+export function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : undefined;
+  } catch {
+    return undefined; // not Linux: no figure, no budget
+  }
+}
+
+/**
+ * Sessions `processes` session processes (the workers, which inherit this process's limit) can
+ * hold within the open-file limit `limit`; Infinity when there is no limit.
+ */
+export function sessionsForFds(limit: number | undefined, processes: number): number {
+  if (limit === undefined) return Infinity;
+  return Math.max(1, Math.floor((limit - FD_RESERVE) / FDS_PER_SESSION)) * Math.max(1, processes);
+}
+
+/**
+ * End a refused connection with `text`, discarding what the peer sends, and drop it if the peer
+ * does not close within REFUSED_LINGER_MS: a peer that never closes must not keep a descriptor.
+ */
+export function endRefused(socket: Socket, text: string): void {
+  socket.resume();
+  socket.end(text);
+  const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(timer));
+}
 
 /** QMP connections (WebSocket) one session may have open at once. */
 export const MAX_QMP_ATTACHES_PER_SESSION = 8;

@@ -28,6 +28,7 @@ import type { ServiceOptions } from './service-options.js';
 import type { WorkerServiceOptions } from './service-worker.js';
 import { acquireLock, prepareRunDir, StartupError } from './run-dir.js';
 import { listenRefusal } from './web-guard.js';
+import { endRefused, openFileLimit, sessionsForFds } from './budgets.js';
 import { WorkerPool } from './worker-pool.js';
 import type { WorkerMessage } from './worker-pool.js';
 
@@ -66,9 +67,13 @@ export class QtestdService {
   private perWorker: number[] = [];
   private readonly front: FrontMetrics;
   readonly addresses: { tcpPort?: number; httpPort?: number; unixPath?: string } = {};
+  /** Sessions the open-file limit leaves room for (budgets.ts). */
+  private readonly fdLimit = openFileLimit();
+  private fdSessions = Infinity;
 
   constructor(readonly opts: ServiceOptions) {
     this.front = new FrontMetrics(Math.max(0, opts.workers));
+    this.fdSessions = sessionsForFds(this.fdLimit, opts.workers);
   }
 
   get sessionCount(): number {
@@ -84,6 +89,8 @@ export class QtestdService {
   refuse(): string | undefined {
     if (!this.accepting) return 'server is shutting down';
     if (this.connections >= this.opts.maxSessions) return `too many sessions (limit ${this.opts.maxSessions})`;
+    if (this.connections >= this.fdSessions)
+      return `too many sessions for the open-file limit (ulimit -n ${this.fdLimit} leaves room for ${this.fdSessions})`;
     return undefined;
   }
 
@@ -208,8 +215,7 @@ export class QtestdService {
     this.front.sessionsRefused.inc();
     this.opts.log.warn({ event: 'session-refused', transport, reason }, 'connection refused');
     socket.on('error', (err) => this.opts.log.debug({ err }, 'refused connection error'));
-    socket.resume(); // discard whatever the peer sends, so that the close is orderly
-    socket.end(`FAIL ${reason}\n`);
+    endRefused(socket, `FAIL ${reason}\n`); // orderly, and bounded in time
   }
 
   private acceptRaw(socket: Socket, transport: 'tcp' | 'unix'): void {
