@@ -53,6 +53,11 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   'max-sessions': { type: 'string', arg: 'N', help: 'sessions open at once (default 1000)' },
   'session-ram': { type: 'string', arg: 'BYTES', help: 'guest RAM one session may touch (default 1 GiB)' },
+  'memory-budget': {
+    type: 'string',
+    arg: 'BYTES',
+    help: 'memory all sessions together may hold (guest RAM, buffered lines, queued replies); new sessions are refused past it (default: half the RAM; 0 = none)',
+  },
   'max-line': { type: 'string', arg: 'BYTES', help: 'longest qtest line (default 64 MiB)' },
   'idle-timeout': { type: 'string', arg: 'SECONDS', help: 'close connections idle that long (default 600; 0 = never)' },
   'greeting-timeout': {
@@ -224,6 +229,7 @@ export function parseServiceArgs(argv: string[], base: ServiceOptions, env = pro
   if (str('run-dir') !== undefined) opts.runDir = str('run-dir')!;
   if (str('max-sessions') !== undefined) opts.maxSessions = count('max-sessions', str('max-sessions')!);
   if (str('session-ram') !== undefined) opts.limits.maxTouchedRamBytes = count('session-ram', str('session-ram')!);
+  if (str('memory-budget') !== undefined) opts.memoryBudgetBytes = count('memory-budget', str('memory-budget')!);
   if (str('max-line') !== undefined) opts.limits.maxLineBytes = count('max-line', str('max-line')!);
   if (str('idle-timeout') !== undefined) opts.idleTimeoutMs = count('idle-timeout', str('idle-timeout')!) * 1000;
   if (str('greeting-timeout') !== undefined)

@@ -7,6 +7,15 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { LiveSession } from './session-registry.js';
 
+/**
+ * A worker whose resident memory stays this far above its start once its last session closed
+ * asks to be replaced. Guest RAM is allocated 4 KiB at a time from the C heap, and the C library
+ * keeps freed pieces for reuse instead of giving them back (measured: a worker that touched
+ * 256 MiB stays at ~340 MiB after the session closes, with the pages garbage-collected); a
+ * process that exits gives everything back.
+ */
+export const RECYCLE_ABOVE_BYTES = 64 * 1024 * 1024;
+
 /** Descriptors a worker keeps for itself (node's own, the IPC channel, logs, a margin). */
 export const FD_RESERVE = 64;
 /** Descriptors one session may hold: its connection, its QMP socket, one QMP connection. */
@@ -67,4 +76,17 @@ export function qmpAttachRefusal(live: LiveSession, tokenOk: boolean): string | 
   if (live.qmpLinks.size >= MAX_QMP_ATTACHES_PER_SESSION)
     return httpRefusal(429, `session '${live.id}' has ${MAX_QMP_ATTACHES_PER_SESSION} QMP connections already`);
   return undefined;
+}
+
+/**
+ * Why a new session must be refused for memory, or undefined: `inUse` bytes (guest RAM touched,
+ * unfinished lines, queued replies of one session process) against that process's share of the
+ * service-wide `budget` (split evenly over `workers`; 0 = no budget).
+ */
+export function memoryBudgetRefusal(inUse: number, budget: number, workers: number): string | undefined {
+  if (!budget) return undefined;
+  const share = Math.floor(budget / Math.max(1, workers));
+  if (inUse < share) return undefined;
+  const mib = (n: number): string => `${Math.round(n / 1048576)} MiB`;
+  return `memory budget reached (${mib(inUse)} of ${mib(share)} in use by the sessions of this worker; --memory-budget ${budget}); try again later`;
 }

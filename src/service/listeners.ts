@@ -15,6 +15,7 @@ import { queryToWords, splitWords } from '../config/session-options.js';
 import { Greeter } from './greeter.js';
 import { bindWebSocket } from './websocket-link.js';
 import { gated, lineWatch } from './endpoint-wrappers.js';
+import { memoryBudgetRefusal } from './budgets.js';
 import { QMP_TOKEN_HEADER, QMP_TOKEN_OPTION, QmpTokens, takeQmpToken } from './qmp-token.js';
 import type { LiveSession, SessionRegistry } from './session-registry.js';
 import type { CloseReason } from './metrics.js';
@@ -31,6 +32,8 @@ interface Connection {
   shutdown(code?: number, line?: string): void;
   destroy(): void;
   closed: Promise<void>;
+  /** Bytes this connection holds in memory: its unfinished line and its queued replies. */
+  bufferedBytes(): number;
 }
 
 export class Listeners {
@@ -94,6 +97,20 @@ export class Listeners {
     headers.push(`${QMP_TOKEN_HEADER}: ${token}`);
   }
 
+  /**
+   * Memory this host's sessions hold (guest RAM touched, unfinished lines, queued replies) and
+   * its share of the service's memory budget: a new session is refused once it is reached.
+   */
+  memoryInUse(): number {
+    let bytes = this.registry.stats().touchedRamBytes;
+    for (const c of this.connections) bytes += c.bufferedBytes();
+    return bytes;
+  }
+
+  private memoryRefusal(): string | undefined {
+    return memoryBudgetRefusal(this.memoryInUse(), this.opts.memoryBudgetBytes, this.opts.workers);
+  }
+
   /** May `token` attach to `live`'s QMP? */
   qmpTokenOk(live: LiveSession, token: string | null): boolean {
     return this.qmpTokens.check(live, token);
@@ -105,6 +122,7 @@ export class Listeners {
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
     void closed.then(done);
     let open = true;
+    let unfinished = 0; // bytes since the last newline: the line being buffered
     const conn = this.track({
       shutdown: (_code, line) => {
         if (!open) return;
@@ -115,6 +133,7 @@ export class Listeners {
       },
       destroy: () => socket.destroy(),
       closed,
+      bufferedBytes: () => unfinished + socket.writableLength,
     });
     const refusal = this.refuse();
     if (refusal) {
@@ -160,6 +179,8 @@ export class Listeners {
               }
               const taken = takeQmpToken(words);
               if ('error' in taken) return { ok: false, reason: taken.error };
+              const full = this.memoryRefusal();
+              if (full) return { ok: false, reason: full };
               const r = await this.registry.create(
                 taken.words,
                 transport,
@@ -188,7 +209,11 @@ export class Listeners {
         },
       },
     );
-    socket.on('data', (chunk: Buffer) => open && lines.input(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      const nl = chunk.lastIndexOf(0x0a);
+      unfinished = nl < 0 ? unfinished + chunk.length : chunk.length - nl - 1;
+      if (open) lines.input(chunk);
+    });
     socket.resume(); // handed over paused (nothing was read by the accepting process)
   }
 
@@ -210,9 +235,12 @@ export class Listeners {
       },
       destroy: () => ws.terminate(),
       closed,
+      bufferedBytes: () => ws.bufferedAmount,
     };
     if (refusal) return this.refuseWebSocket(ws, refusal);
     if (handshake && 'error' in handshake) return this.refuseWebSocket(ws, handshake.error);
+    const full = this.memoryRefusal();
+    if (full) return this.refuseWebSocket(ws, full);
     ws.pause(); // messages wait in the socket until the session exists
     this.track(conn);
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;

@@ -191,6 +191,13 @@ export class QtestdService {
       case 'closed':
         if (msg.qtest) this.connectionClosed(index);
         return;
+      case 'recycle':
+        // a worker with no sessions that holds memory it cannot give back: replace it
+        if (this.accepting && this.perWorker[index] === 0) {
+          this.opts.log.info({ event: 'worker-recycle', worker: index, rss: msg.rss }, 'replacing an idle worker');
+          this.pool!.recycle(index, { t: 'stop', graceMs: 0 });
+        }
+        return;
     }
   }
 
