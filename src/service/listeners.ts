@@ -102,7 +102,8 @@ export class Listeners {
    * its share of the service's memory budget: a new session is refused once it is reached.
    */
   memoryInUse(): number {
-    let bytes = this.registry.stats().touchedRamBytes;
+    let bytes = 0;
+    for (const s of this.registry.list()) bytes += s.session.machine.ram?.touchedBytes ?? 0;
     for (const c of this.connections) bytes += c.bufferedBytes();
     return bytes;
   }
