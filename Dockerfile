@@ -1,6 +1,8 @@
 # qtestd as a service: a fresh emulated aarch64 `virt` machine per qtest connection.
 #   podman build -t qtestd .        (or docker build)
-#   podman run -p 3737:3737 -p 3738:3738 qtestd
+#   podman run -p 127.0.0.1:3737:3737 -p 127.0.0.1:3738:3738 qtestd
+# Inside the container it listens on all interfaces (--listen-all: the container's own network);
+# publish the ports on loopback as above, unless the whole network may open sessions.
 # qtest on TCP 3737, HTTP on 3738 (WebSocket /qtest and /qmp?session=ID, /healthz, /readyz,
 # /metrics, /sessions); per-session QMP sockets and the qtest UNIX socket live in /tmp/qtestd.
 
@@ -37,4 +39,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=5s --retries=3 \
   CMD ["node", "-e", "require('http').get('http://127.0.0.1:3738/healthz', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).setTimeout(2500, () => process.exit(1))"]
 # qtestd drains on SIGTERM: open sessions get the replies in flight, then it exits 0 (< 1 s)
 STOPSIGNAL SIGTERM
-CMD ["bin/qtestd", "--tcp", "0.0.0.0:3737", "--http", "0.0.0.0:3738", "--unix", "/tmp/qtestd/qtest.sock", "--run-dir", "/tmp/qtestd"]
+CMD ["bin/qtestd", "--listen-all", "--tcp", "0.0.0.0:3737", "--http", "0.0.0.0:3738", "--unix", "/tmp/qtestd/qtest.sock", "--run-dir", "/tmp/qtestd"]

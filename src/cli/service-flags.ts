@@ -31,6 +31,20 @@ const FLAGS: Record<string, FlagSpec> = {
     arg: 'HOST:PORT',
     help: 'WebSocket /qtest and /qmp?session=ID, /healthz, /readyz, /metrics, /sessions (default 127.0.0.1:3738; "off")',
   },
+  'listen-all': {
+    type: 'boolean',
+    help: 'allow --tcp/--http on non-loopback addresses (0.0.0.0, ::, a LAN address): every session is then reachable from the network',
+  },
+  'allow-host': {
+    type: 'string',
+    arg: 'NAMES',
+    help: 'host names HTTP/WebSocket requests may name besides loopback ones, comma-separated ("*": any)',
+  },
+  'allow-origin': {
+    type: 'string',
+    arg: 'ORIGINS',
+    help: 'browser origins (scheme://host[:port]) allowed besides loopback ones, comma-separated ("*": any)',
+  },
   'run-dir': { type: 'string', arg: 'DIR', help: 'where per-session QMP sockets live: DIR/<session>.qmp' },
   'machine-args': {
     type: 'string',
@@ -39,6 +53,11 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   'max-sessions': { type: 'string', arg: 'N', help: 'sessions open at once (default 1000)' },
   'session-ram': { type: 'string', arg: 'BYTES', help: 'guest RAM one session may touch (default 1 GiB)' },
+  'memory-budget': {
+    type: 'string',
+    arg: 'BYTES',
+    help: 'memory all sessions together may hold (guest RAM, buffered lines, queued replies); new sessions are refused past it (default: half the RAM; 0 = none)',
+  },
   'max-line': { type: 'string', arg: 'BYTES', help: 'longest qtest line (default 64 MiB)' },
   'idle-timeout': { type: 'string', arg: 'SECONDS', help: 'close connections idle that long (default 600; 0 = never)' },
   'greeting-timeout': {
@@ -145,6 +164,13 @@ function hostPort(flag: string, text: string): { host: string; port: number } | 
   return { host, port };
 }
 
+function list(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
 function count(flag: string, text: string): number {
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n < 0)
@@ -207,9 +233,13 @@ export function parseServiceArgs(argv: string[], base: ServiceOptions, env = pro
   if (str('tcp') !== undefined) opts.tcp = hostPort('tcp', str('tcp')!);
   if (str('http') !== undefined) opts.http = hostPort('http', str('http')!);
   if (str('unix') !== undefined) opts.unixPath = str('unix') === 'off' ? null : str('unix')!;
+  if (values['listen-all']) opts.listenAll = true;
+  if (str('allow-host') !== undefined) opts.allowedHosts = list(str('allow-host')!);
+  if (str('allow-origin') !== undefined) opts.allowedOrigins = list(str('allow-origin')!);
   if (str('run-dir') !== undefined) opts.runDir = str('run-dir')!;
   if (str('max-sessions') !== undefined) opts.maxSessions = count('max-sessions', str('max-sessions')!);
   if (str('session-ram') !== undefined) opts.limits.maxTouchedRamBytes = count('session-ram', str('session-ram')!);
+  if (str('memory-budget') !== undefined) opts.memoryBudgetBytes = count('memory-budget', str('memory-budget')!);
   if (str('max-line') !== undefined) opts.limits.maxLineBytes = count('max-line', str('max-line')!);
   if (str('idle-timeout') !== undefined) opts.idleTimeoutMs = count('idle-timeout', str('idle-timeout')!) * 1000;
   if (str('greeting-timeout') !== undefined)

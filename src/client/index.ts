@@ -19,9 +19,13 @@ export { JsonStreamFramer } from './json-stream.js';
 export type { JsonFrame } from './json-stream.js';
 export {
   connectWebSocketTransport,
+  newQmpToken,
+  QMP_TOKEN_HEADER,
+  QMP_TOKEN_OPTION,
   qtestdFirstLine,
   socketTransport,
   webSocketTransport,
+  withQmpToken,
   withRequestTimeout,
 } from './transport.js';
 export type { ClientTransport, TransportChunk } from './transport.js';

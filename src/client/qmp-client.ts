@@ -11,6 +11,7 @@ import {
   connectTcpSocket,
   connectUnixSocket,
   connectWebSocketTransport,
+  withQmpToken,
   socketTransport,
   withRequestTimeout,
 } from './transport.js';
@@ -41,6 +42,11 @@ export interface QmpClientOptions {
   eventBacklog?: number;
   /** Reject a command with QmpConnectionError when its reply has not come after this many ms (default: never). */
   requestTimeoutMs?: number;
+  /**
+   * qtestd, WebSocket: the session's QMP token (`QtestClient#qmpToken`), added to the URL as
+   * `token=`; qtestd refuses a QMP attach without it (403).
+   */
+  token?: string;
 }
 
 interface PendingCommand {
@@ -106,7 +112,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
 
   /** One JSON object per text message in each direction. */
   static async connectWebSocket(url: string, options?: QmpClientOptions): Promise<QmpClient> {
-    return new QmpClient(await connectWebSocketTransport(url, '\n'), options);
+    return new QmpClient(await connectWebSocketTransport(withQmpToken(url, options?.token), '\n'), options);
   }
 
   /** The server's greeting (the first non-event object). */

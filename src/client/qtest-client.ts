@@ -15,6 +15,9 @@ import {
   connectTcpSocket,
   connectUnixSocket,
   connectWebSocketTransport,
+  newQmpToken,
+  QMP_TOKEN_HEADER,
+  QMP_TOKEN_OPTION,
   qtestdFirstLine,
   socketTransport,
   withRequestTimeout,
@@ -77,6 +80,16 @@ export interface QtestConnectOptions extends QtestClientOptions {
   session?: string | readonly string[];
 }
 
+/** A `#!qtestd` line's words with a `qmp-token=` word (a fresh token unless it has one), and the token. */
+function withTokenWord(session: string | readonly string[]): { words: string | string[]; token: string } {
+  const text = typeof session === 'string' ? session : session.join(' ');
+  const given = new RegExp(`(?:^|\\s)${QMP_TOKEN_OPTION}=(\\S+)`).exec(text);
+  if (given) return { words: typeof session === 'string' ? session : [...session], token: given[1]! };
+  const token = newQmpToken();
+  const word = `${QMP_TOKEN_OPTION}=${token}`;
+  return { words: typeof session === 'string' ? `${session} ${word}` : [...session, word], token };
+}
+
 /**
  * Memory attributes of an access (qtestd's qtest extension, protocol/qtest.md "Memory
  * attributes"): sent as a trailing word. `secure` and `space=secure`/`space=root` use the
@@ -115,6 +128,12 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
   private closedError: QtestError | undefined;
 
   private readonly requestTimeoutMs: number | undefined;
+  /**
+   * qtestd: the token that opens this session's QMP over WebSocket (`QmpClient.connectWebSocket(url,
+   * { token })`): told in the WebSocket handshake, or chosen by this client on its `#!qtestd` line.
+   * Undefined when not known (a plain QEMU, or a TCP/UNIX connection without `session`).
+   */
+  qmpToken: string | undefined;
 
   constructor(
     private readonly transport: ClientTransport,
@@ -136,13 +155,18 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
 
   /** One text message per request line; replies may come one per message or several per message. */
   static async connectWebSocket(url: string, options: QtestClientOptions = {}): Promise<QtestClient> {
-    return new QtestClient(await connectWebSocketTransport(url, '\n'), options);
+    const transport = await connectWebSocketTransport(url, '\n');
+    const c = new QtestClient(transport, options);
+    const token = transport.headers?.[QMP_TOKEN_HEADER];
+    if (typeof token === 'string') c.qmpToken = token;
+    return c;
   }
 
   /** Send the `#!qtestd` first line when asked; a refusal (anything but OK) closes and rejects. */
   private static async greeted(c: QtestClient, options: QtestConnectOptions): Promise<QtestClient> {
     if (options.session === undefined) return c;
-    const line = qtestdFirstLine(options.session);
+    const { words, token } = withTokenWord(options.session);
+    const line = qtestdFirstLine(words);
     let reply: string;
     try {
       reply = await c.raw(line);
@@ -154,6 +178,7 @@ export class QtestClient extends EventEmitter<QtestClientEvents> {
       c.close();
       throw new QtestError(`qtestd refused the session: ${reply}`, reply, line);
     }
+    c.qmpToken = token;
     return c;
   }
 

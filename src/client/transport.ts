@@ -7,6 +7,7 @@
  */
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 
 export type TransportChunk = string | Uint8Array;
@@ -17,6 +18,8 @@ export interface ClientTransport {
   onData(cb: (chunk: TransportChunk) => void): void;
   onClose?(cb: (error?: Error) => void): void;
   close(): void;
+  /** A WebSocket's handshake response headers (lower-case names), once open. */
+  headers?: Record<string, string | string[] | undefined>;
 }
 
 /** Wrap a connected net.Socket. */
@@ -99,6 +102,7 @@ export function connectWebSocketTransport(url: string, unitTerminator: '\n' | '\
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const transport = webSocketTransport(ws, unitTerminator);
+    ws.once('upgrade', (res) => (transport.headers = res.headers));
     const onError = (e: Error) => reject(e);
     ws.once('error', onError);
     ws.once('open', () => {
@@ -120,6 +124,26 @@ export function withRequestTimeout<T>(p: Promise<T>, ms: number | undefined, tim
     timer.unref?.();
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** qtestd: the session option that chooses a session's QMP token, and the header that tells it. */
+export const QMP_TOKEN_OPTION = 'qmp-token';
+export const QMP_TOKEN_HEADER = 'x-qtestd-qmp-token';
+
+/** A fresh QMP token to choose for a qtestd session (128 random bits, base64url). */
+export function newQmpToken(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/**
+ * `url` with `token=` set (the QMP token of a qtestd session, for `/qmp?session=ID`); unchanged
+ * when `token` is undefined.
+ */
+export function withQmpToken(url: string, token: string | undefined): string {
+  if (token === undefined) return url;
+  const u = new URL(url);
+  u.searchParams.set('token', token);
+  return u.toString();
 }
 
 /** The first line that picks a qtestd session's machine and name over TCP/UNIX: `#!qtestd WORDS`. */

@@ -10,10 +10,15 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Socket } from 'node:net';
 import type { Logger } from '../base/log.js';
 import { serveInspector } from './inspector.js';
+import { httpRefusal } from './budgets.js';
+import { webGuard } from './web-guard.js';
+import type { WebGuardOptions } from './web-guard.js';
 
 /** What the HTTP side needs from the service. */
 export interface HttpBackend {
   log: Logger;
+  /** The Host and Origin checks (web-guard.ts). */
+  web: WebGuardOptions;
   /** Why a new session would be refused now, or undefined. */
   refuse(): string | undefined;
   metrics(): Promise<string>;
@@ -35,6 +40,17 @@ export class HttpFrontEnd {
     });
   }
 
+  /** The Host / Origin verdict on `req` (logged when it refuses). */
+  private guard(req: IncomingMessage, path: string): string | undefined {
+    const refusal = webGuard(this.backend.web, path, req.headers);
+    if (refusal)
+      this.backend.log.warn(
+        { event: 'http-refused', path, host: req.headers.host, origin: req.headers.origin, reason: refusal },
+        'HTTP request refused',
+      );
+    return refusal;
+  }
+
   private handleHttp(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (status: number, type: string, body: string): void => {
@@ -42,6 +58,8 @@ export class HttpFrontEnd {
       res.writeHead(status, { 'content-type': type });
       res.end(body);
     };
+    const refusal = this.guard(req, url.pathname);
+    if (refusal) return send(403, 'text/plain', `forbidden: ${refusal}\n`);
     const later = (body: Promise<string>, type: string): void => {
       body.then(
         (b) => send(200, type, b),
@@ -79,6 +97,8 @@ export class HttpFrontEnd {
     // ECONNRESET / EPIPE from a client that went away mid-upgrade: nothing to serve any more
     socket.on('error', (err) => this.backend.log.debug({ err }, 'upgrade connection error'));
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const refusal = this.guard(req, path);
+    if (refusal) return void socket.end(httpRefusal(403, `forbidden: ${refusal}`));
     if (path === '/qmp' || path === '/qtest') return this.backend.upgrade(req, socket, head, path.slice(1) as 'qtest');
     socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nuse /qtest or /qmp?session=ID\n');
   }

@@ -15,6 +15,8 @@ import { queryToWords, splitWords } from '../config/session-options.js';
 import { Greeter } from './greeter.js';
 import { bindWebSocket } from './websocket-link.js';
 import { gated, lineWatch } from './endpoint-wrappers.js';
+import { memoryBudgetRefusal } from './budgets.js';
+import { QMP_TOKEN_HEADER, QMP_TOKEN_OPTION, QmpTokens, takeQmpToken } from './qmp-token.js';
 import type { LiveSession, SessionRegistry } from './session-registry.js';
 import type { CloseReason } from './metrics.js';
 import type { ServiceOptions } from './service-options.js';
@@ -30,10 +32,16 @@ interface Connection {
   shutdown(code?: number, line?: string): void;
   destroy(): void;
   closed: Promise<void>;
+  /** Bytes this connection holds in memory: its unfinished line and its queued replies. */
+  bufferedBytes(): number;
 }
 
 export class Listeners {
   private readonly connections = new Set<Connection>();
+  /** The QMP tokens of this host's sessions (qmp-token.ts). */
+  readonly qmpTokens = new QmpTokens();
+  /** The token told in a /qtest WebSocket handshake, until its session exists (or why it is bad). */
+  private readonly handshakeTokens = new WeakMap<object, { token: string } | { error: string }>();
 
   constructor(
     private readonly opts: ServiceOptions,
@@ -73,12 +81,49 @@ export class Listeners {
     for (const c of this.connections) c.destroy();
   }
 
+  /**
+   * A WebSocket handshake is about to be answered (the `ws` server's 'headers' event): a /qtest
+   * session's creator learns its QMP token in a response header (its own `qmp-token=` from the
+   * query, or a fresh one).
+   */
+  handshakeHeaders(headers: string[], req: IncomingMessage): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/qtest') return;
+    const chosen = url.searchParams.get(QMP_TOKEN_OPTION);
+    const taken = takeQmpToken(chosen === null ? [] : [`${QMP_TOKEN_OPTION}=${chosen}`]);
+    if ('error' in taken) return void this.handshakeTokens.set(req, taken);
+    const token = taken.token ?? this.qmpTokens.fresh();
+    this.handshakeTokens.set(req, { token });
+    headers.push(`${QMP_TOKEN_HEADER}: ${token}`);
+  }
+
+  /**
+   * Memory this host's sessions hold (guest RAM touched, unfinished lines, queued replies) and
+   * its share of the service's memory budget: a new session is refused once it is reached.
+   */
+  memoryInUse(): number {
+    let bytes = 0;
+    for (const s of this.registry.list()) bytes += s.session.machine.ram?.touchedBytes ?? 0;
+    for (const c of this.connections) bytes += c.bufferedBytes();
+    return bytes;
+  }
+
+  private memoryRefusal(): string | undefined {
+    return memoryBudgetRefusal(this.memoryInUse(), this.opts.memoryBudgetBytes, this.opts.workers);
+  }
+
+  /** May `token` attach to `live`'s QMP? */
+  qmpTokenOk(live: LiveSession, token: string | null): boolean {
+    return this.qmpTokens.check(live, token);
+  }
+
   acceptRaw(socket: Socket, transport: 'tcp' | 'unix', done: () => void = () => {}): void {
     // ECONNRESET / EPIPE from a peer that went away: 'close' follows and ends the session
     socket.on('error', (err) => this.log.debug({ err, transport }, 'qtest connection error'));
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
     void closed.then(done);
     let open = true;
+    let unfinished = 0; // bytes since the last newline: the line being buffered
     const conn = this.track({
       shutdown: (_code, line) => {
         if (!open) return;
@@ -89,6 +134,7 @@ export class Listeners {
       },
       destroy: () => socket.destroy(),
       closed,
+      bufferedBytes: () => unfinished + socket.writableLength,
     });
     const refusal = this.refuse();
     if (refusal) {
@@ -132,8 +178,12 @@ export class Listeners {
               } catch (e) {
                 return { ok: false, reason: (e as Error).message };
               }
+              const taken = takeQmpToken(words);
+              if ('error' in taken) return { ok: false, reason: taken.error };
+              const full = this.memoryRefusal();
+              if (full) return { ok: false, reason: full };
               const r = await this.registry.create(
-                words,
+                taken.words,
                 transport,
                 peer,
                 () => conn.shutdown(),
@@ -141,6 +191,8 @@ export class Listeners {
               );
               if (!r.ok) return r;
               live = r.live;
+              // without a chosen token nobody knows it: QMP over WebSocket stays closed to all
+              this.qmpTokens.issue(r.live, taken.token);
               clearTimeout(greeting);
               return { ok: true, endpoint: (l: Link) => this.registry.attachQtestEndpoint(r.live, l) };
             },
@@ -158,12 +210,18 @@ export class Listeners {
         },
       },
     );
-    socket.on('data', (chunk: Buffer) => open && lines.input(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      const nl = chunk.lastIndexOf(0x0a);
+      unfinished = nl < 0 ? unfinished + chunk.length : chunk.length - nl - 1;
+      if (open) lines.input(chunk);
+    });
     socket.resume(); // handed over paused (nothing was read by the accepting process)
   }
 
   acceptWebSocket(ws: WebSocket, query: URLSearchParams, req: IncomingMessage, done: () => void = () => {}): void {
     const refusal = this.refuse();
+    const handshake = this.handshakeTokens.get(req);
+    query.delete(QMP_TOKEN_OPTION);
     const words = queryToWords(query);
     let open = true;
     const closed = new Promise<void>((r) => ws.once('close', () => r()));
@@ -178,8 +236,12 @@ export class Listeners {
       },
       destroy: () => ws.terminate(),
       closed,
+      bufferedBytes: () => ws.bufferedAmount,
     };
     if (refusal) return this.refuseWebSocket(ws, refusal);
+    if (handshake && 'error' in handshake) return this.refuseWebSocket(ws, handshake.error);
+    const full = this.memoryRefusal();
+    if (full) return this.refuseWebSocket(ws, full);
     ws.pause(); // messages wait in the socket until the session exists
     this.track(conn);
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
@@ -194,6 +256,7 @@ export class Listeners {
       .then((r) => {
         if (!r.ok) return this.refuseWebSocket(ws, r.reason);
         const live = r.live;
+        this.qmpTokens.issue(live, handshake && 'token' in handshake ? handshake.token : undefined);
         const idle = this.registry.idleTimer(() => {
           const why = `idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`;
           this.log.info(

@@ -1,5 +1,5 @@
 /** What a QtestdService is started with, and the defaults of `qtestd` without flags. */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_LIMITS, SERVICE_REQUEST_BUDGET } from '../base/limits.js';
@@ -35,6 +35,17 @@ export interface ServiceOptions {
   workers: number;
   plugins: MachinePlugins;
   log: Logger;
+  /**
+   * Memory all sessions together may hold (guest RAM touched, unfinished lines, queued replies),
+   * in bytes, split evenly over the workers; new sessions are refused past it (0 = no budget).
+   */
+  memoryBudgetBytes: number;
+  /** Listening on a non-loopback address is refused unless this says so (`--listen-all`). */
+  listenAll: boolean;
+  /** Host names HTTP requests may name besides loopback ones (`--allow-host`; web-guard.ts). */
+  allowedHosts: string[];
+  /** Origins browsers may send besides loopback ones (`--allow-origin`; web-guard.ts). */
+  allowedOrigins: string[];
 }
 
 export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): ServiceOptions {
@@ -55,5 +66,9 @@ export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): Ser
     workers: availableParallelism(),
     plugins,
     log,
+    memoryBudgetBytes: Math.floor(totalmem() / 2),
+    listenAll: false,
+    allowedHosts: [],
+    allowedOrigins: [],
   };
 }

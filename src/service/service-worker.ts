@@ -12,6 +12,7 @@ import type { UpgradeRequest } from './session-host.js';
 import type { IdClaims } from './session-registry.js';
 import type { ServiceOptions } from './service-options.js';
 import { WorkerChannel } from './worker-channel.js';
+import { RECYCLE_ABOVE_BYTES } from './budgets.js';
 
 /** Automatic ids a worker keeps in reserve: asks for a batch when fewer than the low mark are left. */
 const AUTO_IDS_BATCH = 16;
@@ -70,7 +71,13 @@ function main(): void {
   const opts: ServiceOptions = { ...raw, log, plugins: DEFAULT_PLUGINS };
   const host = new SessionHost(opts, ids, true);
   /** A handed connection is over (`qtest`: it counted against --max-sessions). */
-  const closed = (qtest: boolean) => (): void => channel.send({ t: 'closed', qtest });
+  const closed = (qtest: boolean) => (): void => {
+    channel.send({ t: 'closed', qtest });
+    // memory freed by closed sessions mostly stays with this process (budgets.ts): once it has
+    // no session left, ask to be replaced by a fresh worker
+    const rss = process.memoryUsage.rss();
+    if (host.sessionCount === 0 && rss - baselineRss > RECYCLE_ABOVE_BYTES) channel.send({ t: 'recycle', rss });
+  };
 
   channel
     .on('reserved', (msg) => {
@@ -95,6 +102,7 @@ function main(): void {
     .answer('metrics', () => host.metrics())
     .answer('sessions', () => host.sessions());
   refill();
+  const baselineRss = process.memoryUsage.rss();
   channel.ready();
 }
 

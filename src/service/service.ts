@@ -26,7 +26,9 @@ import { SessionHost } from './session-host.js';
 import type { UpgradeRequest } from './session-host.js';
 import type { ServiceOptions } from './service-options.js';
 import type { WorkerServiceOptions } from './service-worker.js';
-import { acquireLock, prepareRunDir } from './run-dir.js';
+import { acquireLock, prepareRunDir, StartupError } from './run-dir.js';
+import { listenRefusal } from './web-guard.js';
+import { endRefused, openFileLimit, sessionsForFds } from './budgets.js';
 import { WorkerPool } from './worker-pool.js';
 import type { WorkerMessage } from './worker-pool.js';
 
@@ -65,9 +67,13 @@ export class QtestdService {
   private perWorker: number[] = [];
   private readonly front: FrontMetrics;
   readonly addresses: { tcpPort?: number; httpPort?: number; unixPath?: string } = {};
+  /** Sessions the open-file limit leaves room for (budgets.ts). */
+  private readonly fdLimit = openFileLimit();
+  private fdSessions = Infinity;
 
   constructor(readonly opts: ServiceOptions) {
     this.front = new FrontMetrics(Math.max(0, opts.workers));
+    this.fdSessions = sessionsForFds(this.fdLimit, opts.workers);
   }
 
   get sessionCount(): number {
@@ -83,11 +89,15 @@ export class QtestdService {
   refuse(): string | undefined {
     if (!this.accepting) return 'server is shutting down';
     if (this.connections >= this.opts.maxSessions) return `too many sessions (limit ${this.opts.maxSessions})`;
+    if (this.connections >= this.fdSessions)
+      return `too many sessions for the open-file limit (ulimit -n ${this.fdLimit} leaves room for ${this.fdSessions})`;
     return undefined;
   }
 
   async start(): Promise<void> {
     const { opts } = this;
+    const exposed = listenRefusal(opts);
+    if (exposed) throw new StartupError(exposed);
     prepareRunDir(opts.runDir);
     this.locks.push(await acquireLock('rundir', opts.runDir, 'the run dir'));
     if (opts.unixPath) this.locks.push(await acquireLock('socket', opts.unixPath, 'the qtest socket'));
@@ -112,6 +122,7 @@ export class QtestdService {
     if (opts.http) {
       const http = (this.http = new HttpFrontEnd({
         log: opts.log,
+        web: opts,
         refuse: () => this.refuse(),
         metrics: () => this.metrics(),
         sessions: () => this.sessions(),
@@ -180,6 +191,13 @@ export class QtestdService {
       case 'closed':
         if (msg.qtest) this.connectionClosed(index);
         return;
+      case 'recycle':
+        // a worker with no sessions that holds memory it cannot give back: replace it
+        if (this.accepting && this.perWorker[index] === 0) {
+          this.opts.log.info({ event: 'worker-recycle', worker: index, rss: msg.rss }, 'replacing an idle worker');
+          this.pool!.recycle(index, { t: 'stop', graceMs: 0 });
+        }
+        return;
     }
   }
 
@@ -204,8 +222,7 @@ export class QtestdService {
     this.front.sessionsRefused.inc();
     this.opts.log.warn({ event: 'session-refused', transport, reason }, 'connection refused');
     socket.on('error', (err) => this.opts.log.debug({ err }, 'refused connection error'));
-    socket.resume(); // discard whatever the peer sends, so that the close is orderly
-    socket.end(`FAIL ${reason}\n`);
+    endRefused(socket, `FAIL ${reason}\n`); // orderly, and bounded in time
   }
 
   private acceptRaw(socket: Socket, transport: 'tcp' | 'unix'): void {

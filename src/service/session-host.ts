@@ -15,6 +15,7 @@ import { SessionRegistry } from './session-registry.js';
 import type { IdClaims, SessionInfo } from './session-registry.js';
 import type { ServiceOptions } from './service-options.js';
 import { bindWebSocket } from './websocket-link.js';
+import { qmpAttachRefusal } from './budgets.js';
 
 /** An HTTP upgrade request as it travels to a worker. */
 export interface UpgradeRequest {
@@ -41,6 +42,7 @@ export class SessionHost {
     this.registry = new SessionRegistry(opts, ids, processMetrics);
     this.listeners = new Listeners(opts, this.registry, () => (this.stopping ? 'server is shutting down' : undefined));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.limits.maxLineBytes });
+    this.wss.on('headers', (headers, req) => this.listeners.handshakeHeaders(headers, req));
   }
 
   get sessionCount(): number {
@@ -77,6 +79,8 @@ export class SessionHost {
         socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno such session\n');
         return;
       }
+      const refusal = qmpAttachRefusal(live, this.listeners.qmpTokenOk(live, url.searchParams.get('token')));
+      if (refusal) return void socket.end(refusal);
       this.wss.handleUpgrade(fakeReq, socket, head, (ws) =>
         bindWebSocket(ws, (link) => this.registry.attachQmpEndpoint(live, link), 'qmp', undefined, this.opts.log),
       );

@@ -41,6 +41,8 @@ interface Slot {
   alive: boolean;
   /** The worker's last answer to each question, for when it does not answer in time. */
   last: Map<string, unknown>;
+  /** Replaced by recycle(): its exit is expected and starts nothing. */
+  retired: boolean;
 }
 
 /**
@@ -99,6 +101,7 @@ export class WorkerPool {
       isReady: false,
       alive: true,
       last: new Map(),
+      retired: false,
     };
     child.on('message', (msg: WorkerMessage) => {
       if (!msg || typeof msg !== 'object') return;
@@ -119,6 +122,7 @@ export class WorkerPool {
     child.on('exit', (code, signal) => {
       slot.alive = false;
       readyNow();
+      if (slot.retired) return; // recycled: its successor already took its place
       this.opts.onExit?.(index, code, signal); // before the replacement: lastAnswer() still sees it
       if (this.stopping) return;
       this.opts.log.error({ event: 'worker-exit', worker: index, code, signal }, 'worker died; starting another');
@@ -130,6 +134,19 @@ export class WorkerPool {
   /** Worker `index`'s last answer to `question` (kept across its death, until it is replaced). */
   lastAnswer<T>(index: number, question: string): T | undefined {
     return this.slots[index]?.last.get(question) as T | undefined;
+  }
+
+  /**
+   * Replace worker `index` by a fresh process (to give its memory back to the system: a process
+   * that exits returns everything). Only for a worker with no connections; connections handed
+   * to `index` from now on wait for the successor to be ready. `msg` tells the old one to stop.
+   */
+  recycle(index: number, msg: WorkerMessage): void {
+    const old = this.slots[index];
+    if (!old || this.stopping || old.load > 0) return;
+    old.retired = true;
+    this.slots[index] = this.spawn(index);
+    if (old.alive && old.child.connected) old.child.send(msg, (err) => err && old.child.kill('SIGKILL'));
   }
 
   /** The index of the least loaded live worker. */

@@ -131,7 +131,11 @@ async function main(): Promise<void> {
     t.ok(config.ExposedPorts?.['3737/tcp'] && config.ExposedPorts?.['3738/tcp'], 'exposes 3737 and 3738');
     t.match(String(config.StopSignal), /^(SIGTERM|15)$/, 'stop signal SIGTERM');
     t.match(config.Healthcheck?.Test?.join(' '), /healthz/, 'HEALTHCHECK hits /healthz');
-    t.match(config.Cmd?.join(' '), /--tcp 0\.0\.0\.0:3737 --http 0\.0\.0\.0:3738/, 'listens on all interfaces');
+    t.match(
+      config.Cmd?.join(' '),
+      /--listen-all --tcp 0\.0\.0\.0:3737 --http 0\.0\.0\.0:3738/,
+      'listens on all interfaces of the container, saying so',
+    );
     const ls = await run('podman', [
       'run',
       '--rm',

@@ -91,9 +91,11 @@ export class QtestdProcess {
     return LineClient.websocket(new WebSocket(`ws://127.0.0.1:${this.httpPort}/qtest${query ? `?${query}` : ''}`));
   }
 
-  wsQmp(session: string): Promise<LineClient> {
+  /** QMP of `session` over WebSocket; `token` is its QMP token (src/service/qmp-token.ts). */
+  wsQmp(session: string, token?: string): Promise<LineClient> {
+    const t = token === undefined ? '' : `&token=${encodeURIComponent(token)}`;
     return LineClient.websocket(
-      new WebSocket(`ws://127.0.0.1:${this.httpPort}/qmp?session=${encodeURIComponent(session)}`),
+      new WebSocket(`ws://127.0.0.1:${this.httpPort}/qmp?session=${encodeURIComponent(session)}${t}`),
     );
   }
 

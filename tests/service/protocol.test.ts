@@ -183,7 +183,8 @@ async function queryStatus(c: LineClient): Promise<string | undefined> {
 
 t.test('per-session QMP: UNIX socket and WebSocket, each reaching only its session', async (t) => {
   const a = await q.tcp();
-  const b = await q.ws('id=qb');
+  const token = 'protocol-test-token-qb';
+  const b = await q.ws(`id=qb&qmp-token=${token}`);
   t.equal(await a.request('#!qtestd id=qa'), 'OK');
   const path = join(q.runDir, 'qa.qmp');
   t.ok(existsSync(path), `${path} exists while the session is open`);
@@ -194,7 +195,8 @@ t.test('per-session QMP: UNIX socket and WebSocket, each reaching only its sessi
     { QMP: { version: { qemu: { major: Number } }, capabilities: Array } },
     'QMP greeting on the session socket',
   );
-  const qb = await q.wsQmp('qb');
+  await t.rejects(q.wsQmp('qb'), /403/, 'QMP WebSocket without the token: 403');
+  const qb = await q.wsQmp('qb', token);
   t.match(await qmpHandshake(qb), { QMP: Object }, 'QMP greeting over WebSocket');
 
   // Once the real QMP layer is in: stopping one session shows only in that session.

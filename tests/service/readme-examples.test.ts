@@ -34,7 +34,7 @@ t.test('README: the typed client over WebSocket', async (t) => {
   t.teardown(() => q.dispose());
   const base = `ws://127.0.0.1:${q.httpPort}`;
   const qt = await QtestClient.connectWebSocket(`${base}/qtest?device=edu,dma_mask=0xffffffffffffffff&id=job1`);
-  const qmp = await QmpClient.connectWebSocket(`${base}/qmp?session=job1`);
+  const qmp = await QmpClient.connectWebSocket(`${base}/qmp?session=job1`, { token: qt.qmpToken });
   await qmp.negotiate();
   const pci = new PciBus(qt);
   const edu = await pci.findDevice(0x1234, 0x11e8);
