@@ -66,7 +66,7 @@ class Qmp {
   closed = false;
 
   constructor(session: string) {
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/qmp?session=${encodeURIComponent(session)}`;
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/qmp?session=${encodeURIComponent(session)}&inspect=1`;
     this.ws = new WebSocket(url);
     let greeted: () => void;
     const greeting = new Promise<void>((r) => (greeted = r));

@@ -11,6 +11,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { SMMU_FIELDS, SMMU_REGISTERS } from '../smmu/registers.js';
 
+/**
+ * The commands the page may run on a session's monitor. The page attaches with
+ * `/qmp?session=ID&inspect=1`, which needs no QMP token because such a monitor runs these
+ * read-only commands only (the Host/Origin checks of http.ts still apply).
+ */
+export const INSPECTOR_COMMANDS: ReadonlySet<string> = new Set([
+  'query-pci',
+  'query-status',
+  'x-qtestd-session',
+  'x-qtestd-smmu-state',
+  'x-qtestd-smmu-decode-stream',
+  'x-qtestd-smmu-translate',
+  'x-qtestd-traffic',
+]);
+
 const PAGE_JS = fileURLToPath(new URL('../inspector/page.js', import.meta.url));
 
 /** Register fields the model does not name but a reader wants split (IHI 0070 6.3). */

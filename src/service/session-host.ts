@@ -16,6 +16,7 @@ import type { IdClaims, SessionInfo } from './session-registry.js';
 import type { ServiceOptions } from './service-options.js';
 import { bindWebSocket } from './websocket-link.js';
 import { qmpAttachRefusal } from './budgets.js';
+import { INSPECTOR_COMMANDS } from './inspector.js';
 
 /** An HTTP upgrade request as it travels to a worker. */
 export interface UpgradeRequest {
@@ -79,10 +80,20 @@ export class SessionHost {
         socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno such session\n');
         return;
       }
-      const refusal = qmpAttachRefusal(live, this.listeners.qmpTokenOk(live, url.searchParams.get('token')));
+      // The inspector's monitor (inspect=1) needs no token: it runs read-only commands only.
+      const inspect = url.searchParams.get('inspect') === '1';
+      const tokenOk = inspect || this.listeners.qmpTokenOk(live, url.searchParams.get('token'));
+      const refusal = qmpAttachRefusal(live, tokenOk);
       if (refusal) return void socket.end(refusal);
+      const allow = inspect ? (command: string) => INSPECTOR_COMMANDS.has(command) : undefined;
       this.wss.handleUpgrade(fakeReq, socket, head, (ws) =>
-        bindWebSocket(ws, (link) => this.registry.attachQmpEndpoint(live, link), 'qmp', undefined, this.opts.log),
+        bindWebSocket(
+          ws,
+          (link) => this.registry.attachQmpEndpoint(live, link, allow),
+          'qmp',
+          undefined,
+          this.opts.log,
+        ),
       );
       return;
     }

@@ -253,7 +253,8 @@ export class SessionRegistry {
     return tapEndpoint(ep, tap);
   }
 
-  attachQmpEndpoint(live: LiveSession, link: Link): Endpoint {
+  /** A QMP monitor of the session; `allow` limits it to some commands (the inspector's read-only one). */
+  attachQmpEndpoint(live: LiveSession, link: Link, allow?: (command: string) => boolean): Endpoint {
     if (this.sessions.get(live.id) !== live) {
       // the session closed while this connection was being set up
       link.close();
@@ -273,7 +274,7 @@ export class SessionRegistry {
         return link.write(text);
       },
     };
-    const monitor = attachQmp(live.session, counted, () => this.close(live, 'QMP quit', 'qmp-quit'));
+    const monitor = attachQmp(live.session, counted, () => this.close(live, 'QMP quit', 'qmp-quit'), allow);
     live.qmpMonitors.add(monitor);
     live.qmpLinks.add(link);
     return {

@@ -21,9 +21,16 @@ function wallTime(): { seconds: number; microseconds: number } {
   return { seconds: Math.floor(us / 1e6), microseconds: us % 1e6 };
 }
 
-export function attachQmp(session: Session, link: Link, quit: () => void): QmpMonitor {
+export function attachQmp(
+  session: Session,
+  link: Link,
+  quit: () => void,
+  /** Only these commands run on this monitor (a read-only one); default: all. */
+  allow?: (command: string) => boolean,
+): QmpMonitor {
   session.onQuit(quit);
   const endpoint = new QmpEndpoint({
+    allow,
     host: session.qmpHost,
     extensions: session.qmpHost.extensions,
     sink: (text) => link.write(text),

@@ -1,3 +1,4 @@
+// Over 400 lines: one bank is one security state's whole programming interface (register file, CMDQ consumed in steps, EVENTQ, GERROR, IRQ gating, stream-table base) with its trace points.
 /**
  * One programming interface of the SMMUv3 (a "bank"): its register file (the bank-relative table
  * of registers.ts on the memory/register-file.ts engine), its command queue, event queue, GERROR,

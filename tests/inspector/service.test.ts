@@ -52,7 +52,13 @@ t.test('inspector routes and dry runs through the service', async (t) => {
   const q = await QtestClient.connectWebSocket(`ws://127.0.0.1:${svc.httpPort}/qtest?id=insp-svc`);
   t.teardown(() => q.close());
   const streams = await programStreams(q);
-  const qmp = await QmpClient.connectWebSocket(`ws://127.0.0.1:${svc.httpPort}/qmp?session=insp-svc`);
+  // The session's full monitor needs its token; the page's read-only monitor (inspect=1) does not.
+  const refused = await svc.wsQmp('insp-svc').then(
+    () => 'opened',
+    (e: Error) => e.message,
+  );
+  t.equal(refused, 'HTTP 403', 'no token: no full monitor');
+  const qmp = await QmpClient.connectWebSocket(`ws://127.0.0.1:${svc.httpPort}/qmp?session=insp-svc&inspect=1`);
   t.teardown(() => qmp.close());
   await qmp.negotiate();
 
@@ -107,6 +113,22 @@ t.test('inspector routes and dry runs through the service', async (t) => {
   t.same(bad.error, { class: 'GenericError', desc: "Parameter 'access' expects 'read' or 'write'" });
   const ssid = await call(qmp, 'x-qtestd-smmu-translate', '{"sid": 1, "iova": 0, "ssid": 3}');
   t.same(ssid.error, { class: 'GenericError', desc: "Parameter 'ssid': only SubstreamID 0 is modelled" });
+
+  // the inspector's monitor runs read-only commands only: the session lives on
+  for (const cmd of ['quit', 'system_reset', 'device_del', 'human-monitor-command']) {
+    const r = await call(
+      qmp,
+      cmd,
+      cmd === 'device_del'
+        ? '{"id": "x"}'
+        : cmd === 'human-monitor-command'
+          ? '{"command-line": "info mtree"}'
+          : undefined,
+    );
+    t.same(r.error, { class: 'GenericError', desc: `The command ${cmd} is not allowed on this monitor` }, cmd);
+  }
+  t.same((await call(qmp, 'query-status')).return, { status: 'running', running: true });
+  t.equal(await q.readl(0x40000000n), 0n, 'the qtest session still answers');
 });
 
 const hex = (v: bigint): string => '0x' + v.toString(16);

@@ -33,6 +33,11 @@ export interface QmpEndpointOptions {
   readonly extensions?: readonly QmpExtension[];
   /** Defaults to the built-in command set plus `extensions`. */
   readonly registry?: CommandRegistry;
+  /**
+   * A monitor limited to some commands (the service's read-only inspector monitor): any other
+   * command answers GenericError `The command X is not allowed on this monitor`. Default: all.
+   */
+  readonly allow?: (command: string) => boolean;
 }
 
 export class QmpEndpoint {
@@ -41,6 +46,7 @@ export class QmpEndpoint {
   private readonly now: () => WallTime;
   private readonly logger: Logger | undefined;
   private readonly registry: CommandRegistry;
+  private readonly allow?: (command: string) => boolean;
   private readonly stream: JsonStream;
   private readonly visitor: SchemaInputVisitor | undefined;
   private readonly unsubscribe: () => void;
@@ -54,6 +60,7 @@ export class QmpEndpoint {
     this.now = options.now;
     this.logger = options.logger;
     this.registry = options.registry ?? builtinRegistry(options.extensions);
+    this.allow = options.allow;
     this.visitor = this.registry.schema !== undefined ? new SchemaInputVisitor(this.registry.schema) : undefined;
     const limits = options.limits ?? DEFAULT_LIMITS;
     this.stream = new JsonStream({
@@ -116,6 +123,9 @@ export class QmpEndpoint {
     }
     if (!this.registry.has(request.name)) {
       throw new QmpError('CommandNotFound', `The command ${request.name} has not been found`);
+    }
+    if (this.allow && request.name !== 'qmp_capabilities' && !this.allow(request.name)) {
+      throw QmpError.generic(`The command ${request.name} is not allowed on this monitor`);
     }
     const command = this.registry.get(request.name);
     const declared = this.registry.schema?.command(request.name);
