@@ -292,7 +292,9 @@ export class SessionQmpHost implements QmpHost {
       name: 'x-qtestd-smmu-state',
       args: {},
       openArgs: true,
-      run: () => toJson(this.smmu().debugSnapshot()),
+      // A machine without an SMMU answers {"present": false}: the command takes no arguments, so
+      // generic clients (QEMU's qmp-cmd-test) call it on any machine and expect a return.
+      run: () => (this.session.machine.smmu ? toJson(this.session.machine.smmu.debugSnapshot()) : { present: false }),
     }),
     defineExtension({
       name: 'x-qtestd-smmu-decode-stream',
