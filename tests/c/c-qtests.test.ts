@@ -4,11 +4,14 @@
  * (and, where the oracle has the devices, with the oracle's binary too). The TAP they print is
  * parsed: any `not ok`, `Bail out!`, missing test or non-zero exit fails.
  *
+ * Binaries are cached by a hash of their sources, qtest-cc and the oracle's libraries
+ * (tests/helpers/build-cache.ts): an unchanged test is not recompiled on the next run.
+ *
  * Needs the oracle for qtest-cc (QTEST_ORACLE_PREFIX); skipped loudly without it (fails under CI=true).
  * Runs against qtestd are skipped with a note while qtestd lacks the device/SMMU the test needs.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -17,6 +20,7 @@ import { QTESTD_BINARY, REPO_ROOT } from '../helpers/launch.js';
 import { skipMissingFeature, withOracle } from '../helpers/oracle.js';
 import type { OracleInfo } from '../helpers/oracle.js';
 import { qtestdMissingFeature } from '../helpers/differential/compare.js';
+import { cachedBuild, qtestCcInputs } from '../helpers/build-cache.js';
 
 t.setTimeout(15 * 60_000); // a safety net only: 8 C qtest binaries, ~25 launches on a busy 2-core machine
 
@@ -135,11 +139,28 @@ export function parseTap(out: string): TapSummary {
   return s;
 }
 
-async function runCTest(tt: Test, exe: string, binary: string, c: CTest, buildDir: string): Promise<void> {
+interface CRun {
+  r: { code: number | null; signal: string | null; stdout: string; stderr: string };
+  tap: TapSummary;
+}
+
+async function execCTest(exe: string, binary: string, buildDir: string): Promise<CRun> {
   const env: NodeJS.ProcessEnv = { ...process.env, QTEST_QEMU_BINARY: binary, TMPDIR: buildDir };
   delete env.QTEST_LOG;
   const r = await run(exe, ['--tap'], { cwd: buildDir, env, timeout: 180_000 });
-  const tap = parseTap(r.stdout);
+  return { r, tap: parseTap(r.stdout) };
+}
+
+const passed = ({ r, tap }: CRun, c: CTest): boolean =>
+  tap.bailOut === null &&
+  tap.notOk.length === 0 &&
+  tap.plan === c.cases &&
+  tap.ok === c.cases &&
+  tap.skipped === 0 &&
+  r.code === 0 &&
+  !r.signal;
+
+function checkCTest(tt: Test, { r, tap }: CRun, c: CTest): void {
   const detail = `exit ${r.code ?? r.signal}\n--- stdout (tail)\n${r.stdout
     .split('\n')
     .filter((l) => !l.startsWith('# starting QEMU'))
@@ -161,25 +182,36 @@ await withOracle(t, 'C qtests (libqtest/libqos)', async (tc, oracle: OracleInfo)
     `QTEST_QEMU_BINARY usable by libqtest: ${QTESTD_BINARY}`,
   );
 
-  // compile all (in parallel), into the build dir, never into the repo
+  // compile all (in parallel), into the build dir, never into the repo (or take them from the cache)
   const exes = new Map<string, string>();
+  const headers = readdirSync(SRC_DIR)
+    .filter((f) => f.endsWith('.h'))
+    .sort()
+    .map((f) => join(SRC_DIR, f));
+  let fromCache = 0;
   await Promise.all(
     TESTS.map(async (c) => {
       const exe = join(buildDir, c.name);
-      const r = await run(oracle.qtestCc, ['-I', SRC_DIR, '-o', exe, join(SRC_DIR, `${c.name}.c`)], {
-        cwd: buildDir,
-        timeout: 300_000,
+      const src = join(SRC_DIR, `${c.name}.c`);
+      const inputs = qtestCcInputs(oracle.qtestCc, oracle.prefix, [src, ...headers], ['-I', 'tests/c']);
+      const built = await cachedBuild(`ctest-${c.name}`, inputs, exe, async (out) => {
+        const r = await run(oracle.qtestCc, ['-I', SRC_DIR, '-o', out, src], { cwd: buildDir, timeout: 300_000 });
+        return r.code === 0 ? null : `qtest-cc ${c.name}.c failed (${r.code ?? r.signal}):\n${r.stderr.slice(-4000)}`;
       });
-      if (r.code === 0) exes.set(c.name, exe);
-      else tc.fail(`qtest-cc ${c.name}.c failed (${r.code ?? r.signal}):\n${r.stderr.slice(-4000)}`);
+      if (built.error === null) exes.set(c.name, exe);
+      else tc.fail(built.error);
+      if (built.cached) fromCache++;
     }),
   );
   tc.equal(exes.size, TESTS.length, `compiled ${exes.size}/${TESTS.length} C qtests with ${oracle.qtestCc}`);
+  if (fromCache) tc.comment(`${fromCache} of them unchanged since an earlier run: taken from the build cache`);
 
   for (const c of TESTS) {
     const exe = exes.get(c.name);
     if (!exe) continue;
-    const missing = await qtestdMissingFeature(c.args);
+    // run first; only a failing run asks whether qtestd lacks the device (one launch less per test)
+    const got = await execCTest(exe, QTESTD_BINARY, buildDir);
+    const missing = passed(got, c) ? null : await qtestdMissingFeature(c.args);
     if (missing) {
       await skipMissingFeature(
         tc,
@@ -187,10 +219,11 @@ await withOracle(t, 'C qtests (libqtest/libqos)', async (tc, oracle: OracleInfo)
         `${c.args.join(' ')}: ${missing} (device-dependent C qtest skipped)`,
       );
     } else {
-      await tc.test(`${c.name} vs qtestd (${QTESTD_BINARY})`, (tt) => runCTest(tt, exe, QTESTD_BINARY, c, buildDir));
+      await tc.test(`${c.name} vs qtestd (${QTESTD_BINARY})`, async (tt) => checkCTest(tt, got, c));
     }
     if (c.oracle) {
-      await tc.test(`${c.name} vs QEMU 10.2.2 oracle`, (tt) => runCTest(tt, exe, oracle.binary, c, buildDir));
+      const want = await execCTest(exe, oracle.binary, buildDir);
+      await tc.test(`${c.name} vs QEMU 10.2.2 oracle`, async (tt) => checkCTest(tt, want, c));
     }
   }
 });

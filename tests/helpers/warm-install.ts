@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cachedBuildSync } from './build-cache.js';
 import { REPO_ROOT } from './paths.js';
 
 /** The C compiler, or undefined. */
@@ -66,12 +67,16 @@ export function makeInstall(cc: string, envExtra: NodeJS.ProcessEnv = {}): Insta
   }
   copyFileSync(join(REPO_ROOT, 'bin', 'qemu-system-aarch64'), join(root, 'bin', 'qemu-system-aarch64'));
   const shim = join(root, 'native', 'build', 'qemu-system-aarch64');
-  const r = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-o', shim, join(REPO_ROOT, 'native', 'launcher.c')], {
-    encoding: 'utf8',
+  // compiled once per launcher.c and compiler (tests/helpers/build-cache.ts), copied for each install
+  const flags = ['-O2', '-Wall', '-Wextra', '-Werror'];
+  const source = join(REPO_ROOT, 'native', 'launcher.c');
+  const built = cachedBuildSync('launcher', { command: [cc, ...flags], files: [source] }, shim, (out) => {
+    const r = spawnSync(cc, [...flags, '-o', out, source], { encoding: 'utf8' });
+    return r.status === 0 ? null : `${cc} failed: ${r.error?.message ?? r.stderr}`;
   });
-  if (r.status !== 0) {
+  if (built.error !== null) {
     rmSync(tmp, { recursive: true, force: true });
-    return `${cc} failed: ${r.error?.message ?? r.stderr}`;
+    return built.error;
   }
   const xdg = join(tmp, 'xdg');
   mkdirSync(xdg, { mode: 0o700 });
