@@ -15,6 +15,8 @@ import { describeOutcome, diffSession, qtestdMissingFeature } from '../helpers/d
 import { generateSession } from '../helpers/differential/generator.js';
 import { BASE_SEED, sessionSeed, VARIANTS } from '../helpers/differential/variants.js';
 
+t.setTimeout(10 * 60_000); // a safety net only: qtestd and QEMU process pairs on a busy 2-core machine
+
 const only = process.env.QTESTD_DIFF_ONLY?.split('/');
 
 for (const v of VARIANTS) {

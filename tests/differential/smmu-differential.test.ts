@@ -30,6 +30,8 @@ import {
 } from '../helpers/smmu-programs.js';
 import type { SmmuProgram } from '../helpers/smmu-programs.js';
 
+t.setTimeout(10 * 60_000); // a safety net only: qtestd and QEMU process pairs on a busy 2-core machine
+
 const env = process.env;
 const num = (s: string | undefined, d: number): number => (s && /^(0x[0-9a-f]+|\d+)$/i.test(s) ? Number(s) : d);
 const BASE_SEED = num(env.QTESTD_SMMU_SEED, 0x5eed5a11) >>> 0;

@@ -13,6 +13,8 @@ import { oracle, oracleBinary, oracleQtestCc } from '../helpers/oracle.js';
 import { cachedBuildSync, qtestCcInputs } from '../helpers/build-cache.js';
 import { daemonPid, findCc, libqtestLaunch, makeInstall, median, REPO, waitFor } from './harness.js';
 
+t.setTimeout(600000); // a safety net: every figure is a series of process launches on a possibly busy machine
+
 const RUNS = Math.max(1, Number(process.env.QTESTD_MEASURE_RUNS ?? 3) || 3);
 /** the daemon's first launches after start-up, not measured */
 const WARMUP = Math.min(5, RUNS);

@@ -25,6 +25,8 @@ import {
 } from './harness.js';
 import type { Install } from './harness.js';
 
+t.setTimeout(10 * 60_000); // a safety net only: ~30 launches and daemon starts on a busy 2-core machine
+
 const cc = findCc();
 if (!cc) {
   process.stderr.write('tests/warm: SKIPPED - no C compiler (cc/gcc/clang); the warm launch shim cannot be built\n');
