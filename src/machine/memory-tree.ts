@@ -15,7 +15,10 @@
  * address-space blocks by a pointer hash (it changes from run to run); qtestd prints a fixed order
  * (protocol/deviations.md, "HMP").
  */
-import type { AddressSpace } from '../memory/address-space.js';
+import type { PciBus } from '../pci/host-bridge.js';
+import { PCI_BRIDGE_CTL } from '../pci/pci-bridge.js';
+import type { PciBridgeDevice } from '../pci/pci-bridge.js';
+import type { PciDevice } from '../pci/pci-device.js';
 import type { Machine } from './machine.js';
 
 export type RegionKind = 'i/o' | 'ram' | 'romd' | 'rom';
@@ -40,6 +43,8 @@ export interface NamedSpace {
 
 const FULL = 1n << 64n;
 const PCI_COMMAND = 0x04;
+const PCI_COMMAND_IO = 0x1;
+const PCI_COMMAND_MEMORY = 0x2;
 const PCI_COMMAND_MASTER = 0x4;
 
 function region(
@@ -56,7 +61,8 @@ function alias(name: string, addr: bigint, size: bigint, target: MemRegion, offs
 }
 
 const hex16 = (v: bigint): string => v.toString(16).padStart(16, '0');
-const lastByte = (size: bigint): bigint => (size === FULL ? FULL - 1n : size - 1n);
+/** MR_SIZE: the offset of the last byte, 0 for an empty region. */
+const lastByte = (size: bigint): bigint => (size === 0n ? 0n : size - 1n);
 
 function printRegion(mr: MemRegion, level: number, base: bigint, queue: MemRegion[], out: string[]): void {
   const start = base + mr.addr;
@@ -142,20 +148,81 @@ function boardRegions(machine: Machine, mmioWindow: MemRegion, ecam: MemRegion, 
   return rs;
 }
 
-/** BARs mapped in a PCI space, as children of the window's inner region. */
-function mappedBars(space: AddressSpace): MemRegion[] {
-  return [...space.listMappings()]
-    .filter((m) => m.priority >= 0) // qtestd's all-ones background, not a QEMU region
-    .map((m) => region(m.region.name, m.base, m.region.size, { prio: m.priority }));
+type Pci = NonNullable<Machine['pci']>;
+
+/** A PCI bus's memory and I/O containers: gpex_mmio / gpex_ioport for pcie.0, a bridge's own below it. */
+interface BusSpaces {
+  mem: MemRegion;
+  io: MemRegion;
+}
+
+/**
+ * Regions QEMU puts inside a BAR: msix_init's table and PBA in the root port's one-vector MSI-X BAR
+ * (table at 0, 16 bytes; PBA at 0x800, 8 bytes; the layout src/pci/pcie-root-port.ts decodes).
+ */
+const BAR_SUBREGIONS: Readonly<Record<string, ReadonlyArray<[string, bigint, bigint]>>> = {
+  'pcie-root-port-msix': [
+    ['msix-table', 0n, 0x10n],
+    ['msix-pba', 0x800n, 8n],
+  ],
+};
+
+/** Mapped BARs (overlapping at priority 1, as pci_update_mappings adds them) of the functions on a bus. */
+function addBars(pci: Pci, devices: readonly PciDevice[], into: BusSpaces): void {
+  for (const d of devices)
+    for (const bar of d.bars) {
+      const at = pci.mappedBar(d, bar);
+      if (at === undefined) continue;
+      const children = (BAR_SUBREGIONS[bar.region.name] ?? []).map(([name, addr, size]) => region(name, addr, size));
+      (bar.kind === 'io' ? into.io : into.mem).children.push(
+        region(bar.region.name, at, bar.size, { prio: 1, children }),
+      );
+    }
+}
+
+/**
+ * A bridge's windows into its parent bus (pci_bridge_region_init): each alias sits at the window's base,
+ * priority 1, sized limit + 1 - base when the command register enables it and limit >= base, else 0;
+ * the VGA aliases follow the bridge control VGA bit.
+ */
+function addBridgeWindows(bridge: PciBridgeDevice, parent: BusSpaces, own: BusSpaces): void {
+  const cmd = bridge.config.get(PCI_COMMAND, 2);
+  // QEMU moves the aliases only when the guest writes a window, the command register or the bridge
+  // control; until then (command still off, every window still closed as reset leaves it) they are
+  // where realize put them: at 0, empty.
+  const closed = (['io', 'mem', 'pref'] as const).every((k) => bridge.window(k).limit < bridge.window(k).base);
+  const pristine = closed && (cmd & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY)) === 0;
+  const win = (kind: 'io' | 'mem' | 'pref', name: string, target: MemRegion, enabled: boolean): MemRegion => {
+    const w = bridge.window(kind);
+    if (pristine) return { ...alias(name, 0n, 0n, target, 0n), prio: 1 };
+    const size = enabled && w.limit >= w.base ? w.limit + 1n - w.base : 0n;
+    return { ...alias(name, w.base, size, target, w.base), prio: 1 };
+  };
+  const vgaOn = (bridge.bridgeControl & PCI_BRIDGE_CTL.VGA) !== 0;
+  const vga = (name: string, addr: bigint, size: bigint, target: MemRegion): MemRegion => ({
+    ...alias(name, addr, size, target, addr),
+    prio: 1,
+    enabled: vgaOn,
+  });
+  parent.mem.children.push(
+    win('mem', 'pci_bridge_mem', own.mem, (cmd & PCI_COMMAND_MEMORY) !== 0),
+    win('pref', 'pci_bridge_pref_mem', own.mem, (cmd & PCI_COMMAND_MEMORY) !== 0),
+    vga('pci_bridge_vga_mem', 0xa_0000n, 0x2_0000n, own.mem),
+  );
+  parent.io.children.push(
+    win('io', 'pci_bridge_io', own.io, (cmd & PCI_COMMAND_IO) !== 0),
+    vga('pci_bridge_vga_io_lo', 0x3b0n, 0xcn, own.io),
+    vga('pci_bridge_vga_io_hi', 0x3c0n, 0x20n, own.io),
+  );
 }
 
 /** The address spaces of `machine`, in qtestd's fixed order. */
 export function machineAddressSpaces(machine: Machine): NamedSpace[] {
   const pci = machine.pci;
-  const gpexMmio = region('gpex_mmio', 0n, FULL, { children: pci ? mappedBars(pci.pciMemory) : [] });
+  const gpexMmio = region('gpex_mmio', 0n, FULL);
   const mmioWindow = region('gpex_mmio_window', 0n, FULL, { children: [gpexMmio] });
   const ecam = region('pcie-mmcfg-mmio', 0n, 0x1000_0000n);
-  const ioport = region('gpex_ioport', 0n, 0x1_0000n, { children: pci ? mappedBars(pci.pciIo) : [] });
+  const ioport = region('gpex_ioport', 0n, 0x1_0000n);
   const flash0 = region('virt.flash0', 0n, 0x0400_0000n, { kind: 'romd' });
   const secure = machine.config.secure;
   const system = region('system', 0n, FULL, {
@@ -181,23 +248,48 @@ export function machineAddressSpaces(machine: Machine): NamedSpace[] {
     spaces.push({ name: 'cpu-secure-memory-0', root: secureMemory });
   }
   spaces.push({ name: 'I/O', root: region('io', 0n, 0x1_0000n) });
-  if (pci) {
-    const iommus: NamedSpace[] = [];
-    pci.allDevices().forEach((d, index) => {
-      let target = system;
-      if (machine.smmu) {
-        const name = `smmuv3-iommu-memory-region-${d.devfn}-${index}`;
-        target = region(name, 0n, FULL);
-        iommus.push({ name, root: target });
-      }
-      // The alias is enabled with the Bus Master bit of the command register.
-      const master = alias('bus master memory', 0n, FULL, target, 0n);
-      master.enabled = (d.config.get(PCI_COMMAND, 2) & PCI_COMMAND_MASTER) !== 0;
-      spaces.push({ name: d.typeName, root: region('bus master container', 0n, FULL, { children: [master] }) });
-    });
-    spaces.push(...iommus);
-  }
+  if (pci) pciSpaces(machine, pci, { mem: gpexMmio, io: ioport }, system, spaces);
   return spaces;
+}
+
+/**
+ * The PCI part: BARs and bridge windows in the bus containers, a bus-master address space per function
+ * (its alias enabled by COMMAND.MASTER, to the function's IOMMU region or to system memory), a memory
+ * and an I/O space per bridge, and with iommu=smmuv3 an IOMMU space per function, named
+ * `smmuv3-iommu-memory-region-<devfn>-<n>`: QEMU numbers them when the machine is ready, walking the
+ * buses newest first and each bus by devfn; functions plugged later follow in plug order.
+ */
+function pciSpaces(machine: Machine, pci: Pci, root: BusSpaces, system: MemRegion, spaces: NamedSpace[]): void {
+  const buses: Array<{ bus: PciBus; spaces: BusSpaces }> = [{ bus: pci.topology.rootBus, spaces: root }];
+  const bridgeSpaces: NamedSpace[] = [];
+  for (const d of pci.allDevices()) {
+    const bus = pci.topology.busBehind(d);
+    if (!bus) continue;
+    const parent = buses.find((b) => b.bus.devices().includes(d))!.spaces;
+    const own = { mem: region('pci_bridge_pci', 0n, FULL), io: region('pci_bridge_io', 0n, 1n << 32n) };
+    addBridgeWindows(d as PciBridgeDevice, parent, own);
+    bridgeSpaces.push({ name: 'pci_bridge_pci_mem', root: own.mem }, { name: 'pci_bridge_pci_io', root: own.io });
+    buses.push({ bus, spaces: own });
+  }
+  for (const b of buses) addBars(pci, b.bus.devices(), b.spaces);
+  const coldFirst = [...buses].reverse().flatMap((b) => b.bus.devices());
+  const numbered = [
+    ...coldFirst.filter((d) => !pci.topology.entryOf(d)?.hotplugged),
+    ...pci.allDevices().filter((d) => pci.topology.entryOf(d)?.hotplugged),
+  ];
+  const iommus: NamedSpace[] = [];
+  for (const d of pci.allDevices()) {
+    let target = system;
+    if (machine.smmu) {
+      const name = `smmuv3-iommu-memory-region-${d.devfn}-${numbered.indexOf(d)}`;
+      target = region(name, 0n, FULL);
+      iommus.push({ name, root: target });
+    }
+    const master = alias('bus master', 0n, FULL, target, 0n);
+    master.enabled = (d.config.get(PCI_COMMAND, 2) & PCI_COMMAND_MASTER) !== 0;
+    spaces.push({ name: d.typeName, root: region('bus master container', 0n, FULL, { children: [master] }) });
+  }
+  spaces.push(...bridgeSpaces, ...iommus.sort((a, b) => (a.name < b.name ? -1 : 1)));
 }
 
 /** HMP `info mtree` for `machine`. */

@@ -15,12 +15,64 @@ import { call, startPeer } from '../protocol/qmp/peer.js';
 import type { QmpPeer } from '../protocol/qmp/peer.js';
 
 const secure = BASE_ARGS.map((a) => (a.startsWith('virt,') ? `${a},secure=on` : a));
-const CASES: Array<[string, string[]]> = [
-  ['base', [...BASE_ARGS]],
-  ['edu', [...BASE_ARGS, '-device', 'edu']],
-  ['pci-testdev', [...BASE_ARGS, '-device', 'pci-testdev']],
-  ['secure', secure],
+const FOUR = [
+  ...['-device', 'edu', '-device', 'pci-testdev'],
+  ...['-device', 'pcie-root-port,id=rp,chassis=1', '-device', 'edu,bus=rp'],
 ];
+/** ECAM (high) address of bus:devfn register `reg`. */
+const cfg = (bus: number, devfn: number, reg: number): string =>
+  `0x${(0x40_1000_0000 + bus * 0x10_0000 + devfn * 0x1000 + reg).toString(16)}`;
+/** edu BAR0 and pci-testdev BAR0/BAR1 programmed and decoding (edu also bus master). */
+const BARS = [
+  `writel ${cfg(0, 8, 0x10)} 0x10000000`,
+  `writew ${cfg(0, 8, 4)} 0x7`,
+  `writel ${cfg(0, 0x10, 0x10)} 0x10100000`,
+  `writel ${cfg(0, 0x10, 0x14)} 0x1000`,
+  `writew ${cfg(0, 0x10, 4)} 0x3`,
+];
+/** ... then the root port's bus numbers, memory and I/O windows, and the edu behind it. */
+const BRIDGE = [
+  ...BARS,
+  `writeb ${cfg(0, 0x18, 0x19)} 0x1`,
+  `writeb ${cfg(0, 0x18, 0x1a)} 0x1`,
+  `writew ${cfg(0, 0x18, 0x20)} 0x1020`,
+  `writew ${cfg(0, 0x18, 0x22)} 0x1020`,
+  `writeb ${cfg(0, 0x18, 0x1c)} 0x20`,
+  `writeb ${cfg(0, 0x18, 0x1d)} 0x20`,
+  `writew ${cfg(0, 0x18, 4)} 0x7`,
+  `writel ${cfg(1, 0, 0x10)} 0x10200000`,
+  `writew ${cfg(1, 0, 4)} 0x6`,
+];
+const CASES: Array<[string, string[], string[]]> = [
+  ['base', [...BASE_ARGS], []],
+  ['edu', [...BASE_ARGS, '-device', 'edu'], []],
+  ['pci-testdev', [...BASE_ARGS, '-device', 'pci-testdev'], []],
+  ['secure', secure, []],
+  ['bars', [...BASE_ARGS, ...FOUR], BARS],
+  ['bridge', [...BASE_ARGS, ...FOUR], BRIDGE],
+];
+
+/** Send qtest lines one at a time, each answered `OK`. */
+async function qtest(p: QmpPeer, lines: readonly string[]): Promise<void> {
+  const sock = p.s.qtest;
+  let buf = '';
+  for (const line of lines) {
+    const reply = await new Promise<string>((resolve) => {
+      const onData = (d: Buffer): void => {
+        buf += d.toString('latin1');
+        const i = buf.indexOf('\n');
+        if (i < 0) return;
+        sock.off('data', onData);
+        const l = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        resolve(l);
+      };
+      sock.on('data', onData);
+      sock.write(line + '\n');
+    });
+    if (reply !== 'OK') throw new Error(`${line}: ${reply}`);
+  }
+}
 
 /** The blocks of an `info mtree` text, address spaces first, each group sorted. */
 export function mtreeBlocks(text: string): string[] {
@@ -39,10 +91,11 @@ async function mtree(p: QmpPeer): Promise<string> {
   return reply.return;
 }
 
-for (const [name, args] of CASES) {
+for (const [name, args, steps] of CASES) {
   t.test(`info mtree (${name}) matches the capture`, async (tc) => {
     const q = await startPeer('qtestd', args);
     tc.teardown(() => q.s.teardown());
+    await qtest(q, steps);
     const golden = readFileSync(join(REPO_ROOT, 'protocol/captures/qemu-10.2.2/hmp/mtree', `${name}.txt`), 'utf8');
     const got = await mtree(q);
     tc.match(got, /^address-space: /, 'starts with an address space');
@@ -57,6 +110,8 @@ for (const [name, args] of CASES) {
       await q.s.teardown();
       await o.s.teardown();
     });
+    await qtest(q, steps);
+    await qtest(o, steps);
     tv.same(mtreeBlocks(await mtree(q)), mtreeBlocks(await mtree(o)), 'same blocks, each byte-exact');
   });
 }
