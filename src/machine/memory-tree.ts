@@ -114,19 +114,23 @@ export function formatMtree(spaces: readonly NamedSpace[]): string {
 
 /** The sysbus regions of the board, by base address (hw/arm/virt.c's memory map, as QEMU maps them). */
 function boardRegions(machine: Machine, mmioWindow: MemRegion, ecam: MemRegion, ioport: MemRegion): MemRegion[] {
-  const its = machine.config.gicVersion === 3;
-  const rs: MemRegion[] = [
-    region('virt.flash1', 0x0400_0000n, 0x0400_0000n, { kind: 'romd' }),
-    region('gicv3_dist', 0x0800_0000n, 0x1_0000n),
-  ];
-  if (its)
+  const rs: MemRegion[] = [region('virt.flash1', 0x0400_0000n, 0x0400_0000n, { kind: 'romd' })];
+  if (machine.config.gicVersion === 3)
     rs.push(
+      region('gicv3_dist', 0x0800_0000n, 0x1_0000n),
       region('gicv3_its', 0x0808_0000n, 0x2_0000n, {
         children: [region('control', 0n, 0x1_0000n), region('translation', 0x1_0000n, 0x1_0000n)],
       }),
+      // one 128 KiB redistributor frame per CPU
+      region('gicv3_redist_region[0]', 0x080a_0000n, 0x2_0000n * BigInt(machine.config.smp)),
+    );
+  else
+    rs.push(
+      region('gic_dist', 0x0800_0000n, 0x1000n),
+      region('gic_cpu', 0x0801_0000n, 0x2000n),
+      region('gicv2m', 0x0802_0000n, 0x1000n),
     );
   rs.push(
-    region('gicv3_redist_region[0]', 0x080a_0000n, 0x2_0000n),
     region('pl011', 0x0900_0000n, 0x1000n),
     region('pl031', 0x0901_0000n, 0x1000n),
     region('fwcfg.data', 0x0902_0000n, 8n),
@@ -229,9 +233,10 @@ export function machineAddressSpaces(machine: Machine): NamedSpace[] {
     prio: secure ? -1 : 0,
     children: [...(secure ? [] : [flash0]), ...boardRegions(machine, mmioWindow, ecam, ioport)],
   });
+  const cpus = [...Array(machine.config.smp).keys()];
   const spaces: NamedSpace[] = [
     { name: 'memory', root: system },
-    { name: 'cpu-memory-0', root: system },
+    ...cpus.map((i) => ({ name: `cpu-memory-${i}`, root: system })),
   ];
   if (machine.config.gicVersion === 3) spaces.push({ name: 'gicv3-its-sysmem', root: system });
   if (secure) {
@@ -245,7 +250,7 @@ export function machineAddressSpaces(machine: Machine): NamedSpace[] {
         region('virt.secure-ram', 0x0e00_0000n, 0x0100_0000n, { kind: 'ram' }),
       ],
     });
-    spaces.push({ name: 'cpu-secure-memory-0', root: secureMemory });
+    spaces.push(...cpus.map((i) => ({ name: `cpu-secure-memory-${i}`, root: secureMemory })));
   }
   spaces.push({ name: 'I/O', root: region('io', 0n, 0x1_0000n) });
   if (pci) pciSpaces(machine, pci, { mem: gpexMmio, io: ioport }, system, spaces);

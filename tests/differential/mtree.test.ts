@@ -50,6 +50,24 @@ const CASES: Array<[string, string[], string[]]> = [
   ['secure', secure, []],
   ['bars', [...BASE_ARGS, ...FOUR], BARS],
   ['bridge', [...BASE_ARGS, ...FOUR], BRIDGE],
+  ['virt-default', ['-machine', 'virt', '-cpu', 'max', '-m', '512', '-net', 'none'], []],
+  [
+    'secure-smp2',
+    [
+      ...['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3,secure=on', '-cpu', 'max', '-smp', '2'],
+      ...['-m', '1024', '-net', 'none', '-device', 'pcie-root-port,chassis=1'],
+    ],
+    [],
+  ],
+  [
+    'two-ports',
+    [
+      ...BASE_ARGS,
+      ...['-device', 'pcie-root-port,chassis=1,id=r1', '-device', 'pcie-root-port,chassis=2,id=r2'],
+      ...['-device', 'edu,bus=r2', '-device', 'pci-testdev,bus=r1'],
+    ],
+    [],
+  ],
 ];
 
 /** Send qtest lines one at a time, each answered `OK`. */
