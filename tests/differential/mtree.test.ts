@@ -43,6 +43,8 @@ const BRIDGE = [
   `writel ${cfg(1, 0, 0x10)} 0x10200000`,
   `writew ${cfg(1, 0, 4)} 0x6`,
 ];
+/** ... then the root port's VGA enable, with I/O decoding on and memory decoding off. */
+const VGA = [...BRIDGE, `writew ${cfg(0, 0x18, 0x3e)} 0x8`, `writew ${cfg(0, 0x18, 4)} 0x5`];
 const CASES: Array<[string, string[], string[]]> = [
   ['base', [...BASE_ARGS], []],
   ['edu', [...BASE_ARGS, '-device', 'edu'], []],
@@ -50,6 +52,7 @@ const CASES: Array<[string, string[], string[]]> = [
   ['secure', secure, []],
   ['bars', [...BASE_ARGS, ...FOUR], BARS],
   ['bridge', [...BASE_ARGS, ...FOUR], BRIDGE],
+  ['bridge-vga', [...BASE_ARGS, ...FOUR], VGA],
   ['virt-default', ['-machine', 'virt', '-cpu', 'max', '-m', '512', '-net', 'none'], []],
   [
     'secure-smp2',
