@@ -4,7 +4,6 @@
  * qemu-10.2.2/qmp/query-pci.json and hmp/info-pci.txt). HMP text uses LF here; the QMP layer turns
  * it into the monitor's CRLF. Pure functions of the machine state.
  */
-import type { AddressSpace } from '../memory/address-space.js';
 import { PCI_CFG } from '../pci/config-space.js';
 import type { PciHost } from '../pci/host-bridge.js';
 import { barTypeBits } from '../pci/pci-device.js';
@@ -12,6 +11,7 @@ import type { PciBridgeDevice } from '../pci/pci-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
 import { funcOf, slotOf } from '../pci/requester-id.js';
 import type { Machine } from './machine.js';
+import { formatMachineMtree } from './memory-tree.js';
 
 /** QEMU pci_class_descriptions entries for the classes our devices use. */
 const CLASS_NAMES: Record<number, string> = {
@@ -177,41 +177,9 @@ export function formatInfoPci(pci: PciHost): string {
   return out.map((l) => l + '\n').join('');
 }
 
-function range(base: bigint, size: bigint): string {
-  const end = base + size - 1n;
-  return `${base.toString(16).padStart(16, '0')}-${(end < 0n ? 0n : end).toString(16).padStart(16, '0')}`;
-}
-
-function describeSpace(as: AddressSpace, indent: string, lines: string[]): void {
-  const maps = [...as.listMappings()].sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
-  for (const m of maps) {
-    const r = m.region;
-    if (r.kind === 'alias') {
-      lines.push(
-        `${indent}${range(m.base, r.size)} (prio ${m.priority}, i/o): alias ${r.name} @${r.target.name} ${range(r.targetBase, r.size)}`,
-      );
-    } else {
-      lines.push(
-        `${indent}${range(m.base, r.size)} (prio ${m.priority}, ${r.kind === 'ram' ? 'ram' : 'i/o'}): ${r.name}`,
-      );
-    }
-  }
-}
-
-/** HMP `info mtree`: the system and I/O address spaces, then the PCI spaces aliased into them. */
+/** HMP `info mtree`: the board's memory-region tree (memory-tree.ts). */
 export function formatInfoMtree(machine: Machine): string {
-  const lines: string[] = [];
-  lines.push('address-space: memory', '  0000000000000000-ffffffffffffffff (prio 0, i/o): system');
-  describeSpace(machine.system, '    ', lines);
-  lines.push('', 'address-space: I/O', '  0000000000000000-000000000000ffff (prio 0, i/o): io', '');
-  if (machine.pci) {
-    for (const space of [machine.pci.pciMemory, machine.pci.pciIo]) {
-      lines.push(`memory-region: ${space.name}`);
-      describeSpace(space, '  ', lines);
-      lines.push('');
-    }
-  }
-  return lines.map((l) => l + '\n').join('');
+  return formatMachineMtree(machine);
 }
 
 /** HMP `info qtree`, reduced to the buses and devices qtestd models. */
