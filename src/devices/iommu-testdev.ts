@@ -9,7 +9,7 @@ import type { Tracer } from '../base/trace.js';
 import { TRACE_IDS as T } from '../base/trace-events.js';
 import type { RegisterFile } from '../memory/register-file.js';
 import type { RegisterTable } from '../memory/register-file.js';
-import type { BusAccess, MemTxAttrs } from '../memory/types.js';
+import type { AccessSize, BusAccess, MemTxAttrs } from '../memory/types.js';
 import { PciDevice } from '../pci/pci-device.js';
 import { setTestdevIdentity, TESTDEV_BAR0_BYTES, testdevRegisterBar } from './testdev-bar.js';
 import type { DeviceDeclaration } from './declaration.js';
@@ -66,6 +66,44 @@ function* chunks(start: bigint, length: bigint): Generator<[addr: bigint, done: 
   }
 }
 
+/**
+ * The read-back data as 4-byte little-endian words from the start of the transfer (the last one
+ * possibly shorter), kept up to the first word that differs from the pattern.
+ */
+class WordCollector {
+  private readonly actual: number[] = [];
+  private partial = 0;
+  private stopped = false;
+
+  /** Bytes at transfer offset `done`. */
+  add(buf: Uint8Array, done: bigint): void {
+    if (this.stopped) return;
+    let off = Number(done);
+    for (let i = 0; i < buf.length; i++, off++) {
+      const shift = (off & 3) * 8;
+      this.partial = (this.partial | (buf[i]! << shift)) >>> 0;
+      if ((off & 3) === 3) {
+        this.actual.push(this.partial);
+        this.partial = 0;
+        if (this.actual[this.actual.length - 1] !== PATTERN_WORD) {
+          this.stopped = true;
+          return;
+        }
+      }
+    }
+  }
+
+  /** [expected, actual] per word, for a transfer of `length` bytes. */
+  *words(length: bigint): Generator<[number, number]> {
+    for (const a of this.actual) {
+      yield [PATTERN_WORD, a];
+      if (a !== PATTERN_WORD) return;
+    }
+    const rest = Number(length & 3n);
+    if (!this.stopped && rest !== 0) yield [PATTERN_WORD & (2 ** (8 * rest) - 1), this.partial];
+  }
+}
+
 /** Longest DMA qtestd performs (a deviation: upstream has none). */
 export const MAX_DMA_BYTES = 16n << 20n;
 
@@ -94,7 +132,30 @@ export class IommuTestdev extends PciDevice {
         },
       },
     });
-    this.addBar({ index: 0, size: TESTDEV_BAR0_BYTES, kind: 'mem32', region: this.mmioGuard.wrap(this.regs) });
+    this.addBar({
+      index: 0,
+      size: TESTDEV_BAR0_BYTES,
+      kind: 'mem32',
+      region: this.mmioGuard.wrap(this.tracedMmio(this.regs)),
+    });
+  }
+
+  /**
+   * iommu_testdev_mmio_read after the access (so after a trigger's DMA events), _mmio_write before
+   * it; inside the re-entrancy guard, so a refused access prints nothing.
+   */
+  private tracedMmio<R extends RegisterFile<typeof IOMMU_TESTDEV_REGISTERS>>(region: R): R {
+    const traced = Object.create(region) as R;
+    traced.read = (offset: bigint, size: AccessSize, attrs: MemTxAttrs): bigint => {
+      const v = region.read(offset, size, attrs);
+      if (this.tr.on[T.iommu_testdev_mmio_read]) this.tr.emit(T.iommu_testdev_mmio_read, offset, v, size);
+      return v;
+    };
+    traced.write = (offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): void => {
+      if (this.tr.on[T.iommu_testdev_mmio_write]) this.tr.emit(T.iommu_testdev_mmio_write, offset, value, size);
+      region.write(offset, size, value, attrs);
+    };
+    return traced;
   }
 
   /** The machine's trace events (iommu_testdev_*). */
@@ -172,13 +233,21 @@ export class IommuTestdev extends PciDevice {
       if (t.target) readView = t.target;
     }
     let mismatch = false;
+    // iommu_testdev_dma_verify: one line per 4-byte word read back, up to the first that differs,
+    // printed only when the whole read succeeded (QEMU reads everything, then compares).
+    const verify = this.tr.on[T.iommu_testdev_dma_verify] ? new WordCollector() : undefined;
     for (const [addr, done, n] of chunks(this.gpa, length)) {
       const buf = new Uint8Array(n);
       if (readView.readBytes(addr, buf, attrs) !== 'ok') ok = false;
-      for (let i = 0; i < n && !mismatch; i++) if (buf[i] !== patternByte(done + BigInt(i))) mismatch = true;
+      for (let i = 0; i < n && !mismatch; i++) {
+        if (buf[i] !== patternByte(done + BigInt(i))) mismatch = true;
+      }
+      verify?.add(buf, done);
       yield;
     }
     if (!ok) return IOMMU_TESTDEV_RESULT.RD_FAIL;
+    if (verify)
+      for (const [expected, actual] of verify.words(length)) this.tr.emit(T.iommu_testdev_dma_verify, expected, actual);
     return mismatch ? IOMMU_TESTDEV_RESULT.MISMATCH : IOMMU_TESTDEV_RESULT.OK;
   }
 

@@ -29,12 +29,24 @@ export const SMMU_BASE_ADDR_MASK = 0x000f_ffff_ffff_ffc0n;
 /** Implemented StreamID width (IDR1.SIDSIZE). */
 export const SMMU_SIDSIZE = 16;
 
-export type SteLocation =
-  | { ok: true; steAddr: bigint; l1Addr?: bigint; l2Index?: number }
-  | { ok: false; event: 'C_BAD_STREAMID' | 'C_BAD_STE'; l1Addr?: bigint }
-  | { ok: false; event: 'F_STE_FETCH'; fetchAddr: bigint; /** the STE read itself failed */ ste?: true };
+/** What a two-level lookup learnt from a valid L1 descriptor (Span ≠ 0): smmuv3_find_ste_2lvl. */
+export interface L1Lookup {
+  l1Addr: bigint;
+  l1Index: number;
+  l2Ptr: bigint;
+  l2Index: number;
+  /** 2^Span − 1. */
+  maxL2: number;
+}
 
-export type SteFetch = { ok: true; steAddr: bigint; bytes: Uint8Array } | Exclude<SteLocation, { ok: true }>;
+export type SteLocation =
+  | { ok: true; steAddr: bigint; l1Addr?: bigint; l2Index?: number; l1?: L1Lookup }
+  | { ok: false; event: 'C_BAD_STREAMID'; l1Addr?: bigint }
+  | { ok: false; event: 'C_BAD_STE'; l1Addr?: bigint; l1?: L1Lookup }
+  | { ok: false; event: 'F_STE_FETCH'; fetchAddr: bigint; /** the STE read itself failed */ ste?: true; l1?: L1Lookup };
+
+export type SteFetch =
+  { ok: true; steAddr: bigint; bytes: Uint8Array; l1?: L1Lookup } | Exclude<SteLocation, { ok: true }>;
 
 /** Where the STE for `sid` lives (reads the L1 descriptor for a two-level table). */
 export function locateSte(cfg: StreamTableConfig, sid: number, read: ReadBlock): SteLocation {
@@ -49,8 +61,9 @@ export function locateSte(cfg: StreamTableConfig, sid: number, read: ReadBlock):
     if (!raw) return { ok: false, event: 'F_STE_FETCH', fetchAddr: l1Addr };
     const l1 = decodeL1std(raw);
     if (l1.Span === 0) return { ok: false, event: 'C_BAD_STREAMID', l1Addr };
-    if (l2Index > 2 ** l1.Span - 1) return { ok: false, event: 'C_BAD_STE', l1Addr };
-    return { ok: true, steAddr: (l1.L2Ptr + BigInt(l2Index * STE_BYTES)) & U64_MASK, l1Addr, l2Index };
+    const lookup: L1Lookup = { l1Addr, l1Index, l2Ptr: l1.L2Ptr, l2Index, maxL2: 2 ** l1.Span - 1 };
+    if (l2Index > lookup.maxL2) return { ok: false, event: 'C_BAD_STE', l1Addr, l1: lookup };
+    return { ok: true, steAddr: (l1.L2Ptr + BigInt(l2Index * STE_BYTES)) & U64_MASK, l1Addr, l2Index, l1: lookup };
   }
   const base = cfg.base & SMMU_BASE_ADDR_MASK & ~hostLowMask(cfg.log2size + 5);
   return { ok: true, steAddr: base + BigInt(sid * STE_BYTES) };
@@ -61,6 +74,6 @@ export function fetchSte(cfg: StreamTableConfig, sid: number, read: ReadBlock): 
   const loc = locateSte(cfg, sid, read);
   if (!loc.ok) return loc;
   const bytes = read(loc.steAddr, STE_BYTES);
-  if (!bytes) return { ok: false, event: 'F_STE_FETCH', fetchAddr: loc.steAddr, ste: true };
-  return { ok: true, steAddr: loc.steAddr, bytes };
+  if (!bytes) return { ok: false, event: 'F_STE_FETCH', fetchAddr: loc.steAddr, ste: true, l1: loc.l1 };
+  return { ok: true, steAddr: loc.steAddr, bytes, l1: loc.l1 };
 }

@@ -298,6 +298,9 @@ export function decodeConfig(sid: number, deps: ConfigDecodeDeps): ConfigDecodeR
   const st = deps.strtab;
   if (tr.on[T.smmuv3_find_ste]) tr.emit(T.smmuv3_find_ste, sid, st.twoLevel ? 1 : 0, st.twoLevel ? st.split : 0);
   const steFetch = fetchSte(deps.strtab, sid, deps.read);
+  const l1 = 'l1' in steFetch ? steFetch.l1 : undefined;
+  if (l1 && tr.on[T.smmuv3_find_ste_2lvl])
+    tr.emit(T.smmuv3_find_ste_2lvl, st.base, l1.l1Addr, l1.l1Index, l1.l2Ptr, l1.l2Index, l1.maxL2);
   const steRead = steFetch.ok || (steFetch.event === 'F_STE_FETCH' && steFetch.ste === true);
   const steAt = steFetch.ok ? steFetch.steAddr : steFetch.event === 'F_STE_FETCH' ? steFetch.fetchAddr : 0n;
   if (steRead && tr.on[T.smmuv3_get_ste]) tr.emit(T.smmuv3_get_ste, steAt);

@@ -15,6 +15,7 @@ import { walkForStage } from './nested.js';
 import { selectTt } from './page-table-walk.js';
 import type { ReadDescriptor, TlbEntry, WalkObserver, WalkResult } from './page-table-walk.js';
 import type { Stage, TransCfg } from './translation-config.js';
+import { walkTraced, walkTraceObserver } from './walk-trace.js';
 
 export interface TranslationContext {
   iotlb: Iotlb;
@@ -134,7 +135,14 @@ function cachedTranslateIn(
     const r = cachedTranslate(ctx, cfg, DESCRIPTOR_VIEW, ipa, PERM.RO);
     return r.ok ? { ok: true as const, pa: r.entry.translatedAddr + (ipa & r.entry.addrMask) } : r;
   };
-  const walked = walkForStage(stage, cfg, addr, perm, ctx.read, translateTable, dry?.observer);
+  // A dry run's observer, else (tracing a walk event only) one printing the walk's trace events.
+  const tr = ctx.trace;
+  const obs = dry
+    ? dry.observer
+    : tr?.any && walkTraced(tr)
+      ? walkTraceObserver(tr, stage === 'nested' ? 3 : 1)
+      : undefined;
+  const walked = walkForStage(stage, cfg, addr, perm, ctx.read, translateTable, obs);
   if (walked.ok) {
     if (!dry) {
       if (ctx.trace?.any) traceInsert(ctx, asid, cfg.s2.vmid, walked.entry);

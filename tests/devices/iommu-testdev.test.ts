@@ -4,12 +4,13 @@ import t from 'tap';
 import { IommuTestdev } from '../../src/devices/iommu-testdev.js';
 import type { Iommu } from '../../src/memory/dma-view.js';
 import type { MemTxAttrs } from '../../src/memory/types.js';
+import { Tracer } from '../../src/base/trace.js';
 import { deviceRig, registryDevice } from './rig.js';
 
 const IOVA = 0x8080604567n;
 const PA = 0x4ecba567n;
 
-function setup() {
+function setup(trace?: Tracer) {
   const seen: Array<{ sid: number; iova: bigint; write: boolean; attrs: MemTxAttrs }> = [];
   let mapTo = PA & ~0xfffn;
   const iommu: Iommu = {
@@ -20,7 +21,7 @@ function setup() {
     },
   };
   const dev = registryDevice('iommu-testdev', IommuTestdev);
-  const { rd, wr, hex: ram } = deviceRig(dev, { iommu, iommuView: true });
+  const { rd, wr, hex: ram } = deviceRig(dev, { iommu, iommuView: true, ...(trace ? { trace } : {}) });
   const program = (len: bigint, attrs = 0xan, gpa = PA) => {
     wr(0x04, IOVA & 0xffffffffn);
     wr(0x08, IOVA >> 32n);
@@ -122,4 +123,41 @@ t.test('device reset restores the realize values', async (t) => {
   t.equal(rd(0x10), 0xffffffffn);
   rd(0x00);
   t.equal(rd(0x10), 0xdead0005n, 'not armed after reset');
+});
+
+t.test('trace events: mmio writes before, mmio reads after the access, one verify line per word', async (t) => {
+  const lines: string[] = [];
+  const tr = Tracer.fromPatterns(['iommu_testdev_*'], { write: (l) => lines.push(l.trimEnd()) });
+  const { rd, wr, program, setMap } = setup(tr);
+  program(6n);
+  wr(0x14, 1n);
+  lines.length = 0;
+  t.equal(rd(0x00), 0n);
+  t.same(lines, [
+    'iommu_testdev_dma_start DMA operation started',
+    'iommu_testdev_dma_write gva=0x8080604567 len=6',
+    'iommu_testdev_dma_read gva=0x8080604567 len=6',
+    'iommu_testdev_dma_verify expected=0x12345678 actual=0x12345678',
+    'iommu_testdev_dma_verify expected=0x5678 actual=0x5678',
+    'iommu_testdev_dma_result DMA completed result=0x0',
+    'iommu_testdev_mmio_read addr=0x0 value=0x0 size=4',
+  ]);
+  lines.length = 0;
+  wr(0x0c, 8n);
+  t.same(lines, ['iommu_testdev_mmio_write addr=0xc value=0x8 size=4']);
+  rd(0x04, 2);
+  t.same(lines.length, 1, 'a rejected 2-byte access prints nothing');
+  // GPA reads back other memory: the first word differs, and the lines stop there.
+  program(8n, 0xan, PA + 0x100n);
+  setMap(PA & ~0xfffn);
+  wr(0x14, 1n);
+  lines.length = 0;
+  rd(0x00);
+  t.same(
+    lines.filter((l) => l.startsWith('iommu_testdev_dma_verify') || l.startsWith('iommu_testdev_dma_result')),
+    [
+      'iommu_testdev_dma_verify expected=0x12345678 actual=0x0',
+      'iommu_testdev_dma_result DMA completed result=0xdead0004',
+    ],
+  );
 });

@@ -1,6 +1,7 @@
 // The one test rig for device models: a device built through the registry (a type missing from the
 // registry throws, so the test fails instead of skipping), a system address space with RAM, the DMA
 // views and context the host bridge would give it, its BARs mapped, and byte-level accessors.
+import type { Tracer } from '../../src/base/trace.js';
 import type { Logger } from '../../src/base/log.js';
 import { silentLogger } from '../../src/base/log.js';
 import { findDeviceType } from '../../src/devices/registry.js';
@@ -47,6 +48,8 @@ export interface RigOptions {
   command?: number;
   /** Attach the device to a context (false: the bare model, BARs only). */
   attach?: boolean;
+  /** The machine's trace events (default: off). */
+  trace?: Tracer;
 }
 
 export interface Rig<T extends PciDevice> {
@@ -88,6 +91,7 @@ export function deviceRig<T extends PciDevice>(dev: T, opts: RigOptions = {}): R
       clock,
       log: opts.log ?? silentLogger(),
       setIntx: opts.setIntx ?? (() => {}),
+      ...(opts.trace ? { trace: opts.trace } : {}),
     };
     dev.attach(opts.iommuView ? { ...ctx, iommu: view(false) } : ctx);
   }

@@ -56,10 +56,16 @@ t.test('two-level: L1STD, span checks and fetch faults', async (t) => {
   const m = mem();
   const cfg = { base: 0x4050_0000n, log2size: 8, twoLevel: true, split: 6 };
   m.w64(0x4050_0000n, 0x4051_0000n | 7n);
-  t.same(locateSte(cfg, 8, m.readBlock), { ok: true, steAddr: 0x4051_0200n, l1Addr: 0x4050_0000n, l2Index: 8 });
+  // l1: what smmuv3_find_ste_2lvl prints (span 7 → max L2 index 127).
+  const l1 = { l1Addr: 0x4050_0000n, l1Index: 0, l2Ptr: 0x4051_0000n, l2Index: 8, maxL2: 127 };
+  t.same(locateSte(cfg, 8, m.readBlock), { ok: true, steAddr: 0x4051_0200n, l1Addr: 0x4050_0000n, l2Index: 8, l1 });
   m.w64(0x4050_0008n, 0x4052_0000n | 3n); // SIDs 64..127, span 3 → 8 STEs
   t.match(locateSte(cfg, 64 + 7, m.readBlock), { ok: true, steAddr: 0x4052_01c0n });
-  t.match(locateSte(cfg, 64 + 8, m.readBlock), { ok: false, event: 'C_BAD_STE' }, 'L2 index beyond span');
+  t.match(
+    locateSte(cfg, 64 + 8, m.readBlock),
+    { ok: false, event: 'C_BAD_STE', l1: { l1Index: 1, l2Ptr: 0x4052_0000n, l2Index: 8, maxL2: 7 } },
+    'L2 index beyond span',
+  );
   t.match(locateSte(cfg, 128, m.readBlock), { ok: false, event: 'C_BAD_STREAMID' }, 'span 0');
   t.match(
     locateSte({ ...cfg, base: 0x7000_0000n }, 8, m.readBlock),
@@ -69,7 +75,7 @@ t.test('two-level: L1STD, span checks and fetch faults', async (t) => {
   m.w64(0x4050_0000n, 0x7000_0000n | 7n);
   t.same(
     fetchSte(cfg, 8, m.readBlock),
-    { ok: false, event: 'F_STE_FETCH', fetchAddr: 0x7000_0200n, ste: true },
+    { ok: false, event: 'F_STE_FETCH', fetchAddr: 0x7000_0200n, ste: true, l1: { ...l1, l2Ptr: 0x7000_0000n } },
     'STE fetch fails',
   );
   // base alignment: max(5, log2size − split + 2) low bits cleared
@@ -81,5 +87,6 @@ t.test('2-level with a huge L2Ptr wraps like dma_addr_t and fails to fetch', asy
   const m = mem();
   m.w64(0x4050_0000n, 0xffff_ffff_ffff_ffe0n | 1n);
   const r = fetchSte({ base: 0x4050_0000n, log2size: 8, twoLevel: true, split: 6 }, 1, m.readBlock);
-  t.same(r, { ok: false, event: 'F_STE_FETCH', fetchAddr: 0x20n, ste: true });
+  const l1 = { l1Addr: 0x4050_0000n, l1Index: 0, l2Ptr: 0xffff_ffff_ffff_ffe0n, l2Index: 1, maxL2: 1 };
+  t.same(r, { ok: false, event: 'F_STE_FETCH', fetchAddr: 0x20n, ste: true, l1 });
 });
