@@ -3,7 +3,9 @@
  * iommu-testdev DMA and a CMDQ of 2^17 commands give byte-for-byte the replies they give when run
  * at once, while the event loop keeps turning (progress is counted, never timed); a request cut
  * short by the work budget in a later slice answers FAIL and leaves the device idle with its error
- * code; QMP waits for the request; a peer that leaves drops what it sent.
+ * code; QMP waits for the request; a peer that leaves drops what it sent. Bulk reads (read,
+ * b64read over ECAM, RAM, unassigned space, with and without the memtx-errors opt-in, cut short by
+ * the budget) give the bytes they give at once.
  */
 import t from 'tap';
 import { pino } from 'pino';
