@@ -28,8 +28,13 @@ export const SLICE_UNITS = 1 << 20;
 
 /** Long device work in pieces (see above). */
 export interface WorkJob<T> {
-  /** Yields between pieces; returns the result. */
-  steps: Iterator<void, T>;
+  /** Yields between pieces (`true`: end the slice here, for work the meter does not count); returns the result. */
+  steps: Iterator<void | boolean, T>;
+  /**
+   * The job writes its request's reply itself, after all its side effects (a bulk read): what it
+   * writes while running goes out as it comes instead of being held.
+   */
+  streams?: boolean;
   /** The job ended: apply its result (set the device's result register, raise its IRQ, …). */
   done(result: T): void;
   /** The job was cut short (work budget, or an internal error): leave the device in a defined state. */
@@ -133,6 +138,11 @@ export class WorkMeter {
     return this.job !== undefined;
   }
 
+  /** The pending job writes its own reply as it goes (WorkJob.streams). */
+  get pendingStreams(): boolean {
+    return this.job?.streams === true;
+  }
+
   /** Run the pending job for about one slice (from the event loop). */
   runSlice(): void {
     this.slice(false);
@@ -166,7 +176,7 @@ export class WorkMeter {
           job.done(r.value);
           return;
         }
-        if (this.used >= until) return;
+        if (this.used >= until || r.value === true) return;
       }
     } catch (e) {
       this.job = undefined;
@@ -194,7 +204,7 @@ export function runWorkJob<T>(meter: WorkMeter | undefined, job: WorkJob<T>): vo
 }
 
 function runAll<T>(job: WorkJob<T>): void {
-  let r: IteratorResult<void, T>;
+  let r: IteratorResult<void | boolean, T>;
   try {
     while (!(r = job.steps.next()).done);
   } catch (e) {

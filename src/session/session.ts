@@ -110,6 +110,8 @@ export class Session {
       memory: m.system,
       memoryFor: (attrs) => (attrs.secure ? secureView : m.system),
       reportMemTxErrors: m.config.qtestMemTxErrors ?? false,
+      // Service mode: long bulk transfers run as work jobs in slices, like device work.
+      jobs: this.slices ? { run: (job) => m.work.run(job) } : undefined,
       ioPorts: m.ioPorts,
       clock: m.clock,
       bigEndian: false,

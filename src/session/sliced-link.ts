@@ -27,7 +27,7 @@ export class SlicedQtest implements Endpoint {
   private lineStart = 0;
   private realPaused = false;
   /** Output of the line whose job is pending, and what the job wrote meanwhile (IRQ lines). */
-  private held?: { reply: Buffer[]; during: Buffer[] };
+  private held?: { reply: Buffer[]; during: Buffer[]; streams: boolean };
   private peerFull = false;
   private endpointPaused = false;
   private gone = false;
@@ -72,6 +72,12 @@ export class SlicedQtest implements Endpoint {
 
   private out(data: Buffer): boolean {
     if (this.gone) return true;
+    if (this.held?.streams) {
+      // a job that writes its own reply after its side effects: its bytes go out as they come
+      this.batch.push(data);
+      this.flush();
+      return !this.peerFull;
+    }
     if (this.held) this.held.during.push(data);
     else if (this.feeding) this.batch.push(data);
     else {
@@ -117,7 +123,8 @@ export class SlicedQtest implements Endpoint {
         this.lineStart = this.batch.length;
         this.endpoint!.input(piece);
         if (this.work.pending) {
-          this.held = { reply: this.batch.splice(this.lineStart), during: [] };
+          const streams = this.work.pendingStreams;
+          this.held = { reply: streams ? [] : this.batch.splice(this.lineStart), during: [], streams };
           this.setPaused(true);
           setImmediate(() => this.slice());
         }
@@ -157,7 +164,8 @@ export class SlicedQtest implements Endpoint {
     this.work.begin();
     const reply = Buffer.concat(held.reply);
     // the reply is the last line of what the request wrote; IRQ lines the job raised go before it
-    const lastStart = reply.lastIndexOf(NL, reply.length - 2) + 1;
+    // (a streaming job wrote its reply itself: nothing is held)
+    const lastStart = held.streams ? 0 : reply.lastIndexOf(NL, reply.length - 2) + 1;
     this.batch.push(reply.subarray(0, lastStart), ...held.during);
     if (failure) {
       let text = failure.message;

@@ -3,7 +3,9 @@
  * iommu-testdev DMA and a CMDQ of 2^17 commands give byte-for-byte the replies they give when run
  * at once, while the event loop keeps turning (progress is counted, never timed); a request cut
  * short by the work budget in a later slice answers FAIL and leaves the device idle with its error
- * code; QMP waits for the request; a peer that leaves drops what it sent.
+ * code; QMP waits for the request; a peer that leaves drops what it sent. Bulk reads (read,
+ * b64read over ECAM, RAM, unassigned space, with and without the memtx-errors opt-in, cut short by
+ * the budget) give the bytes they give at once.
  */
 import t from 'tap';
 import { pino } from 'pino';
@@ -118,4 +120,49 @@ t.test('a peer that leaves while its request runs in slices: the rest is dropped
   const v = Buffer.alloc(4);
   s.machine.system.readBytes(0x40000000n, v);
   t.not(v.readUInt32LE(0), 0x1234, 'the request after the DMA never ran');
+});
+
+t.test('bulk reads in slices (ECAM, RAM, unassigned, past the end of RAM): the same bytes', async (t) => {
+  const script = [
+    'writeq 0x40000100 0x0123456789abcdef',
+    'b64read 0x4010000000 0x300000',
+    'read 0x4010000003 0x123457',
+    'read 0x400000f0 0x200001',
+    'b64read 0x400000f1 0x1fffff',
+    'read 0x3fff0000 0x30000',
+    'read 0x0fff0000 0x20000',
+    'b64read 0x0fff0000 0x20000',
+    'endianness',
+  ];
+  const once = await run(session(), script);
+  const sliced = await run(session({ slices: true }), script);
+  t.equal(once.turns, 0, 'at once: the replies are there when input() returns');
+  t.ok(sliced.turns > 10, `in slices: the event loop turned ${sliced.turns} times before the last reply`);
+  t.ok(sliced.out === once.out, `identical replies (${once.out.length} bytes)`);
+  t.match(once.out, /\nOK little\n$/);
+});
+
+t.test('bulk reads with the memtx-errors opt-in in slices: the same ERR lines', async (t) => {
+  const make = (slices: boolean): Session =>
+    new Session(parseArgv([...SMMU_ARGS, '-machine', 'x-qtestd-memtx-errors=on']).machine, {
+      log: pino({ level: 'silent' }),
+      plugins: DEFAULT_PLUGINS,
+      limits: DEFAULT_LIMITS,
+      slices,
+    });
+  const script = ['read 0x3fff0000 0x30000', 'b64read 0x4010000000 0x100000', 'read 0x0 0x100000', 'endianness'];
+  const once = await run(make(false), script);
+  const sliced = await run(make(true), script);
+  t.ok(sliced.turns > 0);
+  t.ok(sliced.out === once.out, 'identical replies');
+});
+
+t.test('a bulk read cut short by the budget in a later slice: the bytes of running at once', async (t) => {
+  const script = ['read 0x4010000000 0x400000', 'b64read 0x40000000 0x4000000', 'endianness'];
+  const limits = { requestWorkUnits: 8 << 20 };
+  const once = await run(session({}, limits), script);
+  const sliced = await run(session({ slices: true }, limits), script);
+  t.ok(sliced.turns > 0, 'it ran in slices');
+  t.ok(sliced.out === once.out, 'identical replies');
+  t.match(once.out, /^FAIL work budget exceeded[^\n]*\nOK [^\n]*FAIL work budget exceeded[^\n]*\nOK little\n$/);
 });

@@ -6,10 +6,10 @@
  * split exactly as there.
  */
 import { decodeBase64InPlace, decodeWriteHexInto, isCanonicalBase64 } from './codecs.js';
-import { QemuWouldAbort, WROTE } from './grammar.js';
+import { PENDING, QemuWouldAbort, WROTE } from './grammar.js';
 import type { Args, QtestSessionState, Reply } from './grammar.js';
 import type { ReplyWriter } from './reply.js';
-import type { QtestMemory } from './target.js';
+import type { QtestJobs, QtestMemory } from './target.js';
 import type { MemTxAttrs, MemTxResult } from '../../memory/types.js';
 
 /** Bulk transfers go through pieces of this size (a multiple of 3 and of 8). */
@@ -21,6 +21,9 @@ export function txFailed(r: MemTxResult): string {
   // QEMU's MemTxResult bits: MEMTX_ERROR 0x1, MEMTX_DECODE_ERROR 0x2.
   return `ERR memory access failed 0x${r === 'decode-error' ? 2 : 1}`;
 }
+
+/** Transfers up to this size run at once even where long requests run in slices (they are short). */
+const SLICE_MIN = PIECE;
 
 /** The piece buffer bulk transfers stage guest memory in. */
 const PIECE_BUF = Buffer.allocUnsafeSlow(PIECE);
@@ -50,31 +53,83 @@ function readInPieces(a: Args, addr: bigint, size: number, emit: (buf: Buffer, n
   return undefined;
 }
 
-export function readHex(a: Args, _s: QtestSessionState, out: ReplyWriter): Reply {
+/** A sliced read encodes about this many bytes of reply per slice (encoding is not metered work). */
+const EMIT_PIECES_PER_SLICE = 24;
+
+/**
+ * readInPieces as a job in slices (the service: target.jobs): the same accesses and reply bytes,
+ * with the event loop running between pieces. Device memory is read in PIECE-aligned parts: the
+ * memory system splits an access at its own alignment only, so the device accesses are the same
+ * as in one read. The reply is written once every access is done (a failed one can still be
+ * answered with ERR), in pieces, as the job goes.
+ */
+function readSliced(a: Args, s: QtestSessionState, jobs: QtestJobs, size: number, emit: (buf: Buffer, n: number) => void): Reply {
+  const mem = a.memory;
+  const attrs = a.attrs;
+  const checkTx = a.checkTx;
+  const addr = a.big(0);
+  function* steps(): Generator<boolean | void, typeof WROTE | string> {
+    if (mem.isRam?.(addr, BigInt(size))) {
+      for (let off = 0; off < size; off += PIECE) {
+        const n = Math.min(PIECE, size - off);
+        mem.readBytes(addr + BigInt(off), PIECE_BUF.subarray(0, n), attrs);
+        emit(PIECE_BUF, n);
+        yield;
+      }
+      return WROTE;
+    }
+    const whole = Buffer.alloc(size);
+    let result: MemTxResult = 'ok';
+    for (let off = 0; off < size; ) {
+      const cur = BigInt.asUintN(64, addr + BigInt(off));
+      const n = Math.min(PIECE - Number(cur % PIECE_BIG), size - off);
+      const r = mem.readBytes(cur, whole.subarray(off, off + n), attrs);
+      if (r !== 'ok') result = r; // the last failure, as one access reports it
+      off += n;
+      yield;
+    }
+    if (checkTx && result !== 'ok') return txFailed(result);
+    for (let off = 0, k = 1; off < size; off += PIECE, k++) {
+      emit(whole.subarray(off, off + PIECE), Math.min(PIECE, size - off));
+      if (k % EMIT_PIECES_PER_SLICE === 0) yield true;
+    }
+    return WROTE;
+  }
+  jobs.run({ steps: steps(), streams: true, done: (r) => s.finish(r), settle: () => s.finish(undefined) });
+  return PENDING;
+}
+
+export function readHex(a: Args, s: QtestSessionState, out: ReplyWriter): Reply {
   const addr = a.big(0);
   const size = a.num(1);
   if (size === 0) throw new QemuWouldAbort('read: size must not be 0');
   // The reply starts only once a failed non-RAM access can still be answered with ERR.
   let started = false;
-  const r = readInPieces(a, addr, size, (buf, n) => {
+  const emit = (buf: Buffer, n: number): void => {
     if (!started) out.text('OK 0x');
     started = true;
     out.hex(buf, 0, n);
-  });
+  };
+  const jobs = s.target.jobs;
+  if (jobs && size > SLICE_MIN) return readSliced(a, s, jobs, size, emit);
+  const r = readInPieces(a, addr, size, emit);
   if (r !== undefined) return txFailed(r);
   return WROTE;
 }
 
-export function readBase64(a: Args, _s: QtestSessionState, out: ReplyWriter): Reply {
+export function readBase64(a: Args, s: QtestSessionState, out: ReplyWriter): Reply {
   const addr = a.big(0);
   const size = a.num(1);
   if (size === 0) return 'OK ';
   let started = false;
-  const r = readInPieces(a, addr, size, (buf, n) => {
+  const emit = (buf: Buffer, n: number): void => {
     if (!started) out.text('OK ');
     started = true;
     out.base64(buf, 0, n);
-  });
+  };
+  const jobs = s.target.jobs;
+  if (jobs && size > SLICE_MIN) return readSliced(a, s, jobs, size, emit);
+  const r = readInPieces(a, addr, size, emit);
   if (r !== undefined) return txFailed(r);
   return WROTE;
 }

@@ -15,7 +15,7 @@ import type { Logger } from '../../base/log.js';
 import type { Endpoint, Link } from '../link.js';
 import { QemuWouldAbort, runQtestCommand } from './commands.js';
 import type { QtestSessionState } from './commands.js';
-import { Args, WROTE } from './grammar.js';
+import { Args, PENDING, WROTE } from './grammar.js';
 import type { Reply } from './grammar.js';
 import { QtestLine } from './line.js';
 import { ReplyWriter } from './reply.js';
@@ -72,11 +72,17 @@ export class QtestEndpoint implements Endpoint {
   private readonly line = new QtestLine();
   private readonly args = new Args();
   private readonly out: ReplyWriter;
+  /** A line's handler left a job running (PENDING): when it started, or -1 without metrics. */
+  private awaiting?: number;
+  /** Inside a handler: a finish() there is its reply (the job ended within its first slice). */
+  private inHandler = false;
+  private finishedEarly?: { reply: typeof WROTE | string | undefined };
 
   constructor(private readonly opts: QtestEndpointOptions) {
     this.state = opts.shared ?? {
       target: opts.target,
       emit: () => {},
+      finish: () => {},
       irqLevels: new Map(),
       logNote: () => {},
       maxTransferBytes: opts.maxTransferBytes,
@@ -87,6 +93,7 @@ export class QtestEndpoint implements Endpoint {
       () => !opts.log && !this.peerGone && (opts.link.sent?.() ?? false),
     );
     this.state.emit = (line) => this.emitLine(line);
+    this.state.finish = (reply) => this.finishLine(reply);
     this.state.logNote = (text) => opts.log?.sent(text);
     this.state.irqLevels.clear();
     if (this.state.partialLine) {
@@ -170,7 +177,7 @@ export class QtestEndpoint implements Endpoint {
 
   private pumpLines(): void {
     const max = this.opts.maxLineBytes;
-    while (!this.blocked && !this.closed && this.queue.length > 0) {
+    while (!this.blocked && !this.closed && this.awaiting === undefined && this.queue.length > 0) {
       const head = this.queue[0];
       const from = this.headOffset;
       const nl = head.indexOf(NL, from);
@@ -232,8 +239,20 @@ export class QtestEndpoint implements Endpoint {
     if (start === end) return;
     const startedAt = this.opts.onRequest ? performance.now() : -1;
     let reply: Reply;
+    this.inHandler = true;
+    this.finishedEarly = undefined;
     try {
       reply = this.run();
+      if (reply === PENDING) {
+        // set by finishLine() when the job ended inside run()
+        const early = this.finishedEarly as { reply: typeof WROTE | string | undefined } | undefined;
+        if (!early) {
+          this.awaiting = startedAt;
+          return;
+        }
+        // A job cut short in its first slice throws; one that finished there left its reply.
+        reply = early.reply ?? 'FAIL internal error: a job ended without a reply';
+      }
     } catch (e) {
       if (e instanceof QemuWouldAbort || e instanceof LimitError) reply = `FAIL ${e.message}`;
       else {
@@ -241,12 +260,34 @@ export class QtestEndpoint implements Endpoint {
         this.opts.onInternalError?.();
         reply = `FAIL internal error: ${(e as Error)?.message ?? String(e)}`;
       }
+    } finally {
+      this.inHandler = false;
     }
+    this.complete(reply as typeof WROTE | string, startedAt);
+  }
+
+  private complete(reply: typeof WROTE | string, startedAt: number): void {
     if (reply === WROTE) {
       this.opts.onRequest?.('ok', startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
       this.out.byte(NL);
       this.lineDone();
     } else this.replyText(reply, startedAt);
+  }
+
+  /** A PENDING line's job ended (reply undefined: cut short, the session answers for it). */
+  private finishLine(reply: typeof WROTE | string | undefined): void {
+    if (this.inHandler) {
+      this.finishedEarly = { reply };
+      return;
+    }
+    const startedAt = this.awaiting;
+    if (startedAt === undefined) return;
+    this.awaiting = undefined;
+    if (reply === undefined) {
+      this.opts.onRequest?.('fail', startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
+      this.out.flush();
+    } else this.complete(reply, startedAt);
+    if (!this.closed) this.pump();
   }
 
   private run(): Reply {

@@ -37,6 +37,11 @@ export interface QtestSessionState {
   maxTransferBytes: number;
   /** The start of a line a closed connection left unfinished; QEMU keeps it for the next one. */
   partialLine?: Buffer;
+  /**
+   * A handler that returned PENDING ends its line through this: its reply, or undefined when its
+   * job was cut short (the session answers the request itself).
+   */
+  finish(reply: typeof WROTE | string | undefined): void;
 }
 
 /**
@@ -86,7 +91,12 @@ export interface ArgSpec {
 
 /** A handler's reply: a line without its newline, or WROTE when it wrote an OK reply itself. */
 export const WROTE = 1;
-export type Reply = string | typeof WROTE;
+/**
+ * A handler's reply when it left its work running as a job in slices (target.jobs): the line's
+ * reply comes later, through QtestSessionState.finish.
+ */
+export const PENDING = 2;
+export type Reply = string | typeof WROTE | typeof PENDING;
 
 export interface CommandRow {
   name: string;

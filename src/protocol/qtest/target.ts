@@ -6,6 +6,16 @@
  */
 import type { IrqLine } from '../../sim/irq.js';
 import type { Addr, MemTxAttrs, MemTxResult } from '../../memory/types.js';
+import type { WorkJob } from '../../memory/work-meter.js';
+
+/**
+ * Where long protocol work (a bulk transfer) runs as a job in slices (memory/work-meter.ts):
+ * present in service mode only. Without it (the launcher) every request runs at once, as on QEMU.
+ */
+export interface QtestJobs {
+  /** Run the job: its first slice now; the rest between other sessions' requests. */
+  run<T>(job: WorkJob<T>): void;
+}
 
 export interface QtestMemory {
   /** Accesses carry `attrs` when the command gave attributes; undefined = unspecified. */
@@ -50,6 +60,8 @@ export interface QtestTarget {
   ioPorts: QtestMemory;
   clock: QtestClock;
   bigEndian: boolean;
+  /** Slicing of long requests (the service); undefined: everything runs at once. */
+  jobs?: QtestJobs;
   /** Resolve a QOM path (absolute or partial) to a device, or undefined. */
   resolveDevice(path: string): QtestDevice | undefined;
 }
