@@ -3,11 +3,12 @@
  * of the board as data (stand-ins included: pl011, pl031, pl061, gpio-key, fw_cfg, 32 virtio-mmio,
  * platform bus, GIC, ITS, flash, gpex), the PCI functions from the Machine. A bus lists its devices
  * newest first, as QEMU does. Captures: protocol/captures/qemu-10.2.2/hmp/qtree/.
- * Known differences (protocol/deviations.md, "HMP"): gic-version=2, -smp > 1 and pcie-root-port are
- * not captured yet; user-set PCI property values print as their defaults.
+ * User devices print the qdev property values they were created with (Machine.qdevProps).
  */
 import { PCI_CFG } from '../pci/config-space.js';
 import type { PciDevice } from '../pci/pci-device.js';
+import { bridgeOf } from '../pci/pci-topology.js';
+import type { PciBus } from '../pci/pci-topology.js';
 import { funcOf, slotOf } from '../pci/requester-id.js';
 import type { Machine } from './machine.js';
 
@@ -114,23 +115,98 @@ const pl061 = (): QDev =>
     [mmio(undefined, 0x1000n)],
   );
 
-/** The generic PCI device properties in qdev order (sec-sid stays hidden: protocol/deviations.md). */
-function pciProps(d: PciDevice): QProp[] {
+type Kind = 'uint' | 'int' | 'size' | 'bool' | 'str';
+/** A qdev property: name, how it prints, default. */
+type Decl = readonly [string, Kind, bigint | boolean | string];
+const MAX64 = 0xffff_ffff_ffff_ffffn;
+
+/** The generic PCI device properties in qdev order; `addr` is printed from the devfn (sec-sid stays hidden). */
+const PCI_PROPS: readonly Decl[] = [
+  ...[
+    ['romfile', 'str', ''],
+    ['romsize', 'uint', 0xffff_ffffn],
+    ['rombar', 'int', -1n],
+  ],
+  ...[
+    ['multifunction', 'bool', false],
+    ['x-pcie-lnksta-dllla', 'bool', true],
+    ['x-pcie-extcap-init', 'bool', true],
+  ],
+  ...[
+    ['failover_pair_id', 'str', ''],
+    ['acpi-index', 'uint', 0n],
+    ['x-pcie-err-unc-mask', 'bool', true],
+  ],
+  ...[
+    ['x-pcie-ari-nextfn-1', 'bool', false],
+    ['x-max-bounce-buffer-size', 'size', 4096n],
+    ['sriov-pf', 'str', ''],
+  ],
+  ...[
+    ['x-pcie-ext-tag', 'bool', true],
+    ['busnr', 'uint', 0n],
+  ],
+] as const;
+
+/** Each modelled type's own qdev properties, printed before the generic ones (leaf class first). */
+const OWN_PROPS: Readonly<Record<string, readonly Decl[]>> = {
+  'pci-testdev': [
+    ['membar', 'size', 0n],
+    ['membar-backed', 'bool', false],
+  ],
+  'pcie-root-port': [
+    ...[
+      ['x-migrate-msix', 'bool', true],
+      ['bus-reserve', 'uint', 0xffff_ffffn],
+      ['io-reserve', 'size', MAX64],
+    ],
+    ...[
+      ['mem-reserve', 'size', MAX64],
+      ['pref32-reserve', 'size', MAX64],
+      ['pref64-reserve', 'size', MAX64],
+    ],
+    ...[
+      ['x-speed', 'str', '16'],
+      ['x-width', 'str', '32'],
+      ['power_controller_present', 'bool', true],
+    ],
+    ...[
+      ['disable-acs', 'bool', false],
+      ['chassis', 'uint', 0n],
+      ['slot', 'uint', 0n],
+      ['hotplug', 'bool', true],
+    ],
+    ...[
+      ['x-do-not-expose-native-hotplug-cap', 'bool', false],
+      ['port', 'uint', 0n],
+      ['aer_log_max', 'uint', 8n],
+    ],
+    ['x-pci-express-writeable-slt-bug', 'bool', false],
+  ],
+} as const;
+
+/** A declared property with the value the device was created with, or its default. */
+function qprop([n, kind, dflt]: Decl, set: ReadonlyMap<string, unknown> | undefined): QProp {
+  const v = set?.get(n) ?? dflt;
+  if (kind === 'bool') return b(n, Boolean(v));
+  if (kind === 'str') return s(n, String(v));
+  const big = typeof v === 'bigint' ? v : BigInt(Number(v));
+  return { n, t: kind, v: kind === 'int' ? big : big & MAX64 };
+}
+
+function pciProps(machine: Machine, d: PciDevice): QProp[] {
+  const set = machine.qdevProps.get(d);
   return [
+    ...(OWN_PROPS[d.typeName] ?? []).map((p) => qprop(p, set)),
     { n: 'addr', t: 'raw', v: `${hex(BigInt(slotOf(d.devfn)), 2)}.${funcOf(d.devfn)}` },
-    ...[s('romfile', ''), u('romsize', 0xffff_ffff), i('rombar', -1), b('multifunction', false)],
-    ...[b('x-pcie-lnksta-dllla', true), b('x-pcie-extcap-init', true), s('failover_pair_id', '')],
-    ...[u('acpi-index', 0), b('x-pcie-err-unc-mask', true), b('x-pcie-ari-nextfn-1', false)],
-    ...[sz('x-max-bounce-buffer-size', 4096), s('sriov-pf', ''), b('x-pcie-ext-tag', true), u('busnr', 0)],
+    ...PCI_PROPS.map((p) => qprop(p, set)),
   ];
 }
 
-/** Each modelled type's own qdev properties, printed before the generic ones. */
-const OWN_PROPS: Record<string, QProp[]> = {
-  'pci-testdev': [sz('membar', 0), b('membar-backed', false)],
-};
-
 const CLASS_NAMES: Record<number, string> = { 0x0600: 'Host bridge', 0x0604: 'PCI bridge' };
+
+/** A bus's functions in the order they were plugged (the printer lists them newest first). */
+const plugOrder = (bus: PciBus): PciDevice[] => [...bus.slots.values()].map((p) => p.device);
 
 function pciDev(machine: Machine, d: PciDevice, bus: number): QDev {
   const c = d.config;
@@ -145,34 +221,59 @@ function pciDev(machine: Machine, d: PciDevice, bus: number): QDev {
       `bar ${bar.index}: ${bar.kind === 'io' ? 'i/o' : 'mem'} at 0x${at.toString(16)} [0x${((at + bar.size - 1n) & U64).toString(16)}]`,
     );
   }
-  return { ...dev(d.typeName, [], [...(OWN_PROPS[d.typeName] ?? []), ...pciProps(d)], tail), id: d.id ?? '' };
+  const child = bridgeOf(d);
+  const sec = child && machine.pci?.secondaryBusOf(child);
+  const buses = sec
+    ? [{ name: sec.name, type: 'PCIE', devices: plugOrder(sec).map((c) => pciDev(machine, c, sec.number)) }]
+    : [];
+  return { ...dev(d.typeName, [], pciProps(machine, d), tail, buses), id: d.id ?? '' };
 }
 
 /** The board's sysbus devices in creation order (hw/arm/virt.c's machvirt_init). */
 function boardDevices(machine: Machine): QDev[] {
   const cfg = machine.config;
   const out: QDev[] = [pflash('virt.flash0'), pflash('virt.flash1')];
+  const smp = cfg.smp;
+  const gpioIn = `gpio-in "" ${256 + 32 * smp}`;
   if (cfg.gicVersion === 3) {
     out.push(
       dev(
         'arm-gicv3',
-        [sysirq(6), 'gpio-in "" 288'],
+        [sysirq(6 * smp), gpioIn],
         [
-          ...[u('num-cpu', cfg.smp), u('num-irq', 288), u('revision', 3), b('has-lpi', true), b('has-nmi', false)],
+          ...[u('num-cpu', smp), u('num-irq', 288), u('revision', 3), b('has-lpi', true), b('has-nmi', false)],
           ...[b('has-security-extensions', cfg.secure), u('maintenance-interrupt-id', 0)],
-          ...[b('force-8-bit-prio', false), u('redist-region-count', 1), u('first-cpu-index', 0)],
+          // The first redistributor region holds 123 frames; more CPUs would need a second region.
+          ...[b('force-8-bit-prio', false), u('redist-region-count', Math.min(smp, 123)), u('first-cpu-index', 0)],
         ],
-        [mmio(0x0800_0000n, 0x1_0000n), mmio(0x080a_0000n, 0x2_0000n * BigInt(cfg.smp))],
+        [mmio(0x0800_0000n, 0x1_0000n), mmio(0x080a_0000n, 0x2_0000n * BigInt(smp))],
       ),
       dev('arm-gicv3-its', [], [], [mmio(0x0808_0000n, 0x2_0000n)]),
+    );
+  } else {
+    out.push(
+      dev(
+        'arm_gic',
+        [sysirq(4 * smp), gpioIn],
+        [
+          ...[u('num-cpu', smp), u('first-cpu-index', 0), u('num-irq', 288), u('revision', 2)],
+          ...[b('has-security-extensions', cfg.secure), b('has-virtualization-extensions', false)],
+          u('num-priority-bits', 8),
+        ],
+        [mmio(0x0800_0000n, 0x1000n), mmio(0x0801_0000n, 0x2000n), ...Array(smp).fill(mmio(undefined, 0x100n))],
+      ),
+      dev('arm-gicv2m', [sysirq(64)], [u('base-spi', 48), u('num-spi', 64)], [mmio(0x0802_0000n, 0x1000n)]),
     );
   }
   out.push(pl011('serial0'));
   if (cfg.secure) out.push(pl011(''));
   out.push(dev('pl031', [sysirq(1)], [b('migrate-tick-offset', true)], [mmio(0x0901_0000n, 0x1000n)]));
   if (machine.pci) {
-    const root = machine.pci.devices();
-    const pcie: QBus = { name: 'pcie.0', type: 'PCIE', devices: root.map((d) => pciDev(machine, d, 0)) };
+    const pcie: QBus = {
+      name: 'pcie.0',
+      type: 'PCIE',
+      devices: plugOrder(machine.pci.rootBus).map((d) => pciDev(machine, d, 0)),
+    };
     const zero = [u('x-ecam-base', 0), sz('x-ecam-size', 0), u('x-pio-base', 0), sz('x-pio-size', 0)];
     const win = [u('x-below-4g-mmio-base', 0), sz('x-below-4g-mmio-size', 0)];
     const high = [u('x-above-4g-mmio-base', 0), sz('x-above-4g-mmio-size', 0)];
