@@ -142,10 +142,7 @@ const PCI_PROPS: readonly Decl[] = [
     ['x-max-bounce-buffer-size', 'size', 4096n],
     ['sriov-pf', 'str', ''],
   ],
-  ...[
-    ['x-pcie-ext-tag', 'bool', true],
-    ['busnr', 'uint', 0n],
-  ],
+  ...[['x-pcie-ext-tag', 'bool', true]],
 ] as const;
 
 /** Each modelled type's own qdev properties, printed before the generic ones (leaf class first). */
@@ -194,12 +191,14 @@ function qprop([n, kind, dflt]: Decl, set: ReadonlyMap<string, unknown> | undefi
   return { n, t: kind, v: kind === 'int' ? big : big & MAX64 };
 }
 
-function pciProps(machine: Machine, d: PciDevice): QProp[] {
+/** The generic properties, then `busnr`: the number of the bus the function sits on, read when printed. */
+function pciProps(machine: Machine, d: PciDevice, busnr: number): QProp[] {
   const set = machine.qdevProps.get(d);
   return [
     ...(OWN_PROPS[d.typeName] ?? []).map((p) => qprop(p, set)),
     { n: 'addr', t: 'raw', v: `${hex(BigInt(slotOf(d.devfn)), 2)}.${funcOf(d.devfn)}` },
     ...PCI_PROPS.map((p) => qprop(p, set)),
+    u('busnr', busnr),
   ];
 }
 
@@ -226,7 +225,7 @@ function pciDev(machine: Machine, d: PciDevice, bus: number): QDev {
   const buses = sec
     ? [{ name: sec.name, type: 'PCIE', devices: plugOrder(sec).map((c) => pciDev(machine, c, sec.number)) }]
     : [];
-  return { ...dev(d.typeName, [], pciProps(machine, d), tail, buses), id: d.id ?? '' };
+  return { ...dev(d.typeName, [], pciProps(machine, d, bus), tail, buses), id: d.id ?? '' };
 }
 
 /** The board's sysbus devices in creation order (hw/arm/virt.c's machvirt_init). */

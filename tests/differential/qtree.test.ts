@@ -7,33 +7,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { BASE_ARGS, REPO_ROOT } from '../helpers/launch.js';
+import { REPO_ROOT } from '../helpers/launch.js';
 import { withOracle } from '../helpers/oracle.js';
-import { call, startPeer } from '../protocol/qmp/peer.js';
-import type { QmpPeer } from '../protocol/qmp/peer.js';
+import { startPeer } from '../protocol/qmp/peer.js';
+import { CASES, qtest, qtree } from './qtree-cases.js';
 
-const secure = BASE_ARGS.map((a) => (a.startsWith('virt,') ? `${a},secure=on` : a));
-const CASES: Array<[string, string[]]> = [
-  ['base', [...BASE_ARGS]],
-  ['edu', [...BASE_ARGS, '-device', 'edu']],
-  ['pci-testdev', [...BASE_ARGS, '-device', 'pci-testdev']],
-  ['secure', secure],
-];
-
-async function qtree(p: QmpPeer, flags = ''): Promise<string> {
-  const reply = JSON.parse(
-    await call(
-      p,
-      JSON.stringify({ execute: 'human-monitor-command', arguments: { 'command-line': `info qtree${flags}` } }),
-    ),
-  ) as { return: string };
-  return reply.return;
-}
-
-for (const [name, args] of CASES) {
+for (const [name, args, steps] of CASES) {
   t.test(`info qtree (${name}) matches the capture`, async (tc) => {
     const q = await startPeer('qtestd', args);
     tc.teardown(() => q.s.teardown());
+    await qtest(q, steps);
     const golden = readFileSync(join(REPO_ROOT, 'protocol/captures/qemu-10.2.2/hmp/qtree', `${name}.txt`), 'utf8');
     const got = await qtree(q);
     tc.match(got, /^bus: main-system-bus\r\n {2}type System\r\n/, 'starts with the system bus');
@@ -47,6 +30,8 @@ for (const [name, args] of CASES) {
       await q.s.teardown();
       await o.s.teardown();
     });
+    await qtest(q, steps);
+    await qtest(o, steps);
     tv.equal(await qtree(q), await qtree(o), 'byte-exact');
   });
 }
