@@ -38,7 +38,6 @@ interface QBus {
 }
 
 const u = (n: string, v: number | bigint): QProp => ({ n, t: 'uint', v: BigInt(v) });
-const i = (n: string, v: number): QProp => ({ n, t: 'int', v: BigInt(v) });
 const sz = (n: string, v: number): QProp => ({ n, t: 'size', v: BigInt(v) });
 const b = (n: string, v: boolean): QProp => ({ n, t: 'bool', v });
 const s = (n: string, v: string): QProp => ({ n, t: 'str', v });
