@@ -8,11 +8,11 @@ import { CASES, qtest, qtree } from '../dist/tests/differential/qtree-cases.js';
 import { startPeer } from '../dist/tests/protocol/qmp/peer.js';
 
 const dir = join(import.meta.dirname, '..', 'protocol/captures/qemu-10.2.2/hmp/qtree');
-for (const [name, args, steps] of CASES) {
+for (const [name, args, steps, flags] of CASES) {
   const o = await startPeer('oracle', args);
   try {
     await qtest(o, steps);
-    writeFileSync(join(dir, `${name}.txt`), await qtree(o));
+    writeFileSync(join(dir, `${name}.txt`), await qtree(o, flags));
     process.stderr.write(`${name}.txt\n`);
   } finally {
     await o.s.teardown();

@@ -183,7 +183,7 @@ export function formatInfoMtree(machine: Machine): string {
   return formatMachineMtree(machine);
 }
 
-/** HMP `info qtree`: the board's qdev tree (qdev-tree.ts). */
-export function formatInfoQtree(machine: Machine): string {
-  return formatQdevTree(machine);
+/** HMP `info qtree` (`brief`: -b, without properties): the board's qdev tree (qdev-tree.ts). */
+export function formatInfoQtree(machine: Machine, brief = false): string {
+  return formatQdevTree(machine, brief);
 }

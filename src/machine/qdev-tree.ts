@@ -330,24 +330,26 @@ function boardDevices(machine: Machine): QDev[] {
   return out;
 }
 
-function printBus(bus: QBus, indent: number, out: string[]): void {
+function printBus(bus: QBus, indent: number, out: string[], brief: boolean): void {
   const pad = ' '.repeat(indent);
   out.push(`${pad}bus: ${bus.name}`, `${pad}  type ${bus.type}`);
-  for (const d of [...bus.devices].reverse()) printDev(d, indent + 2, out);
+  for (const d of [...bus.devices].reverse()) printDev(d, indent + 2, out, brief);
 }
 
-function printDev(d: QDev, indent: number, out: string[]): void {
+function printDev(d: QDev, indent: number, out: string[], brief: boolean): void {
   const pad = ' '.repeat(indent);
   out.push(`${pad}dev: ${d.type}, id "${d.id}"`);
-  for (const l of d.lines) out.push(`${pad}  ${l}`);
-  for (const p of d.props) out.push(`${pad}  ${p.n} = ${propText(p)}`);
-  for (const l of d.tail) out.push(`${pad}  ${l}`);
-  for (const b2 of d.buses) printBus(b2, indent + 2, out);
+  if (!brief) {
+    for (const l of d.lines) out.push(`${pad}  ${l}`);
+    for (const p of d.props) out.push(`${pad}  ${p.n} = ${propText(p)}`);
+    for (const l of d.tail) out.push(`${pad}  ${l}`);
+  }
+  for (const b2 of d.buses) printBus(b2, indent + 2, out, brief);
 }
 
-/** HMP `info qtree` (LF line ends; the HMP layer writes CRLF). */
-export function formatQdevTree(machine: Machine): string {
+/** HMP `info qtree` (`brief`: -b, only the dev: and bus: lines; LF line ends, the HMP layer writes CRLF). */
+export function formatQdevTree(machine: Machine, brief = false): string {
   const out: string[] = [];
-  printBus({ name: 'main-system-bus', type: 'System', devices: boardDevices(machine) }, 0, out);
+  printBus({ name: 'main-system-bus', type: 'System', devices: boardDevices(machine) }, 0, out, brief);
   return out.map((l) => l + '\n').join('');
 }

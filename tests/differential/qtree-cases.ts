@@ -24,7 +24,8 @@ const BRIDGE = [
   `writew ${cfg(1, 0, 4)} 0x6`,
 ];
 const ROOT_PORTS = ['-device', 'pcie-root-port,chassis=1', '-device', 'pcie-root-port,chassis=2,id=r2'];
-export const CASES: Array<[string, string[], string[]]> = [
+/** name, machine arguments, qtest steps, flags after `info qtree` (e.g. ` -b`). */
+export const CASES: Array<[string, string[], string[], string?]> = [
   ['base', [...BASE_ARGS], []],
   ['edu', [...BASE_ARGS, '-device', 'edu'], []],
   ['pci-testdev', [...BASE_ARGS, '-device', 'pci-testdev'], []],
@@ -50,6 +51,12 @@ export const CASES: Array<[string, string[], string[]]> = [
     'bridge',
     [...BASE_ARGS, '-device', 'pci-testdev', '-device', 'pcie-root-port,chassis=1,id=rp', '-device', 'edu,bus=rp'],
     BRIDGE,
+  ],
+  [
+    'brief',
+    [...BASE_ARGS, '-device', 'edu', '-device', 'pcie-root-port,chassis=1', '-device', 'pci-testdev,bus=pcie.0'],
+    [],
+    ' -b',
   ],
   ['virt-default', ['-machine', 'virt', '-cpu', 'max', '-m', '512', '-net', 'none'], []],
   ['gicv2-secure-smp2', ['-machine', 'virt,secure=on', '-cpu', 'max', '-smp', '2', '-m', '512', '-net', 'none'], []],
