@@ -29,6 +29,6 @@ export const DEFAULT_PLUGINS: MachinePlugins = {
   createDevice(spec) {
     const r = createDevice(spec.driver, spec.props, spec.source);
     if (!r.ok) throw new ConfigError(r.error);
-    return { device: r.created.device, devfn: r.created.devfn };
+    return { device: r.created.device, devfn: r.created.devfn, props: r.created.props };
   },
 };

@@ -12,6 +12,7 @@ import type { PciDevice } from '../pci/pci-device.js';
 import { funcOf, slotOf } from '../pci/requester-id.js';
 import type { Machine } from './machine.js';
 import { formatMachineMtree } from './memory-tree.js';
+import { formatQdevTree } from './qdev-tree.js';
 
 /** QEMU pci_class_descriptions entries for the classes our devices use. */
 const CLASS_NAMES: Record<number, string> = {
@@ -182,32 +183,7 @@ export function formatInfoMtree(machine: Machine): string {
   return formatMachineMtree(machine);
 }
 
-/** HMP `info qtree`, reduced to the buses and devices qtestd models. */
-export function formatInfoQtree(machine: Machine): string {
-  const lines = ['bus: main-system-bus', '  type System'];
-  if (machine.smmu)
-    lines.push(
-      '  dev: arm-smmuv3, id ""',
-      '    gpio-out "sysbus-irq" 4',
-      '    stage = "nested"',
-      '    mmio 0000000009050000/0000000000020000',
-    );
-  if (machine.pci) {
-    lines.push('  dev: gpex-pcihost, id ""', '    gpio-out "sysbus-irq" 4', '    bus: pcie.0', '      type PCIE');
-    for (const d of machine.pci.devices()) {
-      const c = d.config;
-      lines.push(`      dev: ${d.typeName}, id "${d.id ?? ''}"`);
-      lines.push(`        addr = ${hex(slotOf(d.devfn), 2)}.${funcOf(d.devfn)}`);
-      lines.push(
-        `        class ${CLASS_NAMES[c.get(PCI_CFG.CLASS_DEVICE, 2)] ?? 'Class ' + hex(c.get(PCI_CFG.CLASS_DEVICE, 2), 4)}, addr 00:${hex(slotOf(d.devfn), 2)}.${funcOf(d.devfn)}, pci id ${hex(c.get(0, 2), 4)}:${hex(c.get(2, 2), 4)} (sub ${hex(c.get(0x2c, 2), 4)}:${hex(c.get(0x2e, 2), 4)})`,
-      );
-      for (const bar of d.bars) {
-        const at = machine.pci.mappedBar(d, bar);
-        lines.push(
-          `        bar ${bar.index}: ${bar.kind === 'io' ? 'i/o' : 'mem'} at 0x${at === undefined ? 'ffffffffffffffff' : at.toString(16)} [0x${at === undefined ? 'fffffffffffffffe' : (at + bar.size - 1n).toString(16)}]`,
-        );
-      }
-    }
-  }
-  return lines.map((l) => l + '\n').join('');
+/** HMP `info qtree` (`brief`: -b, without properties): the board's qdev tree (qdev-tree.ts). */
+export function formatInfoQtree(machine: Machine, brief = false): string {
+  return formatQdevTree(machine, brief);
 }

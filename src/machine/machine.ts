@@ -65,7 +65,7 @@ export interface MachinePlugins {
   /** QEMU's first check of a -device/device_add driver name: an error text, or undefined. */
   checkDriver(name: string): string | undefined;
   /** Build a PCI device from a spec (driver already checked); throws ConfigError with QEMU's text. */
-  createDevice(spec: DeviceSpec): { device: PciDevice; devfn?: number };
+  createDevice(spec: DeviceSpec): { device: PciDevice; devfn?: number; props?: ReadonlyMap<string, unknown> };
 }
 
 /** A device that went away (what DEVICE_DELETED reports): its id, if any, and its QOM path. */
@@ -101,6 +101,8 @@ export class Machine {
   readonly secureView?: AddressSpace;
   /** Devices created from -device or device_add, with their QOM nodes. */
   readonly userDevices = new Map<PciDevice, QomNode>();
+  /** The qdev property values each user device was created with (what `info qtree` prints). */
+  readonly qdevProps = new WeakMap<PciDevice, ReadonlyMap<string, unknown>>();
   readonly log: Logger;
   private readonly machineNode: QomNode;
   private readonly peripheral: QomNode;
@@ -316,7 +318,8 @@ export class Machine {
       bus = found;
     }
     if (hotplug && !this.pci.hotpluggable(bus)) throw new ConfigError(`Bus '${bus.name}' does not support hotplugging`);
-    const { device, devfn } = this.deps.plugins.createDevice(spec);
+    const { device, devfn, props: set } = this.deps.plugins.createDevice(spec);
+    if (set) this.qdevProps.set(device, set);
     const idValue = props.get('id');
     const id = idValue === undefined ? undefined : String(idValue);
     if (id !== undefined) {

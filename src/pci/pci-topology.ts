@@ -79,9 +79,12 @@ export class PciTopology {
     this.entries.delete(entry.device);
   }
 
-  /** Give a bridge plugged on `parent` its secondary bus. */
+  /** Automatic names handed out so far (QEMU counts them per bus type; pcie.0 of the host is named, not counted). */
+  private autoBusIds = 0;
+
+  /** Give a bridge plugged on `parent` its secondary bus (named after its id, else `pcie.N`). */
   addBridgeBus(bridge: PciBridgeDevice, parent: PciBus): PciBus {
-    const sec = new PciBus(bridge.id ?? `pcie.${this.bridgeBuses.size + 1}`, bridge);
+    const sec = new PciBus(bridge.id ?? `pcie.${this.autoBusIds++}`, bridge);
     this.bridgeBuses.set(bridge, sec);
     parent.childBridges.unshift(bridge);
     return sec;

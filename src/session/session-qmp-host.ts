@@ -215,12 +215,12 @@ export class SessionQmpHost implements QmpHost {
     return pci ? pciInfo(pci) : [];
   }
 
-  hmpInfo(topic: HmpInfoTopic): string {
+  hmpInfo(topic: HmpInfoTopic, flags: readonly string[] = []): string {
     const m = this.session.machine;
     if (topic === 'pci') return m.pci ? formatInfoPci(m.pci) : '';
     if (topic === 'mtree') return formatInfoMtree(m);
     if (topic === 'numa') return machineInfoNuma(m.config);
-    return formatInfoQtree(m);
+    return formatInfoQtree(m, flags.includes('b'));
   }
 
   qomRoot(): QomNode {

@@ -163,7 +163,8 @@ export interface QmpHost {
   /** Property lists of the types only qtestd has (device types from their declarations). */
   declaredTypeProperties?(typename: string): DeclaredTypeProperties | undefined;
   pci(): readonly PciInfo[];
-  hmpInfo(topic: HmpInfoTopic): string;
+  /** An HMP `info` text; `flags` are the letters given (`b` for `info qtree -b`). */
+  hmpInfo(topic: HmpInfoTopic, flags?: readonly string[]): string;
 
   // -- QOM and hot-plug --
   qomRoot(): QomNode;

@@ -21,10 +21,12 @@ interface InfoTopic {
   readonly help: string;
   /** Flags QEMU accepts, in the order it requires them. */
   readonly flags: readonly string[];
-  render(host: QmpHost): string;
+  /** The flags qtestd renders (others answer that qtestd does not support them). */
+  readonly rendered?: readonly string[];
+  render(host: QmpHost, flags: readonly string[]): string;
 }
 
-const hostInfo = (topic: HmpInfoTopic) => (host: QmpHost) => host.hmpInfo(topic);
+const hostInfo = (topic: HmpInfoTopic) => (host: QmpHost, flags: readonly string[]) => host.hmpInfo(topic, flags);
 
 const INFO_TOPICS: Readonly<Record<string, InfoTopic>> = {
   mtree: {
@@ -34,7 +36,12 @@ const INFO_TOPICS: Readonly<Record<string, InfoTopic>> = {
   },
   numa: { help: 'info numa  -- show NUMA information', flags: [], render: hostInfo('numa') },
   pci: { help: 'info pci  -- show PCI info', flags: [], render: hostInfo('pci') },
-  qtree: { help: 'info qtree [-b] -- show device tree (-b: brief, omit properties)', flags: ['b'], render: hostInfo('qtree') },
+  qtree: {
+    help: 'info qtree [-b] -- show device tree (-b: brief, omit properties)',
+    flags: ['b'],
+    rendered: ['b'],
+    render: hostInfo('qtree'),
+  },
   status: {
     help: 'info status  -- show the current VM status (running|paused)',
     flags: [],
@@ -136,9 +143,10 @@ function runInfo(host: QmpHost, line: string, infoStart: number, from: number): 
     nextFlag = index + 1;
     at = w.end;
   }
-  // Deviation (documented): we render only the default views.
-  if (given.length > 0) return `${sub.word}: option -${given[0]} is not supported by qtestd\n`;
-  return topic.render(host);
+  // Deviation (documented): the flags qtestd does not render answer so.
+  const unsupported = given.find((f) => !topic.rendered?.includes(f));
+  if (unsupported !== undefined) return `${sub.word}: option -${unsupported} is not supported by qtestd\n`;
+  return topic.render(host, given);
 }
 
 function runHelp(line: string, from: number): string {
