@@ -88,6 +88,10 @@ t.test('at ulimit -n 1024: clean refusals, open sessions and /healthz unaffected
 });
 
 t.test('a refused peer that never closes does not keep its descriptor', async (t) => {
+  // The previous test's sessions close asynchronously after their peers went: wait until they are
+  // all gone, or the fill below stops early and slots freed later would admit the "refused" peers.
+  for (let k = 0; k < 1200 && (JSON.parse((await q.http('/sessions')).body) as unknown[]).length > 0; k++)
+    await sleep(100); // safety net: 2 min
   // fill the budget again, then hold many refused connections open from our side
   const open: LineClient[] = [];
   for (let k = 0; k < 2000; k++) {
@@ -99,7 +103,15 @@ t.test('a refused peer that never closes does not keep its descriptor', async (t
     }
   }
   const held = await Promise.all(Array.from({ length: 100 }, () => q.tcp()));
-  for (const c of held) t.match(await c.next(), /^FAIL too many sessions/);
+  // A slot freed late (a session of the first test whose close was still on its way to the
+  // accepting process) admits a peer or two instead: those are dropped at the greeting deadline.
+  let refused = 0;
+  for (const c of held) {
+    const line = await c.next(180_000);
+    t.match(line, /^FAIL (too many sessions|no session started)/);
+    if (line.startsWith('FAIL too many sessions')) refused++;
+  }
+  t.ok(refused >= held.length - 5, `${refused} of ${held.length} refused at once`);
   // we never close them: the server drops them on its own
   for (const c of held) t.ok(await c.closedWithin(120_000), 'dropped by the server');
   t.equal((await q.http('/healthz')).status, 200, '/healthz still answers');
