@@ -184,7 +184,6 @@ export class CommandQueue {
 
 // ---- events ----------------------------------------------------------------------------
 
-
 /** The event queue as software sees it: a shadow CONS; poll() reads PROD and consumes. */
 export class EventQueue {
   private consValue = 0;
