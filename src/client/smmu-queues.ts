@@ -8,16 +8,17 @@
  */
 import { CMD_OPCODES, encodeCommand } from '../smmu/command-queue.js';
 import type { CommandFields, CommandName } from '../smmu/command-queue.js';
-import { EVT_ADDR_WORDS, EVT_FIELDS } from '../smmu/event-queue.js';
-import { EVENT_TYPES, FAULT_CLASS } from '../smmu/faults.js';
-import type { EventName, FaultClass } from '../smmu/faults.js';
+import { decodeEventRecord } from '../smmu/event-queue.js';
+import type { EventRecord } from '../smmu/event-queue.js';
+import { EVENT_TYPES } from '../smmu/faults.js';
+import type { EventName } from '../smmu/faults.js';
 import { leToBigint } from './guest-memory.js';
 import type { GuestMemory } from './guest-memory.js';
-import { SMMU_BASE_ADDR_MASK, wordsOf } from './smmu-builder.js';
+import { SMMU_BASE_ADDR_MASK } from './smmu-builder.js';
 import type { StreamTableRegisters } from './smmu-builder.js';
 
-export { CMD_OPCODES, EVENT_TYPES };
-export type { CommandFields, CommandName, EventName };
+export { CMD_OPCODES, EVENT_TYPES, decodeEventRecord };
+export type { CommandFields, CommandName, EventName, EventRecord };
 
 /** SMMU base on `virt` with iommu=smmuv3 (hw/arm/virt.c). */
 export const VIRT_SMMU_BASE = 0x0905_0000n;
@@ -182,63 +183,6 @@ export class CommandQueue {
 }
 
 // ---- events ----------------------------------------------------------------------------
-
-export interface EventRecord {
-  type: number;
-  /** Spec name of `type`, if known. */
-  name: EventName | undefined;
-  sid: number;
-  ssv: number;
-  ssid: number;
-  stag: number;
-  stall: number;
-  pnu: number;
-  ind: number;
-  rnw: number;
-  s2: number;
-  class: number;
-  className: FaultClass | undefined;
-  /** InputAddr (words 4–5). */
-  inputAddr: bigint;
-  /** IPA / FetchAddr (words 6–7). */
-  addr2: bigint;
-  words: number[];
-}
-
-const EVENT_NAMES = new Map<number, EventName>(Object.entries(EVENT_TYPES).map(([k, v]) => [v, k as EventName]));
-const CLASS_NAMES = new Map<number, FaultClass>(Object.entries(FAULT_CLASS).map(([k, v]) => [v, k as FaultClass]));
-
-/** Decode one 32-byte event record. */
-export function decodeEventRecord(bytes: Uint8Array): EventRecord {
-  if (bytes.length < EVT_ENTRY_BYTES)
-    throw new RangeError(`an event record is ${EVT_ENTRY_BYTES} bytes, got ${bytes.length}`);
-  const w = wordsOf(bytes.subarray(0, EVT_ENTRY_BYTES));
-  const field = (name: keyof typeof EVT_FIELDS): number => {
-    const s = EVT_FIELDS[name];
-    return s.width >= 32 ? w[s.word] >>> 0 : (w[s.word] >>> s.lsb) & (2 ** s.width - 1);
-  };
-  const addr = (word: number): bigint => (BigInt(w[word + 1]) << 32n) | BigInt(w[word]);
-  const type = field('TYPE');
-  const cls = field('CLASS');
-  return {
-    type,
-    name: EVENT_NAMES.get(type),
-    sid: field('SID'),
-    ssv: field('SSV'),
-    ssid: field('SSID'),
-    stag: field('STAG'),
-    stall: field('STALL'),
-    pnu: field('PNU'),
-    ind: field('IND'),
-    rnw: field('RNW'),
-    s2: field('S2'),
-    class: cls,
-    className: CLASS_NAMES.get(cls),
-    inputAddr: addr(EVT_ADDR_WORDS.ADDR),
-    addr2: addr(EVT_ADDR_WORDS.ADDR2),
-    words: w,
-  };
-}
 
 /** The event queue as software sees it: a shadow CONS; poll() reads PROD and consumes. */
 export class EventQueue {

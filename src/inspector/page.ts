@@ -5,7 +5,8 @@
  * framework, no imports (tsc emits it as one ES module the browser loads as is). It lists the
  * service's sessions (/sessions) and, for the chosen one, opens a QMP monitor over the service's
  * WebSocket (/qmp?session=ID) and polls read-only commands only: query-pci, x-qtestd-session,
- * x-qtestd-smmu-state, x-qtestd-smmu-decode-stream, x-qtestd-smmu-translate (a dry run) and
+ * x-qtestd-smmu-state, x-qtestd-smmu-decode-stream, x-qtestd-smmu-queues (the queues' entries),
+ * x-qtestd-smmu-translate (a dry run) and
  * x-qtestd-traffic (the live feed of the session's qtest lines).
  */
 
@@ -216,11 +217,12 @@ function pciRows(bus: { devices: Obj[] }[], out: Array<Array<Node | string>>, se
 async function render(): Promise<void> {
   const q = qmp;
   if (!q || q.closed) return;
-  const [traffic, pci, session, state] = await Promise.all([
+  const [traffic, pci, session, state, queues] = await Promise.all([
     q.call('x-qtestd-traffic', `{"after": ${trafficSeq}}`),
     q.call('query-pci'),
     q.call('x-qtestd-session'),
     q.call('x-qtestd-smmu-state'),
+    q.call('x-qtestd-smmu-queues'),
   ]);
   if (q !== qmp) return;
   const tr = traffic.return as { next: number; lines: Array<{ dir: string; text: string }> } | undefined;
@@ -305,6 +307,7 @@ async function render(): Promise<void> {
       ),
     );
     const qs = s.queues as Obj;
+    const qe = (queues.return as Obj | undefined) ?? {};
     const events = (s.recentEvents as Obj[]) ?? [];
     for (const e of events.slice(seenEvents))
       feed(`SMMU event ${String(e.type)} sid ${hex(e.sid)} ${e.inputAddr ? `input ${String(e.inputAddr)}` : ''}`);
@@ -315,8 +318,10 @@ async function render(): Promise<void> {
         { id: 'queues' },
         el('h2', {}, 'Command queue'),
         kv(qs.cmdq, { id: 'cmdq' }),
+        queueEntries(qe.cmdq, 'cmdq-entries'),
         el('h2', {}, 'Event queue'),
         kv(qs.eventq),
+        queueEntries(qe.eventq, 'eventq-entries'),
         el('h3', {}, 'Recorded events (decoded)'),
         table(
           ['#', 'type', 'code', 'sid', 'class', 'S2', 'RnW', 'input', 'addr2 / fetch'],
@@ -350,6 +355,34 @@ async function render(): Promise<void> {
   const old = document.getElementById('translate');
   if (old) sections[sections.length - 2] = old;
   view.replaceChildren(...sections);
+}
+
+/** The entries of one queue (x-qtestd-smmu-queues): consumed ones dimmed, pending ones plain. */
+function queueEntries(qv: unknown, id: string): HTMLElement {
+  const v = (qv as Obj | undefined) ?? {};
+  const t = table(
+    ['#', 'state', 'raw words', 'name', 'fields'],
+    ((v.entries as Obj[]) ?? []).map((e) => [
+      String(e.index),
+      String(e.state),
+      e.unread ? 'not RAM' : ((e.words as string[]) ?? []).join(' '),
+      String(e.name ?? ''),
+      Object.entries((e.fields as Obj) ?? {})
+        .map(([k, x]) => `${k}=${hex(x)}`)
+        .join(' '),
+    ]),
+    { id },
+  );
+  ((v.entries as Obj[]) ?? []).forEach((e, i) => {
+    if (e.state === 'consumed') (t as HTMLTableElement).rows[i + 1]?.setAttribute('class', 'dim');
+  });
+  return el(
+    'div',
+    {},
+    t,
+    v.note ? el('p', { class: 'fault' }, String(v.note)) : null,
+    v.truncated ? el('p', { class: 'dim' }, '… more pending') : null,
+  );
 }
 
 async function streamSection(q: Qmp, sess: Obj, st: Obj): Promise<HTMLElement> {

@@ -20,6 +20,7 @@ import { allOnesRegion } from '../pci/bar-mapping.js';
 import { PciHost, PlugError } from '../pci/host-bridge.js';
 import type { PciBus } from '../pci/host-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
+import type { DebugQueueRegs } from '../smmu/queue-peek.js';
 import type { SmmuV3Irqs } from '../smmu/smmu-v3.js';
 import { buildSecureView, SECURE_QOM, viewForAttrs } from './secure-view.js';
 import type { AccessAttrs } from './secure-view.js';
@@ -46,6 +47,8 @@ export interface SmmuModel extends IoRegion, Iommu {
   /** Whether the SMMU has the Secure programming interface (docs/secure-smmu.md). */
   readonly secureImpl?: boolean;
   dryRunTranslate(requesterId: number, iova: bigint, isWrite: boolean, attrs?: { space?: number }): unknown; // x-qtestd-smmu-translate
+  /** A bank's queue registers and the view its queues live in (x-qtestd-smmu-queues); undefined: no such bank. */
+  debugQueueRegs(secSid: 0 | 1): DebugQueueRegs | undefined;
   /** Activity counters for the service's metrics (guest-caused faults are counted, not logged). */
   readonly counters: { readonly translations: number; readonly faults: number; readonly eventsRecorded: number };
 }

@@ -23,6 +23,7 @@ export const INSPECTOR_COMMANDS: ReadonlySet<string> = new Set([
   'x-qtestd-smmu-state',
   'x-qtestd-smmu-decode-stream',
   'x-qtestd-smmu-translate',
+  'x-qtestd-smmu-queues',
   'x-qtestd-traffic',
 ]);
 

@@ -34,6 +34,7 @@ import { defineExtension, type QmpExtension } from '../protocol/qmp/registry.js'
 import { declaredTypeProperties } from './qmp-type-properties.js';
 import { memoryBackends, USER_OBJECT_TYPES, userObjectSpec } from '../machine/user-objects.js';
 import type { TrafficTap } from './traffic-tap.js';
+import { smmuQueues } from './smmu-queues.js';
 import { dryRunTranslate } from './smmu-translate.js';
 
 /**
@@ -346,6 +347,12 @@ export class SessionQmpHost implements QmpHost {
       args: {},
       openArgs: true,
       run: (_args, _ctx, raw) => toJson(dryRunTranslate(this.smmu(), raw)),
+    }),
+    defineExtension({
+      name: 'x-qtestd-smmu-queues',
+      args: {},
+      openArgs: true,
+      run: (_args, _ctx, raw) => toJson(smmuQueues(this.session.machine, this.smmu(), raw)),
     }),
     defineExtension({
       name: 'x-qtestd-traffic',

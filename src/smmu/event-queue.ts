@@ -5,9 +5,9 @@
  * queue or a failed write is an abort (GERROR.EVENTQ_ABT_ERR), never the overflow flag. IRQs and
  * GERROR are the caller's; this module only reports what happened.
  */
-import { bytesOf, deposit32, u32 } from './bits.js';
+import { bytesOf, deposit32, u32, wordsOf } from './bits.js';
 import { EVENT_TYPES, FAULT_CLASS, isWalkEvent } from './faults.js';
-import type { EventName, SmmuEvent } from './faults.js';
+import type { EventName, FaultClass, SmmuEvent } from './faults.js';
 import { entryAddress, EVT_ENTRY_BYTES, isEmpty, isFull, prodIncrement } from './queue-index.js';
 import type { BusAccess } from '../memory/types.js';
 
@@ -107,4 +107,63 @@ export function writeEvent(q: EventQueueState, memory: BusAccess, record: Uint8A
   if (memory.writeBytes(addr, record) !== 'ok') return { kind: 'write-failed', addr };
   q.prod = prodIncrement(q.prod, q.log2size);
   return { kind: 'written', addr, irq: !isEmpty(q.prod, q.cons, q.log2size) };
+}
+
+// ---- decoding (the inverse of encodeEventRecord, for readers of the queue) ----
+
+export interface EventRecord {
+  type: number;
+  /** Spec name of `type`, if known. */
+  name: EventName | undefined;
+  sid: number;
+  ssv: number;
+  ssid: number;
+  stag: number;
+  stall: number;
+  pnu: number;
+  ind: number;
+  rnw: number;
+  s2: number;
+  class: number;
+  className: FaultClass | undefined;
+  /** InputAddr (words 4–5). */
+  inputAddr: bigint;
+  /** IPA / FetchAddr (words 6–7). */
+  addr2: bigint;
+  words: number[];
+}
+
+const EVENT_NAMES = new Map<number, EventName>(Object.entries(EVENT_TYPES).map(([k, v]) => [v, k as EventName]));
+const CLASS_NAMES = new Map<number, FaultClass>(Object.entries(FAULT_CLASS).map(([k, v]) => [v, k as FaultClass]));
+
+/** Decode one 32-byte event record. */
+export function decodeEventRecord(bytes: Uint8Array): EventRecord {
+  if (bytes.length < EVT_ENTRY_BYTES)
+    throw new RangeError(`an event record is ${EVT_ENTRY_BYTES} bytes, got ${bytes.length}`);
+  const w = wordsOf(bytes.subarray(0, EVT_ENTRY_BYTES));
+  const field = (name: keyof typeof EVT_FIELDS): number => {
+    const s = EVT_FIELDS[name];
+    return s.width >= 32 ? w[s.word] >>> 0 : (w[s.word] >>> s.lsb) & (2 ** s.width - 1);
+  };
+  const addr = (word: number): bigint => (BigInt(w[word + 1]) << 32n) | BigInt(w[word]);
+  const type = field('TYPE');
+  const cls = field('CLASS');
+  return {
+    type,
+    name: EVENT_NAMES.get(type),
+    sid: field('SID'),
+    ssv: field('SSV'),
+    ssid: field('SSID'),
+    stag: field('STAG'),
+    stall: field('STALL'),
+    pnu: field('PNU'),
+    ind: field('IND'),
+    rnw: field('RNW'),
+    s2: field('S2'),
+    class: cls,
+    className: CLASS_NAMES.get(cls),
+    inputAddr: addr(EVT_ADDR_WORDS.ADDR),
+    addr2: addr(EVT_ADDR_WORDS.ADDR2),
+    words: w,
+  };
 }

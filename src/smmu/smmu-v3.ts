@@ -18,6 +18,7 @@ import type { AccessSize, Addr, BusAccess, IoRegion, MemTxAttrs } from '../memor
 import { hex } from './bits.js';
 import { decodeBankOffset, SmmuBank, SEC_SID_NS, SEC_SID_S } from './bank.js';
 import type { BankRules, SecSid, SmmuStats } from './bank.js';
+import type { DebugQueueRegs } from './queue-peek.js';
 import { dualReader, GuardedMemory } from './guarded-memory.js';
 import type { ReentryGuard } from './guarded-memory.js';
 import { CR0_RESERVED_SERIES, quirkSet, S_CR0_RESERVED } from './quirks.js';
@@ -450,6 +451,23 @@ export class SmmuV3 implements IoRegion, Iommu {
       stats: { ...this.stats },
       ...(sw ? { secure: bankDebugState(sw.bank, sw.configCache, sw.iotlb) } : {}),
     });
+  }
+
+  /** A bank's queue registers and the view its queues live in (x-qtestd-smmu-queues); reads nothing. */
+  debugQueueRegs(secSid: SecSid): DebugQueueRegs | undefined {
+    const bank = secSid === SEC_SID_S ? this.s : this.ns;
+    if (!bank) return undefined;
+    const r = bank.registerValues();
+    const q = (base: bigint, prod: bigint, cons: bigint, log2size: number) => ({
+      base,
+      ...{ prod: Number(prod), cons: Number(cons) },
+      log2size,
+    });
+    return {
+      cmdq: q(r.CMDQ_BASE, r.CMDQ_PROD, r.CMDQ_CONS, bank.cmdqLog2size),
+      eventq: q(r.EVENTQ_BASE, r.EVENTQ_PROD, r.EVENTQ_CONS, bank.eventqLog2size),
+      view: secSid === SEC_SID_S && !this.quirks['queues-ns-memory'] ? 'secure' : 'non-secure',
+    };
   }
 
   /**

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { QtestClient } from '../../src/client/qtest-client.js';
+import { CMD } from '../../src/client/smmu-queues.js';
 import { REPO_ROOT } from '../helpers/launch.js';
 import { startQtestd } from '../helpers/service-process.js';
 import {
@@ -225,10 +226,33 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
     t.match(text, /\b0x10\b/, 'type code');
     t.match(text, new RegExp(`0x${EDU_SID.toString(16)}\\b`), 'StreamID');
     t.match(text, new RegExp(`0x${FAULT_IOVA.toString(16)}`), 'input address');
+    const entry = page.locator('#eventq-entries tr', { hasText: 'F_TRANSLATION' }).first();
+    await entry.waitFor();
+    t.match(
+      await entry.innerText(),
+      new RegExp(`pending[\\s\\S]*inputAddr=0x${FAULT_IOVA.toString(16)}`),
+      'the event queue entry, decoded',
+    );
     await page.locator('#feed', { hasText: 'SMMU event F_TRANSLATION' }).waitFor();
     await page.locator('#feed', { hasText: 'qtest > clock_step' }).waitFor();
     t.pass('the live feed shows the qtest traffic and the event');
     await page.screenshot({ path: join(ARTIFACTS, 'event.png'), fullPage: true });
+  });
+
+  await t.test('the command queue view decodes the commands software queued', async (t) => {
+    await streams.smmu.cmdq.submit(
+      CMD.CMD_CFGI_STE(EDU_SID),
+      CMD.CMD_TLBI_NH_VA(0x11, { addr: FAULT_IOVA }),
+      CMD.CMD_SYNC(),
+    );
+    const row = page.locator('#cmdq-entries tr', { hasText: 'CMD_TLBI_NH_VA' }).first();
+    await row.waitFor();
+    const text = await row.innerText();
+    t.match(text, /consumed/, 'consumed by the SMMU (CMDQEN is on)');
+    t.match(text, /ASID=0x11/, 'the decoded ASID');
+    t.match(text, new RegExp(`Address=0x${FAULT_IOVA.toString(16)}`), 'the decoded address');
+    await page.locator('#cmdq-entries tr', { hasText: 'CMD_CFGI_STE' }).first().waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'queues.png'), fullPage: true });
   });
 
   await t.test('the page is small and loads nothing from elsewhere', async (t) => {

@@ -89,7 +89,7 @@ t.test('query-commands lists the extensions last, in their order', async (t) => 
   const reply = send('{"execute": "query-commands"}')[0]!;
   t.match(
     reply,
-    /\{"name": "human-monitor-command"\}.*\{"name": "x-qtestd-smmu-state"\}, \{"name": "x-qtestd-smmu-decode-stream"\}, \{"name": "x-qtestd-session"\}, \{"name": "x-qtestd-smmu-translate"\}, \{"name": "x-qtestd-traffic"\}\]\}$/,
+    /\{"name": "human-monitor-command"\}.*\{"name": "x-qtestd-smmu-state"\}, \{"name": "x-qtestd-smmu-decode-stream"\}, \{"name": "x-qtestd-session"\}, \{"name": "x-qtestd-smmu-translate"\}, \{"name": "x-qtestd-smmu-queues"\}, \{"name": "x-qtestd-traffic"\}\]\}$/,
   );
 });
 
