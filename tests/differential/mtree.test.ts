@@ -13,6 +13,7 @@ import { BASE_ARGS, REPO_ROOT } from '../helpers/launch.js';
 import { withOracle } from '../helpers/oracle.js';
 import { call, startPeer } from '../protocol/qmp/peer.js';
 import type { QmpPeer } from '../protocol/qmp/peer.js';
+import { qtest } from './qtree-cases.js';
 
 const secure = BASE_ARGS.map((a) => (a.startsWith('virt,') ? `${a},secure=on` : a));
 const FOUR = [
@@ -72,28 +73,6 @@ const CASES: Array<[string, string[], string[]]> = [
     [],
   ],
 ];
-
-/** Send qtest lines one at a time, each answered `OK`. */
-async function qtest(p: QmpPeer, lines: readonly string[]): Promise<void> {
-  const sock = p.s.qtest;
-  let buf = '';
-  for (const line of lines) {
-    const reply = await new Promise<string>((resolve) => {
-      const onData = (d: Buffer): void => {
-        buf += d.toString('latin1');
-        const i = buf.indexOf('\n');
-        if (i < 0) return;
-        sock.off('data', onData);
-        const l = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        resolve(l);
-      };
-      sock.on('data', onData);
-      sock.write(line + '\n');
-    });
-    if (reply !== 'OK') throw new Error(`${line}: ${reply}`);
-  }
-}
 
 /** The blocks of an `info mtree` text, address spaces first, each group sorted. */
 export function mtreeBlocks(text: string): string[] {
