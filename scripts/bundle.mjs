@@ -45,10 +45,19 @@ async function bundle() {
     target: 'node20',
     format: 'cjs',
     charset: 'ascii', // the loader reads the file as latin1
+    // Whitespace and syntax only (names stay, for stack traces): a smaller source string kept in
+    // the heap for lazy compilation (545 → 387 KB), idle VmRSS -0.3 MiB.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    // The file is the function the loader compiles, so it compiles the source string as read: no
+    // concatenated copy (a second source-sized string in the heap; idle VmRSS -0.8 MiB).
+    banner: {
+      js: '(function (exports, require, module, __filename, __dirname) {var __qtestd_import_meta_url = require("url").pathToFileURL(__filename).href;',
+    },
+    footer: { js: '\n})' },
     external: ['pino', 'pino-pretty'],
     // ESM's import.meta.url in a CommonJS bundle: the URL of the file node runs (the loader).
     define: { 'import.meta.url': '__qtestd_import_meta_url' },
-    banner: { js: 'var __qtestd_import_meta_url = require("url").pathToFileURL(__filename).href;' },
     logLevel: 'warning',
   });
   const loader = readFileSync(join(root, 'scripts', 'code-cache-loader.cjs'), 'utf8');

@@ -52,9 +52,10 @@ function runBundle() {
       cachedData = undefined; // no cache yet: this run makes one at exit
     }
   }
-  // esbuild writes ASCII only (charset: ascii): latin1 is exact and skips UTF-8 decoding.
+  // esbuild writes ASCII only (charset: ascii): latin1 is exact and skips UTF-8 decoding. The file
+  // is one function expression (the module wrapper is in the bundle: scripts/bundle.mjs).
   const source = fs.readFileSync(codePath, 'latin1');
-  const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + source + '\n})', {
+  const script = new vm.Script(source, {
     filename: codePath,
     cachedData,
   });

@@ -68,9 +68,11 @@ export function makeInstall(cc: string, envExtra: NodeJS.ProcessEnv = {}): Insta
   copyFileSync(join(REPO_ROOT, 'bin', 'qemu-system-aarch64'), join(root, 'bin', 'qemu-system-aarch64'));
   const shim = join(root, 'native', 'build', 'qemu-system-aarch64');
   // compiled once per launcher.c and compiler (tests/helpers/build-cache.ts), copied for each install
+  // static where the C library allows it, as native/build.sh builds it
   const flags = ['-O2', '-Wall', '-Wextra', '-Werror'];
   const source = join(REPO_ROOT, 'native', 'launcher.c');
-  const built = cachedBuildSync('launcher', { command: [cc, ...flags], files: [source] }, shim, (out) => {
+  const built = cachedBuildSync('launcher', { command: [cc, ...flags, '-static?'], files: [source] }, shim, (out) => {
+    if (spawnSync(cc, [...flags, '-static', '-o', out, source], { stdio: 'ignore' }).status === 0) return null;
     const r = spawnSync(cc, [...flags, '-o', out, source], { encoding: 'utf8' });
     return r.status === 0 ? null : `${cc} failed: ${r.error?.message ?? r.stderr}`;
   });

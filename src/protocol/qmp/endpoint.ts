@@ -48,7 +48,8 @@ export class QmpEndpoint {
   private readonly registry: CommandRegistry;
   private readonly allow?: (command: string) => boolean;
   private readonly stream: JsonStream;
-  private readonly visitor: SchemaInputVisitor | undefined;
+  /** Made on the first command that needs it (the schema is parsed then: see CommandRegistry). */
+  private visitor: SchemaInputVisitor | undefined;
   private readonly unsubscribe: () => void;
   private negotiated = false;
   private oobEnabled = false;
@@ -61,7 +62,6 @@ export class QmpEndpoint {
     this.logger = options.logger;
     this.registry = options.registry ?? builtinRegistry(options.extensions);
     this.allow = options.allow;
-    this.visitor = this.registry.schema !== undefined ? new SchemaInputVisitor(this.registry.schema) : undefined;
     const limits = options.limits ?? DEFAULT_LIMITS;
     this.stream = new JsonStream({
       maxDepth: limits.maxJsonDepth,
@@ -137,7 +137,8 @@ export class QmpEndpoint {
       throw QmpError.generic(`The command '${request.name}' is permitted only after machine initialization has completed`);
     }
     // Commands QEMU declares `'gen': false` (device_add) check their arguments by hand.
-    if (declared !== undefined && this.visitor !== undefined && command?.openArgs !== true) {
+    if (declared !== undefined && command?.openArgs !== true) {
+      this.visitor ??= new SchemaInputVisitor(this.registry.schema!);
       this.visitor.checkArguments(declared['arg-type']!, request.args, C_INT_MEMBERS[request.name]);
     }
     if (command === undefined) throw notSupported(request.name);

@@ -35,5 +35,5 @@ let fixed: readonly QmpCommand[] | undefined;
 /** QEMU's schema with the built-in handlers and the captured fixed answers, then the host's `x-qtestd-*` rows. */
 export function builtinRegistry(extensions: readonly QmpExtension[] = []): CommandRegistry {
   fixed ??= fixedReplyCommands();
-  return new CommandRegistry([...BUILTIN_COMMANDS, ...fixed], extensions, qemuSchema());
+  return new CommandRegistry([...BUILTIN_COMMANDS, ...fixed], extensions, qemuSchema);
 }
