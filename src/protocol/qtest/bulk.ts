@@ -2,8 +2,10 @@
  * The bulk qtest commands — `read`, `b64read`, `write`, `b64write`, `memset` — moving data between
  * guest memory and the line's bytes in pieces of 48 KiB: RAM is read, encoded, decoded and
  * written piece by piece (the cost per byte does not depend on the size, and no payload becomes
- * one string); device memory is read or written in one access, as QEMU does, so device accesses
- * split exactly as there.
+ * one string; a long payload is read from the chunks it arrived in, payload.ts); device memory is
+ * read or written in one access, as QEMU does, so device accesses split exactly as there. Where
+ * the target runs long requests in slices (the service), transfers past one piece and fills past
+ * 1 MiB run as jobs that yield between pieces, with the same accesses and replies.
  */
 import { decodeBase64Payload, decodeWriteHexPayload, isCanonicalBase64Payload } from './codecs.js';
 import { PENDING, QemuWouldAbort, WROTE } from './grammar.js';
