@@ -50,12 +50,18 @@ const CASES: Record<string, string[]> = {
     `write ${hex(RAM)} ${hex(1536 * K)} 0x${bytes(1536 * K, 9).toString('hex')}`,
     ...readBack(RAM, 1536 * K),
   ],
-  'hex write, odd number of digits': [`write ${hex(RAM)} ${hex(96 * K)} 0x${hexData.slice(0, 2 * 96 * K - 1)}`, ...readBack(RAM, 96 * K)],
+  'hex write, odd number of digits': [
+    `write ${hex(RAM)} ${hex(96 * K)} 0x${hexData.slice(0, 2 * 96 * K - 1)}`,
+    ...readBack(RAM, 96 * K),
+  ],
   'hex write, invalid digits inside': [
     `write ${hex(RAM)} ${hex(96 * K)} 0x${hexData.slice(0, 50_000)}zZ${hexData.slice(50_002, 100_000)}G-${hexData.slice(100_002, 2 * 96 * K)}`,
     ...readBack(RAM, 96 * K),
   ],
-  'hex write, no 0x prefix': [`write ${hex(RAM)} ${hex(96 * K)} ${hexData.slice(0, 2 * 96 * K)}`, ...readBack(RAM, 96 * K)],
+  'hex write, no 0x prefix': [
+    `write ${hex(RAM)} ${hex(96 * K)} ${hexData.slice(0, 2 * 96 * K)}`,
+    ...readBack(RAM, 96 * K),
+  ],
   'hex write, SIZE larger than the data': [
     `memset ${hex(RAM)} ${hex(256 * K)} 0xa5`,
     `write ${hex(RAM)} ${hex(200 * K)} 0x${hexData.slice(0, 2 * 100 * K)}`,
@@ -66,7 +72,10 @@ const CASES: Record<string, string[]> = {
     `write ${hex(RAM)} ${hex(100 * K + 3)} 0x${hexData}`,
     ...readBack(RAM, 100 * K + 8),
   ],
-  'hex write over unassigned space': [`write 0xc000000 ${hex(128 * K)} 0x${hexData.slice(0, 2 * 128 * K)}`, ...readBack(0xc000000, 128 * K)],
+  'hex write over unassigned space': [
+    `write 0xc000000 ${hex(128 * K)} 0x${hexData.slice(0, 2 * 128 * K)}`,
+    ...readBack(0xc000000, 128 * K),
+  ],
   // (a trailing `secure` / `NAME=VALUE` word is a listed deviation: tests/protocol/qtest/long-lines.test.ts)
   'hex write, a trailing word': [
     `write ${hex(RAM)} ${hex(96 * K)} 0x${hexData.slice(0, 2 * 96 * K)} extra`,

@@ -182,7 +182,7 @@ t.test('bulk writes and memset in slices (RAM, ECAM, unassigned, past the end of
     `b64write 0x40100001 0x2ffff0 ${p.b64}`,
     'read 0x40100000 0x300000',
     `write 0x3fff0000 0x30000 ${p.hex.slice(0, 2 + 2 * 0x30000)}`,
-    `b64write 0x4010000000 0x200000 ${p.b64.slice(0, 0x200000 / 3 * 4)}`,
+    `b64write 0x4010000000 0x200000 ${p.b64.slice(0, (0x200000 / 3) * 4)}`,
     `write 0x0fff0000 0x20000 ${p.hex.slice(0, 2 + 2 * 0x20000)}`,
     `write 0x5ffff000 0x3000 ${p.hex.slice(0, 2 + 2 * 0x3000)}`,
     'memset 0x40001001 0x1200000 0x5a',
@@ -243,7 +243,10 @@ t.test('another session keeps answering while a 16 MiB write runs in slices', as
   const he = heavy.attachQtest(heavyLink);
   const le = light.attachQtest(lightLink);
   const size = 16 << 20;
-  const line = Buffer.from(`write 0x40000000 0x${size.toString(16)} 0x${'a5'.repeat(size)}\nreadq 0x40fffff8\n`, 'latin1');
+  const line = Buffer.from(
+    `write 0x40000000 0x${size.toString(16)} 0x${'a5'.repeat(size)}\nreadq 0x40fffff8\n`,
+    'latin1',
+  );
   // as a socket would deliver it: 64 KiB chunks
   for (let o = 0; o < line.length; o += 65536) he.input(line.subarray(o, o + 65536));
   let answered = 0;
