@@ -24,7 +24,7 @@ const ROUNDS = Number(process.env.BENCH_WIRE_ROUNDS ?? 3);
 const SIZES = [4, 16, 64, 256, 1024, 4096, 16384].map((k) => k * 1024);
 
 /** Sends request Buffers and waits for whole reply lines, counting bytes without keeping them. */
-class ByteClient {
+export class ByteClient {
   private waiting: ((bytes: number) => void) | undefined;
   private seen = 0;
   private queued = 0;

@@ -182,7 +182,7 @@ async function main(): Promise<void> {
     '',
     ...(sweepRows.length
       ? [
-          'Transfer-size sweep (ms per request, ns per byte):',
+          'Transfer-size sweep (wall ms per request; server CPU ns per byte, the cliff figure):',
           '',
           sweepTable(
             sweepRows,

@@ -1,15 +1,24 @@
 /**
  * Transfer-size sweep: `read`, `b64read`, `write`, `b64write` of 4 KiB … 16 MiB (powers of two)
- * against each target's one session, interleaved (each size and op: one batch per target per
- * round; sizes past 1 MiB: one round), median ms per request and ns per byte. A cliff is the per-byte cost rising more than
- * 1.3× from one size to the next.
+ * against each target's one session, interleaved (every round visits every size and op, one
+ * batch per target each), medians over the rounds (at least 7). Each batch moves at least
+ * SWEEP_BATCH_BYTES (several requests at small sizes); its figures are wall ms per request and
+ * the server's own CPU ns per byte (/proc schedstat of the serving process: steady on a loaded
+ * machine, and not the client's cost). A cliff is the server's CPU per byte rising more than 1.3×
+ * from one size to the next. The client sends prebuilt request Buffers and counts reply bytes
+ * without making strings (bench/qtest-wire.ts ByteClient), so it is not what is measured.
  */
-import { launch, LineClient, median } from './targets.js';
+import { ByteClient } from './qtest-wire.js';
+import { cpuUs, launch, median } from './targets.js';
 import type { Target } from './targets.js';
 
 export const SWEEP_OPS = ['read', 'b64read', 'write', 'b64write'] as const;
 export const SWEEP_SIZES = Array.from({ length: 13 }, (_, i) => 4096 * 2 ** i);
 const ADDR = 0x40100000;
+/** Rounds at least this many (BENCH_ROUNDS may ask for more). */
+const MIN_ROUNDS = 7;
+/** Bytes one batch moves at least (requests per batch = this / size, at least 1). */
+const SWEEP_BATCH_BYTES = Number(process.env.BENCH_SWEEP_BATCH_MIB ?? 4) << 20;
 /**
  * QEMU's `write`/`b64write` grow faster than linearly past a few MiB (a 16 MiB `write` takes it
  * minutes on a busy machine): its points above this size are not timed (shown as –); the
@@ -20,8 +29,10 @@ const QEMU_WRITE_MAX = 4 << 20;
 export interface SweepRow {
   op: string;
   size: number;
-  /** target → median ms per request */
+  /** target → median ms per request (wall) */
   ms: Record<string, number>;
+  /** target → median server CPU ns per byte */
+  cpuNsPerByte: Record<string, number>;
 }
 
 export interface Cliff {
@@ -32,86 +43,121 @@ export interface Cliff {
   rise: number;
 }
 
-function request(op: string, size: number, payload: Map<number, { hex: string; b64: string }>): string {
+function request(op: string, size: number, data: Buffer): Buffer {
   const a = `0x${ADDR.toString(16)} 0x${size.toString(16)}`;
-  if (op === 'read' || op === 'b64read') return `${op} ${a}`;
-  const p = payload.get(size)!;
-  return op === 'write' ? `write ${a} 0x${p.hex}` : `b64write ${a} ${p.b64}`;
+  if (op === 'read' || op === 'b64read') return Buffer.from(`${op} ${a}\n`);
+  const payload = data.subarray(0, size);
+  return op === 'write'
+    ? Buffer.concat([Buffer.from(`write ${a} 0x`), Buffer.from(payload.toString('hex')), Buffer.from('\n')])
+    : Buffer.concat([Buffer.from(`b64write ${a} `), Buffer.from(payload.toString('base64')), Buffer.from('\n')]);
 }
 
 export async function sweep(list: Target[], rounds: number): Promise<{ rows: SweepRow[]; cliffs: Cliff[] }> {
-  const payload = new Map<number, { hex: string; b64: string }>();
-  for (const size of SWEEP_SIZES) {
-    const b = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) b[i] = (i * 7 + 3) & 0xff;
-    payload.set(size, { hex: b.toString('hex'), b64: b.toString('base64') });
-  }
+  const max = SWEEP_SIZES[SWEEP_SIZES.length - 1];
+  const data = Buffer.alloc(max);
+  for (let i = 0; i < max; i++) data[i] = (i * 7 + 3) & 0xff;
   const sessions = [];
   for (const t of list) {
     const l = await launch(t, [], '512');
-    sessions.push({ t, l, c: new LineClient(l.qtest) });
+    l.qtest.removeAllListeners('data');
+    sessions.push({ t, l, c: new ByteClient(l.qtest), pid: l.child.pid! });
   }
-  const rows: SweepRow[] = [];
+  const n = Math.max(MIN_ROUNDS, rounds);
+  const points = SWEEP_SIZES.flatMap((size) => SWEEP_OPS.map((op) => ({ op, size, req: request(op, size, data) })));
+  const ms = points.map(() => ({}) as Record<string, number[]>);
+  const cpu = points.map(() => ({}) as Record<string, number[]>);
+  const runs = (name: string, op: string, size: number): boolean =>
+    !(name === 'qemu' && op.endsWith('write') && size > QEMU_WRITE_MAX);
   try {
-    for (const size of SWEEP_SIZES) {
-      const k = Math.max(1, Math.min(16, Math.round((1 << 20) / size)));
-      for (const op of SWEEP_OPS) {
-        const line = request(op, size, payload);
-        const times: Record<string, number[]> = {};
-        // Past 1 MiB one round without a warm-up request: QEMU's `write` grows faster than
-        // linearly (16 MiB takes it over a minute) and the figure is about the per-byte slope.
-        const big = size > 1 << 20;
-        for (let r = 0; r < (big ? 1 : rounds); r++) {
-          for (const s of sessions) {
-            if (s.t.name === 'qemu' && op.endsWith('write') && size > QEMU_WRITE_MAX) continue;
-            if (!big) await s.c.request(line); // touch the pages / warm the path once
-            const t0 = process.hrtime.bigint();
-            for (let i = 0; i < k; i++) {
-              const reply = await s.c.request(line);
-              if (!reply.startsWith('OK'))
-                throw new Error(`${s.t.name}: ${op} 0x${size.toString(16)}: ${reply.slice(0, 80)}`);
-            }
-            (times[s.t.name] ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6 / k);
-          }
+    // Round 0 warms every path and touches the pages; rounds 1…n are measured. Each round visits
+    // every size (a burst of load on the machine lands on one round of many sizes, not on all
+    // rounds of one size, where it could make a cliff).
+    for (let r = 0; r <= n; r++) {
+      for (let k = 0; k < points.length; k++) {
+        const { op, size, req } = points[k];
+        const reps = r === 0 ? 1 : Math.max(1, Math.floor(SWEEP_BATCH_BYTES / size));
+        for (const s of sessions) {
+          if (!runs(s.t.name, op, size)) continue;
+          const c0 = cpuUs(s.pid);
+          const t0 = process.hrtime.bigint();
+          for (let i = 0; i < reps; i++) await s.c.request(req);
+          if (r === 0) continue;
+          (ms[k][s.t.name] ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6 / reps);
+          (cpu[k][s.t.name] ??= []).push(((cpuUs(s.pid) - c0) * 1e3) / reps / size);
         }
-        rows.push({ op, size, ms: Object.fromEntries(Object.entries(times).map(([n, v]) => [n, median(v)])) });
       }
     }
   } finally {
     for (const s of sessions) await s.l.stop();
   }
+  const med = (m: Record<string, number[]>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
+  const rows: SweepRow[] = points.map((p, k) => ({
+    op: p.op,
+    size: p.size,
+    ms: med(ms[k]),
+    cpuNsPerByte: med(cpu[k]),
+  }));
+  return {
+    rows,
+    cliffs: cliffsOf(
+      rows,
+      list.map((t) => t.name),
+    ),
+  };
+}
+
+/** Rises of the server's CPU per byte of more than 1.3× between adjacent sizes. */
+export function cliffsOf(rows: SweepRow[], names: string[]): Cliff[] {
   const cliffs: Cliff[] = [];
-  for (const t of list) {
+  for (const target of names) {
     for (const op of SWEEP_OPS) {
       const r = rows.filter((x) => x.op === op);
       for (let i = 1; i < r.length; i++) {
-        const rise = r[i].ms[t.name] / r[i].size / (r[i - 1].ms[t.name] / r[i - 1].size);
-        if (Number.isFinite(rise) && rise > 1.3)
-          cliffs.push({ target: t.name, op, from: r[i - 1].size, to: r[i].size, rise });
+        const rise = r[i].cpuNsPerByte[target] / r[i - 1].cpuNsPerByte[target];
+        if (Number.isFinite(rise) && rise > 1.3) cliffs.push({ target, op, from: r[i - 1].size, to: r[i].size, rise });
       }
     }
   }
-  return { rows, cliffs };
+  return cliffs;
 }
 
 export function kib(size: number): string {
   return size >= 1 << 20 ? `${size >> 20} MiB` : `${size >> 10} KiB`;
 }
 
-/** The sweep as a text table: ms per request and ns/byte per target, and qtestd/QEMU. */
+/** The sweep as a text table: wall ms per request, server CPU ns/byte per target, and qtestd/QEMU. */
 export function sweepTable(rows: SweepRow[], names: string[]): string {
-  const head = ['op', 'size', ...names.map((n) => `${n} ms`), ...names.map((n) => `${n} ns/B`)];
-  if (names.includes('qemu')) head.push(...names.filter((n) => n !== 'qemu').map((n) => `${n}/qemu`));
-  const lines = [head.join(' | ')];
+  const shown = names.filter((n) => rows.some((r) => r.ms[n] !== undefined));
+  const others = shown.filter((n) => n !== 'qemu');
+  const hasQemu = shown.includes('qemu');
+  const head = ['op', 'size', ...shown.map((n) => `${n} ms`), ...shown.map((n) => `${n} CPU ns/B`)];
+  if (hasQemu) head.push(...others.map((n) => `${n}/qemu CPU`));
+  const lines = [head.join(' | '), head.map(() => '---').join(' | ')];
   for (const r of rows) {
     const cells = [r.op, kib(r.size)];
     const cell = (v: number | undefined, f: (x: number) => string): string => (v === undefined ? '–' : f(v));
-    for (const n of names) cells.push(cell(r.ms[n], (v) => v.toFixed(3)));
-    for (const n of names) cells.push(cell(r.ms[n], (v) => ((v * 1e6) / r.size).toFixed(2)));
-    if (names.includes('qemu'))
-      for (const n of names.filter((x) => x !== 'qemu'))
-        cells.push(cell(r.ms.qemu, (q) => `${(r.ms[n] / q).toFixed(2)}×`));
+    for (const n of shown) cells.push(cell(r.ms[n], (v) => v.toFixed(3)));
+    for (const n of shown) cells.push(cell(r.cpuNsPerByte[n], (v) => v.toFixed(2)));
+    if (hasQemu)
+      for (const n of others) cells.push(cell(r.cpuNsPerByte.qemu, (q) => `${(r.cpuNsPerByte[n] / q).toFixed(2)}×`));
     lines.push(cells.join(' | '));
   }
   return lines.join('\n');
+}
+
+if (process.argv[1]?.endsWith('sweep.js')) {
+  // `node dist/bench/sweep.js`: the sweep alone (qtestd, and QEMU with QTEST_ORACLE_PREFIX).
+  const { targets, disposeTargets } = await import('./targets.js');
+  const list = targets().filter((t) => t.name !== 'qtestd-warm');
+  const { rows, cliffs } = await sweep(list, Number(process.env.BENCH_ROUNDS ?? MIN_ROUNDS));
+  process.stderr.write(
+    sweepTable(
+      rows,
+      list.map((t) => t.name),
+    ) + '\n',
+  );
+  process.stderr.write(
+    `cliffs (server CPU/B > 1.3× between adjacent sizes): ${cliffs.map((c) => `${c.target} ${c.op} ${kib(c.from)}→${kib(c.to)} ${c.rise.toFixed(2)}×`).join('; ') || 'none'}\n`,
+  );
+  disposeTargets();
 }

@@ -166,3 +166,97 @@ t.test('a bulk read cut short by the budget in a later slice: the bytes of runni
   t.ok(sliced.out === once.out, 'identical replies');
   t.match(once.out, /^FAIL work budget exceeded[^\n]*\nOK [^\n]*FAIL work budget exceeded[^\n]*\nOK little\n$/);
 });
+
+/** `size` bytes of a fixed pattern, hex (with 0x) and base64. */
+function payload(size: number): { hex: string; b64: string } {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 7 + (i >> 10)) & 0xff;
+  return { hex: '0x' + b.toString('hex'), b64: b.toString('base64') };
+}
+
+t.test('bulk writes and memset in slices (RAM, ECAM, unassigned, past the end of RAM): the same bytes', async (t) => {
+  const p = payload(0x300000);
+  const script = [
+    `write 0x40000003 0x300000 ${p.hex}`,
+    'b64read 0x40000000 0x300008',
+    `b64write 0x40100001 0x2ffff0 ${p.b64}`,
+    'read 0x40100000 0x300000',
+    `write 0x3fff0000 0x30000 ${p.hex.slice(0, 2 + 2 * 0x30000)}`,
+    `b64write 0x4010000000 0x200000 ${p.b64.slice(0, (0x200000 / 3) * 4)}`,
+    `write 0x0fff0000 0x20000 ${p.hex.slice(0, 2 + 2 * 0x20000)}`,
+    `write 0x5ffff000 0x3000 ${p.hex.slice(0, 2 + 2 * 0x3000)}`,
+    'memset 0x40001001 0x1200000 0x5a',
+    'memset 0x40000000 0x20000000 0x0',
+    'memset 0x3ff00000 0x300000 0x11',
+    'b64read 0x40000ff0 0x40',
+    'readq 0x40000000',
+    'endianness',
+  ];
+  const once = await run(session(), script);
+  const sliced = await run(session({ slices: true }), script);
+  t.equal(once.turns, 0, 'at once: the replies are there when input() returns');
+  t.ok(sliced.turns > 10, `in slices: the event loop turned ${sliced.turns} times before the last reply`);
+  t.ok(sliced.out === once.out, `identical replies (${once.out.length} bytes)`);
+  t.match(once.out, /\nOK little\n$/);
+});
+
+t.test('bulk writes and memset with the memtx-errors opt-in in slices: the same ERR lines', async (t) => {
+  const make = (slices: boolean): Session =>
+    new Session(parseArgv([...SMMU_ARGS, '-machine', 'x-qtestd-memtx-errors=on']).machine, {
+      log: pino({ level: 'silent' }),
+      plugins: DEFAULT_PLUGINS,
+      limits: DEFAULT_LIMITS,
+      slices,
+    });
+  const p = payload(0x100000);
+  const script = [
+    `write 0x3fff0000 0x30000 ${p.hex.slice(0, 2 + 2 * 0x30000)}`,
+    `b64write 0x0 0x100000 ${p.b64}`,
+    'memset 0x3ff00000 0x300000 0x11',
+    'memset 0x0 0x200000 0x11',
+    'endianness',
+  ];
+  const once = await run(make(false), script);
+  const sliced = await run(make(true), script);
+  t.ok(sliced.turns > 0);
+  t.ok(sliced.out === once.out, 'identical replies');
+  // unassigned space fails; flash at 0 takes writes
+  t.match(once.out, /^ERR memory access failed 0x2\nOK\nERR memory access failed 0x2\nOK\nOK little\n$/);
+});
+
+t.test('a bulk write cut short by the budget in a later slice: FAIL, and the session goes on', async (t) => {
+  const p = payload(0x400000);
+  const script = [`b64write 0x40000000 0x400000 ${p.b64}`, 'memset 0x40000000 0x1000000 0x1', 'endianness'];
+  const limits = { requestWorkUnits: 2 << 20 };
+  const once = await run(session({}, limits), script);
+  const sliced = await run(session({ slices: true }, limits), script);
+  t.ok(sliced.turns > 0, 'it ran in slices');
+  t.ok(sliced.out === once.out, 'identical replies');
+  t.match(once.out, /^FAIL work budget exceeded[^\n]*\nFAIL work budget exceeded[^\n]*\nOK little\n$/);
+});
+
+t.test('another session keeps answering while a 16 MiB write runs in slices', async (t) => {
+  const heavy = session({ slices: true });
+  const light = session({ slices: true });
+  const heavyLink = new RecordingLink();
+  const lightLink = new RecordingLink();
+  const he = heavy.attachQtest(heavyLink);
+  const le = light.attachQtest(lightLink);
+  const size = 16 << 20;
+  const line = Buffer.from(
+    `write 0x40000000 0x${size.toString(16)} 0x${'a5'.repeat(size)}\nreadq 0x40fffff8\n`,
+    'latin1',
+  );
+  // as a socket would deliver it: 64 KiB chunks
+  for (let o = 0; o < line.length; o += 65536) he.input(line.subarray(o, o + 65536));
+  let answered = 0;
+  while (!heavyLink.out.includes('\n')) {
+    le.input(Buffer.from('readl 0x40000000\n'));
+    await new Promise((r) => setImmediate(r));
+    answered = lightLink.out.split('\n').length - 1;
+  }
+  // a slice is about SLICE_UNITS (1 MiB) of work: the other session answers between slices
+  t.ok(answered > 8, `the other session got ${answered} replies before the write's`);
+  while (heavyLink.out.split('\n').length < 3) await new Promise((r) => setImmediate(r));
+  t.equal(heavyLink.out, 'OK\nOK 0xa5a5a5a5a5a5a5a5\n');
+});

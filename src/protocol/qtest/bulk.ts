@@ -2,10 +2,12 @@
  * The bulk qtest commands — `read`, `b64read`, `write`, `b64write`, `memset` — moving data between
  * guest memory and the line's bytes in pieces of 48 KiB: RAM is read, encoded, decoded and
  * written piece by piece (the cost per byte does not depend on the size, and no payload becomes
- * one string); device memory is read or written in one access, as QEMU does, so device accesses
- * split exactly as there.
+ * one string; a long payload is read from the chunks it arrived in, payload.ts); device memory is
+ * read or written in one access, as QEMU does, so device accesses split exactly as there. Where
+ * the target runs long requests in slices (the service), transfers past one piece and fills past
+ * 1 MiB run as jobs that yield between pieces, with the same accesses and replies.
  */
-import { decodeBase64InPlace, decodeWriteHexInto, isCanonicalBase64 } from './codecs.js';
+import { decodeBase64Payload, decodeWriteHexPayload, isCanonicalBase64Payload } from './codecs.js';
 import { PENDING, QemuWouldAbort, WROTE } from './grammar.js';
 import type { Args, QtestSessionState, Reply } from './grammar.js';
 import type { ReplyWriter } from './reply.js';
@@ -134,67 +136,105 @@ export function readBase64(a: Args, s: QtestSessionState, out: ReplyWriter): Rep
   return WROTE;
 }
 
-/** Write `size` bytes produced piece by piece by `fill(piece, offset, n)`; RAM in pieces, else at once. */
-function writeInPieces(a: Args, addr: bigint, size: number, fill: (buf: Uint8Array, offset: number, n: number) => void): Reply {
+/** Fills buf[0, n) with bytes [offset, offset+n) of the data to write (n ≤ PIECE). */
+type Fill = (buf: Uint8Array, offset: number, n: number) => void;
+
+/**
+ * Write `size` bytes produced piece by piece by `fill`: RAM in pieces; anything else at once, as
+ * QEMU does, or, in slices, in PIECE-aligned parts (the memory system splits an access at its
+ * own alignment only, so the device accesses are the same as in one write; the result is the
+ * last failure, as one access reports it). Yields between pieces; returns the reply.
+ */
+function* writeSteps(a: Args, addr: bigint, size: number, fill: Fill, sliced: boolean): Generator<void | boolean, string> {
   const mem = a.memory;
+  const attrs = a.attrs;
+  const checkTx = a.checkTx;
   if (mem.isRam?.(addr, BigInt(size))) {
     for (let off = 0; off < size; off += PIECE) {
       const n = Math.min(PIECE, size - off);
       const buf = PIECE_BUF.subarray(0, n);
       fill(buf, off, n);
-      mem.writeBytes(addr + BigInt(off), buf, a.attrs);
+      mem.writeBytes(addr + BigInt(off), buf, attrs);
+      yield;
     }
     return 'OK';
   }
-  const whole = new Uint8Array(size);
-  fill(whole, 0, size);
-  const r = mem.writeBytes(addr, whole, a.attrs);
-  return a.checkTx && r !== 'ok' ? txFailed(r) : 'OK';
+  if (!sliced) {
+    const whole = new Uint8Array(size);
+    for (let off = 0; off < size; off += PIECE) fill(whole.subarray(off, off + PIECE), off, Math.min(PIECE, size - off));
+    const r = mem.writeBytes(addr, whole, attrs);
+    return checkTx && r !== 'ok' ? txFailed(r) : 'OK';
+  }
+  let result: MemTxResult = 'ok';
+  for (let off = 0; off < size; ) {
+    const cur = BigInt.asUintN(64, addr + BigInt(off));
+    const n = Math.min(PIECE - Number(cur % PIECE_BIG), size - off);
+    const buf = PIECE_BUF.subarray(0, n);
+    fill(buf, off, n);
+    const r = mem.writeBytes(cur, buf, attrs);
+    if (r !== 'ok') result = r;
+    off += n;
+    yield;
+  }
+  return checkTx && result !== 'ok' ? txFailed(result) : 'OK';
 }
 
-export function writeHex(a: Args): Reply {
+/** Run a job's steps to their end now (no slicing): its result. */
+function runSteps<T>(steps: Generator<void | boolean, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Write in pieces: at once, or as a job in slices where the target has them (the service). */
+function writeInPieces(a: Args, s: QtestSessionState, size: number, fill: Fill): Reply {
   const addr = a.big(0);
+  const jobs = s.target.jobs;
+  if (!jobs || size <= SLICE_MIN) return runSteps(writeSteps(a, addr, size, fill, false));
+  jobs.run({ steps: writeSteps(a, addr, size, fill, true), done: (r) => s.finish(r), settle: () => s.finish(undefined) });
+  return PENDING;
+}
+
+export function writeHex(a: Args, s: QtestSessionState): Reply {
   const size = a.num(1);
-  const buf = a.line.buf;
-  const ds = a.start(2);
-  const de = a.end(2);
-  return writeInPieces(a, addr, size, (out, offset, n) => decodeWriteHexInto(buf, ds, de, offset, out.subarray(0, n)));
+  const data = a.payload(2);
+  return writeInPieces(a, s, size, (out, offset, n) => decodeWriteHexPayload(data, offset, out.subarray(0, n)));
 }
 
 export function writeBase64(a: Args, s: QtestSessionState): Reply {
-  const addr = a.big(0);
   const size = a.num(1);
-  const text = a.line.buf;
-  const ds = a.start(2);
-  const de = a.end(2);
-  const len = de - ds;
-  if (len % 4 === 0 && isCanonicalBase64(text, ds, de)) {
+  const text = a.payload(2);
+  const len = text.length;
+  if (isCanonicalBase64Payload(text)) {
     // Canonical text decodes 4 characters to 3 bytes everywhere: piece k of the data is
     // characters [4k·PIECE/3, …) of the text, decoded on its own.
-    const pad = (text[de - 1] === 61 ? 1 : 0) + (text[de - 2] === 61 ? 1 : 0);
+    const pad = (text.byteAt(len - 1) === 61 ? 1 : 0) + (text.byteAt(len - 2) === 61 ? 1 : 0);
     const decoded = (len / 4) * 3 - pad;
     if (decoded !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decoded})\n`);
-    return writeInPieces(a, addr, size, (out, offset, n) => {
+    return writeInPieces(a, s, size, (out, offset, n) => {
       let have = 0;
       if (offset < decoded) {
         have = Math.min(n, decoded - offset);
-        const from = ds + (offset / 3) * 4;
-        const to = Math.min(de, from + Math.ceil(n / 3) * 4);
+        const from = (offset / 3) * 4;
+        const to = Math.min(len, from + Math.ceil(n / 3) * 4);
         // At most PIECE/3·4 characters: a short-lived string well below V8's large-object
         // size, decoded natively.
-        Buffer.from(out.buffer, out.byteOffset, n).write(text.toString('latin1', from, to), 0, have, 'base64');
+        const chars = text.view(from, to);
+        const str = Buffer.from(chars.buffer, chars.byteOffset, chars.length).toString('latin1');
+        Buffer.from(out.buffer, out.byteOffset, n).write(str, 0, have, 'base64');
       }
       // Past the decoded bytes QEMU's buffer holds the rest of the text, a NUL, then heap
       // bytes (protocol/deviations.md: zeros here).
       for (let k = have; k < n; k++) {
-        const at = ds + offset + k;
-        out[k] = at < de ? text[at] : 0;
+        const at = offset + k;
+        out[k] = at < len ? text.byteAt(at) : 0;
       }
     });
   }
-  const { decodedLength, buffer } = decodeBase64InPlace(text, ds, de);
+  const { decodedLength, buffer } = decodeBase64Payload(text);
   if (decodedLength !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decodedLength})\n`);
-  return writeInPieces(a, addr, size, (out, offset, n) => {
+  return writeInPieces(a, s, size, (out, offset, n) => {
     const avail = Math.max(0, Math.min(n, buffer.length - offset));
     out.set(buffer.subarray(offset, offset + avail));
     out.fill(0, avail, n);
@@ -232,11 +272,46 @@ export function memsetCmd(a: Args, s: QtestSessionState): Reply {
     throw new QemuWouldAbort(`memset: size ${size} exceeds the limit of ${s.maxTransferBytes} bytes`);
   }
   if (size === 0n) return 'OK';
-  if (a.checkTx && !ram) {
-    const r = fillChecked(mem, addr, size, pattern, a.attrs);
+  const checked = a.checkTx && !ram;
+  const attrs = a.attrs;
+  const jobs = s.target.jobs;
+  if (jobs && size > FILL_STEP) {
+    jobs.run({ steps: fillSteps(mem, addr, size, pattern, attrs, checked), done: (r) => s.finish(r), settle: () => s.finish(undefined) });
+    return PENDING;
+  }
+  if (checked) {
+    const r = fillChecked(mem, addr, size, pattern, attrs);
     return r === 'ok' ? 'OK' : txFailed(r);
   }
-  mem.fill(addr, size, pattern, a.attrs);
+  mem.fill(addr, size, pattern, attrs);
   return 'OK';
+}
+
+/**
+ * A sliced memset fills 1 MiB per step, in parts ending at multiples of 1 MiB (the memory
+ * system's own fill split for device memory), or with attributes at multiples of 64 pieces
+ * (fillChecked's split), so the accesses are those of one fill. Fills up to this size run at once.
+ */
+const FILL_STEP = 1n << 20n;
+
+/** memset as a job: FILL_STEP-aligned parts (each a whole number of the fills' own pieces). */
+function* fillSteps(mem: QtestMemory, addr: bigint, size: bigint, byte: number, attrs: MemTxAttrs | undefined, checked: boolean): Generator<void | boolean, string> {
+  const step = checked ? PIECE_BIG * 64n : FILL_STEP;
+  let result: MemTxResult = 'ok';
+  let cur = addr;
+  let left = size;
+  while (left > 0n) {
+    const toBoundary = step - (cur % step);
+    const n = left < toBoundary ? left : toBoundary;
+    if (checked) {
+      const r = fillChecked(mem, cur, n, byte, attrs);
+      if (r !== 'ok' && result === 'ok') result = r;
+    } else mem.fill(cur, n, byte, attrs);
+    left -= n;
+    cur = BigInt.asUintN(64, cur + n);
+    // A fill of untouched RAM with zeros or of unassigned space is not metered: end the slice.
+    yield true;
+  }
+  return result === 'ok' ? 'OK' : txFailed(result);
 }
 

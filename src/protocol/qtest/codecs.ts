@@ -5,6 +5,7 @@
  * leaves the undecoded tail of the text in the buffer). They read the payload as bytes, in place
  * in the received line. Pure.
  */
+import type { Payload } from './payload.js';
 
 /** hex2nib of every byte value (-1 for a non-digit). */
 const NIB = (() => {
@@ -26,6 +27,19 @@ export function decodeWriteHexInto(src: Uint8Array, start: number, end: number, 
   const avail = Math.max(0, Math.min(n, Math.floor((len - 4) / 2) + 1 - offset));
   let p = start + 2 + offset * 2;
   for (let i = 0; i < avail; i++, p += 2) out[i] = ((NIB[src[p]] << 4) & 0xff) | (NIB[src[p + 1]] & 0xff);
+  if (avail < n) out.fill(0, avail, n);
+}
+
+/** decodeWriteHexInto for a payload that may lie in several chunks (read a piece at a time). */
+export function decodeWriteHexPayload(p: Payload, offset: number, out: Uint8Array): void {
+  const n = out.length;
+  const from = 2 + 2 * offset;
+  let avail = 0;
+  if (from < p.length) {
+    const v = p.view(from, Math.min(p.length, from + 2 * n));
+    avail = Math.min(n, v.length >> 1);
+    for (let i = 0, q = 0; i < avail; i++, q += 2) out[i] = ((NIB[v[q]] << 4) & 0xff) | (NIB[v[q + 1]] & 0xff);
+  }
   if (avail < n) out.fill(0, avail, n);
 }
 
@@ -57,11 +71,32 @@ export function isCanonicalBase64(src: Uint8Array, start: number, end: number): 
   if (len % 4 !== 0) return false;
   let stop = end;
   if (len >= 4 && src[end - 1] === EQ) stop = src[end - 2] === EQ ? end - 2 : end - 1;
-  for (let i = start; i < stop; i++) {
+  return inAlphabet(src, start, stop);
+}
+
+/** Every byte of src[start, end) is a base64 alphabet character (not `=`). */
+function inAlphabet(src: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
     const c = src[i];
     if (c === EQ || B64_RANK[c] < 0) return false;
   }
   return true;
+}
+
+/** isCanonicalBase64 of a payload that may lie in several chunks. */
+export function isCanonicalBase64Payload(p: Payload): boolean {
+  const len = p.length;
+  if (len % 4 !== 0) return false;
+  let stop = len;
+  if (len >= 4 && p.byteAt(len - 1) === EQ) stop = p.byteAt(len - 2) === EQ ? len - 2 : len - 1;
+  return p.every(0, stop, inAlphabet);
+}
+
+/** decodeBase64InPlace of a payload that may lie in several chunks (copied once into the result). */
+export function decodeBase64Payload(p: Payload): { decodedLength: number; buffer: Uint8Array } {
+  const buffer = new Uint8Array(p.length + 1);
+  p.copy(0, p.length, buffer, 0);
+  return { decodedLength: decodeInPlace(buffer, p.length), buffer };
 }
 
 /**
@@ -77,6 +112,11 @@ export function decodeBase64InPlace(
   const len = end - start;
   const buffer = new Uint8Array(len + 1);
   buffer.set(bytes.subarray(start, end));
+  return { decodedLength: decodeInPlace(buffer, len), buffer };
+}
+
+/** glib's in-place decode of buffer[0, len): returns the decoded length. */
+function decodeInPlace(buffer: Uint8Array, len: number): number {
   let out = 0;
   let v = 0;
   let n = 0;
@@ -96,7 +136,7 @@ export function decodeBase64InPlace(
       n = 0;
     }
   }
-  return { decodedLength: out, buffer };
+  return out;
 }
 
 export function encodeBase64(bytes: Uint8Array): string {

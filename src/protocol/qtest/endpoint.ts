@@ -206,7 +206,10 @@ export class QtestEndpoint implements Endpoint {
         if (total > max) this.replyText(`FAIL line longer than ${max} bytes`);
         else {
           parts.push(head.subarray(from, nl));
-          this.processLine(Buffer.concat(parts, total), 0, total);
+          // A long payload stays in the received chunks (no copy of the line); with a log the
+          // line is logged as text, so it is joined.
+          if (!this.opts.log && this.line.setParts(parts, total)) this.runLine();
+          else this.processLine(Buffer.concat(parts, total), 0, total);
         }
       }
     }
@@ -233,10 +236,16 @@ export class QtestEndpoint implements Endpoint {
   }
 
   private processLine(buf: Buffer, start: number, end: number): void {
-    const line = this.line.set(buf, start, end);
+    this.line.set(buf, start, end);
+    this.runLine();
+  }
+
+  /** Run the line in `this.line`. */
+  private runLine(): void {
+    const line = this.line;
     this.opts.log?.received(line.text());
     // QEMU 10.2.2: a blank line produces no reply.
-    if (start === end) return;
+    if (line.start === line.end) return;
     const startedAt = this.opts.onRequest ? performance.now() : -1;
     let reply: Reply;
     this.inHandler = true;
@@ -292,8 +301,7 @@ export class QtestEndpoint implements Endpoint {
 
   private run(): Reply {
     const line = this.line;
-    const nul = line.buf.indexOf(0, line.start);
-    if (nul >= 0 && nul < line.end) {
+    if (line.hasNul()) {
       // QEMU never finds the end of a line that contains NUL and stops answering for good.
       throw new QemuWouldAbort('NUL byte in command line');
     }

@@ -16,6 +16,7 @@
 import { LimitError } from '../../base/limits.js';
 import type { MemTxAttrs } from '../../memory/types.js';
 import type { QtestLine } from './line.js';
+import type { Payload } from './payload.js';
 import { PARSE_OK, PARSE_RANGE, parseNumberAt, resultBigInt } from './numbers.js';
 import type { NumberKind, NumberResult } from './numbers.js';
 import type { QtestDevice, QtestMemory, QtestTarget } from './target.js';
@@ -141,6 +142,10 @@ export class Args {
   /** Argument i as a string (latin1). */
   str(i: number): string {
     return this.line.word(i + 1);
+  }
+  /** The bytes of argument i (a payload: possibly kept in the received chunks). */
+  payload(i: number): Payload {
+    return this.line.payload(i + 1);
   }
   /** Byte range of argument i in `line.buf`. */
   start(i: number): number {

@@ -6,7 +6,18 @@
  * line costs no allocation until a handler asks for a word as a string.
  */
 
+import { Payload } from './payload.js';
+
 const SPACE = 0x20;
+
+/** Commands whose word 3 is a payload a long line may keep in its received chunks (setParts). */
+const PAYLOAD_COMMANDS = new Set(['write', 'b64write', 'write_space', 'write_secure']);
+/** More spaces than this in a long line: it is not a payload line (setParts declines). */
+const MAX_SPACES = 16;
+/** Stand-in bytes of a kept payload in `buf` (its first bytes; `length()` reports the real length). */
+const STAND_IN = 3;
+/** Shorter payloads are joined as usual. */
+const MIN_KEPT = 4096;
 
 export class QtestLine {
   buf: Buffer = Buffer.alloc(0);
@@ -15,9 +26,75 @@ export class QtestLine {
   count = 0;
   starts = new Int32Array(16);
   ends = new Int32Array(16);
+  /**
+   * A payload kept in the received chunks (setParts): the word starting at `payloadAt` in `buf`
+   * is a stand-in of its first bytes; its real bytes are `payload`.
+   */
+  payloadAt = -1;
+  payloadBytes?: Payload;
 
   /** Point at bytes [start, end) of buf and split on single spaces. */
   set(buf: Buffer, start: number, end: number): this {
+    this.payloadAt = -1;
+    this.payloadBytes = undefined;
+    this.split(buf, start, end);
+    return this;
+  }
+
+  /**
+   * A line received in several chunks (`parts`, `total` bytes, no LF), whose word 3 is the payload
+   * of a `write`-family command: split it without copying the payload into one buffer (the other
+   * words are copied into a small one). Returns false (nothing changed) for any other line: the
+   * caller then joins the parts and uses set().
+   */
+  setParts(parts: readonly Buffer[], total: number): boolean {
+    // Global offsets of the first spaces (a payload line has few).
+    const spaces: number[] = [];
+    let base = 0;
+    for (const part of parts) {
+      let from = 0;
+      for (;;) {
+        const sp = part.indexOf(SPACE, from);
+        if (sp < 0) break;
+        if (spaces.length === MAX_SPACES) return false;
+        spaces.push(base + sp);
+        from = sp + 1;
+      }
+      base += part.length;
+    }
+    // Single spaces up to the payload (a double space takes QEMU's other paths: set()).
+    if (spaces.length < 3 || spaces[0] === 0 || spaces[1] === spaces[0] + 1 || spaces[2] === spaces[1] + 1) return false;
+    const first = parts[0];
+    if (spaces[0] > first.length || !PAYLOAD_COMMANDS.has(first.toString('latin1', 0, spaces[0]))) return false;
+    const ds = spaces[2] + 1;
+    const de = spaces.length > 3 ? spaces[3] : total;
+    if (de - ds < MIN_KEPT) return false;
+    // The payload's bytes, as subarrays of the parts.
+    const pieces: Buffer[] = [];
+    const head = Buffer.allocUnsafe(ds + STAND_IN + (total - de));
+    base = 0;
+    for (const part of parts) {
+      const pEnd = base + part.length;
+      const a = Math.max(ds, base);
+      const b = Math.min(de, pEnd);
+      if (a < b) pieces.push(part.subarray(a - base, b - base));
+      // The rest of the line (every byte outside the payload) goes to `head`.
+      if (base < ds) part.copy(head, base, 0, Math.min(part.length, ds - base));
+      if (pEnd > de) {
+        const from = Math.max(de, base);
+        part.copy(head, ds + STAND_IN + (from - de), from - base, part.length);
+      }
+      base = pEnd;
+    }
+    const payload = new Payload(pieces, de - ds);
+    payload.copy(0, STAND_IN, head, ds);
+    this.split(head, 0, head.length);
+    this.payloadAt = ds;
+    this.payloadBytes = payload;
+    return true;
+  }
+
+  private split(buf: Buffer, start: number, end: number): void {
     this.buf = buf;
     this.start = start;
     this.end = end;
@@ -27,7 +104,7 @@ export class QtestLine {
       const sp = buf.indexOf(SPACE, from);
       if (sp < 0 || sp >= end) {
         this.push(from, end);
-        return this;
+        return;
       }
       this.push(from, sp);
       from = sp + 1;
@@ -70,7 +147,24 @@ export class QtestLine {
   }
 
   length(i: number): number {
+    if (this.starts[i] === this.payloadAt) return this.payloadBytes!.length;
     return this.ends[i] - this.starts[i];
+  }
+
+  /** Word i's bytes (a kept payload, or a range of `buf`). */
+  payload(i: number): Payload {
+    if (this.starts[i] === this.payloadAt) return this.payloadBytes!;
+    return Payload.of(this.buf, this.starts[i], this.ends[i]);
+  }
+
+  /** The line contains a NUL byte. */
+  hasNul(): boolean {
+    const nul = this.buf.indexOf(0, this.start);
+    if (nul >= 0 && nul < this.end) return true;
+    return this.payloadBytes ? !this.payloadBytes.every(0, this.payloadBytes.length, (p, s, e) => {
+      const at = p.indexOf(0, s);
+      return at < 0 || at >= e;
+    }) : false;
   }
 
   /** Word i equals the ASCII text `s`. */
@@ -83,7 +177,13 @@ export class QtestLine {
 
   /** The whole line as a latin1 string (for the qtest log and internal-error reports). */
   text(): string {
-    return this.buf.toString('latin1', this.start, this.end);
+    const p = this.payloadBytes;
+    if (!p) return this.buf.toString('latin1', this.start, this.end);
+    const whole = Buffer.allocUnsafe(this.end - this.start - STAND_IN + p.length);
+    this.buf.copy(whole, 0, this.start, this.payloadAt);
+    p.copy(0, p.length, whole, this.payloadAt - this.start);
+    this.buf.copy(whole, this.payloadAt - this.start + p.length, this.payloadAt + STAND_IN, this.end);
+    return whole.toString('latin1');
   }
 
   /** The line contains a double space (the collapsed retry can differ from the plain split). */

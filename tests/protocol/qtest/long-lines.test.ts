@@ -1,0 +1,80 @@
+/**
+ * Long lines received in many chunks (src/protocol/qtest/line.ts setParts: a `write`/`b64write`
+ * payload stays in the chunks it arrived in): every line gives the same replies and the same guest
+ * memory as when it arrives in one chunk — payloads of every shape, trailing attribute words,
+ * double and trailing spaces, a NUL inside the payload, long lines that are not payload lines,
+ * and a line longer than --max-line.
+ */
+import t from 'tap';
+import { makeSession, runQtest, PLAIN_VIRT, RecordingLink } from '../../helpers/session.js';
+
+const K = 1024;
+const RAM = 0x40100000;
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+function bytes(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+const data = bytes(200 * K, 3);
+const h = data.toString('hex');
+const b = data.toString('base64');
+const back = (size: number): string => `b64read ${hex(RAM)} ${hex(size)}\nreadq ${hex(RAM + size - 8)}\n`;
+
+const LINES: Record<string, string> = {
+  'hex, whole': `write ${hex(RAM)} ${hex(200 * K)} 0x${h}\n${back(200 * K)}`,
+  'hex, odd length': `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K - 1)}\n${back(100 * K)}`,
+  'hex, junk inside': `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 70_000)}zz\r${h.slice(70_003, 200 * K)}\n${back(100 * K)}`,
+  'hex, SIZE past the data': `write ${hex(RAM)} ${hex(150 * K)} 0x${h.slice(0, 100 * K)}\n${back(150 * K)}`,
+  'hex, trailing attribute words': [
+    `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)} space=non-secure`,
+    `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)} secure`,
+    `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)} space=nope`,
+    `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)} space=root extra`,
+    `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)} `,
+    `write_space ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)} 0`,
+    `write_secure ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)} 0`,
+    back(100 * K),
+  ].join('\n'),
+  'hex, double spaces': `write  ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)}\nwrite ${hex(RAM)}  ${hex(100 * K)} 0x${h.slice(0, 200 * K)}\nwrite ${hex(RAM)} ${hex(100 * K)}  0x${h.slice(0, 200 * K)}\n ${`write ${hex(RAM)} ${hex(8)} 0x${h}`}\n${back(100 * K)}`,
+  'hex, NUL in the payload': `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 90_000)}\0${h.slice(90_001, 200 * K)}\nendianness\n`,
+  'hex, bad address and size': `write 0xzz ${hex(100 * K)} 0x${h.slice(0, 200 * K)}\nwrite ${hex(RAM)} 0x ${h.slice(0, 200 * K)}\nwrite ${hex(RAM)} ${hex(1 << 30)} 0x${h}\n`,
+  'b64, canonical': `b64write ${hex(RAM)} ${hex(200 * K)} ${b}\n${back(200 * K)}`,
+  'b64, junk, inner padding, odd length': [
+    `b64write ${hex(RAM)} ${hex(150 * K)} ${b.slice(0, 100_001)}*!${b.slice(100_001, 200_000)}`,
+    `b64write ${hex(RAM)} ${hex(150 * K)} ${b.slice(0, 100_000)}==${b.slice(100_002, 200_000)}`,
+    `b64write ${hex(RAM)} ${hex(150 * K)} ${b.slice(0, 200_003)}`,
+    back(150 * K),
+  ].join('\n'),
+  'b64, SIZE larger and smaller than the data': `b64write ${hex(RAM)} ${hex(240 * K)} ${b.slice(0, 240 * K + 4)}\n${back(240 * K)}b64write ${hex(RAM)} ${hex(100 * K + 1)} ${b}\n${back(100 * K + 8)}`,
+  'long lines that are not payload lines': `readl 0x${'0'.repeat(100_000)}40000000\nread ${hex(RAM)} 0x${'0'.repeat(100_000)}10\nfoo ${'x'.repeat(100_000)} a b c\nwritel ${hex(RAM)} 0x${'0'.repeat(100_000)}1\nreadl ${hex(RAM)}\n`,
+  'many spaces': `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 100_000)} ${' '.repeat(40)}x\n${'a '.repeat(60_000)}\nendianness\n`,
+};
+
+/** `s` cut into chunks of `n` characters. */
+const chunks = (s: string, n: number): string[] => Array.from({ length: Math.ceil(s.length / n) }, (_, i) => s.slice(i * n, (i + 1) * n));
+
+for (const [name, script] of Object.entries(LINES)) {
+  t.test(name, async (t) => {
+    const whole = runQtest(script);
+    t.ok(whole.length > 0);
+    for (const n of [65536, 4093]) {
+      const split = runQtest(chunks(script, n));
+      t.ok(split === whole, `chunks of ${n}: the replies of one chunk (${whole.length} bytes)`);
+    }
+  });
+}
+
+t.test('a line past --max-line in many chunks: FAIL, and the session goes on', async (t) => {
+  const session = makeSession(PLAIN_VIRT, { maxLineBytes: 100_000 });
+  const link = new RecordingLink();
+  const ep = session.attachQtest(link);
+  for (const c of chunks(`write ${hex(RAM)} ${hex(200 * K)} 0x${h}\nendianness\n`, 4093)) ep.input(Buffer.from(c, 'latin1'));
+  t.equal(link.out, 'FAIL line longer than 100000 bytes; discarded up to the next newline\nOK little\n');
+});
