@@ -6,7 +6,7 @@
 import t from 'tap';
 import { silentLogger } from '../../src/base/log.js';
 import { IrqLine } from '../../src/sim/irq.js';
-import { decodeBankOffset } from '../../src/smmu/bank.js';
+import { decodeBankOffset } from '../../src/smmu/bank-decode.js';
 import { walkStage1 } from '../../src/smmu/page-table-walk.js';
 import type { Stage1Params, WalkSecurity } from '../../src/smmu/page-table-walk.js';
 import { PERM } from '../../src/smmu/faults.js';

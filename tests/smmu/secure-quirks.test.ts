@@ -8,7 +8,7 @@
 import t from 'tap';
 import { silentLogger } from '../../src/base/log.js';
 import { IrqLine } from '../../src/sim/irq.js';
-import { decodeBankOffset } from '../../src/smmu/bank.js';
+import { decodeBankOffset } from '../../src/smmu/bank-decode.js';
 import { quirkSet } from '../../src/smmu/quirks.js';
 import type { SmmuQuirks } from '../../src/smmu/quirks.js';
 import { SmmuV3 } from '../../src/smmu/smmu-v3.js';
