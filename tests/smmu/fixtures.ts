@@ -8,6 +8,7 @@ import { IrqLine } from '../../src/sim/irq.js';
 import { silentLogger } from '../../src/base/log.js';
 import type { Addr, BusAccess, MemTxResult } from '../../src/memory/types.js';
 import { SmmuV3 } from '../../src/smmu/smmu-v3.js';
+import type { SmmuQuirks } from '../../src/smmu/quirks.js';
 
 /** Byte-addressed memory backed by a Map; accesses outside `windows` fail (decode-error). */
 export class FakeMemory implements BusAccess {
@@ -324,3 +325,45 @@ export class Harness {
     return this.smmu.translate(sid, iova, write, {});
   }
 }
+
+// ---- a Secure-capable SmmuV3 (docs/secure-smmu.md)
+
+export interface SecureRigOptions {
+  quirks?: Partial<SmmuQuirks>;
+  /** The sec-sid of every requester (default 1, Secure). */
+  secSid?: number;
+  /** Default true. */
+  secureImpl?: boolean;
+  /** No Secure view on the machine (secure=off). */
+  noSecureView?: boolean;
+}
+
+/**
+ * An SmmuV3 with the Secure programming interface over two fake memories: Non-secure RAM at
+ * 0x4000_0000..0x6000_0000, Secure RAM at 0x0e00_0000..0x0f00_0000; rl/wl/wq take the access's
+ * attributes (SEC: space 0, NS: space 1).
+ */
+export function secureRig(o: SecureRigOptions = {}) {
+  const nsMem = new FakeMemory([[0x4000_0000n, 0x6000_0000n]]);
+  const sMem = new FakeMemory([[0x0e00_0000n, 0x0f00_0000n]]);
+  const irqs = {
+    eventq: new IrqLine('e'),
+    priq: new IrqLine('p'),
+    cmdSync: new IrqLine('c'),
+    gerror: new IrqLine('g'),
+  };
+  const smmu = new SmmuV3({
+    memory: nsMem,
+    irqs,
+    log: silentLogger(),
+    secureImpl: o.secureImpl ?? true,
+    secureMemory: o.noSecureView ? undefined : sMem,
+    quirks: o.quirks,
+    secSidOf: () => o.secSid ?? 1,
+  });
+  const rl = (off: number, attrs = {}) => Number(smmu.read(BigInt(off), 4, attrs));
+  const wl = (off: number, v: number, attrs = {}) => smmu.write(BigInt(off), 4, BigInt(v >>> 0), attrs);
+  const wq = (off: number, v: bigint) => smmu.write(BigInt(off), 8, v, {});
+  return { smmu, nsMem, sMem, rl, wl, wq };
+}
+export type SecureRig = ReturnType<typeof secureRig>;
