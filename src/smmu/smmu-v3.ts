@@ -180,32 +180,28 @@ export class SmmuV3 implements IoRegion, Iommu {
   }
 
   read(offset: bigint, size: AccessSize, attrs: MemTxAttrs): bigint {
-    return this.mmio('read', offset, () => {
-      const d = decodeBankOffset(offset, attrs, this.secureImpl);
-      const v = d ? this.bank(d.sec)!.read(d.rel, size) : 0n;
-      if (this.trace.on[T.smmuv3_read_mmio]) this.trace.emit(T.smmuv3_read_mmio, offset & ~0x10000n, v, size, 0);
-      return v;
-    });
+    return this.access(false, offset, size, 0n, attrs);
   }
 
   write(offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): void {
-    this.mmio('write', offset, () => {
-      const d = decodeBankOffset(offset, attrs, this.secureImpl);
-      if (d) this.bank(d.sec)!.write(d.rel, size, value);
-      if (this.trace.on[T.smmuv3_write_mmio]) this.trace.emit(T.smmuv3_write_mmio, offset & ~0x10000n, value, size, 0);
-      return 0n;
-    });
+    this.access(true, offset, size, value, attrs);
   }
 
-  /** One MMIO access under the re-entrancy guard; an internal error is logged and reads as 0. */
-  private mmio(what: 'read' | 'write', offset: bigint, access: () => bigint): bigint {
-    if (this.mmioDepth > 0) return this.blockReentry(what, offset);
+  /** One MMIO access, decoded to a bank, under the re-entrancy guard; an internal error reads 0. */
+  private access(isWrite: boolean, offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): bigint {
+    if (this.mmioDepth > 0) return this.blockReentry(isWrite ? 'write' : 'read', offset);
     this.mmioDepth++;
     try {
-      return access();
+      const d = decodeBankOffset(offset, attrs, this.secureImpl);
+      let v = isWrite ? value : 0n;
+      if (d && isWrite) this.bank(d.sec)!.write(d.rel, size, value);
+      else if (d) v = this.bank(d.sec)!.read(d.rel, size);
+      const ev = isWrite ? T.smmuv3_write_mmio : T.smmuv3_read_mmio;
+      if (this.trace.on[ev]) this.trace.emit(ev, offset & ~0x10000n, v, size, 0);
+      return v;
     } catch (e) {
       if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
-      this.log.error({ err: e }, `smmuv3: internal error in MMIO ${what}`);
+      this.log.error({ err: e }, `smmuv3: internal error in MMIO ${isWrite ? 'write' : 'read'}`);
       return 0n;
     } finally {
       this.mmioDepth--;
