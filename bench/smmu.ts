@@ -18,6 +18,7 @@ import { AddressSpace } from '../src/memory/address-space.js';
 import { DmaView } from '../src/memory/dma-view.js';
 import { SparseRam } from '../src/memory/sparse-ram.js';
 import { NO_ATTRS } from '../src/memory/types.js';
+import { SMMU_REG_OFFSETS } from '../src/smmu/registers.js';
 import { SmmuV3 } from '../src/smmu/smmu-v3.js';
 import { bigintToLe } from '../src/client/guest-memory.js';
 import type { GuestMemory } from '../src/client/guest-memory.js';
@@ -134,11 +135,12 @@ async function buildRig(mode: 's1' | 'nested', pages: number): Promise<{ rig: Ri
     });
   }
   const w = (off: number, v: bigint, size: 4 | 8) => smmu.write(BigInt(off), size, v, NO_ATTRS);
-  w(0x80, st.baseValue, 8);
-  w(0x88, BigInt(st.cfgValue), 4);
-  w(0x90, queueBaseValue(0x4000_0000n + 0x20_0000n, 4), 8);
-  w(0xa0, queueBaseValue(0x4000_0000n + 0x30_0000n, 4), 8);
-  w(0x20, 0xdn, 4);
+  const R = SMMU_REG_OFFSETS;
+  w(R.STRTAB_BASE, st.baseValue, 8);
+  w(R.STRTAB_BASE_CFG, BigInt(st.cfgValue), 4);
+  w(R.CMDQ_BASE, queueBaseValue(0x4000_0000n + 0x20_0000n, 4), 8);
+  w(R.EVENTQ_BASE, queueBaseValue(0x4000_0000n + 0x30_0000n, 4), 8);
+  w(R.CR0, 0xdn, 4); // SMMUEN | EVENTQEN | CMDQEN
   const dma = new DmaView({ memory: sys, iommu: smmu, requesterId: () => 8, busMasterEnabled: () => true });
   return { rig: { sys, smmu, dma }, iova, pagePa: dataPa };
 }

@@ -6,7 +6,7 @@ import { checkDriver, createDevice } from '../devices/registry.js';
 import { SmmuV3 } from '../smmu/smmu-v3.js';
 import { ConfigError } from './config.js';
 import { secureSmmuOptions } from './secure-smmu-options.js';
-import type { MachinePlugins } from './machine.js';
+import type { MachinePlugins } from './machine-plugins.js';
 
 export const DEFAULT_PLUGINS: MachinePlugins = {
   createSmmu(deps) {

@@ -1,4 +1,3 @@
-// Over 400 lines: the whole board is assembled here (RAM, GIC, PCIe host, SMMU, devices, QOM, plug and reset paths).
 /**
  * Machine: one emulated `virt` (or `none`) board built from a MachineConfig — RAM, the system and
  * I/O-port address spaces, the board stand-ins, the GIC inputs, the PCIe host, the SMMUv3 and the
@@ -12,15 +11,13 @@ import { DEFAULT_LIMITS } from '../base/limits.js';
 import type { Limits } from '../base/limits.js';
 import { AddressSpace } from '../memory/address-space.js';
 import type { AliasRegion } from '../memory/address-space.js';
-import type { Iommu } from '../memory/dma-view.js';
 import { SparseRam } from '../memory/sparse-ram.js';
 import { WorkMeter } from '../memory/work-meter.js';
-import type { IoRegion, MemTxAttrs } from '../memory/types.js';
+import type { MemTxAttrs } from '../memory/types.js';
 import { allOnesRegion } from '../pci/bar-mapping.js';
 import { PciHost, PlugError } from '../pci/host-bridge.js';
 import type { PciBus } from '../pci/host-bridge.js';
 import type { PciDevice } from '../pci/pci-device.js';
-import type { DebugQueueRegs } from '../smmu/queue-peek.js';
 import type { SmmuV3Irqs } from '../smmu/smmu-v3.js';
 import { buildSecureView, SECURE_QOM, viewForAttrs } from './secure-view.js';
 import type { AccessAttrs } from './secure-view.js';
@@ -28,6 +25,7 @@ import { BOARD_STUBS, GicInputs } from './board-devices.js';
 import { VirtualClock } from '../sim/clock.js';
 import { ConfigError, validateMachineConfig } from './config.js';
 import type { DeviceSpec, MachineConfig, ObjectSpec } from './config.js';
+import type { MachinePlugins, SmmuModel } from './machine-plugins.js';
 import { IrqLine } from '../sim/irq.js';
 import { QomNode, QomTree } from './qom-tree.js';
 import { addCpuGpios, applyLayout, machineLayout, objectLayout, ramBackendId } from './machine-props.js';
@@ -37,39 +35,7 @@ import type { CpuProps } from './topology.js';
 import { VIRT_MAP, VIRT_NUM_SPIS, VIRT_SPI } from './virt-map.js';
 import type { BusAccess } from '../memory/types.js';
 
-/** What the machine needs of an SMMU model. */
-export interface SmmuModel extends IoRegion, Iommu {
-  reset(): void;
-  /** Registers, queues, caches and counters as plain JSON (x-qtestd-smmu-state). */
-  debugSnapshot(): unknown;
-  /** Decode the STE/CD of a StreamID without side effects (x-qtestd-smmu-decode-stream); secSid 1: the Secure world. */
-  decodeStreamForDebug(sid: number, secSid?: 0 | 1): unknown;
-  /** Whether the SMMU has the Secure programming interface (docs/secure-smmu.md). */
-  readonly secureImpl?: boolean;
-  dryRunTranslate(requesterId: number, iova: bigint, isWrite: boolean, attrs?: { space?: number }): unknown; // x-qtestd-smmu-translate
-  /** A bank's queue registers and the view its queues live in (x-qtestd-smmu-queues); undefined: no such bank. */
-  debugQueueRegs(secSid: 0 | 1): DebugQueueRegs | undefined;
-  /** Activity counters for the service's metrics (guest-caused faults are counted, not logged). */
-  readonly counters: { readonly translations: number; readonly faults: number; readonly eventsRecorded: number };
-}
-
-/** Factories for the pluggable models (devices/registry.ts and smmu/ provide the real ones). */
-export interface MachinePlugins {
-  createSmmu(deps: {
-    memory: BusAccess;
-    irqs: SmmuV3Irqs;
-    log: Logger;
-    /** The Secure view (secure=on), the -global list and each requester's sec-sid (secure-smmu-options.ts). */
-    secureMemory?: BusAccess;
-    globals?: MachineConfig['globals'];
-    secSidOf?: (requesterId: number) => number;
-    trace?: Tracer;
-  }): SmmuModel;
-  /** QEMU's first check of a -device/device_add driver name: an error text, or undefined. */
-  checkDriver(name: string): string | undefined;
-  /** Build a PCI device from a spec (driver already checked); throws ConfigError with QEMU's text. */
-  createDevice(spec: DeviceSpec): { device: PciDevice; devfn?: number; props?: ReadonlyMap<string, unknown> };
-}
+export type { MachinePlugins, SmmuModel } from './machine-plugins.js';
 
 /** A device that went away (what DEVICE_DELETED reports): its id, if any, and its QOM path. */
 export interface DeletedDevice {

@@ -1,4 +1,3 @@
-// Over 400 lines: one bank is one security state's whole programming interface (register file, CMDQ consumed in steps, EVENTQ, GERROR, IRQ gating, stream-table base) with its trace points.
 /**
  * One programming interface of the SMMUv3 (a "bank"): its register file (the bank-relative table
  * of registers.ts on the memory/register-file.ts engine), its command queue, event queue, GERROR,
@@ -8,7 +7,7 @@
  */
 import type { Logger } from '../base/log.js';
 import type { IrqLine } from '../sim/irq.js';
-import type { Addr, AccessSize, MemTxAttrs, MemTxResult } from '../memory/types.js';
+import type { Addr, AccessSize, MemTxResult } from '../memory/types.js';
 import { RegisterFile } from '../memory/register-file.js';
 import { runWorkJob } from '../memory/work-meter.js';
 import type { WorkMeter } from '../memory/work-meter.js';
@@ -25,11 +24,7 @@ import { queueLog2Size, SMMU_CMDQS, SMMU_EVENTQS } from './queue-index.js';
 import { field, SMMU_REGISTERS } from './registers.js';
 import type { SmmuRegName, SmmuRegSpec } from './registers.js';
 import type { StreamTableConfig } from './stream-table.js';
-
-/** The security state a bank (and a stream) belongs to: 0 Non-secure, 1 Secure (RFC SEC_SID). */
-export type SecSid = 0 | 1;
-export const SEC_SID_NS: SecSid = 0;
-export const SEC_SID_S: SecSid = 1;
+import type { SecSid } from './bank-decode.js';
 
 export interface BankIrqs {
   eventq: IrqLine;
@@ -55,6 +50,18 @@ export interface SmmuStats {
   eventqAborts: number;
   commandsExecuted: number;
   commandErrors: number;
+}
+
+export function newSmmuStats(): SmmuStats {
+  return {
+    translations: 0,
+    faults: 0,
+    eventsRecorded: 0,
+    eventsDropped: 0,
+    eventqAborts: 0,
+    commandsExecuted: 0,
+    commandErrors: 0,
+  };
 }
 
 /** Register-write rules that differ between QEMU 10.2.2 and the Secure series (see quirks.ts). */
@@ -92,31 +99,6 @@ export interface BankOptions {
 
 /** Commands consumed per step of a long command queue. */
 const CMDQ_STEP_COMMANDS = 4096;
-
-/** Offsets at or above this (in a 64 KiB page) are the Secure bank. */
-const SECURE_BANK = 0x8000;
-/** IIDR, AIDR and STATUSR exist once, shared by both banks. */
-const SHARED: ReadonlySet<number> = new Set([0x018, 0x01c, 0x040]);
-
-/**
- * Which bank an MMIO access reaches and at which bank-relative offset (docs/secure-smmu.md
- * "Register banks"). Without the Secure interface: the one bank, offset as is (QEMU 10.2.2).
- * With it: page 1 aliases page 0, 0x8000+ is the Secure bank, each bank repeats every 0x1000,
- * IIDR/AIDR/STATUSR are shared; null when the Secure-bank gate refuses the access (an access
- * without attributes has space 0, Secure, and passes).
- */
-export function decodeBankOffset(
-  offset: bigint,
-  attrs: MemTxAttrs,
-  secureImpl: boolean,
-): { sec: SecSid; rel: bigint } | null {
-  const off = Number(offset & 0xffffn);
-  if (!secureImpl) return { sec: SEC_SID_NS, rel: BigInt(off) };
-  const rel = off & 0xfff;
-  if (off < SECURE_BANK) return { sec: SEC_SID_NS, rel: BigInt(rel) };
-  if ((attrs.space ?? 0) !== 0 && attrs.secure !== true) return null;
-  return { sec: SHARED.has(rel) ? SEC_SID_NS : SEC_SID_S, rel: BigInt(rel) };
-}
 
 const GBPA_UPDATE = 0x8000_0000n;
 const GERROR_CMDQ_ERR = 1 << 0;

@@ -17,7 +17,11 @@ import { field } from './registers.js';
 import type { SmmuRegName, SmmuStageSupport } from './registers.js';
 import { SMMU_BASE_ADDR_MASK } from './stream-table.js';
 import type { StreamTableConfig } from './stream-table.js';
-import type { ConfigDecodeResult } from './translation-config.js';
+import { decodeConfig } from './translation-config.js';
+import type { ConfigDecodeDeps, ConfigDecodeResult, TranslateIpa } from './translation-config.js';
+import { PERM } from './faults.js';
+import { entryOutput, walkForStage } from './nested.js';
+import type { World } from './world.js';
 
 /** What the snapshot reads of one bank and its world's caches (their own fields, not copies). */
 export interface SmmuBankDebugState {
@@ -163,4 +167,27 @@ export function bankDebugState(bank: SmmuBank, configCache: ConfigCache, iotlb: 
     iotlb,
     recent: bank.recent,
   };
+}
+
+/** Stage-2 IPA translation by a direct walk (no IOTLB fill), for a side-effect-free decode. */
+export function walkIpaDirect(w: World): TranslateIpa {
+  return (cfg, ipa) => {
+    const r = walkForStage('s2', cfg, ipa, PERM.RO, w.ctx.read);
+    return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: null };
+  };
+}
+
+/**
+ * Decode the STE (and CD) of `sid` in world `w` as a translation would, with no trace events and
+ * nothing recorded, cached or counted; `deps` reads through the world's memory.
+ */
+export function debugDecodeStream(w: World, sid: number, deps: ConfigDecodeDeps): JsonValue {
+  const r = decodeConfig(sid, { ...deps, trace: undefined });
+  return streamDecodeJson(
+    sid,
+    w.bank.cr0('SMMUEN'),
+    w.bank.strtab(),
+    r,
+    w.configCache.entries().some(([k]) => k === sid),
+  );
 }

@@ -4,6 +4,7 @@
  * (consumed), each decoded with the model's own decoders (decodeCommand, decodeEventRecord). The
  * caller passes the reader, which must be side-effect free (RAM only) and answers null otherwise.
  */
+import type { SmmuBank } from './bank.js';
 import { hex, wordsOf } from './bits.js';
 import { commandTraceName, decodeCommand } from './command-queue.js';
 import { decodeEventRecord } from './event-queue.js';
@@ -25,6 +26,22 @@ export interface DebugQueueRegs {
   cmdq: QueueRegs;
   eventq: QueueRegs;
   view: 'non-secure' | 'secure';
+}
+
+/** A bank's queue registers as its registers hold them, with the view its queues live in. */
+export function bankQueueRegs(bank: SmmuBank, view: DebugQueueRegs['view']): DebugQueueRegs {
+  const r = bank.registerValues();
+  const q = (base: bigint, prod: bigint, cons: bigint, log2size: number): QueueRegs => ({
+    base,
+    prod: Number(prod),
+    cons: Number(cons),
+    log2size,
+  });
+  return {
+    cmdq: q(r.CMDQ_BASE, r.CMDQ_PROD, r.CMDQ_CONS, bank.cmdqLog2size),
+    eventq: q(r.EVENTQ_BASE, r.EVENTQ_PROD, r.EVENTQ_CONS, bank.eventqLog2size),
+    view,
+  };
 }
 
 /** How many consumed entries (before CONS) are shown at most. */

@@ -91,6 +91,11 @@ function peripheralIdRegisters(): Record<`ID_${number}`, SmmuRegSpec> {
 /** The registers a bank has (names without the Secure bank's S_ prefix). */
 export type SmmuRegName = keyof typeof SMMU_REGISTERS;
 
+/** Each register's bank-relative offset, by name (for drivers and tests that program a bank). */
+export const SMMU_REG_OFFSETS = Object.fromEntries(
+  Object.entries(SMMU_REGISTERS).map(([name, spec]) => [name, spec.offset]),
+) as { readonly [K in SmmuRegName]: number };
+
 /** Fields the model reads or writes: [lsb, width]. */
 export const SMMU_FIELDS = {
   IDR0: {

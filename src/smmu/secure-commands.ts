@@ -6,7 +6,7 @@
  */
 import { CERROR, CMD_OPCODES, executeCommand } from './command-queue.js';
 import type { CommandError, CommandFields, CommandTarget } from './command-queue.js';
-import type { SecSid } from './bank.js';
+import type { SecSid } from './bank-decode.js';
 import type { SmmuQuirks } from './quirks.js';
 
 const CFGI: ReadonlySet<number> = new Set([

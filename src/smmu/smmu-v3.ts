@@ -1,4 +1,3 @@
-// Over 400 lines: the SMMU front end (MMIO, banks, worlds, translate, introspection) with its trace points, and the one transaction path (translateOrFault) that serves DMA and dry runs; the pieces it composes live in this folder.
 /**
  * SmmuV3: the SMMUv3 device as QEMU 10.2.2 models it (hw/arm/smmuv3.c), as a front end over its
  * register banks (bank.ts): an MMIO region of 0x20000 bytes (page 1 aliases page 0) decoded to a
@@ -16,37 +15,35 @@ import type { IrqLine } from '../sim/irq.js';
 import type { Iommu, IommuResult } from '../memory/dma-view.js';
 import type { AccessSize, Addr, BusAccess, IoRegion, MemTxAttrs } from '../memory/types.js';
 import { hex } from './bits.js';
-import { decodeBankOffset, SmmuBank, SEC_SID_NS, SEC_SID_S } from './bank.js';
-import type { BankRules, SecSid, SmmuStats } from './bank.js';
+import { newSmmuStats } from './bank.js';
+import type { BankIrqs, SmmuBank, SmmuStats } from './bank.js';
+import { decodeBankOffset, SEC_SID_NS, SEC_SID_S } from './bank-decode.js';
+import type { SecSid } from './bank-decode.js';
+import { bankQueueRegs } from './queue-peek.js';
 import type { DebugQueueRegs } from './queue-peek.js';
-import { dualReader, GuardedMemory } from './guarded-memory.js';
 import type { ReentryGuard } from './guarded-memory.js';
-import { CR0_RESERVED_SERIES, quirkSet, S_CR0_RESERVED } from './quirks.js';
+import { quirkSet } from './quirks.js';
 import type { SmmuQuirks } from './quirks.js';
-import { worldCommandExecutor } from './secure-commands.js';
-import { ConfigCache } from './config-cache.js';
-import { Iotlb } from './iotlb.js';
-import type { CommandTarget } from './command-queue.js';
-import { PERM } from './faults.js';
+import type { ConfigCache } from './config-cache.js';
+import type { Iotlb } from './iotlb.js';
 import type { EventInfo } from './faults.js';
-import { accessPerm, entryOutput, walkForStage } from './nested.js';
-import { CR0_RESERVED, field, idrValues, S_IDR1_SECURE_IMPL, SMMU_SIDSIZE } from './registers.js';
+import { accessPerm } from './nested.js';
+import { field, idrValues } from './registers.js';
 import type { SmmuRegName, SmmuStageSupport } from './registers.js';
 import { decodeConfig } from './translation-config.js';
 import type { ConfigDecodeDeps, SmmuFeatures, TransCfg, TranslateIpa } from './translation-config.js';
 import type { JsonValue } from './debug-json.js';
-import { bankDebugState, smmuDebugSnapshot, streamDecodeJson } from './debug-snapshot.js';
-import { makeWorld } from './world.js';
+import { bankDebugState, debugDecodeStream, smmuDebugSnapshot, walkIpaDirect } from './debug-snapshot.js';
+import { bypassResult, ipaThrough } from './world.js';
 import type { World } from './world.js';
 import { doTranslate } from './translation.js';
 import { SmmuTrace } from './smmu-trace.js';
 import { DryRunRecorder } from './dry-run.js';
+import { buildWorlds } from './smmu-worlds.js';
 
-export interface SmmuV3Irqs {
-  eventq: IrqLine;
+/** The SMMU's interrupt lines: the banks' (EVTQ, CMD_SYNC, GERROR) and PRIQ (never raised). */
+export interface SmmuV3Irqs extends BankIrqs {
   priq: IrqLine;
-  cmdSync: IrqLine;
-  gerror: IrqLine;
 }
 
 export interface SmmuV3Options {
@@ -67,9 +64,6 @@ export interface SmmuV3Options {
   /** Trace events (smmu_*, smmuv3_*); default: all off. */
   trace?: Tracer;
 }
-
-/** Bypass/disabled translations cover one target page (QEMU ~TARGET_PAGE_MASK, 4 KiB). */
-const TARGET_PAGE_MASK = 0xfffn;
 
 export class SmmuV3 implements IoRegion, Iommu {
   readonly kind = 'io' as const;
@@ -102,15 +96,7 @@ export class SmmuV3 implements IoRegion, Iommu {
   /** Re-entrancy guard (QEMU mem_reentrancy_guard): our own MMIO touched while in MMIO. */
   private mmioDepth = 0;
   private readonly guard: ReentryGuard = { blocked: false };
-  private readonly stats: SmmuStats = {
-    translations: 0,
-    faults: 0,
-    eventsRecorded: 0,
-    eventsDropped: 0,
-    eventqAborts: 0,
-    commandsExecuted: 0,
-    commandErrors: 0,
-  };
+  private readonly stats: SmmuStats = newSmmuStats();
 
   /** Activity counters (translations, faults, events, commands) for metrics. */
   get counters(): Readonly<SmmuStats> {
@@ -133,73 +119,27 @@ export class SmmuV3 implements IoRegion, Iommu {
       s2p: field('IDR0', 'S2P', idr.IDR0) === 1,
       oasField: field('IDR5', 'OAS', idr.IDR5),
     };
-    const q = this.quirks;
-    const nsMem = new GuardedMemory(opts.memory, this.guard);
-    const sMem = new GuardedMemory(opts.secureMemory, this.guard);
-    const walkRead = this.secureImpl ? dualReader(nsMem, sMem) : nsMem.readDescriptor;
-    const target = (configCache: ConfigCache, iotlb: Iotlb): CommandTarget => ({
-      s1p: this.features.s1p,
-      s2p: this.features.s2p,
-      configCache,
-      iotlb,
-      signalSync: () => this.ns.pulse(2, opts.irqs.cmdSync), // QEMU SMMU_IRQ_CMD_SYNC
+    const worlds = buildWorlds({
+      memory: opts.memory,
+      secureMemory: opts.secureMemory,
+      irqs: opts.irqs,
+      log: this.log,
       trace: this.trace,
+      walkTrace: opts.trace,
+      stats: this.stats,
+      features: this.features,
+      secureImpl: this.secureImpl,
+      quirks: this.quirks,
+      idr: idr as Partial<Record<SmmuRegName, number>>,
+      guard: this.guard,
       hasDevice: (sid) => this.tt.hasDevice(sid),
-      unhandled: (name) => this.log.debug({ unimp: true }, `smmuv3: unhandled command ${name}`),
+      invalidateAll: () => this.invalidateAll(),
+      mmio: { enter: () => this.mmioDepth++, exit: () => this.mmioDepth-- },
     });
-    const caches = [0, 1].map(() => ({ configCache: new ConfigCache(), iotlb: new Iotlb() }));
-    const targets = caches.map((c) => target(c.configCache, c.iotlb)) as [CommandTarget, CommandTarget];
-    const bankOf = (
-      sec: SecSid,
-      rules: BankRules,
-      queues: GuardedMemory,
-      bankIdr: Partial<Record<SmmuRegName, number>>,
-    ) =>
-      new SmmuBank({
-        sec,
-        idr: bankIdr,
-        rules,
-        memory: queues.queues,
-        irqs: opts.irqs,
-        log: this.log,
-        trace: this.trace,
-        stats: this.stats,
-        commands: targets[sec],
-        execute: this.secureImpl ? worldCommandExecutor(sec, targets, q) : undefined,
-        onInitInvalidate: () => this.invalidateAll(),
-        work: opts.memory.meter,
-        mmio: { enter: () => this.mmioDepth++, exit: () => this.mmioDepth-- },
-      });
-    this.ns = bankOf(
-      SEC_SID_NS,
-      this.secureImpl
-        ? { cr0AckReserved: CR0_RESERVED_SERIES, accessChecks: q['access-checks'], init: q['ns-init-alias'] }
-        : { cr0AckReserved: CR0_RESERVED, accessChecks: false, init: false },
-      nsMem,
-      idr as Partial<Record<SmmuRegName, number>>,
-    );
-    this.nsWorld = makeWorld(SEC_SID_NS, this.ns, caches[SEC_SID_NS], walkRead, nsMem);
-    if (this.secureImpl) {
-      this.s = bankOf(
-        SEC_SID_S,
-        {
-          cr0AckReserved: q['cr0ack-mask'] ? CR0_RESERVED_SERIES : S_CR0_RESERVED,
-          accessChecks: q['access-checks'],
-          init: true,
-        },
-        q['queues-ns-memory'] ? nsMem : sMem,
-        { IDR0: 0, IDR1: S_IDR1_SECURE_IMPL | SMMU_SIDSIZE, IDR2: 0, IDR3: 0, IDR4: 0, IDR5: 0 },
-      );
-      this.sWorld = makeWorld(
-        SEC_SID_S,
-        this.s,
-        caches[SEC_SID_S],
-        walkRead,
-        sMem,
-        q['bypass-ns-output'] ? undefined : opts.secureMemory,
-      );
-    }
-    for (const w of this.worlds()) w.ctx.trace = opts.trace; // IOTLB trace events
+    this.nsWorld = worlds.ns;
+    this.sWorld = worlds.s;
+    this.ns = worlds.ns.bank;
+    this.s = worlds.s?.bank;
     this.configCache = this.nsWorld.configCache;
     this.iotlb = this.nsWorld.iotlb;
     this.resetState();
@@ -240,35 +180,29 @@ export class SmmuV3 implements IoRegion, Iommu {
   }
 
   read(offset: bigint, size: AccessSize, attrs: MemTxAttrs): bigint {
-    if (this.mmioDepth > 0) return this.blockReentry('read', offset);
-    this.mmioDepth++;
-    try {
-      const d = decodeBankOffset(offset, attrs, this.secureImpl);
-      const v = d ? this.bank(d.sec)!.read(d.rel, size) : 0n;
-      if (this.trace.on[T.smmuv3_read_mmio]) this.trace.emit(T.smmuv3_read_mmio, offset & ~0x10000n, v, size, 0);
-      return v;
-    } catch (e) {
-      if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
-      this.log.error({ err: e }, 'smmuv3: internal error in MMIO read');
-      return 0n;
-    } finally {
-      this.mmioDepth--;
-    }
+    return this.access(false, offset, size, 0n, attrs);
   }
 
   write(offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): void {
-    if (this.mmioDepth > 0) {
-      this.blockReentry('write', offset);
-      return;
-    }
+    this.access(true, offset, size, value, attrs);
+  }
+
+  /** One MMIO access, decoded to a bank, under the re-entrancy guard; an internal error reads 0. */
+  private access(isWrite: boolean, offset: bigint, size: AccessSize, value: bigint, attrs: MemTxAttrs): bigint {
+    if (this.mmioDepth > 0) return this.blockReentry(isWrite ? 'write' : 'read', offset);
     this.mmioDepth++;
     try {
       const d = decodeBankOffset(offset, attrs, this.secureImpl);
-      if (d) this.bank(d.sec)!.write(d.rel, size, value);
-      if (this.trace.on[T.smmuv3_write_mmio]) this.trace.emit(T.smmuv3_write_mmio, offset & ~0x10000n, value, size, 0);
+      let v = isWrite ? value : 0n;
+      if (d && isWrite) this.bank(d.sec)!.write(d.rel, size, value);
+      else if (d) v = this.bank(d.sec)!.read(d.rel, size);
+      const ev = isWrite ? T.smmuv3_write_mmio : T.smmuv3_read_mmio;
+      if (this.trace.on[ev]) this.trace.emit(ev, offset & ~0x10000n, v, size, 0);
+      return v;
     } catch (e) {
       if (e instanceof LimitError) throw e; // the request's work budget: the session answers it
-      this.log.error({ err: e }, 'smmuv3: internal error in MMIO write');
+      this.log.error({ err: e }, `smmuv3: internal error in MMIO ${isWrite ? 'write' : 'read'}`);
+      return 0n;
     } finally {
       this.mmioDepth--;
     }
@@ -312,8 +246,7 @@ export class SmmuV3 implements IoRegion, Iommu {
    */
   private worldFor(requesterId: number, attrs: MemTxAttrs): World {
     const s = this.sWorld;
-    if (s && (attrs.space ?? 0) === 0 && this.secSidOf(requesterId) === 1) return s;
-    return this.nsWorld;
+    return s && (attrs.space ?? 0) === 0 && this.secSidOf(requesterId) === 1 ? s : this.nsWorld;
   }
 
   deviceAdded(requesterId: number, devfn: number): void {
@@ -322,7 +255,7 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   translate(requesterId: number, iova: Addr, isWrite: boolean, attrs: MemTxAttrs): IommuResult {
     try {
-      const w = this.sWorld ? this.worldFor(requesterId & 0xffff, attrs) : this.nsWorld;
+      const w = this.worldFor(requesterId & 0xffff, attrs);
       const iova64 = BigInt.asUintN(64, iova);
       const r = this.translateOrFault(w, requesterId & 0xffff, iova64, isWrite);
       if (this.trace.any) this.tt.outcome(requesterId & 0xffff, iova64, r);
@@ -338,12 +271,6 @@ export class SmmuV3 implements IoRegion, Iommu {
   private outMask = 0n;
   private outNotMask = -1n;
 
-  private bypass(w: World, iova: bigint): IommuResult {
-    return w.bypassTarget
-      ? { ok: true, pa: iova, mask: TARGET_PAGE_MASK, target: w.bypassTarget }
-      : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
-  }
-
   /**
    * One transaction (QEMU smmuv3_translate). With a recorder (dry run) every side effect is
    * skipped and reported to it instead: counters, config-cache and IOTLB fills, logs, the event.
@@ -356,7 +283,7 @@ export class SmmuV3 implements IoRegion, Iommu {
       rec?.note(bank.gbpaAbort() ? 'SMMUEN = 0 and GBPA.ABORT = 1: abort' : 'SMMUEN = 0: bypass (GBPA)');
       return this.tt.set(
         bank.gbpaAbort() ? 'abort' : 'disable',
-        bank.gbpaAbort() ? { ok: false } : this.bypass(w, iova),
+        bank.gbpaAbort() ? { ok: false } : bypassResult(w, iova),
       );
     }
     let cfg = rec ? rec.cachedConfig(w.configCache, sid) : w.configCache.lookup(sid);
@@ -370,7 +297,7 @@ export class SmmuV3 implements IoRegion, Iommu {
     rec?.startTranslation();
     if (cfg) {
       if (cfg.aborted) return this.tt.set('abort', { ok: false });
-      if (cfg.bypassed) return this.tt.set('bypass', this.bypass(w, iova));
+      if (cfg.bypassed) return this.tt.set('bypass', bypassResult(w, iova));
       const perm = accessPerm(isWrite);
       const r = doTranslate(rec ? rec.context(w.ctx) : w.ctx, cfg, iova, perm, 'IN');
       if (r.ok) {
@@ -413,12 +340,7 @@ export class SmmuV3 implements IoRegion, Iommu {
 
   /** decodeAndCache for a dry run: CD/TTB IPAs through the dry-run context, nothing cached. */
   private decodeForDryRun(w: World, sid: number, rec: DryRunRecorder): { cfg: TransCfg } | { event: EventInfo | null } {
-    const ctx = rec.context(w.ctx);
-    const ipa: TranslateIpa = (cfg, addr, cls) => {
-      const r = doTranslate(ctx, cfg, addr, PERM.RO, cls);
-      return r.ok ? { ok: true, pa: entryOutput(r.entry, addr) } : { ok: false, event: r.event };
-    };
-    const r = decodeConfig(sid, this.decodeDeps(w, ipa));
+    const r = decodeConfig(sid, this.decodeDeps(w, ipaThrough(rec.context(w.ctx))));
     rec.decoded(r);
     return r.ok ? { cfg: r.cfg } : { event: r.event };
   }
@@ -431,7 +353,7 @@ export class SmmuV3 implements IoRegion, Iommu {
   dryRunTranslate(requesterId: number, iova: bigint, isWrite: boolean, attrs: MemTxAttrs = {}): JsonValue {
     const sid = requesterId & 0xffff;
     const a = BigInt.asUintN(64, iova);
-    const w = this.sWorld ? this.worldFor(sid, attrs) : this.nsWorld;
+    const w = this.worldFor(sid, attrs);
     const rec = new DryRunRecorder({ sid, iova: a, access: isWrite ? 'write' : 'read' });
     const r = this.translateOrFault(w, sid, a, isWrite, rec);
     return rec.toJson(w.sec === SEC_SID_S ? 'secure' : 'non-secure', w.bank.enabled, {
@@ -457,17 +379,7 @@ export class SmmuV3 implements IoRegion, Iommu {
   debugQueueRegs(secSid: SecSid): DebugQueueRegs | undefined {
     const bank = secSid === SEC_SID_S ? this.s : this.ns;
     if (!bank) return undefined;
-    const r = bank.registerValues();
-    const q = (base: bigint, prod: bigint, cons: bigint, log2size: number) => ({
-      base,
-      ...{ prod: Number(prod), cons: Number(cons) },
-      log2size,
-    });
-    return {
-      cmdq: q(r.CMDQ_BASE, r.CMDQ_PROD, r.CMDQ_CONS, bank.cmdqLog2size),
-      eventq: q(r.EVENTQ_BASE, r.EVENTQ_PROD, r.EVENTQ_CONS, bank.eventqLog2size),
-      view: secSid === SEC_SID_S && !this.quirks['queues-ns-memory'] ? 'secure' : 'non-secure',
-    };
+    return bankQueueRegs(bank, secSid === SEC_SID_S && !this.quirks['queues-ns-memory'] ? 'secure' : 'non-secure');
   }
 
   /**
@@ -477,19 +389,7 @@ export class SmmuV3 implements IoRegion, Iommu {
    */
   decodeStreamForDebug(sid: number, secSid: SecSid = SEC_SID_NS): JsonValue {
     const w = secSid === SEC_SID_S && this.sWorld ? this.sWorld : this.nsWorld;
-    const walkIpa: TranslateIpa = (cfg, ipa) => {
-      const r = walkForStage('s2', cfg, ipa, PERM.RO, w.ctx.read);
-      return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: null };
-    };
-    const s = sid & 0xffff;
-    const r = decodeConfig(s, { ...this.decodeDeps(w, walkIpa), trace: undefined }); // no trace events
-    return streamDecodeJson(
-      s,
-      w.bank.cr0('SMMUEN'),
-      w.bank.strtab(),
-      r,
-      w.configCache.entries().some(([k]) => k === s),
-    );
+    return debugDecodeStream(w, sid & 0xffff, this.decodeDeps(w, walkIpaDirect(w)));
   }
 }
 

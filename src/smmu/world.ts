@@ -3,8 +3,10 @@
  * IOTLB (so a Secure entry never serves a Non-secure lookup), how it reads its STE/CD/L1STD and
  * walks, and where its bypass output goes. Built by smmu-v3.ts, one per implemented bank.
  */
+import type { IommuResult } from '../memory/dma-view.js';
 import type { BusAccess } from '../memory/types.js';
-import type { SecSid, SmmuBank } from './bank.js';
+import type { SmmuBank } from './bank.js';
+import type { SecSid } from './bank-decode.js';
 import type { ConfigCache } from './config-cache.js';
 import type { GuardedMemory } from './guarded-memory.js';
 import type { Iotlb } from './iotlb.js';
@@ -39,10 +41,23 @@ export function makeWorld(
 ): World {
   const { configCache, iotlb } = caches;
   const ctx: TranslationContext = { iotlb, read: walkRead };
-  /** Nested CD/TTB IPAs through stage 2 with the IOTLB, as QEMU does during decode. */
-  const cachedIpaTranslate: TranslateIpa = (cfg, ipa, cls) => {
+  return { sec, bank, configCache, iotlb, ctx, structures, bypassTarget, cachedIpaTranslate: ipaThrough(ctx) };
+}
+
+/** Nested CD/TTB IPAs through stage 2 in a translation context (its IOTLB), as QEMU does during decode. */
+export function ipaThrough(ctx: TranslationContext): TranslateIpa {
+  return (cfg, ipa, cls) => {
     const r = doTranslate(ctx, cfg, ipa, PERM.RO, cls);
     return r.ok ? { ok: true, pa: entryOutput(r.entry, ipa) } : { ok: false, event: r.event };
   };
-  return { sec, bank, configCache, iotlb, ctx, structures, bypassTarget, cachedIpaTranslate };
+}
+
+/** Bypass/disabled translations cover one target page (QEMU ~TARGET_PAGE_MASK, 4 KiB). */
+const TARGET_PAGE_MASK = 0xfffn;
+
+/** A bypassed transaction (SMMUEN = 0 with GBPA bypass, or an STE in bypass) in world `w`. */
+export function bypassResult(w: World, iova: bigint): IommuResult {
+  return w.bypassTarget
+    ? { ok: true, pa: iova, mask: TARGET_PAGE_MASK, target: w.bypassTarget }
+    : { ok: true, pa: iova, mask: TARGET_PAGE_MASK };
 }

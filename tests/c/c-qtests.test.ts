@@ -11,7 +11,7 @@
  * Runs against qtestd are skipped with a note while qtestd lacks the device/SMMU the test needs.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -193,7 +193,11 @@ await withOracle(t, 'C qtests (libqtest/libqos)', async (tc, oracle: OracleInfo)
     TESTS.map(async (c) => {
       const exe = join(buildDir, c.name);
       const src = join(SRC_DIR, `${c.name}.c`);
-      const inputs = qtestCcInputs(oracle.qtestCc, oracle.prefix, [src, ...headers], ['-I', 'tests/c']);
+      // a test may #include another test's .c (secure-ns-flows.c): that file is an input too
+      const included = [...readFileSync(src, 'utf8').matchAll(/^#include "([^"]+\.c)"/gm)].map((m) =>
+        join(SRC_DIR, m[1]!),
+      );
+      const inputs = qtestCcInputs(oracle.qtestCc, oracle.prefix, [src, ...included, ...headers], ['-I', 'tests/c']);
       const built = await cachedBuild(`ctest-${c.name}`, inputs, exe, async (out) => {
         const r = await run(oracle.qtestCc, ['-I', SRC_DIR, '-o', out, src], { cwd: buildDir, timeout: 300_000 });
         return r.code === 0 ? null : `qtest-cc ${c.name}.c failed (${r.code ?? r.signal}):\n${r.stderr.slice(-4000)}`;

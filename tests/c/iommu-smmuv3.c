@@ -10,33 +10,11 @@
 #include "libqtest.h"
 #include "libqos/pci.h"
 #include "libqos/generic-pcihost.h"
-#include "smmu-common.h"
+#include "iommu-testdev.h"
 
-/* iommu-testdev BAR0 */
-#define DMA_TRIGGERING   0x00
-#define DMA_GVA_LO       0x04
-#define DMA_GVA_HI       0x08
-#define DMA_LEN          0x0c
-#define DMA_RESULT       0x10
-#define DMA_DBELL        0x14
-#define DMA_ATTRS        0x18
-#define DMA_GPA_LO       0x1c
-#define DMA_GPA_HI       0x20
-#define DMA_BUSY         0xfffffffeu
 #define DMA_ATTRS_NS     0xa          /* secure 0, space 1 (non-secure), space valid */
 
-#define CMDQ_BASE_GPA    0x0e16b000ULL
-#define EVENTQ_BASE_GPA  0x0e170000ULL
-#define IOVA             0x0000008080604567ULL
-#define VTTB             0x0e4d0000ULL
-#define STR_TAB_BASE     0x0e179000ULL
-#define CD_GPA           (STR_TAB_BASE - 0x40)
-#define OUT_PAGE         0x0ecba000ULL
 #define OUT_PA           (NS_OFFSET + OUT_PAGE + (IOVA & 0xfff))
-#define NON_LEAF         0x8000000000000003ULL  /* table descriptor + NSTable */
-#define LEAF_S1RO_S2RW   0x04000000000007e3ULL
-#define LEAF_S1RW_S2RO   0x0400000000000763ULL
-#define ADDR_MASK        0x0000fffffffff000ULL
 #define S2T0SZ           0x14
 #define DMA_LEN_BYTES    4
 
@@ -44,8 +22,6 @@
 #define ARGS "-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -smp 1 -m 512 -cpu max " \
              "-net none -device iommu-testdev"
 #endif
-
-typedef enum { MODE_S1 = 5, MODE_S2 = 6, MODE_NESTED = 7 } StreamConfig;
 
 static uint64_t table(uint64_t next)
 {
@@ -136,30 +112,13 @@ static void write_tables(QTestState *qts, StreamConfig cfg)
     }
 }
 
-static void smmu_program(QTestState *qts)
-{
-    qtest_writel(qts, SMMU_BASE + SMMU_GBPA, 0x80000000);
-    qtest_writel(qts, SMMU_BASE + SMMU_CR0, 0);
-    qtest_writel(qts, SMMU_BASE + SMMU_CR1, 0x0d75);
-    qtest_writeq(qts, SMMU_BASE + SMMU_CMDQ_BASE, NS_OFFSET + CMDQ_BASE_GPA + 0xa);   /* log2size 10 */
-    qtest_writel(qts, SMMU_BASE + SMMU_CMDQ_CONS, 0);
-    qtest_writel(qts, SMMU_BASE + SMMU_CMDQ_PROD, 0);
-    qtest_writeq(qts, SMMU_BASE + SMMU_EVENTQ_BASE, NS_OFFSET + EVENTQ_BASE_GPA + 0xa);
-    qtest_writel(qts, SMMU_BASE + SMMU_EVENTQ_PROD, 0);
-    qtest_writel(qts, SMMU_BASE + SMMU_EVENTQ_CONS, 0);
-    qtest_writel(qts, SMMU_BASE + SMMU_STRTAB_BASE_CFG, 0x5);                    /* linear, 32 SIDs */
-    qtest_writeq(qts, SMMU_BASE + SMMU_STRTAB_BASE, NS_OFFSET + STR_TAB_BASE);
-    qtest_writel(qts, SMMU_BASE + SMMU_CR0, 0xd);                                 /* SMMUEN|EVENTQEN|CMDQEN */
-}
-
 static void run_translation(StreamConfig cfg)
 {
     QTestState *qts = qtest_init(ARGS);
     TestdevHandle h;
-    uint32_t result = DMA_BUSY;
+    uint32_t result;
     uint8_t got[DMA_LEN_BYTES];
     static const uint8_t want[DMA_LEN_BYTES] = { 0x78, 0x56, 0x34, 0x12 };
-    int i;
 
     testdev_find_and_map(&h, qts);
     qtest_memset(qts, OUT_PA, 0, DMA_LEN_BYTES);
@@ -168,24 +127,8 @@ static void run_translation(StreamConfig cfg)
         write_cd(qts);
     }
     write_tables(qts, cfg);
-    smmu_program(qts);
-
-    qpci_io_writel(h.dev, h.bar0, DMA_GVA_LO, (uint32_t)IOVA);
-    qpci_io_writel(h.dev, h.bar0, DMA_GVA_HI, (uint32_t)(IOVA >> 32));
-    qpci_io_writel(h.dev, h.bar0, DMA_GPA_LO, (uint32_t)OUT_PA);
-    qpci_io_writel(h.dev, h.bar0, DMA_GPA_HI, (uint32_t)(OUT_PA >> 32));
-    qpci_io_writel(h.dev, h.bar0, DMA_LEN, DMA_LEN_BYTES);
-    qpci_io_writel(h.dev, h.bar0, DMA_ATTRS, DMA_ATTRS_NS);
-    qpci_io_writel(h.dev, h.bar0, DMA_DBELL, 1);
-    g_assert_cmphex(qpci_io_readl(h.dev, h.bar0, DMA_TRIGGERING), ==, 0);
-    for (i = 0; i < 1000; i++) {
-        result = qpci_io_readl(h.dev, h.bar0, DMA_RESULT);
-        if (result != DMA_BUSY) {
-            break;
-        }
-        g_usleep(1000);
-    }
-    g_test_message("config %d: DMA_RESULT 0x%08x after %d polls", cfg, result, i);
+    smmu_program_bank(qts, 0, NS_OFFSET);
+    result = iommu_testdev_dma(&h, OUT_PA, DMA_LEN_BYTES, DMA_ATTRS_NS);
     g_assert_cmphex(result, ==, 0);
     qtest_memread(qts, OUT_PA, got, sizeof(got));
     g_assert_cmpmem(got, sizeof(got), want, sizeof(want));

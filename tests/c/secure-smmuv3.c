@@ -15,7 +15,7 @@
 #include "qemu/osdep.h"
 #include "hw/pci/pci_regs.h"
 #include "libqtest.h"
-#include "smmu-common.h"
+#include "iommu-testdev.h"
 #include "qtest-raw.h"
 
 #define SPACE_S  0   /* ARMSecuritySpace Secure */
@@ -23,30 +23,8 @@
 
 #define S_BANK            0x8000ULL
 #define S_IDR1            0x8004
-#define DMA_TRIGGERING    0x00
-#define DMA_GVA_LO        0x04
-#define DMA_GVA_HI        0x08
-#define DMA_LEN           0x0c
-#define DMA_RESULT        0x10
-#define DMA_DBELL         0x14
-#define DMA_ATTRS         0x18
-#define DMA_GPA_LO        0x1c
-#define DMA_GPA_HI        0x20
-#define DMA_BUSY          0xfffffffeu
-
-#define IOVA              0x0000008080604567ULL
-#define VTTB              0x0e4d0000ULL
-#define STR_TAB_BASE      0x0e179000ULL
-#define CD_GPA            0x0e178fc0ULL
-#define CMDQ_GPA          0x0e16b000ULL
-#define EVENTQ_GPA        0x0e170000ULL
-#define OUT_PAGE          0x0ecba000ULL
-#define NON_LEAF          0x8000000000000003ULL
-#define LEAF_RO           0x04000000000007e3ULL  /* S1 read-only; as S2 leaf: read/write */
-#define LEAF_RW           0x0400000000000763ULL  /* S1 read/write; as S2 leaf: read-only */
 #define PTE_NSTABLE       (1ULL << 63)
 #define PTE_NS            (1ULL << 5)
-#define ADDR_MASK         0x0000fffffffff000ULL
 
 #define NS_ARGS "-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -smp 1 -m 512 -cpu max " \
                 "-net none -device iommu-testdev,sec-sid=non-secure"
@@ -54,7 +32,6 @@
                 "-global arm-smmuv3.secure-impl=true -smp 1 -m 512 -cpu max " \
                 "-net none -device iommu-testdev,sec-sid=secure"
 
-typedef enum { MODE_S1 = 5, MODE_S2 = 6, MODE_NESTED = 7 } StreamConfig;
 typedef struct { uint64_t addr, val; } Write;
 
 /* the writes of the author's secure-s1-only, in order (docs/secure-smmu.md) */
@@ -118,16 +95,16 @@ static size_t build_writes(Write *w, int space, StreamConfig cfg)
         uint64_t page = VTTB + 0x1000ULL * lvl;
         uint64_t slot = t + 0x1000ULL * lvl + 8 * ((IOVA >> (39 - 9 * lvl)) & 0x1ff);
 
-        n = s2_walk(w, n, page, LEAF_RW, space);  /* the table page */
+        n = s2_walk(w, n, page, LEAF_S1RW_S2RO, space);  /* the table page */
         if (lvl < 3) {
             w[n++] = (Write){ slot, non_leaf(page + 0x1000, space) };
         } else {
-            w[n++] = (Write){ slot, leaf(OUT_PAGE, cfg == MODE_S2 ? LEAF_RO : LEAF_RW, space) };
+            w[n++] = (Write){ slot, leaf(OUT_PAGE, cfg == MODE_S2 ? LEAF_S1RO_S2RW : LEAF_S1RW_S2RO, space) };
         }
     }
-    n = s2_walk(w, n, OUT_PAGE, LEAF_RO, space);
+    n = s2_walk(w, n, OUT_PAGE, LEAF_S1RO_S2RW, space);
     if (cfg == MODE_NESTED) {
-        n = s2_walk(w, n, CD_GPA & ~0xfffULL, LEAF_RW, space);      /* the CD's page */
+        n = s2_walk(w, n, CD_GPA & ~0xfffULL, LEAF_S1RW_S2RO, space);      /* the CD's page */
     }
     return n;
 }
@@ -187,40 +164,8 @@ static void write_cd(QTestState *qts, int space)
 /* one bank, in the order of the author's test; `q` is the queues' and table's space offset */
 static void program_bank(QTestState *qts, uint64_t bank, uint64_t q)
 {
-    const uint64_t b = SMMU_BASE + bank;
-
-    qtest_writel(qts, b + SMMU_GBPA, 0x80000000);
-    qtest_writel(qts, b + SMMU_CR0, 0);
-    qtest_writel(qts, b + SMMU_CR1, 0x0d75);
-    qtest_writeq(qts, b + SMMU_CMDQ_BASE, q + CMDQ_GPA + 0xa);
-    qtest_writel(qts, b + SMMU_CMDQ_CONS, 0);
-    qtest_writel(qts, b + SMMU_CMDQ_PROD, 0);
-    qtest_writeq(qts, b + SMMU_EVENTQ_BASE, q + EVENTQ_GPA + 0xa);
-    qtest_writel(qts, b + SMMU_EVENTQ_PROD, 0);
-    qtest_writel(qts, b + SMMU_EVENTQ_CONS, 0);
-    qtest_writel(qts, b + SMMU_STRTAB_BASE_CFG, 5);
-    qtest_writeq(qts, b + SMMU_STRTAB_BASE, q + STR_TAB_BASE);
-    qtest_writel(qts, b + SMMU_CR0, 0xd);
-    g_assert_cmphex(qtest_readl(qts, b + SMMU_CR0ACK), ==, 0xd);
-}
-
-static uint32_t run_dma(TestdevHandle *h, uint64_t gpa, uint32_t attrs)
-{
-    uint32_t result = DMA_BUSY;
-    int i;
-
-    qpci_io_writel(h->dev, h->bar0, DMA_GVA_LO, (uint32_t)IOVA);
-    qpci_io_writel(h->dev, h->bar0, DMA_GVA_HI, (uint32_t)(IOVA >> 32));
-    qpci_io_writel(h->dev, h->bar0, DMA_GPA_LO, (uint32_t)gpa);
-    qpci_io_writel(h->dev, h->bar0, DMA_GPA_HI, (uint32_t)(gpa >> 32));
-    qpci_io_writel(h->dev, h->bar0, DMA_LEN, 4);
-    qpci_io_writel(h->dev, h->bar0, DMA_ATTRS, attrs);
-    qpci_io_writel(h->dev, h->bar0, DMA_DBELL, 1);
-    g_assert_cmphex(qpci_io_readl(h->dev, h->bar0, DMA_TRIGGERING), ==, 0);
-    for (i = 0; i < 1000 && result == DMA_BUSY; i++) {
-        result = qpci_io_readl(h->dev, h->bar0, DMA_RESULT);
-    }
-    return result;
+    smmu_program_bank(qts, bank, q);
+    g_assert_cmphex(qtest_readl(qts, SMMU_BASE + bank + SMMU_CR0ACK), ==, 0xd);
 }
 
 static void run_flow(int space, StreamConfig cfg)
@@ -254,7 +199,7 @@ static void run_flow(int space, StreamConfig cfg)
         program_bank(qts, S_BANK, 0);
         g_assert_cmphex(qtest_readl(qts, SMMU_BASE + S_BANK + SMMU_GBPA), ==, 0);
     }
-    g_assert_cmphex(run_dma(&h, out, space == SPACE_S ? 0x9 : 0xa), ==, 0);
+    g_assert_cmphex(iommu_testdev_dma(&h, out, 4, space == SPACE_S ? 0x9 : 0xa), ==, 0);
     qraw_read_space(qts, out, got, sizeof(got), space);
     g_assert_cmpmem(got, sizeof(got), want, sizeof(want));
     if (space == SPACE_S) {

@@ -7,25 +7,11 @@
  * register would loop forever without the guard.
  */
 import t from 'tap';
+import { VIRT_ARGS } from '../helpers/differential/variants.js';
 import { DEVICES, Driver } from '../helpers/hardening/machine-driver.js';
 import { hexU64 as hex } from '../helpers/bytes.js';
 
-const ARGS = [
-  '-machine',
-  'virt,acpi=off,gic-version=3',
-  '-cpu',
-  'max',
-  '-m',
-  '512',
-  '-net',
-  'none',
-  '-device',
-  'edu',
-  '-device',
-  'iommu-testdev',
-  '-device',
-  'smmu-testdev',
-];
+const ARGS = [...VIRT_ARGS, '-device', 'edu', '-device', 'iommu-testdev', '-device', 'smmu-testdev'];
 
 t.test('iommu-testdev: a DMA at its own registers fails with DMA_TX_FAIL; no recursion', async (t) => {
   const d = new Driver(ARGS);

@@ -6,21 +6,11 @@
  * recurses nor reports an internal error.
  */
 import t from 'tap';
+import { VIRT_ARGS } from '../helpers/differential/variants.js';
 import { withOracle } from '../helpers/oracle.js';
 import { diffSession } from '../helpers/differential/compare.js';
 
-const ARGS = [
-  '-machine',
-  'virt,acpi=off,gic-version=3',
-  '-cpu',
-  'max',
-  '-m',
-  '512',
-  '-net',
-  'none',
-  '-device',
-  'edu,dma_mask=0xffffffffffffffff',
-];
+const ARGS = [...VIRT_ARGS, '-device', 'edu,dma_mask=0xffffffffffffffff'];
 
 // BAR0 at 0x10000000; MSI address (config 0x44) pointed at the BAR itself, data 0x1234.
 const REQUESTS = [

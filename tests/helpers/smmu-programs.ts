@@ -43,6 +43,7 @@ import { CMD, CommandQueue, queueBaseValue } from '../../src/client/smmu-queues.
 import type { GuestMemory } from '../../src/client/guest-memory.js';
 import { encodeCommand } from '../../src/smmu/command-queue.js';
 import { levelShift, stage1StartLevel } from '../../src/smmu/granules.js';
+import { SMMU_REG_OFFSETS } from '../../src/smmu/registers.js';
 
 // ---- machine constants ---------------------------------------------------------------
 
@@ -76,34 +77,11 @@ export const MAX_SLOTS = Number((RAM_END - SLOT_START) / SLOT_SIZE);
 /** Guest-physical address that decodes to nothing (between RAM and the high ECAM). */
 const UNASSIGNED_PA = 0x7000_0000n;
 
+/** SMMU register offsets (the model's layout, src/smmu/registers.ts) and page 1's EVENTQ_PROD/CONS. */
 export const R = {
-  IDR0: 0x00,
-  IDR1: 0x04,
-  IDR3: 0x0c,
-  IDR5: 0x14,
-  IIDR: 0x18,
-  AIDR: 0x1c,
-  CR0: 0x20,
-  CR0ACK: 0x24,
-  CR1: 0x28,
-  CR2: 0x2c,
-  STATUSR: 0x40,
-  GBPA: 0x44,
-  IRQ_CTRL: 0x50,
-  IRQ_CTRLACK: 0x54,
-  GERROR: 0x60,
-  GERRORN: 0x64,
-  GERROR_IRQ_CFG0: 0x68,
-  STRTAB_BASE: 0x80,
-  STRTAB_BASE_CFG: 0x88,
-  CMDQ_BASE: 0x90,
-  CMDQ_PROD: 0x98,
-  CMDQ_CONS: 0x9c,
-  EVENTQ_BASE: 0xa0,
-  EVENTQ_PROD: 0xa8,
-  EVENTQ_CONS: 0xac,
-  EVENTQ_PROD_P1: 0x100a8,
-  EVENTQ_CONS_P1: 0x100ac,
+  ...SMMU_REG_OFFSETS,
+  EVENTQ_PROD_P1: 0x10000 + SMMU_REG_OFFSETS.EVENTQ_PROD,
+  EVENTQ_CONS_P1: 0x10000 + SMMU_REG_OFFSETS.EVENTQ_CONS,
 } as const;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };

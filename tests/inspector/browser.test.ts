@@ -16,22 +16,7 @@ import { QtestClient } from '../../src/client/qtest-client.js';
 import { CMD } from '../../src/client/smmu-queues.js';
 import { REPO_ROOT } from '../helpers/launch.js';
 import { startQtestd } from '../helpers/service-process.js';
-import {
-  EDU_SID,
-  FAULT_IOVA,
-  INSPECTOR_MACHINE,
-  NESTED_IOVA,
-  NESTED_PA,
-  NESTED_SID,
-  programStreams,
-  S1_IOVA,
-  S1_PA,
-  S1_SID,
-  S2_IPA,
-  S2_PA,
-  S2_SID,
-  walkDescriptors,
-} from './streams.js';
+import { EDU, INSPECTOR_MACHINE, programStreams, STREAMS, walkDescriptors } from './streams.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'tests', 'artifacts', 'inspector');
 /** The page's whole transfer (HTML, script, layout, JSON; not the WebSocket) must stay below this. */
@@ -144,7 +129,7 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
     const pci = await page.locator('#pci').innerText();
     t.match(pci, /1234:0x11e8/, 'edu in the PCI tree');
     t.match(pci, /MEM\|MASTER/, 'its command bits');
-    await page.waitForSelector(`[data-ste="${EDU_SID}"]`);
+    await page.waitForSelector(`[data-ste="${EDU.sid}"]`);
     await page.waitForLoadState('networkidle');
     initialTransfer = transferred;
     await page.screenshot({ path: join(ARTIFACTS, 'overview.png'), fullPage: true });
@@ -164,9 +149,9 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
     );
 
   await t.test('stage 1: the form draws four levels, the descriptors and the PA', async (t) => {
-    await translate(S1_SID, S1_IOVA + 0x10n);
+    await translate(STREAMS.s1.sid, STREAMS.s1.input + 0x10n);
     const drawn = await levels(1);
-    const want = await walkDescriptors(q, streams.s1, S1_IOVA);
+    const want = await walkDescriptors(q, streams.s1, STREAMS.s1.input);
     t.same(
       drawn.map((l) => l.level),
       [0, 1, 2, 3],
@@ -177,27 +162,33 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
       'descriptor values as in guest memory',
     );
     t.match(await page.locator('#walk').innerText(), /L3: .*\bpage\b/, 'the leaf decoded as a page');
-    t.equal(await page.locator('#dry-result').innerText(), `→ PA 0x${(S1_PA + 0x10n).toString(16)} (mask 0xfff)`);
+    t.equal(
+      await page.locator('#dry-result').innerText(),
+      `→ PA 0x${(STREAMS.s1.output + 0x10n).toString(16)} (mask 0xfff)`,
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'translate-s1.png'), fullPage: true });
   });
 
   await t.test('stage 2', async (t) => {
-    await translate(S2_SID, S2_IPA + 0x20n, 'write');
+    await translate(STREAMS.s2.sid, STREAMS.s2.input + 0x20n, 'write');
     const drawn = await levels(2);
     t.same(
       drawn.map((l) => BigInt(l.pte)),
-      await walkDescriptors(q, streams.s2, S2_IPA),
+      await walkDescriptors(q, streams.s2, STREAMS.s2.input),
     );
-    t.equal(await page.locator('#dry-result').innerText(), `→ PA 0x${(S2_PA + 0x20n).toString(16)} (mask 0xfff)`);
+    t.equal(
+      await page.locator('#dry-result').innerText(),
+      `→ PA 0x${(STREAMS.s2.output + 0x20n).toString(16)} (mask 0xfff)`,
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'translate-s2.png'), fullPage: true });
   });
 
   await t.test('nested: stage-2 walks drawn inside the stage-1 levels', async (t) => {
-    await translate(NESTED_SID, NESTED_IOVA + 0x30n);
+    await translate(STREAMS.nested.sid, STREAMS.nested.input + 0x30n);
     const s1 = await levels(1);
     t.same(
       s1.map((l) => BigInt(l.pte)),
-      await walkDescriptors(q, streams.nestedS1, NESTED_IOVA),
+      await walkDescriptors(q, streams.nestedS1, STREAMS.nested.input),
       'stage-1 descriptors',
     );
     const inner = await page.$$eval('#walk > .dry-run > .lookup > .walk[data-walk-stage="1"] > .level', (els) =>
@@ -211,26 +202,29 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
       2,
       'CD and TTB0 IPAs through stage 2 in the config step',
     );
-    t.equal(await page.locator('#dry-result').innerText(), `→ PA 0x${(NESTED_PA + 0x30n).toString(16)} (mask 0xfff)`);
+    t.equal(
+      await page.locator('#dry-result').innerText(),
+      `→ PA 0x${(STREAMS.nested.output + 0x30n).toString(16)} (mask 0xfff)`,
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'translate-nested.png'), fullPage: true });
   });
 
   await t.test('a fault: the dry run predicts it, the DMA records it, the queue view decodes it', async (t) => {
-    await translate(EDU_SID, FAULT_IOVA);
+    await translate(EDU.sid, EDU.faultIova);
     t.match(await page.locator('#dry-result').innerText(), /fault: F_TRANSLATION/);
     t.match(await page.locator('#dry-event').innerText(), /written/);
-    await streams.eduDma(FAULT_IOVA);
+    await streams.eduDma(EDU.faultIova);
     const row = page.locator('#events tr', { hasText: 'F_TRANSLATION' }).first();
     await row.waitFor();
     const text = await row.innerText();
     t.match(text, /\b0x10\b/, 'type code');
-    t.match(text, new RegExp(`0x${EDU_SID.toString(16)}\\b`), 'StreamID');
-    t.match(text, new RegExp(`0x${FAULT_IOVA.toString(16)}`), 'input address');
+    t.match(text, new RegExp(`0x${EDU.sid.toString(16)}\\b`), 'StreamID');
+    t.match(text, new RegExp(`0x${EDU.faultIova.toString(16)}`), 'input address');
     const entry = page.locator('#eventq-entries tr', { hasText: 'F_TRANSLATION' }).first();
     await entry.waitFor();
     t.match(
       await entry.innerText(),
-      new RegExp(`pending[\\s\\S]*inputAddr=0x${FAULT_IOVA.toString(16)}`),
+      new RegExp(`pending[\\s\\S]*inputAddr=0x${EDU.faultIova.toString(16)}`),
       'the event queue entry, decoded',
     );
     await page.locator('#feed', { hasText: 'SMMU event F_TRANSLATION' }).waitFor();
@@ -241,8 +235,8 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
 
   await t.test('the command queue view decodes the commands software queued', async (t) => {
     await streams.smmu.cmdq.submit(
-      CMD.CMD_CFGI_STE(EDU_SID),
-      CMD.CMD_TLBI_NH_VA(0x11, { addr: FAULT_IOVA }),
+      CMD.CMD_CFGI_STE(EDU.sid),
+      CMD.CMD_TLBI_NH_VA(0x11, { addr: EDU.faultIova }),
       CMD.CMD_SYNC(),
     );
     const row = page.locator('#cmdq-entries tr', { hasText: 'CMD_TLBI_NH_VA' }).first();
@@ -250,7 +244,7 @@ async function run(executablePath: string, pw: Playwright): Promise<void> {
     const text = await row.innerText();
     t.match(text, /consumed/, 'consumed by the SMMU (CMDQEN is on)');
     t.match(text, /ASID=0x11/, 'the decoded ASID');
-    t.match(text, new RegExp(`Address=0x${FAULT_IOVA.toString(16)}`), 'the decoded address');
+    t.match(text, new RegExp(`Address=0x${EDU.faultIova.toString(16)}`), 'the decoded address');
     await page.locator('#cmdq-entries tr', { hasText: 'CMD_CFGI_STE' }).first().waitFor();
     await page.screenshot({ path: join(ARTIFACTS, 'queues.png'), fullPage: true });
   });

@@ -8,20 +8,7 @@ import t from 'tap';
 import { QtestClient } from '../../src/client/qtest-client.js';
 import { httpGet, startQtestd } from '../helpers/service-process.js';
 import { QmpClient, QmpError } from '../../src/client/qmp-client.js';
-import {
-  INSPECTOR_MACHINE,
-  NESTED_IOVA,
-  NESTED_PA,
-  NESTED_SID,
-  programStreams,
-  S1_IOVA,
-  S1_PA,
-  S1_SID,
-  S2_IPA,
-  S2_PA,
-  S2_SID,
-  walkDescriptors,
-} from './streams.js';
+import { INSPECTOR_MACHINE, programStreams, STREAMS, walkDescriptors } from './streams.js';
 
 type Obj = Record<string, unknown>;
 
@@ -63,19 +50,19 @@ t.test('inspector routes and dry runs through the service', async (t) => {
   await qmp.negotiate();
 
   // stage 1: four levels, the descriptors the builder wrote, the PA
-  const s1 = await translate(qmp, S1_SID, S1_IOVA);
-  t.same(s1.result, { ok: true, pa: hex(S1_PA), mask: '0xfff' });
+  const s1 = await translate(qmp, STREAMS.s1.sid, STREAMS.s1.input);
+  t.same(s1.result, { ok: true, pa: hex(STREAMS.s1.output), mask: '0xfff' });
   const s1walk = (s1.translation as Obj[])[0]!;
   t.equal(s1walk.iotlb, 'miss');
   t.same(
     ((s1walk.walks as Obj[])[0]!.levels as Obj[]).map((l) => BigInt(l.pte as string)),
-    await walkDescriptors(q, streams.s1, S1_IOVA),
+    await walkDescriptors(q, streams.s1, STREAMS.s1.input),
   );
-  t.same((s1walk.wouldInsert as Obj).translatedAddr, hex(S1_PA));
+  t.same((s1walk.wouldInsert as Obj).translatedAddr, hex(STREAMS.s1.output));
 
   // stage 2 only (40-bit IPA: levels 0..3)
-  const s2 = await translate(qmp, S2_SID, S2_IPA + 0x123n);
-  t.same(s2.result, { ok: true, pa: hex(S2_PA + 0x123n), mask: '0xfff' });
+  const s2 = await translate(qmp, STREAMS.s2.sid, STREAMS.s2.input + 0x123n);
+  t.same(s2.result, { ok: true, pa: hex(STREAMS.s2.output + 0x123n), mask: '0xfff' });
   const s2levels = ((s2.translation as Obj[])[0]!.walks as Obj[])[0]!.levels as Obj[];
   t.same(
     s2levels.map((l) => l.level),
@@ -83,13 +70,13 @@ t.test('inspector routes and dry runs through the service', async (t) => {
   );
   t.same(
     s2levels.map((l) => BigInt(l.pte as string)),
-    await walkDescriptors(q, streams.s2, S2_IPA),
+    await walkDescriptors(q, streams.s2, STREAMS.s2.input),
   );
 
   // nested: the CD IPA through stage 2 during the config decode, every stage-1 table IPA through
   // stage 2, then the stage-1 output through stage 2
-  const n = await translate(qmp, NESTED_SID, NESTED_IOVA + 8n);
-  t.same(n.result, { ok: true, pa: hex(NESTED_PA + 8n), mask: '0xfff' });
+  const n = await translate(qmp, STREAMS.nested.sid, STREAMS.nested.input + 8n);
+  t.same(n.result, { ok: true, pa: hex(STREAMS.nested.output + 8n), mask: '0xfff' });
   t.equal(((n.config as Obj).lookups as Obj[]).length, 2, 'CD IPA and TTB0 IPA through stage 2');
   const nwalks = (n.translation as Obj[])[0]!.walks as Obj[];
   t.same(
@@ -100,7 +87,7 @@ t.test('inspector routes and dry runs through the service', async (t) => {
   t.equal(tableLookups.filter(Boolean).length, 3, 'three table IPAs (levels 1..3) through stage 2');
 
   // it changed nothing: the same dry run again still misses everything, no config cached
-  const again = await translate(qmp, S1_SID, S1_IOVA);
+  const again = await translate(qmp, STREAMS.s1.sid, STREAMS.s1.input);
   t.equal((again.translation as Obj[])[0]!.iotlb, 'miss');
   t.equal((again.config as Obj).source, 'decode');
   const state = (await call(qmp, 'x-qtestd-smmu-state')).return as Obj;

@@ -1,9 +1,9 @@
 /**
  * A machine programmed through the typed client for the inspector tests: the SMMU enabled with a
  * linear stream table and
- *   sid 16  stage 1 (4K, 48-bit input: levels 0..3), IOVA S1_IOVA → S1_PA
- *   sid 24  stage 2 (4K, 40-bit IPA: levels 0..3), IPA S2_IPA → S2_PA
- *   sid 32  nested: stage 1 tables, CD and output IPAs all through stage 2, IOVA NESTED_IOVA → NESTED_PA
+ *   sid 16  stage 1 (4K, 48-bit input: levels 0..3), IOVA STREAMS.s1.input → STREAMS.s1.output
+ *   sid 24  stage 2 (4K, 40-bit IPA: levels 0..3), IPA STREAMS.s2.input → STREAMS.s2.output
+ *   sid 32  nested: stage 1 tables, CD and output IPAs all through stage 2, IOVA STREAMS.nested.input → STREAMS.nested.output
  *   sid 8   edu (00:01.0) with the stage-1 configuration of sid 16, for a DMA that faults
  * All in guest RAM above QEMU's DTB area.
  */
@@ -16,19 +16,19 @@ import type { EnabledSmmu } from '../../src/client/smmu-queues.js';
 export const INSPECTOR_MACHINE =
   '-machine virt,acpi=off,gic-version=3,iommu=smmuv3 -cpu max -m 512 -net none -device edu,dma_mask=0xffffffffffffffff';
 
-export const S1_SID = 16;
-export const S2_SID = 24;
-export const NESTED_SID = 32;
-export const EDU_SID = 8;
-export const S1_IOVA = 0x12_3456_7000n;
-export const S1_PA = 0x4400_0000n;
-export const S2_IPA = 0x5000_0000n;
-export const S2_PA = 0x4401_0000n;
-export const NESTED_IOVA = 0x8000_0000n;
+/** The streams the inspector tests translate: StreamID, input address (IOVA or IPA), where it lands. */
+export const STREAMS = {
+  s1: { sid: 16, input: 0x12_3456_7000n, output: 0x4400_0000n },
+  s2: { sid: 24, input: 0x5000_0000n, output: 0x4401_0000n },
+  nested: { sid: 32, input: 0x8000_0000n, output: 0x4402_0000n },
+} as const;
+/** The stage-2 output of the nested stream's stage 1. */
 const NESTED_IPA = 0x4160_0000n;
-export const NESTED_PA = 0x4402_0000n;
-/** Not mapped by sid 16's (and edu's) stage 1: a DMA there is F_TRANSLATION (CD.R = 1). */
-export const FAULT_IOVA = 0x9999_0000n;
+/**
+ * edu (00:01.0) with the stage-1 configuration of sid 16; faultIova is not mapped there, so a DMA
+ * from it is F_TRANSLATION (CD.R = 1).
+ */
+export const EDU = { sid: 8, faultIova: 0x9999_0000n } as const;
 
 const CD_S1 = 0x4103_0000n;
 const CD_NESTED_IPA = 0x4150_0000n;
@@ -51,15 +51,15 @@ export async function programStreams(q: QtestClient): Promise<ProgrammedStreams>
     granule: 4,
     inputBits: 48,
   });
-  await s1.map(S1_IOVA, S1_PA, 'rw');
+  await s1.map(STREAMS.s1.input, STREAMS.s1.output, 'rw');
   const cd = { ASID: 0x11, AA64: 1, V: 1, A: 1, IPS: 4, EPD1: 1, T0SZ: 16, TG0: 0, R: 1 } as const;
   await writeCd(q, CD_S1, { ...cd, TTB0: s1.root });
-  await strtab.writeSte(S1_SID, { V: 1, Config: 5, S1ContextPtr: CD_S1 });
-  await strtab.writeSte(EDU_SID, { V: 1, Config: 5, S1ContextPtr: CD_S1 });
+  await strtab.writeSte(STREAMS.s1.sid, { V: 1, Config: 5, S1ContextPtr: CD_S1 });
+  await strtab.writeSte(EDU.sid, { V: 1, Config: 5, S1ContextPtr: CD_S1 });
   // stage 2
   const s2opts = { stage: 2 as const, granule: 4 as const, inputBits: 40 };
   const s2 = new PageTableBuilder(q, new GuestAllocator(0x4120_0000n, 0x4130_0000n), s2opts);
-  await s2.map(S2_IPA, S2_PA, 'rw');
+  await s2.map(STREAMS.s2.input, STREAMS.s2.output, 'rw');
   const ste2 = (s2b: PageTableBuilder, vmid: number) => ({
     S2VMID: vmid,
     S2T0SZ: 24,
@@ -70,20 +70,20 @@ export async function programStreams(q: QtestClient): Promise<ProgrammedStreams>
     S2R: 1,
     S2TTB: s2b.root,
   });
-  await strtab.writeSte(S2_SID, { V: 1, Config: 6, ...ste2(s2, 3) });
+  await strtab.writeSte(STREAMS.s2.sid, { V: 1, Config: 6, ...ste2(s2, 3) });
   // nested: stage 2 maps the stage-1 tables' pages, the CD's page and the output IPA
   const nestedS2 = new PageTableBuilder(q, new GuestAllocator(0x4130_0000n, 0x4140_0000n), s2opts);
   await nestedS2.mapRange(0x4140_0000n, 0x4140_0000n, 0x10000n, 'rw');
   await nestedS2.map(CD_NESTED_IPA, CD_NESTED_IPA, 'r');
-  await nestedS2.map(NESTED_IPA, NESTED_PA, 'rw');
+  await nestedS2.map(NESTED_IPA, STREAMS.nested.output, 'rw');
   const nestedS1 = new PageTableBuilder(q, new GuestAllocator(0x4140_0000n, 0x4141_0000n), {
     stage: 1,
     granule: 4,
     inputBits: 48,
   });
-  await nestedS1.map(NESTED_IOVA, NESTED_IPA, 'rw');
+  await nestedS1.map(STREAMS.nested.input, NESTED_IPA, 'rw');
   await writeCd(q, CD_NESTED_IPA, { ...cd, ASID: 0x22, TTB0: nestedS1.root });
-  await strtab.writeSte(NESTED_SID, { V: 1, Config: 7, S1ContextPtr: CD_NESTED_IPA, ...ste2(nestedS2, 5) });
+  await strtab.writeSte(STREAMS.nested.sid, { V: 1, Config: 7, S1ContextPtr: CD_NESTED_IPA, ...ste2(nestedS2, 5) });
 
   const smmu = await enableSmmu(q, {
     cmdq: { base: 0x4101_0000n, log2size: 4 },

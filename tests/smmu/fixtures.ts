@@ -1,13 +1,16 @@
 /**
  * Shared test fixtures for the SMMU tests: a Map-backed fake memory (RAM windows, everything else
  * fails like unassigned space), hand-built descriptors using the architecture's bit positions
- * (not the model's tables), and a small harness around SmmuV3. Constants come from IHI 0070 and
+ * (not the model's tables), and a small harness around SmmuV3 (register offsets: the model's
+ * layout, checked against the architecture in registers.test.ts). Constants come from IHI 0070 and
  * QEMU 10.2.2 (see docs/smmu.md).
  */
 import { IrqLine } from '../../src/sim/irq.js';
 import { silentLogger } from '../../src/base/log.js';
 import type { Addr, BusAccess, MemTxResult } from '../../src/memory/types.js';
 import { SmmuV3 } from '../../src/smmu/smmu-v3.js';
+import type { SmmuQuirks } from '../../src/smmu/quirks.js';
+import { SMMU_REG_OFFSETS } from '../../src/smmu/registers.js';
 
 /** Byte-addressed memory backed by a Map; accesses outside `windows` fail (decode-error). */
 export class FakeMemory implements BusAccess {
@@ -219,35 +222,8 @@ export function mapWalk(
 
 // ---- SmmuV3 harness
 
-export const REG = {
-  IDR0: 0x0,
-  IDR1: 0x4,
-  IDR3: 0xc,
-  IDR5: 0x14,
-  AIDR: 0x1c,
-  CR0: 0x20,
-  CR0ACK: 0x24,
-  CR1: 0x28,
-  CR2: 0x2c,
-  STATUSR: 0x40,
-  GBPA: 0x44,
-  IRQ_CTRL: 0x50,
-  IRQ_CTRLACK: 0x54,
-  GERROR: 0x60,
-  GERRORN: 0x64,
-  GERROR_IRQ_CFG0: 0x68,
-  STRTAB_BASE: 0x80,
-  STRTAB_BASE_CFG: 0x88,
-  CMDQ_BASE: 0x90,
-  CMDQ_PROD: 0x98,
-  CMDQ_CONS: 0x9c,
-  EVENTQ_BASE: 0xa0,
-  EVENTQ_PROD: 0xa8,
-  EVENTQ_CONS: 0xac,
-  EVENTQ_IRQ_CFG0: 0xb0,
-  EVENTQ_IRQ_CFG1: 0xb8,
-  EVENTQ_IRQ_CFG2: 0xbc,
-} as const;
+/** Register offsets: the model's layout (registers.test.ts checks it against IHI 0070). */
+export const REG = SMMU_REG_OFFSETS;
 
 export const STRTAB = 0x4010_0000n;
 export const EVQ = 0x4020_0000n;
@@ -324,3 +300,45 @@ export class Harness {
     return this.smmu.translate(sid, iova, write, {});
   }
 }
+
+// ---- a Secure-capable SmmuV3 (docs/secure-smmu.md)
+
+export interface SecureRigOptions {
+  quirks?: Partial<SmmuQuirks>;
+  /** The sec-sid of every requester (default 1, Secure). */
+  secSid?: number;
+  /** Default true. */
+  secureImpl?: boolean;
+  /** No Secure view on the machine (secure=off). */
+  noSecureView?: boolean;
+}
+
+/**
+ * An SmmuV3 with the Secure programming interface over two fake memories: Non-secure RAM at
+ * 0x4000_0000..0x6000_0000, Secure RAM at 0x0e00_0000..0x0f00_0000; rl/wl/wq take the access's
+ * attributes (SEC: space 0, NS: space 1).
+ */
+export function secureRig(o: SecureRigOptions = {}) {
+  const nsMem = new FakeMemory([[0x4000_0000n, 0x6000_0000n]]);
+  const sMem = new FakeMemory([[0x0e00_0000n, 0x0f00_0000n]]);
+  const irqs = {
+    eventq: new IrqLine('e'),
+    priq: new IrqLine('p'),
+    cmdSync: new IrqLine('c'),
+    gerror: new IrqLine('g'),
+  };
+  const smmu = new SmmuV3({
+    memory: nsMem,
+    irqs,
+    log: silentLogger(),
+    secureImpl: o.secureImpl ?? true,
+    secureMemory: o.noSecureView ? undefined : sMem,
+    quirks: o.quirks,
+    secSidOf: () => o.secSid ?? 1,
+  });
+  const rl = (off: number, attrs = {}) => Number(smmu.read(BigInt(off), 4, attrs));
+  const wl = (off: number, v: number, attrs = {}) => smmu.write(BigInt(off), 4, BigInt(v >>> 0), attrs);
+  const wq = (off: number, v: bigint) => smmu.write(BigInt(off), 8, v, {});
+  return { smmu, nsMem, sMem, rl, wl, wq };
+}
+export type SecureRig = ReturnType<typeof secureRig>;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { AddressSpace } from '../../src/memory/address-space.js';
-import { idrValues, SMMU_REGISTERS } from '../../src/smmu/registers.js';
+import { idrValues, SMMU_REG_OFFSETS, SMMU_REGISTERS } from '../../src/smmu/registers.js';
 import { Harness, REG } from './fixtures.js';
 
 t.test('ID registers match QEMU 10.2.2 for each stage property', async (t) => {
@@ -161,4 +161,21 @@ t.test('reset: what it clears and what it keeps', async (t) => {
   };
   t.equal(snap.queues.cmdq.log2size, 10, 'effective cmdq size survives reset (QEMU quirk)');
   t.equal(snap.state.streamTable.format, 'linear', '2-level flag cleared by reset');
+});
+
+t.test("the layout's offsets are IHI 0070's (every driver and test takes them from it)", async (t) => {
+  // written out from the architecture's register map, not from the model
+  const arch: Record<string, number> = {
+    ...{ IDR0: 0x00, IDR1: 0x04, IDR2: 0x08, IDR3: 0x0c, IDR4: 0x10, IDR5: 0x14, IIDR: 0x18, AIDR: 0x1c },
+    ...{ CR0: 0x20, CR0ACK: 0x24, CR1: 0x28, CR2: 0x2c, INIT: 0x3c, STATUSR: 0x40, GBPA: 0x44 },
+    ...{ IRQ_CTRL: 0x50, IRQ_CTRLACK: 0x54, GERROR: 0x60, GERRORN: 0x64 },
+    ...{ GERROR_IRQ_CFG0: 0x68, GERROR_IRQ_CFG1: 0x70, GERROR_IRQ_CFG2: 0x74 },
+    ...{ STRTAB_BASE: 0x80, STRTAB_BASE_CFG: 0x88, CMDQ_BASE: 0x90, CMDQ_PROD: 0x98, CMDQ_CONS: 0x9c },
+    ...{ EVENTQ_BASE: 0xa0, EVENTQ_PROD: 0xa8, EVENTQ_CONS: 0xac },
+    ...{ EVENTQ_IRQ_CFG0: 0xb0, EVENTQ_IRQ_CFG1: 0xb8, EVENTQ_IRQ_CFG2: 0xbc },
+  };
+  const model = Object.fromEntries(Object.entries(SMMU_REG_OFFSETS).filter(([n]) => !n.startsWith('ID_')));
+  t.same(model, arch);
+  for (let i = 0; i < 12; i++)
+    t.equal((SMMU_REG_OFFSETS as Record<string, number>)[`ID_${0xfd0 + 4 * i}`], 0xfd0 + 4 * i);
 });

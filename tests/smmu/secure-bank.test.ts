@@ -4,16 +4,13 @@
  * cache isolation between the worlds.
  */
 import t from 'tap';
-import { silentLogger } from '../../src/base/log.js';
-import { IrqLine } from '../../src/sim/irq.js';
-import { decodeBankOffset } from '../../src/smmu/bank.js';
+import { decodeBankOffset } from '../../src/smmu/bank-decode.js';
 import { walkStage1 } from '../../src/smmu/page-table-walk.js';
 import type { Stage1Params, WalkSecurity } from '../../src/smmu/page-table-walk.js';
 import { PERM } from '../../src/smmu/faults.js';
 import { quirkSet } from '../../src/smmu/quirks.js';
-import type { SmmuQuirks } from '../../src/smmu/quirks.js';
-import { SmmuV3 } from '../../src/smmu/smmu-v3.js';
-import { cdWords, cmd, FakeMemory, steWords } from './fixtures.js';
+import { cdWords, cmd, FakeMemory, secureRig, steWords } from './fixtures.js';
+import type { SecureRig } from './fixtures.js';
 
 const ENTRY = {
   iova: 0n,
@@ -27,30 +24,6 @@ const ENTRY = {
 const SEC = { space: 0 };
 const NS = { space: 1 };
 
-function rig(o: { quirks?: Partial<SmmuQuirks>; secSid?: number; noSecureView?: boolean } = {}) {
-  const nsMem = new FakeMemory([[0x4000_0000n, 0x6000_0000n]]);
-  const sMem = new FakeMemory([[0x0e00_0000n, 0x0f00_0000n]]);
-  const irqs = {
-    eventq: new IrqLine('e'),
-    priq: new IrqLine('p'),
-    cmdSync: new IrqLine('c'),
-    gerror: new IrqLine('g'),
-  };
-  const smmu = new SmmuV3({
-    memory: nsMem,
-    irqs,
-    log: silentLogger(),
-    secureImpl: true,
-    secureMemory: o.noSecureView ? undefined : sMem,
-    quirks: o.quirks,
-    secSidOf: () => o.secSid ?? 1,
-  });
-  const rl = (off: number, attrs = {}) => Number(smmu.read(BigInt(off), 4, attrs));
-  const wl = (off: number, v: number, attrs = {}) => smmu.write(BigInt(off), 4, BigInt(v >>> 0), attrs);
-  const wq = (off: number, v: bigint) => smmu.write(BigInt(off), 8, v, {});
-  return { smmu, nsMem, sMem, rl, wl, wq };
-}
-
 t.test('decode: banks, aliasing, shared registers', async (t) => {
   t.same(decodeBankOffset(0x20n, {}, false), { sec: 0, rel: 0x20n });
   t.same(decodeBankOffset(0x8020n, {}, false), { sec: 0, rel: 0x8020n }, 'without secure-impl: 10.2.2 (RAZ/WI)');
@@ -59,7 +32,7 @@ t.test('decode: banks, aliasing, shared registers', async (t) => {
   t.same(decodeBankOffset(0x1020n, {}, true), { sec: 0, rel: 0x20n }, '0x1000-0x7FFF alias the NS bank');
   t.same(decodeBankOffset(0x9020n, {}, true), { sec: 1, rel: 0x20n }, '0x9000-0xFFFF alias the Secure bank');
   for (const shared of [0x8018n, 0x801cn, 0x8040n]) t.equal(decodeBankOffset(shared, {}, true)!.sec, 0, 'shared');
-  const { rl } = rig();
+  const { rl } = secureRig();
   t.equal(rl(0x8000), 0, 'S_IDR0');
   t.equal(rl(0x8004), 0x80000010, 'S_IDR1');
   t.equal(rl(0x801c), 1, 'AIDR shared');
@@ -72,7 +45,7 @@ t.test('the Secure-bank gate', async (t) => {
   t.equal(decodeBankOffset(0x8020n, { space: 3 }, true), null, 'Realm is refused');
   t.not(decodeBankOffset(0x8020n, { space: 1, secure: true }, true), null, 'secure=1 passes');
   t.not(decodeBankOffset(0x8020n, {}, true), null, 'attribute-less passes (space 0)');
-  const { rl, wl } = rig();
+  const { rl, wl } = secureRig();
   wl(0x8028, 0xd75, NS);
   t.equal(rl(0x8028), 0, 'refused write dropped');
   wl(0x8028, 0xd75);
@@ -96,7 +69,7 @@ function s1Setup(mem: FakeMemory, base: bigint, o: { nscfg: number; nstable: big
   return strtab;
 }
 
-function enable(r: ReturnType<typeof rig>, bank: number, strtab: bigint) {
+function enable(r: SecureRig, bank: number, strtab: bigint) {
   r.wq(bank + 0x80, strtab);
   r.wl(bank + 0x88, 0);
   r.wq(bank + 0x90, strtab + 0x8000n);
@@ -105,7 +78,7 @@ function enable(r: ReturnType<typeof rig>, bank: number, strtab: bigint) {
 }
 
 t.test('SEC_SID selection and cache isolation', async (t) => {
-  const r = rig();
+  const r = secureRig();
   const sStrtab = s1Setup(r.sMem, 0x0e00_0000n, { nscfg: 0, nstable: 0n, leafNs: 0n });
   const nStrtab = s1Setup(r.nsMem, 0x4000_0000n, { nscfg: 1, nstable: 1n << 63n, leafNs: 1n << 5n });
   enable(r, 0x8000, sStrtab);
@@ -121,7 +94,7 @@ t.test('SEC_SID selection and cache isolation', async (t) => {
   r.nsMem.w64(0x4020_3000n, 0n);
   const again = r.smmu.translate(0, 0x234n, false, NS);
   t.ok(again.ok && again.pa === 0x4040_0234n, 'the Secure entry never serves a Non-secure lookup');
-  const r2 = rig({ secSid: 0 });
+  const r2 = secureRig({ secSid: 0 });
   enable(r2, 0x8000, s1Setup(r2.sMem, 0x0e00_0000n, { nscfg: 0, nstable: 0n, leafNs: 0n }));
   const b = r2.smmu.translate(0, 0x234n, false, SEC);
   t.ok(b.ok && b.pa === 0x234n && !b.target, 'sec-sid=non-secure: the (disabled) Non-secure bank bypasses to NS');
@@ -160,7 +133,7 @@ t.test('quirks, each in both settings', async (t) => {
   const arch = quirkSet('architectural');
   // ns-init-alias
   for (const on of [true, false]) {
-    const r = rig({ quirks: { ...arch, 'ns-init-alias': on } });
+    const r = secureRig({ quirks: { ...arch, 'ns-init-alias': on } });
     r.smmu.iotlb.insert(1, -1, ENTRY);
     r.wl(0x3c, 1);
     t.equal(r.smmu.iotlb.size, on ? 0 : 1, `ns-init-alias=${on}: NS 0x03C ${on ? 'is' : 'is not'} S_INIT`);
@@ -169,13 +142,13 @@ t.test('quirks, each in both settings', async (t) => {
   }
   // cr0ack-mask
   for (const on of [true, false]) {
-    const r = rig({ quirks: { ...arch, 'cr0ack-mask': on } });
+    const r = secureRig({ quirks: { ...arch, 'cr0ack-mask': on } });
     r.wl(0x8020, 0xffffffff);
     t.equal(r.rl(0x8024), on ? 0x5df : 0x3ed, `cr0ack-mask=${on}`);
   }
   // access-checks
   for (const on of [true, false]) {
-    const r = rig({ quirks: { ...arch, 'access-checks': on } });
+    const r = secureRig({ quirks: { ...arch, 'access-checks': on } });
     r.wl(0x20, 1);
     r.wl(0x2c, 0x5);
     t.equal(r.rl(0x2c), on ? 0 : 5, `access-checks=${on}: CR2 write while SMMUEN`);
@@ -184,7 +157,7 @@ t.test('quirks, each in both settings', async (t) => {
   }
   // bypass-ns-output
   for (const on of [true, false]) {
-    const r = rig({ quirks: { ...arch, 'bypass-ns-output': on } });
+    const r = secureRig({ quirks: { ...arch, 'bypass-ns-output': on } });
     r.wl(0x8044, 0x80000000); // S_GBPA: no abort
     const b = r.smmu.translate(0, 0x0e00_0000n, true, SEC);
     t.ok(b.ok, 'disabled Secure bank bypasses');
@@ -192,14 +165,14 @@ t.test('quirks, each in both settings', async (t) => {
   }
   // walk-security: an NS stream with leaf NS=0
   for (const on of [true, false]) {
-    const r = rig({ quirks: { ...arch, 'walk-security': on }, secSid: 0 });
+    const r = secureRig({ quirks: { ...arch, 'walk-security': on }, secSid: 0 });
     enable(r, 0, s1Setup(r.nsMem, 0x4000_0000n, { nscfg: 1, nstable: 1n << 63n, leafNs: 0n }));
     const x = r.smmu.translate(0, 0x234n, false, NS);
     t.equal(x.ok && x.target !== undefined, on, `walk-security=${on}: NS stream leaf NS=0 outputs Secure`);
   }
   // ssec-commands + invalidate-both-worlds + queues-ns-memory: a CFGI_STE with SSec on the Secure queue
   for (const on of [true, false]) {
-    const r = rig({ quirks: { ...arch, 'ssec-commands': on, 'queues-ns-memory': on } });
+    const r = secureRig({ quirks: { ...arch, 'ssec-commands': on, 'queues-ns-memory': on } });
     const qmem = on ? r.nsMem : r.sMem;
     const qbase = on ? 0x4800_0000n : 0x0e80_0000n;
     r.wq(0x8090, qbase | 4n);
@@ -209,7 +182,7 @@ t.test('quirks, each in both settings', async (t) => {
     t.equal((r.rl(0x809c) >> 24) & 0x7f, on ? 1 : 0, `ssec-commands=${on}: SSec=1 CFGI on the Secure queue`);
   }
   for (const on of [true, false]) {
-    const r = rig({ quirks: { ...arch, 'invalidate-both-worlds': on } });
+    const r = secureRig({ quirks: { ...arch, 'invalidate-both-worlds': on } });
     r.smmu.secureCaches!.iotlb.insert(1, -1, ENTRY);
     r.wq(0x90, 0x4800_0000n | 4n);
     r.nsMem.words(0x4800_0000n, cmd(0x30));
@@ -220,13 +193,13 @@ t.test('quirks, each in both settings', async (t) => {
 });
 
 t.test('Secure stage 2 is C_BAD_STE (S_IDR1.SEL2 = 0)', async (t) => {
-  const r = rig({ quirks: { 'queues-ns-memory': false } });
+  const r = secureRig({ quirks: { 'queues-ns-memory': false } });
   r.sMem.words(0x0e10_0000n, [0xd, 0, 0, 0, 0, 0x000d0094, 0x0e4d0000, 0]);
   enable(r, 0x8000, 0x0e10_0000n);
   r.wl(0x8020, 5);
   t.notOk(r.smmu.translate(0, 0x1000n, false, SEC).ok);
   t.equal(r.sMem.r32(0x0e10_9000n) & 0xff, 0x04, 'C_BAD_STE in the Secure event queue (Secure memory)');
-  const q = rig();
+  const q = secureRig();
   q.sMem.words(0x0e10_0000n, [0xd, 0, 0, 0, 0, 0x000d0094, 0x0e4d0000, 0]);
   enable(q, 0x8000, 0x0e10_0000n);
   q.wl(0x8020, 5);

@@ -6,43 +6,16 @@
  * without secure-impl, and cache isolation in both directions for the config cache and the IOTLB.
  */
 import t from 'tap';
-import { silentLogger } from '../../src/base/log.js';
-import { IrqLine } from '../../src/sim/irq.js';
-import { decodeBankOffset } from '../../src/smmu/bank.js';
+import { decodeBankOffset } from '../../src/smmu/bank-decode.js';
 import { quirkSet } from '../../src/smmu/quirks.js';
 import type { SmmuQuirks } from '../../src/smmu/quirks.js';
-import { SmmuV3 } from '../../src/smmu/smmu-v3.js';
-import { cdWords, cmd, FakeMemory, steWords } from './fixtures.js';
+import { cdWords, cmd, FakeMemory, secureRig, steWords } from './fixtures.js';
+import type { SecureRig } from './fixtures.js';
 
 const SEC = { space: 0 };
 const NS = { space: 1 };
 const OP = { CFGI_STE: 0x03, TLBI_NH_ALL: 0x10, TLBI_S12_VMALL: 0x28, TLBI_NSNH_ALL: 0x30, SYNC: 0x46 };
 const SSEC = 1 << 10;
-
-function rig(o: { quirks?: Partial<SmmuQuirks>; secSid?: number; secureImpl?: boolean } = {}) {
-  const nsMem = new FakeMemory([[0x4000_0000n, 0x6000_0000n]]);
-  const sMem = new FakeMemory([[0x0e00_0000n, 0x0f00_0000n]]);
-  const irqs = {
-    eventq: new IrqLine('e'),
-    priq: new IrqLine('p'),
-    cmdSync: new IrqLine('c'),
-    gerror: new IrqLine('g'),
-  };
-  const smmu = new SmmuV3({
-    memory: nsMem,
-    irqs,
-    log: silentLogger(),
-    secureImpl: o.secureImpl ?? true,
-    secureMemory: sMem,
-    quirks: o.quirks,
-    secSidOf: () => o.secSid ?? 1,
-  });
-  const rl = (off: number, attrs = {}) => Number(smmu.read(BigInt(off), 4, attrs));
-  const wl = (off: number, v: number, attrs = {}) => smmu.write(BigInt(off), 4, BigInt(v >>> 0), attrs);
-  const wq = (off: number, v: bigint) => smmu.write(BigInt(off), 8, v, {});
-  return { smmu, nsMem, sMem, rl, wl, wq };
-}
-type Rig = ReturnType<typeof rig>;
 
 /** STE for SID 0 → CD → 4-level stage-1 walk, all in `mem` at `base`; output page base + 0x40_0000 (+ `tag`). */
 function s1Setup(mem: FakeMemory, base: bigint, ns: boolean, tag = 0n): bigint {
@@ -60,7 +33,7 @@ function s1Setup(mem: FakeMemory, base: bigint, ns: boolean, tag = 0n): bigint {
 }
 
 /** Linear stream table, queues after it (in the same memory), SMMUEN | CMDQEN. */
-function enable(r: Rig, bank: number, strtab: bigint, cmdq = strtab + 0x8000n): void {
+function enable(r: SecureRig, bank: number, strtab: bigint, cmdq = strtab + 0x8000n): void {
   r.wq(bank + 0x80, strtab);
   r.wl(bank + 0x88, 0);
   r.wq(bank + 0x90, cmdq | 4n);
@@ -69,7 +42,7 @@ function enable(r: Rig, bank: number, strtab: bigint, cmdq = strtab + 0x8000n): 
 }
 
 /** Put commands at the queue's start and publish them; returns CMDQ_CONS.ERR. */
-function submit(r: Rig, bank: number, mem: FakeMemory, qbase: bigint, ...cmds: number[][]): number {
+function submit(r: SecureRig, bank: number, mem: FakeMemory, qbase: bigint, ...cmds: number[][]): number {
   cmds.forEach((c, i) => mem.words(qbase + BigInt(16 * i), c));
   r.wl(bank + 0x98, cmds.length);
   return (r.rl(bank + 0x9c) >> 24) & 0x7f;
@@ -77,7 +50,7 @@ function submit(r: Rig, bank: number, mem: FakeMemory, qbase: bigint, ...cmds: n
 
 /** Both worlds enabled with their own tables; SID 0 translated once in each (both caches filled). */
 function twoWorlds(quirks: Partial<SmmuQuirks>) {
-  const r = rig({ quirks });
+  const r = secureRig({ quirks });
   const s = s1Setup(r.sMem, 0x0e00_0000n, false);
   const n = s1Setup(r.nsMem, 0x4000_0000n, true);
   enable(r, 0x8000, s);
@@ -94,7 +67,7 @@ function twoWorlds(quirks: Partial<SmmuQuirks>) {
 }
 
 t.test('without secure-impl no quirk applies: the Non-secure bank is 10.2.2', async (t) => {
-  const r = rig({ secureImpl: false, quirks: quirkSet('rfc') });
+  const r = secureRig({ secureImpl: false, quirks: quirkSet('rfc') });
   t.equal(r.smmu.secureCaches, undefined, 'one world');
   r.wl(0x20, 0xffffffff);
   t.equal(r.rl(0x24), 0x3df, 'CR0ACK mask 0xFFFFFC20');
@@ -149,7 +122,7 @@ t.test('S_INIT acts only while the addressed bank is disabled (CR0 and CR0ACK)',
 
 t.test('queues-ns-memory, alone', async (t) => {
   for (const on of [true, false]) {
-    const r = rig({ quirks: { ...quirkSet('architectural'), 'queues-ns-memory': on } });
+    const r = secureRig({ quirks: { ...quirkSet('architectural'), 'queues-ns-memory': on } });
     const strtab = s1Setup(r.sMem, 0x0e00_0000n, false);
     enable(r, 0x8000, strtab); // Secure CMDQ in Secure RAM
     const err = submit(r, 0x8000, r.sMem, strtab + 0x8000n, cmd(OP.SYNC));
@@ -157,7 +130,7 @@ t.test('queues-ns-memory, alone', async (t) => {
     t.equal(r.rl(0x8060) & 1, on ? 1 : 0, 'S_GERROR.CMDQ_ERR');
     t.equal(r.rl(0x60) & 1, 0, 'GERROR of the Non-secure bank untouched');
     // the same queue placed in Non-secure RAM: read through the Non-secure view only with the quirk
-    const r2 = rig({ quirks: { ...quirkSet('architectural'), 'queues-ns-memory': on } });
+    const r2 = secureRig({ quirks: { ...quirkSet('architectural'), 'queues-ns-memory': on } });
     enable(r2, 0x8000, s1Setup(r2.sMem, 0x0e00_0000n, false), 0x4800_0000n);
     t.equal(submit(r2, 0x8000, r2.nsMem, 0x4800_0000n, cmd(OP.SYNC)), on ? 0 : 2, 'a Secure CMDQ in NS RAM');
   }
@@ -202,7 +175,7 @@ t.test('invalidate-both-worlds, per command', async (t) => {
 
 t.test('cache isolation: neither world answers the other, in either order', async (t) => {
   for (const first of ['secure', 'non-secure'] as const) {
-    const r = rig({ quirks: quirkSet('rfc') });
+    const r = secureRig({ quirks: quirkSet('rfc') });
     // same SID, same ASID, same IOVA; the outputs differ by world
     enable(r, 0x8000, s1Setup(r.sMem, 0x0e00_0000n, false, 0x1000n));
     enable(r, 0, s1Setup(r.nsMem, 0x4000_0000n, true, 0x2000n));
