@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { LiveSession } from './session-registry.js';
+import type { MemoryBudget } from '../memory/memory-budget.js';
 
 /**
  * A worker whose resident memory stays this far above its start once its last session closed
@@ -79,14 +80,20 @@ export function qmpAttachRefusal(live: LiveSession, tokenOk: boolean): string | 
 }
 
 /**
- * Why a new session must be refused for memory, or undefined: `inUse` bytes (guest RAM touched,
- * unfinished lines, queued replies of one session process) against that process's share of the
- * service-wide `budget` (split evenly over `workers`; 0 = no budget).
+ * The part of the service-wide memory budget `budget` (bytes; 0 = none) one of `workers` session
+ * processes may hold: an equal share. The accepting process hands each new connection to the
+ * worker with the fewest sessions, so sessions (and, on average, their memory) spread evenly; a
+ * worker at its share refuses new sessions and new guest RAM while the others still have room.
+ * Equal shares need no traffic on the worker channel per page and no trust in a worker's
+ * report; the cost is that one worker cannot borrow another's unused room (documented with the
+ * flag). `--workers 0` (sessions in the accepting process): the whole budget.
  */
-export function memoryBudgetRefusal(inUse: number, budget: number, workers: number): string | undefined {
-  if (!budget) return undefined;
-  const share = Math.floor(budget / Math.max(1, workers));
-  if (inUse < share) return undefined;
-  const mib = (n: number): string => `${Math.round(n / 1048576)} MiB`;
-  return `memory budget reached (${mib(inUse)} of ${mib(share)} in use by the sessions of this worker; --memory-budget ${budget}); try again later`;
+export function memoryShare(budget: number, workers: number): number {
+  return budget > 0 ? Math.floor(budget / Math.max(1, workers)) : Infinity;
+}
+
+/** Why a new session must be refused for memory, or undefined. */
+export function memoryBudgetRefusal(memory: MemoryBudget): string | undefined {
+  const why = memory.refusal();
+  return why && `memory budget reached (${why}); try again later`;
 }

@@ -4,6 +4,7 @@
  * protocol code never touches a device. No sockets and no process-level state: the launcher and
  * the service create sessions and hand them links.
  */
+import type { MemoryAccount } from '../memory/memory-budget.js';
 import type { Tracer } from '../base/trace.js';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_LIMITS } from '../base/limits.js';
@@ -41,6 +42,8 @@ export interface SessionDeps {
    * dropOnDisconnect. Default: off, work runs at once as on QEMU.
    */
   slices?: boolean;
+  /** Where guest RAM pages are charged (the service's memory budget); default: nowhere, as QEMU. */
+  memory?: MemoryAccount;
 }
 
 /** What a session counted (metrics, x-qtestd-smmu-state has the SMMU's own detail). */
@@ -80,6 +83,7 @@ export class Session {
       limits: this.limits,
       plugins: deps.plugins,
       trace: deps.trace,
+      memory: deps.memory,
     });
     // Per-request work budget (memory/work-meter.ts): unlimited by default, as on QEMU.
     // The tighter of the limits and the machine's x-qtestd-work-budget / x-qtestd-request-time.
