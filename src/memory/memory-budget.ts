@@ -12,8 +12,9 @@ import { LimitError } from '../base/limits.js';
 
 const MiB = 1024 * 1024;
 
-/** Bytes as a reader wants them in a refusal: whole MiB, or KiB below 1 MiB. */
+/** Bytes as a reader wants them in a refusal: whole MiB, KiB below 1 MiB, bytes below 1 KiB. */
 export function formatMiB(n: number): string {
+  if (n < 1024) return `${n} bytes`;
   return n < MiB ? `${Math.ceil(n / 1024)} KiB` : `${Math.round(n / MiB)} MiB`;
 }
 
@@ -82,19 +83,21 @@ export class MemoryBudget {
     return `${formatMiB(used)} of ${formatMiB(this.share)} in use by the sessions of this worker${this.origin ? `; ${this.origin}` : ''}`;
   }
 
+  /** Throw MemoryBudgetExceeded if `bytes` more for `what` would pass the share. */
+  check(bytes: number, what: string): void {
+    if (bytes <= 0 || this.share === Infinity) return;
+    const used = this.inUse();
+    if (used + bytes <= this.share) return;
+    this.refused++;
+    throw new MemoryBudgetExceeded(
+      `memory budget exceeded: ${what} (${formatMiB(bytes)}) would pass this worker's share (${this.describe(used)})`,
+    );
+  }
+
   /** Take `bytes` of guest RAM for `what`, or throw MemoryBudgetExceeded having taken nothing. */
   chargeRam(bytes: number, what: string): void {
-    if (bytes <= 0) return;
-    if (this.share !== Infinity) {
-      const used = this.inUse();
-      if (used + bytes > this.share) {
-        this.refused++;
-        throw new MemoryBudgetExceeded(
-          `memory budget exceeded: ${what} (${formatMiB(bytes)}) would pass this worker's share (${this.describe(used)})`,
-        );
-      }
-    }
-    this.ram += bytes;
+    this.check(bytes, what);
+    this.ram += Math.max(0, bytes);
   }
 
   releaseRam(bytes: number): void {
@@ -116,6 +119,11 @@ export class MemoryAccount {
 
   get ramBytes(): number {
     return this.held;
+  }
+
+  /** MemoryBudget.check: would `bytes` more (not charged: held only while a request runs) fit? */
+  check(bytes: number, what: string): void {
+    if (!this.closed) this.budget.check(bytes, what);
   }
 
   chargeRam(bytes: number, what: string): void {

@@ -24,6 +24,23 @@ import type { Endpoint, Link } from '../protocol/link.js';
 import { SessionQmpHost } from './session-qmp-host.js';
 import { SlicedQtest } from './sliced-link.js';
 
+/** Transfers up to this size are not checked: a full budget still lets sessions read and write registers and small buffers. */
+const UNCHECKED_TRANSFER_BYTES = 64 * 1024;
+
+/**
+ * The memory budget's check of a sized qtest command before it runs: the bytes it will hold at
+ * once besides guest RAM (its reply: `read` 2 per byte, `b64read` 4 per 3; or its decoded data:
+ * `write`, `b64write`) must fit. `memset` holds none (the pages it fills are charged as RAM).
+ * Small transfers are exempt; what they queue is bounded per connection by backpressure.
+ */
+function transferCheck(memory: MemoryAccount): (command: string, size: number) => void {
+  return (command, size) => {
+    if (size <= UNCHECKED_TRANSFER_BYTES || command === 'memset') return;
+    const bytes = command === 'read' ? 2 * size : command === 'b64read' ? Math.ceil(size / 3) * 4 : size;
+    memory.check(bytes, `${command} of ${size} bytes`);
+  };
+}
+
 export interface SessionDeps {
   log: Logger;
   limits?: Limits;
@@ -68,6 +85,7 @@ export class Session {
   private quitHandler: () => void = () => {};
   private readonly dropOnDisconnect: boolean;
   private readonly slices: boolean;
+  private readonly memory?: MemoryAccount;
   /** Waiting for the pending job of a request to end (QMP input held meanwhile). */
   private idleWaiters: Array<() => void> = [];
   /** The QMP host shared by every monitor of this session (events reach all of them). */
@@ -77,6 +95,7 @@ export class Session {
 
   constructor(config: MachineConfig, deps: SessionDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
+    this.memory = deps.memory;
     this.log = deps.log;
     this.machine = new Machine(config, {
       log: deps.log,
@@ -150,6 +169,7 @@ export class Session {
       logger: this.log,
       maxLineBytes: this.limits.maxLineBytes,
       maxTransferBytes: this.limits.maxTransferBytes,
+      beforeTransfer: this.memory && transferCheck(this.memory),
       shared: this.qtestShared,
       // Each request starts with a fresh work count (the reply of the last one was just made).
       onRequest: (kind, seconds) => {
