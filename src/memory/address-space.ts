@@ -191,6 +191,17 @@ export class AddressSpace implements BusAccess {
     return seg?.mapping.region.kind === 'ram' && start + length <= seg.end;
   }
 
+  /**
+   * When [addr, addr+length) lies inside one RAM mapping, make it backed in one step (RamRegion.prepare:
+   * a memory budget refuses it whole, before anything is written); elsewhere nothing to do.
+   */
+  prepareRam(addr: Addr, length: bigint): void {
+    const start = addr & ADDR_MASK;
+    const seg = this.segmentAt(start);
+    const region = seg?.mapping.region;
+    if (region?.kind === 'ram' && start + length <= seg!.end) region.prepare?.(start - seg!.mapping.base, length);
+  }
+
   /** Find which region serves `addr` (following aliases); for debugging and introspection. */
   resolve(addr: Addr): { region: MemoryRegion; offset: bigint } | undefined {
     const { seg } = this.lookup(addr & ADDR_MASK);
@@ -252,6 +263,7 @@ export class AddressSpace implements BusAccess {
     let cur = addr & ADDR_MASK;
     let left = length;
     let scratch: Uint8Array | undefined;
+    if (byte !== 0) this.prepareRam(cur, length); // a fill of RAM is refused whole or done whole
     while (left > 0n) {
       const { seg, end } = this.lookup(cur);
       let n = end - cur < left ? end - cur : left;

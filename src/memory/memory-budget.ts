@@ -70,11 +70,14 @@ export class MemoryBudget {
     return { share: this.share, ramBytes: this.ram, bufferedBytes: this.bufferedBytes(), refusals: this.refused };
   }
 
-  /** Why nothing more may start here (the process is at its share; counted as a refusal), or undefined. */
-  refusal(): string | undefined {
+  /**
+   * Why nothing more may start here, or undefined: less than `room` bytes are left of the share
+   * (counted as a refusal).
+   */
+  refusal(room = 0): string | undefined {
     if (this.share === Infinity) return undefined;
     const used = this.inUse();
-    if (used < this.share) return undefined;
+    if (used + room < this.share || (room === 0 && used < this.share)) return undefined;
     this.refused++;
     return this.describe(used);
   }

@@ -115,6 +115,12 @@ export class SparseRam implements RamRegion {
     return this.scratchView.getBigUint64(0, true);
   }
 
+  prepare(offset: bigint, length: bigint): void {
+    const n = Number(length);
+    this.reserve(this.missingPages(offset, n));
+    this.forEachPiece(offset, n, (pn) => void this.create(pn));
+  }
+
   writeBytes(offset: bigint, data: Uint8Array): void {
     this.reserve(this.missingPages(offset, data.length));
     this.forEachPiece(offset, data.length, (pn, inPage, done, n) => {

@@ -92,8 +92,11 @@ export function memoryShare(budget: number, workers: number): number {
   return budget > 0 ? Math.floor(budget / Math.max(1, workers)) : Infinity;
 }
 
+/** Room a new session needs in its worker's share to start: with less it could not do anything useful. */
+export const SESSION_MIN_ROOM_BYTES = 1024 * 1024;
+
 /** Why a new session must be refused for memory, or undefined. */
 export function memoryBudgetRefusal(memory: MemoryBudget): string | undefined {
-  const why = memory.refusal();
+  const why = memory.refusal(SESSION_MIN_ROOM_BYTES);
   return why && `memory budget reached (${why}); try again later`;
 }

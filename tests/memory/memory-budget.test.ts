@@ -73,3 +73,19 @@ t.test('no budget: never refuses', (t) => {
   t.equal(budget.refusal(), undefined);
   t.end();
 });
+
+t.test('prepare: a range is backed in one step or not at all', (t) => {
+  const budget = new MemoryBudget(4 * PAGE);
+  const ram = new SparseRam('ram', 1n << 30n, Number.MAX_SAFE_INTEGER, budget.account());
+  ram.writeBytes(0n, new Uint8Array([7]));
+  t.throws(() => ram.prepare(0n, 5n * BigInt(PAGE)), MemoryBudgetExceeded);
+  t.equal(ram.touchedBytes, PAGE, 'nothing was backed');
+  ram.prepare(0x800n, 3n * BigInt(PAGE));
+  t.equal(budget.ramBytes, 4 * PAGE);
+  const out = new Uint8Array(2);
+  ram.readBytes(0n, out);
+  t.same([...out], [7, 0], 'contents unchanged');
+  ram.writeBytes(0x1000n, new Uint8Array(3 * PAGE - 0x800)); // inside what was prepared: no charge
+  t.equal(budget.ramBytes, 4 * PAGE);
+  t.end();
+});
