@@ -1,3 +1,4 @@
+// Over 400 lines: one FlatView class (mapping, lookup, dispatch, fill); its parts share the segment table.
 /**
  * An address space built from mapped regions, flattened the way QEMU builds a FlatView: the
  * highest-priority region wins where mappings overlap, gaps are unassigned. Dispatch follows
@@ -191,15 +192,10 @@ export class AddressSpace implements BusAccess {
     return seg?.mapping.region.kind === 'ram' && start + length <= seg.end;
   }
 
-  /**
-   * When [addr, addr+length) lies inside one RAM mapping, make it backed in one step (RamRegion.prepare:
-   * a memory budget refuses it whole, before anything is written); elsewhere nothing to do.
-   */
+  /** Back [addr, addr+length) in one step when it is inside one RAM mapping (RamRegion.prepare: refused whole). */
   prepareRam(addr: Addr, length: bigint): void {
-    const start = addr & ADDR_MASK;
-    const seg = this.segmentAt(start);
-    const region = seg?.mapping.region;
-    if (region?.kind === 'ram' && start + length <= seg!.end) region.prepare?.(start - seg!.mapping.base, length);
+    const r = this.isRam(addr, length) ? this.resolve(addr & ADDR_MASK) : undefined;
+    if (r?.region.kind === 'ram') r.region.prepare?.(r.offset, length);
   }
 
   /** Find which region serves `addr` (following aliases); for debugging and introspection. */

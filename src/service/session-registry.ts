@@ -20,11 +20,11 @@ import type { Logger } from '../base/log.js';
 import { WorkerMetrics } from './metrics.js';
 import type { CloseReason } from './metrics.js';
 import { Tracer } from '../base/trace.js';
+import { memoryShare } from './service-options.js';
 import type { ServiceOptions } from './service-options.js';
 import { tapEndpoint, tapLink } from '../session/traffic-tap.js';
 import { MemoryBudget } from '../memory/memory-budget.js';
 import type { MemoryAccount } from '../memory/memory-budget.js';
-import { memoryShare } from './budgets.js';
 
 export type SessionTransport = 'tcp' | 'unix' | 'websocket';
 
