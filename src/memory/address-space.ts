@@ -259,7 +259,6 @@ export class AddressSpace implements BusAccess {
     let cur = addr & ADDR_MASK;
     let left = length;
     let scratch: Uint8Array | undefined;
-    if (byte !== 0) this.prepareRam(cur, length); // a fill of RAM is refused whole or done whole
     while (left > 0n) {
       const { seg, end } = this.lookup(cur);
       let n = end - cur < left ? end - cur : left;

@@ -273,6 +273,7 @@ export function memsetCmd(a: Args, s: QtestSessionState): Reply {
     throw new QemuWouldAbort(`memset: size ${size} exceeds the limit of ${s.maxTransferBytes} bytes`);
   }
   if (size === 0n) return 'OK';
+  if (ram && pattern !== 0) mem.prepareRam?.(addr, size); // all or nothing: the memory budget refuses before any step
   const checked = a.checkTx && !ram;
   const attrs = a.attrs;
   const jobs = s.target.jobs;
