@@ -122,6 +122,19 @@ export class SparseRam implements RamRegion {
   }
 
   writeBytes(offset: bigint, data: Uint8Array): void {
+    const inPage = Number(offset & BigInt(PAGE_BYTES - 1));
+    if (data.length === 0) return;
+    if (inPage + data.length <= PAGE_BYTES) {
+      // one page (register-sized writes): no counting pass
+      const pn = Number(offset >> PAGE_SHIFT);
+      let p = this.pages.get(pn);
+      if (!p) {
+        this.reserve(1);
+        p = this.create(pn);
+      }
+      p.set(data, inPage);
+      return;
+    }
     this.reserve(this.missingPages(offset, data.length));
     this.forEachPiece(offset, data.length, (pn, inPage, done, n) => {
       this.create(pn).set(data.subarray(done, done + n), inPage);
