@@ -56,7 +56,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'memory-budget': {
     type: 'string',
     arg: 'BYTES',
-    help: 'memory all sessions together may hold (guest RAM, buffered lines, queued replies); new sessions are refused past it (default: half the RAM; 0 = none)',
+    help: 'memory all sessions together may hold (guest RAM, buffered lines, queued replies), in equal shares per worker; past it requests needing more get FAIL memory budget exceeded and new sessions are refused (default: half the RAM; 0 = none)',
   },
   'max-line': { type: 'string', arg: 'BYTES', help: 'longest qtest line (default 64 MiB)' },
   'idle-timeout': { type: 'string', arg: 'SECONDS', help: 'close connections idle that long (default 600; 0 = never)' },

@@ -12,6 +12,7 @@ import type { Limits } from '../base/limits.js';
 import { AddressSpace } from '../memory/address-space.js';
 import type { AliasRegion } from '../memory/address-space.js';
 import { SparseRam } from '../memory/sparse-ram.js';
+import type { MemoryAccount } from '../memory/memory-budget.js';
 import { WorkMeter } from '../memory/work-meter.js';
 import type { MemTxAttrs } from '../memory/types.js';
 import { allOnesRegion } from '../pci/bar-mapping.js';
@@ -51,6 +52,8 @@ export interface MachineDeps {
   limits?: Limits;
   plugins: MachinePlugins;
   trace?: Tracer; // trace events (-trace); default: all off
+  /** Where guest RAM pages are charged (the service's memory budget); default: nowhere. */
+  memory?: MemoryAccount;
 }
 
 export class Machine {
@@ -118,7 +121,7 @@ export class Machine {
       return;
     }
 
-    this.ram = new SparseRam('mach-virt.ram', config.ramBytes, limits.maxTouchedRamBytes);
+    this.ram = new SparseRam('mach-virt.ram', config.ramBytes, limits.maxTouchedRamBytes, deps.memory);
     const cpuType = `${config.cpu}-arm-cpu`;
     for (let i = 0; i < config.smp; i++) addCpuGpios(this.unattached.addIndexed({ typeName: cpuType }), i);
 
@@ -132,7 +135,7 @@ export class Machine {
     );
     this.unattached.addIndexed({ typeName: config.gicVersion === 3 ? 'arm-gicv3-its' : 'arm-gicv2m' });
     this.mapBoard();
-    if (config.secure) this.secureView = buildSecureView(this.system, limits.maxTouchedRamBytes);
+    if (config.secure) this.secureView = buildSecureView(this.system, limits.maxTouchedRamBytes, deps.memory);
     this.unattached.addIndexed({ typeName: 'pl011' });
     if (config.secure) SECURE_QOM.afterUart(this.unattached);
     this.unattached.addIndexed({ typeName: 'pl031' });

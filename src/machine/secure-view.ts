@@ -6,6 +6,7 @@
  * And which view a set of memory attributes selects (QEMU cpu_asidx_from_attrs).
  */
 import { AddressSpace } from '../memory/address-space.js';
+import type { MemoryAccount } from '../memory/memory-budget.js';
 import { SparseRam } from '../memory/sparse-ram.js';
 import type { BusAccess, MemTxAttrs } from '../memory/types.js';
 import { BOARD_STUBS } from './board-devices.js';
@@ -35,10 +36,17 @@ export const SECURE_QOM = {
 };
 
 /** Build the Secure view over `system` (the Non-secure view). */
-export function buildSecureView(system: AddressSpace, maxTouchedRamBytes?: number): AddressSpace {
+export function buildSecureView(
+  system: AddressSpace,
+  maxTouchedRamBytes?: number,
+  memory?: MemoryAccount,
+): AddressSpace {
   const v = new AddressSpace('secure-memory');
   v.map(0n, { kind: 'alias', name: 'secure-memory-system', size: 1n << 64n, target: system, targetBase: 0n }, -1);
-  v.map(SECURE_MAP.SECURE_RAM.base, new SparseRam('virt.secure-ram', SECURE_MAP.SECURE_RAM.size, maxTouchedRamBytes));
+  v.map(
+    SECURE_MAP.SECURE_RAM.base,
+    new SparseRam('virt.secure-ram', SECURE_MAP.SECURE_RAM.size, maxTouchedRamBytes, memory),
+  );
   v.map(VIRT_MAP.FLASH0.base, BOARD_STUBS.flash('virt.flash0', VIRT_MAP.FLASH0.size));
   v.map(SECURE_MAP.SECURE_UART.base, BOARD_STUBS.pl011());
   v.map(SECURE_MAP.SECURE_GPIO.base, BOARD_STUBS.pl061());

@@ -1,3 +1,4 @@
+// Over 400 lines: one FlatView class (mapping, lookup, dispatch, fill); its parts share the segment table.
 /**
  * An address space built from mapped regions, flattened the way QEMU builds a FlatView: the
  * highest-priority region wins where mappings overlap, gaps are unassigned. Dispatch follows
@@ -189,6 +190,12 @@ export class AddressSpace implements BusAccess {
     const start = addr & ADDR_MASK;
     const seg = this.segmentAt(start);
     return seg?.mapping.region.kind === 'ram' && start + length <= seg.end;
+  }
+
+  /** Back [addr, addr+length) in one step when it is inside one RAM mapping (RamRegion.prepare: refused whole). */
+  prepareRam(addr: Addr, length: bigint): void {
+    const r = this.isRam(addr, length) ? this.resolve(addr & ADDR_MASK) : undefined;
+    if (r?.region.kind === 'ram') r.region.prepare?.(r.offset, length);
   }
 
   /** Find which region serves `addr` (following aliases); for debugging and introspection. */

@@ -1,9 +1,13 @@
 /**
  * Guest RAM backed by 4 KiB pages allocated on first write. Untouched memory reads as zero, so
- * `-m 255G` costs nothing until used. The number of touched pages is bounded by a budget
- * (LimitError when exceeded). Does not model ROM, dirty tracking or migration.
+ * `-m 255G` costs nothing until used; reading never allocates. The number of touched pages is
+ * bounded by a per-region budget (LimitError when exceeded) and, in the service, charged to the
+ * session's MemoryAccount (memory-budget.ts: the process's budget). A write or fill counts the
+ * pages it would materialise first and is refused whole, before touching memory, when they do
+ * not fit. Does not model ROM, dirty tracking or migration.
  */
 import { LimitError } from '../base/limits.js';
+import type { MemoryAccount } from './memory-budget.js';
 import type { RamRegion } from './types.js';
 
 const PAGE_SHIFT = 12n;
@@ -26,6 +30,8 @@ export class SparseRam implements RamRegion {
     readonly name: string,
     readonly size: bigint,
     private readonly maxTouchedBytes: number = Number.MAX_SAFE_INTEGER,
+    /** Where materialised pages are charged (the session's part of the process's budget). */
+    private readonly account?: MemoryAccount,
   ) {}
 
   /** Bytes of RAM actually allocated (touched pages × 4 KiB). */
@@ -33,16 +39,32 @@ export class SparseRam implements RamRegion {
     return this.pages.size * PAGE_BYTES;
   }
 
-  private page(pageNumber: number, create: boolean): Uint8Array | undefined {
+  /** Make room for `count` new pages, or throw having changed nothing. */
+  private reserve(count: number): void {
+    if (count === 0) return;
+    if ((this.pages.size + count) * PAGE_BYTES > this.maxTouchedBytes) {
+      throw new LimitError(`guest RAM budget of ${this.maxTouchedBytes} bytes exceeded`);
+    }
+    this.account?.chargeRam(count * PAGE_BYTES, `${count} new page${count === 1 ? '' : 's'} of ${this.name}`);
+  }
+
+  /** A page reserve() made room for. */
+  private create(pageNumber: number): Uint8Array {
     let p = this.pages.get(pageNumber);
-    if (!p && create) {
-      if ((this.pages.size + 1) * PAGE_BYTES > this.maxTouchedBytes) {
-        throw new LimitError(`guest RAM budget of ${this.maxTouchedBytes} bytes exceeded`);
-      }
+    if (!p) {
       p = new Uint8Array(PAGE_BYTES);
       this.pages.set(pageNumber, p);
     }
     return p;
+  }
+
+  /** Pages of [offset, offset+length) not materialised yet. */
+  private missingPages(offset: bigint, length: number): number {
+    let missing = 0;
+    this.forEachPiece(offset, length, (pn) => {
+      if (!this.pages.has(pn)) missing++;
+    });
+    return missing;
   }
 
   /** Visit the page-sized pieces of [offset, offset+length). */
@@ -93,34 +115,74 @@ export class SparseRam implements RamRegion {
     return this.scratchView.getBigUint64(0, true);
   }
 
+  prepare(offset: bigint, length: bigint): void {
+    const n = Number(length);
+    this.reserve(this.missingPages(offset, n));
+    this.forEachPiece(offset, n, (pn) => void this.create(pn));
+  }
+
   writeBytes(offset: bigint, data: Uint8Array): void {
+    const inPage = Number(offset & BigInt(PAGE_BYTES - 1));
+    if (data.length === 0) return;
+    if (inPage + data.length <= PAGE_BYTES) {
+      // one page (register-sized writes): no counting pass
+      const pn = Number(offset >> PAGE_SHIFT);
+      let p = this.pages.get(pn);
+      if (!p) {
+        this.reserve(1);
+        p = this.create(pn);
+      }
+      p.set(data, inPage);
+      return;
+    }
+    this.reserve(this.missingPages(offset, data.length));
     this.forEachPiece(offset, data.length, (pn, inPage, done, n) => {
-      this.page(pn, true)!.set(data.subarray(done, done + n), inPage);
+      this.create(pn).set(data.subarray(done, done + n), inPage);
     });
   }
 
   fill(offset: bigint, length: bigint, byte: number): void {
-    // Processed page by page so that a huge fill never needs a huge buffer.
+    if (byte !== 0) this.reserve(this.fillPages(offset, length, (pn) => !this.pages.has(pn)));
+    let freed = 0;
+    this.fillPages(offset, length, (pn, inPage, n) => {
+      if (byte === 0 && !this.pages.has(pn)) {
+        // Zero-filling an untouched page changes nothing.
+      } else if (byte === 0 && n === PAGE_BYTES) {
+        this.pages.delete(pn);
+        freed++;
+      } else {
+        this.create(pn).fill(byte, inPage, inPage + n);
+      }
+      return false;
+    });
+    this.account?.releaseRam(freed * PAGE_BYTES);
+  }
+
+  /**
+   * Visit the page pieces of [offset, offset+length) page by page (a huge fill never needs a huge
+   * buffer); counts the pieces `fn` says yes to.
+   */
+  private fillPages(
+    offset: bigint,
+    length: bigint,
+    fn: (pageNumber: number, inPage: number, n: number) => boolean,
+  ): number {
+    let count = 0;
     let pos = offset;
     let left = length;
     while (left > 0n) {
       const inPage = Number(pos & BigInt(PAGE_BYTES - 1));
       const n = Math.min(PAGE_BYTES - inPage, Number(left > 1n << 40n ? 1n << 40n : left));
-      const pn = Number(pos >> PAGE_SHIFT);
-      if (byte === 0 && !this.pages.has(pn)) {
-        // Zero-filling an untouched page changes nothing.
-      } else if (byte === 0 && n === PAGE_BYTES) {
-        this.pages.delete(pn);
-      } else {
-        this.page(pn, true)!.fill(byte, inPage, inPage + n);
-      }
+      if (fn(Number(pos >> PAGE_SHIFT), inPage, n)) count++;
       pos += BigInt(n);
       left -= BigInt(n);
     }
+    return count;
   }
 
   /** Drop every page (all memory reads zero again). */
   clear(): void {
+    this.account?.releaseRam(this.pages.size * PAGE_BYTES);
     this.pages.clear();
   }
 }

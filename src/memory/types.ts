@@ -61,6 +61,11 @@ export interface RamRegion {
   fill(offset: bigint, length: bigint, byte: number): void;
   /** Optional fast path: the 8 bytes at `offset` as a little-endian value (same bytes readBytes gives). */
   readU64LE?(offset: bigint): bigint;
+  /**
+   * Make [offset, offset+length) backed (contents unchanged) in one step, or throw having changed
+   * nothing: a write done in pieces afterwards cannot run out of memory half-way.
+   */
+  prepare?(offset: bigint, length: bigint): void;
 }
 
 export type MemoryRegion = IoRegion | RamRegion;

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { LiveSession } from './session-registry.js';
+import type { MemoryBudget } from '../memory/memory-budget.js';
 
 /**
  * A worker whose resident memory stays this far above its start once its last session closed
@@ -78,15 +79,11 @@ export function qmpAttachRefusal(live: LiveSession, tokenOk: boolean): string | 
   return undefined;
 }
 
-/**
- * Why a new session must be refused for memory, or undefined: `inUse` bytes (guest RAM touched,
- * unfinished lines, queued replies of one session process) against that process's share of the
- * service-wide `budget` (split evenly over `workers`; 0 = no budget).
- */
-export function memoryBudgetRefusal(inUse: number, budget: number, workers: number): string | undefined {
-  if (!budget) return undefined;
-  const share = Math.floor(budget / Math.max(1, workers));
-  if (inUse < share) return undefined;
-  const mib = (n: number): string => `${Math.round(n / 1048576)} MiB`;
-  return `memory budget reached (${mib(inUse)} of ${mib(share)} in use by the sessions of this worker; --memory-budget ${budget}); try again later`;
+/** Room a new session needs in its worker's share to start: with less it could not do anything useful. */
+export const SESSION_MIN_ROOM_BYTES = 1024 * 1024;
+
+/** Why a new session must be refused for memory, or undefined. */
+export function memoryBudgetRefusal(memory: MemoryBudget): string | undefined {
+  const why = memory.refusal(SESSION_MIN_ROOM_BYTES);
+  return why && `memory budget reached (${why}); try again later`;
 }

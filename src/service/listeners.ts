@@ -56,7 +56,11 @@ export class Listeners {
 
   private track(conn: Connection): Connection {
     this.connections.add(conn);
-    void conn.closed.then(() => this.connections.delete(conn));
+    const uncount = this.registry.memory.addSource(conn.bufferedBytes);
+    void conn.closed.then(() => {
+      this.connections.delete(conn);
+      uncount();
+    });
     return conn;
   }
 
@@ -97,19 +101,9 @@ export class Listeners {
     headers.push(`${QMP_TOKEN_HEADER}: ${token}`);
   }
 
-  /**
-   * Memory this host's sessions hold (guest RAM touched, unfinished lines, queued replies) and
-   * its share of the service's memory budget: a new session is refused once it is reached.
-   */
-  memoryInUse(): number {
-    let bytes = 0;
-    for (const s of this.registry.list()) bytes += s.session.machine.ram?.touchedBytes ?? 0;
-    for (const c of this.connections) bytes += c.bufferedBytes();
-    return bytes;
-  }
-
+  /** Why a new session is refused for memory (this host is at its share of the budget), or undefined. */
   private memoryRefusal(): string | undefined {
-    return memoryBudgetRefusal(this.memoryInUse(), this.opts.memoryBudgetBytes, this.opts.workers);
+    return memoryBudgetRefusal(this.registry.memory);
   }
 
   /** May `token` attach to `live`'s QMP? */

@@ -14,6 +14,7 @@
  */
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Metric } from 'prom-client';
+import type { MemoryBudgetState } from '../memory/memory-budget.js';
 
 /** What `Registry#getMetricsAsJSON` gives: what a worker sends, and what the aggregator takes. */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -22,6 +23,8 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 export interface SessionGauges {
   sessionsActive(): number;
   touchedRamBytes(): number;
+  /** The host's memory budget (memory/memory-budget.ts). */
+  memory(): MemoryBudgetState;
   /** SMMU translations so far, closed sessions included (a counter). */
   smmuTranslations(): number;
 }
@@ -156,6 +159,35 @@ export class WorkerMetrics {
       registers,
       collect() {
         this.set(gauges.touchedRamBytes());
+      },
+    });
+    new Gauge({
+      name: 'qtestd_memory_budget_bytes',
+      help: "The memory budget (--memory-budget; the sum of the workers' shares; 0: none).",
+      registers,
+      collect() {
+        const { share } = gauges.memory();
+        this.set(share === Infinity ? 0 : share);
+      },
+    });
+    new Gauge({
+      name: 'qtestd_memory_in_use_bytes',
+      help: 'Memory charged to the memory budget, by kind (guest-ram: pages touched by open sessions; buffered: unfinished lines and queued replies).',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const m = gauges.memory();
+        this.set({ kind: 'guest-ram' }, m.ramBytes);
+        this.set({ kind: 'buffered' }, m.bufferedBytes);
+      },
+    });
+    new Counter({
+      name: 'qtestd_memory_budget_refusals_total',
+      help: 'Requests and sessions refused because the memory budget was reached.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(gauges.memory().refusals);
       },
     });
     new Counter({

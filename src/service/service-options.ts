@@ -72,3 +72,16 @@ export function defaultServiceOptions(plugins: MachinePlugins, log: Logger): Ser
     allowedOrigins: [],
   };
 }
+
+/**
+ * The part of the service-wide memory budget `budget` (bytes; 0 = none) one of `workers` session
+ * processes may hold: an equal share. The accepting process hands each new connection to the
+ * worker with the fewest sessions, so sessions (and, on average, their memory) spread evenly; a
+ * worker at its share refuses new sessions and new guest RAM while the others still have room.
+ * Equal shares need no traffic on the worker channel per page and no trust in a worker's
+ * report; the cost is that one worker cannot borrow another's unused room (documented with the
+ * flag). `--workers 0` (sessions in the accepting process): the whole budget.
+ */
+export function memoryShare(budget: number, workers: number): number {
+  return budget > 0 ? Math.floor(budget / Math.max(1, workers)) : Infinity;
+}

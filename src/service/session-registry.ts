@@ -20,8 +20,11 @@ import type { Logger } from '../base/log.js';
 import { WorkerMetrics } from './metrics.js';
 import type { CloseReason } from './metrics.js';
 import { Tracer } from '../base/trace.js';
+import { memoryShare } from './service-options.js';
 import type { ServiceOptions } from './service-options.js';
 import { tapEndpoint, tapLink } from '../session/traffic-tap.js';
+import { MemoryBudget } from '../memory/memory-budget.js';
+import type { MemoryAccount } from '../memory/memory-budget.js';
 
 export type SessionTransport = 'tcp' | 'unix' | 'websocket';
 
@@ -37,6 +40,8 @@ export interface LiveSession {
   /** Open QMP connections (UNIX socket or WebSocket), closed with the session. */
   qmpLinks: Set<Link>;
   closeConnection: () => void;
+  /** The session's part of this host's memory budget (released when it closes). */
+  memory: MemoryAccount;
 }
 
 export type CreateResult = { ok: true; live: LiveSession } | { ok: false; reason: string };
@@ -103,6 +108,8 @@ export class SessionRegistry {
   private closedSmmuTranslations = 0;
 
   readonly metrics: WorkerMetrics;
+  /** This host's share of `--memory-budget`: guest RAM of its sessions + bytes buffered on its connections. */
+  readonly memory: MemoryBudget;
 
   /** `processMetrics`: this registry is a worker process's (its metrics include Node's and the process's). */
   constructor(
@@ -110,9 +117,14 @@ export class SessionRegistry {
     private readonly ids: IdClaims,
     processMetrics = false,
   ) {
+    this.memory = new MemoryBudget(
+      memoryShare(opts.memoryBudgetBytes, opts.workers),
+      `--memory-budget ${opts.memoryBudgetBytes} over ${Math.max(1, opts.workers)} worker${opts.workers > 1 ? 's' : ''}`,
+    );
     this.metrics = new WorkerMetrics(
       {
         sessionsActive: () => this.sessions.size,
+        memory: () => this.memory.state(),
         touchedRamBytes: () => {
           let touched = 0;
           for (const s of this.sessions.values()) touched += s.session.machine.ram?.touchedBytes ?? 0;
@@ -196,6 +208,7 @@ export class SessionRegistry {
     }
     let session: Session;
     const log = this.opts.log.child({ session: id });
+    const memory = this.memory.account();
     try {
       const trace = request.trace && Tracer.fromPatterns(request.trace.patterns, { log });
       session = new Session(request.config, {
@@ -204,6 +217,7 @@ export class SessionRegistry {
         plugins: this.opts.plugins,
         slices: true,
         trace,
+        memory,
       });
     } catch (e) {
       this.ids.release(id);
@@ -219,6 +233,7 @@ export class SessionRegistry {
       qmpMonitors: new Set(),
       qmpLinks: new Set(),
       closeConnection,
+      memory,
     };
     live.qmpServer = openChardev(
       { kind: 'unix', path: live.qmpSocketPath, server: true, wait: false },
@@ -308,6 +323,7 @@ export class SessionRegistry {
     live.closeConnection();
     this.closedSmmuTranslations += smmuTranslations(live.session);
     live.session.dispose();
+    live.memory.close(); // its pages are garbage now: the budget has them back
     this.metrics.sessionsClosed.inc({ reason: kind });
     this.opts.log.info(
       {

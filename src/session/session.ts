@@ -4,6 +4,7 @@
  * protocol code never touches a device. No sockets and no process-level state: the launcher and
  * the service create sessions and hand them links.
  */
+import type { MemoryAccount } from '../memory/memory-budget.js';
 import type { Tracer } from '../base/trace.js';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_LIMITS } from '../base/limits.js';
@@ -23,6 +24,23 @@ import type { Endpoint, Link } from '../protocol/link.js';
 import { SessionQmpHost } from './session-qmp-host.js';
 import { SlicedQtest } from './sliced-link.js';
 
+/** Transfers up to this size are not checked: a full budget still lets sessions read and write registers and small buffers. */
+const UNCHECKED_TRANSFER_BYTES = 64 * 1024;
+
+/**
+ * The memory budget's check of a sized qtest command before it runs: the bytes it will hold at
+ * once besides guest RAM (its reply: `read` 2 per byte, `b64read` 4 per 3; or its decoded data:
+ * `write`, `b64write`) must fit. `memset` holds none (the pages it fills are charged as RAM).
+ * Small transfers are exempt; what they queue is bounded per connection by backpressure.
+ */
+function transferCheck(memory: MemoryAccount): (command: string, size: number) => void {
+  return (command, size) => {
+    if (size <= UNCHECKED_TRANSFER_BYTES || command === 'memset') return;
+    const bytes = command === 'read' ? 2 * size : command === 'b64read' ? Math.ceil(size / 3) * 4 : size;
+    memory.check(bytes, `${command} of ${size} bytes`);
+  };
+}
+
 export interface SessionDeps {
   log: Logger;
   limits?: Limits;
@@ -41,6 +59,8 @@ export interface SessionDeps {
    * dropOnDisconnect. Default: off, work runs at once as on QEMU.
    */
   slices?: boolean;
+  /** Where guest RAM pages are charged (the service's memory budget); default: nowhere, as QEMU. */
+  memory?: MemoryAccount;
 }
 
 /** What a session counted (metrics, x-qtestd-smmu-state has the SMMU's own detail). */
@@ -65,6 +85,7 @@ export class Session {
   private quitHandler: () => void = () => {};
   private readonly dropOnDisconnect: boolean;
   private readonly slices: boolean;
+  private readonly memory?: MemoryAccount;
   /** Waiting for the pending job of a request to end (QMP input held meanwhile). */
   private idleWaiters: Array<() => void> = [];
   /** The QMP host shared by every monitor of this session (events reach all of them). */
@@ -74,12 +95,14 @@ export class Session {
 
   constructor(config: MachineConfig, deps: SessionDeps) {
     this.limits = deps.limits ?? DEFAULT_LIMITS;
+    this.memory = deps.memory;
     this.log = deps.log;
     this.machine = new Machine(config, {
       log: deps.log,
       limits: this.limits,
       plugins: deps.plugins,
       trace: deps.trace,
+      memory: deps.memory,
     });
     // Per-request work budget (memory/work-meter.ts): unlimited by default, as on QEMU.
     // The tighter of the limits and the machine's x-qtestd-work-budget / x-qtestd-request-time.
@@ -146,6 +169,7 @@ export class Session {
       logger: this.log,
       maxLineBytes: this.limits.maxLineBytes,
       maxTransferBytes: this.limits.maxTransferBytes,
+      beforeTransfer: this.memory && transferCheck(this.memory),
       shared: this.qtestShared,
       // Each request starts with a fresh work count (the reply of the last one was just made).
       onRequest: (kind, seconds) => {

@@ -150,6 +150,7 @@ function* writeSteps(a: Args, addr: bigint, size: number, fill: Fill, sliced: bo
   const attrs = a.attrs;
   const checkTx = a.checkTx;
   if (mem.isRam?.(addr, BigInt(size))) {
+    mem.prepareRam?.(addr, BigInt(size)); // all or nothing: the memory budget refuses before the first piece
     for (let off = 0; off < size; off += PIECE) {
       const n = Math.min(PIECE, size - off);
       const buf = PIECE_BUF.subarray(0, n);
@@ -272,6 +273,7 @@ export function memsetCmd(a: Args, s: QtestSessionState): Reply {
     throw new QemuWouldAbort(`memset: size ${size} exceeds the limit of ${s.maxTransferBytes} bytes`);
   }
   if (size === 0n) return 'OK';
+  if (ram && pattern !== 0) mem.prepareRam?.(addr, size); // all or nothing: the memory budget refuses before any step
   const checked = a.checkTx && !ram;
   const attrs = a.attrs;
   const jobs = s.target.jobs;

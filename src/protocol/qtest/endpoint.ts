@@ -29,6 +29,8 @@ export interface QtestEndpointOptions {
   logger?: Logger;
   maxLineBytes: number;
   maxTransferBytes: number;
+  /** QtestSessionState.beforeTransfer (the service's memory budget). */
+  beforeTransfer?: (command: string, size: number) => void;
   /**
    * Called once per processed line with the reply kind and the seconds it took to run (-1 for a
    * line refused before it ran) — the service's metrics; the clock is read only when it is set.
@@ -86,6 +88,7 @@ export class QtestEndpoint implements Endpoint {
       irqLevels: new Map(),
       logNote: () => {},
       maxTransferBytes: opts.maxTransferBytes,
+      beforeTransfer: opts.beforeTransfer,
     };
     // A log sink may keep the Buffers it is given: with a log, slabs are never reused.
     this.out = new ReplyWriter(

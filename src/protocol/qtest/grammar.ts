@@ -36,6 +36,8 @@ export interface QtestSessionState {
   /** qtest-log hook for the b64write mismatch note. */
   logNote(text: string): void;
   maxTransferBytes: number;
+  /** Told a sized command's name and size before it runs; throws (a LimitError) to refuse it (the service's memory budget). */
+  beforeTransfer?: (command: string, size: number) => void;
   /** The start of a line a closed connection left unfinished; QEMU keeps it for the next one. */
   partialLine?: Buffer;
   /**
@@ -219,6 +221,7 @@ export function parseArgs(row: CommandRow, line: QtestLine, s: QtestSessionState
         if (r.big !== undefined || r.small > s.maxTransferBytes) {
           throw new LimitError(`${row.name}: size ${a.big(i)} exceeds the limit of ${s.maxTransferBytes} bytes`);
         }
+        s.beforeTransfer?.(row.name, r.small);
       }
     } else if (kind === 'data') {
       // QEMU checks the payload's length right after reading it (before using it).

@@ -25,6 +25,8 @@ export interface QtestMemory {
   fill(addr: Addr, length: bigint, byte: number, attrs?: MemTxAttrs): void;
   /** True when [addr, addr+length) is plain RAM (a fill there costs no device accesses). */
   isRam?(addr: Addr, length: bigint): boolean;
+  /** Back the RAM of [addr, addr+length) before a write in pieces (throws having done nothing when memory is short). */
+  prepareRam?(addr: Addr, length: bigint): void;
 }
 
 /** A QOM device as irq_intercept_* / set_irq_in see it. */
