@@ -340,7 +340,7 @@ export class QtestdService {
   async stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     this.accepting = false;
     for (const server of this.servers) server.close();
-    this.firstLines.closeAll('server is shutting down');
+    this.firstLines.closeAll('shutting down'); // as an open connection is told
     this.refusals.close();
     if (this.opts.unixPath) {
       try {
