@@ -26,10 +26,12 @@ function handleOf(socket: Socket): ReadHandle | undefined {
 /**
  * Stop reading from the kernel, so that later bytes stay in the socket for whoever gets the
  * descriptor next (the stream's own buffer does not travel with the handle). `pause()` alone
- * stops 'data' events only: the stream asks for more (`_read`) while its buffer is below the
- * high-water mark, which restarts the handle unless net.Socket believes it is still reading — so
- * the handle is stopped and left marked as reading. In flowing mode every chunk read so far was
- * delivered already, so nothing is left behind. `resumeReading` undoes it.
+ * stops 'data' events only: right after a chunk, the stream asks for more (`_read`, on the next
+ * tick) while its buffer is below the high-water mark, which restarts the handle unless
+ * net.Socket believes it is still reading — so the handle is stopped and left marked as reading.
+ * That request for more then leaves the stream believing a read is under way, so it never asks
+ * again by itself: `resumeReading` restarts the handle explicitly. In flowing mode every chunk
+ * read so far was delivered already, so nothing is left behind.
  */
 function holdReading(socket: Socket): void {
   socket.pause();
@@ -45,13 +47,18 @@ function holdReading(socket: Socket): void {
 const held = new WeakSet<Socket>();
 
 /**
- * Resume `socket`, undoing holdReading if it was held in this process (`--workers 0`). A socket
- * a worker received is a fresh one that reads already: its handle must not be started twice.
+ * Resume `socket`, undoing holdReading if it was held in this process (`--workers 0`, or a
+ * connection refused after its first line). A socket a worker received is a fresh one that reads
+ * already: its handle must not be started twice.
  */
 export function resumeReading(socket: Socket): void {
   const handle = handleOf(socket);
-  if (held.delete(socket) && handle) handle.reading = false; // the next _read starts it again
   socket.resume();
+  if (held.delete(socket) && handle && !socket.destroyed) {
+    handle.reading = false;
+    // the stream's own request for more was swallowed while held (see holdReading): ask again
+    socket._read(socket.readableHighWaterMark);
+  }
 }
 
 type FirstLine = { ok: true; head: Buffer } | { ok: false; reason?: string };

@@ -29,7 +29,7 @@ import type { WorkerServiceOptions } from './service-worker.js';
 import { acquireLock, prepareRunDir, StartupError } from './run-dir.js';
 import { listenRefusal } from './web-guard.js';
 import { endRefused, openFileLimit, sessionsForFds } from './budgets.js';
-import { FIRST_LINE_READ_BYTES, FirstLineGate } from './first-line.js';
+import { FIRST_LINE_READ_BYTES, FirstLineGate, resumeReading } from './first-line.js';
 import { WorkerPool } from './worker-pool.js';
 import type { WorkerMessage } from './worker-pool.js';
 
@@ -231,6 +231,7 @@ export class QtestdService {
     this.front.sessionsRefused.inc();
     this.opts.log.warn({ event: 'session-refused', transport, reason }, 'connection refused');
     socket.on('error', (err) => this.opts.log.debug({ err }, 'refused connection error'));
+    resumeReading(socket); // a connection held after its first line reads (and discards) again
     endRefused(socket, `FAIL ${reason}\n`); // orderly, and bounded in time
   }
 

@@ -4,7 +4,8 @@
  * worker gets the descriptor and the bytes read, and the session must see the stream exactly as
  * sent. Hundreds of connections over TCP and UNIX send a first line and more lines in one write,
  * in many small writes, first line then the rest, and with a half-close right after the last
- * line (as `nc -q0` does); every one must get every reply, in order. (No timed assertions: the
+ * line (as `nc -q0` does), and line by line waiting for each reply as a test client does; every one
+ * must get every reply, in order (after a half-close: a prefix of them, then an orderly close). (No timed assertions: the
  * safety net is minutes.)
  */
 import t from 'tap';
@@ -19,7 +20,7 @@ const services = await Promise.all(
 );
 t.teardown(() => Promise.all(services.map((q) => q.dispose())));
 
-type Shape = 'one-write' | 'byte-writes' | 'line-writes' | 'first-then-rest';
+type Shape = 'one-write' | 'byte-writes' | 'line-writes' | 'first-then-rest' | 'after-replies';
 
 /** The lines a connection sends and the replies they must get (`i` makes them its own). */
 function script(i: number, greeting: boolean): { lines: string[]; replies: string[] } {
@@ -59,14 +60,23 @@ function run(
       resolve({ got: buf.split('\n').filter((l) => l !== ''), how });
     };
     s.setEncoding('latin1');
+    let sent = 0;
+    /** 'after-replies': each line once the previous one was answered, as a test client does. */
+    const sendNext = (): void => {
+      if (sent < lines.length) s.write(`${lines[sent++]}\n`);
+      else if (halfClose) s.end();
+    };
     s.on('data', (d: string) => {
       buf += d;
-      if (buf.split('\n').length - 1 >= want) finish('all');
+      const replies = buf.split('\n').length - 1;
+      if (replies >= want) finish('all');
+      else if (shape === 'after-replies' && replies === sent) sendNext();
     });
     s.on('end', () => finish('end'));
     s.on('close', () => finish('close'));
     s.on('error', (e) => finish(`error ${e.message}`));
     s.on('connect', () => {
+      if (shape === 'after-replies') return sendNext();
       const text = lines.map((l) => `${l}\n`).join('');
       const chunks: string[] =
         shape === 'one-write'
@@ -96,7 +106,7 @@ function run(
   });
 }
 
-const shapes: Shape[] = ['one-write', 'byte-writes', 'line-writes', 'first-then-rest'];
+const shapes: Shape[] = ['one-write', 'byte-writes', 'line-writes', 'first-then-rest', 'after-replies'];
 
 for (const [k, q] of services.entries())
   t.test(`every connection gets every reply, whatever the shape of its writes (--workers ${k ? 0 : 2})`, async (t) => {
