@@ -155,6 +155,13 @@ export class WorkMeter {
     return f;
   }
 
+  /** Drop the pending job (its peer left): the device ends as when a job is cut short (settle). */
+  abandon(): void {
+    const job = this.job;
+    this.job = undefined;
+    job?.settle();
+  }
+
   /** Run the pending job to its end now (its errors propagate). */
   finishPending(): void {
     const job = this.job;

@@ -10,7 +10,8 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Socket } from 'node:net';
 import type { Logger } from '../base/log.js';
 import { serveInspector } from './inspector.js';
-import { httpRefusal } from './budgets.js';
+import { endRefused, httpRefusal, openFileLimit } from './budgets.js';
+import { boundHttpConnections, HTTP_SERVER_OPTIONS, maxHttpConnections } from './http-bounds.js';
 import { webGuard } from './web-guard.js';
 import type { WebGuardOptions } from './web-guard.js';
 
@@ -31,11 +32,18 @@ export class HttpFrontEnd {
   readonly server: HttpServer;
 
   constructor(private readonly backend: HttpBackend) {
-    this.server = createHttpServer((req, res) => this.handleHttp(req, res));
+    this.server = createHttpServer(HTTP_SERVER_OPTIONS, (req, res) => this.handleHttp(req, res));
+    boundHttpConnections(this.server, maxHttpConnections(openFileLimit()), backend.log);
     this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket as Socket, head));
     // a client that resets mid-request: nothing to answer any more
-    this.server.on('clientError', (err, socket) => {
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       backend.log.debug({ err }, 'HTTP client error');
+      // a request not in within its deadline (http-bounds.ts) is told so
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable)
+        return endRefused(
+          socket as Socket,
+          'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+        );
       socket.destroy();
     });
   }

@@ -16,6 +16,7 @@ import { Greeter } from './greeter.js';
 import { bindWebSocket } from './websocket-link.js';
 import { gated, lineWatch } from './endpoint-wrappers.js';
 import { memoryBudgetRefusal } from './budgets.js';
+import { resumeReading } from './first-line.js';
 import { QMP_TOKEN_HEADER, QMP_TOKEN_OPTION, QmpTokens, takeQmpToken } from './qmp-token.js';
 import type { LiveSession, SessionRegistry } from './session-registry.js';
 import type { CloseReason } from './metrics.js';
@@ -111,7 +112,10 @@ export class Listeners {
     return this.qmpTokens.check(live, token);
   }
 
-  acceptRaw(socket: Socket, transport: 'tcp' | 'unix', done: () => void = () => {}): void {
+  /** `head`: bytes already read from the socket (the accepting process read the first line). */
+  acceptRaw(socket: Socket, transport: 'tcp' | 'unix', done: () => void = () => {}, head?: Buffer): void {
+    // the first line comes first, as sent (nothing can start the socket flowing before this)
+    if (head?.length) socket.unshift(head);
     // ECONNRESET / EPIPE from a peer that went away: 'close' follows and ends the session
     socket.on('error', (err) => this.log.debug({ err, transport }, 'qtest connection error'));
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
@@ -209,7 +213,7 @@ export class Listeners {
       unfinished = nl < 0 ? unfinished + chunk.length : chunk.length - nl - 1;
       if (open) lines.input(chunk);
     });
-    socket.resume(); // handed over paused (nothing was read by the accepting process)
+    resumeReading(socket); // handed over paused, the first line read (first-line.ts)
   }
 
   acceptWebSocket(ws: WebSocket, query: URLSearchParams, req: IncomingMessage, done: () => void = () => {}): void {

@@ -91,7 +91,8 @@ function main(): void {
     })
     .on('conn', (msg, socket) => {
       if (!socket) return closed(true)();
-      host.acceptRaw(socket as Socket, msg.transport as 'tcp' | 'unix', closed(true));
+      const head = typeof msg.head === 'string' ? Buffer.from(msg.head, 'base64') : undefined;
+      host.acceptRaw(socket as Socket, msg.transport as 'tcp' | 'unix', closed(true), head);
     })
     .on('upgrade', (msg, socket) => {
       const done = closed(msg.kind === 'qtest');

@@ -29,6 +29,7 @@ import type { WorkerServiceOptions } from './service-worker.js';
 import { acquireLock, prepareRunDir, StartupError } from './run-dir.js';
 import { listenRefusal } from './web-guard.js';
 import { endRefused, openFileLimit, sessionsForFds } from './budgets.js';
+import { FIRST_LINE_READ_BYTES, FirstLineGate, resumeReading } from './first-line.js';
 import { WorkerPool } from './worker-pool.js';
 import type { WorkerMessage } from './worker-pool.js';
 
@@ -70,10 +71,18 @@ export class QtestdService {
   /** Sessions the open-file limit leaves room for (budgets.ts). */
   private readonly fdLimit = openFileLimit();
   private fdSessions = Infinity;
+  /** Raw connections still reading their first line: no session slot yet (first-line.ts). */
+  private readonly firstLines: FirstLineGate;
 
   constructor(readonly opts: ServiceOptions) {
     this.front = new FrontMetrics(Math.max(0, opts.workers));
     this.fdSessions = sessionsForFds(this.fdLimit, opts.workers);
+    this.firstLines = new FirstLineGate(
+      opts.greetingTimeoutMs,
+      opts.idleTimeoutMs,
+      Math.min(FIRST_LINE_READ_BYTES, opts.limits.maxLineBytes + 1),
+      (socket, reason) => endRefused(socket, `FAIL ${reason}\n`),
+    );
   }
 
   get sessionCount(): number {
@@ -222,16 +231,35 @@ export class QtestdService {
     this.front.sessionsRefused.inc();
     this.opts.log.warn({ event: 'session-refused', transport, reason }, 'connection refused');
     socket.on('error', (err) => this.opts.log.debug({ err }, 'refused connection error'));
+    resumeReading(socket); // a connection held after its first line reads (and discards) again
     endRefused(socket, `FAIL ${reason}\n`); // orderly, and bounded in time
   }
 
+  /**
+   * A raw qtest connection counts against `--max-sessions` once its first line is in: until then
+   * it waits here (first-line.ts), bounded in number, bytes, and time.
+   */
   private acceptRaw(socket: Socket, transport: 'tcp' | 'unix'): void {
+    const refusal = this.accepting ? this.waitingRefusal() : 'server is shutting down';
+    if (refusal) return this.refuseRaw(socket, transport, refusal);
+    socket.on('error', (err) => this.opts.log.debug({ err, transport }, 'qtest connection error'));
+    this.firstLines.read(socket, (head) => this.handRaw(socket, transport, head));
+  }
+
+  /** Why one more connection cannot wait for its first line (the open-file budget counts it). */
+  private waitingRefusal(): string | undefined {
+    if (this.connections + this.firstLines.size >= this.fdSessions)
+      return `too many sessions for the open-file limit (ulimit -n ${this.fdLimit} leaves room for ${this.fdSessions})`;
+    return this.firstLines.refusal();
+  }
+
+  private handRaw(socket: Socket, transport: 'tcp' | 'unix', head: Buffer): void {
     const refusal = this.refuse();
     if (refusal) return this.refuseRaw(socket, transport, refusal);
-    if (this.inline) return this.inline.acceptRaw(socket, transport, this.countConnection(0));
+    if (this.inline) return this.inline.acceptRaw(socket, transport, this.countConnection(0), head);
     const index = this.pool!.pick();
     const done = this.countConnection(index);
-    if (this.pool!.hand({ t: 'conn', transport }, socket, index) < 0) {
+    if (this.pool!.hand({ t: 'conn', transport, head: head.toString('base64') }, socket, index) < 0) {
       done();
       this.refuseRaw(socket, transport, 'no worker available');
     }
@@ -313,6 +341,7 @@ export class QtestdService {
   async stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     this.accepting = false;
     for (const server of this.servers) server.close();
+    this.firstLines.closeAll('shutting down'); // as an open connection is told
     this.refusals.close();
     if (this.opts.unixPath) {
       try {

@@ -63,8 +63,9 @@ export class SessionHost {
     return this.registry.get(id) !== undefined;
   }
 
-  acceptRaw(socket: Socket, transport: 'tcp' | 'unix', done?: () => void): void {
-    this.listeners.acceptRaw(socket, transport, done);
+  /** `head`: the bytes the accepting process read already (the first line, first-line.ts). */
+  acceptRaw(socket: Socket, transport: 'tcp' | 'unix', done?: () => void, head?: Buffer): void {
+    this.listeners.acceptRaw(socket, transport, done, head);
   }
 
   /** Complete a WebSocket upgrade the accepting process parsed: /qtest opens a session, /qmp attaches. */

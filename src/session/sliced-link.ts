@@ -104,7 +104,11 @@ export class SlicedQtest implements Endpoint {
   end(): void {
     this.gone = true;
     this.queue.length = 0;
+    if (!this.held) return;
+    // its job is dropped too: left pending, it would hold the meter and QMP (whenIdle) forever
     this.held = undefined;
+    this.work.abandon();
+    this.onIdle();
   }
 
   /** Hand lines to the endpoint until input runs out, a job is pending or the peer is full. */

@@ -1,8 +1,9 @@
 /**
- * Slowloris on a real qtestd: clients that trickle a first line (or a line inside a session) one
- * byte at a time keep sending, yet they are closed with a clear `FAIL …` once the deadline of the
- * line passes — bytes do not reset it — and the session slots they held are free again. A client
- * that sends complete requests is never affected. (Progress assertions only: the trickle goes on
+ * Slowloris on a real qtestd: clients that trickle a first line one byte at a time hold no
+ * `--max-sessions` slot (a connection counts once its first line is in) and are closed with a
+ * clear `FAIL …` once `--greeting-timeout` passes — bytes do not reset it; a line trickled inside
+ * a session is closed at `--line-timeout` the same way. A client that sends complete requests is
+ * never affected. (Progress assertions only: the trickle goes on
  * until the server closes the connection; the safety net is minutes.)
  */
 import t from 'tap';
@@ -27,12 +28,21 @@ async function trickle(c: LineClient, text: string): Promise<number> {
   return sent;
 }
 
-t.test('trickled first lines: closed with FAIL although bytes keep coming; the slots come back', async (t) => {
+t.test('trickled first lines: no session slot, closed with FAIL although bytes keep coming', async (t) => {
   const clients = await Promise.all(Array.from({ length: 5 }, () => q.tcp()));
   const trickles = clients.map((c) => trickle(c, '#!qtestd id=slow-' + 'x'.repeat(1000)));
-  // while they hold all five slots, a sixth connection is refused
+  // a connection counts against --max-sessions once its first line is in: five trickling
+  // connections leave all five slots to clients that send complete lines
+  const sessions: LineClient[] = [];
+  for (let i = 0; i < 5; i++) {
+    const c = i % 2 ? await q.unix() : await q.tcp();
+    t.equal(await c.request(`#!qtestd id=full-${i}`), 'OK', `session ${i} starts while the tricklers trickle`);
+    sessions.push(c);
+  }
+  t.equal(await sessions[4]!.request('endianness'), 'OK little');
   const sixth = await q.tcp();
-  t.equal(await sixth.next(60_000), 'FAIL too many sessions (limit 5)', 'the trickling connections hold the slots');
+  t.equal(await sixth.request('#!qtestd id=sixth'), 'FAIL too many sessions (limit 5)', 'the limit still holds');
+  for (const c of sessions) c.destroy();
   const sent = await Promise.all(trickles);
   for (const [i, c] of clients.entries()) {
     // a byte every 50 ms would never let a deadline that bytes reset expire
@@ -40,7 +50,7 @@ t.test('trickled first lines: closed with FAIL although bytes keep coming; the s
     t.match(c.received, ['FAIL no session started within 1 s of connecting; closing'], `client ${i} was told why`);
     t.equal(c.closedHow?.kind, 'end', `client ${i}: an orderly close`);
   }
-  // the slots are free again
+  // the slots are free again (the complete sessions above were closed)
   let ok: LineClient | undefined;
   for (let k = 0; k < 200 && !ok; k++) {
     const c = await q.tcp();

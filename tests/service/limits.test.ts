@@ -32,7 +32,8 @@ t.test('--max-sessions: FAIL too many sessions on every transport, /readyz 503',
   const q = full;
   const open = [await q.tcp(), await q.unix(), await q.ws('id=w')];
   t.equal(await open[0].request('#!qtestd id=a'), 'OK');
-  // the UNIX connection is still being greeted: it counts against the limit too
+  // a connection counts against the limit once its first line is in (a plain command here)
+  t.equal(await open[1].request('readl 0x40000000'), 'OK 0x0000000000000000');
   for (let k = 0; k < 12000 && (await q.http('/readyz')).status === 200; k++) await sleep(10); // safety net: 2 min
   const ready = await q.http('/readyz');
   t.equal(ready.status, 503, '/readyz says not ready when full');
@@ -41,7 +42,7 @@ t.test('--max-sessions: FAIL too many sessions on every transport, /readyz 503',
 
   for (const c of [await q.tcp(), await q.unix()]) {
     const closed = c.closed;
-    t.equal(await c.next(), 'FAIL too many sessions (limit 3)');
+    t.equal(await c.request('#!qtestd'), 'FAIL too many sessions (limit 3)', 'told once its first line is in');
     t.equal((await closed).kind, 'end', 'then the connection is closed');
   }
   const w = await wsRefusal(`ws://127.0.0.1:${q.httpPort}/qtest`);
