@@ -63,7 +63,10 @@ if (!Number.isInteger(jobs) || jobs < 1) {
   console.error(`run-tests: jobs must be a positive integer, not ${jobs}`);
   process.exit(2);
 }
-const fileTimeoutMs = Number(process.env.QTESTD_TEST_FILE_TIMEOUT_S ?? 600) * 1000;
+const fileTimeoutS = Number(process.env.QTESTD_TEST_FILE_TIMEOUT_S ?? 600);
+// a file's own tap root times out after TAP_TIMEOUT seconds (tap's default: 30) unless the file
+// sets its own: the same safety net as the runner's
+const childEnv = { ...process.env, TAP_TIMEOUT: String(fileTimeoutS) };
 
 /** dist/tests/**\/*.test.js, fixtures aside, as paths relative to the repository. */
 function testFiles(dir) {
@@ -102,7 +105,12 @@ t.setTimeout(0);
 const durations = { ...last };
 for (const file of files) {
   // resolves with the file's results, `time` from its own `# time=` line
-  t.spawn(process.execPath, [file], { buffered: jobs > 1, timeout: fileTimeoutMs, cwd: ROOT }, file).then((r) => {
+  t.spawn(
+    process.execPath,
+    [file],
+    { buffered: jobs > 1, timeout: fileTimeoutS * 1000, cwd: ROOT, env: childEnv },
+    file,
+  ).then((r) => {
     if (typeof r?.time === 'number') durations[file] = Math.round(r.time);
   });
 }
