@@ -86,36 +86,31 @@ function layout(): string {
   return layoutJson;
 }
 
-/** Serve an inspector path; false when `pathname` is not one of ours. */
-export function serveInspector(pathname: string, req: IncomingMessage, res: ServerResponse): boolean {
-  let type: string;
-  let body: string | Buffer;
-  switch (pathname) {
-    case '/':
-    case '/inspector':
-      type = 'text/html; charset=utf-8';
-      body = HTML;
-      break;
-    case '/inspector/page.js':
-      type = 'text/javascript; charset=utf-8';
-      pageJs ??= readFileSync(PAGE_JS);
-      body = pageJs;
-      break;
-    case '/inspector/layout.json':
-      type = 'application/json';
-      body = layout();
-      break;
-    default:
-      return false;
-  }
-  if (res.destroyed) return true;
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
-    res.end('method not allowed\n');
-    return true;
-  }
+/** One inspector route: its path, content type and body (built on first use). */
+export interface InspectorRoute {
+  readonly path: string;
+  readonly type: string;
+  body(): string | Buffer;
+}
+
+/** The inspector's routes; http.ts registers them (GET and HEAD) with the service's router. */
+export const INSPECTOR_ROUTES: readonly InspectorRoute[] = [
+  { path: '/', type: 'text/html; charset=utf-8', body: () => HTML },
+  { path: '/inspector', type: 'text/html; charset=utf-8', body: () => HTML },
+  {
+    path: '/inspector/page.js',
+    type: 'text/javascript; charset=utf-8',
+    body: () => (pageJs ??= readFileSync(PAGE_JS)),
+  },
+  { path: '/inspector/layout.json', type: 'application/json', body: layout },
+];
+
+/** Answer `req` with an inspector route (the method is already checked by the router). */
+export function serveInspector(route: InspectorRoute, req: IncomingMessage, res: ServerResponse): void {
+  if (res.destroyed) return;
+  const body = route.body();
   res.writeHead(200, {
-    'content-type': type,
+    'content-type': route.type,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-cache',
     // the page may talk only to this origin (its own WebSocket QMP endpoint)
@@ -123,5 +118,4 @@ export function serveInspector(pathname: string, req: IncomingMessage, res: Serv
     'x-content-type-options': 'nosniff',
   });
   res.end(req.method === 'HEAD' ? undefined : body);
-  return true;
 }
