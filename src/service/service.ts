@@ -43,6 +43,12 @@ const ASK_DEADLINE_MS = 250;
 export const WORKER_EXIT_MARGIN_MS = 1000;
 /** How long a QMP attach waits for its session's id to be claimed (see acceptUpgrade). */
 const QMP_ATTACH_WAIT_MS = 2000;
+/**
+ * How long it waits at most while a /qtest upgrade that named that id (`?id=`) is on its way to a
+ * worker: the claim follows the hand-over, which on a loaded machine can take longer than the
+ * plain wait; a safety net, not a timing assumption.
+ */
+const QMP_ATTACH_PENDING_WAIT_MS = 60_000;
 
 function workerModule(): string {
   const self = fileURLToPath(import.meta.url);
@@ -73,6 +79,8 @@ export class QtestdService {
   private fdSessions = Infinity;
   /** Raw connections still reading their first line: no session slot yet (first-line.ts). */
   private readonly firstLines: FirstLineGate;
+  /** Ids named by /qtest upgrades handed to a worker and not claimed yet → until when to wait. */
+  private readonly unclaimedIds = new Map<string, number>();
 
   constructor(readonly opts: ServiceOptions) {
     this.front = new FrontMetrics(Math.max(0, opts.workers));
@@ -180,6 +188,7 @@ export class QtestdService {
   private fromWorker(index: number, msg: WorkerMessage): void {
     switch (msg.t) {
       case 'claim':
+        if (typeof msg.id === 'string') this.unclaimedIds.delete(msg.id);
         this.pool!.post(
           { t: 'claimed', rid: msg.rid, result: this.ids.claim((msg.id as string | null) ?? undefined, index) },
           index,
@@ -265,11 +274,24 @@ export class QtestdService {
     }
   }
 
-  /** The worker owning session `id`, waiting up to `ms` for a claim in flight. */
+  /** A /qtest upgrade naming `id` is on its way to a worker (forgotten on its claim, or in time). */
+  private expectClaim(id: string): void {
+    const now = Date.now();
+    if (this.unclaimedIds.size >= 4096)
+      for (const [k, until] of this.unclaimedIds) if (until <= now) this.unclaimedIds.delete(k);
+    this.unclaimedIds.set(id, now + QMP_ATTACH_PENDING_WAIT_MS);
+  }
+
+  /**
+   * The worker owning session `id`, waiting up to `ms` for a claim in flight, or for as long as a
+   * /qtest upgrade naming `id` is handed on and not yet claimed (bounded by
+   * QMP_ATTACH_PENDING_WAIT_MS).
+   */
   private async ownerWithin(id: string, ms: number): Promise<number | undefined> {
     for (let waited = 0; ; waited += 10) {
       const owner = this.ids.ownerOf(id);
-      if (owner !== undefined || waited >= ms || id === '') return owner;
+      const limit = (this.unclaimedIds.get(id) ?? 0) > Date.now() ? QMP_ATTACH_PENDING_WAIT_MS : ms;
+      if (owner !== undefined || waited >= limit || id === '') return owner;
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -312,6 +334,9 @@ export class QtestdService {
     if (this.inline) return this.inline.acceptUpgrade(upgrade, socket, head, this.countConnection(0));
     const index = this.pool!.pick();
     const done = this.countConnection(index);
+    // a QMP attach naming this id waits for its claim (ownerWithin), however long the hand-over takes
+    const id = new URL(upgrade.url, 'http://localhost').searchParams.get('id');
+    if (id) this.expectClaim(id);
     if (this.pool!.hand({ t: 'upgrade', kind, req: upgrade, head: head.toString('base64') }, socket, index) < 0) {
       done();
       socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\r\nworker unavailable\n');
