@@ -48,6 +48,12 @@ export interface QtestEndpointOptions {
 }
 
 const NL = 0x0a;
+/**
+ * A stream job goes on producing this many bytes after the link refused output before it parks:
+ * each wait for a drain costs a few turns of the event loop, so a longer wait for fewer of them
+ * (the bytes queued in the process stay bounded by about this).
+ */
+const STREAM_AHEAD_BYTES = 1 << 20;
 /** Gathered replies are handed to the link early once they reach this many bytes. */
 const FLUSH_BYTES = 32 * 1024;
 
@@ -89,6 +95,8 @@ export class QtestEndpoint implements Endpoint {
   private stream?: WorkJob<any>;
   /** What cut the stream job short: its request is answered `FAIL …` with it. */
   private streamFailure?: string;
+  /** Bytes handed to the link since it last refused output (reset by drained()). */
+  private ahead = 0;
 
   constructor(private readonly opts: QtestEndpointOptions) {
     this.state = opts.shared ?? {
@@ -132,6 +140,7 @@ export class QtestEndpoint implements Endpoint {
 
   drained(): void {
     this.blocked = false;
+    this.ahead = 0;
     if (this.stream) this.stepStream();
     // a job that ended went on with the input itself (finishLine)
     else this.pump();
@@ -158,6 +167,7 @@ export class QtestEndpoint implements Endpoint {
       log.sentBytes(piece);
     }
     if (this.peerGone) return;
+    if (this.blocked) this.ahead += piece.length;
     if (!this.opts.link.writeBytes(piece)) this.blocked = true;
   }
 
@@ -307,7 +317,7 @@ export class QtestEndpoint implements Endpoint {
     if (!job) return;
     let result: { value: unknown } | undefined;
     try {
-      while (!this.blocked) {
+      while (!this.blocked || this.ahead < STREAM_AHEAD_BYTES) {
         const r = job.steps.next();
         if (r.done) {
           result = { value: r.value };
