@@ -195,7 +195,8 @@ export class QtestEndpoint implements Endpoint {
     } finally {
       this.pumping = nested;
       if (!nested) this.out.flush();
-      this.stamped = false;
+      // a parked stream's reply line goes on later: its log prefix is written
+      if (!this.stream) this.stamped = false;
     }
     if (this.peerGone) return;
     if (this.blocked) this.opts.link.pause();
