@@ -2,7 +2,7 @@ import t from 'tap';
 import { QtestLog } from '../../../src/protocol/qtest/qtest-log.js';
 import { makeSession, RecordingLink } from '../../helpers/session.js';
 
-// A bulk read past 256 KiB in the launcher is produced as the link takes it: while the link
+// A bulk read past 1 MiB in the launcher is produced as the link takes it: while the link
 // refuses output the endpoint stops (about 1 MiB ahead) and goes on at drained(); the reply is
 // exact, the request behind it runs only after it, and -qtest-log shows the reply as one line
 // with one `[S +…]` prefix.
