@@ -89,9 +89,11 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       return gather(data);
     },
     sent(): boolean {
-      // A write the kernel took at once is finished when write() returns (Node runs its
-      // callback synchronously); anything it could not take stays counted in writableLength.
-      return pending.length === 0 && (closed || socket.destroyed || socket.writableLength === 0);
+      // The caller wants its Buffers back: what is gathered goes out now (a refusal shows as
+      // the next write's false). A write the kernel took at once is finished when write()
+      // returns; anything it could not take stays counted in writableLength.
+      if (pending.length) flush();
+      return closed || socket.destroyed || socket.writableLength === 0;
     },
     pause(): void {
       endpointPaused = true;

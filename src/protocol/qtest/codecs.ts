@@ -74,12 +74,27 @@ export function isCanonicalBase64(src: Uint8Array, start: number, end: number): 
   return inAlphabet(src, start, stop);
 }
 
-/** Every byte of src[start, end) is a base64 alphabet character (not `=`). */
+/** 1 for every byte value that is not a base64 alphabet character (`=` included), else 0. */
+const NOT_B64 = (() => {
+  const t = new Uint8Array(256).fill(1);
+  for (let c = 0; c < 256; c++) if (B64_RANK[c] >= 0 && c !== EQ) t[c] = 0;
+  return t;
+})();
+
+/**
+ * Every byte of src[start, end) is a base64 alphabet character (not `=`). Sixteen table lookups
+ * OR-ed per test (no branch per byte): about half the CPU of a test per byte on a 1 MiB payload.
+ */
 function inAlphabet(src: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = src[i];
-    if (c === EQ || B64_RANK[c] < 0) return false;
+  const t = NOT_B64;
+  let i = start;
+  for (; i + 16 <= end; i += 16) {
+    const bad =
+      t[src[i]] | t[src[i + 1]] | t[src[i + 2]] | t[src[i + 3]] | t[src[i + 4]] | t[src[i + 5]] | t[src[i + 6]] | t[src[i + 7]] |
+      t[src[i + 8]] | t[src[i + 9]] | t[src[i + 10]] | t[src[i + 11]] | t[src[i + 12]] | t[src[i + 13]] | t[src[i + 14]] | t[src[i + 15]];
+    if (bad) return false;
   }
+  for (; i < end; i++) if (t[src[i]]) return false;
   return true;
 }
 

@@ -21,6 +21,7 @@ import { QtestLine } from './line.js';
 import { ReplyWriter } from './reply.js';
 import type { QtestLog } from './qtest-log.js';
 import type { QtestTarget } from './target.js';
+import type { WorkJob } from '../../memory/work-meter.js';
 
 export interface QtestEndpointOptions {
   target: QtestTarget;
@@ -47,6 +48,12 @@ export interface QtestEndpointOptions {
 }
 
 const NL = 0x0a;
+/**
+ * A stream job goes on producing this many bytes after the link refused output before it parks:
+ * each wait for a drain costs a few turns of the event loop, so a longer wait for fewer of them
+ * (the bytes queued in the process stay bounded by about this).
+ */
+const STREAM_AHEAD_BYTES = 1 << 20;
 /** Gathered replies are handed to the link early once they reach this many bytes. */
 const FLUSH_BYTES = 32 * 1024;
 
@@ -79,6 +86,17 @@ export class QtestEndpoint implements Endpoint {
   /** Inside a handler: a finish() there is its reply (the job ended within its first slice). */
   private inHandler = false;
   private finishedEarly?: { reply: typeof WROTE | string | undefined };
+  /**
+   * A bulk read whose reply is produced as the peer takes it (state.streamJobs): parked while the
+   * link refuses output, resumed by drained(). Its request's later input waits (`awaiting`), and
+   * nothing else of the launcher writes guest RAM, so the reply is that of one read.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one job of any result type
+  private stream?: WorkJob<any>;
+  /** What cut the stream job short: its request is answered `FAIL …` with it. */
+  private streamFailure?: string;
+  /** Bytes handed to the link since it last refused output (reset by drained()). */
+  private ahead = 0;
 
   constructor(private readonly opts: QtestEndpointOptions) {
     this.state = opts.shared ?? {
@@ -98,6 +116,7 @@ export class QtestEndpoint implements Endpoint {
     this.state.emit = (line) => this.emitLine(line);
     this.state.finish = (reply) => this.finishLine(reply);
     this.state.logNote = (text) => opts.log?.sent(text);
+    this.state.streamJobs = { run: (job) => this.runStream(job) };
     this.state.irqLevels.clear();
     if (this.state.partialLine) {
       // QEMU's input buffer outlives a connection: an unfinished line continues on the next one.
@@ -121,7 +140,10 @@ export class QtestEndpoint implements Endpoint {
 
   drained(): void {
     this.blocked = false;
-    this.pump();
+    this.ahead = 0;
+    if (this.stream) this.stepStream();
+    // a job that ended went on with the input itself (finishLine)
+    else this.pump();
   }
 
   end(): void {
@@ -130,6 +152,7 @@ export class QtestEndpoint implements Endpoint {
     // an unfinished last line for the next connection.
     this.peerGone = true;
     this.blocked = false;
+    if (this.stream) this.stepStream();
     this.pump();
     this.closed = true;
     this.state.partialLine = this.partialBytes ? Buffer.concat(this.partial, this.partialBytes) : undefined;
@@ -144,6 +167,7 @@ export class QtestEndpoint implements Endpoint {
       log.sentBytes(piece);
     }
     if (this.peerGone) return;
+    if (this.blocked) this.ahead += piece.length;
     if (!this.opts.link.writeBytes(piece)) this.blocked = true;
   }
 
@@ -171,7 +195,8 @@ export class QtestEndpoint implements Endpoint {
     } finally {
       this.pumping = nested;
       if (!nested) this.out.flush();
-      this.stamped = false;
+      // a parked stream's reply line goes on later: its log prefix is written
+      if (!this.stream) this.stamped = false;
     }
     if (this.peerGone) return;
     if (this.blocked) this.opts.link.pause();
@@ -266,16 +291,51 @@ export class QtestEndpoint implements Endpoint {
         reply = early.reply ?? 'FAIL internal error: a job ended without a reply';
       }
     } catch (e) {
-      if (e instanceof QemuWouldAbort || e instanceof LimitError) reply = `FAIL ${e.message}`;
-      else {
-        this.opts.logger?.error({ err: e, line: line.text().slice(0, 200) }, 'internal error while running a qtest command');
-        this.opts.onInternalError?.();
-        reply = `FAIL internal error: ${(e as Error)?.message ?? String(e)}`;
-      }
+      reply = this.failure(e);
     } finally {
       this.inHandler = false;
     }
     this.complete(reply as typeof WROTE | string, startedAt);
+  }
+
+  /** The reply to a request whose handler (or job) threw. */
+  private failure(e: unknown): string {
+    if (e instanceof QemuWouldAbort || e instanceof LimitError) return `FAIL ${e.message}`;
+    this.opts.logger?.error({ err: e, line: this.line.text().slice(0, 200) }, 'internal error while running a qtest command');
+    this.opts.onInternalError?.();
+    return `FAIL internal error: ${(e as Error)?.message ?? String(e)}`;
+  }
+
+  /** Run a stream job (state.streamJobs) as far as the link takes its output. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one job of any result type
+  private runStream(job: WorkJob<any>): void {
+    this.stream = job;
+    this.stepStream();
+  }
+
+  private stepStream(): void {
+    const job = this.stream;
+    if (!job) return;
+    let result: { value: unknown } | undefined;
+    try {
+      while (!this.blocked || this.ahead < STREAM_AHEAD_BYTES) {
+        const r = job.steps.next();
+        if (r.done) {
+          result = { value: r.value };
+          break;
+        }
+        // what the step wrote goes to the link now: a refusal parks the job before more is made
+        this.out.flush();
+      }
+    } catch (e) {
+      this.stream = undefined;
+      this.streamFailure = this.failure(e);
+      job.settle();
+      return;
+    }
+    if (!result) return; // parked until drained()
+    this.stream = undefined;
+    job.done(result.value);
   }
 
   private complete(reply: typeof WROTE | string, startedAt: number): void {
@@ -288,6 +348,8 @@ export class QtestEndpoint implements Endpoint {
 
   /** A PENDING line's job ended (reply undefined: cut short, the session answers for it). */
   private finishLine(reply: typeof WROTE | string | undefined): void {
+    if (reply === undefined && this.streamFailure !== undefined) reply = this.streamFailure;
+    this.streamFailure = undefined;
     if (this.inHandler) {
       this.finishedEarly = { reply };
       return;

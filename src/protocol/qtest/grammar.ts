@@ -19,7 +19,7 @@ import type { QtestLine } from './line.js';
 import type { Payload } from './payload.js';
 import { PARSE_OK, PARSE_RANGE, parseNumberAt, resultBigInt } from './numbers.js';
 import type { NumberKind, NumberResult } from './numbers.js';
-import type { QtestDevice, QtestMemory, QtestTarget } from './target.js';
+import type { QtestDevice, QtestJobs, QtestMemory, QtestTarget } from './target.js';
 import type { ReplyWriter } from './reply.js';
 
 /** QEMU would hit g_assert() on this input; carries our explanation. */
@@ -45,6 +45,11 @@ export interface QtestSessionState {
    * job was cut short (the session answers the request itself).
    */
   finish(reply: typeof WROTE | string | undefined): void;
+  /**
+   * Where a bulk read's reply is produced as the peer takes it (the endpoint's own runner: steps
+   * run while the link accepts output and resume on its drain) when the target has no `jobs`.
+   */
+  streamJobs?: QtestJobs;
 }
 
 /**

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeBase64InPlace, decodeWriteHex, encodeBase64 } from '../../../src/protocol/qtest/codecs.js';
+import { decodeBase64InPlace, decodeWriteHex, encodeBase64, isCanonicalBase64 } from '../../../src/protocol/qtest/codecs.js';
 
 import { bytesHex as hex } from '../../helpers/bytes.js';
 
@@ -24,4 +24,25 @@ t.test('glib base64 in-place decode', async (t) => {
   t.equal(decodeBase64InPlace('Q U J D').decodedLength, 3, 'characters outside the alphabet are skipped');
   t.equal(encodeBase64(new Uint8Array([0x78, 0x56, 0x34, 0x12])), 'eFY0Eg==');
   t.equal(encodeBase64(new Uint8Array(0)), '');
+});
+
+t.test('isCanonicalBase64: any stray byte at any position of a canonical text is found', (t) => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const text = Buffer.from(Buffer.alloc(60, 0xa5).toString('base64'));
+  t.equal(isCanonicalBase64(text, 0, text.length), true);
+  let wrong = 0;
+  for (let c = 0; c < 256; c++) {
+    for (let at = 0; at < text.length; at++) {
+      const bytes = Buffer.from(text);
+      bytes[at] = c;
+      // a final `=` is padding
+      const ok = alphabet.includes(String.fromCharCode(c)) || (c === 0x3d && at === text.length - 1);
+      if (isCanonicalBase64(bytes, 0, bytes.length) !== ok) wrong++;
+    }
+  }
+  t.equal(wrong, 0, 'every byte value at every position of an 80-character text');
+  const padded = Buffer.from(Buffer.alloc(31, 1).toString('base64'));
+  t.equal(isCanonicalBase64(padded, 0, padded.length), true, 'one or two final `=` are padding');
+  t.equal(isCanonicalBase64(padded, 1, padded.length), false, 'a length that is not a multiple of 4');
+  t.end();
 });
