@@ -21,6 +21,7 @@ import type { DeferredError, PlannedSocket } from '../config/launch-plan.js';
 import { openTraceOutput } from './trace-output.js';
 import type { TraceFile } from './trace-output.js';
 import { announceShutdown, attachQmp } from '../session/qmp-attach.js';
+import { qmpCapturesProblem } from '../protocol/qmp/schema/captures.js';
 
 export interface LaunchHost {
   /** Text for the launching process's stderr. */
@@ -86,6 +87,11 @@ export function startLaunch(
   }
   let failure: DeferredError | undefined = opts.deferred;
   if (failure?.phase === 'machine-type') return fail(failure.message, failure.hint);
+  // An install without the QMP captures would answer its monitor with nothing: fail now instead.
+  if (opts.sockets.some((s) => s.roles.includes('qmp'))) {
+    const problem = qmpCapturesProblem();
+    if (problem !== undefined) return fail(`qtestd: ${problem}`);
+  }
   for (const w of opts.warnings) host.stderr(`${PROGRAM}: warning: ${w}\n`);
   let traceOut: TraceFile | undefined;
   try {

@@ -14,6 +14,7 @@ import { defaultServiceOptions, QtestdService, WORKER_EXIT_MARGIN_MS } from '../
 import type { ServiceOptions } from '../service/service.js';
 import { parseSessionOptions } from '../config/session-options.js';
 import { Session } from '../session/session.js';
+import { qmpCapturesProblem } from '../protocol/qmp/schema/captures.js';
 import { installProcessGuards, onTerminationSignals } from './process-guard.js';
 import { FlagError, parseServiceArgs, usage } from './service-flags.js';
 import type { LogFormat } from './service-flags.js';
@@ -78,6 +79,12 @@ async function main(): Promise<void> {
       return;
     }
     parsed = cmd;
+    // Every session has a QMP monitor: an install without its captures must not start.
+    const problem = qmpCapturesProblem();
+    if (problem !== undefined) {
+      process.stderr.write(`qtestd: ${problem}\n`);
+      process.exit(1);
+    }
     try {
       checkDefaultMachine(parsed.opts);
     } catch (e) {

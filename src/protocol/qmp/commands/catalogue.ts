@@ -8,6 +8,7 @@ import type { QomTypeInfo } from '../host.js';
 import type { JsonObject, JsonValue } from '../json-value.js';
 import { defineCommand } from '../registry.js';
 import { readQmpCapture } from '../schema/captures.js';
+import type { QmpCaptureName } from '../schema/captures.js';
 import { parseQemuOutput } from '../schema/json-text.js';
 import { MACHINE_CATALOGUE } from '../data/machines.js';
 import { QEMU_VERSION, TARGET_ARCH } from '../data/version.js';
@@ -21,10 +22,10 @@ function implementsType(type: QomTypeInfo, wanted: string, byName: Map<string, Q
   return false;
 }
 
-const captured = new Map<string, JsonObject[]>();
+const captured = new Map<QmpCaptureName, JsonObject[]>();
 
 /** The entries of a captured QEMU list reply (oracle capture, QEMU's order: the lists are filtered, never reordered). */
-function capturedList(file: string): JsonObject[] {
+function capturedList(file: QmpCaptureName): JsonObject[] {
   let list = captured.get(file);
   if (list === undefined) {
     list = (parseQemuOutput(readQmpCapture(file)) as JsonObject).return as JsonObject[];
