@@ -33,4 +33,17 @@ export interface Endpoint {
   drained(): void;
   /** The peer closed the connection. */
   end(): void;
+  /**
+   * Optional: the peer ended its input (a half-close: it shuts its sending side and may still
+   * read) — answer what it sent, then call `done` once the last reply is written (the transport
+   * then closes). QEMU answers every line sent before the end of input. An endpoint without it
+   * answers its input as it arrives, so the transport can close at once.
+   */
+  inputEnded?(done: () => void): void;
+}
+
+/** Tell `endpoint` the peer's input ended: `done` when it has answered it (at once without inputEnded). */
+export function endInput(endpoint: Endpoint, done: () => void): void {
+  if (endpoint.inputEnded) endpoint.inputEnded(done);
+  else done();
 }

@@ -4,6 +4,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
+import { endInput } from '../protocol/link.js';
 import type { Endpoint } from '../protocol/link.js';
 
 /** Input reaches `endpoint` only while `open()`; after a shutdown it is discarded. */
@@ -16,6 +17,7 @@ export function gated(open: () => boolean, endpoint: Endpoint): Endpoint {
       if (open()) endpoint.drained();
     },
     end: () => endpoint.end(),
+    inputEnded: (done) => (open() ? endInput(endpoint, done) : done()),
   };
 }
 

@@ -6,6 +6,7 @@
  * starts the default machine and is processed as a command. Then every byte goes to the
  * session's QtestEndpoint.
  */
+import { endInput } from '../protocol/link.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 
 export type StartResult = { ok: true; endpoint: (link: Link) => Endpoint } | { ok: false; reason: string };
@@ -24,6 +25,8 @@ export class Greeter implements Endpoint {
   /** No more input is taken (the peer closed, or we closed after a fatal FAIL). */
   private ended = false;
   private innerEnded = false;
+  /** The peer ended its input while the session was starting: tell the session once it runs. */
+  private inputDone?: () => void;
 
   constructor(
     private readonly link: Link,
@@ -88,6 +91,7 @@ export class Greeter implements Endpoint {
       // what the client sent after it is discarded
       this.link.write(`FAIL ${r.reason}\n`);
       this.ended = true;
+      this.inputDone = undefined; // the close below ends the connection
       this.buffered = [];
       this.bufferedBytes = 0;
       this.link.close();
@@ -99,6 +103,17 @@ export class Greeter implements Endpoint {
     this.buffered = [];
     this.bufferedBytes = 0;
     for (const b of pending) this.inner.input(b);
+    const done = this.inputDone;
+    this.inputDone = undefined;
+    if (done) endInput(this.inner, done);
+  }
+
+  inputEnded(done: () => void): void {
+    if (this.inner) return endInput(this.inner, done);
+    // a session being started answers what was sent before the end (QEMU would have); no
+    // session and no start under way (an unfinished first line, or closed after a FAIL): done
+    if (this.starting && !this.ended) this.inputDone = done;
+    else done();
   }
 
   drained(): void {

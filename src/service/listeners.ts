@@ -16,10 +16,14 @@ import { Greeter } from './greeter.js';
 import { bindWebSocket } from './websocket-link.js';
 import { gated, lineWatch } from './endpoint-wrappers.js';
 import { memoryBudgetRefusal } from './budgets.js';
+import { formatMiB } from '../memory/memory-budget.js';
 import { resumeReading } from './first-line.js';
 import { QMP_TOKEN_HEADER, QMP_TOKEN_OPTION, QmpTokens, takeQmpToken } from './qmp-token.js';
 import type { LiveSession, SessionRegistry } from './session-registry.js';
 import type { CloseReason } from './metrics.js';
+
+/** An unfinished qtest line longer than this is checked against the memory budget as it grows. */
+const UNFINISHED_LINE_CHECK_BYTES = 1024 * 1024;
 import type { ServiceOptions } from './service-options.js';
 
 /**
@@ -212,6 +216,12 @@ export class Listeners {
       const nl = chunk.lastIndexOf(0x0a);
       unfinished = nl < 0 ? unfinished + chunk.length : chunk.length - nl - 1;
       if (open) lines.input(chunk);
+      // a long unfinished line is memory held for this connection: past the budget, it is closed
+      // (not another session; the bytes it buffered are counted by the budget's sources)
+      if (open && unfinished > UNFINISHED_LINE_CHECK_BYTES) {
+        const why = this.registry.memory.refusal();
+        if (why) fatal(`memory budget exceeded by an unfinished line of ${formatMiB(unfinished)} (${why})`, 'other');
+      }
     });
     resumeReading(socket); // handed over paused, the first line read (first-line.ts)
   }

@@ -37,7 +37,7 @@ export interface ServiceOptions {
   log: Logger;
   /**
    * Memory all sessions together may hold (guest RAM touched, unfinished lines, queued replies),
-   * in bytes, split evenly over the workers; new sessions are refused past it (0 = no budget).
+   * in bytes, split evenly over the workers; past it, new sessions, requests that need more and unfinished lines that grow are refused (0 = no budget).
    */
   memoryBudgetBytes: number;
   /** Listening on a non-loopback address is refused unless this says so (`--listen-all`). */

@@ -8,11 +8,13 @@
  * at once. The replies of the lines of one chunk are sent together, as the endpoint would.
  *
  * The peer leaving drops whatever it sent that has not run yet (the service never runs requests
- * for nobody).
+ * for nobody). A peer that only ends its input (a half-close) still reads: what it sent runs, as
+ * QEMU runs it, and the connection closes after the last reply.
  */
 import { LimitError } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
 import type { WorkMeter } from '../memory/work-meter.js';
+import { endInput } from '../protocol/link.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 
 const NL = 0x0a;
@@ -32,6 +34,8 @@ export class SlicedQtest implements Endpoint {
   private endpointPaused = false;
   private gone = false;
   private feeding = false;
+  /** The peer ended its input: call this once the queue is empty and no job is held. */
+  private inputDone?: () => void;
 
   constructor(
     private readonly real: Link,
@@ -101,7 +105,23 @@ export class SlicedQtest implements Endpoint {
     this.feed();
   }
 
+  inputEnded(done: () => void): void {
+    this.inputDone = done;
+    this.finishInput();
+  }
+
+  /** After the end of input, the last reply is out: let the transport close. */
+  private finishInput(): void {
+    if (!this.inputDone || this.gone || this.held || this.queue.length > 0) return;
+    const done = this.inputDone;
+    this.inputDone = undefined;
+    this.flush();
+    if (this.endpoint) endInput(this.endpoint, done);
+    else done();
+  }
+
   end(): void {
+    this.inputDone = undefined;
     this.gone = true;
     this.queue.length = 0;
     if (!this.held) return;
@@ -138,6 +158,7 @@ export class SlicedQtest implements Endpoint {
       this.feeding = false;
     }
     this.setPaused(this.holding || this.endpointPaused);
+    this.finishInput();
   }
 
   private flush(): void {

@@ -4,6 +4,7 @@
  * (each cut at MAX_LINE characters). The service wraps every qtest connection's endpoint and link
  * with tapEndpoint/tapLink; while the tap is off they cost one boolean test per chunk.
  */
+import { endInput } from '../protocol/link.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 
 const RING_LINES = 1000;
@@ -56,6 +57,7 @@ export function tapEndpoint(ep: Endpoint, tap: TrafficTap): Endpoint {
     },
     drained: () => ep.drained(),
     end: () => ep.end(),
+    inputEnded: (done) => endInput(ep, done),
   };
 }
 

@@ -152,9 +152,16 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     });
     socket.on('drain', () => endpoint.drained());
   }
+  if (endpoint.inputEnded) socket.allowHalfOpen = true; // replies may follow the peer's FIN
   socket.on('end', () => {
-    finish();
-    socket.end();
+    // the peer ended its input; an endpoint that may still be answering it says when it is done
+    // (a peer that is gone altogether shows as a write error or 'close', which end it at once)
+    if (!endpoint.inputEnded || closed) {
+      finish();
+      socket.end();
+      return;
+    }
+    endpoint.inputEnded(() => link.close());
   });
   socket.on('close', finish);
   socket.on('error', (err) => {

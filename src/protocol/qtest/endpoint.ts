@@ -97,6 +97,8 @@ export class QtestEndpoint implements Endpoint {
   private streamFailure?: string;
   /** Bytes handed to the link since it last refused output (reset by drained()). */
   private ahead = 0;
+  /** The peer ended its input (inputEnded): called once every complete line sent is answered. */
+  private inputDone?: () => void;
 
   constructor(private readonly opts: QtestEndpointOptions) {
     this.state = opts.shared ?? {
@@ -146,7 +148,21 @@ export class QtestEndpoint implements Endpoint {
     else this.pump();
   }
 
+  inputEnded(done: () => void): void {
+    this.inputDone = done;
+    this.answeredAll();
+  }
+
+  /** After the end of input: every complete line is answered (an unfinished one never is). */
+  private answeredAll(): void {
+    const done = this.inputDone;
+    if (!done || this.stream || this.awaiting !== undefined || this.queue.length > 0) return;
+    this.inputDone = undefined;
+    done();
+  }
+
   end(): void {
+    this.inputDone = undefined;
     if (this.closed) return;
     // Like QEMU, run what was received but not yet processed (its replies go nowhere), and keep
     // an unfinished last line for the next connection.
@@ -201,6 +217,7 @@ export class QtestEndpoint implements Endpoint {
     if (this.peerGone) return;
     if (this.blocked) this.opts.link.pause();
     else this.opts.link.resume();
+    if (!nested) this.answeredAll();
   }
 
   private pumpLines(): void {
