@@ -8,6 +8,7 @@
  * the budget) give the bytes they give at once.
  */
 import t from 'tap';
+import type { Test } from 'tap';
 import { pino } from 'pino';
 import { Session } from '../../src/session/session.js';
 import type { SessionDeps } from '../../src/session/session.js';
@@ -123,6 +124,26 @@ t.test('a peer that leaves while its request runs in slices: the rest is dropped
   t.not(v.readUInt32LE(0), 0x1234, 'the request after the DMA never ran');
 });
 
+/** A session with the memtx-errors opt-in (bad accesses answer ERR lines). */
+function memtxSession(slices: boolean): Session {
+  return new Session(parseArgv([...SMMU_ARGS, '-machine', 'x-qtestd-memtx-errors=on']).machine, {
+    log: pino({ level: 'silent' }),
+    plugins: DEFAULT_PLUGINS,
+    limits: DEFAULT_LIMITS,
+    slices,
+  });
+}
+
+/** `script` at once and in slices: at once it never yields, in slices it does, and the bytes are the same. */
+async function sameInSlices(t: Test, script: string[]): Promise<void> {
+  const once = await run(session(), script);
+  const sliced = await run(session({ slices: true }), script);
+  t.equal(once.turns, 0, 'at once: the replies are there when input() returns');
+  t.ok(sliced.turns > 10, `in slices: the event loop turned ${sliced.turns} times before the last reply`);
+  t.ok(sliced.out === once.out, `identical replies (${once.out.length} bytes)`);
+  t.match(once.out, /\nOK little\n$/);
+}
+
 t.test('bulk reads in slices (ECAM, RAM, unassigned, past the end of RAM): the same bytes', async (t) => {
   const script = [
     'writeq 0x40000100 0x0123456789abcdef',
@@ -135,25 +156,13 @@ t.test('bulk reads in slices (ECAM, RAM, unassigned, past the end of RAM): the s
     'b64read 0x0fff0000 0x20000',
     'endianness',
   ];
-  const once = await run(session(), script);
-  const sliced = await run(session({ slices: true }), script);
-  t.equal(once.turns, 0, 'at once: the replies are there when input() returns');
-  t.ok(sliced.turns > 10, `in slices: the event loop turned ${sliced.turns} times before the last reply`);
-  t.ok(sliced.out === once.out, `identical replies (${once.out.length} bytes)`);
-  t.match(once.out, /\nOK little\n$/);
+  await sameInSlices(t, script);
 });
 
 t.test('bulk reads with the memtx-errors opt-in in slices: the same ERR lines', async (t) => {
-  const make = (slices: boolean): Session =>
-    new Session(parseArgv([...SMMU_ARGS, '-machine', 'x-qtestd-memtx-errors=on']).machine, {
-      log: pino({ level: 'silent' }),
-      plugins: DEFAULT_PLUGINS,
-      limits: DEFAULT_LIMITS,
-      slices,
-    });
   const script = ['read 0x3fff0000 0x30000', 'b64read 0x4010000000 0x100000', 'read 0x0 0x100000', 'endianness'];
-  const once = await run(make(false), script);
-  const sliced = await run(make(true), script);
+  const once = await run(memtxSession(false), script);
+  const sliced = await run(memtxSession(true), script);
   t.ok(sliced.turns > 0);
   t.ok(sliced.out === once.out, 'identical replies');
 });
@@ -193,22 +202,10 @@ t.test('bulk writes and memset in slices (RAM, ECAM, unassigned, past the end of
     'readq 0x40000000',
     'endianness',
   ];
-  const once = await run(session(), script);
-  const sliced = await run(session({ slices: true }), script);
-  t.equal(once.turns, 0, 'at once: the replies are there when input() returns');
-  t.ok(sliced.turns > 10, `in slices: the event loop turned ${sliced.turns} times before the last reply`);
-  t.ok(sliced.out === once.out, `identical replies (${once.out.length} bytes)`);
-  t.match(once.out, /\nOK little\n$/);
+  await sameInSlices(t, script);
 });
 
 t.test('bulk writes and memset with the memtx-errors opt-in in slices: the same ERR lines', async (t) => {
-  const make = (slices: boolean): Session =>
-    new Session(parseArgv([...SMMU_ARGS, '-machine', 'x-qtestd-memtx-errors=on']).machine, {
-      log: pino({ level: 'silent' }),
-      plugins: DEFAULT_PLUGINS,
-      limits: DEFAULT_LIMITS,
-      slices,
-    });
   const p = payload(0x100000);
   const script = [
     `write 0x3fff0000 0x30000 ${p.hex.slice(0, 2 + 2 * 0x30000)}`,
@@ -217,8 +214,8 @@ t.test('bulk writes and memset with the memtx-errors opt-in in slices: the same 
     'memset 0x0 0x200000 0x11',
     'endianness',
   ];
-  const once = await run(make(false), script);
-  const sliced = await run(make(true), script);
+  const once = await run(memtxSession(false), script);
+  const sliced = await run(memtxSession(true), script);
   t.ok(sliced.turns > 0);
   t.ok(sliced.out === once.out, 'identical replies');
   // unassigned space fails; flash at 0 takes writes

@@ -274,18 +274,25 @@ export function writeBase64(a: Args, s: QtestSessionState): Reply {
 function fillChecked(mem: QtestMemory, addr: bigint, size: bigint, byte: number, attrs: MemTxAttrs | undefined): MemTxResult {
   const buf = Buffer.alloc(PIECE, byte);
   let result: MemTxResult = 'ok';
+  // Pieces end at PIECE-aligned addresses, as the memory system's own fill splits them.
+  for (const [cur, n] of alignedParts(addr, size, PIECE_BIG)) {
+    const r = mem.writeBytes(cur, buf.subarray(0, Number(n)), attrs);
+    if (r !== 'ok' && result === 'ok') result = r;
+  }
+  return result;
+}
+
+/** The parts of [addr, addr + size) (wrapping at 2^64), each ending at a multiple of `step`. */
+function* alignedParts(addr: bigint, size: bigint, step: bigint): Generator<[bigint, bigint]> {
   let cur = addr;
   let left = size;
   while (left > 0n) {
-    // Pieces end at PIECE-aligned addresses, as the memory system's own fill splits them.
-    const toBoundary = PIECE_BIG - (cur % PIECE_BIG);
+    const toBoundary = step - (cur % step);
     const n = left < toBoundary ? left : toBoundary;
-    const r = mem.writeBytes(cur, buf.subarray(0, Number(n)), attrs);
-    if (r !== 'ok' && result === 'ok') result = r;
+    yield [cur, n];
     left -= n;
     cur = BigInt.asUintN(64, cur + n);
   }
-  return result;
 }
 
 export function memsetCmd(a: Args, s: QtestSessionState): Reply {
@@ -328,17 +335,11 @@ const FILL_STEP = 1n << 20n;
 function* fillSteps(mem: QtestMemory, addr: bigint, size: bigint, byte: number, attrs: MemTxAttrs | undefined, checked: boolean): Generator<void | boolean, string> {
   const step = checked ? PIECE_BIG * 64n : FILL_STEP;
   let result: MemTxResult = 'ok';
-  let cur = addr;
-  let left = size;
-  while (left > 0n) {
-    const toBoundary = step - (cur % step);
-    const n = left < toBoundary ? left : toBoundary;
+  for (const [cur, n] of alignedParts(addr, size, step)) {
     if (checked) {
       const r = fillChecked(mem, cur, n, byte, attrs);
       if (r !== 'ok' && result === 'ok') result = r;
     } else mem.fill(cur, n, byte, attrs);
-    left -= n;
-    cur = BigInt.asUintN(64, cur + n);
     // A fill of untouched RAM with zeros or of unassigned space is not metered: end the slice.
     yield true;
   }

@@ -61,17 +61,11 @@ export class Payload {
 
   /** Copy bytes [from, to) into dst at `into`. */
   copy(from: number, to: number, dst: Uint8Array, into: number): void {
-    let i = this.partOf(from);
-    let pos = from;
-    while (pos < to) {
-      const part = this.parts[i];
-      const off = pos - this.at[i];
-      const n = Math.min(part.length - off, to - pos);
-      dst.set(part.subarray(off, off + n), into);
-      into += n;
-      pos += n;
-      i++;
-    }
+    this.every(from, to, (part, start, end) => {
+      dst.set(part.subarray(start, end), into);
+      into += end - start;
+      return true;
+    });
   }
 
   /** True when `test(part, start, end)` holds for every part's share of [from, to). */
