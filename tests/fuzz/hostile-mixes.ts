@@ -179,6 +179,7 @@ function junk(r: Rng): { data: Buffer; lines: number } {
       parts.push(b);
     }
   }
+  parts.push(Buffer.from('\n')); // at least one line
   const data = Buffer.concat(parts);
   for (const byte of data) if (byte === 10) lines++;
   return { data, lines };

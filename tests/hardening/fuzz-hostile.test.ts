@@ -26,7 +26,10 @@ t.test('hostile fuzz against a real service: every mix runs, the probe answers, 
   t.comment(out);
   t.equal(code, 0, `exit 0${code === 0 ? '' : `\n${err.slice(-4000)}`}`);
   for (const m of MIXES) {
-    const row = new RegExp(`^  ${m.name.replace(/[()]/g, '\\$&')}: (\\d+) rounds, (\\d+) requests`, 'm').exec(out);
+    const row = new RegExp(
+      `^  ${m.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (\\d+) rounds, (\\d+) requests`,
+      'm',
+    ).exec(out);
     t.ok(row && Number(row[1]) > 0 && Number(row[2]) > 0, `${m.name} ran: ${row?.[0] ?? 'missing'}`);
   }
   const probe = /^probe \(readl\): (\d+) replies/m.exec(out);
