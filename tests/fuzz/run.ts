@@ -1,4 +1,5 @@
 /**
+ * `npm run fuzz -- --hostile …`: the hostile mixes against a real service instead (tests/fuzz/hostile.ts).
  * `npm run fuzz -- [--requests N] [--smmu-programs N] [--qmp N] [--seconds S] [--seed S] [--sessions N]
  *                  [--watchdog-ms MS] [--max-rss-mib MIB]`
  * Runs the fuzz engine in a worker thread; the main thread is the watchdog for true hangs (no
@@ -122,6 +123,20 @@ if (!isMainThread && parentPort && (workerData as { o?: unknown })?.o) {
   });
   parentPort.postMessage({ summary });
 } else if (isMainThread && process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (process.argv.includes('--hostile')) {
+    const { formatHostile, parseHostileArgs, runHostile } = await import('./hostile.js');
+    let ho;
+    try {
+      ho = parseHostileArgs(process.argv.slice(2).filter((a) => a !== '--hostile'));
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`hostile fuzzing with seed ${ho.seed} for ${ho.seconds} s, ${ho.sessions} connections\n`);
+    const hs = await runHostile(ho, (l) => process.stderr.write(l + '\n'));
+    process.stdout.write(formatHostile(hs) + '\n');
+    process.exit(hs.problems.length ? 1 : 0);
+  }
   let opts;
   try {
     opts = parseFuzzArgs(process.argv.slice(2));
