@@ -68,6 +68,11 @@ export class SessionHost {
     this.listeners.acceptRaw(socket, transport, done, head);
   }
 
+  /** Resolves once session `id` is no longer being created (bounded: a safety net, not a timing). */
+  private async whenOpened(id: string): Promise<void> {
+    for (let k = 0; k < 6000 && this.registry.isOpening(id); k++) await new Promise((r) => setTimeout(r, 10));
+  }
+
   /** Complete a WebSocket upgrade the accepting process parsed: /qtest opens a session, /qmp attaches. */
   acceptUpgrade(req: UpgradeRequest, socket: Socket, head: Buffer, done: () => void = () => {}): void {
     // ECONNRESET / EPIPE from a client that went away mid-upgrade: nothing to serve any more
@@ -76,7 +81,13 @@ export class SessionHost {
     const fakeReq = { ...req, socket } as unknown as IncomingMessage;
     if (url.pathname === '/qmp') {
       void new Promise<void>((r) => socket.once('close', () => r())).then(done);
-      const live = this.registry.get(url.searchParams.get('session') ?? '');
+      const id = url.searchParams.get('session') ?? '';
+      // the session may be a moment away (its id claimed, its machine not yet built): wait for it
+      if (!this.registry.get(id) && this.registry.isOpening(id)) {
+        void this.whenOpened(id).then(() => this.acceptUpgrade(req, socket, head));
+        return;
+      }
+      const live = this.registry.get(id);
       if (!live) {
         socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nno such session\n');
         return;

@@ -182,6 +182,21 @@ export class SessionRegistry {
     return { touch, stop: () => timer && clearTimeout(timer) };
   }
 
+  /** Ids named by sessions being created (their claim is under way), with how many. */
+  private readonly opening = new Map<string, number>();
+
+  private doneOpening(id: string | undefined): void {
+    if (id === undefined) return;
+    const n = this.opening.get(id) ?? 0;
+    if (n > 1) this.opening.set(id, n - 1);
+    else this.opening.delete(id);
+  }
+
+  /** Is a session named `id` being created here (claimed, not yet registered)? */
+  isOpening(id: string): boolean {
+    return this.opening.has(id);
+  }
+
   /**
    * Parse the options, claim the id, build the machine. `stillWanted` is asked once the id is
    * claimed: a connection that went away meanwhile gets no session (and frees the id).
@@ -199,7 +214,15 @@ export class SessionRegistry {
     } catch (e) {
       return { ok: false, reason: (e as Error).message };
     }
-    const claim = await this.ids.claim(request.id);
+    // a QMP attach naming this id may come in while it is claimed (session-host.ts waits for it)
+    if (request.id !== undefined) this.opening.set(request.id, (this.opening.get(request.id) ?? 0) + 1);
+    let claim;
+    try {
+      claim = await this.ids.claim(request.id);
+    } finally {
+      // the session, if any, is registered below without another wait: nothing is opening after it
+      queueMicrotask(() => this.doneOpening(request.id));
+    }
     if (!claim.ok) return claim;
     const id = claim.id;
     if (!stillWanted()) {
