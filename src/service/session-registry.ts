@@ -1,3 +1,4 @@
+// Over 400 lines: one session lifecycle (options, id claim, build, qtest/QMP attach, idle, close) over one map; splitting it would split that state.
 /**
  * The sessions one worker (or the in-process host) serves: ids (claimed from the accepting
  * process, which sees every worker, so ids stay unique across them), idle timers, lookup by id,
