@@ -13,7 +13,7 @@ import { BASE_ARGS, REPO_ROOT } from '../helpers/launch.js';
 import { withOracle } from '../helpers/oracle.js';
 import { call, startPeer } from '../protocol/qmp/peer.js';
 import type { QmpPeer } from '../protocol/qmp/peer.js';
-import { qtest } from './qtree-cases.js';
+import { bothAfter, qtest } from './qtree-cases.js';
 
 const secure = BASE_ARGS.map((a) => (a.startsWith('virt,') ? `${a},secure=on` : a));
 const FOUR = [
@@ -104,14 +104,7 @@ for (const [name, args, steps] of CASES) {
   });
 
   await withOracle(t, `info mtree (${name}) matches the oracle`, async (tv) => {
-    const q = await startPeer('qtestd', args);
-    const o = await startPeer('oracle', args);
-    tv.teardown(async () => {
-      await q.s.teardown();
-      await o.s.teardown();
-    });
-    await qtest(q, steps);
-    await qtest(o, steps);
+    const { q, o } = await bothAfter(tv, args, steps);
     tv.same(mtreeBlocks(await mtree(q)), mtreeBlocks(await mtree(o)), 'same blocks, each byte-exact');
   });
 }

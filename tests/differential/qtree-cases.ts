@@ -3,7 +3,7 @@
  * and the way its captures are taken (protocol/captures/qemu-10.2.2/hmp/qtree/README.md).
  */
 import { BASE_ARGS } from '../helpers/launch.js';
-import { call } from '../protocol/qmp/peer.js';
+import { call, startPeer } from '../protocol/qmp/peer.js';
 import type { QmpPeer } from '../protocol/qmp/peer.js';
 
 const secure = BASE_ARGS.map((a) => (a.startsWith('virt,') ? `${a},secure=on` : a));
@@ -108,4 +108,21 @@ export async function qtree(p: QmpPeer, flags = ''): Promise<string> {
     ),
   ) as { return: string };
   return reply.return;
+}
+
+/** qtestd and the oracle started with `args`, `steps` run on each; both end with `t`. */
+export async function bothAfter(
+  t: { teardown(fn: () => Promise<void>): void },
+  args: string[],
+  steps: readonly string[],
+): Promise<{ q: QmpPeer; o: QmpPeer }> {
+  const q = await startPeer('qtestd', args);
+  const o = await startPeer('oracle', args);
+  t.teardown(async () => {
+    await q.s.teardown();
+    await o.s.teardown();
+  });
+  await qtest(q, steps);
+  await qtest(o, steps);
+  return { q, o };
 }

@@ -10,7 +10,7 @@ import t from 'tap';
 import { REPO_ROOT } from '../helpers/launch.js';
 import { withOracle } from '../helpers/oracle.js';
 import { startPeer } from '../protocol/qmp/peer.js';
-import { CASES, qtest, qtree } from './qtree-cases.js';
+import { bothAfter, CASES, qtest, qtree } from './qtree-cases.js';
 
 for (const [name, args, steps, flags] of CASES) {
   t.test(`info qtree (${name}) matches the capture`, async (tc) => {
@@ -24,14 +24,7 @@ for (const [name, args, steps, flags] of CASES) {
   });
 
   await withOracle(t, `info qtree (${name}) matches the oracle`, async (tv) => {
-    const q = await startPeer('qtestd', args);
-    const o = await startPeer('oracle', args);
-    tv.teardown(async () => {
-      await q.s.teardown();
-      await o.s.teardown();
-    });
-    await qtest(q, steps);
-    await qtest(o, steps);
+    const { q, o } = await bothAfter(tv, args, steps);
     tv.equal(await qtree(q, flags), await qtree(o, flags), 'byte-exact');
   });
 }
