@@ -245,10 +245,20 @@ export class FrontMetrics {
   /** The exposition text: this process's metrics plus every worker's, merged. */
   async render(workers: MetricsJson[]): Promise<string> {
     const own = await this.registry.getMetricsAsJSON();
-    return AggregatorRegistry.aggregate([own, this.retired, ...workers]).metrics();
+    const text = await AggregatorRegistry.aggregate([own, this.retired, ...workers]).metrics();
+    return spellNaN(text);
   }
 
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/**
+ * prom-client 15 writes a NaN sample value as `Nan`; the exposition format spells it `NaN` (a
+ * strict parser refuses `Nan`). An event-loop-lag summary with no samples since the last scrape
+ * (a process that was idle, or just started) has NaN values.
+ */
+export function spellNaN(exposition: string): string {
+  return exposition.replace(/ Nan$/gm, ' NaN');
 }
