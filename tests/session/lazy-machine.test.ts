@@ -123,7 +123,7 @@ t.test('configs whose build can fail are built at once (their errors come at sta
     { constructor: ConfigError, message: "cannot set up guest memory 'mach-virt.ram': Cannot allocate memory" },
     'validation errors of a lazy machine throw at construction',
   );
-  t.throws(() => session([...SMMU_VIRT, '-smp', '1000'], true), { constructor: ConfigError }, 'so do -smp errors');
+  t.throws(() => session([...SMMU_VIRT, '-smp', '1000'], true), ConfigError, 'so do -smp errors');
   const glob = session([...SMMU_VIRT, '-global', 'arm-smmuv3.secure-impl=on'], true);
   t.ok(glob.built(), 'built at once with a -global');
 });
