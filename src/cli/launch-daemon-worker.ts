@@ -76,7 +76,8 @@ function warmRequests(log: Logger, silent: Logger, round: number, session?: Sess
   try {
     session ??= new Session(
       parseArgv(['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-accel', 'qtest']).machine,
-      { log: silent, plugins: DEFAULT_PLUGINS },
+      // as launches build it (cli/launch-session.ts): the requests warm the same target code
+      { log: silent, plugins: DEFAULT_PLUGINS, lazyMachine: true },
     );
     const endpoint = session.attachQtest({
       write: () => true,

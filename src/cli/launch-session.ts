@@ -102,7 +102,14 @@ export function startLaunch(
   let session: Session | undefined;
   if (!failure) {
     try {
-      session = new Session(opts.machine, { log: host.log, plugins: host.plugins, trace: traceOut?.tracer });
+      // Built on the first request that needs it when it cannot fail to build (the first reply,
+      // `endianness`, does not).
+      session = new Session(opts.machine, {
+        log: host.log,
+        plugins: host.plugins,
+        trace: traceOut?.tracer,
+        lazyMachine: true,
+      });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       failure = { phase: e.phase ?? 'board', message: e.message, hint: e.hint };

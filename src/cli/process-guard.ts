@@ -21,8 +21,29 @@ export function installProcessGuards(log: () => Logger | undefined): void {
     }
   });
   // EPIPE on stderr (reader went away) must not kill us, and there is nowhere left to report it.
-  process.stderr.on('error', () => {});
-  process.stdout.on('error', () => {});
+  // Node makes process.stdout/stderr on first use (~0.5 ms for a pipe or a terminal, and most
+  // launches never use them): the handler is added when the stream is made.
+  for (const name of ['stdout', 'stderr'] as const) onStdioStream(name, (s) => s.on('error', () => {}));
+}
+
+/** Run `fn` on process[name] when node makes it (at once if it exists or cannot be watched). */
+function onStdioStream(name: 'stdout' | 'stderr', fn: (s: NodeJS.WriteStream) => void): void {
+  const own = Object.getOwnPropertyDescriptor(process, name);
+  const make = own?.get;
+  if (!own?.configurable || !make) {
+    fn(process[name]);
+    return;
+  }
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: own.enumerable,
+    get() {
+      const stream = make.call(process) as NodeJS.WriteStream;
+      Object.defineProperty(process, name, { configurable: true, enumerable: own.enumerable, get: () => stream });
+      fn(stream);
+      return stream;
+    },
+  });
 }
 
 /**

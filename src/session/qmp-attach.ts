@@ -42,11 +42,11 @@ export function attachQmp(
   const waiting: Buffer[] = [];
   let gone = false;
   const run = (): void => {
-    while (!gone && waiting.length > 0 && !session.machine.work.pending) {
+    while (!gone && waiting.length > 0 && !session.workPending) {
       endpoint.input(waiting.shift()!);
       try {
         // A command that started long work (none does today) finishes it before the next one.
-        session.machine.work.finishPending();
+        if (session.workPending) session.machine.work.finishPending();
       } catch (e) {
         session.log.warn({ err: e }, 'work started by a QMP command was cut short');
       }

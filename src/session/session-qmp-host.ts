@@ -43,6 +43,8 @@ import { dryRunTranslate } from './smmu-translate.js';
  */
 export interface QmpHostSession {
   readonly machine: Machine;
+  /** Run `fn` once the machine is built (a session may build it on first use). */
+  whenBuilt(fn: (m: Machine) => void): void;
   readonly runState: RunState;
   /** Returns whether the state changed. */
   pause(): boolean;
@@ -102,7 +104,7 @@ export class SessionQmpHost implements QmpHost {
     if (!this.watchingDeletions) {
       // Devices the guest unplugs (a slot powered off through Slot Control) are announced at once.
       this.watchingDeletions = true;
-      this.session.machine.onDeviceDeleted((d) => this.emit(deviceDeleted(d)));
+      this.session.whenBuilt((m) => m.onDeviceDeleted((d) => this.emit(deviceDeleted(d))));
     }
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

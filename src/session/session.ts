@@ -9,8 +9,9 @@ import type { Tracer } from '../base/trace.js';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_LIMITS } from '../base/limits.js';
 import type { Limits } from '../base/limits.js';
-import { Machine } from '../machine/machine.js';
+import { Machine, buildCanFail } from '../machine/machine.js';
 import type { MachinePlugins } from '../machine/machine.js';
+import { validateMachineConfig } from '../machine/config.js';
 import type { MachineConfig } from '../machine/config.js';
 import type { QomNode } from '../machine/qom-tree.js';
 import type { RunState } from '../protocol/qmp/host.js';
@@ -19,7 +20,7 @@ import { QtestEndpoint } from '../protocol/qtest/endpoint.js';
 import type { QtestEndpointOptions } from '../protocol/qtest/endpoint.js';
 import { TrafficTap } from './traffic-tap.js';
 import type { QtestLog } from '../protocol/qtest/qtest-log.js';
-import type { QtestDevice, QtestTarget } from '../protocol/qtest/target.js';
+import type { QtestDevice, QtestMemory, QtestTarget } from '../protocol/qtest/target.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 import { SessionQmpHost } from './session-qmp-host.js';
 import { SlicedQtest } from './sliced-link.js';
@@ -39,6 +40,84 @@ function transferCheck(memory: MemoryAccount): (command: string, size: number) =
     const bytes = command === 'read' ? 2 * size : command === 'b64read' ? Math.ceil(size / 3) * 4 : size;
     memory.check(bytes, `${command} of ${size} bytes`);
   };
+}
+
+/** The qtest protocol's view of a machine. */
+function qtestTargetOf(m: Machine, slices: boolean): QtestTarget {
+  const deviceOf = (node: QomNode): QtestDevice => ({
+    key: node,
+    gpioListNames: () => [...new Set([...node.gpioIn.keys(), ...node.gpioOut.keys()])],
+    gpioIn: (name) => node.gpioIn.get(name) ?? [],
+    gpioOut: (name) => node.gpioOut.get(name) ?? [],
+  });
+  // The Secure view exists only with `-machine secure=on` (undefined otherwise). A Secure
+  // attribute (secure, or space Secure/Root) picks it, anything else the Non-secure view — the
+  // rule of Machine.viewFor, here as whole QtestMemory views (fill, isRam).
+  const secureView = m.secureView;
+  return {
+    memory: m.system,
+    memoryFor: (attrs) => (attrs.secure ? secureView : m.system),
+    reportMemTxErrors: m.config.qtestMemTxErrors ?? false,
+    // Service mode: long bulk transfers run as work jobs in slices, like device work.
+    jobs: slices ? { run: (job) => m.work.run(job) } : undefined,
+    ioPorts: m.ioPorts,
+    clock: m.clock,
+    bigEndian: false,
+    resolveDevice: (path) => {
+      const node = m.qom.resolve(path);
+      if (!node || node.typeName === 'container' || !node.parent) return undefined;
+      if (node === m.qom.resolve('/machine')) return undefined;
+      return deviceOf(node);
+    },
+  };
+}
+
+/**
+ * The qtest target of a session whose machine is built on first use: `endianness` answers
+ * without it; anything else reaches the machine through `real()`, which builds it. Every
+ * command's arguments name the plain memory view (grammar.ts), so until the machine exists that
+ * is a stand-in that builds it on its first access.
+ */
+class LazyTarget implements QtestTarget {
+  private target?: QtestTarget;
+  readonly bigEndian = false;
+  readonly reportMemTxErrors: boolean;
+  private readonly firstMemory: QtestMemory;
+  constructor(
+    config: MachineConfig,
+    private readonly make: () => QtestTarget,
+  ) {
+    this.reportMemTxErrors = config.qtestMemTxErrors ?? false;
+    const mem = (): QtestMemory => this.real().memory;
+    this.firstMemory = {
+      readBytes: (addr, out, attrs) => mem().readBytes(addr, out, attrs),
+      writeBytes: (addr, data, attrs) => mem().writeBytes(addr, data, attrs),
+      fill: (addr, length, byte, attrs) => mem().fill(addr, length, byte, attrs),
+      isRam: (addr, length) => mem().isRam?.(addr, length) ?? false,
+      prepareRam: (addr, length) => mem().prepareRam?.(addr, length),
+    };
+  }
+  private real(): QtestTarget {
+    return (this.target ??= this.make());
+  }
+  get memory(): QtestMemory {
+    return this.target ? this.target.memory : this.firstMemory;
+  }
+  memoryFor(attrs: Parameters<QtestTarget['memoryFor']>[0]): ReturnType<QtestTarget['memoryFor']> {
+    return this.real().memoryFor(attrs);
+  }
+  get jobs(): QtestTarget['jobs'] {
+    return this.real().jobs;
+  }
+  get ioPorts(): QtestTarget['ioPorts'] {
+    return this.real().ioPorts;
+  }
+  get clock(): QtestTarget['clock'] {
+    return this.real().clock;
+  }
+  resolveDevice(path: string): ReturnType<QtestTarget['resolveDevice']> {
+    return this.real().resolveDevice(path);
+  }
 }
 
 export interface SessionDeps {
@@ -61,6 +140,12 @@ export interface SessionDeps {
   slices?: boolean;
   /** Where guest RAM pages are charged (the service's memory budget); default: nowhere, as QEMU. */
   memory?: MemoryAccount;
+  /**
+   * Build the Machine on first use instead of now, when building it cannot fail (no -device,
+   * -object or -global: machine.ts buildCanFail) and no trace events are on: the drop-in launcher,
+   * whose first reply (`endianness`) needs no machine. Default: built now.
+   */
+  lazyMachine?: boolean;
 }
 
 /** What a session counted (metrics, x-qtestd-smmu-state has the SMMU's own detail). */
@@ -76,7 +161,7 @@ export interface SessionStats {
 }
 
 export class Session {
-  readonly machine: Machine;
+  readonly config: MachineConfig;
   readonly limits: Limits;
   readonly log: Logger;
   private state: RunState = 'running';
@@ -86,6 +171,11 @@ export class Session {
   private readonly dropOnDisconnect: boolean;
   private readonly slices: boolean;
   private readonly memory?: MemoryAccount;
+  private readonly deps: SessionDeps;
+  /** The machine once built (see `machine`). */
+  private built?: Machine;
+  /** Run once the machine is built (QMP hosts watching for device deletions). */
+  private onBuilt: Array<(m: Machine) => void> = [];
   /** Waiting for the pending job of a request to end (QMP input held meanwhile). */
   private idleWaiters: Array<() => void> = [];
   /** The QMP host shared by every monitor of this session (events reach all of them). */
@@ -94,10 +184,35 @@ export class Session {
   readonly traffic = new TrafficTap();
 
   constructor(config: MachineConfig, deps: SessionDeps) {
+    this.config = config;
     this.limits = deps.limits ?? DEFAULT_LIMITS;
     this.memory = deps.memory;
     this.log = deps.log;
-    this.machine = new Machine(config, {
+    this.deps = deps;
+    this.slices = deps.slices ?? false;
+    this.dropOnDisconnect = this.slices || (deps.dropOnDisconnect ?? false);
+    // A lazy machine's config errors are the ones validation finds (reported now, as at start).
+    if (deps.lazyMachine && !this.slices && !deps.trace && !buildCanFail(config)) validateMachineConfig(config);
+    else this.build();
+    this.target = this.built
+      ? qtestTargetOf(this.built, this.slices)
+      : new LazyTarget(config, () => qtestTargetOf(this.machine, this.slices));
+  }
+
+  /** The machine: built on first use when the session was made with `lazyMachine`. */
+  get machine(): Machine {
+    return this.built ?? this.build();
+  }
+
+  /** Run `fn` with the machine once it is built (now, if it is); does not build it. */
+  whenBuilt(fn: (m: Machine) => void): void {
+    if (this.built) fn(this.built);
+    else this.onBuilt.push(fn);
+  }
+
+  private build(): Machine {
+    const deps = this.deps;
+    const m = new Machine(this.config, {
       log: deps.log,
       limits: this.limits,
       plugins: deps.plugins,
@@ -107,44 +222,21 @@ export class Session {
     // Per-request work budget (memory/work-meter.ts): unlimited by default, as on QEMU.
     // The tighter of the limits and the machine's x-qtestd-work-budget / x-qtestd-request-time.
     const bound = (a = 0, b = 0): number => Math.min(a || Infinity, b || Infinity);
-    this.machine.work.setBudget({
-      units: bound(this.limits.requestWorkUnits, config.requestWorkUnits),
-      wallMs: bound(this.limits.requestWallMs, config.requestWallMs),
+    m.work.setBudget({
+      units: bound(this.limits.requestWorkUnits, this.config.requestWorkUnits),
+      wallMs: bound(this.limits.requestWallMs, this.config.requestWallMs),
     });
-    this.slices = deps.slices ?? false;
-    this.dropOnDisconnect = this.slices || (deps.dropOnDisconnect ?? false);
-    this.machine.work.slicing = this.slices;
-    this.target = this.makeQtestTarget();
+    m.work.slicing = this.slices;
+    this.built = m;
+    const hooks = this.onBuilt;
+    this.onBuilt = [];
+    for (const fn of hooks) fn(m);
+    return m;
   }
 
-  private makeQtestTarget(): QtestTarget {
-    const m = this.machine;
-    const deviceOf = (node: QomNode): QtestDevice => ({
-      key: node,
-      gpioListNames: () => [...new Set([...node.gpioIn.keys(), ...node.gpioOut.keys()])],
-      gpioIn: (name) => node.gpioIn.get(name) ?? [],
-      gpioOut: (name) => node.gpioOut.get(name) ?? [],
-    });
-    // The Secure view exists only with `-machine secure=on` (undefined otherwise). A Secure
-    // attribute (secure, or space Secure/Root) picks it, anything else the Non-secure view — the
-    // rule of Machine.viewFor, here as whole QtestMemory views (fill, isRam).
-    const secureView = m.secureView;
-    return {
-      memory: m.system,
-      memoryFor: (attrs) => (attrs.secure ? secureView : m.system),
-      reportMemTxErrors: m.config.qtestMemTxErrors ?? false,
-      // Service mode: long bulk transfers run as work jobs in slices, like device work.
-      jobs: this.slices ? { run: (job) => m.work.run(job) } : undefined,
-      ioPorts: m.ioPorts,
-      clock: m.clock,
-      bigEndian: false,
-      resolveDevice: (path) => {
-        const node = m.qom.resolve(path);
-        if (!node || node.typeName === 'container' || !node.parent) return undefined;
-        if (node === m.qom.resolve('/machine')) return undefined;
-        return deviceOf(node);
-      },
-    };
+  /** Whether a request's device work is still running in slices (never before the machine exists). */
+  get workPending(): boolean {
+    return this.built?.work.pending ?? false;
   }
 
   /** Attach a qtest connection. IRQ interception state carries over between connections. */
@@ -152,11 +244,11 @@ export class Session {
     link: Link,
     opts: { log?: QtestLog } & Pick<QtestEndpointOptions, 'onRequest' | 'onInternalError'> = {},
   ): Endpoint {
-    const work = this.machine.work;
-    work.begin();
+    // A machine built later starts with a fresh work count, as begin() gives.
+    this.built?.work.begin();
     const onRequest = opts.onRequest;
     const sliced = this.slices
-      ? new SlicedQtest(link, work, this.log, () => {
+      ? new SlicedQtest(link, this.machine.work, this.log, () => {
           const waiters = this.idleWaiters;
           this.idleWaiters = [];
           for (const w of waiters) w();
@@ -173,7 +265,7 @@ export class Session {
       shared: this.qtestShared,
       // Each request starts with a fresh work count (the reply of the last one was just made).
       onRequest: (kind, seconds) => {
-        work.begin();
+        this.built?.work.begin();
         onRequest?.(kind, seconds);
       },
       onInternalError: opts.onInternalError,
@@ -206,16 +298,17 @@ export class Session {
    * qtest request whose device work runs in slices, so they never see it half-done.
    */
   whenIdle(fn: () => void): void {
-    if (this.machine.work.pending) this.idleWaiters.push(fn);
+    if (this.workPending) this.idleWaiters.push(fn);
     else fn();
   }
 
   /** Counters for metrics. */
   stats(): SessionStats {
-    const smmu = this.machine.smmu?.counters;
+    const m = this.built;
+    const smmu = m?.smmu?.counters;
     return {
-      workUnits: this.machine.work.totalUnits,
-      workBudgetExceeded: this.machine.work.exceeded,
+      workUnits: m?.work.totalUnits ?? 0,
+      workBudgetExceeded: m?.work.exceeded ?? 0,
       smmuTranslations: smmu?.translations ?? 0,
       smmuFaults: smmu?.faults ?? 0,
       smmuEvents: smmu?.eventsRecorded ?? 0,

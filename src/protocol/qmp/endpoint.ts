@@ -45,7 +45,9 @@ export class QmpEndpoint {
   private readonly sink: Sink;
   private readonly now: () => WallTime;
   private readonly logger: Logger | undefined;
-  private readonly registry: CommandRegistry;
+  /** Made on the first command (the greeting needs none: a monitor that never runs one costs less). */
+  private registryMade?: CommandRegistry;
+  private readonly makeRegistry: () => CommandRegistry;
   private readonly allow?: (command: string) => boolean;
   private readonly stream: JsonStream;
   /** Made on the first command that needs it (the schema is parsed then: see CommandRegistry). */
@@ -60,7 +62,7 @@ export class QmpEndpoint {
     this.sink = options.sink;
     this.now = options.now;
     this.logger = options.logger;
-    this.registry = options.registry ?? builtinRegistry(options.extensions);
+    this.makeRegistry = () => options.registry ?? builtinRegistry(options.extensions);
     this.allow = options.allow;
     const limits = options.limits ?? DEFAULT_LIMITS;
     this.stream = new JsonStream({
@@ -70,6 +72,10 @@ export class QmpEndpoint {
     });
     this.send(greetingMessage(QEMU_VERSION, QMP_CAPABILITIES));
     this.unsubscribe = this.host.subscribe((event) => this.onEvent(event));
+  }
+
+  private get registry(): CommandRegistry {
+    return (this.registryMade ??= this.makeRegistry());
   }
 
   /** Bytes from the client. */
