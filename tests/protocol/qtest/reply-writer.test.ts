@@ -16,11 +16,22 @@ for (const reuse of [false, true]) {
     let bad = 0;
     let cases = 0;
     for (const n of [1, 2, 3, 511, 512, 513, 1000, 48 * 1024, 65535, 65536, 65537, 200_001]) {
-      for (const off of [0, 1, 3]) {
+      for (const [off, lead] of [
+        [0, 0],
+        [1, 0],
+        [3, 0],
+        [0, 1],
+        [0, 2],
+        [2, 3],
+        [1, 6],
+      ]) {
         const src = pattern(n + off);
         const parts: Buffer[] = [];
         // The sink copies: with reuse on, the writer may write into a flushed slab again.
         const w = new ReplyWriter((p) => parts.push(Buffer.from(p)), () => reuse);
+        // Text before the reply (any length), then the reply placed for aligned hex stores.
+        w.text('y'.repeat(lead));
+        w.beginBulk(5);
         w.text('OK 0x');
         w.hex(src, off, n + off);
         w.byte(10);
@@ -29,7 +40,7 @@ for (const reuse of [false, true]) {
         w.byte(10);
         w.flush();
         const body = src.subarray(off);
-        const want = `OK 0x${body.toString('hex')}\nOK ${body.toString('base64')}\n`;
+        const want = `${'y'.repeat(lead)}OK 0x${body.toString('hex')}\nOK ${body.toString('base64')}\n`;
         cases++;
         if (Buffer.concat(parts).toString('latin1') !== want) bad++;
       }
