@@ -59,3 +59,27 @@ t.test('long text fills the slab to its end and continues', async (t) => {
   w.flush();
   t.equal(Buffer.concat(parts).toString('latin1'), `OK ${long}\n`);
 });
+
+t.test('slabs handed over are written again only after the sink consumed them (spare slabs)', async (t) => {
+  const src = pattern(1 << 20);
+  let consumed = false;
+  let pieces: Buffer[] = [];
+  // The sink keeps the pieces themselves (no copy), as a socket does until it has sent them.
+  const w = new ReplyWriter((p) => pieces.push(p), () => consumed);
+  const want = `OK 0x${src.toString('hex')}\nOK ${src.toString('base64')}\n`;
+  for (let round = 0; round < 4; round++) {
+    pieces = [];
+    w.beginBulk(5); // the previous reply was consumed: its slabs become spares
+    consumed = false; // the peer is not reading: nothing handed over may change
+    w.text('OK 0x');
+    for (let i = 0; i < src.length; i += 48 * 1024) w.hex(src, i, Math.min(src.length, i + 48 * 1024));
+    w.byte(10);
+    w.beginBulk(3);
+    w.text('OK ');
+    for (let i = 0; i < src.length; i += 48 * 1024) w.base64(src, i, Math.min(src.length, i + 48 * 1024));
+    w.byte(10);
+    w.flush();
+    t.equal(Buffer.concat(pieces).toString('latin1'), want, `round ${round}: every piece intact`);
+    consumed = true; // the peer read it all: the slabs may be written again
+  }
+});
