@@ -128,8 +128,10 @@ export class ReplyWriter {
       this.from = 0;
       return;
     }
-    // The full slab is still being sent: it waits among the retired; a spare one takes over.
-    if (this.slab.length === SLAB_BYTES) this.retired.push(this.slab);
+    // The full slab is still being sent: it waits among the retired (at most as many as may
+    // become spares: a sink that never reports consumption, a qtest log, holds no more); a spare
+    // one takes over.
+    if (this.slab.length === SLAB_BYTES && this.retired.length < MAX_SPARE_SLABS) this.retired.push(this.slab);
     const spare = n <= SLAB_BYTES ? SPARE.pop() : undefined;
     this.slab = spare ?? Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, (n + 3) & ~3));
     this.view = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.length);

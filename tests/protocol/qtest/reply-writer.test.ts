@@ -83,3 +83,16 @@ t.test('slabs handed over are written again only after the sink consumed them (s
     consumed = true; // the peer read it all: the slabs may be written again
   }
 });
+
+t.test('a sink that never reports consumption (a qtest log) keeps no slabs alive', async (t) => {
+  let handed = 0;
+  const w = new ReplyWriter((p) => (handed += p.length));
+  const src = pattern(1 << 20);
+  for (let i = 0; i < 20; i++) {
+    w.hex(src, 0, src.length);
+    w.flush();
+  }
+  t.equal(handed, 40 << 20);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the private list, by name
+  t.ok((w as any).retired.length <= 16, `retired slabs bounded (${(w as any).retired.length})`);
+});
