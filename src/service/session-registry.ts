@@ -302,6 +302,7 @@ export class SessionRegistry {
     const log = live.session.log;
     const debug = log.isLevelEnabled('debug');
     const metrics = this.metrics;
+    let messageStart = true;
     // Every command gets exactly one reply, `{"return": …}` or `{"error": …}` (QEMU's framing:
     // events start with "timestamp", the greeting with "QMP"); counting replies counts commands.
     const counted: Link = {
@@ -311,6 +312,17 @@ export class SessionRegistry {
         else if (text.startsWith('{"error"')) metrics.qmpReply('error');
         if (debug) log.debug({ event: 'qmp-send', text: clip(text.trimEnd()) }, 'QMP sent');
         return link.write(text);
+      },
+      // A long message arrives as Buffers (its last one ends in LF): counted by its first.
+      writeBytes: (piece) => {
+        if (messageStart) {
+          const head = piece.toString('latin1', 0, Math.min(piece.length, DEBUG_TEXT_CHARS));
+          if (head.startsWith('{"return"')) metrics.qmpReply('return');
+          else if (head.startsWith('{"error"')) metrics.qmpReply('error');
+          if (debug) log.debug({ event: 'qmp-send', text: `${head}… (in pieces)` }, 'QMP sent');
+        }
+        messageStart = piece[piece.length - 1] === 0x0a;
+        return link.writeBytes(piece);
       },
     };
     const monitor = attachQmp(live.session, counted, () => this.close(live, 'QMP quit', 'qmp-quit'), allow);

@@ -52,7 +52,9 @@ export function bindWebSocket(
           if (from < data.length) ws.send(data.subarray(from), { binary: false, fin: false }, afterSend);
           break;
         }
-        ws.send(data.subarray(from, nl), { binary: false, fin: true }, afterSend);
+        // A QMP message's CRLF is never split across pieces: its CR is dropped with the LF.
+        const end = kind === 'qmp' && nl > from && data[nl - 1] === 0x0d ? nl - 1 : nl;
+        ws.send(data.subarray(from, end), { binary: false, fin: true }, afterSend);
         from = nl + 1;
       }
       return backedUp();

@@ -34,6 +34,7 @@ export function attachQmp(
     host: session.qmpHost,
     extensions: session.qmpHost.extensions,
     sink: (text) => link.write(text),
+    sinkBytes: (piece) => link.writeBytes(piece),
     now: wallTime,
     limits: session.limits,
     logger: session.log,

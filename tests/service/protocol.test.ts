@@ -226,6 +226,40 @@ t.test('per-session QMP: UNIX socket and WebSocket, each reaching only its sessi
   await qb.closed;
 });
 
+t.test(
+  'a long QMP reply (query-qmp-schema, written in pieces) is one message on both transports, counted once',
+  async (t) => {
+    const token = 'protocol-test-token-qs';
+    const c = await q.ws(`id=qs&qmp-token=${token}`);
+    t.equal(await c.request('readl 0x40000000'), 'OK 0x0000000000000000');
+    const before = parsePrometheus((await q.http('/metrics')).body);
+    const unix = await q.qmpSocket('qs');
+    await qmpHandshake(unix);
+    const ws = await q.wsQmp('qs', token);
+    await qmpHandshake(ws);
+    const viaUnix = await qmp(unix, 'query-qmp-schema');
+    ws.write('{"execute": "query-qmp-schema"}');
+    const text = await ws.next();
+    t.notOk(/[\r\n]/.test(text), 'the WebSocket message has no line terminator');
+    const viaWs = JSON.parse(text) as Record<string, unknown>;
+    const entries = viaUnix.return as unknown[];
+    t.ok(Array.isArray(entries) && entries.length > 1000, `${entries.length} schema entries`);
+    t.same(viaWs, viaUnix, 'the same reply over WebSocket (one text message)');
+    t.match(await qmp(ws, 'query-status'), { return: { status: 'running' } }, 'the next reply is its own message');
+    const after = parsePrometheus((await q.http('/metrics')).body);
+    const delta = (name: string): number => (after.samples.get(name) ?? 0) - (before.samples.get(name) ?? 0);
+    t.equal(
+      delta('qtestd_qmp_commands_total{reply="return"}'),
+      5,
+      'two qmp_capabilities, two schemas, one query-status',
+    );
+    unix.end();
+    ws.end();
+    c.end();
+    await c.closed;
+  },
+);
+
 t.test('HTTP: /healthz, /readyz, /metrics (Prometheus text), /sessions (JSON)', async (t) => {
   const h = await q.http('/healthz');
   t.equal(h.status, 200);

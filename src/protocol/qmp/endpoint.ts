@@ -13,7 +13,7 @@ import { QEMU_VERSION, QMP_CAPABILITIES } from './data/version.js';
 import type { QmpErrorBody, QmpEvent, QmpHost } from './host.js';
 import { JsonStream, QEMU_JSON_LIMITS, type JsonStreamItem } from './json-stream.js';
 import type { JsonValue } from './json-value.js';
-import { errorMessage, eventMessage, frame, greetingMessage, QmpError, returnMessage, type WallTime } from './messages.js';
+import { errorMessage, eventMessage, frame, frameInPieces, greetingMessage, QmpError, returnMessage, type WallTime } from './messages.js';
 import type { CommandContext, CommandRegistry, QmpExtension } from './registry.js';
 import { SchemaInputVisitor } from './schema/input-visitor.js';
 import { notSupported } from './commands/fixed.js';
@@ -21,10 +21,22 @@ import { parseRequest, requestId, type QmpRequest } from './request.js';
 
 export type Sink = (text: string) => boolean;
 
+/**
+ * Messages longer than this many characters (query-qmp-schema's ~230 KB, `info mtree`,
+ * qom-list-types) go to `sinkBytes` as Buffers of about this size, never as one string.
+ */
+const PIECE_CHARS = 64 * 1024;
+
 export interface QmpEndpointOptions {
   readonly host: QmpHost;
   /** Receives each outgoing message (one line, CRLF-terminated). `false` = back off (transport's job). */
   readonly sink: Sink;
+  /**
+   * Optional: receives a long message (over PIECE_CHARS) as Buffers in order, the last ending in
+   * CRLF (never split from it); the bytes are ASCII (the writer escapes everything else). Without
+   * it every message goes to `sink` whole.
+   */
+  readonly sinkBytes?: (piece: Buffer) => boolean;
   /** Wall clock for event timestamps (QEMU uses host real time). */
   readonly now: () => WallTime;
   readonly limits?: Pick<Limits, 'maxQmpMessageBytes' | 'maxJsonDepth'>;
@@ -43,6 +55,7 @@ export interface QmpEndpointOptions {
 export class QmpEndpoint {
   private readonly host: QmpHost;
   private readonly sink: Sink;
+  private readonly sinkBytes?: (piece: Buffer) => boolean;
   private readonly now: () => WallTime;
   private readonly logger: Logger | undefined;
   /** Made on the first command (the greeting needs none: a monitor that never runs one costs less). */
@@ -60,6 +73,7 @@ export class QmpEndpoint {
   constructor(options: QmpEndpointOptions) {
     this.host = options.host;
     this.sink = options.sink;
+    this.sinkBytes = options.sinkBytes;
     this.now = options.now;
     this.logger = options.logger;
     this.makeRegistry = () => options.registry ?? builtinRegistry(options.extensions);
@@ -97,7 +111,18 @@ export class QmpEndpoint {
 
   private send(message: JsonValue): void {
     if (this.closed) return;
-    this.sink(frame(message));
+    const bytes = this.sinkBytes;
+    if (!bytes) {
+      this.sink(frame(message));
+      return;
+    }
+    let long = false;
+    const rest = frameInPieces(message, PIECE_CHARS, (text) => {
+      long = true;
+      bytes(Buffer.from(text, 'latin1'));
+    });
+    if (long) bytes(Buffer.from(rest, 'latin1'));
+    else this.sink(rest);
   }
 
   private onEvent(event: QmpEvent): void {

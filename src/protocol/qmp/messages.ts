@@ -4,7 +4,7 @@
  */
 import type { QmpErrorBody, QmpErrorClass, QmpEvent } from './host.js';
 import { emptyJsonObject, type JsonObject, type JsonValue } from './json-value.js';
-import { writeJson } from './json-writer.js';
+import { JsonTextWriter, writeJson } from './json-writer.js';
 
 /** Thrown by handlers and checks; the endpoint's single error boundary turns it into a reply. */
 export class QmpError extends Error {
@@ -33,6 +33,17 @@ export interface WallTime {
 /** One message as sent: compact JSON plus CRLF. */
 export function frame(message: JsonValue): string {
   return writeJson(message) + '\r\n';
+}
+
+/**
+ * One message as sent, in pieces of about `limit` characters: every piece but the last goes to
+ * `piece` as it is made; the rest (ending in CRLF, which is never split) is returned. A message
+ * shorter than `limit` is returned whole and `piece` is not called.
+ */
+export function frameInPieces(message: JsonValue, limit: number, piece: (text: string) => void): string {
+  const w = new JsonTextWriter(limit, piece);
+  w.value(message);
+  return w.text() + '\r\n';
 }
 
 export function greetingMessage(version: { major: number; minor: number; micro: number; package: string }, capabilities: readonly string[]): JsonObject {

@@ -57,8 +57,8 @@ function readInPieces(a: Args, addr: bigint, size: number, emit: (buf: Buffer, n
 
 /**
  * RAM pieces of a read whose reply is produced as the peer takes it (QtestSessionState.streamJobs):
- * each piece's text is one reply slab (64 KiB of hex or of base64), so every step hands the link
- * one whole slab and the runner's check between steps comes before the slab is needed again.
+ * each piece's text is 64 KiB of hex or of base64 (half a reply slab), so every step hands the
+ * link one piece and the runner's check between steps comes before the slab is needed again.
  */
 const STREAM_PIECE_HEX = 32 * 1024;
 const STREAM_PIECE_B64 = 48 * 1024;
@@ -136,7 +136,10 @@ export function readHex(a: Args, s: QtestSessionState, out: ReplyWriter): Reply 
   // The reply starts only once a failed non-RAM access can still be answered with ERR.
   let started = false;
   const emit = (buf: Buffer, n: number): void => {
-    if (!started) out.text('OK 0x');
+    if (!started) {
+      out.beginBulk(5);
+      out.text('OK 0x');
+    }
     started = true;
     out.hex(buf, 0, n);
   };
@@ -153,7 +156,10 @@ export function readBase64(a: Args, s: QtestSessionState, out: ReplyWriter): Rep
   if (size === 0) return 'OK ';
   let started = false;
   const emit = (buf: Buffer, n: number): void => {
-    if (!started) out.text('OK ');
+    if (!started) {
+      out.beginBulk(3);
+      out.text('OK ');
+    }
     started = true;
     out.base64(buf, 0, n);
   };

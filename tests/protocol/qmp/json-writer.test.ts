@@ -3,6 +3,7 @@ import t from 'tap';
 import { JsonStream, QEMU_JSON_LIMITS } from '../../../src/protocol/qmp/json-stream.js';
 import type { JsonValue } from '../../../src/protocol/qmp/json-value.js';
 import { formatDouble, writeJson, writeJsonString } from '../../../src/protocol/qmp/json-writer.js';
+import { frame, frameInPieces } from '../../../src/protocol/qmp/messages.js';
 import { qdictBucket, qdictKeyOrder } from '../../../src/protocol/qmp/qdict-order.js';
 import { QEMU_CAPTURES } from '../../helpers/reference.js';
 
@@ -135,5 +136,30 @@ t.test('orders members as a QDict', (t) => {
     '{"\\u00E9": 1, "\\u00FF": 2, "a": 3, "\\u4E2D": 4, "\\u00E8x": 5, "b\\u00E9": 6}',
   );
   t.equal(writeJson([true, false, null, {}, [], '']), '[true, false, null, {}, [], ""]');
+  t.end();
+});
+
+t.test('a message in pieces is the same bytes as the message whole', (t) => {
+  const raw = readFileSync(`${REF}/qmp/query-qmp-schema.reply`, 'utf8');
+  const schema = parseOne(raw);
+  const tricky: JsonValue = {
+    return: ['a\u0001\b"\\/\u007f\u00e9\u{1f600}z'.repeat(50), 'x'.repeat(200_000), { é: [1.5, 0.1, -0, 18446744073709551615n] }],
+    id: 'q',
+  };
+  for (const message of [schema, tricky]) {
+    const whole = frame(message);
+    for (const limit of [1, 7, 1000, 65536, 1 << 30]) {
+      const pieces: string[] = [];
+      const rest = frameInPieces(message, limit, (p) => pieces.push(p));
+      t.equal(pieces.join('') + rest, whole, `limit ${limit}: same bytes`);
+      t.ok(rest.endsWith('\r\n'), `limit ${limit}: the rest ends the message`);
+      // a piece may run past the limit by one run of plain characters, at most `limit` long
+      t.ok(
+        pieces.every((p) => p.length < 2 * limit + 32),
+        `limit ${limit}: pieces of about the limit (largest ${pieces.reduce((m, p) => Math.max(m, p.length), 0)})`,
+      );
+      if (limit >= whole.length) t.equal(pieces.length, 0, 'a short message is one string');
+    }
+  }
   t.end();
 });

@@ -7,6 +7,8 @@ import t from 'tap';
 import { writeJson } from '../../../src/protocol/qmp/json-writer.js';
 import { readQmpCapture } from '../../../src/protocol/qmp/schema/captures.js';
 import { parseQemuOutput } from '../../../src/protocol/qmp/schema/json-text.js';
+import { QmpEndpoint } from '../../../src/protocol/qmp/endpoint.js';
+import { ECHO_EXTENSION, FakeHost, fakeClock } from './fake-host.js';
 import { harness } from './harness.js';
 
 const err = (desc: string): string => `{"error": {"class": "GenericError", "desc": "${desc}"}}`;
@@ -42,5 +44,33 @@ t.test('argument errors follow the schema with QEMU texts', (t) => {
     ['{"execute":"query-jobs"}', '{"return": []}'],
   ];
   for (const [req, want] of cases) t.same(h.send(req), [want], req);
+  t.end();
+});
+
+t.test('query-qmp-schema through sinkBytes: Buffers of about 64 KiB, the same bytes', (t) => {
+  const whole = harness().send('{"execute": "query-qmp-schema", "id": 7}')[0] + '\r\n';
+  const host = new FakeHost();
+  const texts: string[] = [];
+  const pieces: Buffer[] = [];
+  const endpoint = new QmpEndpoint({
+    host,
+    sink: (text) => (texts.push(text), true),
+    sinkBytes: (piece) => (pieces.push(piece), true),
+    now: fakeClock(),
+    extensions: [ECHO_EXTENSION],
+  });
+  endpoint.input(Buffer.from('{"execute": "qmp_capabilities"}\n'));
+  const before = texts.length;
+  endpoint.input(Buffer.from('{"execute": "query-qmp-schema", "id": 7}'));
+  t.equal(texts.length, before, 'no string for the long reply');
+  t.ok(pieces.length >= 3, `${pieces.length} pieces`);
+  t.ok(
+    pieces.every((p) => p.length <= 160 * 1024),
+    'each piece is about 64 KiB',
+  );
+  t.equal(Buffer.concat(pieces).toString('latin1'), whole, 'byte for byte');
+  t.ok(pieces[pieces.length - 1].toString('latin1').endsWith('}\r\n'), 'CRLF in the last piece');
+  endpoint.input(Buffer.from('{"execute": "query-status"}'));
+  t.equal(texts.length, before + 1, 'a short reply is one string');
   t.end();
 });
