@@ -55,6 +55,12 @@ export class SessionHost {
     return this.registry.metrics.json();
   }
 
+  /** This host's memory share and what its sessions hold of it (guest RAM + buffered bytes). */
+  memoryState(): { share: number; inUse: number } {
+    const m = this.registry.memory;
+    return { share: m.share, inUse: m.inUse() };
+  }
+
   sessions(): SessionInfo[] {
     return this.registry.infos();
   }
@@ -98,15 +104,18 @@ export class SessionHost {
       const refusal = qmpAttachRefusal(live, tokenOk);
       if (refusal) return void socket.end(refusal);
       const allow = inspect ? (command: string) => INSPECTOR_COMMANDS.has(command) : undefined;
-      this.wss.handleUpgrade(fakeReq, socket, head, (ws) =>
+      this.wss.handleUpgrade(fakeReq, socket, head, (ws) => {
+        // QMP output waiting for a slow client is memory like queued qtest replies
+        const uncount = this.registry.memory.addSource(() => ws.bufferedAmount);
+        ws.once('close', uncount);
         bindWebSocket(
           ws,
           (link) => this.registry.attachQmpEndpoint(live, link, allow),
           'qmp',
           undefined,
           this.opts.log,
-        ),
-      );
+        );
+      });
       return;
     }
     let handled = false;

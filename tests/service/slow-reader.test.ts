@@ -3,10 +3,12 @@
  * 16 MiB `read` (a 32 MiB reply) and does not read. The sliced read goes on only about 1 MiB past
  * the socket's refusal and then waits for 'drain', so the worker holds ~1 MiB of the reply, not
  * all of it: the buffered-bytes gauge of the memory budget (/metrics) stays small while another
- * session is served. Once the client reads, the whole reply arrives, byte for byte.
+ * session is served. Once the client reads, the whole reply arrives, byte for byte. QMP replies
+ * queued for a client that does not read are counted in the same gauge.
  */
 import t from 'tap';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { sleep, startQtestd } from './fixtures/harness.js';
 import type { QtestdProcess } from './fixtures/harness.js';
 
@@ -16,6 +18,7 @@ const MiB = 1024 * 1024;
 const RAM = 0x40000000;
 const SIZE = 16 * MiB;
 
+/** The buffered-bytes gauge; NaN while the worker has not answered /metrics in time. */
 async function bufferedBytes(q: QtestdProcess): Promise<number> {
   const text = (await q.http('/metrics')).body;
   const m = /^qtestd_memory_in_use_bytes\{kind="buffered"\} (\S+)$/m.exec(text);
@@ -44,7 +47,7 @@ for (const cmd of ['read', 'b64read'] as const)
     for (let i = 0; i < 3000 && samples < 10; i++) {
       t.equal(await other.request(`readl ${RAM}`), 'OK 0x0000000000000000');
       const b = await bufferedBytes(q);
-      max = Math.max(max, b);
+      if (Number.isFinite(b)) max = Math.max(max, b);
       if (b > 0) samples++;
       else await sleep(20);
     }
@@ -69,3 +72,36 @@ for (const cmd of ['read', 'b64read'] as const)
     slow.destroy();
     other.destroy();
   });
+
+t.test('QMP replies waiting for a client that does not read count in the memory budget', async (t) => {
+  const q = await startQtestd({ args: ['--workers', '1'] });
+  t.teardown(() => q.dispose());
+  const owner = await q.tcp();
+  t.equal(await owner.request('#!qtestd id=qs'), 'OK');
+  const qmp = connect(join(q.runDir, 'qs.qmp'));
+  await new Promise((r) => qmp.once('connect', r));
+  qmp.pause();
+  const N = 40; // 40 replies of ~230 KB
+  qmp.write(`{"execute": "qmp_capabilities"}\n${'{"execute": "query-qmp-schema"}\n'.repeat(N)}`);
+  let counted = NaN;
+  for (let i = 0; i < 3000 && !(counted >= MiB); i++) {
+    t.equal(await owner.request(`readl ${RAM}`), 'OK 0x0000000000000000');
+    counted = await bufferedBytes(q);
+    if (!(counted >= MiB)) await sleep(20);
+  }
+  t.ok(counted >= MiB, `the unread QMP replies are counted: ${counted} bytes`);
+  let text = '';
+  qmp.setEncoding('utf8').on('data', (d: string) => (text += d));
+  qmp.resume();
+  const returns = (): number => text.split('\n').filter((l) => l.startsWith('{"return"')).length;
+  for (let k = 0; k < 6000 && returns() < N + 1; k++) await sleep(50);
+  t.equal(returns(), N + 1, 'once the client reads, every reply arrives');
+  let after = counted;
+  for (let k = 0; k < 600 && !(after < MiB); k++) {
+    after = await bufferedBytes(q);
+    if (!(after < MiB)) await sleep(50);
+  }
+  t.ok(after < MiB, `read, they no longer count (${after} bytes)`);
+  qmp.destroy();
+  owner.destroy();
+});
