@@ -137,7 +137,13 @@ export class SessionHost {
    */
   async stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     this.stopping = true;
-    this.listeners.shutdownAll(1001, SHUTDOWN_LINE);
+    // requests in flight finish (within the grace period) before the sessions close
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.listeners.shutdownAll(1001, SHUTDOWN_LINE),
+      new Promise<void>((r) => (timer = setTimeout(r, graceMs))),
+    ]);
+    clearTimeout(timer);
     await Promise.all(this.registry.list().map((live) => announceShutdown(live.session, 'host-signal')));
     this.registry.closeAll('server shutting down', 'shutdown');
     this.wss.close();

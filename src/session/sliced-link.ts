@@ -53,6 +53,9 @@ export class SlicedQtest implements Endpoint {
   private feeding = false;
   /** The peer ended its input: call this once the queue is empty and no job is held. */
   private inputDone?: () => void;
+  /** quiesce(): nothing more runs; this is called once the held request's reply is out. */
+  private quiet?: () => void;
+  private stopped = false;
 
   constructor(
     private readonly real: Link,
@@ -111,7 +114,7 @@ export class SlicedQtest implements Endpoint {
   }
 
   input(chunk: Buffer): void {
-    if (this.gone || chunk.length === 0) return;
+    if (this.gone || this.stopped || chunk.length === 0) return;
     this.queue.push(chunk);
     this.feed();
   }
@@ -142,8 +145,29 @@ export class SlicedQtest implements Endpoint {
     else done();
   }
 
+  /**
+   * The connection is being shut down: drop the lines not run yet, and call `done` once the
+   * request in flight (a job held in slices), if any, has its whole reply out — so that a last
+   * line written after it (`FAIL shutting down`) never cuts a reply short.
+   */
+  quiesce(done: () => void): void {
+    this.stopped = true;
+    this.queue.length = 0;
+    this.inputDone = undefined;
+    if (this.held && !this.gone) {
+      this.quiet = done;
+      return;
+    }
+    this.flush();
+    done();
+  }
+
   end(): void {
     this.inputDone = undefined;
+    // a shutdown waiting for the request in flight goes on (its connection closes)
+    const quiet = this.quiet;
+    this.quiet = undefined;
+    if (quiet) queueMicrotask(quiet);
     this.gone = true;
     this.queue.length = 0;
     this.parked = false;
@@ -240,6 +264,9 @@ export class SlicedQtest implements Endpoint {
     } else this.batch.push(reply.subarray(lastStart));
     this.flush();
     this.onIdle();
-    this.feed();
+    const quiet = this.quiet;
+    this.quiet = undefined;
+    if (quiet) quiet();
+    else this.feed();
   }
 }
