@@ -130,23 +130,26 @@ export class SessionHost {
 
   /**
    * Stop: refuse what still arrives; every qtest connection stops taking requests, and after the
-   * replies to what it already ran gets `FAIL shutting down` and is closed (a request runs to its
-   * end before this is called: requests do not interleave with it); every QMP monitor gets what
+   * replies to what it already ran gets `FAIL shutting down` and is closed (a request in flight —
+   * a job in slices — gets half of `graceMs` to finish; one still running then is dropped and
+   * answered by that line); every QMP monitor gets what
    * QEMU sends on SIGTERM (the SHUTDOWN event, `host-signal`) and is closed. Then wait at most
    * `graceMs` for the peers to read that and close; drop the rest.
    */
   async stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     this.stopping = true;
-    // requests in flight finish (within the grace period) before the sessions close
+    const until = performance.now() + graceMs;
+    // requests in flight may finish within the first half of the grace period (the rest is for
+    // the peers to read what they were sent); those still running then are dropped
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.listeners.shutdownAll(1001, SHUTDOWN_LINE),
-      new Promise<void>((r) => (timer = setTimeout(r, graceMs))),
+      new Promise<void>((r) => (timer = setTimeout(r, graceMs / 2))),
     ]);
     clearTimeout(timer);
     await Promise.all(this.registry.list().map((live) => announceShutdown(live.session, 'host-signal')));
     this.registry.closeAll('server shutting down', 'shutdown');
     this.wss.close();
-    await this.listeners.settle(graceMs);
+    await this.listeners.settle(Math.max(0, until - performance.now()));
   }
 }

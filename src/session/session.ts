@@ -362,5 +362,7 @@ export class Session {
    */
   dispose(): void {
     this.quitHandler = () => {};
+    // its qtest connection runs nothing more (a job in slices is dropped, a shutdown waiting for it goes on)
+    this.sliced?.end();
   }
 }
