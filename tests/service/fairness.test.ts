@@ -1,10 +1,11 @@
 /**
  * Sessions sharing one worker take turns (src/session/sliced-link.ts): with `--workers 1`, three
- * sessions keep heavy sliced work going — a memset over ECAM (every 4 bytes a config-space
+ * sessions keep heavy sliced work going — memsets over ECAM (every 4 bytes a config-space
  * dispatch), a read over ECAM, and a flood of 100,000 pipelined small requests — while a probe
  * session sends `readl` after `readl`. The probe gets K replies before any heavy request is
- * answered (and before the flood's last reply): round-robin between sessions, not a queue of
- * jobs. Then every heavy request still gets its exact reply. Order is asserted, never durations.
+ * answered: round-robin between sessions, not a queue of jobs. (How far the flood gets meanwhile
+ * depends on how fast this test process reads it, so it is load here, not asserted on.) Then
+ * every heavy request still gets its exact reply. Order is asserted, never durations.
  */
 import t from 'tap';
 import { ECAM_BASE, hex, startQtestd } from './fixtures/harness.js';
@@ -35,7 +36,8 @@ t.test('a small request waits for turns, not for other sessions’ jobs', async 
   const size = 0x400000;
   const heavy = [
     memset.pipeline([`memset ${hex(ECAM_BASE)} 0x200000 0x0`, 'endianness']),
-    read.pipeline([`read ${hex(ECAM_BASE)} ${hex(BigInt(size))}`]),
+    // a memset first: a read alone may be light enough to end within K probe round trips
+    read.pipeline([`memset ${hex(ECAM_BASE)} 0x100000 0x0`, `read ${hex(ECAM_BASE)} ${hex(BigInt(size))}`]),
   ];
   const floodDone = flood.pipeline(Array.from({ length: FLOOD }, () => 'readl 0x40000000'));
   // replies past the `endianness` each session answered when it opened
@@ -47,15 +49,12 @@ t.test('a small request waits for turns, not for other sessions’ jobs', async 
     0,
     `the probe got ${K} replies before any heavy request was answered (memset ${memset.replyCount - 1}, read ${read.replyCount - 1})`,
   );
-  t.ok(
-    flood.replyCount - 1 < FLOOD,
-    `… and before the flood's last reply (${flood.replyCount - 1} of ${FLOOD} so far)`,
-  );
 
   const [m, r] = await Promise.all(heavy);
   t.same(m, ['OK', 'OK little'], 'the memset over ECAM completed');
-  t.equal(r![0]!.length, 5 + 2 * size, 'the read over ECAM gave its whole reply');
-  t.match(r![0]!, /^OK 0x[0-9a-f]+$/);
+  t.equal(r![0], 'OK');
+  t.equal(r![1]!.length, 5 + 2 * size, 'the read over ECAM gave its whole reply');
+  t.match(r![1]!, /^OK 0x[0-9a-f]+$/);
   const f = await floodDone;
   t.equal(f.length, FLOOD);
   t.ok(
