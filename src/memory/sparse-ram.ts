@@ -20,6 +20,12 @@ const HI = 1 - LO;
 export class SparseRam implements RamRegion {
   readonly kind = 'ram' as const;
   private readonly pages = new Map<number, Uint8Array>();
+  /**
+   * Pages prepare() charged that are not materialised yet: the pages created next take them
+   * first. A big write or fill is charged whole before it starts, and its pages are made as its
+   * steps run (making 32,768 pages at once held the process for seconds).
+   */
+  private prepaid = 0;
   /** Scratch for readU64LE: offsets split into 32-bit halves, and 8 bytes read as a little-endian value. */
   private readonly split64 = new BigUint64Array(1);
   private readonly split32 = new Uint32Array(this.split64.buffer);
@@ -42,7 +48,14 @@ export class SparseRam implements RamRegion {
   /** Make room for `count` new pages, or throw having changed nothing. */
   private reserve(count: number): void {
     if (count === 0) return;
-    if ((this.pages.size + count) * PAGE_BYTES > this.maxTouchedBytes) {
+    const fresh = count - Math.min(count, this.prepaid);
+    if (fresh > 0) this.charge(fresh);
+    this.prepaid -= count - fresh;
+  }
+
+  /** Charge `count` pages more than are made or prepaid, or throw having changed nothing. */
+  private charge(count: number): void {
+    if ((this.pages.size + this.prepaid + count) * PAGE_BYTES > this.maxTouchedBytes) {
       throw new LimitError(`guest RAM budget of ${this.maxTouchedBytes} bytes exceeded`);
     }
     this.account?.chargeRam(count * PAGE_BYTES, `${count} new page${count === 1 ? '' : 's'} of ${this.name}`);
@@ -116,9 +129,11 @@ export class SparseRam implements RamRegion {
   }
 
   prepare(offset: bigint, length: bigint): void {
-    const n = Number(length);
-    this.reserve(this.missingPages(offset, n));
-    this.forEachPiece(offset, n, (pn) => void this.create(pn));
+    const missing = this.missingPages(offset, Number(length));
+    const more = missing - this.prepaid;
+    if (more <= 0) return;
+    this.charge(more);
+    this.prepaid += more;
   }
 
   writeBytes(offset: bigint, data: Uint8Array): void {
@@ -182,7 +197,8 @@ export class SparseRam implements RamRegion {
 
   /** Drop every page (all memory reads zero again). */
   clear(): void {
-    this.account?.releaseRam(this.pages.size * PAGE_BYTES);
+    this.account?.releaseRam((this.pages.size + this.prepaid) * PAGE_BYTES);
+    this.prepaid = 0;
     this.pages.clear();
   }
 }

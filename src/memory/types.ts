@@ -62,8 +62,8 @@ export interface RamRegion {
   /** Optional fast path: the 8 bytes at `offset` as a little-endian value (same bytes readBytes gives). */
   readU64LE?(offset: bigint): bigint;
   /**
-   * Make [offset, offset+length) backed (contents unchanged) in one step, or throw having changed
-   * nothing: a write done in pieces afterwards cannot run out of memory half-way.
+   * Reserve the backing of [offset, offset+length) (contents unchanged) in one step, or throw
+   * having changed nothing: a write done in pieces afterwards cannot run out of memory half-way.
    */
   prepare?(offset: bigint, length: bigint): void;
 }

@@ -12,7 +12,8 @@
  *
  * Long device work (a DMA, consuming a command queue) runs as a WorkJob: a generator that yields
  * between pieces. Without slicing (the default, the launcher) it runs to its end at once, as on
- * QEMU. With slicing (the service) it runs for about SLICE_UNITS inside the request, then stays
+ * QEMU. With slicing (the service) it runs for about SLICE_UNITS (at most SLICE_MS) inside the
+ * request, then stays
  * `pending`: the session holds that request's reply and the connection's later input, and calls
  * runSlice() from the event loop until the job ends, so other sessions of the process progress
  * meanwhile. Nothing of the machine is observable before the job ends.
@@ -25,6 +26,12 @@ export const ACCESS_UNITS = 64;
 const CLOCK_EVERY_UNITS = 1 << 20;
 /** Units a sliced job runs before it lets the event loop run (a few ms of work). */
 export const SLICE_UNITS = 1 << 20;
+/**
+ * Wall time (ms) a slice runs at most, whatever its units: work whose units understate its cost
+ * (a faulting DMA: a table walk and an event per 4-byte access) ends its slice on time too, so a
+ * session sharing the process waits about one slice per busy session.
+ */
+export const SLICE_MS = 2;
 
 /** Long device work in pieces (see above). */
 export interface WorkJob<T> {
@@ -143,9 +150,12 @@ export class WorkMeter {
     return this.job?.streams === true;
   }
 
-  /** Run the pending job for about one slice (from the event loop). */
-  runSlice(): void {
-    this.slice(false);
+  /**
+   * Run the pending job for about one slice (from the event loop). `stop`, asked after each step,
+   * ends the slice early (its output is not being taken: SlicedQtest).
+   */
+  runSlice(stop?: () => boolean): void {
+    this.slice(false, stop);
   }
 
   /** The error that cut the last job short in a later slice, once. */
@@ -170,10 +180,11 @@ export class WorkMeter {
     runAll(job);
   }
 
-  private slice(first: boolean): void {
+  private slice(first: boolean, stop?: () => boolean): void {
     const job = this.job;
     if (!job) return;
     const until = this.used + SLICE_UNITS;
+    const endAt = performance.now() + SLICE_MS;
     this.inSlice = true;
     try {
       for (;;) {
@@ -183,7 +194,7 @@ export class WorkMeter {
           job.done(r.value);
           return;
         }
-        if (this.used >= until || r.value === true) return;
+        if (this.used >= until || r.value === true || performance.now() >= endAt || stop?.()) return;
       }
     } catch (e) {
       this.job = undefined;

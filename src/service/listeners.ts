@@ -22,6 +22,18 @@ import { QMP_TOKEN_HEADER, QMP_TOKEN_OPTION, QmpTokens, takeQmpToken } from './q
 import type { LiveSession, SessionRegistry } from './session-registry.js';
 import type { CloseReason } from './metrics.js';
 
+/** Let `live`'s qtest connection finish its request in flight (none: at once), then `done`. */
+function quiesce(live: LiveSession | undefined, done: () => void): Promise<void> {
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      done();
+      resolve();
+    };
+    if (live) live.session.quiesceQtest(finish);
+    else finish();
+  });
+}
+
 /** An unfinished qtest line longer than this is checked against the memory budget as it grows. */
 const UNFINISHED_LINE_CHECK_BYTES = 1024 * 1024;
 import type { ServiceOptions } from './service-options.js';
@@ -33,8 +45,11 @@ import type { ServiceOptions } from './service-options.js';
  * closes our side; `closed` settles when the peer is gone; `destroy` is the last resort.
  */
 interface Connection {
-  /** `line`: a last line (qtest: `FAIL …`) sent after what was already answered. */
-  shutdown(code?: number, line?: string): void;
+  /**
+   * `line`: a last line (qtest: `FAIL …`) sent after what was already answered, once the request
+   * in flight has its reply out (resolves then).
+   */
+  shutdown(code?: number, line?: string): Promise<void>;
   destroy(): void;
   closed: Promise<void>;
   /** Bytes this connection holds in memory: its unfinished line and its queued replies. */
@@ -69,9 +84,12 @@ export class Listeners {
     return conn;
   }
 
-  /** Tell every connection to shut down with a last `line` (`code` is the WebSocket close code). */
-  shutdownAll(code: number, line: string): void {
-    for (const c of this.connections) c.shutdown(code, line);
+  /**
+   * Tell every connection to shut down with a last `line` (`code` is the WebSocket close code);
+   * resolves once every one has finished its request in flight and sent that line.
+   */
+  async shutdownAll(code: number, line: string): Promise<void> {
+    await Promise.all([...this.connections].map((c) => c.shutdown(code, line)));
   }
 
   /** Wait at most `graceMs` for every connection to close, then drop the rest. */
@@ -126,13 +144,17 @@ export class Listeners {
     void closed.then(done);
     let open = true;
     let unfinished = 0; // bytes since the last newline: the line being buffered
+    let live: LiveSession | undefined;
     const conn = this.track({
       shutdown: (_code, line) => {
-        if (!open) return;
+        if (!open) return Promise.resolve();
         open = false;
-        if (line !== undefined) socket.write(`${line}\n`);
         socket.resume(); // keep reading (and discarding) until the peer closes too
-        socket.end();
+        // the request in flight ends first: the last line never cuts its reply short
+        return quiesce(live, () => {
+          if (line !== undefined && !socket.destroyed) socket.write(`${line}\n`);
+          socket.end();
+        });
       },
       destroy: () => socket.destroy(),
       closed,
@@ -145,12 +167,11 @@ export class Listeners {
       socket.end(`FAIL ${refusal}\n`);
       return;
     }
-    let live: LiveSession | undefined;
     const peer = transport === 'tcp' ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     const fatal = (why: string, kind: CloseReason): void => {
       if (!open) return;
       this.log.info({ event: 'connection-timeout', transport, peer, session: live?.id, why }, 'closing a connection');
-      conn.shutdown(undefined, `FAIL ${why}; closing`);
+      void conn.shutdown(undefined, `FAIL ${why}; closing`);
       if (live) this.registry.close(live, why, kind); // now, with the reason: not when the peer closes
     };
     const idle = this.registry.idleTimer(() =>
@@ -188,7 +209,7 @@ export class Listeners {
                 taken.words,
                 transport,
                 peer,
-                () => conn.shutdown(),
+                () => void conn.shutdown(),
                 () => open && !socket.destroyed,
               );
               if (!r.ok) return r;
@@ -232,15 +253,19 @@ export class Listeners {
     query.delete(QMP_TOKEN_OPTION);
     const words = queryToWords(query);
     let open = true;
+    let live: LiveSession | undefined;
     const closed = new Promise<void>((r) => ws.once('close', () => r()));
     void closed.then(done);
     const conn: Connection = {
       shutdown: (code = 1000, line) => {
-        if (!open) return;
+        if (!open) return Promise.resolve();
         open = false;
-        if (line !== undefined) ws.send(line);
         ws.resume(); // the endpoint may have paused it; the peer's close frame must get through
-        ws.close(code);
+        // the request in flight ends first: the last line never cuts its reply short
+        return quiesce(live, () => {
+          if (line !== undefined && ws.readyState === ws.OPEN) ws.send(line);
+          ws.close(code);
+        });
       },
       destroy: () => ws.terminate(),
       closed,
@@ -258,30 +283,31 @@ export class Listeners {
         words,
         'websocket',
         peer,
-        () => conn.shutdown(),
+        () => void conn.shutdown(),
         () => open && ws.readyState === ws.OPEN,
       )
       .then((r) => {
         if (!r.ok) return this.refuseWebSocket(ws, r.reason);
-        const live = r.live;
-        this.qmpTokens.issue(live, handshake && 'token' in handshake ? handshake.token : undefined);
+        const session = r.live;
+        live = session;
+        this.qmpTokens.issue(session, handshake && 'token' in handshake ? handshake.token : undefined);
         const idle = this.registry.idleTimer(() => {
           const why = `idle timeout: no request for ${Math.round(this.opts.idleTimeoutMs / 1000)} s`;
           this.log.info(
-            { event: 'connection-timeout', transport: 'websocket', peer, session: live.id, why },
+            { event: 'connection-timeout', transport: 'websocket', peer, session: session.id, why },
             'closing a connection',
           );
-          conn.shutdown(undefined, `FAIL ${why}; closing`);
-          this.registry.close(live, why, 'idle-timeout');
+          void conn.shutdown(undefined, `FAIL ${why}; closing`);
+          this.registry.close(session, why, 'idle-timeout');
         });
         ws.on('message', idle.touch);
         bindWebSocket(
           ws,
-          (link) => gated(() => open, this.registry.attachQtestEndpoint(live, link)),
+          (link) => gated(() => open, this.registry.attachQtestEndpoint(session, link)),
           'qtest',
           () => {
             idle.stop();
-            this.registry.close(live, 'client disconnected', 'client');
+            this.registry.close(session, 'client disconnected', 'client');
           },
           this.log,
         );

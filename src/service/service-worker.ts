@@ -21,6 +21,21 @@ const AUTO_IDS_LOW = 4;
 /** The part of ServiceOptions a worker needs, as JSON. */
 export type WorkerServiceOptions = Omit<ServiceOptions, 'log' | 'plugins'> & { logLevel: string };
 
+/** Memory figures are sent to the accepting process when they moved by this much (worker-pool.ts picks by them). */
+const MEMORY_REPORT_STEP = 1024 * 1024;
+const MEMORY_REPORT_MS = 250;
+
+/** Tell the accepting process how much of this worker's memory share is in use, as it changes. */
+function reportMemory(channel: WorkerChannel, host: SessionHost): void {
+  let last = -Infinity;
+  setInterval(() => {
+    const { share, inUse } = host.memoryState();
+    if (share === Infinity || Math.abs(inUse - last) < MEMORY_REPORT_STEP) return;
+    last = inUse;
+    channel.send({ t: 'memory', inUse, share });
+  }, MEMORY_REPORT_MS).unref();
+}
+
 function main(): void {
   const raw = JSON.parse(process.env.QTESTD_SERVICE_OPTIONS ?? '{}') as WorkerServiceOptions;
   let stopping: Promise<void> | undefined;
@@ -104,6 +119,7 @@ function main(): void {
     .answer('sessions', () => host.sessions());
   refill();
   const baselineRss = process.memoryUsage.rss();
+  reportMemory(channel, host);
   channel.ready();
 }
 

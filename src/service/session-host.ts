@@ -55,6 +55,12 @@ export class SessionHost {
     return this.registry.metrics.json();
   }
 
+  /** This host's memory share and what its sessions hold of it (guest RAM + buffered bytes). */
+  memoryState(): { share: number; inUse: number } {
+    const m = this.registry.memory;
+    return { share: m.share, inUse: m.inUse() };
+  }
+
   sessions(): SessionInfo[] {
     return this.registry.infos();
   }
@@ -98,15 +104,18 @@ export class SessionHost {
       const refusal = qmpAttachRefusal(live, tokenOk);
       if (refusal) return void socket.end(refusal);
       const allow = inspect ? (command: string) => INSPECTOR_COMMANDS.has(command) : undefined;
-      this.wss.handleUpgrade(fakeReq, socket, head, (ws) =>
+      this.wss.handleUpgrade(fakeReq, socket, head, (ws) => {
+        // QMP output waiting for a slow client is memory like queued qtest replies
+        const uncount = this.registry.memory.addSource(() => ws.bufferedAmount);
+        ws.once('close', uncount);
         bindWebSocket(
           ws,
           (link) => this.registry.attachQmpEndpoint(live, link, allow),
           'qmp',
           undefined,
           this.opts.log,
-        ),
-      );
+        );
+      });
       return;
     }
     let handled = false;
@@ -121,17 +130,26 @@ export class SessionHost {
 
   /**
    * Stop: refuse what still arrives; every qtest connection stops taking requests, and after the
-   * replies to what it already ran gets `FAIL shutting down` and is closed (a request runs to its
-   * end before this is called: requests do not interleave with it); every QMP monitor gets what
+   * replies to what it already ran gets `FAIL shutting down` and is closed (a request in flight —
+   * a job in slices — gets half of `graceMs` to finish; one still running then is dropped and
+   * answered by that line); every QMP monitor gets what
    * QEMU sends on SIGTERM (the SHUTDOWN event, `host-signal`) and is closed. Then wait at most
    * `graceMs` for the peers to read that and close; drop the rest.
    */
   async stop(graceMs = this.opts.shutdownGraceMs): Promise<void> {
     this.stopping = true;
-    this.listeners.shutdownAll(1001, SHUTDOWN_LINE);
+    const until = performance.now() + graceMs;
+    // requests in flight may finish within the first half of the grace period (the rest is for
+    // the peers to read what they were sent); those still running then are dropped
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.listeners.shutdownAll(1001, SHUTDOWN_LINE),
+      new Promise<void>((r) => (timer = setTimeout(r, graceMs / 2))),
+    ]);
+    clearTimeout(timer);
     await Promise.all(this.registry.list().map((live) => announceShutdown(live.session, 'host-signal')));
     this.registry.closeAll('server shutting down', 'shutdown');
     this.wss.close();
-    await this.listeners.settle(graceMs);
+    await this.listeners.settle(Math.max(0, until - performance.now()));
   }
 }

@@ -261,7 +261,12 @@ export class SessionRegistry {
     };
     live.qmpServer = openChardev(
       { kind: 'unix', path: live.qmpSocketPath, server: true, wait: false },
-      (socket) => bindSocket(socket, (link) => this.attachQmpEndpoint(live, link), { encoding: 'utf8', log }),
+      (socket) => {
+        // QMP output waiting for a slow client is memory like queued qtest replies
+        const uncount = this.memory.addSource(() => socket.writableLength);
+        socket.once('close', uncount);
+        bindSocket(socket, (link) => this.attachQmpEndpoint(live, link), { encoding: 'utf8', log });
+      },
       (err) => log.warn({ err }, 'cannot open the session QMP socket'),
       { unixMode: 0o600 },
     );
@@ -305,13 +310,21 @@ export class SessionRegistry {
     let messageStart = true;
     // Every command gets exactly one reply, `{"return": …}` or `{"error": …}` (QEMU's framing:
     // events start with "timestamp", the greeting with "QMP"); counting replies counts commands.
+    // A client that does not read its replies: its input waits until they drain (the replies
+    // to what it already sent stay queued, counted in the memory budget).
+    let held = false;
     const counted: Link = {
       ...link,
       write: (text) => {
         if (text.startsWith('{"return"')) metrics.qmpReply('return');
         else if (text.startsWith('{"error"')) metrics.qmpReply('error');
         if (debug) log.debug({ event: 'qmp-send', text: clip(text.trimEnd()) }, 'QMP sent');
-        return link.write(text);
+        const ok = link.write(text);
+        if (!ok && !held) {
+          held = true;
+          link.pause();
+        }
+        return ok;
       },
       // A long message arrives as Buffers (its last one ends in LF): counted by its first.
       writeBytes: (piece) => {
@@ -333,7 +346,13 @@ export class SessionRegistry {
         if (debug) log.debug({ event: 'qmp-receive', text: clip(c.toString('utf8').trimEnd()) }, 'QMP received');
         monitor.input(c);
       },
-      drained: () => monitor.drained(),
+      drained: () => {
+        if (held) {
+          held = false;
+          link.resume();
+        }
+        monitor.drained();
+      },
       end: () => {
         live.qmpMonitors.delete(monitor);
         live.qmpLinks.delete(link);

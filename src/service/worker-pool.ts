@@ -43,6 +43,45 @@ interface Slot {
   last: Map<string, unknown>;
   /** Replaced by recycle(): its exit is expected and starts nothing. */
   retired: boolean;
+  /** What the worker last said of its memory budget (`{t: 'memory'}`), if it has one. */
+  memory?: { inUse: number; share: number };
+}
+
+/** A worker with less than this part of its share free is short of memory: room decides first. */
+const TIGHT_ROOM = 0.25;
+
+/** What pickWorker weighs of a worker. */
+export interface WorkerLoad {
+  /** Connections handed to it and not closed yet. */
+  load: number;
+  /** Its memory share and what its sessions hold of it, as it last said (none: no budget). */
+  memory?: { inUse: number; share: number };
+}
+
+/** Bytes a worker may still take (Infinity: it has no budget, or did not say). */
+function room(s: WorkerLoad): number {
+  return s.memory ? s.memory.share - s.memory.inUse : Infinity;
+}
+
+function tight(s: WorkerLoad): boolean {
+  return s.memory !== undefined && room(s) < TIGHT_ROOM * s.memory.share;
+}
+
+/**
+ * Is `a` a better place than `b` for a new session? Fewer connections first, then the more room
+ * in its memory share; when either is short of memory, the more room first.
+ */
+function better(a: WorkerLoad, b: WorkerLoad): boolean {
+  if ((tight(a) || tight(b)) && room(a) !== room(b)) return room(a) > room(b);
+  if (a.load !== b.load) return a.load < b.load;
+  return room(a) > room(b);
+}
+
+/** The index of the best worker for a new connection (`better`); the first of equals. */
+export function pickWorker(workers: readonly WorkerLoad[]): number {
+  let best = 0;
+  for (let i = 1; i < workers.length; i++) if (better(workers[i]!, workers[best]!)) best = i;
+  return best;
 }
 
 /**
@@ -114,6 +153,10 @@ export class WorkerPool {
         if (done) done(msg.value);
         return;
       }
+      if (msg.t === 'memory') {
+        slot.memory = { inUse: Number(msg.inUse), share: Number(msg.share) };
+        return;
+      }
       if (msg.t === 'closed') slot.load = Math.max(0, slot.load - 1);
       this.opts.onMessage(index, msg);
     });
@@ -149,11 +192,9 @@ export class WorkerPool {
     if (old.alive && old.child.connected) old.child.send(msg, (err) => err && old.child.kill('SIGKILL'));
   }
 
-  /** The index of the least loaded live worker. */
+  /** The index of the least loaded worker (fewest connections, then most memory room: `better`). */
   pick(): number {
-    let best = 0;
-    for (let i = 1; i < this.slots.length; i++) if (this.slots[i]!.load < this.slots[best]!.load) best = i;
-    return best;
+    return pickWorker(this.slots);
   }
 
   /**

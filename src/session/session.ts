@@ -178,6 +178,8 @@ export class Session {
   private onBuilt: Array<(m: Machine) => void> = [];
   /** Waiting for the pending job of a request to end (QMP input held meanwhile). */
   private idleWaiters: Array<() => void> = [];
+  /** The qtest connection's slicer (service mode), for quiesceQtest(). */
+  private sliced?: SlicedQtest;
   /** The QMP host shared by every monitor of this session (events reach all of them). */
   readonly qmpHost = new SessionQmpHost(this, () => this.quitHandler());
   /** Recent qtest lines for the inspector (x-qtestd-traffic); recording starts on its first read. */
@@ -274,6 +276,7 @@ export class Session {
     this.qtestShared ??= endpoint.sharedState;
     if (sliced) {
       sliced.attach(endpoint);
+      this.sliced = sliced;
       return sliced;
     }
     if (!this.dropOnDisconnect) return endpoint;
@@ -297,6 +300,15 @@ export class Session {
    * Run `fn` once no request's work is pending (at once if none is): QMP commands wait for a
    * qtest request whose device work runs in slices, so they never see it half-done.
    */
+  /**
+   * The qtest connection is being shut down (service): run nothing more it sent, and call `done`
+   * once the request in flight, if any, has its whole reply out (SlicedQtest.quiesce).
+   */
+  quiesceQtest(done: () => void): void {
+    if (this.sliced) this.sliced.quiesce(done);
+    else done();
+  }
+
   whenIdle(fn: () => void): void {
     if (this.workPending) this.idleWaiters.push(fn);
     else fn();
@@ -350,5 +362,7 @@ export class Session {
    */
   dispose(): void {
     this.quitHandler = () => {};
+    // its qtest connection runs nothing more (a job in slices is dropped, a shutdown waiting for it goes on)
+    this.sliced?.end();
   }
 }

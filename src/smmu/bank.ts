@@ -97,8 +97,8 @@ export interface BankOptions {
   mmio?: { enter(): void; exit(): void };
 }
 
-/** Commands consumed per step of a long command queue. */
-const CMDQ_STEP_COMMANDS = 4096;
+/** Commands consumed per step of a long command queue (about a millisecond: a slice can end on time). */
+const CMDQ_STEP_COMMANDS = 512;
 
 const GBPA_UPDATE = 0x8000_0000n;
 const GERROR_CMDQ_ERR = 1 << 0;

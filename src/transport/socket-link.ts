@@ -109,7 +109,16 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     },
   };
   socket.setNoDelay?.(true);
-  const endpoint = makeEndpoint(link);
+  let endpoint: Endpoint;
+  try {
+    endpoint = makeEndpoint(link);
+  } catch (err) {
+    // nothing can serve this connection: close it (not leave it open and unread), and say why
+    opts.log?.error({ err }, 'could not attach an endpoint to a connection; closing it');
+    socket.destroy();
+    opts.onClose?.();
+    return { input: () => {}, drained: () => {}, end: () => {} };
+  }
   const finish = (): void => {
     if (closed) return;
     closed = true;

@@ -32,7 +32,8 @@ export interface HostileSummary {
   elapsedMs: number;
   /** per mix: rounds run, request lines sent, replies received, rounds the service closed early */
   mixes: Array<{ name: string; rounds: number; requests: number; replies: number; closedEarly: number }>;
-  probe: { requests: number; slowestMs: number; medianMs: number };
+  /** the probe's replies after its first (`firstMs`: the first, which waits for the session to start too) */
+  probe: { requests: number; slowestMs: number; medianMs: number; p99Ms: number; firstMs: number };
   healthz: { requests: number; slowestMs: number };
   peakRssMiB: number;
   fails: Record<string, number>;
@@ -98,10 +99,11 @@ function serviceRss(pid: number): number {
   return total;
 }
 
-function median(xs: number[]): number {
+/** The `q` quantile of `xs` (0.5: the median). */
+function quantile(xs: number[], q: number): number {
   if (!xs.length) return 0;
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))]!;
 }
 
 export async function runHostile(o: HostileOptions, log: (l: string) => void = () => {}): Promise<HostileSummary> {
@@ -114,7 +116,7 @@ export async function runHostile(o: HostileOptions, log: (l: string) => void = (
     seed: o.seed,
     elapsedMs: 0,
     mixes: MIXES.map((m) => ({ name: m.name, rounds: 0, requests: 0, replies: 0, closedEarly: 0 })),
-    probe: { requests: 0, slowestMs: 0, medianMs: 0 },
+    probe: { requests: 0, slowestMs: 0, medianMs: 0, p99Ms: 0, firstMs: 0 },
     healthz: { requests: 0, slowestMs: 0 },
     peakRssMiB: 0,
     fails: {},
@@ -231,8 +233,11 @@ export async function runHostile(o: HostileOptions, log: (l: string) => void = (
   await Promise.all([...Array.from({ length: o.sessions }, (_, k) => hostile(k)), probe(), healthz(), watcher]);
   clearInterval(sampler);
   s.elapsedMs = performance.now() - t0;
-  s.probe.slowestMs = probeTimes.length ? Math.max(...probeTimes) : 0;
-  s.probe.medianMs = median(probeTimes);
+  s.probe.firstMs = probeTimes[0] ?? 0;
+  const steady = probeTimes.slice(1);
+  s.probe.slowestMs = steady.length ? Math.max(...steady) : 0;
+  s.probe.medianMs = quantile(steady, 0.5);
+  s.probe.p99Ms = quantile(steady, 0.99);
   if (!s.probe.requests) problem('the probe got no answer');
   if (!s.healthz.requests) problem('/healthz got no answer');
   if (!dead()) {
@@ -254,7 +259,7 @@ export function formatHostile(s: HostileSummary): string {
         (m.closedEarly ? `, ${m.closedEarly} closed by the service` : ''),
     );
   lines.push(
-    `probe (readl): ${s.probe.requests} replies, slowest ${ms(s.probe.slowestMs)}, median ${ms(s.probe.medianMs)}`,
+    `probe (readl): ${s.probe.requests} replies; after the first: slowest ${ms(s.probe.slowestMs)}, p99 ${ms(s.probe.p99Ms)}, median ${ms(s.probe.medianMs)}; first (with the session's start) ${ms(s.probe.firstMs)}`,
     `/healthz: ${s.healthz.requests} answers, slowest ${ms(s.healthz.slowestMs)}`,
     `peak RSS (service + workers): ${s.peakRssMiB} MiB`,
     'FAIL/ERR lines by reason:',

@@ -97,6 +97,7 @@ t.test('QMP waits for a request running in slices, then answers', async (t) => {
   const link = new RecordingLink();
   const ep = s.attachQtest(link);
   ep.input(Buffer.from([...faultingSmmuLines(), ...iommuDmaLines(4 << 20)].map((l) => l + '\n').join('')));
+  for (let i = 0; i < 100000 && !s.machine.work.pending; i++) await new Promise((r) => setImmediate(r));
   t.ok(s.machine.work.pending, 'the DMA is running in slices');
   const before = qmpOut.length;
   qmp.input(Buffer.from('{"execute": "query-status"}\n'));
@@ -115,6 +116,8 @@ t.test('a peer that leaves while its request runs in slices: the rest is dropped
       [...faultingSmmuLines(), ...iommuDmaLines(4 << 20), 'writel 0x40000000 0x1234'].map((l) => l + '\n').join(''),
     ),
   );
+  // the lines before the DMA may take more than one turn (SLICE_MS): wait for the DMA to start
+  for (let i = 0; i < 100000 && !s.machine.work.pending; i++) await new Promise((r) => setImmediate(r));
   t.ok(s.machine.work.pending);
   ep.end();
   t.notOk(s.machine.work.pending, 'the job is dropped with the peer, not left pending');

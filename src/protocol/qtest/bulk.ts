@@ -26,6 +26,13 @@ export function txFailed(r: MemTxResult): string {
 
 /** Transfers up to this size run at once even where long requests run in slices (they are short). */
 const SLICE_MIN = PIECE;
+/**
+ * In slices, device memory is accessed in parts ending at multiples of this (a power of two: no
+ * access of at most 8 bytes is split differently from one big access): a part is at most 1024
+ * register dispatches, so a slice (work-meter.ts: SLICE_MS) can end on time.
+ */
+const DEVICE_PART = 4096;
+const DEVICE_PART_BIG = BigInt(DEVICE_PART);
 
 /** The piece buffer bulk transfers stage guest memory in. */
 const PIECE_BUF = Buffer.allocUnsafeSlow(PIECE);
@@ -81,7 +88,7 @@ const EMIT_PIECES_PER_SLICE = 24;
 
 /**
  * readInPieces as a job in slices (the service: target.jobs): the same accesses and reply bytes,
- * with the event loop running between pieces. Device memory is read in PIECE-aligned parts: the
+ * with the event loop running between pieces. Device memory is read in DEVICE_PART-aligned parts: the
  * memory system splits an access at its own alignment only, so the device accesses are the same
  * as in one read. The reply is written once every access is done (a failed one can still be
  * answered with ERR), in pieces, as the job goes.
@@ -112,7 +119,7 @@ function readSliced(
     let result: MemTxResult = 'ok';
     for (let off = 0; off < size; ) {
       const cur = BigInt.asUintN(64, addr + BigInt(off));
-      const n = Math.min(PIECE - Number(cur % PIECE_BIG), size - off);
+      const n = Math.min(DEVICE_PART - Number(cur % DEVICE_PART_BIG), size - off);
       const r = mem.readBytes(cur, whole.subarray(off, off + n), attrs);
       if (r !== 'ok') result = r; // the last failure, as one access reports it
       off += n;
@@ -175,7 +182,7 @@ type Fill = (buf: Uint8Array, offset: number, n: number) => void;
 
 /**
  * Write `size` bytes produced piece by piece by `fill`: RAM in pieces; anything else at once, as
- * QEMU does, or, in slices, in PIECE-aligned parts (the memory system splits an access at its
+ * QEMU does, or, in slices, in DEVICE_PART-aligned parts (the memory system splits an access at its
  * own alignment only, so the device accesses are the same as in one write; the result is the
  * last failure, as one access reports it). Yields between pieces; returns the reply.
  */
@@ -203,7 +210,7 @@ function* writeSteps(a: Args, addr: bigint, size: number, fill: Fill, sliced: bo
   let result: MemTxResult = 'ok';
   for (let off = 0; off < size; ) {
     const cur = BigInt.asUintN(64, addr + BigInt(off));
-    const n = Math.min(PIECE - Number(cur % PIECE_BIG), size - off);
+    const n = Math.min(DEVICE_PART - Number(cur % DEVICE_PART_BIG), size - off);
     const buf = PIECE_BUF.subarray(0, n);
     fill(buf, off, n);
     const r = mem.writeBytes(cur, buf, attrs);
@@ -318,8 +325,8 @@ export function memsetCmd(a: Args, s: QtestSessionState): Reply {
   const checked = a.checkTx && !ram;
   const attrs = a.attrs;
   const jobs = s.target.jobs;
-  if (jobs && size > FILL_STEP) {
-    jobs.run({ steps: fillSteps(mem, addr, size, pattern, attrs, checked), done: (r) => s.finish(r), settle: () => s.finish(undefined) });
+  if (jobs && size > (ram ? FILL_STEP : DEVICE_PART_BIG)) {
+    jobs.run({ steps: fillSteps(mem, addr, size, pattern, attrs, checked, ram), done: (r) => s.finish(r), settle: () => s.finish(undefined) });
     return PENDING;
   }
   if (checked) {
@@ -331,15 +338,16 @@ export function memsetCmd(a: Args, s: QtestSessionState): Reply {
 }
 
 /**
- * A sliced memset fills 1 MiB per step, in parts ending at multiples of 1 MiB (the memory
- * system's own fill split for device memory), or with attributes at multiples of 64 pieces
- * (fillChecked's split), so the accesses are those of one fill. Fills up to this size run at once.
+ * A sliced memset fills RAM 1 MiB per step; device memory in DEVICE_PART parts (they divide the
+ * memory system's own 1 MiB fill split), or with attributes one piece per step (fillChecked's
+ * split), so the accesses are those of one fill. Fills of RAM up to this size (of device memory:
+ * up to DEVICE_PART) run at once.
  */
 const FILL_STEP = 1n << 20n;
 
 /** memset as a job: FILL_STEP-aligned parts (each a whole number of the fills' own pieces). */
-function* fillSteps(mem: QtestMemory, addr: bigint, size: bigint, byte: number, attrs: MemTxAttrs | undefined, checked: boolean): Generator<void | boolean, string> {
-  const step = checked ? PIECE_BIG * 64n : FILL_STEP;
+function* fillSteps(mem: QtestMemory, addr: bigint, size: bigint, byte: number, attrs: MemTxAttrs | undefined, checked: boolean, ram: boolean): Generator<void | boolean, string> {
+  const step = checked ? PIECE_BIG : ram ? FILL_STEP : DEVICE_PART_BIG;
   let result: MemTxResult = 'ok';
   for (const [cur, n] of alignedParts(addr, size, step)) {
     if (checked) {
