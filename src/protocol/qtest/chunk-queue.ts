@@ -18,6 +18,12 @@ export class ChunkQueue {
     else this.rest.push(chunk);
   }
 
+  /** The head was scanned up to `end`: at its end, the next chunk (if any) takes its place. */
+  advance(end: number): void {
+    if (end < this.head!.length) this.offset = end;
+    else this.shift();
+  }
+
   /** The head was scanned to its end: the next chunk (if any) takes its place. */
   shift(): void {
     this.offset = 0;

@@ -60,10 +60,6 @@ const STREAM_AHEAD_BYTES = 1 << 20;
 /** Gathered replies are handed to the link early once they reach this many bytes. */
 const FLUSH_BYTES = 32 * 1024;
 
-function kindOf(reply: string): 'ok' | 'fail' | 'err' {
-  return reply.startsWith('OK') ? 'ok' : reply.startsWith('ERR') ? 'err' : 'fail';
-}
-
 export class QtestEndpoint implements Endpoint {
   /** Received chunks not yet scanned. */
   private readonly queue = new ChunkQueue();
@@ -224,18 +220,16 @@ export class QtestEndpoint implements Endpoint {
 
   private pumpLines(): void {
     const max = this.opts.maxLineBytes;
-    const queue = this.queue;
-    while (!this.blocked && !this.closed && this.awaiting === undefined && queue.head !== undefined) {
-      const head = queue.head;
-      const from = queue.offset;
+    while (!this.blocked && !this.closed && this.awaiting === undefined && this.queue.head !== undefined) {
+      const head = this.queue.head;
+      const from = this.queue.offset;
       const nl = indexOfNL(head, from);
       if (nl < 0) {
         this.keepPartial(head.subarray(from));
-        queue.shift();
+        this.queue.shift();
         continue;
       }
-      if (nl + 1 >= head.length) queue.shift();
-      else queue.offset = nl + 1;
+      this.queue.advance(nl + 1);
       if (this.discardingLongLine) {
         this.discardingLongLine = false;
       } else if (this.partialBytes === 0) {
@@ -271,15 +265,16 @@ export class QtestEndpoint implements Endpoint {
     }
   }
 
-  /** A line was answered: the hooks (the clock is read only for onRequest, the metrics). */
-  private requestDone(kind: 'ok' | 'fail' | 'err', startedAt: number): void {
+  /** A line was answered (its reply starts `reply`): the hooks; only onRequest reads the clock. */
+  private requestDone(reply: string, startedAt: number): void {
     this.opts.afterRequest?.();
     const on = this.opts.onRequest;
-    if (on) on(kind, startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
+    if (!on) return;
+    on(reply.startsWith('OK') ? 'ok' : reply.startsWith('ERR') ? 'err' : 'fail', startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
   }
 
   private replyText(line: string, startedAt = -1): void {
-    this.requestDone(this.opts.onRequest ? kindOf(line) : 'ok', startedAt);
+    this.requestDone(line, startedAt);
     this.out.text(line);
     this.out.byte(NL);
     this.lineDone();
@@ -362,7 +357,7 @@ export class QtestEndpoint implements Endpoint {
 
   private complete(reply: typeof WROTE | string, startedAt: number): void {
     if (reply === WROTE) {
-      this.requestDone('ok', startedAt);
+      this.requestDone('OK', startedAt);
       this.out.byte(NL);
       this.lineDone();
     } else this.replyText(reply, startedAt);
@@ -380,7 +375,7 @@ export class QtestEndpoint implements Endpoint {
     if (startedAt === undefined) return;
     this.awaiting = undefined;
     if (reply === undefined) {
-      this.requestDone('fail', startedAt);
+      this.requestDone('FAIL', startedAt);
       this.out.flush();
     } else this.complete(reply, startedAt);
     if (!this.closed) this.pump();
