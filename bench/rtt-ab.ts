@@ -1,58 +1,82 @@
 /**
  * A/B of the serial request loop (issue 12, "the request loop"): builds of qtestd side by side
- * with the bare node echo floor (bench/floor-echo.cjs) and, when QTEST_ORACLE_PREFIX is set, QEMU,
- * in interleaved rounds (one launch of each target per round, the order rotated each round),
- * medians and ratios. Per launch: the Python client's first 3,000 requests (cold), 5,000 C warm-up
- * requests, then 3,000 timed C requests and 3,000 timed Python requests, each with the server's
- * CPU per request (schedstat, all threads) — the figure that holds up on a busy machine.
+ * with the bare node echo floor (bench/floor-echo.cjs) and, when QTEST_ORACLE_PREFIX is set, QEMU.
+ * Each round launches every target once (the Python client's first 3,000 requests on the fresh
+ * launch: cold; then 5,000 C warm-up requests), then runs blocks of 3,000 timed C and 3,000 timed
+ * Python requests, the targets taking turns block by block; every figure comes with the server's
+ * CPU per request (schedstat, all threads), which holds up on a busy machine where latencies do
+ * not. Ratios are medians of the ratios of samples taken side by side.
  *
  *   node dist/bench/rtt-ab.js                         # this build vs the floor (and QEMU)
- *   RTT_AB="base=/tmp/old/bin/qemu-system-aarch64" RTT_AB_ROUNDS=7 node dist/bench/rtt-ab.js
+ *   RTT_AB="base=/tmp/old/bin/qemu-system-aarch64" taskset -c 1 node dist/bench/rtt-ab.js
  *
  * RTT_AB: extra qtestd launchers to compare (name=path, comma-separated; each run cold, with
- * QTESTD_NO_DAEMON=1). RTT_AB_ROUNDS: rounds (default 5). RTT_AB_CMD: the request (default readl).
+ * QTESTD_NO_DAEMON=1). RTT_AB_ROUNDS: rounds (default 3); RTT_AB_BLOCKS: timed blocks per round
+ * (default 4); RTT_AB_CMD: the request (default `readl 0x40001000`).
  */
 import { execSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeClients } from './clients.js';
+import type { Clients } from './clients.js';
 import { cpuUs, launch, median } from './targets.js';
-import type { Target } from './targets.js';
+import type { Launched, Target } from './targets.js';
 import { QTESTD_BINARY, REPO_ROOT } from '../tests/helpers/qtestd-fixture.js';
 
 const CMD = process.env.RTT_AB_CMD ?? 'readl 0x40001000';
-const ROUNDS = Number(process.env.RTT_AB_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.RTT_AB_ROUNDS ?? 3);
 const COLD = 3000;
 const WARMUP = 5000;
 const N = 3000;
 
-type Row = Record<string, number>;
+const BLOCKS = Number(process.env.RTT_AB_BLOCKS ?? 4);
 
-async function one(t: Target, clients: ReturnType<typeof makeClients>): Promise<Row> {
-  const out: Row = {};
-  const l = await launch(t);
-  const pid = l.child.pid!;
+type Samples = Record<string, number[]>;
+
+function add(into: Samples, key: string, v: number): void {
+  (into[key] ??= []).push(v);
+}
+
+/**
+ * One round: a fresh launch of every target (the Python client's first COLD requests on each),
+ * C warm-up, then BLOCKS blocks of N timed C and N timed Python requests per target, the targets
+ * taking turns block by block (so a change in the machine's load hits them alike).
+ */
+async function round(list: Target[], r: number, clients: Clients, all: Record<string, Samples>): Promise<void> {
+  const launched: Launched[] = [];
   try {
-    let c0 = cpuUs(pid);
-    if (clients.python) {
-      out.coldPyUs = await clients.python(l.qtest, COLD, CMD);
-      out.coldPyCpuUs = (cpuUs(pid) - c0) / COLD;
+    for (let k = 0; k < list.length; k++) {
+      const t = list[(k + r) % list.length];
+      const l = await launch(t);
+      launched[(k + r) % list.length] = l;
+      const pid = l.child.pid!;
+      if (clients.python) {
+        const c0 = cpuUs(pid);
+        add((all[t.name] ??= {}), 'coldPyUs', await clients.python(l.qtest, COLD, CMD));
+        add(all[t.name], 'coldPyCpuUs', (cpuUs(pid) - c0) / COLD);
+      }
+      if (clients.c) await clients.c(l.qtest, WARMUP, CMD);
     }
-    if (clients.c) {
-      await clients.c(l.qtest, WARMUP, CMD);
-      c0 = cpuUs(pid);
-      out.cUs = await clients.c(l.qtest, N, CMD);
-      out.cCpuUs = (cpuUs(pid) - c0) / N;
-    }
-    if (clients.python) {
-      c0 = cpuUs(pid);
-      out.pyUs = await clients.python(l.qtest, N, CMD);
-      out.pyCpuUs = (cpuUs(pid) - c0) / N;
+    for (let b = 0; b < BLOCKS; b++) {
+      for (let k = 0; k < list.length; k++) {
+        const i = (k + b + r) % list.length;
+        const l = launched[i];
+        const into = (all[list[i].name] ??= {});
+        const pid = l.child.pid!;
+        for (const [name, client] of [
+          ['c', clients.c],
+          ['py', clients.python],
+        ] as const) {
+          if (!client) continue;
+          const c0 = cpuUs(pid);
+          add(into, `${name}Us`, await client(l.qtest, N, CMD));
+          add(into, `${name}CpuUs`, (cpuUs(pid) - c0) / N);
+        }
+      }
     }
   } finally {
-    await l.stop();
+    for (const l of launched) if (l) await l.stop();
   }
-  return out;
 }
 
 async function main(): Promise<void> {
@@ -72,15 +96,10 @@ async function main(): Promise<void> {
     list.push({ name: 'qemu', binary: join(prefix, 'bin/qemu-system-aarch64') });
   const clients = makeClients();
   for (const n of clients.notes) process.stderr.write(`rtt-ab: ${n}\n`);
-  const all: Record<string, Record<string, number[]>> = {};
+  const all: Record<string, Samples> = {};
   try {
     for (let r = 0; r < ROUNDS; r++) {
-      for (let k = 0; k < list.length; k++) {
-        const t = list[(k + r) % list.length];
-        const row = await one(t, clients);
-        const into = (all[t.name] ??= {});
-        for (const [key, v] of Object.entries(row)) (into[key] ??= []).push(v);
-      }
+      await round(list, r, clients, all);
       process.stderr.write(`rtt-ab: round ${r + 1}/${ROUNDS} done\n`);
     }
   } finally {
@@ -88,6 +107,12 @@ async function main(): Promise<void> {
   }
   const keys = ['cUs', 'cCpuUs', 'pyUs', 'pyCpuUs', 'coldPyUs', 'coldPyCpuUs'];
   const med = (name: string, key: string): number => median(all[name]?.[key] ?? [NaN]);
+  /** Median of the ratios of samples taken side by side (same round and block). */
+  const paired = (name: string, ref: string, key: string): string => {
+    const a = all[name]?.[key] ?? [];
+    const b = all[ref]?.[key] ?? [];
+    return a.length && a.length === b.length ? `${median(a.map((v, i) => v / b[i])).toFixed(2)}×` : '–';
+  };
   const names = list.map((t) => t.name);
   const head = [
     'figure',
@@ -98,7 +123,7 @@ async function main(): Promise<void> {
   for (const key of keys) {
     const cells = names.map((n) => med(n, key).toFixed(2));
     for (const n of names.filter((x) => x !== 'floor' && x !== 'qemu')) {
-      cells.push(`${(med(n, key) / med('floor', key)).toFixed(2)}×`, `${(med(n, key) / med('qemu', key)).toFixed(2)}×`);
+      cells.push(paired(n, 'floor', key), paired(n, 'qemu', key));
     }
     lines.push(`| ${key} | ${cells.join(' | ')} |`);
   }
