@@ -208,6 +208,10 @@ export class AddressSpace implements BusAccess {
     return { region: r, offset: off };
   }
 
+  /** Last RAM segment access() served, and the flat view it belongs to. */
+  private ramSegment: Segment | undefined;
+  private ramSegments: Segment[] | undefined;
+
   /** Last segment readU64LE served from RAM, and the flat view it belongs to. */
   private u64Segment: Segment | undefined;
   private u64Segments: Segment[] | undefined;
@@ -285,7 +289,21 @@ export class AddressSpace implements BusAccess {
     let cur = addr & ADDR_MASK;
     if (buf.length > 0) {
       // Fast path: the whole access inside one RAM segment (what the loop below does, in one step).
-      const seg = this.segmentAt(cur);
+      // The RAM segment found last is tried first (register-sized accesses repeat in one place).
+      let seg = this.ramSegment;
+      if (
+        seg === undefined ||
+        this.dirty ||
+        this.ramSegments !== this.segmentCache ||
+        cur < seg.start ||
+        cur >= seg.end
+      ) {
+        seg = this.segmentAt(cur);
+        if (seg?.mapping.region.kind === 'ram') {
+          this.ramSegment = seg;
+          this.ramSegments = this.segmentCache;
+        }
+      }
       const region = seg?.mapping.region;
       if (region?.kind === 'ram' && cur + BigInt(buf.length) <= seg!.end) {
         this.meter?.charge(buf.length);

@@ -12,6 +12,7 @@ import type { RamRegion } from './types.js';
 
 const PAGE_SHIFT = 12n;
 const PAGE_BYTES = 4096;
+const PAGE_MASK = BigInt(PAGE_BYTES - 1);
 
 /** Indices of the low and high 32-bit halves of a 64-bit word in host byte order. */
 const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
@@ -99,6 +100,17 @@ export class SparseRam implements RamRegion {
   }
 
   readBytes(offset: bigint, out: Uint8Array): void {
+    const n = out.length;
+    if (n <= 8) {
+      // Register-sized reads (qtest readX, device DMA of a word): one page, byte by byte.
+      const inPage = Number(offset & PAGE_MASK);
+      if (inPage + n <= PAGE_BYTES) {
+        const p = this.pages.get(Number(offset >> PAGE_SHIFT));
+        if (p) for (let i = 0; i < n; i++) out[i] = p[inPage + i];
+        else for (let i = 0; i < n; i++) out[i] = 0;
+        return;
+      }
+    }
     this.forEachPiece(offset, out.length, (pn, inPage, done, n) => {
       const p = this.pages.get(pn);
       if (p) out.set(p.subarray(inPage, inPage + n), done);

@@ -248,7 +248,6 @@ export class Session {
   ): Endpoint {
     // A machine built later starts with a fresh work count, as begin() gives.
     this.built?.work.begin();
-    const onRequest = opts.onRequest;
     const sliced = this.slices
       ? new SlicedQtest(link, this.machine.work, this.log, () => {
           const waiters = this.idleWaiters;
@@ -266,10 +265,9 @@ export class Session {
       beforeTransfer: this.memory && transferCheck(this.memory),
       shared: this.qtestShared,
       // Each request starts with a fresh work count (the reply of the last one was just made).
-      onRequest: (kind, seconds) => {
-        this.built?.work.begin();
-        onRequest?.(kind, seconds);
-      },
+      afterRequest: () => this.built?.work.begin(),
+      // the endpoint reads the clock only for this (the service's metrics)
+      onRequest: opts.onRequest,
       onInternalError: opts.onInternalError,
     });
     // The endpoint created the shared state if there was none; keep it for reconnections.

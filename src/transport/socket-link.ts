@@ -47,32 +47,36 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     if (want) socket.pause();
     else socket.resume();
   };
-  /** Inside an input/drain handler: writes are gathered in `pending` (Buffers, in order). */
+  /**
+   * Inside an input/drain handler: writes are gathered, in order, in `first` (the common case is
+   * one piece per input chunk: no array operation) and then `more`.
+   */
   let gathering = false;
-  const pending: Buffer[] = [];
+  let first: Buffer | undefined;
+  const more: Buffer[] = [];
   let pendingBytes = 0;
   const flush = (): boolean => {
-    const n = pending.length;
+    const only = first;
+    if (only === undefined) return true;
+    first = undefined;
     pendingBytes = 0;
-    if (closed || socket.destroyed || n === 0) {
-      pending.length = 0;
+    if (more.length === 0) return closed || socket.destroyed || socket.write(only);
+    if (closed || socket.destroyed) {
+      more.length = 0;
       return true;
-    }
-    if (n === 1) {
-      const only = pending[0];
-      pending.length = 0;
-      return socket.write(only);
     }
     // Several pieces: one writev while the socket is corked.
     socket.cork();
+    socket.write(only);
     let ok = true;
-    for (let i = 0; i < n; i++) ok = socket.write(pending[i]);
-    pending.length = 0;
+    for (let i = 0; i < more.length; i++) ok = socket.write(more[i]);
+    more.length = 0;
     socket.uncork();
     return ok;
   };
   const gather = (data: Buffer): boolean => {
-    pending.push(data);
+    if (first === undefined) first = data;
+    else more.push(data);
     pendingBytes += data.length;
     if (pendingBytes >= BATCH_FLUSH_BYTES) return flush();
     return !socket.writableNeedDrain;
@@ -92,7 +96,7 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       // The caller wants its Buffers back: what is gathered goes out now (a refusal shows as
       // the next write's false). A write the kernel took at once is finished when write()
       // returns; anything it could not take stays counted in writableLength.
-      if (pending.length) flush();
+      if (first !== undefined) flush();
       return closed || socket.destroyed || socket.writableLength === 0;
     },
     pause(): void {
@@ -104,7 +108,7 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       updatePause();
     },
     close(): void {
-      if (pending.length) flush();
+      if (first !== undefined) flush();
       if (!closed) socket.end();
     },
   };
@@ -122,33 +126,38 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
   const finish = (): void => {
     if (closed) return;
     closed = true;
-    pending.length = 0;
+    first = undefined;
+    more.length = 0;
     pendingBytes = 0;
     endpoint.end();
     opts.onClose?.();
   };
-  /** Run a handler with writes gathered; write them at once; pause if the socket refuses them. */
-  const gathered = (fn: () => void): void => {
+  /**
+   * Run the endpoint's input (a chunk) or drained (none) handler with writes gathered; write them
+   * at once; pause if the socket refuses them. (No closure per chunk: this runs per request.)
+   */
+  const gathered = (chunk: Buffer | undefined): void => {
     gathering = true;
     try {
-      fn();
+      if (chunk !== undefined) endpoint.input(chunk);
+      else endpoint.drained();
     } catch (err) {
       // Endpoints have their own error boundary; this is a last resort.
       opts.log?.warn({ err }, 'endpoint threw past its error boundary');
     } finally {
       gathering = false;
-      if (pending.length && !flush()) {
+      if (first !== undefined && !flush()) {
         flushPaused = true;
         updatePause();
       }
     }
   };
   if (batch) {
-    socket.on('data', (chunk: Buffer) => gathered(() => endpoint.input(chunk)));
+    socket.on('data', gathered);
     socket.on('drain', () => {
       flushPaused = false;
       updatePause();
-      gathered(() => endpoint.drained());
+      gathered(undefined);
     });
   } else {
     socket.on('data', (chunk: Buffer) => {

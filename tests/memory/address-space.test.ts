@@ -115,3 +115,25 @@ t.test('fill goes page-wise over RAM and skips untouched zero pages', async (t) 
   t.same([...b], [0, 0xab, 0xab, 0xab, 0xab, 0]);
   t.equal(ram.touchedBytes, 8192);
 });
+
+t.test('the RAM segment an access found last is forgotten when the mappings change', async (t) => {
+  const as = new AddressSpace('test');
+  const ram = new SparseRam('ram', 0x10000n);
+  as.map(0x4000_0000n, ram);
+  as.writeBytes(0x4000_1000n, new Uint8Array([1, 2, 3, 4]));
+  const buf = new Uint8Array(4);
+  as.readBytes(0x4000_1000n, buf);
+  t.same([...buf], [1, 2, 3, 4], 'RAM read (its segment remembered)');
+  const { region, log } = recorder({ minSize: 1, maxSize: 8 }, { minSize: 1, maxSize: 8 });
+  as.map(0x4000_1000n, region, 1);
+  as.readBytes(0x4000_1000n, buf);
+  t.same([...buf], [0x88, 0x77, 0x66, 0x55], 'a region mapped over it serves the next read');
+  t.same(log, [{ op: 'r', off: 0, size: 4 }]);
+  as.unmap(region);
+  as.readBytes(0x4000_1000n, buf);
+  t.same([...buf], [1, 2, 3, 4], 'unmapped: RAM again');
+  as.readBytes(0x4000_0ffen, buf);
+  t.same([...buf], [0, 0, 1, 2], 'an access across a page boundary of the remembered segment');
+  as.readBytes(0x3fff_fffen, buf);
+  t.same([...buf], [0, 0, 0, 0], 'an access starting below it');
+});

@@ -116,7 +116,8 @@ function memWrite(a: Args): Reply {
 }
 
 function memRead(a: Args, _s: QtestSessionState, out: ReplyWriter): Reply {
-  const buf = SCRATCH[a.width].fill(0);
+  const buf = SCRATCH[a.width];
+  for (let i = 0; i < buf.length; i++) buf[i] = 0; // (a loop: fill() is a call into C++)
   const r = a.memory.readBytes(a.big(0), buf, a.attrs);
   if (a.checkTx && r !== 'ok') return txFailed(r);
   out.okHex16LE(buf, a.width);

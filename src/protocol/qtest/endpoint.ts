@@ -17,6 +17,7 @@ import { QemuWouldAbort, runQtestCommand } from './commands.js';
 import type { QtestSessionState } from './commands.js';
 import { Args, PENDING, WROTE } from './grammar.js';
 import type { Reply } from './grammar.js';
+import { ChunkQueue, indexOfNL } from './chunk-queue.js';
 import { QtestLine } from './line.js';
 import { ReplyWriter } from './reply.js';
 import type { QtestLog } from './qtest-log.js';
@@ -37,6 +38,8 @@ export interface QtestEndpointOptions {
    * line refused before it ran) — the service's metrics; the clock is read only when it is set.
    */
   onRequest?: (kind: 'ok' | 'fail' | 'err', seconds: number) => void;
+  /** Called once per processed line, after its reply is made (no clock is read for it). */
+  afterRequest?: () => void;
   /** An internal error (a bug, not bad input) was caught and answered `FAIL internal error`. */
   onInternalError?: () => void;
   /**
@@ -57,14 +60,9 @@ const STREAM_AHEAD_BYTES = 1 << 20;
 /** Gathered replies are handed to the link early once they reach this many bytes. */
 const FLUSH_BYTES = 32 * 1024;
 
-function kindOf(reply: string): 'ok' | 'fail' | 'err' {
-  return reply.startsWith('OK') ? 'ok' : reply.startsWith('ERR') ? 'err' : 'fail';
-}
-
 export class QtestEndpoint implements Endpoint {
-  /** Received chunks not yet scanned (the head is scanned from `headOffset`). */
-  private queue: Buffer[] = [];
-  private headOffset = 0;
+  /** Received chunks not yet scanned. */
+  private readonly queue = new ChunkQueue();
   /** The start of the current line, when it spans chunks. */
   private partial: Buffer[] = [];
   private partialBytes = 0;
@@ -156,7 +154,7 @@ export class QtestEndpoint implements Endpoint {
   /** After the end of input: every complete line is answered (an unfinished one never is). */
   private answeredAll(): void {
     const done = this.inputDone;
-    if (!done || this.stream || this.awaiting !== undefined || this.queue.length > 0) return;
+    if (!done || this.stream || this.awaiting !== undefined || !this.queue.empty) return;
     this.inputDone = undefined;
     done();
   }
@@ -222,22 +220,16 @@ export class QtestEndpoint implements Endpoint {
 
   private pumpLines(): void {
     const max = this.opts.maxLineBytes;
-    while (!this.blocked && !this.closed && this.awaiting === undefined && this.queue.length > 0) {
-      const head = this.queue[0];
-      const from = this.headOffset;
-      const nl = head.indexOf(NL, from);
+    while (!this.blocked && !this.closed && this.awaiting === undefined && this.queue.head !== undefined) {
+      const head = this.queue.head;
+      const from = this.queue.offset;
+      const nl = indexOfNL(head, from);
       if (nl < 0) {
         this.keepPartial(head.subarray(from));
         this.queue.shift();
-        this.headOffset = 0;
         continue;
       }
-      this.headOffset = nl + 1;
-      const consumed = this.headOffset >= head.length;
-      if (consumed) {
-        this.queue.shift();
-        this.headOffset = 0;
-      }
+      this.queue.advance(nl + 1);
       if (this.discardingLongLine) {
         this.discardingLongLine = false;
       } else if (this.partialBytes === 0) {
@@ -273,8 +265,16 @@ export class QtestEndpoint implements Endpoint {
     }
   }
 
+  /** A line was answered (its reply starts `reply`): the hooks; only onRequest reads the clock. */
+  private requestDone(reply: string, startedAt: number): void {
+    this.opts.afterRequest?.();
+    const on = this.opts.onRequest;
+    if (!on) return;
+    on(reply.startsWith('OK') ? 'ok' : reply.startsWith('ERR') ? 'err' : 'fail', startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
+  }
+
   private replyText(line: string, startedAt = -1): void {
-    this.opts.onRequest?.(kindOf(line), startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
+    this.requestDone(line, startedAt);
     this.out.text(line);
     this.out.byte(NL);
     this.lineDone();
@@ -357,7 +357,7 @@ export class QtestEndpoint implements Endpoint {
 
   private complete(reply: typeof WROTE | string, startedAt: number): void {
     if (reply === WROTE) {
-      this.opts.onRequest?.('ok', startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
+      this.requestDone('OK', startedAt);
       this.out.byte(NL);
       this.lineDone();
     } else this.replyText(reply, startedAt);
@@ -375,7 +375,7 @@ export class QtestEndpoint implements Endpoint {
     if (startedAt === undefined) return;
     this.awaiting = undefined;
     if (reply === undefined) {
-      this.opts.onRequest?.('fail', startedAt < 0 ? -1 : (performance.now() - startedAt) / 1000);
+      this.requestDone('FAIL', startedAt);
       this.out.flush();
     } else this.complete(reply, startedAt);
     if (!this.closed) this.pump();

@@ -18,6 +18,11 @@ const MAX_SPACES = 16;
 const STAND_IN = 3;
 /** Shorter payloads are joined as usual. */
 const MIN_KEPT = 4096;
+/** Lines up to this many bytes are split by a byte loop in JS; longer ones by native searches. */
+const SHORT_LINE = 128;
+const NUL_UNKNOWN = 0;
+const NUL_NONE = 1;
+const NUL_SEEN = 2;
 
 export class QtestLine {
   buf: Buffer = Buffer.alloc(0);
@@ -32,6 +37,8 @@ export class QtestLine {
    */
   payloadAt = -1;
   payloadBytes?: Payload;
+  /** Whether `buf[start, end)` holds a NUL byte, when split() saw it (short lines). */
+  private nul = NUL_UNKNOWN;
 
   /** Point at bytes [start, end) of buf and split on single spaces. */
   set(buf: Buffer, start: number, end: number): this {
@@ -100,6 +107,22 @@ export class QtestLine {
     this.end = end;
     this.count = 0;
     let from = start;
+    if (end - start <= SHORT_LINE) {
+      // A short line is split by scanning it in JS (cheaper than a native search per word), and
+      // NUL bytes are noted on the way.
+      let nul = false;
+      for (let i = start; i < end; i++) {
+        const c = buf[i];
+        if (c === SPACE) {
+          this.push(from, i);
+          from = i + 1;
+        } else if (c === 0) nul = true;
+      }
+      this.push(from, end);
+      this.nul = nul ? NUL_SEEN : NUL_NONE;
+      return;
+    }
+    this.nul = NUL_UNKNOWN;
     for (;;) {
       const sp = buf.indexOf(SPACE, from);
       if (sp < 0 || sp >= end) {
@@ -159,7 +182,8 @@ export class QtestLine {
 
   /** The line contains a NUL byte. */
   hasNul(): boolean {
-    const nul = this.buf.indexOf(0, this.start);
+    if (this.nul === NUL_SEEN) return true;
+    const nul = this.nul === NUL_NONE ? -1 : this.buf.indexOf(0, this.start);
     if (nul >= 0 && nul < this.end) return true;
     return this.payloadBytes ? !this.payloadBytes.every(0, this.payloadBytes.length, (p, s, e) => {
       const at = p.indexOf(0, s);

@@ -73,6 +73,9 @@ export class ReplyWriter {
   private readonly retired: Buffer[] = [];
   /** Start of the bytes not yet flushed. */
   private from = 0;
+  /** The last piece flushed from the slab's start, and whether the sink has consumed it since. */
+  private head: Buffer | undefined;
+  private headFree = false;
 
   constructor(
     private readonly sink: (piece: Buffer) => void,
@@ -82,13 +85,14 @@ export class ReplyWriter {
 
   /**
    * Between batches of input: with nothing pending and everything flushed consumed, start the
-   * slab over once it is half used (so a bulk reply finds whole slabs; short replies only ask
-   * now and then).
+   * slab over (a bulk reply finds whole slabs; serial short replies stay in the slab's first
+   * cache line and reuse one piece Buffer).
    */
   rewind(): void {
-    if (this.pos === this.from && this.pos >= SLAB_BYTES / 2 && this.consumed()) {
+    if (this.pos === this.from && this.pos > 0 && this.consumed()) {
       this.pos = 0;
       this.from = 0;
+      this.headFree = true;
     }
   }
 
@@ -99,9 +103,19 @@ export class ReplyWriter {
 
   /** Hand what was written since the last flush to the sink. */
   flush(): void {
-    if (this.pos === this.from) return;
-    const piece = this.slab.subarray(this.from, this.pos);
-    this.from = this.pos;
+    const { from, pos } = this;
+    if (pos === from) return;
+    this.from = pos;
+    let piece: Buffer;
+    if (from !== 0) piece = this.slab.subarray(from, pos);
+    else if (this.headFree && this.head !== undefined && this.head.length === pos) {
+      // The same bytes of the slab as last time, consumed since: the same Buffer.
+      piece = this.head;
+      this.headFree = false;
+    } else {
+      piece = this.head = this.slab.subarray(0, pos);
+      this.headFree = false;
+    }
     this.sink(piece);
   }
 
@@ -126,8 +140,11 @@ export class ReplyWriter {
     if (this.slab.length >= n && this.consumed()) {
       this.pos = 0;
       this.from = 0;
+      this.headFree = true;
       return;
     }
+    this.head = undefined;
+    this.headFree = false;
     // The full slab is still being sent: it waits among the retired (at most as many as may
     // become spares: a sink that never reports consumption, a qtest log, holds no more); a spare
     // one takes over.
