@@ -351,10 +351,16 @@ async function render(): Promise<void> {
       el('div', { id: 'feed' }, feedLines.join('\n')),
     ),
   );
-  // keep the translate form's inputs and drawing across refreshes
+  // The translate form and its drawing stay where they are across refreshes: the sections around
+  // them are replaced, the form itself is never taken out of the page (a focused input taken out
+  // and put back loses its focus, and the keys typed meanwhile went nowhere).
   const old = document.getElementById('translate');
-  if (old) sections[sections.length - 2] = old;
-  view.replaceChildren(...sections);
+  const slot = sections.length - 2;
+  if (old && old.parentElement === view) {
+    for (const c of Array.from(view.children)) if (c !== old) c.remove();
+    old.before(...sections.slice(0, slot));
+    old.after(...sections.slice(slot + 1));
+  } else view.replaceChildren(...sections);
 }
 
 /** The entries of one queue (x-qtestd-smmu-queues): consumed ones dimmed, pending ones plain. */
