@@ -25,8 +25,11 @@ const I64_MIN = -(1n << 63n);
 const fail = (error: string): ParseResult => ({ ok: false, error });
 const ok = (value: PropValue): ParseResult => ({ ok: true, value });
 
-/** QEMU's qemu_strtou64(s, NULL, 0): C strtoull rules, whole string, negative wraps, overflow fails. */
-export function parseStrtou64(text: string): bigint | undefined {
+/**
+ * C strtoull/strtoll syntax over the whole string, base 0 (leading white space, an optional sign,
+ * 0x hex, 0 octal or decimal): the sign and the magnitude, or undefined when it is not one number.
+ */
+function cIntegerParts(text: string): { negative: boolean; magnitude: bigint } | undefined {
   const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
   if (!m) return undefined;
   const digits = m[2];
@@ -35,21 +38,21 @@ export function parseStrtou64(text: string): bigint | undefined {
     : digits.length > 1 && digits[0] === '0'
       ? BigInt('0o' + digits.slice(1))
       : BigInt(digits);
-  if (magnitude > U64_MAX) return undefined;
-  return m[1] === '-' ? BigInt.asUintN(64, -magnitude) : magnitude;
+  return { negative: m[1] === '-', magnitude };
+}
+
+/** QEMU's qemu_strtou64(s, NULL, 0): C strtoull rules, whole string, negative wraps, overflow fails. */
+export function parseStrtou64(text: string): bigint | undefined {
+  const p = cIntegerParts(text);
+  if (!p || p.magnitude > U64_MAX) return undefined;
+  return p.negative ? BigInt.asUintN(64, -p.magnitude) : p.magnitude;
 }
 
 /** QEMU's qemu_strtoi64(s, NULL, 0). */
 function parseStrtoi64(text: string): bigint | undefined {
-  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
-  if (!m) return undefined;
-  const digits = m[2];
-  const magnitude = /^0[xX]/.test(digits)
-    ? BigInt(digits)
-    : digits.length > 1 && digits[0] === '0'
-      ? BigInt('0o' + digits.slice(1))
-      : BigInt(digits);
-  const v = m[1] === '-' ? -magnitude : magnitude;
+  const p = cIntegerParts(text);
+  if (!p) return undefined;
+  const v = p.negative ? -p.magnitude : p.magnitude;
   if (v < I64_MIN || v > (1n << 63n) - 1n) return undefined;
   return v;
 }

@@ -14,7 +14,7 @@ import { encodeEventRecord } from './event-queue.js';
 import type { SmmuEvent } from './faults.js';
 import { Iotlb } from './iotlb.js';
 import { descriptorKind } from './page-table-walk.js';
-import type { TlbEntry, WalkResult } from './page-table-walk.js';
+import type { TlbEntry, WalkDescriptor, WalkResult, WalkStart } from './page-table-walk.js';
 import { entryAddress, EVT_ENTRY_BYTES, isFull } from './queue-index.js';
 import type { ConfigDecodeTrace, Stage, TransCfg } from './translation-config.js';
 import type { TranslationContext, TranslationObserver } from './translation.js';
@@ -158,28 +158,14 @@ export class DryRunRecorder implements TranslationObserver {
     f.result = resultJson(r);
   }
 
-  walk(w: {
-    stage: 1 | 2;
-    input: bigint;
-    granuleShift: number;
-    inputBits: number;
-    startLevel: number;
-    tt?: 0 | 1;
-  }): void {
+  walk(w: WalkStart): void {
     const top = this.stack[this.stack.length - 1];
     const role = w.stage === 1 ? 'stage 1' : top.walks.length ? 'stage 2 of the stage-1 output' : 'stage 2';
     const { granuleShift, ...rest } = w;
     top.walks.push({ walk: { role, ...rest, granule: `${(1 << granuleShift) / 1024}K` }, granuleShift, levels: [] });
   }
 
-  descriptor(d: {
-    stage: 1 | 2;
-    level: number;
-    tableBase: bigint;
-    index: number;
-    pteAddr: bigint;
-    pte: bigint | null;
-  }): void {
+  descriptor(d: WalkDescriptor): void {
     const top = this.stack[this.stack.length - 1];
     const walk = top.walks[top.walks.length - 1];
     walk.levels.push({

@@ -47,22 +47,28 @@ export type WalkResult = { ok: true; entry: TlbEntry } | { ok: false; fault: Ptw
  * on the DMA path, where the walks only test for it once per level.
  */
 export interface WalkObserver {
-  walk(w: {
-    stage: 1 | 2;
-    input: bigint;
-    granuleShift: number;
-    inputBits: number;
-    startLevel: number;
-    tt?: 0 | 1;
-  }): void;
-  descriptor(d: {
-    stage: 1 | 2;
-    level: number;
-    tableBase: bigint;
-    index: number;
-    pteAddr: bigint;
-    pte: bigint | null;
-  }): void;
+  walk(w: WalkStart): void;
+  descriptor(d: WalkDescriptor): void;
+}
+
+/** A stage's walk starting (WalkObserver.walk). */
+export interface WalkStart {
+  stage: 1 | 2;
+  input: bigint;
+  granuleShift: number;
+  inputBits: number;
+  startLevel: number;
+  tt?: 0 | 1;
+}
+
+/** One descriptor read by a walk (WalkObserver.descriptor); `pte` null: external abort. */
+export interface WalkDescriptor {
+  stage: 1 | 2;
+  level: number;
+  tableBase: bigint;
+  index: number;
+  pteAddr: bigint;
+  pte: bigint | null;
 }
 
 /** Stage-1 inputs: both table infos, TBI, output size and AFFD of the CD. */
