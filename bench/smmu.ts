@@ -22,7 +22,13 @@ import { SMMU_REG_OFFSETS } from '../src/smmu/registers.js';
 import { SmmuV3 } from '../src/smmu/smmu-v3.js';
 import { bigintToLe } from '../src/client/guest-memory.js';
 import type { GuestMemory } from '../src/client/guest-memory.js';
-import { GuestAllocator, LinearStreamTable, PageTableBuilder, writeCd } from '../src/client/smmu-builder.js';
+import {
+  aarch64Stage1Cd,
+  GuestAllocator,
+  LinearStreamTable,
+  PageTableBuilder,
+  writeCd,
+} from '../src/client/smmu-builder.js';
 import { queueBaseValue } from '../src/client/smmu-queues.js';
 import { launch } from '../tests/helpers/launch.js';
 import type { TargetName } from '../tests/helpers/launch.js';
@@ -96,19 +102,7 @@ async function buildRig(mode: 's1' | 'nested', pages: number): Promise<{ rig: Ri
   const dataPa = 0x4800_0000n;
   await s1.mapRange(iova, dataPa, BigInt(pages) << 12n, 'rw');
   const cd = alloc.alloc(64, 64);
-  await writeCd(mem, cd, {
-    V: 1,
-    T0SZ: 16,
-    TG0: 0,
-    EPD1: 1,
-    TG1: 2,
-    IPS: 5,
-    AA64: 1,
-    R: 1,
-    A: 1,
-    ASID: 1,
-    TTB0: s1.root,
-  });
+  await writeCd(mem, cd, aarch64Stage1Cd(s1.root, 1));
   if (mode === 's1') {
     await st.writeSte(8, { V: 1, Config: 5, S1ContextPtr: cd });
   } else {

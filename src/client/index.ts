@@ -53,6 +53,7 @@ export {
   strtabBaseCfg,
   writeCd,
   writeSte,
+  aarch64Stage1Cd,
   VIRT_SECURE_RAM,
 } from './smmu-builder.js';
 export type {

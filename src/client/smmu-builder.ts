@@ -101,6 +101,15 @@ export async function writeCd(
   });
 }
 
+/**
+ * The usual AArch64 stage-1 context descriptor: TTB0 walks a 48-bit input space (T0SZ 16) with the
+ * 4 KiB granule, TTB1 walks are off (EPD1; TG1 2 is the 4 KiB encoding), 48-bit output (IPS 5),
+ * R=1 and A=1 (record faults; no access-flag faults). Spread it and override what a test varies.
+ */
+export function aarch64Stage1Cd(ttb0: bigint, asid: number): Partial<CdFields> {
+  return { V: 1, T0SZ: 16, TG0: 0, EPD1: 1, TG1: 2, IPS: 5, AA64: 1, R: 1, A: 1, ASID: asid, TTB0: ttb0 };
+}
+
 // ---- stream tables ---------------------------------------------------------------------
 
 /** What enableSmmu needs from a stream table: the STRTAB_BASE and STRTAB_BASE_CFG values. */

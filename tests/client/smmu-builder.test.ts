@@ -1,5 +1,6 @@
 import t from 'tap';
 import {
+  aarch64Stage1Cd,
   cdDwords,
   DESC,
   GuestAllocator,
@@ -95,6 +96,12 @@ t.test('CD images of §9.5 and §9.3 as 64-bit words', async (t) => {
   t.same(cdDwords({ ...cd95, NSCFG0: 0, NSCFG1: 0 }).slice(0, 3), [0x1e206204_c0000010n, 0x4e4d0000n, 0n]);
   t.equal(cdDwords({ TTB1: 0x0000_0abc_def0_1230n, T1SZ: 0x19, TG1: 2, TBI: 1 })[2], 0x00000abc_def01230n);
   t.equal(cdDwords({ T1SZ: 0x19, TG1: 2, TBI: 1 })[0], 0x00000040_00990000n);
+});
+
+t.test('aarch64Stage1Cd: 48-bit TTB0 walks, 4K granule, TTB1 off, 48-bit IPS, R and A', async (t) => {
+  // w0 = T0SZ 16 | TG1 2<<22 | EPD1<<30 | V<<31; w1 = IPS 5 | AA64<<9 | R<<13 | A<<14 | ASID 7<<16
+  t.same(cdDwords(aarch64Stage1Cd(0x4e4d_0000n, 7)).slice(0, 3), [0x00076205_c0800010n, 0x4e4d0000n, 0n]);
+  t.same(cdDwords({ ...aarch64Stage1Cd(0x4e4d_0000n, 7), IPS: 4 })[0], 0x00076204_c0800010n, 'fields override');
 });
 
 t.test('writeSte / writeCd write all 16 words with writel; writeCd verifies', async (t) => {

@@ -29,6 +29,7 @@ import {
   PageTableBuilder,
   TwoLevelStreamTable,
   writeCd,
+  aarch64Stage1Cd,
   writeSte,
 } from '../../src/client/smmu-builder.js';
 import type {
@@ -1153,19 +1154,7 @@ export async function eduDmaBenchProgram(count: number, pages = 16): Promise<str
   const st = new LinearStreamTable(mem, alloc.alloc(64 * 32, 64 * 32), 5);
   const s1 = new PageTableBuilder(mem, alloc, { stage: 1, granule: 4, inputBits: 48 });
   const cd = alloc.alloc(64, 64);
-  await writeCd(mem, cd, {
-    V: 1,
-    T0SZ: 16,
-    TG0: 0,
-    EPD1: 1,
-    TG1: 2,
-    IPS: 5,
-    AA64: 1,
-    R: 1,
-    A: 1,
-    ASID: 1,
-    TTB0: s1.root,
-  });
+  await writeCd(mem, cd, aarch64Stage1Cd(s1.root, 1));
   await st.writeSte(8, { V: 1, Config: 5, S1ContextPtr: cd });
   const iova = 0x1234_5600_0000n;
   await s1.mapRange(iova, slot + 0x40_0000n, BigInt(pages) << 12n, 'rw');
