@@ -15,15 +15,21 @@ import { pino } from 'pino';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
 import { Session } from '../session/session.js';
-import { parseArgv } from '../config/argv.js';
+import { parseArgv, parseLaunchArgv } from '../config/argv.js';
 import { WorkerChannel } from '../service/worker-channel.js';
-import { coldReason } from './launch-cold-path.js';
+import { coldReasonOf } from './launch-cold-path.js';
+import { FrameReader, frame, parseRequest, requestFrame } from './launch-wire.js';
 import { LaunchConnection } from './launch-daemon-connection.js';
 import { buildStamp } from './launch-stamp.js';
 import { installProcessGuards } from './process-guard.js';
 
-/** Run a few launches' worth of parsing and machine building so the first real launch is JIT-warm. */
-function warmUp(log: Logger): void {
+/**
+ * Run a few launches' worth of what a launch does before its sockets are dialled (the request
+ * frame, the build stamp, argv parsing, the launch's logger, the Session) and machine building,
+ * so the first real launches run JIT-compiled code: each of these runs once per launch, too
+ * rarely to be optimised by the launches alone.
+ */
+function warmUp(log: Logger, root: string): void {
   const silent = pino({ level: 'silent' });
   const machines = [
     ['-machine', 'virt'],
@@ -34,8 +40,15 @@ function warmUp(log: Logger): void {
   for (let i = 0; i < 20; i++) {
     for (const m of machines) {
       try {
-        const opts = parseArgv(['-qtest', 'unix:/nonexistent/q.sock', '-display', 'none', ...m, '-accel', 'qtest']);
-        coldReason(['-qtest', 'unix:/nonexistent/q.sock', ...m]);
+        const argv = ['-qtest', 'unix:/nonexistent/q.sock', '-display', 'none', ...m, '-accel', 'qtest'];
+        const [req] = new FrameReader(1 << 20).push(
+          requestFrame({ pid: 1, cwd: '/', argv, env: { QTESTD_LOG_LEVEL: 'warn' } }),
+        );
+        buildStamp(root);
+        coldReasonOf(parseLaunchArgv(parseRequest(req!.payload).argv));
+        pino({ level: 'warn', base: { pid: 1 } }, { write: () => {} });
+        frame('S');
+        const opts = parseArgv(argv);
         new Session(opts.machine, { log: silent, plugins: DEFAULT_PLUGINS }).dispose();
       } catch (err) {
         log.debug({ err }, 'warm-up launch failed');
@@ -147,7 +160,7 @@ function main(): void {
       for (const c of connections) c.terminate('host-signal');
     });
   channel.ready();
-  setImmediate(() => warmUp(log));
+  setImmediate(() => warmUp(log, root));
 }
 
 main();
