@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
 import { Session } from '../session/session.js';
+import { attachQmp } from '../session/qmp-attach.js';
 import { parseArgv, parseLaunchArgv } from '../config/argv.js';
 import { WorkerChannel } from '../service/worker-channel.js';
 import { coldReasonOf } from './launch-cold-path.js';
@@ -57,7 +58,32 @@ function warmUp(log: Logger, root: string): void {
     }
   }
   log.info({ ms: Math.round(performance.now() - t0) }, 'warmed up');
-  setImmediate(() => warmRequests(log, silent, 0));
+  setImmediate(() => warmMonitor(log, silent, 0));
+}
+
+const NO_LINK = { write: () => true, writeBytes: () => true, pause: () => {}, resume: () => {}, close: () => {} };
+
+/**
+ * What libqtest's qtest_init does on the QMP socket, through a fresh launch-like Session, one per
+ * event-loop turn, 20 times: the monitor's greeting and `qmp_capabilities` (the first one in a
+ * process makes the command registry from the captures: tens of ms that the first launch of a
+ * worker would otherwise pay before its handshake returns). Then the qtest request path.
+ */
+function warmMonitor(log: Logger, silent: Logger, round: number): void {
+  try {
+    const session = new Session(
+      parseArgv(['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-accel', 'qtest']).machine,
+      { log: silent, plugins: DEFAULT_PLUGINS, lazyMachine: true },
+    );
+    const monitor = attachQmp(session, NO_LINK, () => {});
+    monitor.input(Buffer.from('{"execute": "qmp_capabilities"}\n'));
+    monitor.end();
+    session.dispose();
+  } catch (err) {
+    log.debug({ err }, 'monitor warm-up failed');
+  }
+  if (round + 1 < 20) setImmediate(() => warmMonitor(log, silent, round + 1));
+  else setImmediate(() => warmRequests(log, silent, 0));
 }
 
 /** The qtest requests libqtest sends most, run through one session to warm the request path. */
@@ -92,13 +118,7 @@ function warmRequests(log: Logger, silent: Logger, round: number, session?: Sess
       // as launches build it (cli/launch-session.ts): the requests warm the same target code
       { log: silent, plugins: DEFAULT_PLUGINS, lazyMachine: true },
     );
-    const endpoint = session.attachQtest({
-      write: () => true,
-      writeBytes: () => true,
-      pause: () => {},
-      resume: () => {},
-      close: () => {},
-    });
+    const endpoint = session.attachQtest(NO_LINK);
     for (let i = 0; i < 20; i++) endpoint.input(WARM_REQUESTS);
     endpoint.end();
   } catch (err) {
