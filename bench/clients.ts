@@ -19,6 +19,8 @@ export interface Clients {
   python?: (qtest: Socket, n: number, command: string) => Promise<number>;
   /** bench/clients/echo.c compiled: a launch's process floor (fork/exec, dial, reply) */
   echo?: string;
+  /** bench/clients/launch.c compiled: launches as libqtest does, times it (bench/launch.ts) */
+  launch?: string;
   /** the compiled C client's directory, removed by dispose() */
   dispose(): void;
   notes: string[];
@@ -57,6 +59,12 @@ export function makeClients(): Clients {
     });
     if (e.status === 0) clients.echo = echo;
     else notes.push(`C echo not built: ${e.stderr}`);
+    const harness = join(dir, 'launch');
+    const h = spawnSync(cc, ['-O2', '-Wall', '-o', harness, join(REPO_ROOT, 'bench', 'clients', 'launch.c')], {
+      encoding: 'utf8',
+    });
+    if (h.status === 0) clients.launch = harness;
+    else notes.push(`C launch harness not built (launch figures from the node harness): ${h.stderr}`);
   } else notes.push('no C compiler: no C client figures');
   const py = spawnSync('python3', ['--version'], { encoding: 'utf8' });
   if (py.status === 0) {

@@ -129,7 +129,7 @@ async function main(): Promise<void> {
       { ...floor, name: 'floor-env', env: {} },
     ];
     if (clients.echo) extra.push({ name: 'process-floor', binary: clients.echo });
-    merge(results, await launchFigures([...core, ...extra], RUNS));
+    merge(results, await launchFigures([...core, ...extra], RUNS, clients.launch));
   }
   if (ONLY.has('rtt')) {
     step('serial readl RTT, C and Python clients');

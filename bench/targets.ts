@@ -58,6 +58,22 @@ export function warmDaemonPid(): number | undefined {
   return warm ? daemonPid(warm) : undefined;
 }
 
+/** The warm daemon's accepting process and its worker processes (its children), if it runs. */
+export function warmDaemonPids(): number[] {
+  const pid = warmDaemonPid();
+  if (!pid) return [];
+  const pids = [pid];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (kids) pids.push(...kids.split(' ').map(Number));
+    }
+  } catch (err) {
+    process.stderr.write(`bench: cannot list the warm daemon's workers: ${(err as Error).message}\n`);
+  }
+  return pids;
+}
+
 /** Stop the warm install's daemon and remove the install. */
 export function disposeTargets(): void {
   warm?.cleanup();

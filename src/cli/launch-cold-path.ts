@@ -33,6 +33,11 @@ export function coldReason(argv: string[]): string | undefined {
     if (e instanceof ArgvError) return undefined; // startLaunch reports it, with the same text the cold path prints
     throw e;
   }
+  return coldReasonOf(opts);
+}
+
+/** coldReason of an argv already parsed (the daemon parses each launch's argv once). */
+export function coldReasonOf(opts: LaunchOptions): string | undefined {
   if (opts.info) return `-${opts.info.what} prints to stdout`;
   for (const c of opts.sockets)
     if (c.address && needsOwnProcess(c.address)) return `chardev ${c.spec} needs the launching process`;

@@ -13,7 +13,9 @@ import { startLaunch } from './launch-session.js';
 import type { LaunchHost, RunningLaunch } from './launch-session.js';
 import { FrameReader, frame, MAX_REQUEST, parseRequest } from './launch-wire.js';
 import type { LaunchRequest } from './launch-wire.js';
-import { coldReason, STDERR_LOGS, STDOUT_LOGS } from './launch-cold-path.js';
+import { coldReasonOf, STDERR_LOGS, STDOUT_LOGS } from './launch-cold-path.js';
+import { ArgvError, parseLaunchArgv } from '../config/argv.js';
+import type { LaunchOptions } from '../config/argv.js';
 
 const TERMINATE_GRACE_MS = 500;
 
@@ -78,7 +80,15 @@ export class LaunchConnection {
       this.hooks.onStale();
       return;
     }
-    const reason = coldReason(req.argv);
+    // Parsed once here for both questions: must it go cold, and (startLaunch) what to run. An argv
+    // error is served warm: startLaunch parses again and reports it as the cold path would.
+    let parsed: LaunchOptions | undefined;
+    try {
+      parsed = parseLaunchArgv(req.argv);
+    } catch (e) {
+      if (!(e instanceof ArgvError)) throw e;
+    }
+    const reason = parsed && coldReasonOf(parsed);
     if (reason) {
       this.log.debug({ pid: req.pid, reason }, 'cold path');
       this.send('C');
@@ -112,7 +122,7 @@ export class LaunchConnection {
     this.log.debug({ pid: req.pid, argv: req.argv }, 'launch');
     // From here on the launch is ours: if this process dies, the shim must not re-run it cold.
     this.send('S');
-    this.launch = startLaunch(req.argv, host);
+    this.launch = startLaunch(req.argv, host, undefined, parsed);
   }
 
   private finish(code: number, message?: string): void {

@@ -15,15 +15,22 @@ import { pino } from 'pino';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
 import { Session } from '../session/session.js';
-import { parseArgv } from '../config/argv.js';
+import { attachQmp } from '../session/qmp-attach.js';
+import { parseArgv, parseLaunchArgv } from '../config/argv.js';
 import { WorkerChannel } from '../service/worker-channel.js';
-import { coldReason } from './launch-cold-path.js';
+import { coldReasonOf } from './launch-cold-path.js';
+import { FrameReader, frame, parseRequest, requestFrame } from './launch-wire.js';
 import { LaunchConnection } from './launch-daemon-connection.js';
 import { buildStamp } from './launch-stamp.js';
 import { installProcessGuards } from './process-guard.js';
 
-/** Run a few launches' worth of parsing and machine building so the first real launch is JIT-warm. */
-function warmUp(log: Logger): void {
+/**
+ * Run a few launches' worth of what a launch does before its sockets are dialled (the request
+ * frame, the build stamp, argv parsing, the launch's logger, the Session) and machine building,
+ * so the first real launches run JIT-compiled code: each of these runs once per launch, too
+ * rarely to be optimised by the launches alone.
+ */
+function warmUp(log: Logger, root: string): void {
   const silent = pino({ level: 'silent' });
   const machines = [
     ['-machine', 'virt'],
@@ -34,8 +41,15 @@ function warmUp(log: Logger): void {
   for (let i = 0; i < 20; i++) {
     for (const m of machines) {
       try {
-        const opts = parseArgv(['-qtest', 'unix:/nonexistent/q.sock', '-display', 'none', ...m, '-accel', 'qtest']);
-        coldReason(['-qtest', 'unix:/nonexistent/q.sock', ...m]);
+        const argv = ['-qtest', 'unix:/nonexistent/q.sock', '-display', 'none', ...m, '-accel', 'qtest'];
+        const [req] = new FrameReader(1 << 20).push(
+          requestFrame({ pid: 1, cwd: '/', argv, env: { QTESTD_LOG_LEVEL: 'warn' } }),
+        );
+        buildStamp(root);
+        coldReasonOf(parseLaunchArgv(parseRequest(req!.payload).argv));
+        pino({ level: 'warn', base: { pid: 1 } }, { write: () => {} });
+        frame('S');
+        const opts = parseArgv(argv);
         new Session(opts.machine, { log: silent, plugins: DEFAULT_PLUGINS }).dispose();
       } catch (err) {
         log.debug({ err }, 'warm-up launch failed');
@@ -44,7 +58,32 @@ function warmUp(log: Logger): void {
     }
   }
   log.info({ ms: Math.round(performance.now() - t0) }, 'warmed up');
-  setImmediate(() => warmRequests(log, silent, 0));
+  setImmediate(() => warmMonitor(log, silent, 0));
+}
+
+const NO_LINK = { write: () => true, writeBytes: () => true, pause: () => {}, resume: () => {}, close: () => {} };
+
+/**
+ * What libqtest's qtest_init does on the QMP socket, through a fresh launch-like Session, one per
+ * event-loop turn, 20 times: the monitor's greeting and `qmp_capabilities` (the first one in a
+ * process makes the command registry from the captures: tens of ms that the first launch of a
+ * worker would otherwise pay before its handshake returns). Then the qtest request path.
+ */
+function warmMonitor(log: Logger, silent: Logger, round: number): void {
+  try {
+    const session = new Session(
+      parseArgv(['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-accel', 'qtest']).machine,
+      { log: silent, plugins: DEFAULT_PLUGINS, lazyMachine: true },
+    );
+    const monitor = attachQmp(session, NO_LINK, () => {});
+    monitor.input(Buffer.from('{"execute": "qmp_capabilities"}\n'));
+    monitor.end();
+    session.dispose();
+  } catch (err) {
+    log.debug({ err }, 'monitor warm-up failed');
+  }
+  if (round + 1 < 20) setImmediate(() => warmMonitor(log, silent, round + 1));
+  else setImmediate(() => warmRequests(log, silent, 0));
 }
 
 /** The qtest requests libqtest sends most, run through one session to warm the request path. */
@@ -79,13 +118,7 @@ function warmRequests(log: Logger, silent: Logger, round: number, session?: Sess
       // as launches build it (cli/launch-session.ts): the requests warm the same target code
       { log: silent, plugins: DEFAULT_PLUGINS, lazyMachine: true },
     );
-    const endpoint = session.attachQtest({
-      write: () => true,
-      writeBytes: () => true,
-      pause: () => {},
-      resume: () => {},
-      close: () => {},
-    });
+    const endpoint = session.attachQtest(NO_LINK);
     for (let i = 0; i < 20; i++) endpoint.input(WARM_REQUESTS);
     endpoint.end();
   } catch (err) {
@@ -147,7 +180,7 @@ function main(): void {
       for (const c of connections) c.terminate('host-signal');
     });
   channel.ready();
-  setImmediate(() => warmUp(log));
+  setImmediate(() => warmUp(log, root));
 }
 
 main();

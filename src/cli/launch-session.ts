@@ -67,6 +67,8 @@ export function startLaunch(
   argv: string[],
   host: LaunchHost,
   onInfo?: (info: InfoRequest) => void,
+  /** `argv` already parsed (parseLaunchArgv), so a caller that looked at it does not parse twice */
+  parsed?: LaunchOptions,
 ): RunningLaunch | undefined {
   const fail = (message: string, hint?: string): undefined => {
     host.stderr(`${PROGRAM}: ${message}\n${hint ? hint + '\n' : ''}`);
@@ -75,7 +77,7 @@ export function startLaunch(
   };
   let opts: LaunchOptions;
   try {
-    opts = parseLaunchArgv(argv);
+    opts = parsed ?? parseLaunchArgv(argv);
   } catch (e) {
     if (e instanceof ArgvError) return fail(e.message, e.hint);
     throw e;

@@ -61,3 +61,13 @@ export function parseRequest(payload: Buffer): LaunchRequest {
   }
   return { pid, cwd, argv, env };
 }
+
+/**
+ * A launch request frame as the shim builds it (native/launcher.c build_request): the inverse of
+ * parseRequest. The daemon's workers run samples of it through the launch path to warm it up.
+ */
+export function requestFrame(req: LaunchRequest): Buffer {
+  const env = Object.entries(req.env).map(([k, v]) => `${k}=${v}`);
+  const strings = [MAGIC, String(req.pid), req.cwd, String(req.argv.length), ...req.argv, ...env];
+  return frame('L', Buffer.from(strings.map((x) => x + '\0').join(''), 'utf8'));
+}
