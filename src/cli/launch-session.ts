@@ -119,11 +119,9 @@ export function startLaunch(
   }
   if (session) {
     if (opts.startStopped) session.pause(); // -S: paused before any monitor exists, so no event
-    Object.assign(session.qmpHost, {
-      guestName: opts.name,
-      preconfig: opts.preconfig === true,
-      startStopped: opts.startStopped,
-    });
+    session.configureQmpHost((h) =>
+      Object.assign(h, { guestName: opts.name, preconfig: opts.preconfig === true, startStopped: opts.startStopped }),
+    );
     if (opts.preconfig === true) session.pause(); // x-exit-preconfig resumes it (RESUME) unless -S
   }
 
@@ -144,14 +142,15 @@ export function startLaunch(
   const opened: OpenedChardev[] = [];
   /** The chardevs by id, in creation order (query-chardev, query-yank). */
   const chardevs: Array<{ sock: PlannedSocket; chardev: OpenedChardev }> = [];
-  if (session)
-    session.qmpHost.chardevs = () =>
+  session?.configureQmpHost((h) => {
+    h.chardevs = () =>
       chardevs.map(({ sock, chardev }) => ({
         label: sock.id!,
         filename: chardev.filename(),
         frontendOpen: sock.roles.length > 0,
         yank: sock.address!.kind !== 'null' && sock.address!.kind !== 'stdio',
       }));
+  });
   let ended = false;
   const end = (code: number): void => {
     if (ended) return;
