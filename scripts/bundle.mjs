@@ -102,7 +102,8 @@ async function bundle() {
     footer: { js: '\n})' },
     external: ['pino', 'pino-pretty'],
     // ESM's import.meta.url in a CommonJS bundle: the URL of the file node runs (the loader).
-    define: { 'import.meta.url': '__qtestd_meta.url' },
+    // import.meta.filename: the loader's path as it is (no URL made; node 20.11+ has it natively).
+    define: { 'import.meta.url': '__qtestd_meta.url', 'import.meta.filename': '__filename' },
     plugins: [wrapperRequire, lazyModules],
     logLevel: 'warning',
   });
