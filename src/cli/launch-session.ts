@@ -18,7 +18,7 @@ import { ArgvError, parseLaunchArgv } from '../config/argv.js';
 import type { InfoRequest, LaunchOptions } from '../config/argv.js';
 import { PHASES } from '../config/launch-plan.js';
 import type { DeferredError, PlannedSocket } from '../config/launch-plan.js';
-import { openTraceOutput } from './trace-output.js';
+import { traceOutputModule } from './trace-output.lazy.js';
 import type { TraceFile } from './trace-output.js';
 import { announceShutdown, attachQmp } from '../session/qmp-attach.js';
 import { qmpCapturesProblem } from '../protocol/qmp/schema/captures.js';
@@ -97,7 +97,7 @@ export function startLaunch(
   for (const w of opts.warnings) host.stderr(`${PROGRAM}: warning: ${w}\n`);
   let traceOut: TraceFile | undefined;
   try {
-    traceOut = opts.trace && openTraceOutput(opts.trace, host.cwd, (t) => host.stderr(t), host.log);
+    traceOut = opts.trace && traceOutputModule().openTraceOutput(opts.trace, host.cwd, (t) => host.stderr(t), host.log);
   } catch (e) {
     return fail(`${(e as Error).message}`);
   }
