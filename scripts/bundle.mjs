@@ -41,6 +41,34 @@ const wrapperRequire = {
   },
 };
 
+/**
+ * Lazy modules: a `NAME.lazy.ts` file is a module boundary the bundle initialises on first use.
+ * Its whole code is `import * as ns from 'SPEC'; export const load = (): typeof ns => ns;` (with
+ * any names): a plain import for tsc and the tests. Here it becomes `export const load = () =>
+ * require('SPEC')`, which esbuild turns into a call of SPEC's lazy initialiser, so SPEC and what
+ * only it imports run no top-level code until `load()` is first called (esbuild wraps them in
+ * `__esm` initialisers). Anything else in such a file fails the build.
+ */
+const LAZY_MODULE = /^import \* as (\w+) from '([^']+)';\s*export const (\w+) = \(\): typeof \1 => \1;\s*$/;
+const lazyModules = {
+  name: 'lazy-modules',
+  setup(build) {
+    build.onLoad({ filter: /\.lazy\.ts$/ }, ({ path }) => {
+      const code = readFileSync(path, 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .trim();
+      const m = LAZY_MODULE.exec(code);
+      if (!m)
+        return {
+          errors: [
+            { text: `${path}: not a lazy module (import * as ns from '…'; export const load = (): typeof ns => ns;)` },
+          ],
+        };
+      return { contents: `export const ${m[3]} = () => require(${JSON.stringify(m[2])});`, loader: 'ts' };
+    });
+  },
+};
+
 async function bundle() {
   let esbuild;
   try {
@@ -74,8 +102,9 @@ async function bundle() {
     footer: { js: '\n})' },
     external: ['pino', 'pino-pretty'],
     // ESM's import.meta.url in a CommonJS bundle: the URL of the file node runs (the loader).
-    define: { 'import.meta.url': '__qtestd_meta.url' },
-    plugins: [wrapperRequire],
+    // import.meta.filename: the loader's path as it is (no URL made; node 20.11+ has it natively).
+    define: { 'import.meta.url': '__qtestd_meta.url', 'import.meta.filename': '__filename' },
+    plugins: [wrapperRequire, lazyModules],
     logLevel: 'warning',
   });
   const loader = readFileSync(join(root, 'scripts', 'code-cache-loader.cjs'), 'utf8');

@@ -18,7 +18,7 @@ import { ArgvError, parseLaunchArgv } from '../config/argv.js';
 import type { InfoRequest, LaunchOptions } from '../config/argv.js';
 import { PHASES } from '../config/launch-plan.js';
 import type { DeferredError, PlannedSocket } from '../config/launch-plan.js';
-import { openTraceOutput } from './trace-output.js';
+import { traceOutputModule } from './trace-output.lazy.js';
 import type { TraceFile } from './trace-output.js';
 import { announceShutdown, attachQmp } from '../session/qmp-attach.js';
 import { qmpCapturesProblem } from '../protocol/qmp/schema/captures.js';
@@ -97,7 +97,7 @@ export function startLaunch(
   for (const w of opts.warnings) host.stderr(`${PROGRAM}: warning: ${w}\n`);
   let traceOut: TraceFile | undefined;
   try {
-    traceOut = opts.trace && openTraceOutput(opts.trace, host.cwd, (t) => host.stderr(t), host.log);
+    traceOut = opts.trace && traceOutputModule().openTraceOutput(opts.trace, host.cwd, (t) => host.stderr(t), host.log);
   } catch (e) {
     return fail(`${(e as Error).message}`);
   }
@@ -119,11 +119,9 @@ export function startLaunch(
   }
   if (session) {
     if (opts.startStopped) session.pause(); // -S: paused before any monitor exists, so no event
-    Object.assign(session.qmpHost, {
-      guestName: opts.name,
-      preconfig: opts.preconfig === true,
-      startStopped: opts.startStopped,
-    });
+    session.configureQmpHost((h) =>
+      Object.assign(h, { guestName: opts.name, preconfig: opts.preconfig === true, startStopped: opts.startStopped }),
+    );
     if (opts.preconfig === true) session.pause(); // x-exit-preconfig resumes it (RESUME) unless -S
   }
 
@@ -144,14 +142,15 @@ export function startLaunch(
   const opened: OpenedChardev[] = [];
   /** The chardevs by id, in creation order (query-chardev, query-yank). */
   const chardevs: Array<{ sock: PlannedSocket; chardev: OpenedChardev }> = [];
-  if (session)
-    session.qmpHost.chardevs = () =>
+  session?.configureQmpHost((h) => {
+    h.chardevs = () =>
       chardevs.map(({ sock, chardev }) => ({
         label: sock.id!,
         filename: chardev.filename(),
         frontendOpen: sock.roles.length > 0,
         yank: sock.address!.kind !== 'null' && sock.address!.kind !== 'stdio',
       }));
+  });
   let ended = false;
   const end = (code: number): void => {
     if (ended) return;

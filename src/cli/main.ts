@@ -9,9 +9,10 @@
  */
 import { createRequire } from 'node:module';
 import type { Logger } from '../base/log.js';
-import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
+import type { MachinePlugins } from '../machine/machine-plugins.js';
 import { QtestLog } from '../protocol/qtest/qtest-log.js';
-import { printInfo } from './info.js';
+import { defaultPluginsModule } from './default-plugins.lazy.js';
+import { infoModule } from './info.lazy.js';
 import { startLaunch } from './launch-session.js';
 import type { RunningLaunch } from './launch-session.js';
 import { exitWithParent, installProcessGuards, onTerminationSignals } from './process-guard.js';
@@ -61,6 +62,13 @@ function lazyLogger(get: () => Logger, threshold: number): Logger {
   return logger as unknown as Logger;
 }
 
+/** The device models and the SMMU, loaded when the machine is built (a lazy module in the bundle). */
+const plugins: MachinePlugins = {
+  createSmmu: (deps) => defaultPluginsModule().DEFAULT_PLUGINS.createSmmu(deps),
+  checkDriver: (name) => defaultPluginsModule().DEFAULT_PLUGINS.checkDriver(name),
+  createDevice: (spec) => defaultPluginsModule().DEFAULT_PLUGINS.createDevice(spec),
+};
+
 export function runLauncher(argv: string[]): void {
   let log: Logger | undefined;
   let launch: RunningLaunch | undefined;
@@ -82,9 +90,9 @@ export function runLauncher(argv: string[]): void {
       cwd: process.cwd(),
       openQtestLog: (spec) => QtestLog.open(spec),
       log,
-      plugins: DEFAULT_PLUGINS,
+      plugins,
     },
-    printInfo,
+    (info) => infoModule().printInfo(info),
   );
   if (launch?.options.exitWithParent) exitWithParent(() => process.exit(0));
 }

@@ -331,6 +331,14 @@ export function addDeviceOption(cfg: MachineConfig, text: string): void {
   });
 }
 
+/**
+ * Whether building a Machine from `config` can throw a ConfigError once validateMachineConfig
+ * passed: only what -device, -object and -global add is checked while the board is built.
+ */
+export function buildCanFail(config: MachineConfig): boolean {
+  return config.devices.length > 0 || config.objects.length > 0 || config.globals.length > 0;
+}
+
 /** Checks that need the whole configuration (done when the machine is built). */
 export function validateMachineConfig(cfg: MachineConfig): void {
   const virt = cfg.machine === 'virt';

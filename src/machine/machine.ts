@@ -56,13 +56,7 @@ export interface MachineDeps {
   memory?: MemoryAccount;
 }
 
-/**
- * Whether building a Machine from `config` can throw a ConfigError once validateMachineConfig
- * passed: only what -device, -object and -global add is checked while the board is built.
- */
-export function buildCanFail(config: MachineConfig): boolean {
-  return config.devices.length > 0 || config.objects.length > 0 || config.globals.length > 0;
-}
+export { buildCanFail } from './config.js';
 
 export class Machine {
   readonly clock = new VirtualClock();

@@ -3,7 +3,10 @@
  * QmpEndpoint talks to the session's shared QmpHost; `shutdown` emits SHUTDOWN (e.g. `host-signal`
  * on SIGTERM) to every monitor of the session before the process or session goes away.
  */
-import { QmpEndpoint } from '../protocol/qmp/endpoint.js';
+import type { QmpEndpoint } from '../protocol/qmp/endpoint.js';
+import { frame, greetingMessage } from '../protocol/qmp/messages.js';
+import { QEMU_VERSION, QMP_CAPABILITIES } from '../protocol/qmp/data/version.js';
+import { qmpEndpointModule } from './qmp-endpoint.lazy.js';
 import type { Session } from './session.js';
 import type { Endpoint, Link } from '../protocol/link.js';
 
@@ -11,7 +14,8 @@ export type QmpMonitor = Endpoint;
 
 /** Emit SHUTDOWN `{guest: false, reason}` to every monitor of the session, then let it flush. */
 export async function announceShutdown(session: Session, reason: string): Promise<void> {
-  session.qmpHost.emit({ event: 'SHUTDOWN', data: { guest: false, reason } });
+  // No host yet: no monitor ran a command, so none is out of negotiation to get the event.
+  session.qmpHostIfMade?.emit({ event: 'SHUTDOWN', data: { guest: false, reason } });
   await new Promise((r) => setImmediate(r));
 }
 
@@ -29,22 +33,28 @@ export function attachQmp(
   allow?: (command: string) => boolean,
 ): QmpMonitor {
   session.onQuit(quit);
-  const endpoint = new QmpEndpoint({
-    allow,
-    host: session.qmpHost,
-    extensions: session.qmpHost.extensions,
-    sink: (text) => link.write(text),
-    sinkBytes: (piece) => link.writeBytes(piece),
-    now: wallTime,
-    limits: session.limits,
-    logger: session.log,
-  });
+  // The greeting goes out now, the same bytes the endpoint would send; the QMP layer (endpoint,
+  // host, commands) is made on the first input, so a launch's first qtest reply never waits for it.
+  link.write(frame(greetingMessage(QEMU_VERSION, QMP_CAPABILITIES)));
+  let made: QmpEndpoint | undefined;
+  const endpointOf = (): QmpEndpoint =>
+    (made ??= new (qmpEndpointModule().QmpEndpoint)({
+      allow,
+      host: session.qmpHost,
+      extensions: session.qmpHost.extensions,
+      sink: (text) => link.write(text),
+      sinkBytes: (piece) => link.writeBytes(piece),
+      now: wallTime,
+      limits: session.limits,
+      logger: session.log,
+      greeted: true,
+    }));
   // Input waits while a qtest request's device work runs in slices (Session.whenIdle), in order.
   const waiting: Buffer[] = [];
   let gone = false;
   const run = (): void => {
     while (!gone && waiting.length > 0 && !session.workPending) {
-      endpoint.input(waiting.shift()!);
+      endpointOf().input(waiting.shift()!);
       try {
         // A command that started long work (none does today) finishes it before the next one.
         if (session.workPending) session.machine.work.finishPending();
@@ -64,7 +74,7 @@ export function attachQmp(
       const flush = (): void => {
         run();
         gone = true;
-        endpoint.end();
+        made?.end();
       };
       if (waiting.length > 0) session.whenIdle(flush);
       else flush();

@@ -9,9 +9,9 @@ import type { Tracer } from '../base/trace.js';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_LIMITS } from '../base/limits.js';
 import type { Limits } from '../base/limits.js';
-import { Machine, buildCanFail } from '../machine/machine.js';
-import type { MachinePlugins } from '../machine/machine.js';
-import { validateMachineConfig } from '../machine/config.js';
+import type { Machine, MachinePlugins } from '../machine/machine.js';
+import { buildCanFail, validateMachineConfig } from '../machine/config.js';
+import { machineModule } from './machine.lazy.js';
 import type { MachineConfig } from '../machine/config.js';
 import type { QomNode } from '../machine/qom-tree.js';
 import type { RunState } from '../protocol/qmp/host.js';
@@ -22,7 +22,8 @@ import { TrafficTap } from './traffic-tap.js';
 import type { QtestLog } from '../protocol/qtest/qtest-log.js';
 import type { QtestDevice, QtestMemory, QtestTarget } from '../protocol/qtest/target.js';
 import type { Endpoint, Link } from '../protocol/link.js';
-import { SessionQmpHost } from './session-qmp-host.js';
+import type { SessionQmpHost } from './session-qmp-host.js';
+import { qmpHostModule } from './session-qmp-host.lazy.js';
 import { SlicedQtest } from './sliced-link.js';
 
 /** Transfers up to this size are not checked: a full budget still lets sessions read and write registers and small buffers. */
@@ -180,8 +181,9 @@ export class Session {
   private idleWaiters: Array<() => void> = [];
   /** The qtest connection's slicer (service mode), for quiesceQtest(). */
   private sliced?: SlicedQtest;
-  /** The QMP host shared by every monitor of this session (events reach all of them). */
-  readonly qmpHost = new SessionQmpHost(this, () => this.quitHandler());
+  private qmpHostMade?: SessionQmpHost;
+  /** What configureQmpHost asked for before the host was made. */
+  private qmpHostSetup: Array<(h: SessionQmpHost) => void> = [];
   /** Recent qtest lines for the inspector (x-qtestd-traffic); recording starts on its first read. */
   readonly traffic = new TrafficTap();
 
@@ -201,6 +203,30 @@ export class Session {
       : new LazyTarget(config, () => qtestTargetOf(this.machine, this.slices));
   }
 
+  /**
+   * The QMP host shared by every monitor of this session (events reach all of them); made on
+   * first use (a monitor's first command or an event), so a launch's first qtest reply does not
+   * wait for the QMP layer.
+   */
+  get qmpHost(): SessionQmpHost {
+    if (this.qmpHostMade) return this.qmpHostMade;
+    const h = new (qmpHostModule().SessionQmpHost)(this, () => this.quitHandler());
+    this.qmpHostMade = h;
+    for (const fn of this.qmpHostSetup.splice(0)) fn(h);
+    return h;
+  }
+
+  /** The QMP host if something made it (see `qmpHost`). */
+  get qmpHostIfMade(): SessionQmpHost | undefined {
+    return this.qmpHostMade;
+  }
+
+  /** Run `fn` with the QMP host once it is made (now, if it is); does not make it. */
+  configureQmpHost(fn: (h: SessionQmpHost) => void): void {
+    if (this.qmpHostMade) fn(this.qmpHostMade);
+    else this.qmpHostSetup.push(fn);
+  }
+
   /** The machine: built on first use when the session was made with `lazyMachine`. */
   get machine(): Machine {
     return this.built ?? this.build();
@@ -214,7 +240,7 @@ export class Session {
 
   private build(): Machine {
     const deps = this.deps;
-    const m = new Machine(this.config, {
+    const m = new (machineModule().Machine)(this.config, {
       log: deps.log,
       limits: this.limits,
       plugins: deps.plugins,

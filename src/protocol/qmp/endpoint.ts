@@ -50,6 +50,8 @@ export interface QmpEndpointOptions {
    * command answers GenericError `The command X is not allowed on this monitor`. Default: all.
    */
   readonly allow?: (command: string) => boolean;
+  /** The caller already sent the greeting (a monitor made on its first input: session/qmp-attach.ts). */
+  readonly greeted?: boolean;
 }
 
 export class QmpEndpoint {
@@ -84,7 +86,7 @@ export class QmpEndpoint {
       maxMessageBytes: limits.maxQmpMessageBytes,
       maxTokens: QEMU_JSON_LIMITS.maxTokens,
     });
-    this.send(greetingMessage(QEMU_VERSION, QMP_CAPABILITIES));
+    if (!options.greeted) this.send(greetingMessage(QEMU_VERSION, QMP_CAPABILITIES));
     this.unsubscribe = this.host.subscribe((event) => this.onEvent(event));
   }
 
