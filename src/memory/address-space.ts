@@ -208,13 +208,31 @@ export class AddressSpace implements BusAccess {
     return { region: r, offset: off };
   }
 
-  /** Last RAM segment access() served, and the flat view it belongs to. */
+  /** Last RAM segment access() or readU64LE found, and the flat view it belongs to. */
   private ramSegment: Segment | undefined;
   private ramSegments: Segment[] | undefined;
 
-  /** Last segment readU64LE served from RAM, and the flat view it belongs to. */
-  private u64Segment: Segment | undefined;
-  private u64Segments: Segment[] | undefined;
+  /**
+   * The segment holding `addr` (already masked), or undefined in a gap. The RAM segment found
+   * last is tried first (register-sized accesses repeat in one place); only RAM is remembered.
+   */
+  private segmentFor(addr: Addr): Segment | undefined {
+    const last = this.ramSegment;
+    if (
+      last !== undefined &&
+      !this.dirty &&
+      this.ramSegments === this.segmentCache &&
+      addr >= last.start &&
+      addr < last.end
+    )
+      return last;
+    const seg = this.segmentAt(addr);
+    if (seg?.mapping.region.kind === 'ram') {
+      this.ramSegment = seg;
+      this.ramSegments = this.segmentCache;
+    }
+    return seg;
+  }
 
   /**
    * An 8-byte little-endian read that lies wholly inside one RAM segment (directly or through
@@ -223,26 +241,14 @@ export class AddressSpace implements BusAccess {
    * caller falls back to readBytes, whose dispatch, side effects and result are unchanged.
    */
   readU64LE(addr: Addr): bigint | undefined {
-    const a = BigInt.asUintN(64, addr);
-    let seg = this.u64Segment;
-    if (
-      seg === undefined ||
-      this.dirty ||
-      this.u64Segments !== this.segmentCache ||
-      a < seg.start ||
-      a + 8n > seg.end
-    ) {
-      seg = this.lookup(a).seg;
-      if (seg === undefined || a + 8n > seg.end) return undefined;
-      const region = seg.mapping.region;
-      if (region.kind === 'alias') return region.target.readU64LE(region.targetBase + (a - seg.mapping.base));
-      if (region.kind !== 'ram' || !region.readU64LE) return undefined;
-      this.u64Segment = seg;
-      this.u64Segments = this.segmentCache;
-    }
-    // Only RAM segments are remembered.
+    const a = addr & ADDR_MASK;
+    const seg = this.segmentFor(a);
+    if (seg === undefined || a + 8n > seg.end) return undefined;
+    const region = seg.mapping.region;
+    if (region.kind === 'alias') return region.target.readU64LE(region.targetBase + (a - seg.mapping.base));
+    if (region.kind !== 'ram' || !region.readU64LE) return undefined;
     this.meter?.charge(8);
-    return (seg.mapping.region as RamRegion).readU64LE!(a - seg.mapping.base);
+    return region.readU64LE(a - seg.mapping.base);
   }
 
   readBytes(addr: Addr, out: Uint8Array, attrs: MemTxAttrs = NO_ATTRS): MemTxResult {
@@ -289,21 +295,7 @@ export class AddressSpace implements BusAccess {
     let cur = addr & ADDR_MASK;
     if (buf.length > 0) {
       // Fast path: the whole access inside one RAM segment (what the loop below does, in one step).
-      // The RAM segment found last is tried first (register-sized accesses repeat in one place).
-      let seg = this.ramSegment;
-      if (
-        seg === undefined ||
-        this.dirty ||
-        this.ramSegments !== this.segmentCache ||
-        cur < seg.start ||
-        cur >= seg.end
-      ) {
-        seg = this.segmentAt(cur);
-        if (seg?.mapping.region.kind === 'ram') {
-          this.ramSegment = seg;
-          this.ramSegments = this.segmentCache;
-        }
-      }
+      const seg = this.segmentFor(cur);
       const region = seg?.mapping.region;
       if (region?.kind === 'ram' && cur + BigInt(buf.length) <= seg!.end) {
         this.meter?.charge(buf.length);
