@@ -241,14 +241,17 @@ export class AddressSpace implements BusAccess {
    * caller falls back to readBytes, whose dispatch, side effects and result are unchanged.
    */
   readU64LE(addr: Addr): bigint | undefined {
-    const a = addr & ADDR_MASK;
+    const a = BigInt.asUintN(64, addr);
     const seg = this.segmentFor(a);
     if (seg === undefined || a + 8n > seg.end) return undefined;
     const region = seg.mapping.region;
+    if (region.kind === 'ram') {
+      if (!region.readU64LE) return undefined;
+      this.meter?.charge(8);
+      return region.readU64LE(a - seg.mapping.base);
+    }
     if (region.kind === 'alias') return region.target.readU64LE(region.targetBase + (a - seg.mapping.base));
-    if (region.kind !== 'ram' || !region.readU64LE) return undefined;
-    this.meter?.charge(8);
-    return region.readU64LE(a - seg.mapping.base);
+    return undefined;
   }
 
   readBytes(addr: Addr, out: Uint8Array, attrs: MemTxAttrs = NO_ATTRS): MemTxResult {
@@ -292,7 +295,7 @@ export class AddressSpace implements BusAccess {
   }
 
   private access(addr: Addr, buf: Uint8Array, isWrite: boolean, attrs: MemTxAttrs): MemTxResult {
-    let cur = addr & ADDR_MASK;
+    let cur = BigInt.asUintN(64, addr); // as addr & ADDR_MASK, faster on the hot path
     if (buf.length > 0) {
       // Fast path: the whole access inside one RAM segment (what the loop below does, in one step).
       const seg = this.segmentFor(cur);
