@@ -18,7 +18,6 @@ import type {
   MemoryRegion,
   MemTxAttrs,
   MemTxResult,
-  RamRegion,
 } from './types.js';
 
 /** A window onto part of another address space (QEMU alias of a container). */
