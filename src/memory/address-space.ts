@@ -18,7 +18,6 @@ import type {
   MemoryRegion,
   MemTxAttrs,
   MemTxResult,
-  RamRegion,
 } from './types.js';
 
 /** A window onto part of another address space (QEMU alias of a container). */
@@ -208,13 +207,31 @@ export class AddressSpace implements BusAccess {
     return { region: r, offset: off };
   }
 
-  /** Last RAM segment access() served, and the flat view it belongs to. */
+  /** Last RAM segment access() or readU64LE found, and the flat view it belongs to. */
   private ramSegment: Segment | undefined;
   private ramSegments: Segment[] | undefined;
 
-  /** Last segment readU64LE served from RAM, and the flat view it belongs to. */
-  private u64Segment: Segment | undefined;
-  private u64Segments: Segment[] | undefined;
+  /**
+   * The segment holding `addr` (already masked), or undefined in a gap. The RAM segment found
+   * last is tried first (register-sized accesses repeat in one place); only RAM is remembered.
+   */
+  private segmentFor(addr: Addr): Segment | undefined {
+    const last = this.ramSegment;
+    if (
+      last !== undefined &&
+      !this.dirty &&
+      this.ramSegments === this.segmentCache &&
+      addr >= last.start &&
+      addr < last.end
+    )
+      return last;
+    const seg = this.segmentAt(addr);
+    if (seg?.mapping.region.kind === 'ram') {
+      this.ramSegment = seg;
+      this.ramSegments = this.segmentCache;
+    }
+    return seg;
+  }
 
   /**
    * An 8-byte little-endian read that lies wholly inside one RAM segment (directly or through
@@ -224,25 +241,16 @@ export class AddressSpace implements BusAccess {
    */
   readU64LE(addr: Addr): bigint | undefined {
     const a = BigInt.asUintN(64, addr);
-    let seg = this.u64Segment;
-    if (
-      seg === undefined ||
-      this.dirty ||
-      this.u64Segments !== this.segmentCache ||
-      a < seg.start ||
-      a + 8n > seg.end
-    ) {
-      seg = this.lookup(a).seg;
-      if (seg === undefined || a + 8n > seg.end) return undefined;
-      const region = seg.mapping.region;
-      if (region.kind === 'alias') return region.target.readU64LE(region.targetBase + (a - seg.mapping.base));
-      if (region.kind !== 'ram' || !region.readU64LE) return undefined;
-      this.u64Segment = seg;
-      this.u64Segments = this.segmentCache;
+    const seg = this.segmentFor(a);
+    if (seg === undefined || a + 8n > seg.end) return undefined;
+    const region = seg.mapping.region;
+    if (region.kind === 'ram') {
+      if (!region.readU64LE) return undefined;
+      this.meter?.charge(8);
+      return region.readU64LE(a - seg.mapping.base);
     }
-    // Only RAM segments are remembered.
-    this.meter?.charge(8);
-    return (seg.mapping.region as RamRegion).readU64LE!(a - seg.mapping.base);
+    if (region.kind === 'alias') return region.target.readU64LE(region.targetBase + (a - seg.mapping.base));
+    return undefined;
   }
 
   readBytes(addr: Addr, out: Uint8Array, attrs: MemTxAttrs = NO_ATTRS): MemTxResult {
@@ -286,24 +294,10 @@ export class AddressSpace implements BusAccess {
   }
 
   private access(addr: Addr, buf: Uint8Array, isWrite: boolean, attrs: MemTxAttrs): MemTxResult {
-    let cur = addr & ADDR_MASK;
+    let cur = BigInt.asUintN(64, addr); // as addr & ADDR_MASK, faster on the hot path
     if (buf.length > 0) {
       // Fast path: the whole access inside one RAM segment (what the loop below does, in one step).
-      // The RAM segment found last is tried first (register-sized accesses repeat in one place).
-      let seg = this.ramSegment;
-      if (
-        seg === undefined ||
-        this.dirty ||
-        this.ramSegments !== this.segmentCache ||
-        cur < seg.start ||
-        cur >= seg.end
-      ) {
-        seg = this.segmentAt(cur);
-        if (seg?.mapping.region.kind === 'ram') {
-          this.ramSegment = seg;
-          this.ramSegments = this.segmentCache;
-        }
-      }
+      const seg = this.segmentFor(cur);
       const region = seg?.mapping.region;
       if (region?.kind === 'ram' && cur + BigInt(buf.length) <= seg!.end) {
         this.meter?.charge(buf.length);

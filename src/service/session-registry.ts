@@ -353,6 +353,7 @@ export class SessionRegistry {
         }
         monitor.drained();
       },
+      inputEnded: (done) => monitor.inputEnded!(done),
       end: () => {
         live.qmpMonitors.delete(monitor);
         live.qmpLinks.delete(link);

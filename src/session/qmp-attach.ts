@@ -44,6 +44,8 @@ export function attachQmp(
       extensions: session.qmpHost.extensions,
       sink: (text) => link.write(text),
       sinkBytes: (piece) => link.writeBytes(piece),
+      // commands waiting for the client to read its replies: read no more input meanwhile
+      holdInput: (held) => (held ? link.pause() : link.resume()),
       now: wallTime,
       limits: session.limits,
       logger: session.log,
@@ -52,6 +54,8 @@ export function attachQmp(
   // Input waits while a qtest request's device work runs in slices (Session.whenIdle), in order.
   const waiting: Buffer[] = [];
   let gone = false;
+  /** The peer ended its input: called once all of it is answered. */
+  let ended: (() => void) | undefined;
   const run = (): void => {
     while (!gone && waiting.length > 0 && !session.workPending) {
       endpointOf().input(waiting.shift()!);
@@ -63,13 +67,30 @@ export function attachQmp(
       }
     }
     if (!gone && waiting.length > 0) session.whenIdle(run);
+    else if (!gone && ended) {
+      // no endpoint yet: no command came, nothing waits
+      if (made) made.whenAnswered(ended);
+      else ended();
+      ended = undefined;
+    }
+  };
+  // Output drained: the commands the endpoint held go on (after any qtest work in progress, as input).
+  const drained = (): void => {
+    if (gone) return;
+    if (session.workPending) session.whenIdle(drained);
+    else made?.drained();
   };
   return {
     input: (chunk) => {
       waiting.push(chunk);
       if (waiting.length === 1) run();
     },
-    drained: () => {},
+    drained,
+    // A half-close: answer what was sent (the output permitting), then the transport closes.
+    inputEnded: (done) => {
+      ended = done;
+      if (waiting.length === 0) run();
+    },
     end: () => {
       const flush = (): void => {
         run();

@@ -3,6 +3,12 @@
  * the JSON stream, keeps the capabilities-negotiation state, dispatches each request through the
  * registry inside the layer's single error boundary, and forwards host events (with a wall-clock
  * timestamp) once negotiation is complete. Every message is one line of QEMU-style JSON + CRLF.
+ *
+ * Flow: commands run one at a time, in order. When the transport refuses output (a sink returned
+ * false: its queue is over its high-water mark) the endpoint stops after that reply and takes the
+ * next command only at `drained()`, so a client that pipelines commands and does not read holds
+ * about one reply in the process, not one per command (protocol/deviations.md). Events are sent
+ * when they happen, as QEMU does, whatever the state of the queue.
  */
 import type { Logger } from 'pino';
 import { LimitError, DEFAULT_LIMITS, type Limits } from '../../base/limits.js';
@@ -37,6 +43,11 @@ export interface QmpEndpointOptions {
    * it every message goes to `sink` whole.
    */
   readonly sinkBytes?: (piece: Buffer) => boolean;
+  /**
+   * Optional: told `true` when the endpoint stops taking commands until `drained()` (its output is
+   * backed up) and `false` when it goes on; the transport may stop reading meanwhile.
+   */
+  readonly holdInput?: (held: boolean) => void;
   /** Wall clock for event timestamps (QEMU uses host real time). */
   readonly now: () => WallTime;
   readonly limits?: Pick<Limits, 'maxQmpMessageBytes' | 'maxJsonDepth'>;
@@ -68,6 +79,18 @@ export class QmpEndpoint {
   /** Made on the first command that needs it (the schema is parsed then: see CommandRegistry). */
   private visitor: SchemaInputVisitor | undefined;
   private readonly unsubscribe: () => void;
+  private readonly holdInput?: (held: boolean) => void;
+  /** Parsed input not handled yet (a chunk's commands after a refused reply), from `next` on. */
+  private queue: (JsonStreamItem | undefined)[] = [];
+  private next = 0;
+  /** A write was refused since the last `drained()`: the next command waits. */
+  private backedUp = false;
+  /** `holdInput(true)` was told last. */
+  private held = false;
+  /** Handling input now (input() or drained() further up the stack). */
+  private running = false;
+  /** `whenAnswered`'s callback: everything received so far has been answered. */
+  private onAnswered: (() => void) | undefined;
   private negotiated = false;
   private oobEnabled = false;
   private closed = false;
@@ -76,6 +99,7 @@ export class QmpEndpoint {
     this.host = options.host;
     this.sink = options.sink;
     this.sinkBytes = options.sinkBytes;
+    this.holdInput = options.holdInput;
     this.now = options.now;
     this.logger = options.logger;
     this.makeRegistry = () => options.registry ?? builtinRegistry(options.extensions);
@@ -97,34 +121,90 @@ export class QmpEndpoint {
   /** Bytes from the client. */
   input(chunk: Uint8Array): void {
     if (this.closed) return;
-    for (const item of this.stream.push(chunk)) {
-      if (this.closed) return;
-      this.handle(item);
-    }
+    const items = this.stream.push(chunk);
+    if (items.length === 0) return;
+    if (this.next === this.queue.length) {
+      this.queue = items;
+      this.next = 0;
+    } else for (const item of items) this.queue.push(item);
+    this.run();
   }
 
-  /** The client went away: stop sending, drop partial input. */
+  /** The transport's output queue drained after a refused write: take the next commands. */
+  drained(): void {
+    if (this.closed || !this.backedUp) return;
+    this.backedUp = false;
+    this.run();
+  }
+
+  /** Whether every command received so far has been answered (none waits for `drained()`). */
+  get answered(): boolean {
+    return this.next === this.queue.length;
+  }
+
+  /** Call `done` once every command received so far is answered (at once if it is; never once ended). */
+  whenAnswered(done: () => void): void {
+    if (this.closed) return;
+    if (this.answered) done();
+    else this.onAnswered = done;
+  }
+
+  /** The client went away: stop sending, drop partial input and unanswered commands. */
   end(): void {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
     this.stream.reset();
+    this.queue = [];
+    this.next = 0;
+    this.onAnswered = undefined;
+  }
+
+  /** Handle queued commands in order until the queue is empty or the output is backed up. */
+  private run(): void {
+    if (this.running) return; // a reply's write re-entered us (a link that drains synchronously)
+    this.running = true;
+    try {
+      while (!this.closed && !this.backedUp && this.next < this.queue.length) {
+        const item = this.queue[this.next]!;
+        this.queue[this.next++] = undefined; // handled: let it go
+        this.handle(item);
+      }
+    } finally {
+      this.running = false;
+    }
+    if (this.next === this.queue.length) {
+      this.queue = [];
+      this.next = 0;
+    }
+    if (this.closed) return;
+    const hold = !this.answered;
+    if (hold || this.held) {
+      this.held = hold;
+      this.holdInput?.(hold);
+    }
+    if (!hold && this.onAnswered) {
+      const done = this.onAnswered;
+      this.onAnswered = undefined;
+      done();
+    }
   }
 
   private send(message: JsonValue): void {
     if (this.closed) return;
     const bytes = this.sinkBytes;
     if (!bytes) {
-      this.sink(frame(message));
+      if (!this.sink(frame(message))) this.backedUp = true;
       return;
     }
     let long = false;
+    let ok = true;
     const rest = frameInPieces(message, PIECE_CHARS, (text) => {
       long = true;
-      bytes(Buffer.from(text, 'latin1'));
+      if (!bytes(Buffer.from(text, 'latin1'))) ok = false;
     });
-    if (long) bytes(Buffer.from(rest, 'latin1'));
-    else this.sink(rest);
+    if (!(long ? bytes(Buffer.from(rest, 'latin1')) : this.sink(rest))) ok = false;
+    if (!ok) this.backedUp = true;
   }
 
   private onEvent(event: QmpEvent): void {
