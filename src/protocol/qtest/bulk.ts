@@ -238,17 +238,33 @@ function runSteps<T>(steps: Generator<void | boolean, T>): T {
 }
 
 /** Write in pieces: at once, or as a job in slices where the target has them (the service). */
-function writeInPieces(a: Args, s: QtestSessionState, size: number, data: Source): Reply {
+function writeInPieces(a: Args, s: QtestSessionState, size: number, data: Source, after?: () => void): Reply {
   const addr = a.big(0);
   const jobs = s.target.jobs;
-  if (!jobs || size <= SLICE_MIN) return runSteps(writeSteps(a, addr, size, data, false));
-  jobs.run({ steps: writeSteps(a, addr, size, data, true), done: (r) => s.finish(r), settle: () => s.finish(undefined) });
+  if (!jobs || size <= SLICE_MIN) {
+    try {
+      return runSteps(writeSteps(a, addr, size, data, false));
+    } finally {
+      after?.();
+    }
+  }
+  const finish = (r: string | undefined): void => {
+    after?.();
+    s.finish(r);
+  };
+  jobs.run({ steps: writeSteps(a, addr, size, data, true), done: (r) => finish(r), settle: () => finish(undefined) });
   return PENDING;
 }
 
 /** Write a payload decoded as it arrived (long-line.ts): its bytes are read where they lie. */
 function writeStaged(a: Args, s: QtestSessionState, size: number, staged: Staged): Reply {
-  return writeInPieces(a, s, size, (offset, n) => staged.view(offset, n, PIECE_BUF));
+  return writeInPieces(
+    a,
+    s,
+    size,
+    (offset, n) => staged.view(offset, n, PIECE_BUF),
+    () => staged.release(),
+  );
 }
 
 export function writeHex(a: Args, s: QtestSessionState): Reply {

@@ -18,10 +18,18 @@
  * writing decoded bytes over, gives the in-place result at every moment.
  */
 
-/** Block size (a multiple of the bulk piece, 48 KiB: a RAM piece of a transfer lies in one block). */
-export const STAGE_BLOCK = 16 * 48 * 1024;
+/**
+ * Block size: the bulk piece (48 KiB), so a RAM piece of a transfer is one block; below the C
+ * library's threshold for mapping fresh pages (128 KiB), so blocks reuse freed heap memory, as
+ * the socket's chunks do (768 KiB blocks, fresh zeroed pages each time, cost 1.5× the CPU).
+ */
+export const STAGE_BLOCK = 48 * 1024;
 /** Characters decoded natively at once (a latin1 string below V8's large-object size). */
 const NATIVE_RUN = 64 * 1024;
+
+/** Runs of fewer bytes (hex) or characters (base64) than these are decoded in JS (a native call costs more). */
+const NATIVE_HEX_MIN = 64;
+const NATIVE_B64_MIN = 64;
 
 /** hex2nib of every byte value (-1 for a non-digit). */
 const NIB = (() => {
@@ -40,24 +48,12 @@ const B64_RANK = (() => {
   table[61] = 0; // '='
   return table;
 })();
-/** 1 for every byte value outside the alphabet (`=` included), else 0. */
-const NOT_B64 = (() => {
-  const t = new Uint8Array(256).fill(1);
-  for (let c = 0; c < 256; c++) if (B64_RANK[c] >= 0 && c !== 61) t[c] = 0;
-  return t;
-})();
-
-/** Index of the first byte of src[from, to) outside the alphabet (`=` included), or `to`. */
-function alphabetRun(src: Uint8Array, from: number, to: number): number {
-  const t = NOT_B64;
-  let i = from;
-  for (; i + 8 <= to; i += 8) {
-    if (t[src[i]] | t[src[i + 1]] | t[src[i + 2]] | t[src[i + 3]] | t[src[i + 4]] | t[src[i + 5]] | t[src[i + 6]] | t[src[i + 7]])
-      break;
-  }
-  while (i < to && !t[src[i]]) i++;
-  return i;
-}
+/**
+ * Blocks of finished payloads, for the next ones (up to POOL_BLOCKS: a little over 2 MiB). Reused
+ * blocks are warm in the caches and cost no allocation; a payload past the pool allocates the rest.
+ */
+const POOL: Buffer[] = [];
+const POOL_BLOCKS = 48;
 
 /** Scratch for natively decoded runs (3/4 of NATIVE_RUN). */
 const SCRATCH = Buffer.allocUnsafeSlow((NATIVE_RUN / 4) * 3);
@@ -91,11 +87,21 @@ export class Staged {
   private block(k: number): Buffer {
     let b = this.blocks[k];
     if (!b) {
-      // unwritten bytes must read 0: a fresh block is zeroed
-      b = Buffer.alloc(Math.min(STAGE_BLOCK, this.cap - k * STAGE_BLOCK));
+      // bytes are written in order from 0: end() zeroes what follows them
+      const whole = POOL.pop() ?? Buffer.allocUnsafeSlow(STAGE_BLOCK);
+      const size = this.cap - k * STAGE_BLOCK;
+      b = size < STAGE_BLOCK ? whole.subarray(0, size) : whole;
       this.blocks[k] = b;
     }
     return b;
+  }
+
+  /** The bytes were used: the blocks go back to the pool (this reads as zeros from now on). */
+  release(): void {
+    for (const b of this.blocks) {
+      if (b && POOL.length < POOL_BLOCKS) POOL.push(b.length === STAGE_BLOCK ? b : Buffer.from(b.buffer, b.byteOffset, STAGE_BLOCK));
+    }
+    this.blocks.length = 0;
   }
 
   /** Write bytes src[from, to) at `pos` (clipped to cap). */
@@ -144,7 +150,11 @@ export class Staged {
       const off = i - k * STAGE_BLOCK;
       const n = Math.min(stop - i, STAGE_BLOCK - off);
       const b = this.block(k);
-      for (let j = off, e = off + n; j < e; j++, q += 2) b[j] = ((NIB[src[q]] << 4) & 0xff) | (NIB[src[q + 1]] & 0xff);
+      // Node's native decoder gives the same bytes up to the first pair that is not two hex
+      // digits (where it stops); from there on, hex2nib's rule byte by byte
+      const native = n >= NATIVE_HEX_MIN ? b.write(src.toString('latin1', q, q + 2 * n), off, n, 'hex') : 0;
+      q += 2 * native;
+      for (let j = off + native, e = off + n; j < e; j++, q += 2) b[j] = ((NIB[src[q]] << 4) & 0xff) | (NIB[src[q + 1]] & 0xff);
       i += n;
     }
     p += 2 * pairs;
@@ -155,37 +165,45 @@ export class Staged {
   private addB64(src: Buffer, from: number, to: number): void {
     let p = from;
     while (p < to) {
-      if (this.n !== 0) {
-        this.b64Char(src[p++]);
-        continue;
-      }
-      // a run of whole groups of alphabet characters decodes natively (as glib: 4 → 3)
-      const run = alphabetRun(src, p, Math.min(to, p + NATIVE_RUN));
-      const chars = (run - p) & ~3;
-      if (chars >= 64) {
-        this.nativeRun(src, p, p + chars);
+      // at a group boundary, a run of whole groups is tried natively
+      let chars = this.n === 0 ? Math.min(to - p, NATIVE_RUN) & ~3 : 0;
+      // a final group with padding is left to the loop below
+      if (chars > 0 && src[p + chars - 1] === 61) chars -= 4;
+      if (chars >= NATIVE_B64_MIN && this.nativeRun(src, p, p + chars)) {
         p += chars;
         continue;
       }
-      // a short run: through it and the character that ended it, one by one
-      for (const stop = Math.min(to, run + 1); p < stop; ) this.b64Char(src[p++]);
+      // character by character: a run that is not all alphabet, the next character until a group
+      // boundary, or a short rest
+      const stop = chars >= NATIVE_B64_MIN ? p + chars : this.n !== 0 ? p + 1 : to;
+      while (p < stop) this.b64Char(src[p++]);
     }
   }
 
-  private nativeRun(src: Buffer, from: number, to: number): void {
+  /**
+   * Decode src[from, to) (whole groups) natively if it is all alphabet characters (then Node's
+   * decoder and glib's agree: 4 characters → 3 bytes); false (nothing changed) otherwise. Node
+   * skips characters outside its alphabet and stops at `=`, so fewer bytes than 3 per 4 characters
+   * means the run was not all alphabet; Node also takes `-` and `_` (base64url), which glib skips:
+   * those are looked for first.
+   */
+  private nativeRun(src: Buffer, from: number, to: number): boolean {
+    const url1 = src.indexOf(0x2d, from);
+    const url2 = src.indexOf(0x5f, from);
+    if ((url1 >= 0 && url1 < to) || (url2 >= 0 && url2 < to)) return false;
+    const bytes = SCRATCH.write(src.toString('latin1', from, to), 0, 'base64');
+    if (bytes !== ((to - from) >> 2) * 3) return false;
     const pos = this.length;
     const out = this.decodedLength;
-    const text = src.toString('latin1', from, to);
-    const bytes = SCRATCH.write(text, 0, 'base64');
     // decoded bytes [out, out+bytes); the text past them is kept for a payload that ends early
     this.put(out, SCRATCH, 0, bytes);
     const keepFrom = Math.max(pos, out + bytes);
     if (keepFrom < this.cap && keepFrom < pos + (to - from)) this.put(keepFrom, src, from + (keepFrom - pos), to);
     this.decodedLength = out + bytes;
     this.length = pos + (to - from);
-    const c = src[to - 1];
     this.last1 = src[to - 2];
-    this.last0 = c;
+    this.last0 = src[to - 1];
+    return true;
   }
 
   /** The next character (glib's loop body, after its copy at its own position). */
@@ -211,6 +229,11 @@ export class Staged {
    */
   end(): void {
     if (this.kind === 'b64') this.putByte(this.length, 0);
+    // Bytes [0, filled) were written (hex: one per pair of characters; base64: a character or
+    // a decoded byte at every position up to the NUL); the rest of their last block reads 0.
+    const filled = Math.min(this.cap, this.kind === 'hex' ? Math.max(0, (this.length - 2) >> 1) : this.length + 1);
+    const k = Math.floor(filled / STAGE_BLOCK);
+    this.blocks[k]?.fill(0, filled - k * STAGE_BLOCK);
   }
 
   /**

@@ -47,6 +47,8 @@ function staged(kind: 'hex' | 'b64', text: Buffer, cap: number, cuts: number[]):
   for (let off = 0; off < cap; off += piece) out.set(s.view(off, Math.min(piece, cap - off), scratch), off);
   // views that straddle blocks, at odd offsets
   if (cap > 5000) out.set(s.view(cap - 5000, 4096, scratch), cap - 5000);
+  // the blocks go back to the pool with these bytes in them: the next payloads must not see them
+  s.release();
   return { bytes: out, decoded: s.decodedLength, length: s.length };
 }
 
@@ -64,7 +66,7 @@ function text(kind: 'hex' | 'b64', n: number, r: (n: number) => number, shape: n
   const data = Buffer.alloc(n);
   for (let i = 0; i < n; i++) data[i] = r(256);
   let s = kind === 'hex' ? `0x${data.toString('hex')}` : data.toString('base64');
-  const junk = kind === 'hex' ? ['z', 'G', '\r', '-', ''] : ['*', '\r', '=', '==', '!', '\t'];
+  const junk = kind === 'hex' ? ['z', 'G', '\r', '-', '\xe9', '\0'] : ['*', '\r', '=', '==', '!', '\t', '-', '_', '\xff', '\0', '\n'];
   if (shape === 1 || shape === 3) {
     // junk inside
     for (let k = 0; k < 6; k++) {
@@ -104,3 +106,25 @@ for (const kind of ['hex', 'b64'] as const) {
     t.equal(wrong, 0, `${cases} payloads decode as the whole-line decoder`);
   });
 }
+
+t.test('b64: each kind of stray character inside a long run of alphabet', async (t) => {
+  const r = rng(5);
+  const base = text('b64', 60_000, r, 0).toString('latin1');
+  let wrong = 0;
+  let cases = 0;
+  for (const junk of ['-', '_', '=', '==', '*', '\r', '\n', '\t', '\0', '\x7f', '\x80', '\xff', '.', ':']) {
+    for (const at of [0, 1, 3, 4, 1000, 1001, 65_535, 65_536, 79_998]) {
+      const tx = Buffer.from(base.slice(0, at) + junk + base.slice(at), 'latin1');
+      for (const cap of [45_000, 80_000]) {
+        cases++;
+        const want = expected('b64', tx, cap);
+        const got = staged('b64', tx, cap, cutsOf(tx.length, r, 0));
+        if (!got.bytes.equals(want.bytes) || got.decoded !== want.decoded) {
+          wrong++;
+          if (wrong < 5) t.fail(`${JSON.stringify(junk)} at ${at}, cap ${cap}: differs`);
+        }
+      }
+    }
+  }
+  t.equal(wrong, 0, `${cases} payloads decode as the whole-line decoder`);
+});
