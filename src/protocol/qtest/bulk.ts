@@ -258,13 +258,8 @@ function writeInPieces(a: Args, s: QtestSessionState, size: number, data: Source
 
 /** Write a payload decoded as it arrived (long-line.ts): its bytes are read where they lie. */
 function writeStaged(a: Args, s: QtestSessionState, size: number, staged: Staged): Reply {
-  return writeInPieces(
-    a,
-    s,
-    size,
-    (offset, n) => staged.view(offset, n, PIECE_BUF),
-    () => staged.release(),
-  );
+  const view: Source = (offset, n) => staged.view(offset, n, PIECE_BUF);
+  return writeInPieces(a, s, size, view, () => staged.release());
 }
 
 export function writeHex(a: Args, s: QtestSessionState): Reply {
@@ -291,11 +286,7 @@ export function writeBase64(a: Args, s: QtestSessionState): Reply {
     const pad = (text.byteAt(len - 1) === 61 ? 1 : 0) + (text.byteAt(len - 2) === 61 ? 1 : 0);
     const decoded = (len / 4) * 3 - pad;
     if (decoded !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decoded})\n`);
-    return writeInPieces(
-      a,
-      s,
-      size,
-      filled((out, offset, n) => {
+    const fill: Fill = (out, offset, n) => {
       let have = 0;
       if (offset < decoded) {
         have = Math.min(n, decoded - offset);
@@ -313,21 +304,17 @@ export function writeBase64(a: Args, s: QtestSessionState): Reply {
         const at = offset + k;
         out[k] = at < len ? text.byteAt(at) : 0;
       }
-      }),
-    );
+    };
+    return writeInPieces(a, s, size, filled(fill));
   }
   const { decodedLength, buffer } = decodeBase64Payload(text);
   if (decodedLength !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decodedLength})\n`);
-  return writeInPieces(
-    a,
-    s,
-    size,
-    filled((out, offset, n) => {
-      const avail = Math.max(0, Math.min(n, buffer.length - offset));
-      out.set(buffer.subarray(offset, offset + avail));
-      out.fill(0, avail, n);
-    }),
-  );
+  const fill: Fill = (out, offset, n) => {
+    const avail = Math.max(0, Math.min(n, buffer.length - offset));
+    out.set(buffer.subarray(offset, offset + avail));
+    out.fill(0, avail, n);
+  };
+  return writeInPieces(a, s, size, filled(fill));
 }
 
 /** A fill over anything but plain RAM whose access result matters: ordinary writes in pieces. */

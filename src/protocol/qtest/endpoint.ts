@@ -240,16 +240,13 @@ export class QtestEndpoint implements Endpoint {
 
   /** The LF of a line that spans chunks came after `last`. */
   private endLongLine(last: Buffer): void {
-    const max = this.opts.maxLineBytes;
     const total = this.long.bytes + last.length;
-    if (total > max) {
+    if (total > this.opts.maxLineBytes) {
       this.long.clear();
-      this.replyText(`FAIL line longer than ${max} bytes`);
-      return;
+      return this.replyText(`FAIL line longer than ${this.opts.maxLineBytes} bytes`);
     }
-    // A long write payload was decoded as it arrived (long-line.ts); any other line's bytes are
-    // still the received chunks: a long payload stays in them (no copy of the line); with a log
-    // the line is logged as text, so it is joined.
+    // A long write payload was decoded as it arrived (long-line.ts); other lines are still the
+    // received chunks: setParts keeps a payload in them; with a log the line is joined (text).
     const parts = this.long.finish(last, this.line);
     if (parts === true) this.runLine();
     else if (!this.opts.log && this.line.setParts(parts, total)) this.runLine();
