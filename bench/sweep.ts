@@ -13,6 +13,8 @@ import { cpuUs, launch, median } from './targets.js';
 import type { Target } from './targets.js';
 
 export const SWEEP_OPS = ['read', 'b64read', 'write', 'b64write'] as const;
+/** The ops a run measures (SWEEP_OPS=write,b64write: a subset; SWEEP_FROM_KIB=N: sizes from N KiB). */
+const RUN_OPS = SWEEP_OPS.filter((op) => (process.env.SWEEP_OPS ?? SWEEP_OPS.join(',')).split(',').includes(op));
 export const SWEEP_SIZES = Array.from({ length: 13 }, (_, i) => 4096 * 2 ** i);
 const ADDR = 0x40100000;
 /** Rounds at least this many (BENCH_ROUNDS may ask for more). */
@@ -63,7 +65,10 @@ export async function sweep(list: Target[], rounds: number): Promise<{ rows: Swe
     sessions.push({ t, l, c: new ByteClient(l.qtest), pid: l.child.pid! });
   }
   const n = Math.max(MIN_ROUNDS, rounds);
-  const points = SWEEP_SIZES.flatMap((size) => SWEEP_OPS.map((op) => ({ op, size, req: request(op, size, data) })));
+  const from = Number(process.env.SWEEP_FROM_KIB ?? 0) * 1024; // the sizes from this one (a subset)
+  const points = SWEEP_SIZES.filter((size) => size >= from).flatMap((size) =>
+    RUN_OPS.map((op) => ({ op, size, req: request(op, size, data) })),
+  );
   const ms = points.map(() => ({}) as Record<string, number[]>);
   const cpu = points.map(() => ({}) as Record<string, number[]>);
   const runs = (name: string, op: string, size: number): boolean =>
@@ -146,9 +151,14 @@ export function sweepTable(rows: SweepRow[], names: string[]): string {
 }
 
 if (process.argv[1]?.endsWith('sweep.js')) {
-  // `node dist/bench/sweep.js`: the sweep alone (qtestd, and QEMU with QTEST_ORACLE_PREFIX).
+  // `node dist/bench/sweep.js`: the sweep alone (qtestd, and QEMU with QTEST_ORACLE_PREFIX);
+  // SWEEP_AB="base=/path/to/bin/qemu-system-aarch64" adds other builds, interleaved.
   const { targets, disposeTargets } = await import('./targets.js');
   const list = targets().filter((t) => t.name !== 'qtestd-warm');
+  for (const spec of (process.env.SWEEP_AB ?? '').split(',').filter(Boolean)) {
+    const [name, binary] = spec.split('=');
+    list.push({ name, binary, env: { QTESTD_NO_DAEMON: '1' } });
+  }
   const { rows, cliffs } = await sweep(list, Number(process.env.BENCH_ROUNDS ?? MIN_ROUNDS));
   process.stderr.write(
     sweepTable(

@@ -4,7 +4,8 @@
  * setParts) give QEMU 10.2.2's replies and leave QEMU's bytes in guest memory, for well-formed
  * data, odd-length and invalid hex, data without the `0x`, base64 with junk, inner `=`, a length
  * that is not a multiple of 4, SIZE larger and smaller than the data, over RAM and unassigned
- * space, and with a trailing word. Every reply must be byte-identical.
+ * space, and with a trailing word; base64url characters, bytes past 0x7f, text after the padding.
+ * Every reply must be byte-identical.
  */
 import t from 'tap';
 import { withOracle } from '../helpers/oracle.js';
@@ -108,6 +109,27 @@ const CASES: Record<string, string[]> = {
     `memset ${hex(RAM)} ${hex(256 * K)} 0x5a`,
     `b64write ${hex(RAM)} ${hex(100 * K + 1)} ${b64Data}`,
     ...readBack(RAM, 100 * K + 8),
+  ],
+  // decoded as they arrive (src/protocol/qtest/long-line.ts, staged.ts): characters Node's own
+  // decoder would take (base64url), bytes past 0x7f, text after the padding, SIZE far past the data
+  'b64write, base64url and high bytes inside': [
+    `b64write ${hex(RAM)} ${hex(150 * K)} ${b64Data.slice(0, 40_001)}-${b64Data.slice(40_001, 90_000)}_\xe9\xff${b64Data.slice(90_000, 200_000)}`,
+    ...readBack(RAM, 150 * K),
+  ],
+  'b64write, text after the padding': [
+    `b64write ${hex(RAM)} ${hex(150 * K)} ${b64Data.slice(0, 100_002)}==${b64Data.slice(100_004, 200_000)}=`,
+    ...readBack(RAM, 150 * K),
+  ],
+  'hex write, uppercase, SIZE far past the data': [
+    `memset ${hex(RAM)} ${hex(1024 * K)} 0x5a`,
+    `write ${hex(RAM)} ${hex(1024 * K)} 0X${hexData.slice(0, 2 * 64 * K).toUpperCase()}`,
+    ...readBack(RAM, 1024 * K),
+  ],
+  // (up to the text's end: past its NUL QEMU's buffer is heap bytes, a listed deviation)
+  'b64write, SIZE far past the decoded data': [
+    `memset ${hex(RAM)} ${hex(512 * K)} 0x5a`,
+    `b64write ${hex(RAM)} ${hex(60_000)} ${b64Data.slice(0, 60_000)}`,
+    ...readBack(RAM, 60_000),
   ],
   'b64write over unassigned space': [`b64write 0xc000000 ${hex(128 * K)} ${b64Data}`, ...readBack(0xc000000, 128 * K)],
 };

@@ -42,13 +42,17 @@ function cmdq(entries: number): string[] {
   ];
 }
 
-/** Everything the session answers to `lines` sent as one chunk, and the event-loop turns meanwhile. */
-async function run(s: Session, lines: string[]): Promise<{ out: string; turns: number }> {
+/**
+ * Everything the session answers to `lines` sent as one chunk (or in chunks of `chunk` bytes), and
+ * the event-loop turns meanwhile.
+ */
+async function run(s: Session, lines: string[], chunk = Infinity): Promise<{ out: string; turns: number }> {
   const link = new RecordingLink();
   const ep = s.attachQtest(link);
   const want = lines.filter((l) => l !== '').length;
   let turns = 0;
-  ep.input(Buffer.from(lines.map((l) => l + '\n').join(''), 'latin1'));
+  const bytes = Buffer.from(lines.map((l) => l + '\n').join(''), 'latin1');
+  for (let o = 0; o < bytes.length; o += chunk) ep.input(bytes.subarray(o, o + chunk));
   while (link.out.split('\n').filter((l) => l !== '' && !l.startsWith('IRQ')).length < want) {
     await new Promise((r) => setImmediate(r));
     turns++;
@@ -206,6 +210,22 @@ t.test('bulk writes and memset in slices (RAM, ECAM, unassigned, past the end of
     'endianness',
   ];
   await sameInSlices(t, script);
+});
+
+t.test('bulk writes in 64 KiB chunks (decoded as they arrive) in slices: the bytes of one chunk at once', async (t) => {
+  const p = payload(0x100000);
+  const script = [
+    `write 0x40000003 0x100000 ${p.hex}`,
+    `b64write 0x3fff8001 0x20000 ${p.b64.slice(0, (0x20000 / 3) * 4 + 8)}`,
+    `write 0x4010000000 0x30000 ${p.hex.slice(0, 2 + 2 * 0x30000)}`,
+    'b64read 0x40000000 0x100008',
+    'read 0x4010000000 0x100',
+    'endianness',
+  ];
+  const once = await run(session(), script);
+  const sliced = await run(session({ slices: true }), script, 65536);
+  t.ok(sliced.turns > 0, 'it ran in slices');
+  t.ok(sliced.out === once.out, 'identical replies');
 });
 
 t.test('bulk writes and memset with the memtx-errors opt-in in slices: the same ERR lines', async (t) => {

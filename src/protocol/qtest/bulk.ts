@@ -11,6 +11,7 @@ import { decodeBase64Payload, decodeWriteHexPayload, isCanonicalBase64Payload } 
 import { PENDING, QemuWouldAbort, WROTE } from './grammar.js';
 import type { Args, QtestSessionState, Reply } from './grammar.js';
 import type { ReplyWriter } from './reply.js';
+import type { Staged } from './staged.js';
 import type { QtestJobs, QtestMemory } from './target.js';
 import type { MemTxAttrs, MemTxResult } from '../../memory/types.js';
 
@@ -179,6 +180,17 @@ export function readBase64(a: Args, s: QtestSessionState, out: ReplyWriter): Rep
 
 /** Fills buf[0, n) with bytes [offset, offset+n) of the data to write (n ≤ PIECE). */
 type Fill = (buf: Uint8Array, offset: number, n: number) => void;
+/** Bytes [offset, offset+n) of the data to write (n ≤ PIECE), valid until the next call. */
+type Source = (offset: number, n: number) => Uint8Array;
+
+/** A Source that fills the piece buffer. */
+function filled(fill: Fill): Source {
+  return (offset, n) => {
+    const buf = PIECE_BUF.subarray(0, n);
+    fill(buf, offset, n);
+    return buf;
+  };
+}
 
 /**
  * Write `size` bytes produced piece by piece by `fill`: RAM in pieces; anything else at once, as
@@ -186,7 +198,7 @@ type Fill = (buf: Uint8Array, offset: number, n: number) => void;
  * own alignment only, so the device accesses are the same as in one write; the result is the
  * last failure, as one access reports it). Yields between pieces; returns the reply.
  */
-function* writeSteps(a: Args, addr: bigint, size: number, fill: Fill, sliced: boolean): Generator<void | boolean, string> {
+function* writeSteps(a: Args, addr: bigint, size: number, data: Source, sliced: boolean): Generator<void | boolean, string> {
   const mem = a.memory;
   const attrs = a.attrs;
   const checkTx = a.checkTx;
@@ -194,16 +206,14 @@ function* writeSteps(a: Args, addr: bigint, size: number, fill: Fill, sliced: bo
     mem.prepareRam?.(addr, BigInt(size)); // all or nothing: the memory budget refuses before the first piece
     for (let off = 0; off < size; off += PIECE) {
       const n = Math.min(PIECE, size - off);
-      const buf = PIECE_BUF.subarray(0, n);
-      fill(buf, off, n);
-      mem.writeBytes(addr + BigInt(off), buf, attrs);
+      mem.writeBytes(addr + BigInt(off), data(off, n), attrs);
       yield;
     }
     return 'OK';
   }
   if (!sliced) {
     const whole = new Uint8Array(size);
-    for (let off = 0; off < size; off += PIECE) fill(whole.subarray(off, off + PIECE), off, Math.min(PIECE, size - off));
+    for (let off = 0; off < size; off += PIECE) whole.set(data(off, Math.min(PIECE, size - off)), off);
     const r = mem.writeBytes(addr, whole, attrs);
     return checkTx && r !== 'ok' ? txFailed(r) : 'OK';
   }
@@ -211,9 +221,7 @@ function* writeSteps(a: Args, addr: bigint, size: number, fill: Fill, sliced: bo
   for (let off = 0; off < size; ) {
     const cur = BigInt.asUintN(64, addr + BigInt(off));
     const n = Math.min(DEVICE_PART - Number(cur % DEVICE_PART_BIG), size - off);
-    const buf = PIECE_BUF.subarray(0, n);
-    fill(buf, off, n);
-    const r = mem.writeBytes(cur, buf, attrs);
+    const r = mem.writeBytes(cur, data(off, n), attrs);
     if (r !== 'ok') result = r;
     off += n;
     yield;
@@ -230,22 +238,46 @@ function runSteps<T>(steps: Generator<void | boolean, T>): T {
 }
 
 /** Write in pieces: at once, or as a job in slices where the target has them (the service). */
-function writeInPieces(a: Args, s: QtestSessionState, size: number, fill: Fill): Reply {
+function writeInPieces(a: Args, s: QtestSessionState, size: number, data: Source, after?: () => void): Reply {
   const addr = a.big(0);
   const jobs = s.target.jobs;
-  if (!jobs || size <= SLICE_MIN) return runSteps(writeSteps(a, addr, size, fill, false));
-  jobs.run({ steps: writeSteps(a, addr, size, fill, true), done: (r) => s.finish(r), settle: () => s.finish(undefined) });
+  if (!jobs || size <= SLICE_MIN) {
+    try {
+      return runSteps(writeSteps(a, addr, size, data, false));
+    } finally {
+      after?.();
+    }
+  }
+  const finish = (r: string | undefined): void => {
+    after?.();
+    s.finish(r);
+  };
+  jobs.run({ steps: writeSteps(a, addr, size, data, true), done: (r) => finish(r), settle: () => finish(undefined) });
   return PENDING;
+}
+
+/** Write a payload decoded as it arrived (long-line.ts): its bytes are read where they lie. */
+function writeStaged(a: Args, s: QtestSessionState, size: number, staged: Staged): Reply {
+  const view: Source = (offset, n) => staged.view(offset, n, PIECE_BUF);
+  return writeInPieces(a, s, size, view, () => staged.release());
 }
 
 export function writeHex(a: Args, s: QtestSessionState): Reply {
   const size = a.num(1);
+  const staged = a.staged(2);
+  if (staged) return writeStaged(a, s, size, staged);
   const data = a.payload(2);
-  return writeInPieces(a, s, size, (out, offset, n) => decodeWriteHexPayload(data, offset, out.subarray(0, n)));
+  return writeInPieces(a, s, size, filled((out, offset, n) => decodeWriteHexPayload(data, offset, out.subarray(0, n))));
 }
 
 export function writeBase64(a: Args, s: QtestSessionState): Reply {
   const size = a.num(1);
+  const staged = a.staged(2);
+  if (staged) {
+    const decoded = staged.decodedLength;
+    if (decoded !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decoded})\n`);
+    return writeStaged(a, s, size, staged);
+  }
   const text = a.payload(2);
   const len = text.length;
   if (isCanonicalBase64Payload(text)) {
@@ -254,7 +286,7 @@ export function writeBase64(a: Args, s: QtestSessionState): Reply {
     const pad = (text.byteAt(len - 1) === 61 ? 1 : 0) + (text.byteAt(len - 2) === 61 ? 1 : 0);
     const decoded = (len / 4) * 3 - pad;
     if (decoded !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decoded})\n`);
-    return writeInPieces(a, s, size, (out, offset, n) => {
+    const fill: Fill = (out, offset, n) => {
       let have = 0;
       if (offset < decoded) {
         have = Math.min(n, decoded - offset);
@@ -272,15 +304,17 @@ export function writeBase64(a: Args, s: QtestSessionState): Reply {
         const at = offset + k;
         out[k] = at < len ? text.byteAt(at) : 0;
       }
-    });
+    };
+    return writeInPieces(a, s, size, filled(fill));
   }
   const { decodedLength, buffer } = decodeBase64Payload(text);
   if (decodedLength !== size) s.logNote(`b64write: data length mismatch (told ${size}, found ${decodedLength})\n`);
-  return writeInPieces(a, s, size, (out, offset, n) => {
+  const fill: Fill = (out, offset, n) => {
     const avail = Math.max(0, Math.min(n, buffer.length - offset));
     out.set(buffer.subarray(offset, offset + avail));
     out.fill(0, avail, n);
-  });
+  };
+  return writeInPieces(a, s, size, filled(fill));
 }
 
 /** A fill over anything but plain RAM whose access result matters: ordinary writes in pieces. */

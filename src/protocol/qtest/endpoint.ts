@@ -19,6 +19,7 @@ import { Args, PENDING, WROTE } from './grammar.js';
 import type { Reply } from './grammar.js';
 import { ChunkQueue, indexOfNL } from './chunk-queue.js';
 import { QtestLine } from './line.js';
+import { LongLine } from './long-line.js';
 import { ReplyWriter } from './reply.js';
 import type { QtestLog } from './qtest-log.js';
 import type { QtestTarget } from './target.js';
@@ -64,8 +65,7 @@ export class QtestEndpoint implements Endpoint {
   /** Received chunks not yet scanned. */
   private readonly queue = new ChunkQueue();
   /** The start of the current line, when it spans chunks. */
-  private partial: Buffer[] = [];
-  private partialBytes = 0;
+  private long = new LongLine();
   private blocked = false;
   private discardingLongLine = false;
   private closed = false;
@@ -120,8 +120,7 @@ export class QtestEndpoint implements Endpoint {
     this.state.irqLevels.clear();
     if (this.state.partialLine) {
       // QEMU's input buffer outlives a connection: an unfinished line continues on the next one.
-      this.partial = [this.state.partialLine];
-      this.partialBytes = this.state.partialLine.length;
+      this.long = this.state.partialLine;
       this.state.partialLine = undefined;
     }
     opts.log?.connectionOpened();
@@ -169,7 +168,7 @@ export class QtestEndpoint implements Endpoint {
     if (this.stream) this.stepStream();
     this.pump();
     this.closed = true;
-    this.state.partialLine = this.partialBytes ? Buffer.concat(this.partial, this.partialBytes) : undefined;
+    this.state.partialLine = this.long.bytes ? this.long : undefined;
     this.opts.log?.connectionClosed();
   }
 
@@ -232,34 +231,34 @@ export class QtestEndpoint implements Endpoint {
       this.queue.advance(nl + 1);
       if (this.discardingLongLine) {
         this.discardingLongLine = false;
-      } else if (this.partialBytes === 0) {
+      } else if (this.long.bytes === 0) {
         if (nl - from > max) this.replyText(`FAIL line longer than ${max} bytes`);
         else this.processLine(head, from, nl);
-      } else {
-        const total = this.partialBytes + nl - from;
-        const parts = this.partial;
-        this.partial = [];
-        this.partialBytes = 0;
-        if (total > max) this.replyText(`FAIL line longer than ${max} bytes`);
-        else {
-          parts.push(head.subarray(from, nl));
-          // A long payload stays in the received chunks (no copy of the line); with a log the
-          // line is logged as text, so it is joined.
-          if (!this.opts.log && this.line.setParts(parts, total)) this.runLine();
-          else this.processLine(Buffer.concat(parts, total), 0, total);
-        }
-      }
+      } else this.endLongLine(head.subarray(from, nl));
     }
+  }
+
+  /** The LF of a line that spans chunks came after `last`. */
+  private endLongLine(last: Buffer): void {
+    const total = this.long.bytes + last.length;
+    if (total > this.opts.maxLineBytes) {
+      this.long.clear();
+      return this.replyText(`FAIL line longer than ${this.opts.maxLineBytes} bytes`);
+    }
+    // A long write payload was decoded as it arrived (long-line.ts); other lines are still the
+    // received chunks: setParts keeps a payload in them; with a log the line is joined (text).
+    const parts = this.long.finish(last, this.line);
+    if (parts === true) this.runLine();
+    else if (!this.opts.log && this.line.setParts(parts, total)) this.runLine();
+    else this.processLine(Buffer.concat(parts, total), 0, total);
   }
 
   /** Keep bytes of a line whose newline has not arrived; enforce the line limit. */
   private keepPartial(bytes: Buffer): void {
     if (this.discardingLongLine || bytes.length === 0) return;
-    this.partial.push(bytes);
-    this.partialBytes += bytes.length;
-    if (this.partialBytes > this.opts.maxLineBytes) {
-      this.partial = [];
-      this.partialBytes = 0;
+    this.long.add(bytes, !this.opts.log);
+    if (this.long.bytes > this.opts.maxLineBytes) {
+      this.long.clear();
       this.discardingLongLine = true;
       this.replyText(`FAIL line longer than ${this.opts.maxLineBytes} bytes; discarded up to the next newline`);
     }

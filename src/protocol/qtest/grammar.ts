@@ -17,6 +17,8 @@ import { LimitError } from '../../base/limits.js';
 import type { MemTxAttrs } from '../../memory/types.js';
 import type { QtestLine } from './line.js';
 import type { Payload } from './payload.js';
+import type { LongLine } from './long-line.js';
+import type { Staged } from './staged.js';
 import { PARSE_OK, PARSE_RANGE, parseNumberAt, resultBigInt } from './numbers.js';
 import type { NumberKind, NumberResult } from './numbers.js';
 import type { QtestDevice, QtestJobs, QtestMemory, QtestTarget } from './target.js';
@@ -39,7 +41,7 @@ export interface QtestSessionState {
   /** Told a sized command's name and size before it runs; throws (a LimitError) to refuse it (the service's memory budget). */
   beforeTransfer?: (command: string, size: number) => void;
   /** The start of a line a closed connection left unfinished; QEMU keeps it for the next one. */
-  partialLine?: Buffer;
+  partialLine?: LongLine;
   /**
    * A handler that returned PENDING ends its line through this: its reply, or undefined when its
    * job was cut short (the session answers the request itself).
@@ -153,6 +155,10 @@ export class Args {
   /** The bytes of argument i (a payload: possibly kept in the received chunks). */
   payload(i: number): Payload {
     return this.line.payload(i + 1);
+  }
+  /** Argument i's payload decoded as it arrived (a long line: long-line.ts), if it was. */
+  staged(i: number): Staged | undefined {
+    return this.line.staged(i + 1);
   }
   /** Byte range of argument i in `line.buf`. */
   start(i: number): number {

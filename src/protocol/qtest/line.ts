@@ -7,6 +7,7 @@
  */
 
 import { Payload } from './payload.js';
+import type { Staged } from './staged.js';
 
 const SPACE = 0x20;
 
@@ -37,6 +38,10 @@ export class QtestLine {
    */
   payloadAt = -1;
   payloadBytes?: Payload;
+  /** A payload decoded as it arrived (long-line.ts): the word at `payloadAt` stands in for it. */
+  stagedBytes?: Staged;
+  /** The staged payload held a NUL byte. */
+  private stagedNul = false;
   /** Whether `buf[start, end)` holds a NUL byte, when split() saw it (short lines). */
   private nul = NUL_UNKNOWN;
 
@@ -44,8 +49,21 @@ export class QtestLine {
   set(buf: Buffer, start: number, end: number): this {
     this.payloadAt = -1;
     this.payloadBytes = undefined;
+    this.stagedBytes = undefined;
     this.split(buf, start, end);
     return this;
+  }
+
+  /**
+   * A long line whose payload (word 3) was decoded as it arrived: `buf` holds the line with the
+   * payload's first bytes in its place, at `payloadAt`; `nul`: the payload held a NUL byte.
+   */
+  setStaged(buf: Buffer, payloadAt: number, staged: Staged, nul: boolean): void {
+    this.split(buf, 0, buf.length);
+    this.payloadAt = payloadAt;
+    this.payloadBytes = undefined;
+    this.stagedBytes = staged;
+    this.stagedNul = nul;
   }
 
   /**
@@ -98,6 +116,7 @@ export class QtestLine {
     this.split(head, 0, head.length);
     this.payloadAt = ds;
     this.payloadBytes = payload;
+    this.stagedBytes = undefined;
     return true;
   }
 
@@ -170,14 +189,22 @@ export class QtestLine {
   }
 
   length(i: number): number {
-    if (this.starts[i] === this.payloadAt) return this.payloadBytes!.length;
+    if (this.starts[i] === this.payloadAt) return this.payloadBytes ? this.payloadBytes.length : this.stagedBytes!.length;
     return this.ends[i] - this.starts[i];
   }
 
-  /** Word i's bytes (a kept payload, or a range of `buf`). */
+  /** Word i's bytes (a kept payload, or a range of `buf`); a staged payload has none (staged()). */
   payload(i: number): Payload {
-    if (this.starts[i] === this.payloadAt) return this.payloadBytes!;
+    if (this.starts[i] === this.payloadAt) {
+      if (!this.payloadBytes) throw new Error('the payload was decoded as it arrived: its text is gone');
+      return this.payloadBytes;
+    }
     return Payload.of(this.buf, this.starts[i], this.ends[i]);
+  }
+
+  /** Word i's payload decoded as it arrived, if it was. */
+  staged(i: number): Staged | undefined {
+    return this.starts[i] === this.payloadAt ? this.stagedBytes : undefined;
   }
 
   /** The line contains a NUL byte. */
@@ -185,6 +212,7 @@ export class QtestLine {
     if (this.nul === NUL_SEEN) return true;
     const nul = this.nul === NUL_NONE ? -1 : this.buf.indexOf(0, this.start);
     if (nul >= 0 && nul < this.end) return true;
+    if (this.stagedBytes) return this.stagedNul;
     return this.payloadBytes ? !this.payloadBytes.every(0, this.payloadBytes.length, (p, s, e) => {
       const at = p.indexOf(0, s);
       return at < 0 || at >= e;
@@ -202,6 +230,11 @@ export class QtestLine {
   /** The whole line as a latin1 string (for the qtest log and internal-error reports). */
   text(): string {
     const p = this.payloadBytes;
+    if (this.stagedBytes) {
+      const at = this.payloadAt;
+      const rest = this.buf.toString('latin1', at + Math.min(STAND_IN, this.stagedBytes.length), this.end);
+      return `${this.buf.toString('latin1', this.start, at)}<payload of ${this.stagedBytes.length} bytes>${rest}`;
+    }
     if (!p) return this.buf.toString('latin1', this.start, this.end);
     const whole = Buffer.allocUnsafe(this.end - this.start - STAND_IN + p.length);
     this.buf.copy(whole, 0, this.start, this.payloadAt);

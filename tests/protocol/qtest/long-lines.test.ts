@@ -78,3 +78,74 @@ t.test('a line past --max-line in many chunks: FAIL, and the session goes on', a
   for (const c of chunks(`write ${hex(RAM)} ${hex(200 * K)} 0x${h}\nendianness\n`, 4093)) ep.input(Buffer.from(c, 'latin1'));
   t.equal(link.out, 'FAIL line longer than 100000 bytes; discarded up to the next newline\nOK little\n');
 });
+
+t.test('a line past --max-line only with its last chunk: FAIL without discarding', async (t) => {
+  const session = makeSession(PLAIN_VIRT, { maxLineBytes: 100_000 });
+  const link = new RecordingLink();
+  const ep = session.attachQtest(link);
+  const line = `write ${hex(RAM)} ${hex(60 * K)} 0x${h.slice(0, 120 * K)}`;
+  ep.input(Buffer.from(line.slice(0, 90_000), 'latin1'));
+  ep.input(Buffer.from(`${line.slice(90_000)}\nendianness\n`, 'latin1'));
+  t.equal(link.out, 'FAIL line longer than 100000 bytes\nOK little\n');
+});
+
+/** The replies to `readback` after `line` was sent in `cuts` pieces, the connection closed after `closeAt` pieces. */
+function acrossConnections(line: string, cuts: number[], closeAt: number, readback: string): string {
+  const session = makeSession(PLAIN_VIRT);
+  let link = new RecordingLink();
+  let ep = session.attachQtest(link);
+  let out = '';
+  let from = 0;
+  cuts.forEach((to, i) => {
+    if (i === closeAt) {
+      ep.end();
+      out += link.out;
+      link = new RecordingLink();
+      ep = session.attachQtest(link);
+    }
+    ep.input(Buffer.from(line.slice(from, to), 'latin1'));
+    from = to;
+  });
+  ep.input(Buffer.from(`${line.slice(from)}\n${readback}`, 'latin1'));
+  return out + link.out;
+}
+
+t.test('a payload cut by a closed connection continues on the next one, as QEMU keeps its input', async (t) => {
+  const lines = [
+    `write ${hex(RAM)} ${hex(100 * K)} 0x${h.slice(0, 200 * K)}`,
+    `b64write ${hex(RAM)} ${hex(150 * K)} ${b}`,
+    `b64write ${hex(RAM)} ${hex(100 * K)} ${b.slice(0, 50_001)}-_*${b.slice(50_001, 140_000)}`,
+    `write ${hex(RAM)} ${hex(80 * K)} 0x${h.slice(0, 100_001)}G${h.slice(100_002, 160 * K)} secure`,
+  ];
+  for (const line of lines) {
+    const readback = back(150 * K);
+    const whole = runQtest(`${line}\n${readback}`);
+    for (const [cuts, closeAt] of [
+      [[40_000, 70_000, 100_001], 2],
+      [[10, 33_000, 33_001], 1],
+      [[50_000], 1],
+    ] as Array<[number[], number]>) {
+      t.equal(acrossConnections(line, cuts, closeAt, readback), whole, `${line.slice(0, 10)}… cut at ${cuts} closed after ${closeAt}`);
+    }
+  }
+});
+
+t.test('nothing of a payload reaches memory before its LF', async (t) => {
+  const session = makeSession(PLAIN_VIRT);
+  const link = new RecordingLink();
+  const ep = session.attachQtest(link);
+  const ram = (): string => {
+    const buf = Buffer.alloc(16);
+    session.machine.system.readBytes(BigInt(RAM), buf);
+    return buf.toString('hex');
+  };
+  ep.input(Buffer.from(`write ${hex(RAM)} ${hex(100 * K)} 0x${'ab'.repeat(60 * K)}`, 'latin1'));
+  t.equal(ram(), '00'.repeat(16), 'not written while the line is unfinished');
+  ep.end();
+  t.equal(ram(), '00'.repeat(16), 'nor when its connection closes');
+  const next = new RecordingLink();
+  // the next connection's first bytes continue the line: ` x` is a trailing word of it
+  session.attachQtest(next).input(Buffer.from(` x\nreadq ${hex(RAM)}\n`, 'latin1'));
+  t.equal(link.out, '');
+  t.equal(next.out, 'OK\nOK 0xabababababababab\n', 'the line ran once it ended, on the next connection');
+});
