@@ -15,6 +15,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../base/log.js';
 import type { Endpoint, Link } from '../protocol/link.js';
+import { directReader, writeDirect } from './direct-socket.js';
 
 export interface SocketLinkOptions {
   /** Encoding of text written: qtest is byte-transparent (latin1), QMP is UTF-8. */
@@ -60,18 +61,15 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     if (only === undefined) return true;
     first = undefined;
     pendingBytes = 0;
-    if (more.length === 0) return closed || socket.destroyed || socket.write(only);
+    if (more.length === 0) return closed || socket.destroyed || writeDirect(socket, only);
     if (closed || socket.destroyed) {
       more.length = 0;
       return true;
     }
-    // Several pieces: one writev while the socket is corked.
-    socket.cork();
-    socket.write(only);
-    let ok = true;
-    for (let i = 0; i < more.length; i++) ok = socket.write(more[i]);
+    // Several pieces: one writev.
+    more.unshift(only);
+    const ok = writeDirect(socket, more);
     more.length = 0;
-    socket.uncork();
     return ok;
   };
   const gather = (data: Buffer): boolean => {
@@ -89,7 +87,7 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     },
     writeBytes(data: Buffer): boolean {
       if (closed || socket.destroyed) return true;
-      if (!gathering) return socket.write(data);
+      if (!gathering) return writeDirect(socket, data);
       return gather(data);
     },
     sent(): boolean {
@@ -152,22 +150,26 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       }
     }
   };
+  const reader = directReader(socket);
   if (batch) {
-    socket.on('data', gathered);
+    if (reader) reader.sink = gathered;
+    else socket.on('data', gathered);
     socket.on('drain', () => {
       flushPaused = false;
       updatePause();
       gathered(undefined);
     });
   } else {
-    socket.on('data', (chunk: Buffer) => {
+    const input = (chunk: Buffer): void => {
       try {
         endpoint.input(chunk);
       } catch (err) {
         // Endpoints have their own error boundary; this is a last resort.
         opts.log?.warn({ err }, 'endpoint threw past its error boundary');
       }
-    });
+    };
+    if (reader) reader.sink = input;
+    else socket.on('data', input);
     socket.on('drain', () => endpoint.drained());
   }
   if (endpoint.inputEnded) socket.allowHalfOpen = true; // replies may follow the peer's FIN
