@@ -1,0 +1,157 @@
+import t from 'tap';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dialDirect, directReader, writeDirect } from '../../src/transport/direct-socket.js';
+import { bindSocket } from '../../src/transport/socket-link.js';
+import { makeSession } from '../helpers/session.js';
+
+// The dialled sockets of src/transport/direct-socket.ts read through node's `onread` into a slab
+// and write straight to the descriptor. Over real UNIX sockets: every byte arrives in order, a
+// chunk handed on stays valid after later reads, writes keep their order when the kernel takes
+// only part of one (the rest queues behind), and a qtest session over a dialled socket answers
+// pipelined bulk requests exactly whether its peer reads at once or stalls.
+
+const dir = mkdtempSync(join(tmpdir(), 'qtestd-direct-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A listening UNIX server; resolves with its path and the first accepted connection. */
+async function listen(t: { teardown(fn: () => void): void }): Promise<{ path: string; accepted: Promise<Socket> }> {
+  const path = join(dir, `s${Math.random().toString(36).slice(2)}.sock`);
+  let server!: Server;
+  const accepted = new Promise<Socket>((res) => {
+    server = createServer((sock) => res(sock));
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  t.teardown(() => server.close());
+  return { path, accepted };
+}
+
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed + (i >> 11)) & 0xff;
+  return b;
+}
+
+t.test('dialled: every byte in order, chunks stay valid after later reads, end arrives', async (t) => {
+  const { path, accepted } = await listen(t);
+  const sock = dialDirect({ path });
+  t.teardown(() => sock.destroy());
+  const reader = directReader(sock)!;
+  t.ok(reader, 'a dialled socket has a direct reader');
+  const chunks: Buffer[] = [];
+  reader.sink = (c) => chunks.push(c);
+  const ended = new Promise<void>((r) => sock.once('end', () => r()));
+  const peer = await accepted;
+  // Many small writes and some large ones (more than one slab), with turns between them.
+  const sent: Buffer[] = [];
+  for (let k = 0; k < 60; k++) {
+    const piece = pattern(k % 7 === 0 ? 300 * 1024 + k : 1 + k * 17, k);
+    sent.push(piece);
+    peer.write(piece);
+    if (k % 5 === 0) await new Promise((r) => setImmediate(r));
+  }
+  peer.end();
+  await ended;
+  const all = Buffer.concat(sent);
+  t.ok(chunks.length > 1, 'read in several chunks');
+  t.ok(Buffer.concat(chunks).equals(all), 'the chunks, kept until the end, hold every byte in order');
+});
+
+t.test('writeDirect: order kept when the kernel takes part of a write and the rest queues', async (t) => {
+  const { path, accepted } = await listen(t);
+  const sock = dialDirect({ path });
+  t.teardown(() => sock.destroy());
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  const peer = await accepted;
+  peer.pause(); // the kernel's buffers fill up
+  const sent: Buffer[] = [];
+  let refused = 0;
+  for (let k = 0; k < 40; k++) {
+    const piece = pattern(k % 4 === 0 ? 512 * 1024 : 100 + k, k);
+    sent.push(piece);
+    if (!(k % 3 === 0 ? writeDirect(sock, [piece.subarray(0, 7), piece.subarray(7)]) : writeDirect(sock, piece)))
+      refused++;
+  }
+  t.ok(refused > 0, 'the socket reported backpressure');
+  t.ok(sock.writableLength > 0, 'what the kernel did not take waits in the socket');
+  const got: Buffer[] = [];
+  const total = sent.reduce((n, b) => n + b.length, 0);
+  await new Promise<void>((r) => {
+    let n = 0;
+    peer.on('data', (d: Buffer) => {
+      got.push(d);
+      n += d.length;
+      if (n >= total) r();
+    });
+    peer.resume();
+  });
+  t.ok(Buffer.concat(got).equals(Buffer.concat(sent)), 'every byte, in write order');
+});
+
+const BASE = 0x40100000;
+const SIZE = 200 * 1024;
+const data = pattern(SIZE, 5);
+
+function script(): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let round = 0; round < 3; round++) {
+    for (const [k, size] of [1, 4, 4095, 64 * 1024, 150 * 1024].entries()) {
+      const off = (k * 4099 + round * 37) % (SIZE - size);
+      const a = `0x${(BASE + off).toString(16)} 0x${size.toString(16)}`;
+      const bytes = data.subarray(off, off + size);
+      out.push([`read ${a}`, `OK 0x${bytes.toString('hex')}`]);
+      out.push([`b64read ${a}`, `OK ${bytes.toString('base64')}`]);
+      const l = data.readUInt32LE(8 * k);
+      out.push([`readl 0x${(BASE + 8 * k).toString(16)}`, `OK 0x${l.toString(16).padStart(16, '0')}`]);
+    }
+  }
+  return out;
+}
+
+for (const slow of [false, true]) {
+  t.test(`qtest over a dialled socket: pipelined replies exact, peer ${slow ? 'stalls' : 'keeps up'}`, async (t) => {
+    const { path, accepted } = await listen(t);
+    const s = makeSession();
+    const sock = dialDirect({ path });
+    t.teardown(() => sock.destroy());
+    sock.once('connect', () => bindSocket(sock, (link) => s.attachQtest(link), { encoding: 'latin1' }));
+    const c = await accepted;
+    c.setEncoding('latin1');
+    const lines: string[] = [];
+    let rest = '';
+    let want = 1;
+    let wake = (): void => {};
+    c.on('data', (d: string) => {
+      const parts = (rest + d).split('\n');
+      rest = parts.pop()!;
+      lines.push(...parts);
+      if (lines.length >= want) wake();
+    });
+    const until = (n: number): Promise<void> =>
+      new Promise((r) => {
+        want = n;
+        wake = r;
+        if (lines.length >= n) r();
+      });
+    // the request line of the fill arrives in many chunks (a long line over the direct reader)
+    c.write(`b64write 0x${BASE.toString(16)} 0x${SIZE.toString(16)} ${data.toString('base64')}\n`);
+    await until(1);
+    t.equal(lines[0], 'OK');
+    const sc = script();
+    if (slow) c.pause();
+    // requests split at odd places: lines span chunks
+    const text = sc.map(([req]) => req + '\n').join('');
+    for (let i = 0; i < text.length; i += 13) c.write(text.slice(i, i + 13));
+    if (slow) {
+      await new Promise((r) => setTimeout(r, 300));
+      c.resume();
+    }
+    await until(1 + sc.length);
+    let bad = 0;
+    for (let i = 0; i < sc.length; i++) if (lines[1 + i] !== sc[i][1]) bad++;
+    t.equal(bad, 0, 'every reply as expected');
+  });
+}
