@@ -6,13 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dialDirect, directReader, writeDirect } from '../../src/transport/direct-socket.js';
 import { bindSocket } from '../../src/transport/socket-link.js';
-import { makeSession } from '../helpers/session.js';
+import { makeSession, RecordingLink } from '../helpers/session.js';
 
-// The dialled sockets of src/transport/direct-socket.ts read through node's `onread` into a slab
-// and write straight to the descriptor. Over real UNIX sockets: every byte arrives in order, a
-// chunk handed on stays valid after later reads, writes keep their order when the kernel takes
-// only part of one (the rest queues behind), and a qtest session over a dialled socket answers
-// pipelined bulk requests exactly whether its peer reads at once or stalls.
+// The dialled sockets of src/transport/direct-socket.ts read through node's `onread` into one
+// reused Buffer (chunks are borrowed) and write straight to the descriptor. Over real UNIX
+// sockets: every byte arrives in order, writes keep their order when the kernel takes only part
+// of one (the rest queues behind), and a qtest session over a dialled socket answers pipelined
+// bulk requests exactly whether its peer reads at once or stalls. In-process: a qtest endpoint
+// fed borrowed chunks (one Buffer overwritten after every call, lines split anywhere, output
+// refused for a while) answers as one fed owned chunks.
 
 const dir = mkdtempSync(join(tmpdir(), 'qtestd-direct-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,14 +37,14 @@ function pattern(n: number, seed: number): Buffer {
   return b;
 }
 
-t.test('dialled: every byte in order, chunks stay valid after later reads, end arrives', async (t) => {
+t.test('dialled: every byte in order (chunks copied by the sink: they are borrowed), end arrives', async (t) => {
   const { path, accepted } = await listen(t);
   const sock = dialDirect({ path });
   t.teardown(() => sock.destroy());
   const reader = directReader(sock)!;
   t.ok(reader, 'a dialled socket has a direct reader');
   const chunks: Buffer[] = [];
-  reader.sink = (c) => chunks.push(c);
+  reader.sink = (c) => chunks.push(Buffer.from(c));
   const ended = new Promise<void>((r) => sock.once('end', () => r()));
   const peer = await accepted;
   // Many small writes and some large ones (more than one slab), with turns between them.
@@ -57,7 +59,7 @@ t.test('dialled: every byte in order, chunks stay valid after later reads, end a
   await ended;
   const all = Buffer.concat(sent);
   t.ok(chunks.length > 1, 'read in several chunks');
-  t.ok(Buffer.concat(chunks).equals(all), 'the chunks, kept until the end, hold every byte in order');
+  t.ok(Buffer.concat(chunks).equals(all), 'every byte in order');
 });
 
 t.test('writeDirect: order kept when the kernel takes part of a write and the rest queues', async (t) => {
@@ -155,3 +157,43 @@ for (const slow of [false, true]) {
     t.equal(bad, 0, 'every reply as expected');
   });
 }
+
+t.test('a qtest endpoint fed borrowed chunks answers as one fed owned chunks', async (t) => {
+  const lines: string[] = [`b64write 0x40000000 0x3000 ${pattern(0x3000, 9).toString('base64')}`];
+  for (let k = 0; k < 40; k++) {
+    lines.push(
+      `readl 0x${(0x40000000 + 4 * k).toString(16)}`,
+      `read 0x${(0x40000000 + 64 * k).toString(16)} 0x${(k * 97 + 1).toString(16)}`,
+    );
+    if (k % 9 === 0)
+      lines.push('', `writeq 0x${(0x40000100 + 8 * k).toString(16)} 0x${(k * 0x1234567).toString(16)}`, 'bogus  x');
+  }
+  const text = Buffer.from(lines.join('\n') + '\npartial-at-the-end', 'latin1');
+  const run = (borrowed: boolean, step: number, refuse: boolean): string => {
+    const link = new RecordingLink();
+    let refused = 0;
+    // refuse output for a while now and then: input is held (queued) meanwhile
+    if (refuse) link.accept = () => ++refused % 7 !== 0;
+    const ep = makeSession().attachQtest(link);
+    t.ok(ep.acceptsBorrowed, 'the qtest endpoint accepts borrowed chunks');
+    const memory = Buffer.alloc(step);
+    for (let i = 0; i < text.length; i += step) {
+      const n = Math.min(step, text.length - i);
+      if (borrowed) {
+        text.copy(memory, 0, i, i + n);
+        ep.input(memory.subarray(0, n), true);
+        memory.fill(0x21); // the transport reads into it again
+      } else ep.input(Buffer.from(text.subarray(i, i + n)));
+      if (refuse && i % (step * 3) === 0) ep.drained();
+    }
+    for (let k = 0; k < 50; k++) ep.drained();
+    return link.out;
+  };
+  for (const step of [1, 5, 13, 64, 4096]) {
+    for (const refuse of [false, true]) {
+      const want = run(false, step, refuse);
+      t.ok(want.split('\n').length > 80, 'many replies');
+      t.equal(run(true, step, refuse), want, `chunks of ${step}${refuse ? ', output refused at times' : ''}`);
+    }
+  }
+});
