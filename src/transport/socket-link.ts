@@ -15,7 +15,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../base/log.js';
 import type { Endpoint, Link } from '../protocol/link.js';
-import { directReader, writeDirect } from './direct-socket.js';
+import { directReader } from './direct-socket.js';
 
 export interface SocketLinkOptions {
   /** Encoding of text written: qtest is byte-transparent (latin1), QMP is UTF-8. */
@@ -61,15 +61,18 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     if (only === undefined) return true;
     first = undefined;
     pendingBytes = 0;
-    if (more.length === 0) return closed || socket.destroyed || writeDirect(socket, only);
+    if (more.length === 0) return closed || socket.destroyed || socket.write(only);
     if (closed || socket.destroyed) {
       more.length = 0;
       return true;
     }
-    // Several pieces: one writev.
-    more.unshift(only);
-    const ok = writeDirect(socket, more);
+    // Several pieces: one writev while the socket is corked.
+    socket.cork();
+    socket.write(only);
+    let ok = true;
+    for (let i = 0; i < more.length; i++) ok = socket.write(more[i]);
     more.length = 0;
+    socket.uncork();
     return ok;
   };
   const gather = (data: Buffer): boolean => {
@@ -87,7 +90,7 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
     },
     writeBytes(data: Buffer): boolean {
       if (closed || socket.destroyed) return true;
-      if (!gathering) return writeDirect(socket, data);
+      if (!gathering) return socket.write(data);
       return gather(data);
     },
     sent(): boolean {
