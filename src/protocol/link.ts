@@ -27,8 +27,13 @@ export interface Link {
 }
 
 export interface Endpoint {
-  /** Bytes from the peer. */
-  input(chunk: Buffer): void;
+  /**
+   * Bytes from the peer. `borrowed` (only for an endpoint with `acceptsBorrowed`): the chunk's
+   * memory is reused once the call returns, so the endpoint copies whatever of it it keeps.
+   */
+  input(chunk: Buffer, borrowed?: boolean): void;
+  /** The endpoint copies what it keeps of a borrowed chunk: a transport may lend it its read memory. */
+  readonly acceptsBorrowed?: boolean;
   /** The transport's output buffer drained after write() returned false. */
   drained(): void;
   /** The peer closed the connection. */

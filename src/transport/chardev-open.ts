@@ -6,11 +6,13 @@
  * library passes one end of a socketpair). Each connection is handed to `onConnection`;
  * `onReady` says the backend is up (dialled, listening, wrapped), `onError` that it cannot be.
  */
-import { createServer, connect, Socket } from 'node:net';
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Server } from 'node:net';
 import { chmodSync, fstatSync, unlinkSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import type { ChardevAddress } from '../config/chardev-address.js';
+import { dialDirect, wrapFdDirect } from './direct-socket.js';
 
 export interface OpenedChardev {
   close(): void;
@@ -80,7 +82,7 @@ export function openChardev(
         onError(new ChardevOpenError(`File descriptor '${address.fd}' is not a socket`));
         return { close() {}, filename: () => `disconnected:fd:${address.fd}` };
       }
-      const socket = new Socket({ fd: address.fd, readable: true, writable: true });
+      const socket = wrapFdDirect(address.fd);
       options.onReady?.();
       onConnection(socket);
       // QEMU's Python library passes a socketpair end: a UNIX socket with an unnamed peer.
@@ -91,8 +93,8 @@ export function openChardev(
       if (!address.server) {
         const socket =
           address.kind === 'unix'
-            ? connect({ path: address.path })
-            : connect({ host: address.host, port: address.port });
+            ? dialDirect({ path: address.path })
+            : dialDirect({ host: address.host, port: address.port });
         let connected = false;
         socket.once('error', (err) => {
           if (!connected) onError(err);

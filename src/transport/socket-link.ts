@@ -15,6 +15,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../base/log.js';
 import type { Endpoint, Link } from '../protocol/link.js';
+import { directReader } from './direct-socket.js';
 
 export interface SocketLinkOptions {
   /** Encoding of text written: qtest is byte-transparent (latin1), QMP is UTF-8. */
@@ -136,10 +137,10 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
    * Run the endpoint's input (a chunk) or drained (none) handler with writes gathered; write them
    * at once; pause if the socket refuses them. (No closure per chunk: this runs per request.)
    */
-  const gathered = (chunk: Buffer | undefined): void => {
+  const gathered = (chunk: Buffer | undefined, borrowed = false): void => {
     gathering = true;
     try {
-      if (chunk !== undefined) endpoint.input(chunk);
+      if (chunk !== undefined) endpoint.input(chunk, borrowed);
       else endpoint.drained();
     } catch (err) {
       // Endpoints have their own error boundary; this is a last resort.
@@ -152,22 +153,29 @@ export function bindSocket(socket: Socket, makeEndpoint: (link: Link) => Endpoin
       }
     }
   };
+  const reader = directReader(socket);
+  // A direct socket's chunks are borrowed: passed on as such where the endpoint copies what it
+  // keeps, copied for any other endpoint.
+  const borrows = endpoint.acceptsBorrowed === true;
   if (batch) {
-    socket.on('data', gathered);
+    if (reader) reader.sink = borrows ? (chunk) => gathered(chunk, true) : (chunk) => gathered(Buffer.from(chunk));
+    else socket.on('data', (chunk: Buffer) => gathered(chunk));
     socket.on('drain', () => {
       flushPaused = false;
       updatePause();
       gathered(undefined);
     });
   } else {
-    socket.on('data', (chunk: Buffer) => {
+    const input = (chunk: Buffer, borrowed = false): void => {
       try {
-        endpoint.input(chunk);
+        endpoint.input(chunk, borrowed);
       } catch (err) {
         // Endpoints have their own error boundary; this is a last resort.
         opts.log?.warn({ err }, 'endpoint threw past its error boundary');
       }
-    });
+    };
+    if (reader) reader.sink = borrows ? (chunk) => input(chunk, true) : (chunk) => input(Buffer.from(chunk));
+    else socket.on('data', (chunk: Buffer) => input(chunk));
     socket.on('drain', () => endpoint.drained());
   }
   if (endpoint.inputEnded) socket.allowHalfOpen = true; // replies may follow the peer's FIN

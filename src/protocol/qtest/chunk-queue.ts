@@ -24,6 +24,17 @@ export class ChunkQueue {
     else this.shift();
   }
 
+  /** `chunk`, if still queued, becomes a copy of its unscanned bytes (its memory is to be reused). */
+  own(chunk: Buffer): void {
+    if (this.head === chunk) {
+      this.head = Buffer.from(chunk.subarray(this.offset));
+      this.offset = 0;
+      return;
+    }
+    const i = this.rest.lastIndexOf(chunk);
+    if (i >= 0) this.rest[i] = Buffer.from(chunk);
+  }
+
   /** The head was scanned to its end: the next chunk (if any) takes its place. */
   shift(): void {
     this.offset = 0;

@@ -1,3 +1,4 @@
+// Over 400 lines: one connection's whole qtest state machine (lines, flow control, jobs, borrowed input).
 /**
  * QtestEndpoint: the qtest server for one connection. Splits input into lines exactly as QEMU
  * 10.2.2 does (LF only, CR kept, single-space tokens) without making strings of them, runs each
@@ -131,10 +132,22 @@ export class QtestEndpoint implements Endpoint {
     return this.state;
   }
 
-  input(chunk: Buffer): void {
+  /** Borrowed chunks are copied only where kept (queued, an unfinished line, a pending line). */
+  readonly acceptsBorrowed = true;
+  private borrowed?: Buffer;
+
+  input(chunk: Buffer, borrowed = false): void {
     if (this.closed || chunk.length === 0) return;
     this.queue.push(chunk);
-    this.pump();
+    if (!borrowed) return this.pump();
+    this.borrowed = chunk;
+    try {
+      this.pump();
+    } finally {
+      this.borrowed = undefined;
+      this.queue.own(chunk);
+      if ((this.awaiting !== undefined || this.stream) && this.line.buf.buffer === chunk.buffer) this.line.own();
+    }
   }
 
   drained(): void {
@@ -224,7 +237,7 @@ export class QtestEndpoint implements Endpoint {
       const from = this.queue.offset;
       const nl = indexOfNL(head, from);
       if (nl < 0) {
-        this.keepPartial(head.subarray(from));
+        this.keepPartial(head === this.borrowed ? Buffer.from(head.subarray(from)) : head.subarray(from));
         this.queue.shift();
         continue;
       }

@@ -153,6 +153,13 @@ export class QtestLine {
     }
   }
 
+  /** Point at a copy of the line's bytes (their memory is to be reused); a kept payload stays. */
+  own(): void {
+    if (this.payloadBytes) return;
+    const copy = Buffer.from(this.buf.subarray(this.start, this.end));
+    this.set(copy, 0, copy.length);
+  }
+
   /** Re-split the same bytes treating runs of spaces as one (no empty words). */
   collapse(): this {
     this.count = 0;
