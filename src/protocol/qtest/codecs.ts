@@ -8,7 +8,7 @@
 import type { Payload } from './payload.js';
 
 /** hex2nib of every byte value (-1 for a non-digit). */
-const NIB = (() => {
+export const NIB = (() => {
   const t = new Int8Array(256).fill(-1);
   for (let c = 48; c <= 57; c++) t[c] = c - 48;
   for (let c = 97; c <= 102; c++) t[c] = c - 87;
@@ -52,7 +52,7 @@ export function decodeWriteHex(data: string, length: number): Uint8Array {
 }
 
 /** Base64 alphabet rank of every byte value ('=' counts 0), -1 outside it. */
-const B64_RANK = (() => {
+export const B64_RANK = (() => {
   const table = new Int16Array(256).fill(-1);
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
   for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;

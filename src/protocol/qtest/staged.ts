@@ -18,6 +18,8 @@
  * writing decoded bytes over, gives the in-place result at every moment.
  */
 
+import { B64_RANK, NIB } from './codecs.js';
+
 /**
  * Block size: the bulk piece (48 KiB), so a RAM piece of a transfer is one block; below the C
  * library's threshold for mapping fresh pages (128 KiB), so blocks reuse freed heap memory, as
@@ -31,23 +33,6 @@ const NATIVE_RUN = 64 * 1024;
 const NATIVE_HEX_MIN = 64;
 const NATIVE_B64_MIN = 64;
 
-/** hex2nib of every byte value (-1 for a non-digit). */
-const NIB = (() => {
-  const t = new Int8Array(256).fill(-1);
-  for (let c = 48; c <= 57; c++) t[c] = c - 48;
-  for (let c = 97; c <= 102; c++) t[c] = c - 87;
-  for (let c = 65; c <= 70; c++) t[c] = c - 55;
-  return t;
-})();
-
-/** Base64 alphabet rank of every byte value ('=' counts 0), -1 outside it. */
-const B64_RANK = (() => {
-  const table = new Int16Array(256).fill(-1);
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;
-  table[61] = 0; // '='
-  return table;
-})();
 /**
  * Blocks of finished payloads, for the next ones (up to POOL_BLOCKS: a little over 2 MiB). Reused
  * blocks are warm in the caches and cost no allocation; a payload past the pool allocates the rest.
