@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dialDirect, directReader } from '../../src/transport/direct-socket.js';
 import { bindSocket } from '../../src/transport/socket-link.js';
+import { readScript } from '../helpers/read-script.js';
 import { makeSession, RecordingLink } from '../helpers/session.js';
 
 // The dialled sockets of src/transport/direct-socket.ts read through node's `onread` into one
@@ -65,21 +66,8 @@ const BASE = 0x40100000;
 const SIZE = 200 * 1024;
 const data = pattern(SIZE, 5);
 
-function script(): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let round = 0; round < 3; round++) {
-    for (const [k, size] of [1, 4, 4095, 64 * 1024, 150 * 1024].entries()) {
-      const off = (k * 4099 + round * 37) % (SIZE - size);
-      const a = `0x${(BASE + off).toString(16)} 0x${size.toString(16)}`;
-      const bytes = data.subarray(off, off + size);
-      out.push([`read ${a}`, `OK 0x${bytes.toString('hex')}`]);
-      out.push([`b64read ${a}`, `OK ${bytes.toString('base64')}`]);
-      const l = data.readUInt32LE(8 * k);
-      out.push([`readl 0x${(BASE + 8 * k).toString(16)}`, `OK 0x${l.toString(16).padStart(16, '0')}`]);
-    }
-  }
-  return out;
-}
+/** Requests (read / b64read / readl of different places) and the reply each must get. */
+const script = (): Array<[string, string]> => readScript(data, BASE, [1, 4, 4095, 64 * 1024, 150 * 1024]);
 
 for (const slow of [false, true]) {
   t.test(`qtest over a dialled socket: pipelined replies exact, peer ${slow ? 'stalls' : 'keeps up'}`, async (t) => {

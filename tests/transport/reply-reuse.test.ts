@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bindSocket } from '../../src/transport/socket-link.js';
+import { readScript } from '../helpers/read-script.js';
 import { makeSession } from '../helpers/session.js';
 
 // The qtest reply writer reuses its slab once the socket took everything handed to it, and
@@ -21,22 +22,8 @@ const data = Buffer.alloc(SIZE);
 for (let i = 0; i < SIZE; i++) data[i] = (i * 131 + (i >> 9)) & 0xff;
 
 /** Requests (read / b64read / readl of different places) and the reply each must get. */
-function script(): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  const sizes = [1, 3, 4095, 32 * 1024 - 3, 48 * 1024, 64 * 1024, 64 * 1024 + 1, 100 * 1024, 200 * 1024];
-  for (let round = 0; round < 3; round++) {
-    for (const [k, size] of sizes.entries()) {
-      const off = (k * 4099 + round * 37) % (SIZE - size);
-      const a = `0x${(BASE + off).toString(16)} 0x${size.toString(16)}`;
-      const bytes = data.subarray(off, off + size);
-      out.push([`read ${a}`, `OK 0x${bytes.toString('hex')}`]);
-      out.push([`b64read ${a}`, `OK ${bytes.toString('base64')}`]);
-      const l = data.readUInt32LE(8 * k);
-      out.push([`readl 0x${(BASE + 8 * k).toString(16)}`, `OK 0x${l.toString(16).padStart(16, '0')}`]);
-    }
-  }
-  return out;
-}
+const script = (): Array<[string, string]> =>
+  readScript(data, BASE, [1, 3, 4095, 32 * 1024 - 3, 48 * 1024, 64 * 1024, 64 * 1024 + 1, 100 * 1024, 200 * 1024]);
 
 async function session(t: { teardown(fn: () => void): void }): Promise<Socket> {
   const s = makeSession();
