@@ -286,34 +286,63 @@ function waitExit(child, ms) {
   });
 }
 
-/** One launch as libqtest does it (the launcher dials our socket), a few requests, SIGTERM. */
+/** Lines arriving on `c` (latin1), one callback each. */
+function onLines(c, each) {
+  let buf = '';
+  c.setEncoding('latin1');
+  c.on('data', (d) => {
+    buf += d;
+    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) each(buf.slice(0, i));
+  });
+}
+
+/**
+ * One launch as libqtest does it (the launcher dials our qtest socket and QMP chardev; the first
+ * reply, the QMP handshake, a few requests, a QMP query), SIGTERM. What runs here is what the code
+ * caches of both parts hold compiled.
+ */
 async function trainLauncher(dir) {
   const sock = join(dir, 'q.sock');
+  const qmpSock = join(dir, 'q.qmp');
+  const requests = [
+    'endianness',
+    'readl 0x40001000',
+    'writel 0x40001000 0x1',
+    'read 0x40001000 0x10',
+    'b64read 0x40001000 0x10',
+    'clock_step 10',
+  ];
   let replies = 0;
-  const server = createServer((c) => {
-    c.setEncoding('latin1');
-    let buf = '';
-    const requests = [
-      'endianness',
-      'readl 0x40001000',
-      'writel 0x40001000 0x1',
-      'read 0x40001000 0x10',
-      'b64read 0x40001000 0x10',
-      'clock_step 10',
-    ];
-    c.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        buf = buf.slice(i + 1);
-        if (++replies < requests.length) c.write(requests[replies] + '\n');
-        else child.kill('SIGTERM');
-      }
+  let child;
+  let qtest;
+  let qmp;
+  // libqtest's order: `endianness` answered, then the greeting, qmp_capabilities; then the test.
+  const qmpStep = () => {
+    if (!qtest || !qmp || replies !== 1) return;
+    const answers = [];
+    onLines(qmp, (line) => {
+      if (!line.startsWith('{"return"')) return; // the greeting, events
+      answers.push(line);
+      if (answers.length === 1) qmp.write('{"execute": "query-status"}\n');
+      else qtest.write(requests[replies] + '\n');
+    });
+    qmp.write('{"execute": "qmp_capabilities"}\n');
+  };
+  const qtestServer = createServer((c) => {
+    qtest = c;
+    onLines(c, () => {
+      if (++replies === 1) qmpStep();
+      else if (replies < requests.length) c.write(requests[replies] + '\n');
+      else child.kill('SIGTERM');
     });
     c.write(requests[0] + '\n');
   });
-  await new Promise((r) => server.listen(sock, r));
-  const child = spawn(
+  const qmpServer = createServer((c) => {
+    qmp = c;
+    qmpStep();
+  });
+  await Promise.all([qtestServer, qmpServer].map((s, i) => new Promise((r) => s.listen([sock, qmpSock][i], r))));
+  child = spawn(
     process.execPath,
     [
       join(out, 'qemu-system-aarch64.cjs'),
@@ -321,6 +350,10 @@ async function trainLauncher(dir) {
       `unix:${sock}`,
       '-qtest-log',
       '/dev/null',
+      '-chardev',
+      `socket,path=${qmpSock},id=char0`,
+      '-mon',
+      'chardev=char0,mode=control',
       '-display',
       'none',
       '-machine',
@@ -337,8 +370,9 @@ async function trainLauncher(dir) {
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, QTESTD_CODE_CACHE: 'on' } },
   );
   const ok = await waitExit(child, 60_000);
-  server.close();
-  return ok && replies > 0;
+  qtestServer.close();
+  qmpServer.close();
+  return ok && replies === requests.length;
 }
 
 /** Start the daemon on a private socket, let it listen and warm up, SIGTERM. */
@@ -362,7 +396,8 @@ if (await bundle()) {
       ['qemu-system-aarch64', trainLauncher],
       ['launch-daemon', trainDaemon],
     ]) {
-      const ok = (await train(dir)) && existsSync(join(out, `${name}.v8cache`));
+      const caches = name === 'launch-daemon' ? ['v8cache'] : ['v8cache', 'lazy.v8cache'];
+      const ok = (await train(dir)) && caches.every((c) => existsSync(join(out, `${name}.${c}`)));
       if (!ok) process.stderr.write(`qtestd: no code cache for ${name} yet (its first run makes one)\n`);
     }
   } finally {
