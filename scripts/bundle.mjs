@@ -60,7 +60,9 @@ function lazyModules(rewrite) {
         if (!m)
           return {
             errors: [
-              { text: `${path}: not a lazy module (import * as ns from '…'; export const load = (): typeof ns => ns;)` },
+              {
+                text: `${path}: not a lazy module (import * as ns from '…'; export const load = (): typeof ns => ns;)`,
+              },
             ],
           };
         return { contents: await rewrite(m[3], m[2], path, build), loader: 'js' };
@@ -148,7 +150,10 @@ async function bundleTwoParts(esbuild, name, src) {
     metafile: true,
     plugins: [
       wrapperRequire,
-      lazyModules(async (n, spec, path, build) => `export const ${n} = () => ${JSON.stringify(await resolveLazy(spec, path, build))};`),
+      lazyModules(
+        async (n, spec, path, build) =>
+          `export const ${n} = () => ${JSON.stringify(await resolveLazy(spec, path, build))};`,
+      ),
     ],
   });
   const first = new Set(Object.keys(eager.metafile.inputs).filter((k) => !k.includes(':')));
@@ -187,7 +192,8 @@ async function bundleTwoParts(esbuild, name, src) {
   if (both.length) throw new Error(`bundle: modules in both parts of ${name}: ${both.join(', ')}`);
   const shared = new Set();
   for (const o of Object.values(second.metafile.outputs))
-    for (const i of o.imports) if (i.path.startsWith('qtestd-shared:')) shared.add(i.path.slice('qtestd-shared:'.length));
+    for (const i of o.imports)
+      if (i.path.startsWith('qtestd-shared:')) shared.add(i.path.slice('qtestd-shared:'.length));
 
   // 3. The first part: the entry, then a registry of the first-part modules the second imports.
   //    The registry is a function declaration (hoisted), so it answers even while the entry's
@@ -246,9 +252,15 @@ async function bundleTwoParts(esbuild, name, src) {
   const firstInputs = Object.keys(firstBuild.metafile.inputs).filter((k) => !k.includes(':'));
   const moved = firstInputs.filter((k) => !first.has(k));
   if (moved.length) throw new Error(`bundle: the first part of ${name} changed between passes: ${moved.join(', ')}`);
+  // Each part's modules with the bytes each puts in its file.
+  const sizes = (build) => {
+    const o = Object.values(build.metafile.outputs).find((x) => x.entryPoint !== undefined);
+    const rows = Object.entries(o.inputs).filter(([k]) => !k.includes(':'));
+    return Object.fromEntries(rows.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.bytesInOutput]));
+  };
   writeFileSync(
     join(out, `${name}.parts.json`),
-    JSON.stringify({ first: firstInputs.sort(), second: secondInputs.sort(), shared: sharedList }, null, 1) + '\n',
+    JSON.stringify({ first: sizes(firstBuild), second: sizes(second), shared: sharedList }, null, 1) + '\n',
   );
 }
 
