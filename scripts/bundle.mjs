@@ -1,13 +1,18 @@
 #!/usr/bin/env node
+// Over 400 lines: one build step (the two-part launcher bundle, the daemon bundle, the training launches that make their code caches).
 /**
  * Build step after tsc (`npm run build`, `prepare`): the drop-in launcher and the warm-launch
- * daemon as one bundled file each, so a cold start reads two files instead of resolving and
- * loading ~85 ESM modules:
+ * daemon bundled, so a cold start reads a few files instead of resolving and loading ~150 ESM
+ * modules:
  *
- *   dist/bundle/qemu-system-aarch64.cjs       loader (scripts/code-cache-loader.cjs)
- *   dist/bundle/qemu-system-aarch64.code.cjs  src/cli/main.ts and everything it imports (esbuild)
- *   dist/bundle/qemu-system-aarch64.v8cache   V8 code cache, made by one training launch here
- *   dist/bundle/launch-daemon.{cjs,code.cjs,v8cache}   the same for src/cli/launch-daemon.ts
+ *   dist/bundle/qemu-system-aarch64.cjs            loader (scripts/code-cache-loader.cjs)
+ *   dist/bundle/qemu-system-aarch64.code.cjs       src/cli/main.ts and what it imports without a
+ *                                                  lazy boundary: what the first reply needs (esbuild)
+ *   dist/bundle/qemu-system-aarch64.lazy.code.cjs  the modules behind lazy boundaries, loaded on
+ *                                                  the first call through one (bundleTwoParts)
+ *   dist/bundle/qemu-system-aarch64{,.lazy}.v8cache  V8 code caches, made by one training launch here
+ *   dist/bundle/qemu-system-aarch64.parts.json     each part's modules and their bytes (not loaded)
+ *   dist/bundle/launch-daemon.{cjs,code.cjs,v8cache}   src/cli/launch-daemon.ts, one file
  *
  * pino stays a runtime dependency (required from node_modules): the launcher loads it only when
  * it logs. The unbundled dist/src stays what the tests import; bin/qemu-system-aarch64 and the
