@@ -28,13 +28,10 @@ const useCache = process.env.QTESTD_CODE_CACHE !== 'off';
 
 // A tsc build newer than the bundle (tsc run without scripts/bundle.mjs): the bundle is stale, so
 // the unbundled entry point it was made from runs instead.
-let stale;
-try {
-  stale = fs.statSync(__dirname + '/../.tsbuildinfo').mtimeMs > fs.statSync(base + '.code.cjs').mtimeMs;
-} catch (e) {
-  stale = false; // no tsc build info (an install without tsc's state): the bundle is all there is
-}
-if (stale) runUnbundled();
+// No tsc build info (an install without tsc's state, e.g. the npm package): the bundle is all there
+// is. (No exception for the missing file: making one costs ~0.35 ms of a launch.)
+const built = fs.statSync(__dirname + '/../.tsbuildinfo', { throwIfNoEntry: false });
+if (built !== undefined && built.mtimeMs > fs.statSync(base + '.code.cjs').mtimeMs) runUnbundled();
 else runBundle();
 
 function runUnbundled() {
