@@ -11,8 +11,9 @@
  * Borrowed bytes (a direct socket's read buffer, reused after the call) are copied only where they
  * are kept, into one buffer of the LongLine's own that every line reuses (`hold`): a kept part in
  * fresh memory each request cost page faults (a 32 KiB `write`, a 65,563-byte line read as 64 KiB
- * + 27 bytes, faulted ~5 pages per request: 1.4-1.6x the CPU per byte of a 16 KiB one). Payload
- * bytes decoded as they arrive are never kept. What a finished line's parts hold stays valid
+ * + 27 bytes, faulted ~5 pages per request: 1.3-1.9x the server CPU per byte of a 16 KiB one,
+ * more than a 64 KiB one in absolute terms). Payload bytes decoded as they arrive are never kept
+ * (they used to be copied too). What a finished line's parts hold stays valid
  * until the next add() (the endpoint runs a line, or waits for its job, before reading on).
  *
  * A LongLine outlives its connection (QEMU's input buffer does): an unfinished line continues on
