@@ -13,7 +13,10 @@ import { cpuUs, launch, median } from './targets.js';
 import type { Target } from './targets.js';
 
 export const SWEEP_OPS = ['read', 'b64read', 'write', 'b64write'] as const;
-/** The ops a run measures (SWEEP_OPS=write,b64write: a subset; SWEEP_FROM_KIB=N: sizes from N KiB). */
+/**
+ * The ops a run measures (SWEEP_OPS=write,b64write: a subset; SWEEP_FROM_KIB=N / SWEEP_TO_KIB=M:
+ * the sizes from N KiB / up to M KiB).
+ */
 const RUN_OPS = SWEEP_OPS.filter((op) => (process.env.SWEEP_OPS ?? SWEEP_OPS.join(',')).split(',').includes(op));
 export const SWEEP_SIZES = Array.from({ length: 13 }, (_, i) => 4096 * 2 ** i);
 const ADDR = 0x40100000;
@@ -66,7 +69,8 @@ export async function sweep(list: Target[], rounds: number): Promise<{ rows: Swe
   }
   const n = Math.max(MIN_ROUNDS, rounds);
   const from = Number(process.env.SWEEP_FROM_KIB ?? 0) * 1024; // the sizes from this one (a subset)
-  const points = SWEEP_SIZES.filter((size) => size >= from).flatMap((size) =>
+  const to = Number(process.env.SWEEP_TO_KIB ?? Infinity) * 1024; // … up to this one
+  const points = SWEEP_SIZES.filter((size) => size >= from && size <= to).flatMap((size) =>
     RUN_OPS.map((op) => ({ op, size, req: request(op, size, data) })),
   );
   const ms = points.map(() => ({}) as Record<string, number[]>);

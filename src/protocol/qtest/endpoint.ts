@@ -146,7 +146,7 @@ export class QtestEndpoint implements Endpoint {
     } finally {
       this.borrowed = undefined;
       this.queue.own(chunk);
-      if ((this.awaiting !== undefined || this.stream) && this.line.buf.buffer === chunk.buffer) this.line.own();
+      if (this.awaiting !== undefined || this.stream) this.line.own(chunk.buffer);
     }
   }
 
@@ -237,7 +237,7 @@ export class QtestEndpoint implements Endpoint {
       const from = this.queue.offset;
       const nl = indexOfNL(head, from);
       if (nl < 0) {
-        this.keepPartial(head === this.borrowed ? Buffer.from(head.subarray(from)) : head.subarray(from));
+        this.keepPartial(head.subarray(from), head === this.borrowed);
         this.queue.shift();
         continue;
       }
@@ -266,10 +266,10 @@ export class QtestEndpoint implements Endpoint {
     else this.processLine(Buffer.concat(parts, total), 0, total);
   }
 
-  /** Keep bytes of a line whose newline has not arrived; enforce the line limit. */
-  private keepPartial(bytes: Buffer): void {
+  /** Keep bytes of a line whose newline has not arrived (`borrowed`: copied where kept); enforce the line limit. */
+  private keepPartial(bytes: Buffer, borrowed: boolean): void {
     if (this.discardingLongLine || bytes.length === 0) return;
-    this.long.add(bytes, !this.opts.log);
+    this.long.add(bytes, !this.opts.log, borrowed);
     if (this.long.bytes > this.opts.maxLineBytes) {
       this.long.clear();
       this.discardingLongLine = true;

@@ -153,9 +153,14 @@ export class QtestLine {
     }
   }
 
-  /** Point at a copy of the line's bytes (their memory is to be reused); a kept payload stays. */
-  own(): void {
-    if (this.payloadBytes) return;
+  /** `memory` is to be reused: what the line points at in it is copied (the line's bytes, a kept payload's parts). */
+  own(memory: ArrayBufferLike): void {
+    if (this.payloadBytes) {
+      // setParts made `buf` of its own; the payload's last part may lie in the last read
+      this.payloadBytes.own(memory);
+      return;
+    }
+    if (this.buf.buffer !== memory) return;
     const copy = Buffer.from(this.buf.subarray(this.start, this.end));
     this.set(copy, 0, copy.length);
   }

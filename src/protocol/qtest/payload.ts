@@ -15,7 +15,7 @@ export class Payload {
   private cursor = 0;
 
   constructor(
-    readonly parts: readonly Uint8Array[],
+    private readonly parts: Uint8Array[],
     readonly length: number,
   ) {
     this.at = [];
@@ -38,6 +38,12 @@ export class Payload {
     while (i + 1 < at.length && at[i + 1] <= pos) i++;
     this.cursor = i;
     return i;
+  }
+
+  /** The parts that lie in `memory` become copies (it is to be reused). */
+  own(memory: ArrayBufferLike): void {
+    const parts = this.parts;
+    for (let i = 0; i < parts.length; i++) if (parts[i].buffer === memory) parts[i] = new Uint8Array(parts[i]); // (a Buffer's slice() is a view)
   }
 
   /** Byte `pos` (0 ≤ pos < length). */
