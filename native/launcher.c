@@ -302,6 +302,10 @@ static void spawn_daemon(void) {
     close_fds_from(3);
     if (chdir("/") != 0) _exit(0);
     move_ca_certs();
+    /* The daemon outlives the process that started it: under a coverage run (NODE_V8_COVERAGE, set
+       by c8 or tap for the test process tree) it would write coverage files into that run's
+       directory at its exit, long after the run, into a tree that may be being removed. */
+    unsetenv("NODE_V8_COVERAGE");
     char *args[] = {(char *)node_binary(), script, "--socket", sock_path, "--root", root, NULL};
     execvp(args[0], args);
     _exit(127);
