@@ -8,13 +8,13 @@
  * the pool (and to each replacement of a dead one); the workers listen on it and accept shim
  * connections themselves (launch-daemon-worker.ts), so a launch costs no hop through this
  * process. The primary keeps its own copy of the socket open without polling it: while every
- * worker is restarting, connections wait in the kernel's backlog for the next one. Workers tell
- * it each connection they accepted and closed ('accepted' / 'closed'), which is what the idle
- * timer and the drain count. A drain unlinks the path, closes the primary's copy and has every
- * worker close its listener and acknowledge ('drained'); connections a worker accepted but has
- * not read a request from are closed then (the shim sees nothing and goes cold, as it did when
- * the primary refused them), and the primary exits once all have acknowledged and every
- * accepted launch has ended.
+ * worker is restarting, connections wait in the kernel's backlog for the next one. No message
+ * crosses per launch: when the idle timer expires, the primary asks the workers what they did
+ * since. A drain unlinks the path, closes the primary's copy and has every worker close its
+ * listener; connections a worker accepted but has not read a request from are closed then (the
+ * shim sees nothing and goes cold, as it did when the primary refused them); each worker
+ * acknowledges ('drained') once its running launches have ended, and the primary exits when all
+ * have (or died).
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -43,8 +43,6 @@ export interface DaemonOptions {
 export interface Daemon {
   /** The worker pids. */
   workerPids(): number[];
-  /** Number of shim connections the workers accepted and have not closed. */
-  active(): number;
   /** Stop listening (unlink the socket, release the lock), finish the running launches, exit. */
   drain(reason: string): void;
   /** Terminate every running launch (SIGTERM to the daemon), then exit. */
@@ -172,36 +170,38 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
   const bound = handle;
   const pidFile = opts.socketPath.replace(/\.sock$/, '') + '.pid';
 
-  /** Accepted connections not reported closed, per worker pid. */
-  const perPid = new Map<number, number>();
-  /** Pids of workers that exited: what they say late (the channel drains after 'exit') is void. */
-  const deadPids = new Set<number>();
   /** Workers given the listener that have not acknowledged a drain (nor died). */
   const listening = new Set<number>();
-  let active = 0;
   let published = false;
   let draining = false;
   let idleTimer: NodeJS.Timeout | undefined;
+  let idleRound = 0;
 
-  const armIdle = (): void => {
+  /**
+   * The idle timer: when it expires, ask the workers what they did (launches running, when they
+   * last accepted or closed one); any launch since → wait the rest of the period from then. So
+   * the timer sees every launch without a message per launch. A worker that does not answer in
+   * time is busy (blocked in a launch), which is not idleness.
+   */
+  const armIdle = (ms = opts.idleMs): void => {
     clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => drain('idle'), opts.idleMs);
+    idleTimer = setTimeout(() => void checkIdle(), Math.max(1, ms));
     idleTimer.unref?.();
   };
-  const settle = (): void => {
-    if (active > 0) return;
-    if (!draining) {
-      if (published) armIdle();
-    } else if (listening.size === 0) opts.onExit(0);
+  const checkIdle = async (): Promise<void> => {
+    const round = ++idleRound;
+    const live = pool.pids().length;
+    const answers = await pool.ask<{ round: number; active: number; lastMs: number }>('activity', 2000, { round });
+    if (draining || round !== idleRound) return;
+    const fresh = answers.filter((a) => a && a.round === round);
+    if (fresh.length < live || fresh.some((a) => a.active > 0)) return armIdle();
+    const last = Math.max(0, ...fresh.map((a) => a.lastMs));
+    const left = last + opts.idleMs - Date.now();
+    if (left > 0) return armIdle(left);
+    drain('idle');
   };
-  const count = (pid: number, delta: number): void => {
-    if (deadPids.has(pid)) return;
-    const now = (perPid.get(pid) ?? 0) + delta;
-    if (now < 0) return; // a 'closed' without its 'accepted': nothing to count
-    perPid.set(pid, now);
-    active += delta;
-    if (delta > 0) clearTimeout(idleTimer);
-    else settle();
+  const settle = (): void => {
+    if (draining && listening.size === 0) opts.onExit(0);
   };
 
   /** The first worker listens: the socket path now names a socket somebody accepts on. */
@@ -215,7 +215,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
       log.debug({ err, pidFile }, 'cannot write the pid file (informational only)');
     }
     log.info({ socket: opts.socketPath, idleMs: opts.idleMs }, 'launch daemon listening');
-    if (active === 0) armIdle(); // idle from when the workers can serve (start-up is not idleness)
+    armIdle(); // idle from when the workers can serve (start-up is not idleness)
   };
 
   const startStamp = opts.stamp();
@@ -239,9 +239,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     },
     onMessage: (_index, msg) => {
       const pid = Number(msg.pid);
-      if (msg.t === 'accepted') count(pid, 1);
-      else if (msg.t === 'closed') count(pid, -1);
-      else if (msg.t === 'listening') {
+      if (msg.t === 'listening') {
         try {
           publish();
         } catch (err) {
@@ -256,13 +254,8 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     onExit: (index, code, signal) => {
       // its launches ended with it (their shims saw the connection close after 'S'), and its
       // copy of the listener closed: connections it had not accepted wait for the others
-      const pid = pool.pids()[index]!;
-      const lost = perPid.get(pid) ?? 0;
-      deadPids.add(pid);
-      perPid.delete(pid);
-      listening.delete(pid);
-      active -= lost;
-      if (!draining) log.error({ worker: index, code, signal, launches: lost }, 'launch worker died');
+      listening.delete(pool.pids()[index]!);
+      if (!draining) log.error({ worker: index, code, signal }, 'launch worker died');
       settle();
     },
   });
@@ -271,7 +264,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     if (draining) return;
     draining = true;
     clearTimeout(idleTimer);
-    log.info({ reason, running: active }, 'launch daemon stops listening');
+    log.info({ reason }, 'launch daemon stops listening');
     // Unlink first, while we still hold the lock: a successor binds only after the lock is free.
     for (const path of new Set([opts.socketPath, bindPath])) {
       try {
@@ -295,7 +288,6 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
 
   return {
     workerPids: () => pool.pids(),
-    active: () => active,
     drain,
     shutdown: () => {
       drain('signal');

@@ -167,19 +167,26 @@ function main(): void {
   const connections = new Set<LaunchConnection>();
   let draining = false;
   let listener: Server | undefined;
+  /** When this worker last accepted or closed a connection (the primary's idle timer asks). */
+  let lastMs = Date.now();
+  /** Draining, the listener closed and every connection ended: tell the primary (once). */
+  const drained = (): void => {
+    if (draining && connections.size === 0) channel.send({ t: 'drained', pid });
+  };
 
   const serve = (socket: Socket): void => {
     if (draining) {
       socket.destroy(); // accepted as the drain came in: nothing read, the shim goes cold
       return;
     }
-    channel.send({ t: 'accepted', pid });
+    lastMs = Date.now();
     const c = new LaunchConnection(socket, log, {
       isStale: () => buildStamp(root) !== startStamp,
       onStale: () => channel.send({ t: 'stale', pid }),
       onClosed: () => {
+        lastMs = Date.now();
         connections.delete(c);
-        channel.send({ t: 'closed', pid });
+        drained();
       },
     });
     connections.add(c);
@@ -195,15 +202,17 @@ function main(): void {
       listener = server;
     })
     .on('drain', () => {
+      if (draining) return;
       draining = true;
       listener?.close();
       // connections accepted but with no launch yet: closed unanswered, so their shims go cold
       for (const c of connections) c.abandon();
-      channel.send({ t: 'drained', pid });
+      drained();
     })
     .on('terminate', () => {
       for (const c of connections) c.terminate('host-signal');
-    });
+    })
+    .answer('activity', (msg) => ({ round: msg.round, active: connections.size, lastMs }));
   channel.ready();
   setImmediate(() => warmUp(log, root));
 }
