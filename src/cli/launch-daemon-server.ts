@@ -226,6 +226,8 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
       QTESTD_DAEMON_ROOT: opts.root,
       QTESTD_DAEMON_STAMP: startStamp,
       ...(opts.logPath ? { QTESTD_DAEMON_LOG: opts.logPath } : {}),
+      // each worker's own socket is this path + `.<index>` (launch-daemon-own-socket.ts)
+      QTESTD_DAEMON_SOCKET: opts.socketPath,
       // long-lived workers must not write coverage files into a test run's tree (native/launcher.c
       // drops it for the daemon it starts; this covers a daemon started some other way)
       NODE_V8_COVERAGE: undefined,
@@ -266,7 +268,8 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     clearTimeout(idleTimer);
     log.info({ reason }, 'launch daemon stops listening');
     // Unlink first, while we still hold the lock: a successor binds only after the lock is free.
-    for (const path of new Set([opts.socketPath, bindPath])) {
+    const own = Array.from({ length: opts.workers }, (_, i) => `${opts.socketPath}.${i}`);
+    for (const path of new Set([opts.socketPath, bindPath, ...own])) {
       try {
         if (statSync(path).isSocket()) unlinkSync(path);
       } catch {

@@ -25,6 +25,7 @@ import { WorkerChannel } from '../service/worker-channel.js';
 import { coldReasonOf } from './launch-cold-path.js';
 import { FrameReader, frame, parseRequest, requestFrame } from './launch-wire.js';
 import { LaunchConnection } from './launch-daemon-connection.js';
+import { OwnSocket } from './launch-daemon-own-socket.js';
 import { buildStamp } from './launch-stamp.js';
 import { installProcessGuards } from './process-guard.js';
 
@@ -169,6 +170,8 @@ function main(): void {
   let listener: Server | undefined;
   /** When this worker last accepted or closed a connection (the primary's idle timer asks). */
   let lastMs = Date.now();
+  const ownPath = env.QTESTD_DAEMON_SOCKET ? `${env.QTESTD_DAEMON_SOCKET}.${channel.index}` : undefined;
+  const own = ownPath ? new OwnSocket(ownPath, (socket) => serve(socket), log) : undefined;
   /** Draining, the listener closed and every connection ended: tell the primary (once). */
   const drained = (): void => {
     if (draining && connections.size === 0) channel.send({ t: 'drained', pid });
@@ -186,10 +189,12 @@ function main(): void {
       onClosed: () => {
         lastMs = Date.now();
         connections.delete(c);
+        if (connections.size === 0 && !draining) own?.open();
         drained();
       },
     });
     connections.add(c);
+    own?.close(); // busy: the next shim dials another worker's own socket, or the shared one
   };
 
   channel
@@ -205,6 +210,7 @@ function main(): void {
       if (draining) return;
       draining = true;
       listener?.close();
+      own?.dispose();
       // connections accepted but with no launch yet: closed unanswered, so their shims go cold
       for (const c of connections) c.abandon();
       drained();
@@ -214,6 +220,7 @@ function main(): void {
     })
     .answer('activity', (msg) => ({ round: msg.round, active: connections.size, lastMs }));
   channel.ready();
+  own?.open();
   setImmediate(() => warmUp(log, root));
 }
 
