@@ -32,7 +32,11 @@ t.setTimeout(5 * 60_000); // a safety net only
 const cc = findCc();
 if (!cc) {
   process.stderr.write('tests/warm: SKIPPED - no C compiler (cc/gcc/clang); the warm launch shim cannot be built\n');
-  t.test('daemon accept', { skip: 'no C compiler: the warm launch shim (native/launcher.c) cannot be built' }, () => {});
+  t.test(
+    'daemon accept',
+    { skip: 'no C compiler: the warm launch shim (native/launcher.c) cannot be built' },
+    () => {},
+  );
 } else {
   run();
 }
@@ -62,7 +66,10 @@ function environOf(pid: number): string[] {
 
 /** The daemon's shared socket in `inst`'s runtime dir. */
 function sharedSocket(inst: Install): string {
-  return join(inst.runDir, readdirSync(inst.runDir).find((f) => f.endsWith('.sock'))!);
+  return join(
+    inst.runDir,
+    readdirSync(inst.runDir).find((f) => f.endsWith('.sock'))!,
+  );
 }
 
 /** A fresh install with its daemon started (the first launch goes cold and starts it) and warm. */
