@@ -31,7 +31,8 @@ export class OwnSocket {
     private readonly onConnection: (socket: Socket) => void,
     private readonly log: Logger,
   ) {
-    this.tmp = join(dirname(path), `.w${process.pid}.sock`);
+    // not named *.sock: only the published sockets are (tools and tests look for those)
+    this.tmp = join(dirname(path), `.w${process.pid}.bind`);
   }
 
   /** Does the path fit a socket address? (If not, the worker has no own socket.) */

@@ -20,7 +20,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, renameSync, statSync, unli
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type { Server } from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../base/log.js';
 import { WorkerPool } from '../service/worker-pool.js';
@@ -139,7 +139,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
   // never names a socket nobody accepts on, and a stale one (its daemon died) is replaced at once.
   // A name that does not fit a socket address falls back to binding the path itself.
   const oldMask = process.umask(0o077);
-  let bindPath = join(dir, `.${process.pid}.${basename(opts.socketPath)}`);
+  let bindPath = join(dir, `.${process.pid}.bind`); // not *.sock: only published sockets are
   let handle: BoundHandle | number;
   try {
     try {

@@ -7,7 +7,7 @@
 // long after the run).
 import t from 'tap';
 import type { Test } from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -68,7 +68,7 @@ function environOf(pid: number): string[] {
 function sharedSocket(inst: Install): string {
   return join(
     inst.runDir,
-    readdirSync(inst.runDir).find((f) => f.endsWith('.sock'))!,
+    readdirSync(inst.runDir).find((f) => f.startsWith('launch-') && f.endsWith('.sock'))!,
   );
 }
 
@@ -193,6 +193,31 @@ function run(): void {
     killQuietly(worker0, 'SIGCONT');
     t.equal(await busy.qtest.request('readl 0x4010000000'), 'OK 0x0000000000081b36', 'the first one goes on');
     t.equal((await busy.quit()).code, 0);
+  });
+
+  t.test("a worker's own socket that closes on the shim unanswered: the shim asks the shared one", async (t) => {
+    const { inst } = await startedInstall(t, { QTESTD_DAEMON_WORKERS: '1' });
+    const own = `${sharedSocket(inst)}.0`;
+    // a launch makes worker 0 busy (its own socket closed, the file left); once it has ended, the
+    // worker binds a fresh socket there (another inode)
+    const busy = await libqtestLaunch(inst.shim, inst.env);
+    const busyIno = statSync(own).ino;
+    await busy.quit();
+    t.ok(await waitFor(() => statSync(own).ino !== busyIno, 60_000), "worker 0's own socket is back");
+    // stands in for an own socket closed just as the shim's connection came in
+    unlinkSync(own);
+    let refused = 0;
+    const closer = createServer((s) => {
+      refused++;
+      s.destroy();
+    });
+    await new Promise<void>((res) => closer.listen(own, res));
+    t.teardown(() => closer.close());
+    const l = await libqtestLaunch(inst.shim, inst.env);
+    t.equal(refused, 1, 'the shim dialled the own socket first and got nothing');
+    t.equal(exeOf(l.child.pid!), inst.shim, 'then the launch went warm through the shared socket');
+    t.equal(await l.qtest.request('readl 0x4010000000'), 'OK 0x0000000000081b36');
+    t.equal((await l.quit()).code, 0);
   });
 
   t.test('once the daemon drains, a queued connection is closed unanswered', async (t) => {
