@@ -302,6 +302,10 @@ static void spawn_daemon(void) {
     close_fds_from(3);
     if (chdir("/") != 0) _exit(0);
     move_ca_certs();
+    /* The daemon outlives the process that started it: under a coverage run (NODE_V8_COVERAGE, set
+       by c8 or tap for the test process tree) it would write coverage files into that run's
+       directory at its exit, long after the run, into a tree that may be being removed. */
+    unsetenv("NODE_V8_COVERAGE");
     char *args[] = {(char *)node_binary(), script, "--socket", sock_path, "--root", root, NULL};
     execvp(args[0], args);
     _exit(127);
@@ -380,6 +384,42 @@ static void build_request(struct buf *b, int argc, char **argv) {
   b->data[3] = (char)((len >> 24) & 0xff);
 }
 
+/* A connected stream socket to `path`, or -1 (errno says why). */
+static int dial(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path, strlen(path) + 1);
+  int rc;
+  do {
+    rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0) return fd;
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return -1;
+}
+
+/*
+ * The daemon's workers each listen on <socket>.<index> while they have no launch (a busy one's
+ * socket refuses at once): the first that takes the connection, or -1 when none does (no such
+ * socket, or all busy); the shared socket then serves (src/cli/launch-daemon-own-socket.ts).
+ */
+static int dial_worker(void) {
+  char path[sizeof sock_path];
+  for (int i = 0; i < 64; i++) {
+    int n = snprintf(path, sizeof path, "%s.%d", sock_path, i);
+    if (n < 0 || (size_t)n >= sizeof path) return -1;
+    int fd = dial(path);
+    if (fd >= 0) return fd;
+    if (errno != ECONNREFUSED) return -1; /* no such worker: the others are not there either */
+  }
+  return -1;
+}
+
 int main(int argc, char **argv) {
   pid_t parent = getppid();
   signal(SIGPIPE, SIG_IGN);
@@ -396,17 +436,14 @@ int main(int argc, char **argv) {
 
   install_handlers();
 
-  sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (sock_fd < 0) exec_cold(argc, argv, 0);
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, sock_path, strlen(sock_path) + 1);
-  int rc;
-  do {
-    rc = connect(sock_fd, (struct sockaddr *)&addr, sizeof addr);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) exec_cold(argc, argv, 1);
+  /* A worker's own socket first (the first one free), else the shared one. */
+  int via_own = 1;
+  sock_fd = dial_worker();
+  if (sock_fd < 0) {
+    via_own = 0;
+    sock_fd = dial(sock_path);
+  }
+  if (sock_fd < 0) exec_cold(argc, argv, 1);
 
   if (wants_exit_with_parent(argc, argv)) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -417,13 +454,21 @@ int main(int argc, char **argv) {
   build_request(&req, argc, argv);
   block_term_signals(SIG_BLOCK);
   if (term_flag) _exit(0);
-  if (send_all(sock_fd, req.data, req.len) != 0) {
+  int sent = send_all(sock_fd, req.data, req.len) == 0;
+  if (!sent && via_own) {
+    /* the worker closed its own socket as we came: the shared one serves */
+    via_own = 0;
+    close(sock_fd);
+    sock_fd = dial(sock_path);
+    sent = sock_fd >= 0 && send_all(sock_fd, req.data, req.len) == 0;
+  }
+  if (!sent) {
     block_term_signals(SIG_UNBLOCK);
     exec_cold(argc, argv, 1);
   }
   request_sent = 1;
   block_term_signals(SIG_UNBLOCK); /* a pending signal runs on_term now and sends 'T' */
-  free(req.data);
+  /* req stays: a launch sent to a worker's own socket may be sent again to the shared one */
 
   /* Relay loop: stream 'E'/'O' payloads straight to fd 2/1; 'X' and 'C' are tiny. */
   static char rbuf[65536];
@@ -435,6 +480,7 @@ int main(int argc, char **argv) {
   size_t small_len = 0;
   int got_frame = 0;
   int started = 0; /* 'S' came: the daemon runs this launch; never re-run it cold */
+relay:
   for (;;) {
     ssize_t n = read(sock_fd, rbuf, sizeof rbuf);
     if (n < 0) {
@@ -482,6 +528,26 @@ int main(int argc, char **argv) {
   }
   /* The daemon closed the connection without an exit frame. */
   if (term_flag) _exit(0);
+  if (!got_frame && via_own) {
+    /* A worker closed its own socket as this connection came in: the launch never started;
+       ask the shared socket instead (once). */
+    via_own = 0;
+    block_term_signals(SIG_BLOCK);
+    if (term_flag) _exit(0);
+    close(sock_fd);
+    request_sent = 0;
+    sock_fd = dial(sock_path);
+    if (sock_fd < 0 || send_all(sock_fd, req.data, req.len) != 0) {
+      block_term_signals(SIG_UNBLOCK);
+      exec_cold(argc, argv, 1);
+    }
+    request_sent = 1;
+    block_term_signals(SIG_UNBLOCK);
+    have_header = 0;
+    remaining = 0;
+    small_len = 0;
+    goto relay;
+  }
   /* The daemon went away while it ran this launch (killed, crashed): as for a QEMU that died,
      its sockets are closed and the launch is over. Running it again cold would dial the test's
      sockets a second time and truncate its -qtest-log, so say why and fail. */

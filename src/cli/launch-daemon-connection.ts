@@ -133,6 +133,17 @@ export class LaunchConnection {
     this.socket.end();
   }
 
+  /**
+   * The daemon is draining: a connection whose request has not been taken is closed unanswered
+   * (the shim, having received nothing, runs the launch cold); one with a launch is left to end.
+   */
+  abandon(): void {
+    if (this.requested) return;
+    this.requested = true; // a request still in flight is not taken
+    this.exited = true;
+    this.socket.destroy();
+  }
+
   /** The shim was signalled (or is gone): SHUTDOWN, close the sockets, report exit 0. */
   terminate(reason: string): void {
     if (this.exited || this.terminating || !this.launch) return;

@@ -1,16 +1,20 @@
 /**
  * A worker process of the warm-launch daemon (forked by launch-daemon-server.ts through a
- * WorkerPool): it is handed shim connections (their descriptors, not their bytes) and runs each
- * as a LaunchConnection, so launches in different workers never wait on each other and the
- * accepting process (lock, socket, idle timer, signals) never waits on a launch. 'terminate'
- * (the daemon got SIGTERM) ends every launch as the signal does in the cold launcher. If the
- * accepting process dies, so does the daemon: the worker exits at once and its launches' sockets
- * close, as a QEMU that died (the shims say so and exit non-zero: native/launcher.c).
+ * WorkerPool): it is given the daemon's bound socket ('listen'), listens and accepts shim
+ * connections on it itself (as do the other workers) and runs each as a LaunchConnection, so
+ * launches in different workers never wait on each other and the primary process (lock, idle
+ * timer, signals, worker replacement) never waits on a launch nor relays one. It tells the
+ * primary each connection it accepted and closed. 'drain' closes its listener and the
+ * connections that have no launch yet, and is acknowledged ('drained'); 'terminate' (the daemon
+ * got SIGTERM) ends every launch as the signal does in the cold launcher. If the primary dies,
+ * so does the daemon: the worker exits at once and its launches' sockets close, as a QEMU that
+ * died (the shims say so and exit non-zero: native/launcher.c).
  *
  * Environment: QTESTD_DAEMON_ROOT (the install), QTESTD_DAEMON_STAMP (its build stamp when the
  * daemon started), QTESTD_DAEMON_LOG (the daemon's log file), QTESTD_DAEMON_LOG_LEVEL.
  */
-import type { Socket } from 'node:net';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { pino } from 'pino';
 import type { Logger } from '../base/log.js';
 import { DEFAULT_PLUGINS } from '../machine/default-plugins.js';
@@ -21,6 +25,7 @@ import { WorkerChannel } from '../service/worker-channel.js';
 import { coldReasonOf } from './launch-cold-path.js';
 import { FrameReader, frame, parseRequest, requestFrame } from './launch-wire.js';
 import { LaunchConnection } from './launch-daemon-connection.js';
+import { OwnSocket } from './launch-daemon-own-socket.js';
 import { buildStamp } from './launch-stamp.js';
 import { installProcessGuards } from './process-guard.js';
 
@@ -159,27 +164,63 @@ function main(): void {
   installProcessGuards(() => log);
   // signals are the accepting process's (it sends 'terminate'); a group-wide one must not kill us
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => {});
+  const pid = process.pid;
   const connections = new Set<LaunchConnection>();
-  let terminating = false;
+  let draining = false;
+  let listener: Server | undefined;
+  /** When this worker last accepted or closed a connection (the primary's idle timer asks). */
+  let lastMs = Date.now();
+  const ownPath = env.QTESTD_DAEMON_SOCKET ? `${env.QTESTD_DAEMON_SOCKET}.${channel.index}` : undefined;
+  const own = ownPath ? new OwnSocket(ownPath, (socket) => serve(socket), log) : undefined;
+  /** Draining, the listener closed and every connection ended: tell the primary (once). */
+  const drained = (): void => {
+    if (draining && connections.size === 0) channel.send({ t: 'drained', pid });
+  };
+
+  const serve = (socket: Socket): void => {
+    if (draining) {
+      socket.destroy(); // accepted as the drain came in: nothing read, the shim goes cold
+      return;
+    }
+    lastMs = Date.now();
+    const c = new LaunchConnection(socket, log, {
+      isStale: () => buildStamp(root) !== startStamp,
+      onStale: () => channel.send({ t: 'stale', pid }),
+      onClosed: () => {
+        lastMs = Date.now();
+        connections.delete(c);
+        if (connections.size === 0 && !draining) own?.open();
+        drained();
+      },
+    });
+    connections.add(c);
+    own?.close(); // busy: the next shim dials another worker's own socket, or the shared one
+  };
+
   channel
-    .on('conn', (_msg, socket) => {
-      if (!socket) return channel.send({ t: 'closed' });
-      const c = new LaunchConnection(socket as Socket, log, {
-        isStale: () => buildStamp(root) !== startStamp,
-        onStale: () => channel.send({ t: 'stale' }),
-        onClosed: () => {
-          connections.delete(c);
-          channel.send({ t: 'closed' });
-        },
-      });
-      connections.add(c);
-      if (terminating) c.terminate('host-signal');
+    .on('listen', (_msg, handle) => {
+      // the daemon's bound socket (launch-daemon-server.ts): this worker accepts on it too
+      if (!handle || draining || listener) return;
+      const server = createServer({ allowHalfOpen: false }, serve);
+      server.on('error', (err) => log.error({ err }, 'launch socket error'));
+      server.listen(handle as unknown as { fd: number }, () => channel.send({ t: 'listening', pid }));
+      listener = server;
+    })
+    .on('drain', () => {
+      if (draining) return;
+      draining = true;
+      listener?.close();
+      own?.dispose();
+      // connections accepted but with no launch yet: closed unanswered, so their shims go cold
+      for (const c of connections) c.abandon();
+      drained();
     })
     .on('terminate', () => {
-      terminating = true;
       for (const c of connections) c.terminate('host-signal');
-    });
+    })
+    .answer('activity', (msg) => ({ round: msg.round, active: connections.size, lastMs }));
   channel.ready();
+  own?.open();
   setImmediate(() => warmUp(log, root));
 }
 

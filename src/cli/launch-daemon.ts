@@ -20,9 +20,10 @@
  *
  * Frames both ways: u32 LE length (type byte + payload), u8 type, payload (launch-wire.ts).
  *
- * Launches run in worker processes (QTESTD_DAEMON_WORKERS, default one per core): this process
- * accepts and hands each shim connection's descriptor to one (launch-daemon-worker.ts), so a
- * heavy launch never stalls another one's, nor the accepting, the idle timer or the signals.
+ * Launches run in worker processes (QTESTD_DAEMON_WORKERS, default one per core) that accept
+ * the shim connections themselves on the socket this process bound (launch-daemon-worker.ts), so
+ * a launch never passes through this process and a heavy launch never stalls another one's, nor
+ * the idle timer or the signals.
  *
  * This file is the entry point; the parts: launch-cold-path.ts (which argv go cold),
  * launch-daemon-server.ts (lock, socket, idle, drain, the pool), launch-daemon-worker.ts (a

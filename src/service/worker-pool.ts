@@ -30,6 +30,8 @@ export interface WorkerPoolOptions {
   onMessage(index: number, msg: WorkerMessage): void;
   /** Worker `index` exited (it is replaced unless the pool is stopping). */
   onExit?(index: number, code: number | null, signal: NodeJS.Signals | null): void;
+  /** Worker `index` (a new one, or the replacement of a dead one) said it is ready. */
+  onReady?(index: number): void;
 }
 
 interface Slot {
@@ -146,7 +148,8 @@ export class WorkerPool {
       if (!msg || typeof msg !== 'object') return;
       if (msg.t === 'ready') {
         slot.isReady = true;
-        return readyNow();
+        readyNow();
+        return this.opts.onReady?.(index);
       }
       if (msg.t === 'answer') {
         const done = this.asks.get(msg.ask as number);
@@ -233,6 +236,19 @@ export class WorkerPool {
       this.opts.log.warn({ err, worker: index }, 'could not hand a connection to a worker');
       socket.destroy();
     }
+  }
+
+  /**
+   * Send `msg` with a listening handle (bound by this process) to worker `index`; this process
+   * keeps its own copy open. Returns false when that worker cannot take it (it is not ready, or
+   * gone: its replacement says ready again).
+   */
+  share(index: number, msg: WorkerMessage, handle: object): boolean {
+    const slot = this.slots[index];
+    if (!slot?.alive || !slot.isReady || !slot.child.connected) return false;
+    // child_process passes a bare TCP/Pipe handle as such ('net.Native'); its types only name sockets and servers
+    slot.child.send(msg, handle as Socket, (err) => err && this.opts.log.warn({ err, worker: index }, 'share failed'));
+    return true;
   }
 
   /** Send a message without a handle to one worker (or to all). */
