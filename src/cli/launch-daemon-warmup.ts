@@ -37,6 +37,8 @@ interface Warm extends WarmUpHost {
   silent: Logger;
   /** worker CPU (µs, user + system) when the warm-up started */
   cpu0: number;
+  /** the warm-up ended: every step ran (true) or one failed and the rest were skipped (false) */
+  done(ok: boolean): void;
 }
 
 const cpuMs = (w: Warm): number => {
@@ -60,10 +62,14 @@ function idle(w: Warm): Promise<void> {
  * frame, the build stamp, argv parsing, the launch's logger, the Session) and machine building,
  * so the first real launches run JIT-compiled code: each of these runs once per launch, too
  * rarely to be optimised by the launches alone. Then the other steps (see the top of this file).
+ * Resolves when the last step ended (false: a step failed, logged at debug level, and the rest
+ * were skipped); it never rejects.
  */
-export function warmUp(host: WarmUpHost): void {
+export function warmUp(host: WarmUpHost): Promise<boolean> {
   const u = process.cpuUsage();
-  const w: Warm = { ...host, silent: pino({ level: 'silent' }), cpu0: u.user + u.system };
+  let done: (ok: boolean) => void = () => {};
+  const ended = new Promise<boolean>((resolve) => (done = resolve));
+  const w: Warm = { ...host, silent: pino({ level: 'silent' }), cpu0: u.user + u.system, done };
   const { log, silent, root } = w;
   const machines = [
     ['-machine', 'virt'],
@@ -86,12 +92,14 @@ export function warmUp(host: WarmUpHost): void {
         new Session(opts.machine, { log: silent, plugins: DEFAULT_PLUGINS }).dispose();
       } catch (err) {
         log.debug({ err }, 'warm-up launch failed');
-        return;
+        done(false);
+        return ended;
       }
     }
   }
   log.info({ ms: Math.round(performance.now() - t0), cpuMs: cpuMs(w) }, 'warmed up');
   next(w, () => warmMonitor(w, 0));
+  return ended;
 }
 
 const NO_LINK = { write: () => true, writeBytes: () => true, pause: () => {}, resume: () => {}, close: () => {} };
@@ -106,8 +114,9 @@ const WARM_MACHINE = ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-
  * worker would otherwise pay before its handshake returns). Then the qtest request path.
  */
 function warmMonitor(w: Warm, round: number): void {
+  let session: Session | undefined;
   try {
-    const session = new Session(parseArgv([...WARM_MACHINE, '-accel', 'qtest']).machine, {
+    session = new Session(parseArgv([...WARM_MACHINE, '-accel', 'qtest']).machine, {
       log: w.silent,
       plugins: DEFAULT_PLUGINS,
       lazyMachine: true,
@@ -115,9 +124,10 @@ function warmMonitor(w: Warm, round: number): void {
     const monitor = attachQmp(session, NO_LINK, () => {});
     monitor.input(Buffer.from('{"execute": "qmp_capabilities"}\n'));
     monitor.end();
-    session.dispose();
   } catch (err) {
     w.log.debug({ err }, 'monitor warm-up failed');
+  } finally {
+    session?.dispose();
   }
   if (round + 1 < 20) next(w, () => warmMonitor(w, round + 1));
   else next(w, () => warmRequests(w));
@@ -165,6 +175,7 @@ function warmRequests(w: Warm): void {
     endpoint.end();
   } catch (err) {
     w.log.debug({ err }, 'request warm-up failed');
+    w.done(false);
     return;
   } finally {
     session.dispose();
@@ -196,10 +207,12 @@ async function warmLaunches(w: Warm): Promise<void> {
       await warmLaunch(w, n);
     } catch (err) {
       w.log.debug({ err }, 'launch warm-up failed');
+      w.done(false);
       return;
     }
   }
   w.log.info({ cpuMs: cpuMs(w) }, 'launch path warmed up');
+  w.done(true);
 }
 
 /** Reads newline-terminated replies from a socket; `line()` resolves at the next one. */
