@@ -1,7 +1,7 @@
 /**
  * The JIT warm-up a warm-launch daemon worker (launch-daemon-worker.ts) runs at start, so that the
  * first real launches it serves run optimised code. In order, each step in slices between launches:
- *   1. warmUp: what a launch does before its sockets are dialled, and machine building;
+ *   1. warmPreDial: what a launch does before its sockets are dialled, and machine building;
  *   2. warmMonitor: the QMP greeting and `qmp_capabilities` through a Session, no socket;
  *   3. warmRequests: qtest requests many per chunk through a Session, no socket;
  *   4. warmLaunches: whole launches as a libqtest test makes them, through real UNIX sockets.
@@ -37,6 +37,8 @@ interface Warm extends WarmUpHost {
   silent: Logger;
   /** worker CPU (µs, user + system) when the warm-up started */
   cpu0: number;
+  /** the longest slice so far (ms): what a launch arriving meanwhile may wait */
+  longestMs: number;
   /** the warm-up ended: every step ran (true) or one failed and the rest were skipped (false) */
   done(ok: boolean): void;
 }
@@ -46,10 +48,20 @@ const cpuMs = (w: Warm): number => {
   return Math.round((u.user + u.system - w.cpu0) / 1000);
 };
 
-/** Run `step` on a later event-loop turn once no real launch runs (polled every 20 ms meanwhile). */
-function next(w: Warm, step: () => void): void {
-  if (!w.busy()) setImmediate(step);
-  else setTimeout(() => next(w, step), 20);
+/**
+ * Run `slice` on a later event-loop turn once no real launch runs (polled every 20 ms meanwhile),
+ * timing it (its synchronous part: what a launch arriving meanwhile waits for).
+ */
+function next(w: Warm, slice: () => void): void {
+  if (w.busy()) {
+    setTimeout(() => next(w, slice), 20);
+    return;
+  }
+  setImmediate(() => {
+    const t0 = performance.now();
+    slice();
+    w.longestMs = Math.max(w.longestMs, performance.now() - t0);
+  });
 }
 
 /** Resolves once no real launch runs (at once when none does). */
@@ -57,11 +69,15 @@ function idle(w: Warm): Promise<void> {
   return new Promise((resolve) => next(w, resolve));
 }
 
+/** The machines warmPreDial builds (as launches of them would, on their first request). */
+const MACHINES = [
+  ['-machine', 'virt'],
+  ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-cpu', 'max', '-device', 'iommu-testdev'],
+  ['-machine', 'none'],
+];
+
 /**
- * Run a few launches' worth of what a launch does before its sockets are dialled (the request
- * frame, the build stamp, argv parsing, the launch's logger, the Session) and machine building,
- * so the first real launches run JIT-compiled code: each of these runs once per launch, too
- * rarely to be optimised by the launches alone. Then the other steps (see the top of this file).
+ * Warm a worker up (the steps: see the top of this file), starting on a later event-loop turn.
  * Resolves when the last step ended (false: a step failed, logged at debug level, and the rest
  * were skipped); it never rejects.
  */
@@ -69,37 +85,39 @@ export function warmUp(host: WarmUpHost): Promise<boolean> {
   const u = process.cpuUsage();
   let done: (ok: boolean) => void = () => {};
   const ended = new Promise<boolean>((resolve) => (done = resolve));
-  const w: Warm = { ...host, silent: pino({ level: 'silent' }), cpu0: u.user + u.system, done };
-  const { log, silent, root } = w;
-  const machines = [
-    ['-machine', 'virt'],
-    ['-machine', 'virt,acpi=off,gic-version=3,iommu=smmuv3', '-m', '512', '-cpu', 'max', '-device', 'iommu-testdev'],
-    ['-machine', 'none'],
-  ];
-  const t0 = performance.now();
-  for (let i = 0; i < 5; i++) {
-    for (const m of machines) {
-      try {
-        const argv = ['-qtest', 'unix:/nonexistent/q.sock', '-display', 'none', ...m, '-accel', 'qtest'];
-        const [req] = new FrameReader(1 << 20).push(
-          requestFrame({ pid: 1, cwd: '/', argv, env: { QTESTD_LOG_LEVEL: 'warn' } }),
-        );
-        buildStamp(root);
-        coldReasonOf(parseLaunchArgv(parseRequest(req!.payload).argv));
-        pino({ level: 'warn', base: { pid: 1 } }, { write: () => {} });
-        frame('S');
-        const opts = parseArgv(argv);
-        new Session(opts.machine, { log: silent, plugins: DEFAULT_PLUGINS }).dispose();
-      } catch (err) {
-        log.debug({ err }, 'warm-up launch failed');
-        done(false);
-        return ended;
-      }
+  const w: Warm = { ...host, silent: pino({ level: 'silent' }), cpu0: u.user + u.system, longestMs: 0, done };
+  next(w, () => warmPreDial(w, 0));
+  return ended;
+}
+
+/**
+ * What a launch does before its sockets are dialled (the request frame, the build stamp, argv
+ * parsing, the launch's logger, the Session) and machine building, one round of MACHINES per
+ * slice, 5 rounds, so the first real launches run JIT-compiled code: each of these runs once per
+ * launch, too rarely to be optimised by the launches alone.
+ */
+function warmPreDial(w: Warm, round: number): void {
+  for (const m of MACHINES) {
+    try {
+      const argv = ['-qtest', 'unix:/nonexistent/q.sock', '-display', 'none', ...m, '-accel', 'qtest'];
+      const [req] = new FrameReader(1 << 20).push(
+        requestFrame({ pid: 1, cwd: '/', argv, env: { QTESTD_LOG_LEVEL: 'warn' } }),
+      );
+      buildStamp(w.root);
+      coldReasonOf(parseLaunchArgv(parseRequest(req!.payload).argv));
+      pino({ level: 'warn', base: { pid: 1 } }, { write: () => {} });
+      frame('S');
+      const opts = parseArgv(argv);
+      new Session(opts.machine, { log: w.silent, plugins: DEFAULT_PLUGINS }).dispose();
+    } catch (err) {
+      w.log.debug({ err }, 'warm-up launch failed');
+      w.done(false);
+      return;
     }
   }
-  log.info({ ms: Math.round(performance.now() - t0), cpuMs: cpuMs(w) }, 'warmed up');
+  if (round + 1 < 5) return next(w, () => warmPreDial(w, round + 1));
+  w.log.info({ cpuMs: cpuMs(w) }, 'warmed up');
   next(w, () => warmMonitor(w, 0));
-  return ended;
 }
 
 const NO_LINK = { write: () => true, writeBytes: () => true, pause: () => {}, resume: () => {}, close: () => {} };
@@ -211,7 +229,7 @@ async function warmLaunches(w: Warm): Promise<void> {
       return;
     }
   }
-  w.log.info({ cpuMs: cpuMs(w) }, 'launch path warmed up');
+  w.log.info({ cpuMs: cpuMs(w), longestSliceMs: Math.round(w.longestMs * 10) / 10 }, 'launch path warmed up');
   w.done(true);
 }
 
