@@ -107,7 +107,7 @@ function main(): void {
     .answer('activity', (msg) => ({ round: msg.round, active: connections.size, lastMs }));
   channel.ready();
   own?.open();
-  setImmediate(() => void warmUp({ log, root, busy: () => connections.size > 0 }));
+  setImmediate(() => void warmUp({ log, root }));
 }
 
 main();
