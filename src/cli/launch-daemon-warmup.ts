@@ -44,9 +44,12 @@ interface Warm extends WarmUpHost {
   done(ok: boolean): void;
 }
 
-const cpuMs = (w: Warm): number => {
+/** For a step's log line: the worker's CPU so far, and the step's longest slice (then reset). */
+const progress = (w: Warm): { cpuMs: number; longestSliceMs: number } => {
   const u = process.cpuUsage();
-  return Math.round((u.user + u.system - w.cpu0) / 1000);
+  const longestSliceMs = Math.round(w.longestMs * 10) / 10;
+  w.longestMs = 0;
+  return { cpuMs: Math.round((u.user + u.system - w.cpu0) / 1000), longestSliceMs };
 };
 
 /**
@@ -108,7 +111,7 @@ function warmPreDial(w: Warm, round: number): void {
     }
   }
   if (round + 1 < 5) return next(w, () => warmPreDial(w, round + 1));
-  w.log.info({ cpuMs: cpuMs(w) }, 'warmed up');
+  w.log.info(progress(w), 'warmed up');
   next(w, () => warmMonitor(w, 0));
 }
 
@@ -190,7 +193,7 @@ function warmRequests(w: Warm): void {
   } finally {
     session.dispose();
   }
-  w.log.info({ cpuMs: cpuMs(w) }, 'request path warmed up');
+  w.log.info(progress(w), 'request path warmed up');
   next(w, () => void warmLaunches(w));
 }
 
@@ -221,7 +224,7 @@ async function warmLaunches(w: Warm): Promise<void> {
       return;
     }
   }
-  w.log.info({ cpuMs: cpuMs(w), longestSliceMs: Math.round(w.longestMs * 10) / 10 }, 'launch path warmed up');
+  w.log.info(progress(w), 'launch path warmed up');
   w.done(true);
 }
 
