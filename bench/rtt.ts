@@ -3,15 +3,16 @@
  * across targets (one launch of each per round), medians over rounds:
  *   - coldPyRttUs / coldCRttUs: mean over the first 3,000 requests of a fresh launch (JIT cold);
  *   - cRttUs / pyRttUs: after 5,000 warm-up requests (3,000 timed); cServerCpuUsPerReq: the serving process's
- *     CPU per request (for the warm target, the daemon's), which holds up on a busy machine;
+ *     CPU per request (for the warm target, the daemon's: its accepting process and workers), which holds up
+ *     on a busy machine; coldCServerCpuUsPerReq / coldPyServerCpuUsPerReq: the same over the cold 3,000;
  *   - idle memory at -m 4G, 300 ms after the first reply: VmRSS, private (Private_Clean +
  *     Private_Dirty) and anonymous memory from /proc/PID/smaps_rollup.
  */
 import { readFileSync } from 'node:fs';
 import type { Clients } from './clients.js';
 import type { Figures } from './launch.js';
-import { cpuUs, launch, median, warmDaemonPid } from './targets.js';
-import type { Target } from './targets.js';
+import { cpuUs, launch, median, warmDaemonPids } from './targets.js';
+import type { Launched, Target } from './targets.js';
 
 const CMD = 'readl 0x40001000';
 const COLD = 3000;
@@ -32,21 +33,32 @@ function medians(from: Record<string, Record<string, number[]>>): Record<string,
   return out;
 }
 
+/** CPU µs so far of the processes serving `l` (the warm target: the daemon and its workers). */
+function serverCpuUs(t: Target, l: Launched): number {
+  const pids = t.name === 'qtestd-warm' ? warmDaemonPids() : [];
+  return (pids.length ? pids : [l.child.pid!]).reduce((sum, pid) => sum + cpuUs(pid), 0);
+}
+
 async function rttRound(t: Target, clients: Clients): Promise<Figures> {
   const out: Figures = {};
   if (clients.c) {
     const l = await launch(t);
+    const c0 = serverCpuUs(t, l);
     out.coldCRttUs = await clients.c(l.qtest, COLD, CMD);
+    out.coldCServerCpuUsPerReq = (serverCpuUs(t, l) - c0) / COLD;
     await l.stop();
   }
   const l = await launch(t);
-  const server = t.name === 'qtestd-warm' ? (warmDaemonPid() ?? l.child.pid!) : l.child.pid!;
-  if (clients.python) out.coldPyRttUs = await clients.python(l.qtest, COLD, CMD);
+  if (clients.python) {
+    const c0 = serverCpuUs(t, l);
+    out.coldPyRttUs = await clients.python(l.qtest, COLD, CMD);
+    out.coldPyServerCpuUsPerReq = (serverCpuUs(t, l) - c0) / COLD;
+  }
   if (clients.c) {
     await clients.c(l.qtest, WARMUP, CMD);
-    const c0 = cpuUs(server);
+    const c0 = serverCpuUs(t, l);
     out.cRttUs = await clients.c(l.qtest, N, CMD);
-    out.cServerCpuUsPerReq = (cpuUs(server) - c0) / N;
+    out.cServerCpuUsPerReq = (serverCpuUs(t, l) - c0) / N;
   }
   if (clients.python) out.pyRttUs = await clients.python(l.qtest, N, CMD);
   await l.stop();
