@@ -73,6 +73,9 @@ function listenOn(server: Server, path: string): Promise<void> {
  * The worker's entry point: next to this file when it runs from dist/src (or from the sources
  * under a loader), else (bundled) the install's dist/src copy.
  */
+/** Workers in a row that may die before they are ready before the daemon gives up. */
+const WORKER_START_TRIES = 3;
+
 function workerModule(root: string): string {
   const here = fileURLToPath(import.meta.url);
   const sibling = here.replace(/launch-daemon-server\.(ts|js)$/, 'launch-daemon-worker.$1');
@@ -219,8 +222,22 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
   };
 
   const startStamp = opts.stamp();
+  const module = workerModule(opts.root);
+  /** Workers that died before saying ready, since one last did: a broken or removed install. */
+  let deadAtStart = 0;
+  const readyPids = new Set<number>();
+  /**
+   * After a worker died: a daemon whose install was removed or rebuilt, or whose workers keep
+   * dying before they are ready, stops (its shims go cold) rather than start workers forever.
+   */
+  const afterWorkerDeath = (pid: number): void => {
+    if (!readyPids.delete(pid)) deadAtStart++;
+    if (!existsSync(module)) drain('qtestd was removed');
+    else if (opts.stamp() !== startStamp) drain('qtestd was rebuilt');
+    else if (deadAtStart >= WORKER_START_TRIES) drain('launch workers die before they are ready');
+  };
   const pool = new WorkerPool({
-    module: workerModule(opts.root),
+    module,
     size: opts.workers,
     env: {
       QTESTD_DAEMON_ROOT: opts.root,
@@ -235,8 +252,10 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     log,
     onReady: (index) => {
       // a new worker, or the replacement of a dead one, takes its share of the listener
-      if (draining) return;
       const pid = pool.pids()[index]!;
+      readyPids.add(pid);
+      deadAtStart = 0;
+      if (draining) return;
       if (pool.share(index, { t: 'listen' }, bound)) listening.add(pid);
     },
     onMessage: (_index, msg) => {
@@ -256,8 +275,12 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     onExit: (index, code, signal) => {
       // its launches ended with it (their shims saw the connection close after 'S'), and its
       // copy of the listener closed: connections it had not accepted wait for the others
-      listening.delete(pool.pids()[index]!);
-      if (!draining) log.error({ worker: index, code, signal }, 'launch worker died');
+      const pid = pool.pids()[index]!;
+      listening.delete(pid);
+      if (!draining) {
+        log.error({ worker: index, code, signal }, 'launch worker died');
+        afterWorkerDeath(pid);
+      }
       settle();
     },
   });

@@ -31,6 +31,9 @@ export class WorkerChannel {
       this.handlers.get(msg.t)?.(msg, socket);
     });
     process.on('disconnect', onParentGone);
+    // The channel can close before this listener exists (the accepting process exited while this
+    // worker was still loading: ESM loading lets the event loop run); 'disconnect' was emitted then.
+    if (!process.connected) process.nextTick(onParentGone);
     this.index = Number(process.env.QTESTD_WORKER_INDEX ?? '0');
   }
 

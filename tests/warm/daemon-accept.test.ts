@@ -179,7 +179,7 @@ function run(): void {
   t.test('a worker stopped in the middle of a launch does not hold up the next launch', async (t) => {
     const { inst, pid } = await startedInstall(t, { QTESTD_DAEMON_WORKERS: '2' });
     t.equal(childrenOf(pid).length, 2, 'two workers');
-    t.ok(existsSync(`${sharedSocket(inst)}.0`), "worker 0's own socket is there");
+    t.ok(await waitFor(() => existsSync(`${sharedSocket(inst)}.0`), 60_000), "worker 0's own socket is there");
     // worker 0 takes launches one after another (the shim dials its own socket first); this one
     // keeps it busy, and it is stopped as if a heavy launch blocked it
     const busy = await libqtestLaunch(inst.shim, inst.env);
@@ -220,6 +220,19 @@ function run(): void {
     t.equal((await l.quit()).code, 0);
   });
 
+  t.test('a daemon whose install is removed stops instead of starting workers forever', async (t) => {
+    const { inst, pid } = await startedInstall(t, { QTESTD_DAEMON_WORKERS: '1' });
+    const [worker] = childrenOf(pid);
+    unlinkSync(join(inst.root, 'dist', 'src')); // the install's build goes (its worker module with it)
+    killQuietly(worker!, 'SIGKILL'); // a replacement could not start now
+    t.ok(await waitFor(() => !alive(pid), 120_000), 'the daemon exits');
+    t.same(
+      readdirSync(inst.runDir).filter((f) => f.includes('.sock')),
+      [],
+      'and leaves no socket behind',
+    );
+  });
+
   t.test('once the daemon drains, a queued connection is closed unanswered', async (t) => {
     const { inst, pid } = await startedInstall(t, { QTESTD_DAEMON_WORKERS: '1' });
     const [worker] = childrenOf(pid);
@@ -232,8 +245,19 @@ function run(): void {
     killQuietly(pid, 'SIGTERM'); // the daemon drains: nothing is taken from now on
     t.ok(await waitFor(() => !existsSync(sock), 60_000), 'the socket path is removed');
     killQuietly(worker!, 'SIGCONT');
+    // The worker wakes with the queued connection and the drain both pending; which it sees first
+    // is a race (the drain is posted after the socket path goes). Either way the launch is not
+    // lost: closed unanswered (its shim runs it cold), or taken and served to its end.
+    await waitFor(() => queued.frames.includes('S') || queued.sock.closed, 120_000);
+    if (queued.frames.includes('S')) {
+      const q = await LineClient.socket(await queued.qtest.conn, true);
+      await queued.qmp.conn;
+      t.equal(await q.request('endianness'), 'OK little', 'taken before the drain: the launch is served');
+      queued.sock.write(Buffer.from([1, 0, 0, 0, 'T'.charCodeAt(0)])); // what a signalled shim sends
+    } else {
+      t.same(queued.frames, [], 'the queued connection got nothing (its shim runs the launch cold)');
+    }
     await queued.closed;
-    t.same(queued.frames, [], 'the queued connection got nothing (its shim runs the launch cold)');
     t.ok(await waitFor(() => !alive(pid) && !alive(worker!), 120_000), 'the daemon and its worker exit');
     t.same(
       readdirSync(inst.runDir).filter((f) => f.includes('.sock')),
