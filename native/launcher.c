@@ -235,7 +235,7 @@ static const char *node_binary(void) {
 }
 
 /*
- * The node entry point: dist/bundle/BUNDLE.cjs (one bundled file with a V8 code cache, made by
+ * The node entry point: dist/bundle/BUNDLE.cjs (the bundled launcher and its V8 code cache, made by
  * scripts/bundle.mjs) when it is there, else the unbundled dist/src/cli/SRC.js.
  */
 static int node_entry(char *out, size_t size, const char *bundle, const char *src) {
