@@ -22,3 +22,14 @@ export function hex16(v: bigint): string {
 export function bytesHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
+
+/** `n` pseudo-random bytes, the same for the same `seed` (a linear congruential generator). */
+export function seededBytes(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}

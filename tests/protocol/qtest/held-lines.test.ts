@@ -12,22 +12,12 @@
 import t from 'tap';
 import { QtestLine } from '../../../src/protocol/qtest/line.js';
 import { makeSession, RecordingLink, runQtest } from '../../helpers/session.js';
+import { hex, seededBytes as bytes } from '../../helpers/bytes.js';
 
 const K = 1024;
 /** A direct socket's read size. */
 const READ = 64 * K;
 const RAM = 0x40100000;
-const hex = (n: number): string => `0x${n.toString(16)}`;
-
-function bytes(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 const back = (size: number): string => `b64read ${hex(RAM)} ${hex(size)}\n`;
 /** A `write` line of exactly `len` bytes with its LF (an odd-length payload where it must be). */

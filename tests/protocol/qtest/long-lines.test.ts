@@ -7,20 +7,10 @@
  */
 import t from 'tap';
 import { makeSession, runQtest, PLAIN_VIRT, RecordingLink } from '../../helpers/session.js';
+import { hex, seededBytes as bytes } from '../../helpers/bytes.js';
 
 const K = 1024;
 const RAM = 0x40100000;
-const hex = (n: number): string => `0x${n.toString(16)}`;
-
-function bytes(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 const data = bytes(200 * K, 3);
 const h = data.toString('hex');
