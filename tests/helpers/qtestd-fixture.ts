@@ -36,7 +36,7 @@ export {
 export type { DialIn, ExitStatus, ServerSockets } from './processes.js';
 export { httpGet, QtestdProcess, startQtestd, TEST_MACHINE_ARGS } from './service-process.js';
 export type { ExitInfo, ServiceOptions } from './service-process.js';
-export { alive, daemonPid, exeOf, findCc, killQuietly, makeInstall } from './warm-install.js';
+export { alive, daemonPid, exeOf, findCc, killQuietly, makeInstall, processState } from './warm-install.js';
 export type { Install } from './warm-install.js';
 
 /** The machine most sessions use: the virt board with GICv3 and the SMMU. */

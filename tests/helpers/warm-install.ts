@@ -117,15 +117,21 @@ export function killQuietly(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Is `pid` a live (not zombie) process? */
-export function alive(pid: number): boolean {
+/** The state letter of `pid` from /proc (R, S, T for stopped, Z for zombie, …), '' when gone. */
+export function processState(pid: number): string {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return false; // no /proc entry: the process is gone
+    return ''; // no /proc entry: the process is gone
   }
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
+/** Is `pid` a live (not zombie) process? */
+export function alive(pid: number): boolean {
+  const state = processState(pid);
+  return state !== '' && state !== 'Z';
 }
 
 /** The pid in the daemon's pid file, if that daemon is alive. */

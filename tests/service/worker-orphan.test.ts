@@ -5,24 +5,16 @@
 // that forks a slow-loading worker and exits at once.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { waitFor } from '../helpers/processes.js';
+import { alive } from '../helpers/warm-install.js';
 
 const CHANNEL = pathToFileURL(
   join(fileURLToPath(new URL('.', import.meta.url)), '../../src/service/worker-channel.js'),
 ).href;
-
-/** Is `pid` running (not gone, not a zombie)? */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 t.test('a worker whose parent exited while it was loading exits', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'qtestd-orphan-'));
@@ -53,11 +45,8 @@ child.disconnect(); child.unref(); process.exit(0);
   await new Promise((r) => p.on('close', r));
   const pid = Number(out.trim());
   t.ok(pid > 0, `the worker was started (${pid})`);
-  let left = true;
-  for (let i = 0; i < 1200 && left; i++) {
-    await new Promise((r) => setTimeout(r, 100)); // a safety net of two minutes: progress, not time
-    left = running(pid);
-  }
-  if (left) process.kill(pid, 'SIGKILL');
-  t.notOk(left, 'the worker exited once it saw its channel was gone');
+  // a safety net of two minutes: progress, not time
+  const exited = (await waitFor(() => !alive(pid), 120_000, 100)) ?? false;
+  if (!exited) process.kill(pid, 'SIGKILL');
+  t.ok(exited, 'the worker exited once it saw its channel was gone');
 });

@@ -23,6 +23,7 @@ import {
   libqtestLaunch,
   LineClient,
   makeInstall,
+  processState,
   waitFor,
 } from './harness.js';
 import type { Install } from './harness.js';
@@ -47,16 +48,6 @@ function childrenOf(pid: number): number[] {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return []; // gone
-  }
-}
-
-/** The process state letter of `pid` (R, S, T for stopped, …), '' when gone. */
-function stateOf(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return ''; // gone
   }
 }
 
@@ -152,7 +143,7 @@ function run(): void {
     const running = await libqtestLaunch(inst.shim, inst.env);
     t.equal(await running.qtest.request('readl 0x4010000000'), 'OK 0x0000000000081b36');
     killQuietly(worker!, 'SIGSTOP');
-    t.ok(await waitFor(() => stateOf(worker!) === 'T', 60_000), 'the worker is stopped');
+    t.ok(await waitFor(() => processState(worker!) === 'T', 60_000), 'the worker is stopped');
     const dir = mkdtempSync(join(scratch, 'queued-'));
     const queued = rawLaunch(sharedSocket(inst), dir);
     await queued.connected; // in the socket's backlog: nobody accepts while the worker is stopped
@@ -185,7 +176,7 @@ function run(): void {
     const busy = await libqtestLaunch(inst.shim, inst.env);
     const worker0 = childrenOf(pid).find((w) => environOf(w).includes('QTESTD_WORKER_INDEX=0'))!;
     killQuietly(worker0, 'SIGSTOP');
-    t.ok(await waitFor(() => stateOf(worker0) === 'T', 60_000), 'worker 0 is stopped');
+    t.ok(await waitFor(() => processState(worker0) === 'T', 60_000), 'worker 0 is stopped');
     const next = await libqtestLaunch(inst.shim, inst.env);
     t.equal(exeOf(next.child.pid!), inst.shim, 'the next launch is warm');
     t.equal(await next.qtest.request('readl 0x4010000000'), 'OK 0x0000000000081b36', 'and served');
@@ -238,7 +229,7 @@ function run(): void {
     const [worker] = childrenOf(pid);
     const sock = sharedSocket(inst);
     killQuietly(worker!, 'SIGSTOP');
-    t.ok(await waitFor(() => stateOf(worker!) === 'T', 60_000), 'the worker is stopped');
+    t.ok(await waitFor(() => processState(worker!) === 'T', 60_000), 'the worker is stopped');
     const dir = mkdtempSync(join(scratch, 'drain-'));
     const queued = rawLaunch(sock, dir);
     await queued.connected;

@@ -17,6 +17,7 @@ export {
   killQuietly,
   LineClient,
   makeInstall,
+  processState,
   sleep,
   waitFor,
 } from '../helpers/qtestd-fixture.js';
