@@ -16,6 +16,11 @@ import type { Server, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../base/log.js';
 
+/** Worker `index`'s own socket next to the daemon's `socket` (native/launcher.c dials the same names). */
+export function ownSocketPath(socket: string, index: number): string {
+  return `${socket}.${index}`;
+}
+
 /** The longest path a UNIX socket address holds on Linux (sun_path less its terminator). */
 const MAX_SOCKET_PATH = 107;
 

@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../base/log.js';
 import { WorkerPool } from '../service/worker-pool.js';
+import { ownSocketPath } from './launch-daemon-own-socket.js';
 
 export interface DaemonOptions {
   socketPath: string;
@@ -243,7 +244,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
       QTESTD_DAEMON_ROOT: opts.root,
       QTESTD_DAEMON_STAMP: startStamp,
       ...(opts.logPath ? { QTESTD_DAEMON_LOG: opts.logPath } : {}),
-      // each worker's own socket is this path + `.<index>` (launch-daemon-own-socket.ts)
+      // each worker's own socket is next to it (ownSocketPath, launch-daemon-own-socket.ts)
       QTESTD_DAEMON_SOCKET: opts.socketPath,
       // long-lived workers must not write coverage files into a test run's tree (native/launcher.c
       // drops it for the daemon it starts; this covers a daemon started some other way)
@@ -291,7 +292,7 @@ export async function startDaemon(opts: DaemonOptions, lockWaitMs = 500): Promis
     clearTimeout(idleTimer);
     log.info({ reason }, 'launch daemon stops listening');
     // Unlink first, while we still hold the lock: a successor binds only after the lock is free.
-    const own = Array.from({ length: opts.workers }, (_, i) => `${opts.socketPath}.${i}`);
+    const own = Array.from({ length: opts.workers }, (_, i) => ownSocketPath(opts.socketPath, i));
     for (const path of new Set([opts.socketPath, bindPath, ...own])) {
       try {
         if (statSync(path).isSocket()) unlinkSync(path);

@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import type { Logger } from '../base/log.js';
 import { WorkerChannel } from '../service/worker-channel.js';
 import { LaunchConnection } from './launch-daemon-connection.js';
-import { OwnSocket } from './launch-daemon-own-socket.js';
+import { OwnSocket, ownSocketPath } from './launch-daemon-own-socket.js';
 import { buildStamp } from './launch-stamp.js';
 import { installProcessGuards } from './process-guard.js';
 import { warmUp } from './launch-daemon-warmup.js';
@@ -56,7 +56,7 @@ function main(): void {
   let listener: Server | undefined;
   /** When this worker last accepted or closed a connection (the primary's idle timer asks). */
   let lastMs = Date.now();
-  const ownPath = env.QTESTD_DAEMON_SOCKET ? `${env.QTESTD_DAEMON_SOCKET}.${channel.index}` : undefined;
+  const ownPath = env.QTESTD_DAEMON_SOCKET ? ownSocketPath(env.QTESTD_DAEMON_SOCKET, channel.index) : undefined;
   const own = ownPath ? new OwnSocket(ownPath, (socket) => serve(socket), log) : undefined;
   /** Draining, the listener closed and every connection ended: tell the primary (once). */
   const drained = (): void => {
