@@ -3,8 +3,9 @@
  * WorkerPool): it is given the daemon's bound socket ('listen'), listens and accepts shim
  * connections on it itself (as do the other workers) and runs each as a LaunchConnection, so
  * launches in different workers never wait on each other and the primary process (lock, idle
- * timer, signals, worker replacement) never waits on a launch nor relays one. It tells the
- * primary each connection it accepted and closed. 'drain' closes its listener and the
+ * timer, signals, worker replacement) never waits on a launch nor relays one. The primary's
+ * idle timer asks it for its activity ('activity': launches running, when one last began or
+ * ended); nothing is sent per launch. 'drain' closes its listener and the
  * connections that have no launch yet, and is acknowledged ('drained'); 'terminate' (the daemon
  * got SIGTERM) ends every launch as the signal does in the cold launcher. If the primary dies,
  * so does the daemon: the worker exits at once and its launches' sockets close, as a QEMU that
